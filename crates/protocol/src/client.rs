@@ -1,0 +1,282 @@
+//! Frames a client sends: `{"tipo": "...", "data": {...}}`, parsed once at the
+//! edge into a typed [`ClientFrame`]. Anything else becomes a [`FrameError`]
+//! that the connection answers with an `error` frame.
+
+use crate::error::{ErrorCode, FrameError};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Longest `client_id` accepted: the seed's ids are about 30 characters.
+pub const MAX_CLIENT_ID_LEN: usize = 100;
+/// Largest `metadata` object accepted, in bytes of JSON.
+pub const MAX_METADATA_BYTES: usize = 4096;
+
+/// A frame from a client, after parsing.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientFrame {
+    /// `mensaje`: a new text message.
+    Message(SendMessage),
+    /// `typing_start`
+    TypingStart,
+    /// `typing_stop`
+    TypingStop,
+    /// `heartbeat`: the client's keep-alive, answered with a `heartbeat`.
+    Heartbeat,
+    /// `file_upload_request`: permission to upload an attachment.
+    FileUploadRequest(FileUploadRequest),
+}
+
+/// `data` of a `mensaje` frame, as the seed's `sendMessage` builds it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SendMessage {
+    #[serde(rename = "mensaje")]
+    pub text: String,
+    /// The client's clock when it was written; informative only (the server
+    /// stamps the message when it commits it).
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    /// The client's id for this message: a retry with the same id is stored once.
+    pub client_id: String,
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `data` of a `file_upload_request` frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileUploadRequest {
+    pub nombre_archivo: String,
+    #[serde(rename = "tamaño")]
+    pub size: u64,
+    #[serde(default)]
+    pub tipo_mime: String,
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    tipo: String,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+}
+
+impl ClientFrame {
+    /// Parses one text frame. Structure only: content rules (length, …) are
+    /// checked by [`SendMessage::validate`], since their limits are configured.
+    pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
+        let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|_| {
+            FrameError::new(
+                ErrorCode::JsonInvalido,
+                "El mensaje no es JSON válido con la forma {\"tipo\": ..., \"data\": {...}}.",
+            )
+        })?;
+        match envelope.tipo.as_str() {
+            "mensaje" => Ok(ClientFrame::Message(data(envelope.data)?)),
+            "typing_start" => Ok(ClientFrame::TypingStart),
+            "typing_stop" => Ok(ClientFrame::TypingStop),
+            "heartbeat" => Ok(ClientFrame::Heartbeat),
+            "file_upload_request" => Ok(ClientFrame::FileUploadRequest(data(envelope.data)?)),
+            other => Err(FrameError::new(
+                ErrorCode::TipoDesconocido,
+                format!("Tipo de mensaje desconocido: {}", truncate(other, 40)),
+            )),
+        }
+    }
+
+    /// The wire name of this frame's `tipo`.
+    pub fn tipo(&self) -> &'static str {
+        match self {
+            ClientFrame::Message(_) => "mensaje",
+            ClientFrame::TypingStart => "typing_start",
+            ClientFrame::TypingStop => "typing_stop",
+            ClientFrame::Heartbeat => "heartbeat",
+            ClientFrame::FileUploadRequest(_) => "file_upload_request",
+        }
+    }
+}
+
+fn data<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<T, FrameError> {
+    let raw =
+        raw.ok_or_else(|| FrameError::new(ErrorCode::DatosInvalidos, "Falta el campo data."))?;
+    serde_json::from_str(raw.get()).map_err(|e| {
+        // serde's message names the field and the expected type; it never
+        // echoes the client's values, so it is safe to return.
+        FrameError::new(
+            ErrorCode::DatosInvalidos,
+            format!("Datos inválidos: {}", strip_position(&e.to_string())),
+        )
+    })
+}
+
+fn strip_position(message: &str) -> &str {
+    message.split(" at line ").next().unwrap_or(message)
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    text.chars().take(max_chars).collect()
+}
+
+impl SendMessage {
+    /// Content rules of a text message: not blank, at most `max_chars`
+    /// characters (Unicode scalar values, as a person counts them), a usable
+    /// `client_id`, a small `metadata` object.
+    pub fn validate(&self, max_chars: usize) -> Result<(), FrameError> {
+        validate_client_id(&self.client_id)?;
+        validate_text(&self.text, max_chars)?;
+        if let Some(metadata) = &self.metadata {
+            let size = serde_json::to_string(metadata)
+                .map(|s| s.len())
+                .unwrap_or(usize::MAX);
+            if size > MAX_METADATA_BYTES {
+                return Err(FrameError::new(
+                    ErrorCode::DatosInvalidos,
+                    format!("metadata supera los {MAX_METADATA_BYTES} bytes."),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A message text: not blank and at most `max_chars` characters.
+pub fn validate_text(text: &str, max_chars: usize) -> Result<(), FrameError> {
+    if text.trim().is_empty() {
+        return Err(FrameError::new(
+            ErrorCode::MensajeVacio,
+            "El mensaje está vacío.",
+        ));
+    }
+    // Count lazily: stop as soon as the limit is passed.
+    if text.len() > max_chars && text.chars().nth(max_chars).is_some() {
+        return Err(FrameError::new(
+            ErrorCode::MensajeDemasiadoLargo,
+            format!("El mensaje supera el máximo de {max_chars} caracteres."),
+        ));
+    }
+    Ok(())
+}
+
+/// A `client_id`: 1 to 100 visible ASCII characters.
+pub fn validate_client_id(client_id: &str) -> Result<(), FrameError> {
+    let ok = !client_id.is_empty()
+        && client_id.len() <= MAX_CLIENT_ID_LEN
+        && client_id.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(FrameError::new(
+            ErrorCode::DatosInvalidos,
+            format!(
+                "client_id debe tener entre 1 y {MAX_CLIENT_ID_LEN} caracteres ASCII visibles."
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_seed_message_frame() {
+        let frame = ClientFrame::parse(
+            r#"{"tipo":"mensaje","data":{"mensaje":"Hola","timestamp":"2024-09-20T17:30:00Z","client_id":"client_1_abc","metadata":{}}}"#,
+        )
+        .unwrap();
+        match frame {
+            ClientFrame::Message(m) => {
+                assert_eq!(m.text, "Hola");
+                assert_eq!(m.client_id, "client_1_abc");
+                m.validate(5000).unwrap();
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn typing_and_heartbeat_frames_need_no_data() {
+        assert_eq!(
+            ClientFrame::parse(r#"{"tipo":"typing_start","data":{"timestamp":"x"}}"#).unwrap(),
+            ClientFrame::TypingStart
+        );
+        assert_eq!(
+            ClientFrame::parse(r#"{"tipo":"typing_stop"}"#).unwrap(),
+            ClientFrame::TypingStop
+        );
+        assert_eq!(
+            ClientFrame::parse(r#"{"tipo":"heartbeat","data":null}"#).unwrap(),
+            ClientFrame::Heartbeat
+        );
+    }
+
+    #[test]
+    fn refuses_text_that_is_not_json() {
+        assert_eq!(
+            ClientFrame::parse("hola").unwrap_err().code,
+            ErrorCode::JsonInvalido
+        );
+        assert_eq!(
+            ClientFrame::parse("[1,2]").unwrap_err().code,
+            ErrorCode::JsonInvalido
+        );
+        assert_eq!(
+            ClientFrame::parse(r#"{"tipo":5}"#).unwrap_err().code,
+            ErrorCode::JsonInvalido
+        );
+    }
+
+    #[test]
+    fn refuses_an_unknown_tipo() {
+        let err = ClientFrame::parse(r#"{"tipo":"borrar_todo","data":{}}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::TipoDesconocido);
+        assert!(err.detail.contains("borrar_todo"));
+    }
+
+    #[test]
+    fn refuses_fields_of_the_wrong_type() {
+        let err = ClientFrame::parse(r#"{"tipo":"mensaje","data":{"mensaje":42,"client_id":"a"}}"#)
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::DatosInvalidos);
+        let err =
+            ClientFrame::parse(r#"{"tipo":"mensaje","data":{"mensaje":"hola"}}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::DatosInvalidos);
+        assert!(err.detail.contains("client_id"), "{}", err.detail);
+        let err = ClientFrame::parse(r#"{"tipo":"mensaje"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::DatosInvalidos);
+    }
+
+    #[test]
+    fn blank_and_overlong_texts_are_refused_at_exact_boundaries() {
+        assert_eq!(
+            validate_text("   \n\t", 10).unwrap_err().code,
+            ErrorCode::MensajeVacio
+        );
+        assert!(validate_text(&"ñ".repeat(10), 10).is_ok());
+        assert_eq!(
+            validate_text(&"ñ".repeat(11), 10).unwrap_err().code,
+            ErrorCode::MensajeDemasiadoLargo
+        );
+        assert!(validate_text(&"a".repeat(5000), 5000).is_ok());
+        assert!(validate_text(&"a".repeat(5001), 5000).is_err());
+    }
+
+    #[test]
+    fn client_ids_must_be_short_visible_ascii() {
+        assert!(validate_client_id("client_1732_k3j2h1g0f").is_ok());
+        assert!(validate_client_id("").is_err());
+        assert!(validate_client_id("con espacio").is_err());
+        assert!(validate_client_id(&"x".repeat(101)).is_err());
+        assert!(validate_client_id(&"x".repeat(100)).is_ok());
+    }
+
+    #[test]
+    fn oversized_metadata_is_refused() {
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("k".into(), serde_json::Value::String("v".repeat(5000)));
+        let m = SendMessage {
+            text: "hola".into(),
+            timestamp: None,
+            client_id: "c1".into(),
+            metadata: Some(metadata),
+        };
+        assert_eq!(m.validate(100).unwrap_err().code, ErrorCode::DatosInvalidos);
+    }
+}

@@ -1,0 +1,241 @@
+//! Frames the server sends. Serialized as `{"tipo": "...", "data": {...}}`,
+//! the shape the seed's `handleMessage` switches on.
+
+use crate::error::ErrorCode;
+use crate::model::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "tipo", content = "data")]
+pub enum ServerFrame {
+    #[serde(rename = "connection_established")]
+    ConnectionEstablished(ConnectionEstablished),
+    /// To the sending connection, once the message is committed.
+    #[serde(rename = "mensaje_confirmado")]
+    MessageConfirmed(MessageConfirmed),
+    /// To every other connection of the ticket.
+    #[serde(rename = "mensaje_recibido")]
+    MessageReceived(Message),
+    #[serde(rename = "usuario_escribiendo")]
+    UserTyping(TypingEvent),
+    #[serde(rename = "usuario_dejo_escribir")]
+    UserStoppedTyping(TypingEvent),
+    /// Read receipts: someone marked these messages read.
+    #[serde(rename = "mensajes_leidos")]
+    MessagesRead(MessagesRead),
+    #[serde(rename = "agente_joined")]
+    AgentJoined(PresenceEvent),
+    #[serde(rename = "agente_left")]
+    AgentLeft(PresenceEvent),
+    #[serde(rename = "heartbeat")]
+    Heartbeat(Heartbeat),
+    #[serde(rename = "error")]
+    Error(ErrorFrame),
+}
+
+/// Limits the client should respect, so it can check before sending.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Maximum characters of a message text.
+    pub max_mensaje: usize,
+    /// How often the server expects a sign of life (a `heartbeat` frame or a pong), in ms.
+    pub heartbeat_ms: u64,
+    /// How long a typing state lasts without a new `typing_start`, in ms.
+    pub typing_timeout_ms: u64,
+    /// Messages per second this connection may send (0: unlimited).
+    pub mensajes_por_segundo: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionEstablished {
+    pub usuario: Participant,
+    pub ticket: Ticket,
+    pub participants: Vec<Participant>,
+    /// Without `since`: the last 50 messages. With `since`: the first messages
+    /// after it (the rest follow at once as `mensaje_recibido`). Oldest first.
+    pub historial_reciente: Vec<Message>,
+    /// The `since` the connection was opened with, if any.
+    pub since: Option<Seq>,
+    /// `seq` of the ticket's newest message when the connection opened.
+    pub last_seq: Seq,
+    pub limites: Limits,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessageConfirmed {
+    pub client_id: String,
+    pub mensaje_id: MessageId,
+    pub timestamp: Timestamp,
+    pub seq: Seq,
+    /// True when this `client_id` had been stored before (a retry).
+    #[serde(default)]
+    pub duplicado: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TypingEvent {
+    pub usuario: Person,
+    pub timestamp: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessagesRead {
+    pub lector: Person,
+    pub message_ids: Vec<MessageId>,
+    pub timestamp: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PresenceEvent {
+    pub usuario: Participant,
+    pub timestamp: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub timestamp: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorFrame {
+    pub codigo: ErrorCode,
+    pub detalle: String,
+    /// The `tipo` of the refused frame, when it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tipo: Option<String>,
+    /// The `client_id` of a refused `mensaje`, so the client can mark it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+impl ServerFrame {
+    /// The JSON text of this frame. Serializing these types cannot fail (no
+    /// maps with non-string keys, no fallible `Serialize` impls).
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("server frames always serialize")
+    }
+
+    /// `mensaje_recibido` for `message`, without cloning it into a frame first
+    /// (this runs once per committed message, on the hot path).
+    pub fn encode_message_received(message: &Message) -> String {
+        let mut text = String::with_capacity(384);
+        text.push_str(r#"{"tipo":"mensaje_recibido","data":"#);
+        // Writing into a String cannot fail and Message always serializes.
+        let body = serde_json::to_string(message).expect("messages always serialize");
+        text.push_str(&body);
+        text.push('}');
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_use_the_seed_envelope() {
+        let frame = ServerFrame::MessageConfirmed(MessageConfirmed {
+            client_id: "c1".into(),
+            mensaje_id: 7,
+            timestamp: Timestamp(1_726_853_400_123),
+            seq: 3,
+            duplicado: false,
+        });
+        let json: serde_json::Value = serde_json::from_str(&frame.encode()).unwrap();
+        assert_eq!(json["tipo"], "mensaje_confirmado");
+        assert_eq!(json["data"]["mensaje_id"], 7);
+        assert_eq!(json["data"]["timestamp"], "2024-09-20T17:30:00.123Z");
+        let back: ServerFrame = serde_json::from_value(json).unwrap();
+        assert_eq!(back, frame);
+    }
+
+    #[test]
+    fn the_fast_message_encoding_matches_the_derived_one() {
+        let m = Message {
+            id: 1,
+            client_id: None,
+            ticket: 2,
+            seq: 3,
+            timestamp: Timestamp(5),
+            autor: Person::system(),
+            content: "\"hola\"\n".into(),
+            kind: MessageKind::Sistema,
+            state: MessageState::Entregado,
+            attachments: vec![],
+            reply_to: None,
+            edited: false,
+            deleted: false,
+            metadata: Default::default(),
+        };
+        let fast: serde_json::Value =
+            serde_json::from_str(&ServerFrame::encode_message_received(&m)).unwrap();
+        let derived: serde_json::Value =
+            serde_json::from_str(&ServerFrame::MessageReceived(m).encode()).unwrap();
+        assert_eq!(fast, derived);
+    }
+
+    #[test]
+    fn error_codes_are_snake_case() {
+        let frame = ServerFrame::Error(ErrorFrame {
+            codigo: ErrorCode::MensajeDemasiadoLargo,
+            detalle: "x".into(),
+            tipo: Some("mensaje".into()),
+            client_id: None,
+        });
+        let json: serde_json::Value = serde_json::from_str(&frame.encode()).unwrap();
+        assert_eq!(json["data"]["codigo"], "mensaje_demasiado_largo");
+        assert!(json["data"].get("client_id").is_none());
+    }
+
+    #[test]
+    fn messages_keep_the_seed_field_names() {
+        let m = Message {
+            id: 1,
+            client_id: Some("c".into()),
+            ticket: 2,
+            seq: 1,
+            timestamp: Timestamp(0),
+            autor: Person {
+                id: Some(5),
+                nombre: "María".into(),
+                tipo: AuthorKind::Agente,
+                avatar: None,
+            },
+            content: "Hola".into(),
+            kind: MessageKind::Texto,
+            state: MessageState::Entregado,
+            attachments: vec![],
+            reply_to: None,
+            edited: false,
+            deleted: false,
+            metadata: Default::default(),
+        };
+        let json = serde_json::to_value(&m).unwrap();
+        for key in [
+            "id",
+            "client_id",
+            "timestamp",
+            "autor",
+            "contenido",
+            "tipo",
+            "estado",
+            "archivos",
+            "replyTo",
+            "editado",
+            "eliminado",
+            "seq",
+        ] {
+            assert!(json.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(json["timestamp"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(json["estado"], "ENTREGADO");
+        assert_eq!(json["autor"]["tipo"], "AGENTE");
+    }
+
+    #[test]
+    fn timestamps_round_trip_through_rfc3339() {
+        let t = Timestamp::parse("2024-09-20T19:30:00.5+02:00").unwrap();
+        assert_eq!(t.to_string(), "2024-09-20T17:30:00.500Z");
+        assert!(Timestamp::parse("ayer").is_none());
+    }
+}

@@ -1,0 +1,143 @@
+//! Who may see and act on which ticket. Pure rules, checked for every action
+//! (not only at connect), against the ticket as it is now.
+
+use crate::auth::Identity;
+use soporte_protocol::{ErrorCode, FrameError, Role, Ticket, TicketState};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// May read and write.
+    Granted,
+    /// An agent opening an unassigned ticket: granted once it is assigned to them.
+    ClaimOnOpen,
+    Denied,
+}
+
+/// What `identity` may do with `ticket`.
+pub fn access(identity: &Identity, ticket: &Ticket) -> Access {
+    match identity.role {
+        Role::Supervisor => Access::Granted,
+        Role::Cliente if ticket.cliente.id == Some(identity.id) => Access::Granted,
+        Role::Cliente => Access::Denied,
+        Role::Agente => match ticket.agente.as_ref().and_then(|a| a.id) {
+            Some(agent) if agent == identity.id => Access::Granted,
+            Some(_) => Access::Denied,
+            None => Access::ClaimOnOpen,
+        },
+    }
+}
+
+/// May `identity` read this ticket (REST reads, history)? Agents may look at
+/// the unassigned queue without taking a ticket.
+pub fn may_read(identity: &Identity, ticket: &Ticket) -> bool {
+    access(identity, ticket) != Access::Denied
+}
+
+/// May `identity` write on this ticket now?
+pub fn check_write(identity: &Identity, ticket: &Ticket) -> Result<(), FrameError> {
+    if access(identity, ticket) != Access::Granted {
+        return Err(FrameError::new(
+            ErrorCode::SinPermiso,
+            "No tienes permiso para escribir en este ticket.",
+        ));
+    }
+    if ticket.estado == TicketState::Cerrado {
+        return Err(FrameError::new(
+            ErrorCode::TicketCerrado,
+            "El ticket está cerrado y no admite mensajes nuevos.",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use soporte_protocol::{AuthorKind, Person, Timestamp};
+
+    fn person(id: i64, tipo: AuthorKind) -> Person {
+        Person {
+            id: Some(id),
+            nombre: format!("u{id}"),
+            tipo,
+            avatar: None,
+        }
+    }
+
+    fn ticket(customer: i64, agent: Option<i64>) -> Ticket {
+        Ticket {
+            id: 1,
+            asunto: "x".into(),
+            estado: TicketState::Abierto,
+            cliente: person(customer, AuthorKind::Cliente),
+            agente: agent.map(|a| person(a, AuthorKind::Agente)),
+            creado: Timestamp(0),
+            actualizado: Timestamp(0),
+            last_seq: 0,
+        }
+    }
+
+    fn who(id: i64, role: Role) -> Identity {
+        Identity {
+            id,
+            name: "x".into(),
+            role,
+            avatar: None,
+            expires_at: Timestamp(i64::MAX),
+        }
+    }
+
+    #[test]
+    fn customers_reach_only_their_own_tickets() {
+        assert_eq!(
+            access(&who(1, Role::Cliente), &ticket(1, None)),
+            Access::Granted
+        );
+        assert_eq!(
+            access(&who(2, Role::Cliente), &ticket(1, None)),
+            Access::Denied
+        );
+        assert_eq!(
+            access(&who(2, Role::Cliente), &ticket(1, Some(2))),
+            Access::Denied
+        );
+    }
+
+    #[test]
+    fn agents_reach_their_tickets_and_claim_the_queue() {
+        assert_eq!(
+            access(&who(5, Role::Agente), &ticket(1, Some(5))),
+            Access::Granted
+        );
+        assert_eq!(
+            access(&who(5, Role::Agente), &ticket(1, None)),
+            Access::ClaimOnOpen
+        );
+        assert_eq!(
+            access(&who(5, Role::Agente), &ticket(1, Some(6))),
+            Access::Denied
+        );
+        assert!(may_read(&who(5, Role::Agente), &ticket(1, None)));
+        assert!(check_write(&who(5, Role::Agente), &ticket(1, None)).is_err());
+    }
+
+    #[test]
+    fn supervisors_reach_everything() {
+        assert_eq!(
+            access(&who(9, Role::Supervisor), &ticket(1, Some(6))),
+            Access::Granted
+        );
+    }
+
+    #[test]
+    fn closed_tickets_take_no_messages() {
+        let mut closed = ticket(1, None);
+        closed.estado = TicketState::Cerrado;
+        assert_eq!(
+            check_write(&who(1, Role::Cliente), &closed)
+                .unwrap_err()
+                .code,
+            ErrorCode::TicketCerrado
+        );
+    }
+}

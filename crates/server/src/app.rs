@@ -1,0 +1,247 @@
+//! Building and running the application: bind, open the store, wire the hub
+//! and the bus, serve until a shutdown signal, then stop cleanly.
+
+use crate::auth::Verifier;
+use crate::bus::{Bus, CommitFanout, InProcessBus};
+use crate::config::{Config, DatabaseUrl};
+use crate::hub::Hub;
+use crate::store::sqlite::SqliteStore;
+use crate::store::DynStore;
+use crate::ws::slots::Slots;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long shutdown waits for open sessions to finish their in-flight commits.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything a request or a session needs; cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub config: Config,
+    pub verifier: Verifier,
+    pub store: DynStore,
+    pub hub: Arc<Hub>,
+    pub bus: Arc<dyn Bus>,
+    pub slots: Slots,
+    /// Base of the URLs handed to clients, without a trailing slash.
+    pub public_url: String,
+    /// Browser origins allowed to open a WebSocket or call the API.
+    pub allowed_origins: Vec<String>,
+    /// Cancelled when the server starts shutting down.
+    pub shutdown: CancellationToken,
+    /// Tracks sessions so shutdown can wait for them.
+    pub sessions: TaskTracker,
+    next_conn: AtomicU64,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// Why the application could not start; names the setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("SOPORTE_BIND (--bind): cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("SOPORTE_DATABASE_URL (--database-url): {0}")]
+    Database(String),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds the listener and opens the store; serving starts with
+    /// [`Application::run_until_stopped`].
+    pub async fn build(config: Config, verifier: Verifier) -> Result<Application, StartError> {
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+
+        let hub = Arc::new(Hub::default());
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(hub.clone()));
+        let listener_for_commits = Arc::new(CommitFanout { bus: bus.clone() });
+        let store: DynStore = match &config.database {
+            DatabaseUrl::Sqlite(path) => {
+                let path = path.clone();
+                let store = tokio::task::spawn_blocking(move || {
+                    SqliteStore::open(&path, listener_for_commits)
+                })
+                .await
+                .map_err(|e| StartError::Database(e.to_string()))?
+                .map_err(StartError::Database)?;
+                Arc::new(store)
+            }
+            DatabaseUrl::Postgres(_) => {
+                return Err(StartError::Database(
+                    "PostgreSQL is not available in this build yet".into(),
+                ))
+            }
+        };
+
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local}"));
+        let allowed_origins = config
+            .allowed_origins
+            .clone()
+            .unwrap_or_else(|| own_origins(&public_url, local));
+        let slots = Slots::new(config.max_connections_per_user, config.max_connections);
+        let state = AppState(Arc::new(Shared {
+            config,
+            verifier,
+            store,
+            hub,
+            bus,
+            slots,
+            public_url,
+            allowed_origins,
+            shutdown: CancellationToken::new(),
+            sessions: TaskTracker::new(),
+            next_conn: AtomicU64::new(0),
+        }));
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `stop` completes, then: stops accepting, lets each session
+    /// finish its in-flight commits and close with 1001, and returns.
+    pub async fn run_until_stopped(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let router = crate::http::router(state.clone());
+        let shutdown = state.shutdown.clone();
+        tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                stop.await;
+                shutdown.cancel();
+            }
+        });
+        let serve = axum::serve(self.listener, router).with_graceful_shutdown({
+            let shutdown = shutdown.clone();
+            async move { shutdown.cancelled().await }
+        });
+        serve.await?;
+        state.sessions.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, state.sessions.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("sessions still open after the drain timeout; stopping anyway");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// The server's own origins: its public URL's, and for a loopback bind the
+/// `localhost` spelling of it too (browsers treat them as different origins).
+fn own_origins(public_url: &str, local: SocketAddr) -> Vec<String> {
+    let mut origins = vec![origin_of(public_url)];
+    if local.ip().is_loopback() {
+        for host in ["127.0.0.1", "localhost"] {
+            let origin = format!("http://{host}:{}", local.port());
+            if !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+    }
+    origins
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> String {
+    let after_scheme = url.find("://").map(|i| i + 3).unwrap_or(0);
+    match url[after_scheme..].find('/') {
+        Some(slash) => url[..after_scheme + slash].to_string(),
+        None => url.to_string(),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_drop_paths_and_cover_localhost() {
+        assert_eq!(
+            origin_of("https://chat.example.com/soporte"),
+            "https://chat.example.com"
+        );
+        let origins = own_origins("http://127.0.0.1:8000", "127.0.0.1:8000".parse().unwrap());
+        assert_eq!(
+            origins,
+            vec!["http://127.0.0.1:8000", "http://localhost:8000"]
+        );
+    }
+}

@@ -1,0 +1,44 @@
+//! Posting a message: the one path every message takes, whether it comes from
+//! a WebSocket frame or the REST `sync` endpoint. Validate, check permission
+//! on the ticket as it is now, append (commit), and let the store's commit
+//! listener fan it out.
+
+use crate::access;
+use crate::app::AppState;
+use crate::auth::Identity;
+use crate::store::{Appended, NewMessage, OriginTag, StoreError};
+use soporte_protocol::{ErrorCode, FrameError, MessageKind, SendMessage, Ticket};
+
+/// Validates and stores a text message by `author` on `ticket`.
+pub async fn post_text(
+    state: &AppState,
+    author: &Identity,
+    ticket: &Ticket,
+    message: SendMessage,
+    origin: Option<OriginTag>,
+) -> Result<Appended, FrameError> {
+    message.validate(state.config.max_message_length)?;
+    access::check_write(author, ticket)?;
+    let new = NewMessage {
+        ticket: ticket.id,
+        author: author.person(),
+        client_id: Some(message.client_id),
+        content: message.text,
+        kind: MessageKind::Texto,
+        metadata: message.metadata.unwrap_or_default(),
+        origin,
+    };
+    state.store.append(new).await.map_err(storage_error)
+}
+
+/// What a person is told when the database could not take a write.
+pub fn storage_error(error: StoreError) -> FrameError {
+    tracing::error!(%error, "write failed");
+    match error {
+        StoreError::NotFound => FrameError::new(ErrorCode::SinPermiso, "El ticket no existe."),
+        StoreError::Unavailable(_) | StoreError::Closed => FrameError::new(
+            ErrorCode::ErrorAlmacenamiento,
+            "No se pudo guardar el mensaje. Reinténtalo con el mismo client_id.",
+        ),
+    }
+}

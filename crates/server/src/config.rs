@@ -1,0 +1,387 @@
+//! Command-line flags with environment fallbacks, validated once at start into
+//! a [`Config`] the rest of the server reads.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "soporte",
+    version,
+    about = "Soporte: real-time support chat server"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Print a signed token (development and tests).
+    Token(TokenArgs),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DatabaseArgs {
+    /// `sqlite://PATH` (embedded default) or `postgres://…`.
+    #[arg(
+        long,
+        env = "SOPORTE_DATABASE_URL",
+        default_value = "sqlite://./data/soporte.db"
+    )]
+    pub database_url: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KeyArgs {
+    /// HS256 key (at least 32 bytes).
+    #[arg(long, env = "SOPORTE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM file with the public key of RS256 / ES256 / EdDSA tokens.
+    #[arg(long, env = "SOPORTE_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+    /// Required `iss` claim, when set.
+    #[arg(long, env = "SOPORTE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` claim, when set.
+    #[arg(long, env = "SOPORTE_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Listen address (`:0` picks a free port).
+    #[arg(long, env = "SOPORTE_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Redis URL: set it to run as one node of a cluster.
+    #[arg(long, env = "SOPORTE_REDIS_URL")]
+    pub redis_url: Option<String>,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Where attachments live: a folder, or an object store URL.
+    #[arg(long, env = "SOPORTE_STORAGE", default_value = "./data/files")]
+    pub storage: String,
+    /// Largest attachment, in bytes.
+    #[arg(long, env = "SOPORTE_MAX_FILE_SIZE", default_value_t = 10_485_760)]
+    pub max_file_size: u64,
+    /// Attachment extensions allowed, checked against the real content.
+    #[arg(
+        long,
+        env = "SOPORTE_ALLOWED_FILE_TYPES",
+        default_value = "jpg,jpeg,png,pdf,doc,docx"
+    )]
+    pub allowed_file_types: String,
+    /// Comma list of browser origins allowed to open a WebSocket (default: the server's own).
+    #[arg(long, env = "SOPORTE_ALLOWED_ORIGINS")]
+    pub allowed_origins: Option<String>,
+    /// Messages per second one connection may send (burst of a few seconds); 0 turns it off.
+    #[arg(long, env = "SOPORTE_MSG_RATE", default_value_t = 10)]
+    pub msg_rate: u32,
+    /// Sockets one user may hold at once; 0 turns the limit off.
+    #[arg(long, env = "SOPORTE_MAX_CONNECTIONS_PER_USER", default_value_t = 20)]
+    pub max_connections_per_user: u32,
+    /// Sockets the whole server holds at once; 0 turns the limit off.
+    #[arg(long, env = "SOPORTE_MAX_CONNECTIONS", default_value_t = 18_000)]
+    pub max_connections: u32,
+    /// Base URL clients reach this node by (default: http:// + the bound address).
+    #[arg(long, env = "SOPORTE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Longest message text, in characters.
+    #[arg(long, env = "SOPORTE_MAX_MESSAGE_LENGTH", default_value_t = 5000)]
+    pub max_message_length: usize,
+    /// Seconds between pings; a connection silent for twice this is closed.
+    #[arg(long, env = "SOPORTE_HEARTBEAT_INTERVAL", default_value_t = 30)]
+    pub heartbeat_interval: u64,
+    /// Milliseconds a typing state lasts without a new `typing_start`.
+    #[arg(long, env = "SOPORTE_TYPING_TIMEOUT_MS", default_value_t = 5000)]
+    pub typing_timeout_ms: u64,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "SOPORTE_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+    /// Seed a demo ticket, customer and agent, generate a dev secret if none is set,
+    /// and print ready-to-open URLs.
+    #[arg(long, env = "SOPORTE_DEMO", default_value_t = false)]
+    pub demo: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TokenArgs {
+    /// The user's id.
+    #[arg(long)]
+    pub sub: i64,
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// CLIENTE, AGENTE or SUPERVISOR.
+    #[arg(long)]
+    pub role: String,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 86_400)]
+    pub ttl: u64,
+    /// Avatar URL.
+    #[arg(long)]
+    pub avatar: Option<String>,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+/// A setting that cannot be used, named so the operator knows what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: &'static str, reason: impl Into<String>) -> Self {
+        ConfigError {
+            setting,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Where messages are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, ConfigError> {
+        const SETTING: &str = "SOPORTE_DATABASE_URL (--database-url)";
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(ConfigError::new(SETTING, "sqlite:// needs a file path"));
+            }
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(url.to_string()))
+        } else {
+            Err(ConfigError::new(
+                SETTING,
+                format!(
+                    "expected sqlite://PATH or postgres://…, got {:?}",
+                    redact_url(url)
+                ),
+            ))
+        }
+    }
+}
+
+/// Hides a password in a URL before it is printed.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The server's settings after validation.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub database: DatabaseUrl,
+    pub redis_url: Option<String>,
+    pub storage: String,
+    pub max_file_size: u64,
+    pub allowed_file_types: Vec<String>,
+    /// `None`: only the server's own origin (known once bound).
+    pub allowed_origins: Option<Vec<String>>,
+    pub msg_rate: u32,
+    pub max_connections_per_user: u32,
+    pub max_connections: u32,
+    pub public_url: Option<String>,
+    pub max_message_length: usize,
+    pub heartbeat_interval: Duration,
+    pub typing_timeout: Duration,
+    pub demo: bool,
+}
+
+impl Config {
+    pub fn from_args(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let bind = parse_bind(&args.bind)?;
+        if args.redis_url.is_some() {
+            return Err(ConfigError::new(
+                "SOPORTE_REDIS_URL (--redis-url)",
+                "cluster mode is not available in this build yet; unset it to run a single node",
+            ));
+        }
+        let database = DatabaseUrl::parse(&args.database.database_url)?;
+        if let DatabaseUrl::Postgres(_) = database {
+            return Err(ConfigError::new(
+                "SOPORTE_DATABASE_URL (--database-url)",
+                "PostgreSQL storage is not available in this build yet; use sqlite://PATH",
+            ));
+        }
+        let allowed_file_types = split_list(&args.allowed_file_types)
+            .into_iter()
+            .map(|t| t.trim_start_matches('.').to_ascii_lowercase())
+            .collect::<Vec<_>>();
+        if allowed_file_types.is_empty() {
+            return Err(ConfigError::new(
+                "SOPORTE_ALLOWED_FILE_TYPES (--allowed-file-types)",
+                "needs at least one extension",
+            ));
+        }
+        let allowed_origins = match &args.allowed_origins {
+            None => None,
+            Some(list) => {
+                let origins = split_list(list);
+                for origin in &origins {
+                    if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                        || origin.ends_with('/')
+                    {
+                        return Err(ConfigError::new(
+                            "SOPORTE_ALLOWED_ORIGINS (--allowed-origins)",
+                            format!("{origin:?} is not an origin like https://example.com"),
+                        ));
+                    }
+                }
+                Some(origins)
+            }
+        };
+        let public_url = match &args.public_url {
+            None => None,
+            Some(url) => {
+                let url = url.trim_end_matches('/').to_string();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError::new(
+                        "SOPORTE_PUBLIC_URL (--public-url)",
+                        format!("{url:?} must start with http:// or https://"),
+                    ));
+                }
+                Some(url)
+            }
+        };
+        if args.max_message_length == 0 {
+            return Err(ConfigError::new(
+                "SOPORTE_MAX_MESSAGE_LENGTH (--max-message-length)",
+                "must be at least 1",
+            ));
+        }
+        if args.heartbeat_interval == 0 {
+            return Err(ConfigError::new(
+                "SOPORTE_HEARTBEAT_INTERVAL (--heartbeat-interval)",
+                "must be at least 1 second",
+            ));
+        }
+        Ok(Config {
+            bind,
+            database,
+            redis_url: args.redis_url.clone(),
+            storage: args.storage.clone(),
+            max_file_size: args.max_file_size,
+            allowed_file_types,
+            allowed_origins,
+            msg_rate: args.msg_rate,
+            max_connections_per_user: args.max_connections_per_user,
+            max_connections: args.max_connections,
+            public_url,
+            max_message_length: args.max_message_length,
+            heartbeat_interval: Duration::from_secs(args.heartbeat_interval),
+            typing_timeout: Duration::from_millis(args.typing_timeout_ms.max(100)),
+            demo: args.demo,
+        })
+    }
+
+    /// Settings for tests and embedding: a database file, everything else default.
+    pub fn for_database(path: impl Into<PathBuf>) -> Config {
+        Config {
+            bind: "127.0.0.1:0".parse().expect("valid address"),
+            database: DatabaseUrl::Sqlite(path.into()),
+            redis_url: None,
+            storage: "./data/files".into(),
+            max_file_size: 10_485_760,
+            allowed_file_types: split_list("jpg,jpeg,png,pdf,doc,docx"),
+            allowed_origins: None,
+            msg_rate: 10,
+            max_connections_per_user: 20,
+            max_connections: 18_000,
+            public_url: None,
+            max_message_length: 5000,
+            heartbeat_interval: Duration::from_secs(30),
+            typing_timeout: Duration::from_secs(5),
+            demo: false,
+        }
+    }
+}
+
+fn parse_bind(bind: &str) -> Result<SocketAddr, ConfigError> {
+    // `:0` (no host) means the loopback address with that port.
+    let with_host = if bind.starts_with(':') {
+        format!("127.0.0.1{bind}")
+    } else {
+        bind.to_string()
+    };
+    with_host.parse().map_err(|_| {
+        ConfigError::new(
+            "SOPORTE_BIND (--bind)",
+            format!("{bind:?} is not an address like 127.0.0.1:8000"),
+        )
+    })
+}
+
+fn split_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_are_recognised_or_refused() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://./data/x.db").unwrap(),
+            DatabaseUrl::Sqlite("./data/x.db".into())
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgres://u@h/db").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        let err = DatabaseUrl::parse("mysql://root:secreto@h/db").unwrap_err();
+        assert!(err.to_string().contains("SOPORTE_DATABASE_URL"));
+        assert!(!err.to_string().contains("secreto"));
+    }
+
+    #[test]
+    fn bind_accepts_a_bare_port() {
+        assert_eq!(parse_bind(":0").unwrap().to_string(), "127.0.0.1:0");
+        assert!(parse_bind("localhost").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:p@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
+    }
+}

@@ -1,0 +1,303 @@
+//! `/api/soporte/tickets/{id}/chat/…`: the seed's `ChatSync` endpoints.
+
+use super::error::ApiError;
+use super::extract::{Caller, JsonBody, QueryParams};
+use super::routes;
+use super::tickets::visible_ticket;
+use crate::app::AppState;
+use crate::chat;
+use crate::hub::{Audience, Except, TicketEvent};
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use soporte_protocol::rest::*;
+use soporte_protocol::server::MessagesRead;
+use soporte_protocol::{SendMessage, Seq, ServerFrame, Timestamp};
+
+const DEFAULT_PAGE_SIZE: i64 = 50;
+const MAX_PAGE_SIZE: i64 = 100;
+const MAX_SYNC_MESSAGES: usize = 100;
+const MAX_MARK_READ: usize = 1000;
+
+pub fn router() -> Router<AppState> {
+    let router = Router::new();
+    let router = routes(
+        router,
+        "/api/soporte/tickets/{id}/chat/historial/",
+        get(history),
+    );
+    let router = routes(router, "/api/soporte/tickets/{id}/chat/sync/", post(sync));
+    let router = routes(
+        router,
+        "/api/soporte/tickets/{id}/chat/mark-read/",
+        post(mark_read),
+    );
+    routes(router, "/api/soporte/tickets/{id}/chat/stats/", get(stats))
+}
+
+#[derive(Deserialize)]
+struct HistoryParams {
+    #[serde(default)]
+    page: Option<i64>,
+    #[serde(default)]
+    size: Option<i64>,
+    #[serde(default)]
+    before: Option<Seq>,
+}
+
+/// Which `seq` range a history page covers. `seq` has no gaps, so a page is
+/// plain arithmetic on it (no OFFSET scan, no COUNT), and deep pages cost the
+/// same as the newest.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Messages before the cursor (all of them without `before`).
+    pub count: i64,
+    /// The page holds `after < seq <= up_to`.
+    pub after: Seq,
+    pub up_to: Seq,
+}
+
+pub fn window(last_seq: Seq, before: Option<Seq>, page: i64, size: i64) -> Window {
+    let top = match before {
+        Some(before) => (before - 1).clamp(0, last_seq),
+        None => last_seq,
+    };
+    let up_to = (top - (page - 1).saturating_mul(size)).max(0);
+    let after = (up_to - size).max(0);
+    Window {
+        count: top,
+        after,
+        up_to,
+    }
+}
+
+async fn history(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    QueryParams(params): QueryParams<HistoryParams>,
+) -> Result<Json<HistoryPage>, ApiError> {
+    let ticket = visible_ticket(&state, &caller, &id).await?;
+    let page = params.page.unwrap_or(1);
+    let size = params.size.unwrap_or(DEFAULT_PAGE_SIZE);
+    if page < 1 || !(1..=MAX_PAGE_SIZE).contains(&size) {
+        return Err(ApiError::BadRequest(format!(
+            "page debe ser 1 o más y size estar entre 1 y {MAX_PAGE_SIZE}."
+        )));
+    }
+    let w = window(ticket.last_seq, params.before, page, size);
+    let results = if w.up_to > w.after {
+        state
+            .store
+            .messages_between(ticket.id, w.after, w.up_to, size as usize)
+            .await?
+    } else {
+        Vec::new()
+    };
+    let base = format!(
+        "{}/api/soporte/tickets/{}/chat/historial/",
+        state.public_url, ticket.id
+    );
+    let cursor = params
+        .before
+        .map(|b| format!("&before={b}"))
+        .unwrap_or_default();
+    let link = |page: i64| format!("{base}?page={page}&size={size}{cursor}");
+    Ok(Json(HistoryPage {
+        count: w.count,
+        next: (w.after > 0).then(|| link(page + 1)),
+        previous: (page > 1 && w.up_to < w.count).then(|| link(page - 1)),
+        results,
+    }))
+}
+
+async fn sync(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<SyncRequest>,
+) -> Result<Json<SyncResponse>, ApiError> {
+    let ticket = visible_ticket(&state, &caller, &id).await?;
+    if body.messages.len() > MAX_SYNC_MESSAGES {
+        return Err(ApiError::BadRequest(format!(
+            "Como máximo {MAX_SYNC_MESSAGES} mensajes por sincronización."
+        )));
+    }
+    // Each message goes the same way as one sent over the WebSocket; they are
+    // submitted together so the writer commits them in one batch, and their
+    // order in the request is their order in the ticket.
+    let posts = body.messages.into_iter().map(|m| {
+        let (state, caller, ticket) = (&state, &caller, &ticket);
+        async move {
+            let client_id = m.client_id.clone();
+            let message = SendMessage {
+                text: m.contenido,
+                timestamp: m.timestamp,
+                client_id: m.client_id,
+                metadata: m.metadata,
+            };
+            (
+                client_id,
+                chat::post_text(state, caller, ticket, message, None).await,
+            )
+        }
+    });
+    let mut response = SyncResponse {
+        results: Vec::new(),
+        errores: Vec::new(),
+    };
+    for (client_id, outcome) in futures_util::future::join_all(posts).await {
+        match outcome {
+            Ok(appended) => response.results.push(SyncResult {
+                client_id,
+                mensaje_id: appended.message.id,
+                seq: appended.message.seq,
+                timestamp: appended.message.timestamp,
+                duplicado: appended.duplicate,
+            }),
+            Err(error) => response.errores.push(SyncError {
+                client_id,
+                codigo: error.code,
+                detalle: error.detail,
+            }),
+        }
+    }
+    Ok(Json(response))
+}
+
+async fn mark_read(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<MarkReadRequest>,
+) -> Result<Json<MarkReadResponse>, ApiError> {
+    let ticket = visible_ticket(&state, &caller, &id).await?;
+    if body.message_ids.len() > MAX_MARK_READ {
+        return Err(ApiError::BadRequest(format!(
+            "Como máximo {MAX_MARK_READ} mensajes por llamada."
+        )));
+    }
+    let outcome = state
+        .store
+        .mark_read(ticket.id, caller.id, body.message_ids)
+        .await?;
+    if !outcome.unknown.is_empty() {
+        return Err(ApiError::BadRequest(format!(
+            "Estos mensajes no pertenecen a este ticket: {:?}",
+            outcome.unknown
+        )));
+    }
+    if !outcome.marked.is_empty() {
+        let frame = ServerFrame::MessagesRead(MessagesRead {
+            lector: caller.person(),
+            message_ids: outcome.marked.clone(),
+            timestamp: Timestamp::now(),
+        });
+        state.bus.publish(TicketEvent {
+            ticket: ticket.id,
+            seq: None,
+            audience: Audience::Everyone,
+            except: Except::Nobody,
+            text: frame.encode().into(),
+        });
+    }
+    let no_leidos = state.store.unread_count(ticket.id, caller.id).await?;
+    Ok(Json(MarkReadResponse {
+        marcados: outcome.marked,
+        no_leidos,
+    }))
+}
+
+async fn stats(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ChatStats>, ApiError> {
+    let ticket = visible_ticket(&state, &caller, &id).await?;
+    Ok(Json(state.store.stats(ticket.id, caller.id).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_one_holds_the_newest() {
+        assert_eq!(
+            window(120, None, 1, 50),
+            Window {
+                count: 120,
+                after: 70,
+                up_to: 120
+            }
+        );
+        assert_eq!(
+            window(120, None, 2, 50),
+            Window {
+                count: 120,
+                after: 20,
+                up_to: 70
+            }
+        );
+        assert_eq!(
+            window(120, None, 3, 50),
+            Window {
+                count: 120,
+                after: 0,
+                up_to: 20
+            }
+        );
+        assert_eq!(
+            window(120, None, 4, 50),
+            Window {
+                count: 120,
+                after: 0,
+                up_to: 0
+            }
+        );
+    }
+
+    #[test]
+    fn before_pins_the_pages_while_new_messages_arrive() {
+        // Page 2 under `before=71` is the same range whatever last_seq grows to.
+        assert_eq!(
+            window(120, Some(71), 1, 50),
+            Window {
+                count: 70,
+                after: 20,
+                up_to: 70
+            }
+        );
+        assert_eq!(window(5000, Some(71), 1, 50), window(120, Some(71), 1, 50));
+        // A cursor past the end means everything.
+        assert_eq!(
+            window(10, Some(1000), 1, 50),
+            Window {
+                count: 10,
+                after: 0,
+                up_to: 10
+            }
+        );
+        assert_eq!(
+            window(10, Some(1), 1, 50),
+            Window {
+                count: 0,
+                after: 0,
+                up_to: 0
+            }
+        );
+    }
+
+    #[test]
+    fn an_empty_ticket_has_an_empty_page() {
+        assert_eq!(
+            window(0, None, 1, 50),
+            Window {
+                count: 0,
+                after: 0,
+                up_to: 0
+            }
+        );
+    }
+}

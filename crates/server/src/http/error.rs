@@ -1,0 +1,78 @@
+//! The one error type of HTTP handlers: a status and a Spanish `detalle` for
+//! the person; internal causes are logged, never sent.
+
+use crate::auth::AuthError;
+use crate::store::StoreError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use soporte_protocol::rest::ErrorBody;
+
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthorized(AuthError),
+    Forbidden(String),
+    NotFound,
+    BadRequest(String),
+    TooManyRequests(String),
+    /// The store or a dependency cannot serve now; worth retrying.
+    Unavailable(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::Unauthorized(auth) => auth.to_string(),
+            ApiError::NotFound => "No encontrado.".into(),
+            ApiError::Forbidden(d)
+            | ApiError::BadRequest(d)
+            | ApiError::TooManyRequests(d)
+            | ApiError::Unavailable(d) => d.clone(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Unavailable(_) | StoreError::Closed => {
+                tracing::error!(%error, "store error in a request");
+                ApiError::Unavailable(
+                    "El servicio no está disponible en este momento. Inténtalo de nuevo.".into(),
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                detalle: self.detail(),
+            }),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                "www-authenticate",
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}

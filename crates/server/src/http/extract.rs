@@ -1,0 +1,74 @@
+//! Extractors that answer bad input in the API's own error shape.
+
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::auth::{AuthError, Identity};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+/// The caller, from `Authorization: Bearer JWT`.
+pub struct Caller(pub Identity);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(ApiError::Unauthorized(AuthError::Missing))?;
+        state
+            .verifier
+            .verify(token)
+            .map(Caller)
+            .map_err(ApiError::Unauthorized)
+    }
+}
+
+/// A JSON body; a body that does not parse is a 400 with a `detalle`.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(ApiError::BadRequest(format!(
+                "Cuerpo JSON inválido: {}",
+                rejection
+                    .body_text()
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+            ))),
+        }
+    }
+}
+
+/// Query parameters; bad ones are a 400 with a `detalle`.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(QueryParams(value)),
+            Err(rejection) => Err(ApiError::BadRequest(format!(
+                "Parámetros inválidos: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
+}
+
+/// A ticket id from the path: anything but a number is simply not found.
+pub fn ticket_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound)
+}

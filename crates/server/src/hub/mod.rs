@@ -1,0 +1,201 @@
+//! Rooms: which connections watch which ticket, and fan-out to them.
+//!
+//! An event is encoded once by whoever produces it; the hub only clones the
+//! shared bytes into each member's bounded outgoing queue with `try_send`, so
+//! nothing here ever waits on a reader. A member whose queue is full cannot
+//! keep up: it is evicted (its connection closes with a reason and the client
+//! resumes with `since`), rather than letting the server buffer without end.
+//!
+//! Rooms are spread over a few shards, each behind its own mutex, so fan-out
+//! on one ticket does not hold up another. The locks are held only to walk a
+//! member list, never across an `.await`.
+
+use crate::metrics::METRICS;
+use axum::extract::ws::Utf8Bytes;
+use soporte_protocol::{Participant, Seq, Ticket, TicketId, Timestamp, UserId};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A connection's id, unique in this process.
+pub type ConnId = u64;
+
+const SHARDS: usize = 16;
+
+/// What a connection's outgoing queue carries.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    /// `seq` of the message this frame carries, so a connection can drop what
+    /// it already sent from history.
+    pub seq: Option<Seq>,
+    pub text: Utf8Bytes,
+}
+
+/// Who in a room an event is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Everyone,
+    /// Agents and supervisors only (internal notes, staff signals).
+    StaffOnly,
+}
+
+/// Who in a room does not get an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Except {
+    Nobody,
+    /// The connection that caused it (it gets its own answer).
+    Conn(ConnId),
+    /// Every connection of this user (their own typing, for instance).
+    User(UserId),
+}
+
+/// One encoded event for one ticket's room.
+#[derive(Debug, Clone)]
+pub struct TicketEvent {
+    pub ticket: TicketId,
+    pub seq: Option<Seq>,
+    pub audience: Audience,
+    pub except: Except,
+    pub text: Utf8Bytes,
+}
+
+/// A connection as its room knows it.
+pub struct Member {
+    pub conn: ConnId,
+    pub user: Participant,
+    pub queue: mpsc::Sender<Outbound>,
+    /// Cancelled when the member falls behind; its session then closes.
+    pub evicted: CancellationToken,
+}
+
+struct Room {
+    /// The ticket as last seen by this node: who owns it, who is assigned.
+    /// Sessions check every action against it.
+    ticket: Ticket,
+    members: Vec<Member>,
+}
+
+pub struct Hub {
+    shards: Vec<Mutex<HashMap<TicketId, Room>>>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+}
+
+impl Hub {
+    fn shard(&self, ticket: TicketId) -> std::sync::MutexGuard<'_, HashMap<TicketId, Room>> {
+        self.shards[ticket.unsigned_abs() as usize % SHARDS]
+            .lock()
+            .expect("hub shard lock")
+    }
+
+    /// Adds a member; true when it is the user's first connection to the ticket.
+    pub fn join(&self, ticket: &Ticket, member: Member) -> bool {
+        let mut shard = self.shard(ticket.id);
+        let room = shard.entry(ticket.id).or_insert_with(|| Room {
+            ticket: ticket.clone(),
+            members: Vec::new(),
+        });
+        let first = !room.members.iter().any(|m| m.user.id == member.user.id);
+        room.members.push(member);
+        first
+    }
+
+    /// Removes a member; true when it was the user's last connection to the ticket.
+    pub fn leave(&self, ticket: TicketId, conn: ConnId) -> bool {
+        let mut shard = self.shard(ticket);
+        let Some(room) = shard.get_mut(&ticket) else {
+            return false;
+        };
+        let Some(index) = room.members.iter().position(|m| m.conn == conn) else {
+            return false;
+        };
+        let gone = room.members.swap_remove(index);
+        let last = !room.members.iter().any(|m| m.user.id == gone.user.id);
+        if room.members.is_empty() {
+            shard.remove(&ticket);
+        }
+        last
+    }
+
+    /// Queues `event` for every member it is meant for. Never blocks.
+    pub fn deliver(&self, event: &TicketEvent) {
+        let shard = self.shard(event.ticket);
+        let Some(room) = shard.get(&event.ticket) else {
+            return;
+        };
+        let mut delivered = 0;
+        for member in &room.members {
+            let excluded = match event.except {
+                Except::Nobody => false,
+                Except::Conn(conn) => member.conn == conn,
+                Except::User(user) => member.user.id == user,
+            };
+            if excluded || (event.audience == Audience::StaffOnly && !member.user.tipo.is_staff()) {
+                continue;
+            }
+            let item = Outbound {
+                seq: event.seq,
+                text: event.text.clone(),
+            };
+            match member.queue.try_send(item) {
+                Ok(()) => delivered += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    if !member.evicted.is_cancelled() {
+                        METRICS
+                            .slow_consumers_closed
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            conn = member.conn,
+                            ticket = event.ticket,
+                            "outgoing queue full; closing slow connection"
+                        );
+                        member.evicted.cancel();
+                    }
+                }
+                // The session is ending; it leaves the room on its way out.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        METRICS
+            .events_delivered
+            .fetch_add(delivered, Ordering::Relaxed);
+    }
+
+    /// The ticket as this node last saw it, while someone watches it.
+    pub fn ticket(&self, id: TicketId) -> Option<Ticket> {
+        self.shard(id).get(&id).map(|room| room.ticket.clone())
+    }
+
+    /// Records a change of the ticket (assignment, state) for later checks.
+    pub fn update_ticket(&self, ticket: &Ticket) {
+        if let Some(room) = self.shard(ticket.id).get_mut(&ticket.id) {
+            room.ticket = ticket.clone();
+        }
+    }
+
+    /// Users connected to the ticket now, one entry per user.
+    pub fn online(&self, ticket: TicketId) -> Vec<Participant> {
+        let shard = self.shard(ticket);
+        let mut people: Vec<Participant> = Vec::new();
+        if let Some(room) = shard.get(&ticket) {
+            for member in &room.members {
+                if !people.iter().any(|p| p.id == member.user.id) {
+                    people.push(Participant {
+                        online: true,
+                        last_seen: Some(Timestamp::now()),
+                        ..member.user.clone()
+                    });
+                }
+            }
+        }
+        people
+    }
+}

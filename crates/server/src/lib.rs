@@ -1,0 +1,42 @@
+//! # Soporte
+//!
+//! A real-time support chat: a helpdesk's customers talk live with its agents
+//! about a ticket, over WebSockets, with durable history.
+//!
+//! ## Layout
+//! - [`config`]: flags with environment fallbacks, validated once.
+//! - [`auth`]: token verification into an [`auth::Identity`]; development tokens.
+//! - [`access`]: who may see and act on which ticket (pure rules).
+//! - [`store`]: the [`store::Store`] interface and its SQLite implementation
+//!   (one writer thread, group commit, gapless per-ticket `seq`).
+//! - [`hub`]: rooms (who watches which ticket) and non-blocking fan-out.
+//! - [`bus`]: how events reach the hub (in-process now; other nodes later).
+//! - [`chat`]: posting a message, the one path every message takes.
+//! - [`ws`]: the WebSocket endpoint: admission before the upgrade, then one
+//!   session task per connection.
+//! - [`http`]: REST resources (tickets, chat, operations), one router each.
+//! - [`app`]: builds the state, serves, shuts down cleanly.
+//! - [`demo`]: `serve --demo` seed data and links.
+//! - [`metrics`]: counters rendered at `/metrics`.
+//!
+//! One message, end to end: a `mensaje` frame is parsed in [`ws::session`],
+//! checked by [`chat::post_text`], committed by the store's writer in a batch,
+//! handed in commit order to [`bus::CommitFanout`], encoded once and queued by
+//! the [`hub`] to every other connection of the ticket; the sender gets
+//! `mensaje_confirmado` when its commit returns.
+
+pub mod access;
+pub mod app;
+pub mod auth;
+pub mod bus;
+pub mod chat;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod hub;
+pub mod metrics;
+pub mod store;
+pub mod ws;
+
+pub use app::{AppState, Application};
+pub use config::Config;

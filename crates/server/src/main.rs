@@ -1,0 +1,145 @@
+//! The `soporte` binary: parse the command line and hand over to the library.
+
+use clap::Parser;
+use soporte_server::auth::{Minter, TokenRequest, Verifier};
+use soporte_server::config::{
+    Cli, Command, Config, ConfigError, DatabaseUrl, ServeArgs, TokenArgs,
+};
+use soporte_server::store::sqlite::SqliteStore;
+use soporte_server::{app, demo, Application};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Token(args) => token(args),
+        Command::Migrate(args) => migrate(&args.database_url),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("soporte: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let config = Config::from_args(&args).map_err(|e| e.to_string())?;
+    init_logging(&args.log_format)?;
+    let mut keys = args.keys.clone();
+    if keys.jwt_secret.is_none() && keys.jwt_public_key.is_none() {
+        if !config.demo {
+            return Err(ConfigError::new(
+                "SOPORTE_JWT_SECRET / SOPORTE_JWT_PUBLIC_KEY",
+                "no token key configured: set one (or run with --demo for a development secret)",
+            )
+            .to_string());
+        }
+        let DatabaseUrl::Sqlite(db) = &config.database else {
+            return Err("--demo without a JWT key needs a sqlite:// database (the dev secret is kept beside it)".into());
+        };
+        let data_dir = db.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        let secret = demo::dev_secret(&data_dir)
+            .map_err(|e| format!("demo secret in {}: {e}", data_dir.display()))?;
+        eprintln!(
+            "demo: using the development secret in {}",
+            data_dir.join("demo-secret").display()
+        );
+        keys.jwt_secret = Some(secret);
+    }
+    let verifier = Verifier::from_args(&keys)
+        .map_err(|e| e.to_string())?
+        .expect("a key is configured");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let demo_mode = config.demo;
+        let application = Application::build(config, verifier)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("listening on http://{}", application.local_addr());
+        if demo_mode {
+            let secret = keys
+                .jwt_secret
+                .as_deref()
+                .ok_or("--demo links need an HS256 secret (SOPORTE_JWT_SECRET)")?;
+            let links = demo::seed(application.state(), secret).await?;
+            println!("\nDemo de Soporte: abre estos enlaces (cada uno en su propia ventana):");
+            for (who, url) in links {
+                println!("  {who}:\n    {url}");
+            }
+            println!();
+        }
+        tracing::info!(addr = %application.local_addr(), "serving");
+        application
+            .run_until_stopped(app::shutdown_signal())
+            .await
+            .map_err(|e| format!("server error: {e}"))
+    })
+}
+
+fn token(args: TokenArgs) -> Result<(), String> {
+    let role = soporte_protocol::Role::parse(&args.role.to_ascii_uppercase()).ok_or_else(|| {
+        format!(
+            "--role: expected CLIENTE, AGENTE or SUPERVISOR, got {:?}",
+            args.role
+        )
+    })?;
+    if args.sub <= 0 {
+        return Err("--sub: the user id must be a positive integer".into());
+    }
+    let secret = args
+        .keys
+        .jwt_secret
+        .as_deref()
+        .ok_or("SOPORTE_JWT_SECRET (--jwt-secret): needed to sign tokens")?;
+    let minter = Minter::hs256(secret).map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        minter.mint(&TokenRequest {
+            id: args.sub,
+            name: &args.name,
+            role,
+            avatar: args.avatar.as_deref(),
+            ttl_seconds: args.ttl,
+        })
+    );
+    Ok(())
+}
+
+fn migrate(database_url: &str) -> Result<(), String> {
+    match DatabaseUrl::parse(database_url).map_err(|e| e.to_string())? {
+        DatabaseUrl::Sqlite(path) => {
+            let applied = SqliteStore::migrate(&path)
+                .map_err(|e| format!("SOPORTE_DATABASE_URL (--database-url): {e}"))?;
+            println!("migrations applied: {applied}");
+            Ok(())
+        }
+        DatabaseUrl::Postgres(_) => Err(
+            "SOPORTE_DATABASE_URL (--database-url): PostgreSQL is not available in this build yet"
+                .into(),
+        ),
+    }
+}
+
+fn init_logging(format: &str) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SOPORTE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        "text" => builder.init(),
+        "json" => builder.json().init(),
+        other => {
+            return Err(format!(
+                "SOPORTE_LOG_FORMAT (--log-format): expected text or json, got {other:?}"
+            ))
+        }
+    }
+    Ok(())
+}

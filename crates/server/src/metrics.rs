@@ -1,0 +1,174 @@
+//! Process-wide counters and gauges, rendered as Prometheus text at `/metrics`.
+//!
+//! Plain atomics rather than a metrics framework: the set is small and fixed,
+//! the hot paths pay one relaxed add, and there is no registry to wire through.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+pub static METRICS: Metrics = Metrics::new();
+
+/// Upper bounds (seconds) of the commit latency histogram.
+const COMMIT_BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0];
+
+pub struct Metrics {
+    pub connections_open: AtomicI64,
+    pub connections_total: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub frames_received: AtomicU64,
+    pub frames_refused: AtomicU64,
+    pub messages_committed: AtomicU64,
+    pub commit_batches: AtomicU64,
+    pub commit_failures: AtomicU64,
+    pub writer_queue_depth: AtomicI64,
+    pub events_delivered: AtomicU64,
+    /// Connections closed because their outgoing queue was full.
+    pub slow_consumers_closed: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub http_requests: AtomicU64,
+    commit_seconds_buckets: [AtomicU64; COMMIT_BUCKETS.len()],
+    commit_seconds_count: AtomicU64,
+    commit_micros_sum: AtomicU64,
+}
+
+impl Metrics {
+    const fn new() -> Metrics {
+        Metrics {
+            connections_open: AtomicI64::new(0),
+            connections_total: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
+            frames_received: AtomicU64::new(0),
+            frames_refused: AtomicU64::new(0),
+            messages_committed: AtomicU64::new(0),
+            commit_batches: AtomicU64::new(0),
+            commit_failures: AtomicU64::new(0),
+            writer_queue_depth: AtomicI64::new(0),
+            events_delivered: AtomicU64::new(0),
+            slow_consumers_closed: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            http_requests: AtomicU64::new(0),
+            commit_seconds_buckets: [const { AtomicU64::new(0) }; COMMIT_BUCKETS.len()],
+            commit_seconds_count: AtomicU64::new(0),
+            commit_micros_sum: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe_commit(&self, took: Duration) {
+        let seconds = took.as_secs_f64();
+        for (bound, bucket) in COMMIT_BUCKETS.iter().zip(&self.commit_seconds_buckets) {
+            if seconds <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.commit_seconds_count.fetch_add(1, Ordering::Relaxed);
+        self.commit_micros_sum
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let counters: [(&str, &str, u64); 11] = [
+            (
+                "soporte_connections_total",
+                "WebSocket connections accepted",
+                self.connections_total.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_connections_refused_total",
+                "WebSocket upgrades refused (auth, permission, limits)",
+                self.connections_refused.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_frames_received_total",
+                "Client frames received",
+                self.frames_received.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_frames_refused_total",
+                "Client frames answered with an error frame",
+                self.frames_refused.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_messages_committed_total",
+                "Messages durably committed",
+                self.messages_committed.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_commit_batches_total",
+                "Write transactions committed (group commit batches)",
+                self.commit_batches.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_commit_failures_total",
+                "Write transactions that failed to commit",
+                self.commit_failures.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_events_delivered_total",
+                "Events queued to connections",
+                self.events_delivered.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_slow_consumers_closed_total",
+                "Connections closed because they did not read fast enough",
+                self.slow_consumers_closed.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_rate_limited_total",
+                "Frames refused by the per-connection rate limit",
+                self.rate_limited.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_http_requests_total",
+                "HTTP requests served",
+                self.http_requests.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        let gauges: [(&str, &str, i64); 2] = [
+            (
+                "soporte_connections_open",
+                "WebSocket connections open now",
+                self.connections_open.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_writer_queue_depth",
+                "Writes waiting for the database writer",
+                self.writer_queue_depth.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+        let name = "soporte_commit_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time to write and commit one batch\n# TYPE {name} histogram"
+        );
+        for (bound, bucket) in COMMIT_BUCKETS.iter().zip(&self.commit_seconds_buckets) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.commit_seconds_count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.commit_micros_sum.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{name}_count {count}");
+        out
+    }
+}

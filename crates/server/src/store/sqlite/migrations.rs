@@ -1,0 +1,36 @@
+//! Schema migrations, embedded in the binary and applied in order, each in its
+//! own transaction, recorded in `soporte_migrations`.
+
+use rusqlite::Connection;
+
+/// `(version, SQL)`, in order. Never edit a released migration: add one.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+
+/// Applies what is missing; returns how many were applied.
+pub fn apply(conn: &mut Connection) -> rusqlite::Result<usize> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS soporte_migrations (
+             version    INTEGER PRIMARY KEY,
+             applied_at INTEGER NOT NULL
+         )",
+    )?;
+    let mut applied = 0;
+    for (version, sql) in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let done: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM soporte_migrations WHERE version = ?1)",
+            [version],
+            |row| row.get(0),
+        )?;
+        if !done {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO soporte_migrations (version, applied_at) VALUES (?1, ?2)",
+                rusqlite::params![version, soporte_protocol::Timestamp::now().millis()],
+            )?;
+            applied += 1;
+        }
+        tx.commit()?;
+    }
+    Ok(applied)
+}

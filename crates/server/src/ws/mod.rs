@@ -1,0 +1,185 @@
+//! The WebSocket endpoint `/ws/soporte/ticket/{id}/?token=JWT[&since=SEQ]`.
+//!
+//! Everything that can refuse a connection is checked here, before the
+//! upgrade, and answered with an HTTP status and a JSON `detalle`: the
+//! browser's `Origin`, the token, the ticket, the caller's right to it, and
+//! the connection limits. Only then does [`session`] take over the socket.
+
+pub mod rate;
+pub mod session;
+pub mod slots;
+
+use crate::access::{self, Access};
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::metrics::METRICS;
+use crate::store::{Claim, UserRecord};
+use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use slots::SlotRefused;
+use std::sync::atomic::Ordering;
+
+/// Largest WebSocket message the library will assemble. Anything bigger is a
+/// protocol violation and closes the connection (1009); the library's default
+/// is 64 MiB, far more than a chat frame needs.
+pub const MAX_WS_MESSAGE_BYTES: usize = 256 * 1024;
+/// Largest frame the application reads; bigger ones get an `error` frame.
+pub const MAX_FRAME_BYTES: usize = 48 * 1024;
+
+#[derive(Debug, Deserialize)]
+pub struct ConnectParams {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    since: Option<String>,
+}
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Path(ticket): Path<String>,
+    Query(params): Query<ConnectParams>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match admit(&state, &ticket, &params, &headers).await {
+        Err(error) => {
+            METRICS.connections_refused.fetch_add(1, Ordering::Relaxed);
+            error.into_response()
+        }
+        Ok(admitted) => match ws {
+            Err(rejection) => rejection.into_response(),
+            Ok(ws) => {
+                let sessions = state.sessions.clone();
+                ws.max_message_size(MAX_WS_MESSAGE_BYTES)
+                    .max_frame_size(MAX_WS_MESSAGE_BYTES)
+                    // Small buffers: memory per idle connection matters more
+                    // than a few extra reads for the rare large frame.
+                    .read_buffer_size(4 * 1024)
+                    .write_buffer_size(0)
+                    .max_write_buffer_size(1024 * 1024)
+                    .on_upgrade(move |socket| {
+                        sessions.track_future(session::run(state, admitted, socket))
+                    })
+            }
+        },
+    }
+}
+
+/// A connection that passed every check, ready to become a session.
+pub struct Admitted {
+    pub identity: crate::auth::Identity,
+    pub ticket: soporte_protocol::Ticket,
+    pub since: Option<soporte_protocol::Seq>,
+    pub slot: slots::Slot,
+}
+
+async fn admit(
+    state: &AppState,
+    ticket: &str,
+    params: &ConnectParams,
+    headers: &HeaderMap,
+) -> Result<Admitted, ApiError> {
+    // A browser always sends Origin; it must be on the list exactly (no
+    // prefix or wildcard matching), which stops cross-site WebSocket hijacking.
+    // Non-browser clients send none and are judged by their token alone.
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let allowed = origin
+            .to_str()
+            .map(|o| state.allowed_origins.iter().any(|a| a == o))
+            .unwrap_or(false);
+        if !allowed {
+            return Err(ApiError::Forbidden("Origen no permitido.".into()));
+        }
+    }
+    let token = params
+        .token
+        .as_deref()
+        .or_else(|| bearer(headers))
+        .unwrap_or("");
+    let identity = state
+        .verifier
+        .verify(token)
+        .map_err(ApiError::Unauthorized)?;
+    let since = match params.since.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(
+            text.parse::<i64>()
+                .ok()
+                .filter(|s| *s >= 0)
+                .ok_or_else(|| {
+                    ApiError::BadRequest("since debe ser un número entero no negativo.".into())
+                })?,
+        ),
+    };
+    let ticket_id: i64 = ticket.parse().map_err(|_| ApiError::NotFound)?;
+    let mut ticket = state
+        .store
+        .ticket(ticket_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    match access::access(&identity, &ticket) {
+        Access::Granted => {}
+        Access::Denied => {
+            return Err(ApiError::Forbidden(
+                "No tienes acceso a este ticket.".into(),
+            ))
+        }
+        Access::ClaimOnOpen => {
+            // An agent opening an unassigned ticket takes it, atomically: of
+            // two agents opening it at once, one gets it and the other a 403.
+            match state
+                .store
+                .claim_ticket(ticket.id, user_record(&identity))
+                .await?
+            {
+                Claim::Assigned(claimed) => {
+                    state.hub.update_ticket(&claimed);
+                    ticket = claimed;
+                }
+                Claim::HeldBy(_) => {
+                    return Err(ApiError::Forbidden(
+                        "El ticket ya está asignado a otro agente.".into(),
+                    ))
+                }
+            }
+        }
+    }
+    let slot = state
+        .slots
+        .acquire(identity.id)
+        .map_err(|refused| match refused {
+            SlotRefused::UserLimit => ApiError::TooManyRequests(
+                "Demasiadas conexiones abiertas para este usuario.".into(),
+            ),
+            SlotRefused::ServerFull => {
+                ApiError::Unavailable("El servidor no admite más conexiones ahora.".into())
+            }
+        })?;
+    state.store.upsert_user(user_record(&identity)).await?;
+    Ok(Admitted {
+        identity,
+        ticket,
+        since,
+        slot,
+    })
+}
+
+pub fn user_record(identity: &crate::auth::Identity) -> UserRecord {
+    UserRecord {
+        id: identity.id,
+        name: identity.name.clone(),
+        role: identity.role,
+        avatar: identity.avatar.clone(),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}

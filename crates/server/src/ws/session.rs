@@ -1,0 +1,583 @@
+//! One WebSocket connection, from `connection_established` to close.
+//!
+//! A single task per connection runs one `select!` loop over: frames from the
+//! client, events queued for it by the hub, confirmations of its messages as
+//! their commits finish, the ping timer, the typing deadline, token expiry,
+//! eviction and shutdown. One task (rather than a reader and a writer) keeps
+//! per-connection memory small and needs no locks: the loop owns the socket.
+//!
+//! Ordering and resumption: the session joins its room *before* reading
+//! history, so nothing committed in between can fall through the crack; what
+//! arrives twice (in history and in the queue) is dropped by `seq`.
+
+use super::rate::TokenBucket;
+use super::{Admitted, MAX_FRAME_BYTES};
+use crate::access;
+use crate::app::AppState;
+use crate::auth::Identity;
+use crate::chat;
+use crate::hub::{Audience, Except, Member, Outbound, TicketEvent};
+use crate::metrics::METRICS;
+use crate::store::{Appended, StoreError};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use soporte_protocol::server::*;
+use soporte_protocol::*;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// Events that may wait for a connection before it counts as too slow.
+const OUTGOING_QUEUE: usize = 256;
+/// Messages of one connection committing at once; past it, reading pauses.
+const MAX_IN_FLIGHT: usize = 64;
+/// Messages in `connection_established`; a longer catch-up follows as frames.
+const HISTORY_IN_HELLO: usize = 50;
+/// Page size of a catch-up after `since`.
+const CATCH_UP_PAGE: usize = 500;
+/// A send that takes longer than this means a dead or stuck peer.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Consecutive refusals by the rate limit before the connection is closed.
+const MAX_RATE_STRIKES: u32 = 20;
+
+const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_POLICY: u16 = 1008;
+const CLOSE_TRY_AGAIN: u16 = 1013;
+
+type Confirmation = BoxFuture<'static, (String, Result<Appended, FrameError>)>;
+
+/// Why the loop ended, and what to tell the client.
+enum End {
+    /// The client closed, or the socket failed: nothing to send.
+    Gone,
+    Close(u16, &'static str),
+}
+
+struct Session {
+    state: AppState,
+    identity: Identity,
+    ticket: TicketId,
+    conn: u64,
+    socket: WebSocket,
+    /// Highest `seq` sent to this client: queued events at or below it were
+    /// already sent from history.
+    sent_seq: Seq,
+    pending: FuturesOrdered<Confirmation>,
+    typing_until: Option<Instant>,
+    last_heard: Instant,
+    messages: TokenBucket,
+    frames: TokenBucket,
+    rate_strikes: u32,
+}
+
+pub async fn run(state: AppState, admitted: Admitted, socket: WebSocket) {
+    let Admitted {
+        identity,
+        ticket,
+        since,
+        slot,
+    } = admitted;
+    let conn = state.next_conn_id();
+    METRICS.connections_total.fetch_add(1, Ordering::Relaxed);
+    METRICS.connections_open.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::info_span!("session", conn, ticket = ticket.id, user = identity.id);
+    run_in_span(state, identity, ticket, since, socket, conn)
+        .instrument(span)
+        .await;
+    drop(slot);
+    METRICS.connections_open.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn run_in_span(
+    state: AppState,
+    identity: Identity,
+    ticket: Ticket,
+    since: Option<Seq>,
+    socket: WebSocket,
+    conn: u64,
+) {
+    let (queue, events) = mpsc::channel(OUTGOING_QUEUE);
+    let evicted = CancellationToken::new();
+    let me = participant(&identity, true);
+    let first_of_user = state.hub.join(
+        &ticket,
+        Member {
+            conn,
+            user: me.clone(),
+            queue,
+            evicted: evicted.clone(),
+        },
+    );
+    let msg_rate = state.config.msg_rate;
+    let mut session = Session {
+        identity,
+        ticket: ticket.id,
+        conn,
+        socket,
+        sent_seq: 0,
+        pending: FuturesOrdered::new(),
+        typing_until: None,
+        last_heard: Instant::now(),
+        // A burst of three seconds' worth; every other frame (typing,
+        // heartbeats) gets a looser budget of its own.
+        messages: TokenBucket::new(msg_rate, msg_rate.saturating_mul(3)),
+        frames: TokenBucket::new(if msg_rate == 0 { 0 } else { 50 }, 200),
+        rate_strikes: 0,
+        state,
+    };
+    tracing::debug!("connected");
+    if first_of_user && session.identity.role.is_staff() {
+        session.publish(
+            ServerFrame::AgentJoined(PresenceEvent {
+                usuario: me.clone(),
+                timestamp: Timestamp::now(),
+            }),
+            Except::Conn(conn),
+        );
+    }
+    let end = match session.greet(since).await {
+        Ok(()) => session.serve(events, evicted).await,
+        Err(end) => end,
+    };
+    session.finish(end).await;
+    tracing::debug!("disconnected");
+}
+
+fn participant(identity: &Identity, online: bool) -> Participant {
+    Participant {
+        id: identity.id,
+        nombre: identity.name.clone(),
+        tipo: identity.role,
+        avatar: identity.avatar.clone(),
+        online,
+        last_seen: Some(Timestamp::now()),
+    }
+}
+
+impl Session {
+    /// Sends `connection_established`, then whatever else the client missed
+    /// since `since`.
+    async fn greet(&mut self, since: Option<Seq>) -> Result<(), End> {
+        let store = self.state.store.clone();
+        let ticket = store
+            .ticket(self.ticket)
+            .await
+            .map_err(|_| End::Close(1011, "error interno"))?
+            .ok_or(End::Close(CLOSE_POLICY, "el ticket ya no existe"))?;
+        let history = match since {
+            None => store.recent_messages(ticket.id, HISTORY_IN_HELLO).await,
+            Some(since) => {
+                store
+                    .messages_between(ticket.id, since, Seq::MAX, HISTORY_IN_HELLO)
+                    .await
+            }
+        }
+        .map_err(|_| End::Close(1011, "error interno"))?;
+        let participants = participants(&self.state, &ticket).await;
+        let mut last = history.last().map(|m| m.seq);
+        let full_page = history.len() == HISTORY_IN_HELLO;
+        self.sent_seq = last.unwrap_or(since.unwrap_or(0));
+        let hello = ServerFrame::ConnectionEstablished(ConnectionEstablished {
+            usuario: participant(&self.identity, true),
+            participants,
+            since,
+            last_seq: ticket.last_seq.max(self.sent_seq),
+            limites: Limits {
+                max_mensaje: self.state.config.max_message_length,
+                heartbeat_ms: self.state.config.heartbeat_interval.as_millis() as u64,
+                typing_timeout_ms: self.state.config.typing_timeout.as_millis() as u64,
+                mensajes_por_segundo: self.state.config.msg_rate,
+            },
+            historial_reciente: history,
+            ticket,
+        });
+        self.send_text(hello.encode()).await?;
+        // Resuming: stream the rest of what was missed, page by page, as
+        // `mensaje_recibido`, oldest first.
+        if since.is_some() && full_page {
+            while let Some(after) = last {
+                let page = store
+                    .messages_between(self.ticket, after, Seq::MAX, CATCH_UP_PAGE)
+                    .await
+                    .map_err(|_| End::Close(1011, "error interno"))?;
+                last = if page.len() == CATCH_UP_PAGE {
+                    page.last().map(|m| m.seq)
+                } else {
+                    None
+                };
+                for message in &page {
+                    self.sent_seq = message.seq;
+                    self.send_text(ServerFrame::encode_message_received(message))
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The ticket's customer and agent, and every other user connected now.
+async fn participants(state: &AppState, ticket: &Ticket) -> Vec<Participant> {
+    let online = state.hub.online(ticket.id);
+    let mut people: Vec<Participant> = Vec::new();
+    let named = [
+        (&Some(ticket.cliente.clone()), Role::Cliente),
+        (&ticket.agente, Role::Agente),
+    ];
+    for (person, default_role) in named {
+        if let Some(Person {
+            id: Some(id),
+            nombre,
+            tipo,
+            avatar,
+        }) = person
+        {
+            let role = match tipo {
+                AuthorKind::Supervisor => Role::Supervisor,
+                AuthorKind::Cliente => Role::Cliente,
+                AuthorKind::Agente => Role::Agente,
+                AuthorKind::Sistema => default_role,
+            };
+            people.push(Participant {
+                id: *id,
+                nombre: nombre.clone(),
+                tipo: role,
+                avatar: avatar.clone(),
+                online: false,
+                last_seen: None,
+            });
+        }
+    }
+    for person in &mut people {
+        if let Some(live) = online.iter().find(|p| p.id == person.id) {
+            person.online = true;
+            person.last_seen = live.last_seen;
+        }
+    }
+    for live in online {
+        if !people.iter().any(|p| p.id == live.id) {
+            people.push(live);
+        }
+    }
+    let offline: Vec<UserId> = people.iter().filter(|p| !p.online).map(|p| p.id).collect();
+    if !offline.is_empty() {
+        if let Ok(seen) = state.store.last_seen(offline).await {
+            for person in people.iter_mut().filter(|p| !p.online) {
+                person.last_seen = seen.get(&person.id).copied();
+            }
+        }
+    }
+    people
+}
+
+impl Session {
+    async fn serve(
+        &mut self,
+        mut events: mpsc::Receiver<Outbound>,
+        evicted: CancellationToken,
+    ) -> End {
+        let heartbeat = self.state.config.heartbeat_interval;
+        let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+        let shutdown = self.state.shutdown.clone();
+        let token_expiry = Instant::now() + until(self.identity.expires_at);
+        loop {
+            let typing_deadline = self.typing_until;
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return End::Close(CLOSE_GOING_AWAY, "el servidor se está reiniciando"),
+                _ = evicted.cancelled() => return End::Close(CLOSE_TRY_AGAIN, "no se leen los mensajes a tiempo; reconecta con since"),
+                Some((client_id, result)) = self.pending.next(), if !self.pending.is_empty() => {
+                    if let Err(end) = self.confirm(client_id, result).await {
+                        return end;
+                    }
+                }
+                event = events.recv() => {
+                    let Some(event) = event else { return End::Gone };
+                    if let Some(seq) = event.seq {
+                        if seq <= self.sent_seq {
+                            continue;
+                        }
+                        self.sent_seq = seq;
+                    }
+                    if let Err(end) = self.send(WsMessage::Text(event.text)).await {
+                        return end;
+                    }
+                }
+                incoming = self.socket.recv(), if self.pending.len() < MAX_IN_FLIGHT => {
+                    let frame = match incoming {
+                        None | Some(Err(_)) => return End::Gone,
+                        Some(Ok(frame)) => frame,
+                    };
+                    self.last_heard = Instant::now();
+                    if let Err(end) = self.on_frame(frame).await {
+                        return end;
+                    }
+                }
+                _ = ping.tick() => {
+                    if self.last_heard.elapsed() > heartbeat * 2 {
+                        return End::Close(CLOSE_GOING_AWAY, "conexión inactiva");
+                    }
+                    if let Err(end) = self.send(WsMessage::Ping(Default::default())).await {
+                        return end;
+                    }
+                }
+                _ = sleep_until(typing_deadline.unwrap_or_else(Instant::now)), if typing_deadline.is_some() => {
+                    self.stop_typing();
+                }
+                _ = sleep_until(token_expiry) => return End::Close(CLOSE_POLICY, "el token ha expirado"),
+            }
+        }
+    }
+
+    async fn on_frame(&mut self, frame: WsMessage) -> Result<(), End> {
+        let text = match frame {
+            WsMessage::Text(text) => text,
+            WsMessage::Close(_) => return Err(End::Gone),
+            // The library answers pings; a pong only proves the peer is alive.
+            WsMessage::Ping(_) | WsMessage::Pong(_) => return Ok(()),
+            WsMessage::Binary(_) => {
+                return self
+                    .refuse(
+                        None,
+                        None,
+                        FrameError::new(
+                            ErrorCode::JsonInvalido,
+                            "Solo se aceptan mensajes de texto JSON.",
+                        ),
+                    )
+                    .await
+            }
+        };
+        METRICS.frames_received.fetch_add(1, Ordering::Relaxed);
+        if !self.frames.try_take() {
+            return Err(End::Close(CLOSE_POLICY, "demasiados mensajes"));
+        }
+        if text.len() > MAX_FRAME_BYTES {
+            let error = FrameError::new(
+                ErrorCode::FrameDemasiadoGrande,
+                format!(
+                    "El mensaje supera el tamaño máximo de {} KiB.",
+                    MAX_FRAME_BYTES / 1024
+                ),
+            );
+            return self.refuse(None, None, error).await;
+        }
+        let frame = match ClientFrame::parse(text.as_str()) {
+            Ok(frame) => frame,
+            Err(error) => return self.refuse(None, None, error).await,
+        };
+        match frame {
+            ClientFrame::Message(message) => self.on_message(message).await,
+            ClientFrame::TypingStart => {
+                self.start_typing();
+                Ok(())
+            }
+            ClientFrame::TypingStop => {
+                self.stop_typing();
+                Ok(())
+            }
+            ClientFrame::Heartbeat => {
+                self.send_text(
+                    ServerFrame::Heartbeat(Heartbeat {
+                        timestamp: Timestamp::now(),
+                    })
+                    .encode(),
+                )
+                .await
+            }
+            ClientFrame::FileUploadRequest(_) => {
+                let error = FrameError::new(
+                    ErrorCode::NoDisponible,
+                    "La subida de archivos no está disponible en este servidor todavía.",
+                );
+                self.refuse(Some("file_upload_request"), None, error).await
+            }
+        }
+    }
+
+    async fn on_message(&mut self, message: SendMessage) -> Result<(), End> {
+        let client_id = message.client_id.clone();
+        if !self.messages.try_take() {
+            METRICS.rate_limited.fetch_add(1, Ordering::Relaxed);
+            self.rate_strikes += 1;
+            if self.rate_strikes > MAX_RATE_STRIKES {
+                return Err(End::Close(CLOSE_POLICY, "demasiados mensajes"));
+            }
+            let error = FrameError::new(
+                ErrorCode::LimiteDeFrecuencia,
+                "Estás enviando mensajes demasiado rápido. Espera un momento.",
+            );
+            return self.refuse(Some("mensaje"), Some(client_id), error).await;
+        }
+        self.rate_strikes = 0;
+        // The ticket as it is now (an assignment may have changed since connect).
+        let Some(ticket) = self.state.hub.ticket(self.ticket) else {
+            return Err(End::Close(1011, "error interno"));
+        };
+        if let Err(error) = message
+            .validate(self.state.config.max_message_length)
+            .and(access::check_write(&self.identity, &ticket))
+        {
+            return self.refuse(Some("mensaje"), Some(client_id), error).await;
+        }
+        // Sent while typing: the message itself ends the typing state.
+        self.stop_typing();
+        let state = self.state.clone();
+        let identity = self.identity.clone();
+        let origin = self.conn;
+        self.pending.push_back(Box::pin(async move {
+            let result = chat::post_text(&state, &identity, &ticket, message, Some(origin)).await;
+            (client_id, result)
+        }));
+        Ok(())
+    }
+
+    /// Answers a committed (or failed) message of this connection, in the
+    /// order the client sent them.
+    async fn confirm(
+        &mut self,
+        client_id: String,
+        result: Result<Appended, FrameError>,
+    ) -> Result<(), End> {
+        match result {
+            Ok(appended) => {
+                let frame = ServerFrame::MessageConfirmed(MessageConfirmed {
+                    client_id,
+                    mensaje_id: appended.message.id,
+                    timestamp: appended.message.timestamp,
+                    seq: appended.message.seq,
+                    duplicado: appended.duplicate,
+                });
+                self.send_text(frame.encode()).await
+            }
+            Err(error) => self.refuse(Some("mensaje"), Some(client_id), error).await,
+        }
+    }
+
+    fn start_typing(&mut self) {
+        let Some(ticket) = self.state.hub.ticket(self.ticket) else {
+            return;
+        };
+        if !access::may_read(&self.identity, &ticket) {
+            return;
+        }
+        let was_typing = self.typing_until.is_some();
+        self.typing_until = Some(Instant::now() + self.state.config.typing_timeout);
+        if !was_typing {
+            let event = TypingEvent {
+                usuario: self.identity.person(),
+                timestamp: Timestamp::now(),
+            };
+            self.publish(
+                ServerFrame::UserTyping(event),
+                Except::User(self.identity.id),
+            );
+        }
+    }
+
+    fn stop_typing(&mut self) {
+        if self.typing_until.take().is_some() {
+            let event = TypingEvent {
+                usuario: self.identity.person(),
+                timestamp: Timestamp::now(),
+            };
+            self.publish(
+                ServerFrame::UserStoppedTyping(event),
+                Except::User(self.identity.id),
+            );
+        }
+    }
+
+    fn publish(&self, frame: ServerFrame, except: Except) {
+        self.state.bus.publish(TicketEvent {
+            ticket: self.ticket,
+            seq: None,
+            audience: Audience::Everyone,
+            except,
+            text: frame.encode().into(),
+        });
+    }
+
+    async fn refuse(
+        &mut self,
+        tipo: Option<&str>,
+        client_id: Option<String>,
+        error: FrameError,
+    ) -> Result<(), End> {
+        METRICS.frames_refused.fetch_add(1, Ordering::Relaxed);
+        let frame = ServerFrame::Error(ErrorFrame {
+            codigo: error.code,
+            detalle: error.detail,
+            tipo: tipo.map(str::to_string),
+            client_id,
+        });
+        self.send_text(frame.encode()).await
+    }
+
+    async fn send_text(&mut self, text: String) -> Result<(), End> {
+        self.send(WsMessage::Text(text.into())).await
+    }
+
+    async fn send(&mut self, message: WsMessage) -> Result<(), End> {
+        match tokio::time::timeout(WRITE_TIMEOUT, self.socket.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(End::Gone),
+        }
+    }
+
+    /// Leaves cleanly: confirms what is still committing (a confirmation is
+    /// owed for every commit), says goodbye, and tells the room.
+    async fn finish(&mut self, end: End) {
+        if let End::Close(code, reason) = end {
+            while let Some((client_id, result)) = self.pending.next().await {
+                if self.confirm(client_id, result).await.is_err() {
+                    break;
+                }
+            }
+            let close = WsMessage::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            }));
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.socket.send(close)).await;
+        } else {
+            // The client is gone; its messages still commit (they were
+            // accepted), it just cannot be told. A retry will be deduplicated.
+            while self.pending.next().await.is_some() {}
+        }
+        self.stop_typing();
+        let last_of_user = self.state.hub.leave(self.ticket, self.conn);
+        let now = Timestamp::now();
+        if last_of_user {
+            if self.identity.role.is_staff() {
+                let mut gone = participant(&self.identity, false);
+                gone.last_seen = Some(now);
+                self.publish(
+                    ServerFrame::AgentLeft(PresenceEvent {
+                        usuario: gone,
+                        timestamp: now,
+                    }),
+                    Except::Conn(self.conn),
+                );
+            }
+            if let Err(error) = self
+                .state
+                .store
+                .touch_last_seen(self.identity.id, now)
+                .await
+            {
+                if !matches!(error, StoreError::Closed) {
+                    tracing::warn!(%error, "could not record last_seen");
+                }
+            }
+        }
+    }
+}
+
+/// Time from now until `at` (zero if past).
+fn until(at: Timestamp) -> Duration {
+    Duration::from_millis((at.millis() - Timestamp::now().millis()).max(0) as u64)
+}

@@ -1,0 +1,10 @@
+//! Integration tests: each starts the real server on a free port with its own
+//! database and talks to it as clients do. One test binary for all of them.
+
+mod auth;
+mod durability;
+mod helpers;
+mod ops;
+mod rest_chat;
+mod tickets;
+mod websocket;

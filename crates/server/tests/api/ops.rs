@@ -1,0 +1,91 @@
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_readiness_and_metrics_answer() {
+    let app = spawn_app().await;
+    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready: serde_json::Value = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut ws = app.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    ws.send_message("hola", "c1").await;
+    ws.expect("mensaje_confirmado").await;
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "soporte_connections_open",
+        "soporte_messages_committed_total",
+        "soporte_commit_seconds_bucket",
+        "soporte_writer_queue_depth",
+    ] {
+        assert!(metrics.contains(name), "missing {name}");
+    }
+    let committed: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("soporte_messages_committed_total "))
+        .and_then(|l| l.split(' ').nth(1))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(committed >= 1.0);
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_rest_route() {
+    let app = spawn_app().await;
+    let doc: serde_json::Value = app
+        .http
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/soporte/tickets/",
+        "/api/soporte/tickets/{id}/",
+        "/api/soporte/tickets/{id}/chat/historial/",
+        "/api/soporte/tickets/{id}/chat/sync/",
+        "/api/soporte/tickets/{id}/chat/mark-read/",
+        "/api/soporte/tickets/{id}/chat/stats/",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_demo_page_is_served_at_the_root() {
+    let app = spawn_app().await;
+    let response = app.http.get(app.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(response.text().await.unwrap().contains("Soporte"));
+}

@@ -1,0 +1,184 @@
+use crate::helpers::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_customer_creates_a_ticket_and_lists_only_their_own() {
+    let app = spawn_app().await;
+    let (status, created) = app
+        .post(
+            "/api/soporte/tickets/",
+            &customer(1),
+            json!({"asunto": "  Factura duplicada "}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(created["asunto"], "Factura duplicada");
+    assert_eq!(created["estado"], "ABIERTO");
+    assert_eq!(created["cliente"]["id"], 1);
+    assert!(created["agente"].is_null());
+    app.ticket_for(&customer(2)).await;
+
+    let (status, list) = app.get("/api/soporte/tickets/", &customer(1)).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["count"], 1);
+    assert_eq!(list["results"][0]["id"], created["id"]);
+    let (_, list) = app.get("/api/soporte/tickets", &supervisor(9)).await;
+    assert_eq!(list["count"], 2, "a supervisor sees every ticket");
+}
+
+#[tokio::test]
+async fn an_agent_creates_a_ticket_for_a_customer_who_then_owns_it() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post(
+            "/api/soporte/tickets/",
+            &agent(50),
+            json!({"asunto": "Llamada"}),
+        )
+        .await;
+    assert_eq!(status, 400, "an agent must name the customer: {body}");
+    let (status, created) = app
+        .post(
+            "/api/soporte/tickets/",
+            &agent(50),
+            json!({"asunto": "Llamada", "cliente": {"id": 7, "nombre": "Eva"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(created["cliente"]["nombre"], "Eva");
+    let (_, list) = app.get("/api/soporte/tickets/", &customer(7)).await;
+    assert_eq!(list["count"], 1);
+    let (status, _) = app
+        .post(
+            "/api/soporte/tickets/",
+            &customer(7),
+            json!({"asunto": "x", "cliente": {"id": 8, "nombre": "Otro"}}),
+        )
+        .await;
+    assert_eq!(
+        status, 403,
+        "a customer cannot open a ticket for someone else"
+    );
+}
+
+#[tokio::test]
+async fn bad_ticket_bodies_get_400_with_a_detalle() {
+    let app = spawn_app().await;
+    for body in [
+        json!({"asunto": ""}),
+        json!({"asunto": "x".repeat(201)}),
+        json!({"titulo": "x"}),
+        json!({"asunto": 5}),
+    ] {
+        let (status, answer) = app
+            .post("/api/soporte/tickets/", &customer(1), body.clone())
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(answer["detalle"].is_string(), "{answer}");
+    }
+    let response = app
+        .http
+        .post(app.url("/api/soporte/tickets/"))
+        .bearer_auth(customer(1))
+        .header("content-type", "application/json")
+        .body("{no es json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn agents_list_their_tickets_and_the_queue_but_not_other_agents_tickets() {
+    let app = spawn_app().await;
+    let mine = app.ticket_for(&customer(1)).await;
+    let theirs = app.ticket_for(&customer(2)).await;
+    let queued = app.ticket_for(&customer(3)).await;
+    // Opening a ticket assigns it.
+    app.connect(mine, &agent(50))
+        .await
+        .expect("connection_established")
+        .await;
+    app.connect(theirs, &agent(60))
+        .await
+        .expect("connection_established")
+        .await;
+    let (_, list) = app.get("/api/soporte/tickets/", &agent(50)).await;
+    let ids: Vec<i64> = list["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    assert!(ids.contains(&mine) && ids.contains(&queued), "{ids:?}");
+    assert!(!ids.contains(&theirs), "{ids:?}");
+    let (status, _) = app
+        .get(&format!("/api/soporte/tickets/{theirs}/"), &agent(50))
+        .await;
+    assert_eq!(status, 403);
+    let (status, ticket) = app
+        .get(&format!("/api/soporte/tickets/{mine}/"), &agent(50))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(ticket["agente"]["id"], 50);
+}
+
+#[tokio::test]
+async fn a_customer_never_reaches_another_customers_ticket_on_any_endpoint() {
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let intruder = customer(2);
+    let base = format!("/api/soporte/tickets/{ticket}");
+    for path in [
+        format!("{base}/"),
+        format!("{base}/chat/historial/"),
+        format!("{base}/chat/stats/"),
+    ] {
+        let (status, body) = app.get(&path, &intruder).await;
+        assert_eq!(status, 403, "GET {path}");
+        assert!(body["detalle"].is_string());
+    }
+    let sync = json!({"messages": [{"client_id": "x1", "contenido": "hola"}]});
+    assert_eq!(
+        app.post(&format!("{base}/chat/sync/"), &intruder, sync)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        app.post(
+            &format!("{base}/chat/mark-read/"),
+            &intruder,
+            json!({"message_ids": [1]})
+        )
+        .await
+        .0,
+        403
+    );
+    let refused = app
+        .try_connect_with(&app.ws_url(ticket, &intruder), None)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(refused.0, 403);
+    let (_, list) = app.get("/api/soporte/tickets/", &intruder).await;
+    assert_eq!(list["count"], 0);
+}
+
+#[tokio::test]
+async fn an_unknown_ticket_is_404_everywhere() {
+    let app = spawn_app().await;
+    for path in [
+        "/api/soporte/tickets/999/",
+        "/api/soporte/tickets/abc/",
+        "/api/soporte/tickets/999/chat/historial/",
+    ] {
+        assert_eq!(app.get(path, &supervisor(9)).await.0, 404, "{path}");
+    }
+    let refused = app
+        .try_connect_with(&app.ws_url(999, &supervisor(9)), None)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(refused.0, 404);
+}
