@@ -17,8 +17,26 @@ pub async fn post_text(
     message: SendMessage,
     origin: Option<OriginTag>,
 ) -> Result<Appended, FrameError> {
-    message.validate(state.config.max_message_length)?;
-    access::check_write(author, ticket)?;
+    if let Err(refused) = message
+        .validate(state.config.max_message_length)
+        .and_then(|()| access::check_write(author, ticket))
+    {
+        // A retry of a message stored earlier is confirmed with the first
+        // copy, even if the ticket no longer takes new messages (it was
+        // stored when it did): a client must never be told "failed" for
+        // something that is in the history.
+        return match state
+            .store
+            .find_sent(ticket.id, author.id, &message.client_id)
+            .await
+        {
+            Ok(Some(message)) => Ok(Appended {
+                message,
+                duplicate: true,
+            }),
+            _ => Err(refused),
+        };
+    }
     let new = NewMessage {
         ticket: ticket.id,
         author: author.person(),

@@ -4,6 +4,7 @@ use super::error::ApiError;
 use super::extract::{Caller, JsonBody, QueryParams};
 use super::routes;
 use super::tickets::visible_ticket;
+use crate::access::{self, Access};
 use crate::app::AppState;
 use crate::chat;
 use crate::hub::{Audience, Except, TicketEvent};
@@ -178,9 +179,16 @@ async fn mark_read(
             "Como máximo {MAX_MARK_READ} mensajes por llamada."
         )));
     }
+    // Reading for the record takes a seat in the conversation: an agent
+    // looking at the unassigned queue does not mark the customer's messages read.
+    if access::access(&caller, &ticket) != Access::Granted {
+        return Err(ApiError::Forbidden(
+            "Asígnate el ticket antes de marcar mensajes como leídos.".into(),
+        ));
+    }
     let outcome = state
         .store
-        .mark_read(ticket.id, caller.id, body.message_ids)
+        .mark_read(ticket.id, caller.id, caller.role, body.message_ids)
         .await?;
     if !outcome.unknown.is_empty() {
         return Err(ApiError::BadRequest(format!(

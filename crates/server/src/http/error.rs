@@ -14,6 +14,8 @@ pub enum ApiError {
     Forbidden(String),
     NotFound,
     BadRequest(String),
+    /// A body refused for its size (413) or type (415).
+    BadBody(StatusCode, String),
     TooManyRequests(String),
     /// The store or a dependency cannot serve now; worth retrying.
     Unavailable(String),
@@ -26,6 +28,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadBody(status, _) => *status,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -36,6 +39,7 @@ impl ApiError {
             ApiError::Unauthorized(auth) => auth.to_string(),
             ApiError::NotFound => "No encontrado.".into(),
             ApiError::Forbidden(d)
+            | ApiError::BadBody(_, d)
             | ApiError::BadRequest(d)
             | ApiError::TooManyRequests(d)
             | ApiError::Unavailable(d) => d.clone(),

@@ -4,8 +4,8 @@ use super::error::ApiError;
 use crate::app::AppState;
 use crate::auth::{AuthError, Identity};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
 /// The caller, from `Authorization: Bearer JWT`.
@@ -39,14 +39,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(JsonBody(value)),
-            Err(rejection) => Err(ApiError::BadRequest(format!(
-                "Cuerpo JSON inválido: {}",
-                rejection
-                    .body_text()
-                    .split(" at line ")
-                    .next()
-                    .unwrap_or_default()
-            ))),
+            Err(rejection) => {
+                let status = rejection.status();
+                Err(match status {
+                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::BadBody(
+                        status,
+                        "El cuerpo de la petición es demasiado grande.".into(),
+                    ),
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::BadBody(
+                        status,
+                        "El cuerpo debe ser JSON (Content-Type: application/json).".into(),
+                    ),
+                    _ => ApiError::BadRequest(format!(
+                        "Cuerpo JSON inválido: {}",
+                        rejection
+                            .body_text()
+                            .split(" at line ")
+                            .next()
+                            .unwrap_or_default()
+                    )),
+                })
+            }
         }
     }
 }

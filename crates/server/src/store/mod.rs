@@ -138,6 +138,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a message (or finds the earlier copy of a retry). Returns after the commit.
     async fn append(&self, message: NewMessage) -> StoreResult<Appended>;
+    /// The message `author` stored on `ticket` with `client_id`, if any.
+    async fn find_sent(
+        &self,
+        ticket: TicketId,
+        author: UserId,
+        client_id: &str,
+    ) -> StoreResult<Option<Message>>;
     /// The newest `limit` messages, oldest first.
     async fn recent_messages(&self, ticket: TicketId, limit: usize) -> StoreResult<Vec<Message>>;
     /// Messages with `after < seq <= up_to`, oldest first, at most `limit`.
@@ -149,11 +156,14 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<Message>>;
 
-    /// Marks messages of others read by `reader`.
+    /// Marks read, by `reader`, the messages of the other side of the
+    /// conversation among `ids` (a customer reads staff's, staff read the
+    /// customer's); all or nothing if an id is not a message of `ticket`.
     async fn mark_read(
         &self,
         ticket: TicketId,
         reader: UserId,
+        reader_role: Role,
         ids: Vec<MessageId>,
     ) -> StoreResult<MarkRead>;
     async fn unread_count(&self, ticket: TicketId, viewer: UserId) -> StoreResult<i64>;

@@ -120,6 +120,19 @@ async fn admit(
         .ticket(ticket_id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    // Take a slot before anything changes state (a claim), so a refused
+    // connection leaves the ticket as it was.
+    let slot = state
+        .slots
+        .acquire(identity.id)
+        .map_err(|refused| match refused {
+            SlotRefused::UserLimit => ApiError::TooManyRequests(
+                "Demasiadas conexiones abiertas para este usuario.".into(),
+            ),
+            SlotRefused::ServerFull => {
+                ApiError::Unavailable("El servidor no admite más conexiones ahora.".into())
+            }
+        })?;
     match access::access(&identity, &ticket) {
         Access::Granted => {}
         Access::Denied => {
@@ -147,17 +160,7 @@ async fn admit(
             }
         }
     }
-    let slot = state
-        .slots
-        .acquire(identity.id)
-        .map_err(|refused| match refused {
-            SlotRefused::UserLimit => ApiError::TooManyRequests(
-                "Demasiadas conexiones abiertas para este usuario.".into(),
-            ),
-            SlotRefused::ServerFull => {
-                ApiError::Unavailable("El servidor no admite más conexiones ahora.".into())
-            }
-        })?;
+
     state.store.upsert_user(user_record(&identity)).await?;
     Ok(Admitted {
         identity,

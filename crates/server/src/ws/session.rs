@@ -46,6 +46,7 @@ const MAX_RATE_STRIKES: u32 = 20;
 
 const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_POLICY: u16 = 1008;
+const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_TRY_AGAIN: u16 = 1013;
 
 type Confirmation = BoxFuture<'static, (String, Result<Appended, FrameError>)>;
@@ -180,7 +181,9 @@ impl Session {
         let participants = participants(&self.state, &ticket).await;
         let mut last = history.last().map(|m| m.seq);
         let full_page = history.len() == HISTORY_IN_HELLO;
-        self.sent_seq = last.unwrap_or(since.unwrap_or(0));
+        // A `since` beyond the ticket's last message (a client that saw a
+        // history this server no longer has) must not hide new messages.
+        self.sent_seq = last.unwrap_or(since.unwrap_or(0).min(ticket.last_seq));
         let hello = ServerFrame::ConnectionEstablished(ConnectionEstablished {
             usuario: participant(&self.identity, true),
             participants,
@@ -309,7 +312,8 @@ impl Session {
                 }
                 incoming = self.socket.recv(), if self.pending.len() < MAX_IN_FLIGHT => {
                     let frame = match incoming {
-                        None | Some(Err(_)) => return End::Gone,
+                        None => return End::Gone,
+                        Some(Err(error)) => return ended_by(error),
                         Some(Ok(frame)) => frame,
                     };
                     self.last_heard = Instant::now();
@@ -418,12 +422,8 @@ impl Session {
         let Some(ticket) = self.state.hub.ticket(self.ticket) else {
             return Err(End::Close(1011, "error interno"));
         };
-        if let Err(error) = message
-            .validate(self.state.config.max_message_length)
-            .and(access::check_write(&self.identity, &ticket))
-        {
-            return self.refuse(Some("mensaje"), Some(client_id), error).await;
-        }
+        // Validation and permission are chat::post_text's, like for every
+        // message; refusals come back through the same ordered answers.
         // Sent while typing: the message itself ends the typing state.
         self.stop_typing();
         let state = self.state.clone();
@@ -574,6 +574,19 @@ impl Session {
                 }
             }
         }
+    }
+}
+
+/// How a failed read ends the connection: a message over the size limit is
+/// answered with 1009 (the connection cannot go on: the rest of that message
+/// is unread); anything else means the peer is gone.
+fn ended_by(error: axum::Error) -> End {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
+    match error.into_inner().downcast_ref::<Error>() {
+        Some(Error::Capacity(CapacityError::MessageTooLong { .. })) => {
+            End::Close(CLOSE_TOO_BIG, "mensaje demasiado grande")
+        }
+        _ => End::Gone,
     }
 }
 

@@ -48,6 +48,8 @@ async fn forged_expired_and_alg_none_tokens_are_refused_with_401_before_the_upgr
         claims.clone(),
     );
     let expired = hs256(json!({"sub": "1", "name": "Ana", "role": "CLIENTE", "exp": now() - 3600}));
+    let just_expired =
+        hs256(json!({"sub": "1", "name": "Ana", "role": "CLIENTE", "exp": now() - 2}));
     let none = {
         let header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}
         let payload = hs256(claims.clone()).split('.').nth(1).unwrap().to_string();
@@ -56,6 +58,7 @@ async fn forged_expired_and_alg_none_tokens_are_refused_with_401_before_the_upgr
     for (what, token) in [
         ("forged", forged),
         ("expired", expired),
+        ("just expired", just_expired),
         ("alg none", none),
         ("garbage", "x.y.z".into()),
         ("empty", String::new()),

@@ -127,7 +127,7 @@ async fn offline_sync_is_idempotent_and_reaches_connected_clients_once() {
 }
 
 #[tokio::test]
-async fn mark_read_sets_leido_and_tells_the_sender() {
+async fn mark_read_sets_leido_across_the_conversation_and_tells_the_sender() {
     let app = spawn_app().await;
     let ticket = app.ticket_for(&customer(1)).await;
     let mut c = app.connect(ticket, &customer(1)).await;
@@ -136,6 +136,7 @@ async fn mark_read_sets_leido_and_tells_the_sender() {
     let id = c.expect("mensaje_confirmado").await["mensaje_id"]
         .as_i64()
         .unwrap();
+    let path = format!("/api/soporte/tickets/{ticket}/chat/mark-read/");
     let (_, listed) = app.get("/api/soporte/tickets/", &agent(50)).await;
     assert_eq!(listed["results"][0]["no_leidos"], 1);
     assert_eq!(
@@ -143,7 +144,15 @@ async fn mark_read_sets_leido_and_tells_the_sender() {
         "¿alguien?"
     );
 
-    let path = format!("/api/soporte/tickets/{ticket}/chat/mark-read/");
+    // An agent looking at the queue has not taken the ticket: no receipt.
+    let (status, _) = app
+        .post(&path, &agent(50), json!({"message_ids": [id]}))
+        .await;
+    assert_eq!(status, 403);
+    let mut a = app.connect(ticket, &agent(50)).await;
+    a.expect("connection_established").await;
+    c.wait_for("agente_joined").await;
+
     // Reading one's own message changes nothing.
     let (_, own) = app
         .post(&path, &customer(1), json!({"message_ids": [id]}))
@@ -165,6 +174,25 @@ async fn mark_read_sets_leido_and_tells_the_sender() {
         )
         .await;
     assert_eq!(page["results"][0]["estado"], "LEIDO");
+
+    // The agent's reply is marked read by the customer, not by a supervisor.
+    a.send_message("aquí estoy", "a1").await;
+    let reply = a.wait_for("mensaje_confirmado").await["mensaje_id"]
+        .as_i64()
+        .unwrap();
+    let (_, by_boss) = app
+        .post(&path, &supervisor(9), json!({"message_ids": [reply]}))
+        .await;
+    assert_eq!(by_boss["marcados"], json!([]));
+    let (_, by_customer) = app
+        .post(&path, &customer(1), json!({"message_ids": [reply]}))
+        .await;
+    assert_eq!(by_customer["marcados"], json!([reply]));
+    assert_eq!(
+        a.wait_for("mensajes_leidos").await["message_ids"],
+        json!([reply])
+    );
+
     // Ids of other tickets are refused and change nothing.
     let other = app.ticket_for(&customer(2)).await;
     let mut o = app.connect(other, &customer(2)).await;
@@ -174,9 +202,37 @@ async fn mark_read_sets_leido_and_tells_the_sender() {
         .as_i64()
         .unwrap();
     let (status, body) = app
-        .post(&path, &supervisor(9), json!({"message_ids": [foreign]}))
+        .post(&path, &supervisor(9), json!({"message_ids": [id, foreign]}))
         .await;
     assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test]
+async fn oversized_and_non_json_bodies_get_413_and_415() {
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let url = app.url(&format!("/api/soporte/tickets/{ticket}/chat/sync/"));
+    let huge = json!({"messages": [{"client_id": "x", "contenido": "a".repeat(2 * 1024 * 1024)}]});
+    let response = app
+        .http
+        .post(&url)
+        .bearer_auth(customer(1))
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let response = app
+        .http
+        .post(&url)
+        .bearer_auth(customer(1))
+        .body("hola")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["detalle"].is_string());
 }
 
 #[tokio::test]

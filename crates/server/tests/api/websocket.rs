@@ -345,7 +345,7 @@ async fn a_message_larger_than_the_websocket_limit_closes_the_connection_with_10
         .send(tokio_tungstenite::tungstenite::Message::Text(huge.into()))
         .await;
     let closed = ws.closed_within(Duration::from_secs(3)).await;
-    assert!(matches!(closed.code, Some(1009) | None), "{closed:?}");
+    assert_eq!(closed.code, Some(1009), "{closed:?}");
     // Nothing was stored, and the server is fine.
     let (_, page) = app
         .get(
@@ -511,6 +511,23 @@ async fn resuming_with_since_delivers_every_missed_message_once_in_order() {
 }
 
 #[tokio::test]
+async fn a_since_beyond_the_last_message_does_not_hide_new_ones() {
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut sender = app.connect(ticket, &customer(1)).await;
+    sender.expect("connection_established").await;
+    sender.send_message("uno", "u1").await;
+    sender.expect("mensaje_confirmado").await;
+    let url = format!("{}&since=500", app.ws_url(ticket, &agent(50)));
+    let mut resumed = app.connect_url(&url).await;
+    let hello = resumed.expect("connection_established").await;
+    assert_eq!(hello["historial_reciente"], json!([]));
+    assert_eq!(hello["last_seq"], 1);
+    sender.send_message("dos", "u2").await;
+    assert_eq!(resumed.wait_for("mensaje_recibido").await["seq"], 2);
+}
+
+#[tokio::test]
 async fn a_connection_is_closed_with_1008_when_its_token_expires() {
     let app = spawn_app().await;
     let ticket = app.ticket_for(&customer(1)).await;
@@ -536,4 +553,42 @@ async fn the_path_works_without_the_trailing_slash() {
         .await
         .expect("connection_established")
         .await;
+}
+
+#[tokio::test]
+async fn a_retry_of_a_stored_message_is_confirmed_even_if_it_would_now_be_refused() {
+    // The server restarts with a lower length limit; a client retries a
+    // message stored under the old one: it is in the history, so it is
+    // confirmed, never reported as failed.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shared.db");
+    let set_db = |c: &mut soporte_server::Config| {
+        c.database = soporte_server::config::DatabaseUrl::Sqlite(db.clone());
+    };
+    let first = spawn_with(set_db).await;
+    let ticket = first.ticket_for(&customer(1)).await;
+    let mut ws = first.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    let text = "un mensaje bastante largo";
+    ws.send_message(text, "long-1").await;
+    let stored = ws.expect("mensaje_confirmado").await;
+    ws.close().await;
+    first.stop().await;
+
+    let second = spawn_with(|c| {
+        set_db(c);
+        c.max_message_length = 10;
+    })
+    .await;
+    let mut ws = second.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    ws.send_message(text, "long-1").await;
+    let retried = ws.expect("mensaje_confirmado").await;
+    assert_eq!(retried["mensaje_id"], stored["mensaje_id"]);
+    assert_eq!(retried["duplicado"], true);
+    ws.send_message(text, "long-2").await;
+    assert_eq!(
+        ws.expect("error").await["codigo"],
+        "mensaje_demasiado_largo"
+    );
 }

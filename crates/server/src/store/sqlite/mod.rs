@@ -268,10 +268,28 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn find_sent(
+        &self,
+        ticket: TicketId,
+        author: UserId,
+        client_id: &str,
+    ) -> StoreResult<Option<Message>> {
+        let client_id = client_id.to_string();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = ?1 AND autor_id = ?2 AND client_id = ?3"
+            ))?
+            .query_row(params![ticket, author, client_id], message_from_row)
+            .optional()
+        })
+        .await
+    }
+
     async fn mark_read(
         &self,
         ticket: TicketId,
         reader: UserId,
+        reader_role: Role,
         ids: Vec<MessageId>,
     ) -> StoreResult<MarkRead> {
         self.write(move |batch| {
@@ -297,16 +315,22 @@ impl Store for SqliteStore {
                 return Ok(outcome);
             }
             let now = Timestamp::now().millis();
+            // Receipts go across the conversation: staff's reading marks the
+            // customer's messages, the customer's reading marks staff's.
+            let other_side = if reader_role == Role::Cliente {
+                "autor_tipo IN ('AGENTE', 'SUPERVISOR')"
+            } else {
+                "autor_tipo = 'CLIENTE'"
+            };
             let mut mark = conn
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "UPDATE messages SET estado = 'LEIDO', leido_at = ?3
-                     WHERE id = ?1 AND ticket_id = ?2 AND estado = 'ENTREGADO'
-                       AND autor_id IS NOT NULL AND autor_id != ?4",
-                )
+                     WHERE id = ?1 AND ticket_id = ?2 AND estado = 'ENTREGADO' AND {other_side}"
+                ))
                 .map_err(unavailable)?;
             for id in ids {
                 if mark
-                    .execute(params![id, ticket, now, reader])
+                    .execute(params![id, ticket, now])
                     .map_err(unavailable)?
                     > 0
                 {

@@ -1,0 +1,81 @@
+//! The server under test: one we start (so we know its PID and memory), or
+//! one already running at a URL. Only ever on 127.0.0.1.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub struct Server {
+    pub base: String,
+    pub pid: Option<u32>,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub const SECRET: &str = "soporte-bench-secret-of-at-least-32-bytes";
+
+impl Server {
+    /// Starts `bin serve` on a free loopback port with a fresh database (or
+    /// `database`, when a scenario prepared one) and limits off.
+    pub async fn spawn(bin: &Path, database: Option<PathBuf>, extra: &[String]) -> Result<Server, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let db = database.unwrap_or_else(|| dir.path().join("bench.db"));
+        let mut child = Command::new(bin)
+            .args(["serve", "--bind", "127.0.0.1:0", "--msg-rate", "0", "--max-connections-per-user", "0", "--max-connections", "0"])
+            .arg("--database-url")
+            .arg(format!("sqlite://{}", db.display()))
+            .args(extra)
+            .env("SOPORTE_JWT_SECRET", SECRET)
+            .env("SOPORTE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .map_err(|_| "the server did not start within 30 s".to_string())?
+            .map_err(|e| e.to_string())?
+            .ok_or("the server exited at start")?;
+        let base = first
+            .strip_prefix("listening on ")
+            .ok_or_else(|| format!("unexpected first line: {first}"))?
+            .to_string();
+        Ok(Server { base, pid: child.id(), child: Some(child), _dir: Some(dir) })
+    }
+
+    pub fn existing(url: &str) -> Result<Server, String> {
+        let host = url.split("://").nth(1).unwrap_or("");
+        if !(host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")) {
+            return Err("the load generator only targets 127.0.0.1 / localhost".into());
+        }
+        Ok(Server { base: url.trim_end_matches('/').to_string(), pid: None, child: None, _dir: None })
+    }
+
+    pub fn ws_base(&self) -> String {
+        self.base.replacen("http://", "ws://", 1)
+    }
+
+    /// Resident memory of the server process, in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Some(pid) = child.id() {
+                let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+            }
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(15), child.wait()).await;
+        }
+    }
+}
