@@ -14,16 +14,22 @@ pub type Sink = SplitSink<Socket, tokio_tungstenite::tungstenite::Message>;
 pub type Stream = SplitStream<Socket>;
 
 pub fn token(id: i64, role: Role) -> String {
-    Minter::hs256(SECRET).expect("bench secret is long enough").mint(&TokenRequest {
-        id,
-        name: &format!("bench {id}"),
-        role,
-        avatar: None,
-        ttl_seconds: 86_400,
-    })
+    Minter::hs256(SECRET)
+        .expect("bench secret is long enough")
+        .mint(&TokenRequest {
+            id,
+            name: &format!("bench {id}"),
+            role,
+            avatar: None,
+            ttl_seconds: 86_400,
+        })
 }
 
-pub async fn create_ticket(http: &reqwest::Client, server: &Server, customer: i64) -> Result<i64, String> {
+pub async fn create_ticket(
+    http: &reqwest::Client,
+    server: &Server,
+    customer: i64,
+) -> Result<i64, String> {
     let response = http
         .post(format!("{}/api/soporte/tickets/", server.base))
         .bearer_auth(token(customer, Role::Cliente))
@@ -32,13 +38,26 @@ pub async fn create_ticket(http: &reqwest::Client, server: &Server, customer: i6
         .await
         .map_err(|e| e.to_string())?;
     let body: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
-    body["id"].as_i64().ok_or_else(|| format!("no ticket id in {body}"))
+    body["id"]
+        .as_i64()
+        .ok_or_else(|| format!("no ticket id in {body}"))
 }
 
 /// Opens a socket and waits for `connection_established`.
-pub async fn connect(server: &Server, ticket: i64, user: i64, role: Role) -> Result<(Sink, Stream), String> {
-    let url = format!("{}/ws/soporte/ticket/{ticket}/?token={}", server.ws_base(), token(user, role));
-    let (socket, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| e.to_string())?;
+pub async fn connect(
+    server: &Server,
+    ticket: i64,
+    user: i64,
+    role: Role,
+) -> Result<(Sink, Stream), String> {
+    let url = format!(
+        "{}/ws/soporte/ticket/{ticket}/?token={}",
+        server.ws_base(),
+        token(user, role)
+    );
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
+        .await
+        .map_err(|e| e.to_string())?;
     let (sink, mut stream) = socket.split();
     loop {
         match stream.next().await {

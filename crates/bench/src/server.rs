@@ -18,11 +18,25 @@ pub const SECRET: &str = "soporte-bench-secret-of-at-least-32-bytes";
 impl Server {
     /// Starts `bin serve` on a free loopback port with a fresh database (or
     /// `database`, when a scenario prepared one) and limits off.
-    pub async fn spawn(bin: &Path, database: Option<PathBuf>, extra: &[String]) -> Result<Server, String> {
+    pub async fn spawn(
+        bin: &Path,
+        database: Option<PathBuf>,
+        extra: &[String],
+    ) -> Result<Server, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let db = database.unwrap_or_else(|| dir.path().join("bench.db"));
         let mut child = Command::new(bin)
-            .args(["serve", "--bind", "127.0.0.1:0", "--msg-rate", "0", "--max-connections-per-user", "0", "--max-connections", "0"])
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--msg-rate",
+                "0",
+                "--max-connections-per-user",
+                "0",
+                "--max-connections",
+                "0",
+            ])
             .arg("--database-url")
             .arg(format!("sqlite://{}", db.display()))
             .args(extra)
@@ -43,15 +57,26 @@ impl Server {
             .strip_prefix("listening on ")
             .ok_or_else(|| format!("unexpected first line: {first}"))?
             .to_string();
-        Ok(Server { base, pid: child.id(), child: Some(child), _dir: Some(dir) })
+        Ok(Server {
+            base,
+            pid: child.id(),
+            child: Some(child),
+            _dir: Some(dir),
+        })
     }
 
     pub fn existing(url: &str) -> Result<Server, String> {
         let host = url.split("://").nth(1).unwrap_or("");
-        if !(host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")) {
+        if !(host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]"))
+        {
             return Err("the load generator only targets 127.0.0.1 / localhost".into());
         }
-        Ok(Server { base: url.trim_end_matches('/').to_string(), pid: None, child: None, _dir: None })
+        Ok(Server {
+            base: url.trim_end_matches('/').to_string(),
+            pid: None,
+            child: None,
+            _dir: None,
+        })
     }
 
     pub fn ws_base(&self) -> String {
@@ -70,10 +95,29 @@ impl Server {
             .ok()
     }
 
+    /// The server's own counters (`/metrics`), by name.
+    pub async fn metrics(&self) -> std::collections::HashMap<String, f64> {
+        let text = match reqwest::get(format!("{}/metrics", self.base)).await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (name, value) = l.rsplit_once(' ')?;
+                Some((name.to_string(), value.parse().ok()?))
+            })
+            .collect()
+    }
+
     pub async fn stop(mut self) {
         if let Some(mut child) = self.child.take() {
             if let Some(pid) = child.id() {
-                let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(pid.to_string())
+                    .status()
+                    .await;
             }
             let _ = tokio::time::timeout(std::time::Duration::from_secs(15), child.wait()).await;
         }

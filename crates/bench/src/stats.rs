@@ -64,6 +64,9 @@ mod tests {
             s.push(Duration::from_millis(ms));
         }
         let sum = s.summary();
-        assert_eq!((sum.p50_ms, sum.p90_ms, sum.p99_ms, sum.max_ms), (50.0, 90.0, 99.0, 100.0));
+        assert_eq!(
+            (sum.p50_ms, sum.p90_ms, sum.p99_ms, sum.max_ms),
+            (50.0, 90.0, 99.0, 100.0)
+        );
     }
 }

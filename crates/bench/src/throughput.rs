@@ -53,6 +53,12 @@ pub struct Report {
     pub duplicated: u64,
     pub out_of_order: u64,
     pub errors: u64,
+    /// Write transactions the server committed during the run.
+    pub commit_batches: f64,
+    /// Messages per transaction (group commit at work).
+    pub messages_per_commit: f64,
+    /// Mean time to write and commit one batch.
+    pub mean_commit_ms: f64,
 }
 
 #[derive(Deserialize)]
@@ -98,13 +104,16 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
         let agent_socket = client::connect(server, ticket, agent, Role::Agente).await?;
         pairs.push((ticket, customer_socket, agent_socket));
     }
+    let before = server.metrics().await;
     let start = Instant::now();
     let until = start + Duration::from_secs_f64(options.duration);
     let per_ticket_rate = options.rate.map(|r| r / options.tickets as f64);
     let sending_done = Arc::new(AtomicBool::new(false));
     let mut customers = Vec::new();
     let mut agents = Vec::new();
-    for (ticket, (sink, stream), (_agent_sink, agent_stream)) in pairs {
+    let count = pairs.len() as f64;
+    for (i, (ticket, (sink, stream), (_agent_sink, agent_stream))) in pairs.into_iter().enumerate()
+    {
         let confirmed_count = Arc::new(AtomicU64::new(0));
         customers.push(tokio::spawn(customer(
             sink,
@@ -112,11 +121,19 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
             ticket,
             options.window,
             per_ticket_rate,
+            i as f64 / count,
             start,
             until,
             confirmed_count.clone(),
         )));
-        agents.push(tokio::spawn(agent(agent_stream, start, confirmed_count, sending_done.clone(), until + GRACE, _agent_sink)));
+        agents.push(tokio::spawn(agent(
+            agent_stream,
+            start,
+            confirmed_count,
+            sending_done.clone(),
+            until + GRACE,
+            _agent_sink,
+        )));
     }
     let mut sent = 0;
     let mut confirmed_sets = Vec::new();
@@ -143,7 +160,16 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
     }
     let confirmed: u64 = confirmed_sets.iter().map(|s| s.len() as u64).sum();
     lost += sent - confirmed;
+    let after = server.metrics().await;
+    let delta = |name: &str| {
+        after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
+    };
+    let commit_batches = delta("soporte_commit_batches_total");
     Ok(Report {
+        commit_batches,
+        messages_per_commit: delta("soporte_messages_committed_total") / commit_batches.max(1.0),
+        mean_commit_ms: delta("soporte_commit_seconds_sum") * 1000.0
+            / delta("soporte_commit_seconds_count").max(1.0),
         scenario: "throughput",
         tickets: options.tickets,
         window: options.rate.is_none().then_some(options.window),
@@ -178,16 +204,29 @@ async fn customer(
     ticket: i64,
     window: usize,
     rate: Option<f64>,
+    phase: f64,
     start: Instant,
     until: Instant,
     confirmed_count: Arc<AtomicU64>,
 ) -> CustomerOutcome {
-    let mut outcome = CustomerOutcome { sent: 0, confirmed: HashSet::new(), latency: Samples::default(), errors: 0 };
+    let mut outcome = CustomerOutcome {
+        sent: 0,
+        confirmed: HashSet::new(),
+        latency: Samples::default(),
+        errors: 0,
+    };
     let mut in_flight: HashMap<u64, Instant> = HashMap::new();
     let mut next = 0u64;
     let prefix = format!("t{ticket}-");
-    let mut send = |n: u64| client::message_frame(&stamp(start), &format!("{prefix}{n}"));
-    let mut pacer = rate.map(|r| tokio::time::interval(Duration::from_secs_f64(1.0 / r.max(0.001))));
+    let send = |n: u64| client::message_frame(&stamp(start), &format!("{prefix}{n}"));
+    // Open loop: one message every period, each customer's ticks shifted by
+    // its share of the period, so the total load is spread evenly instead of
+    // arriving in bursts of one message per customer.
+    let mut pacer = rate.map(|r| {
+        let period = Duration::from_secs_f64(1.0 / r.max(0.001));
+        let offset = period.mul_f64(phase);
+        tokio::time::interval_at(tokio::time::Instant::now() + offset, period)
+    });
     if pacer.is_none() {
         for _ in 0..window {
             if sink.send(send(next)).await.is_err() {
@@ -262,10 +301,17 @@ async fn agent(
     deadline: Instant,
     _sink: Sink,
 ) -> AgentOutcome {
-    let mut outcome = AgentOutcome { delivered: HashSet::new(), latency: Samples::default(), duplicated: 0, out_of_order: 0 };
+    let mut outcome = AgentOutcome {
+        delivered: HashSet::new(),
+        latency: Samples::default(),
+        duplicated: 0,
+        out_of_order: 0,
+    };
     let mut last_seq = 0;
     loop {
-        if sending_done.load(Ordering::SeqCst) && outcome.delivered.len() as u64 >= confirmed_count.load(Ordering::SeqCst) {
+        if sending_done.load(Ordering::SeqCst)
+            && outcome.delivered.len() as u64 >= confirmed_count.load(Ordering::SeqCst)
+        {
             break;
         }
         let frame = tokio::time::timeout(Duration::from_millis(200), stream.next()).await;
@@ -280,12 +326,17 @@ async fn agent(
             Ok(Some(Ok(_))) => continue,
             Ok(_) => break,
         };
-        let Ok(frame) = serde_json::from_str::<Frame<'_>>(&text) else { continue };
+        let Ok(frame) = serde_json::from_str::<Frame<'_>>(&text) else {
+            continue;
+        };
         if frame.tipo != "mensaje_recibido" {
             continue;
         }
         let Some(data) = frame.data else { continue };
-        let n = data.client_id.and_then(|c| c.rsplit('-').next()).and_then(|n| n.parse::<u64>().ok());
+        let n = data
+            .client_id
+            .and_then(|c| c.rsplit('-').next())
+            .and_then(|n| n.parse::<u64>().ok());
         let Some(n) = n else { continue };
         if !outcome.delivered.insert(n) {
             outcome.duplicated += 1;

@@ -8,6 +8,7 @@ use crate::hub::Hub;
 use crate::store::sqlite::SqliteStore;
 use crate::store::DynStore;
 use crate::ws::slots::Slots;
+use axum::serve::ListenerExt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -164,7 +165,15 @@ impl Application {
                 shutdown.cancel();
             }
         });
-        let serve = axum::serve(self.listener, router).with_graceful_shutdown({
+        // TCP_NODELAY: a chat sends many small frames; with Nagle's algorithm
+        // a frame written after another unacknowledged one waits for the
+        // peer's delayed ACK (up to 40 ms).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        let serve = axum::serve(listener, router).with_graceful_shutdown({
             let shutdown = shutdown.clone();
             async move { shutdown.cancelled().await }
         });

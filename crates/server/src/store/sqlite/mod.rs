@@ -2,6 +2,7 @@
 //! thread doing group commit ([`writer`]) and a small pool of read-only
 //! connections that never wait for it (WAL lets readers run beside a writer).
 
+mod checkpointer;
 mod migrations;
 mod rows;
 mod writer;
@@ -19,6 +20,8 @@ use writer::{unavailable, Batch, WriterHandle};
 const READERS: usize = 4;
 
 pub struct SqliteStore {
+    /// Dropping it stops the checkpoint thread.
+    _checkpoints: checkpointer::Handle,
     writer: WriterHandle,
     readers: Mutex<Vec<Connection>>,
     reader_permits: Semaphore,
@@ -41,8 +44,18 @@ impl SqliteStore {
             .map(|_| open_connection(path, true))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        // Checkpoints run beside the writer, not inside its commits: SQLite's
+        // automatic checkpoint would make the commit that crosses the WAL
+        // threshold copy pages and fsync the database file while every
+        // waiting message waits behind it.
+        writer_conn
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(|e| format!("configuring {}: {e}", path.display()))?;
+        let checkpoints = checkpointer::spawn(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         let (writer, _thread) = writer::spawn(writer_conn, listener);
         Ok(SqliteStore {
+            _checkpoints: checkpoints,
             writer,
             readers: Mutex::new(readers),
             reader_permits: Semaphore::new(READERS),
@@ -101,7 +114,7 @@ impl SqliteStore {
     }
 }
 
-fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+pub(crate) fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {

@@ -1,0 +1,142 @@
+//! `soporte-bench`: the load generator. It starts the real `soporte` binary on
+//! 127.0.0.1 with a fresh database and talks to it through real sockets and
+//! the real protocol. Every run is bounded; results print as a table and,
+//! with `--json`, as JSON.
+
+mod client;
+mod connections;
+mod fanout;
+mod history;
+mod server;
+mod stats;
+mod throughput;
+
+use clap::{Parser, Subcommand};
+use server::Server;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "soporte-bench",
+    about = "Load generator for Soporte (127.0.0.1 only)"
+)]
+struct Cli {
+    /// The server binary to start.
+    #[arg(long, global = true, default_value = "target/release/soporte")]
+    server_bin: PathBuf,
+    /// Also write the report as JSON to this file.
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Confirmed messages per second and latencies over many tickets.
+    Throughput(throughput::Options),
+    /// Many idle connections: how many held, and memory per connection.
+    Connections(connections::Options),
+    /// One ticket watched by many: delivery latency to all.
+    Fanout(fanout::Options),
+    /// History page latency on a ticket with many messages.
+    History(history::Options),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("soporte-bench: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let report = match &cli.scenario {
+        Scenario::Throughput(options) => {
+            let server = Server::spawn(&cli.server_bin, None, &[]).await?;
+            let report = throughput::run(&server, options).await;
+            server.stop().await;
+            let report = report?;
+            println!(
+                "throughput: {} tickets, {}, {:.1} s\n  confirmed {} of {} sent: {:.0} msg/s\n  confirm   {}\n  delivery  {}\n  lost {}  duplicated {}  out of order {}  errors {}\n  server: {} commits, {:.1} messages per commit, {:.3} ms per commit",
+                report.tickets,
+                report.rate.map(|r| format!("{r} msg/s offered")).unwrap_or_else(|| format!("window {}", report.window.unwrap_or(0))),
+                report.duration_s,
+                report.confirmed,
+                report.sent,
+                report.confirmed_per_s,
+                report.confirm_latency,
+                report.delivery_latency,
+                report.lost,
+                report.duplicated,
+                report.out_of_order,
+                report.errors,
+                report.commit_batches,
+                report.messages_per_commit,
+                report.mean_commit_ms
+            );
+            serde_json::to_value(&report)
+        }
+        Scenario::Connections(options) => {
+            let server = Server::spawn(&cli.server_bin, None, &[]).await?;
+            let report = connections::run(&server, options).await;
+            server.stop().await;
+            let report = report?;
+            println!(
+                "connections: {} requested, {} opened, {} held, {:.0} connects/s\n  server RSS {:?} KiB -> {:?} KiB: {} per connection",
+                report.requested,
+                report.opened,
+                report.held,
+                report.connects_per_s,
+                report.rss_before_kib,
+                report.rss_after_kib,
+                report.bytes_per_connection.map(|b| format!("{:.0} bytes ({:.2} KiB)", b, b / 1024.0)).unwrap_or_else(|| "unknown".into())
+            );
+            serde_json::to_value(&report)
+        }
+        Scenario::Fanout(options) => {
+            let server = Server::spawn(&cli.server_bin, None, &[]).await?;
+            let report = fanout::run(&server, options).await;
+            server.stop().await;
+            let report = report?;
+            println!(
+                "fanout: {} watchers x {} messages: {} of {} delivered (lost {})\n  delivery  {}",
+                report.watchers, report.messages, report.deliveries, report.expected_deliveries, report.lost, report.delivery_latency
+            );
+            serde_json::to_value(&report)
+        }
+        Scenario::History(options) => {
+            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let db = dir.path().join("history.db");
+            let (ticket, fill_seconds) = history::fill(&db, options.messages).await?;
+            let server = Server::spawn(&cli.server_bin, Some(db), &[]).await?;
+            let report = history::run(&server, ticket, options, fill_seconds).await;
+            server.stop().await;
+            let report = report?;
+            println!(
+                "history: {} messages (filled in {:.1} s, {:.0} msg/s through the store)\n  newest page     {}\n  deep, before=   {}\n  deep, page=     {}",
+                report.messages,
+                report.fill_seconds,
+                report.messages as f64 / report.fill_seconds,
+                report.newest_page,
+                report.deep_before_cursor,
+                report.deep_page_number
+            );
+            serde_json::to_value(&report)
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    if let Some(path) = cli.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
