@@ -7,6 +7,8 @@ use crate::stats::{Samples, Summary};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use soporte_protocol::Role;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -38,17 +40,20 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
     let http = reqwest::Client::new();
     let customer = 700_000;
     let ticket = client::create_ticket(&http, server, customer).await?;
-    let mut watchers = Vec::with_capacity(options.watchers);
-    for i in 0..options.watchers {
-        watchers.push(client::connect(server, ticket, 800_000 + i as i64, Role::Supervisor).await?);
-    }
-    let (mut sink, _stream) = client::connect(server, ticket, customer, Role::Cliente).await?;
     let start = Instant::now();
     let expected = options.messages;
-    let deadline = Duration::from_secs_f64(options.messages as f64 / options.rate + 15.0);
+    let deadline = Duration::from_secs_f64(options.messages as f64 / options.rate + 60.0);
+    // Each watcher reads from the moment it connects (joins announce
+    // themselves to everyone already there: a watcher that did not read
+    // would fall behind and be evicted, as the server is designed to do).
+    let ready = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
-    for (_sink, mut stream) in watchers {
+    for i in 0..options.watchers {
+        let (_sink, mut stream) =
+            client::connect(server, ticket, 800_000 + i as i64, Role::Supervisor).await?;
+        ready.fetch_add(1, Ordering::SeqCst);
         tasks.push(tokio::spawn(async move {
+            let _sink = _sink;
             let mut samples = Samples::default();
             let mut got = 0;
             while got < expected && start.elapsed() < deadline {
@@ -57,12 +62,9 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
                         if !text.starts_with(r#"{"tipo":"mensaje_recibido""#) {
                             continue;
                         }
-                        let value: serde_json::Value =
-                            serde_json::from_str(&text).unwrap_or_default();
-                        if let Some(sent) = value["data"]["contenido"]
-                            .as_str()
-                            .and_then(|c| c.parse::<u64>().ok())
-                        {
+                        // The generator must not be the bottleneck on 2 shared
+                        // cores: pick the send stamp out without a full parse.
+                        if let Some(sent) = stamp_in(&text) {
                             let sent = Duration::from_nanos(sent);
                             samples.push(start.elapsed().saturating_sub(sent));
                             got += 1;
@@ -75,6 +77,9 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
             (got, samples)
         }));
     }
+    let (mut sink, _stream) = client::connect(server, ticket, customer, Role::Cliente).await?;
+    // Let the last joins' presence frames drain before measuring.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let mut pacer = tokio::time::interval(Duration::from_secs_f64(1.0 / options.rate));
     for n in 0..options.messages {
         pacer.tick().await;
@@ -100,4 +105,11 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
         lost: expected_deliveries - deliveries,
         delivery_latency: all.summary(),
     })
+}
+
+/// The send stamp (nanoseconds, the message text) of a `mensaje_recibido`.
+fn stamp_in(frame: &str) -> Option<u64> {
+    let start = frame.find(r#""contenido":""#)? + r#""contenido":""#.len();
+    let end = start + frame[start..].find('"')?;
+    frame[start..end].parse().ok()
 }

@@ -157,6 +157,7 @@ impl Application {
     ) -> std::io::Result<()> {
         let state = self.state.clone();
         let router = crate::http::router(state.clone());
+        tokio::spawn(crate::memory::trim_periodically(state.shutdown.clone()));
         let shutdown = state.shutdown.clone();
         tokio::spawn({
             let shutdown = shutdown.clone();

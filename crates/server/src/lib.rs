@@ -18,6 +18,7 @@
 //! - [`app`]: builds the state, serves, shuts down cleanly.
 //! - [`demo`]: `serve --demo` seed data and links.
 //! - [`metrics`]: counters rendered at `/metrics`.
+//! - [`memory`]: gives freed heap back to the system after connection bursts.
 //!
 //! One message, end to end: a `mensaje` frame is parsed in [`ws::session`],
 //! checked by [`chat::post_text`], committed by the store's writer in a batch,
@@ -34,6 +35,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod hub;
+pub mod memory;
 pub mod metrics;
 pub mod store;
 pub mod ws;

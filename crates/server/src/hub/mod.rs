@@ -15,7 +15,7 @@ use axum::extract::ws::Utf8Bytes;
 use soporte_protocol::{Participant, Seq, Ticket, TicketId, Timestamp, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -24,14 +24,18 @@ pub type ConnId = u64;
 
 const SHARDS: usize = 16;
 
-/// What a connection's outgoing queue carries.
-#[derive(Debug, Clone)]
-pub struct Outbound {
+/// An encoded frame, shared by every recipient.
+#[derive(Debug)]
+pub struct Encoded {
     /// `seq` of the message this frame carries, so a connection can drop what
     /// it already sent from history.
     pub seq: Option<Seq>,
     pub text: Utf8Bytes,
 }
+
+/// What a connection's outgoing queue carries: one pointer per slot keeps
+/// each queue's memory small (the queue allocates its slots in blocks).
+pub type Outbound = Arc<Encoded>;
 
 /// Who in a room an event is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +136,10 @@ impl Hub {
             return;
         };
         let mut delivered = 0;
+        let shared = Arc::new(Encoded {
+            seq: event.seq,
+            text: event.text.clone(),
+        });
         for member in &room.members {
             let excluded = match event.except {
                 Except::Nobody => false,
@@ -141,11 +149,7 @@ impl Hub {
             if excluded || (event.audience == Audience::StaffOnly && !member.user.tipo.is_staff()) {
                 continue;
             }
-            let item = Outbound {
-                seq: event.seq,
-                text: event.text.clone(),
-            };
-            match member.queue.try_send(item) {
+            match member.queue.try_send(shared.clone()) {
                 Ok(()) => delivered += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     if !member.evicted.is_cancelled() {

@@ -26,6 +26,10 @@ use std::sync::atomic::Ordering;
 /// protocol violation and closes the connection (1009); the library's default
 /// is 64 MiB, far more than a chat frame needs.
 pub const MAX_WS_MESSAGE_BYTES: usize = 256 * 1024;
+/// Bytes read from the socket at a time. Chat frames are a few hundred bytes;
+/// a larger message is still read whole (the buffer grows for it), this only
+/// sets what every idle connection keeps allocated.
+pub const READ_BUFFER_BYTES: usize = 1024;
 /// Largest frame the application reads; bigger ones get an `error` frame.
 pub const MAX_FRAME_BYTES: usize = 48 * 1024;
 
@@ -57,7 +61,7 @@ pub async fn upgrade(
                     .max_frame_size(MAX_WS_MESSAGE_BYTES)
                     // Small buffers: memory per idle connection matters more
                     // than a few extra reads for the rare large frame.
-                    .read_buffer_size(4 * 1024)
+                    .read_buffer_size(READ_BUFFER_BYTES)
                     .write_buffer_size(0)
                     .max_write_buffer_size(1024 * 1024)
                     .on_upgrade(move |socket| {

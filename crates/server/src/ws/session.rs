@@ -27,7 +27,7 @@ use soporte_protocol::*;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -85,7 +85,9 @@ pub async fn run(state: AppState, admitted: Admitted, socket: WebSocket) {
     let conn = state.next_conn_id();
     METRICS.connections_total.fetch_add(1, Ordering::Relaxed);
     METRICS.connections_open.fetch_add(1, Ordering::Relaxed);
-    let span = tracing::info_span!("session", conn, ticket = ticket.id, user = identity.id);
+    // A debug span: an info span would keep its fields allocated for the
+    // life of every connection, which matters at tens of thousands of them.
+    let span = tracing::debug_span!("session", conn, ticket = ticket.id, user = identity.id);
     run_in_span(state, identity, ticket, since, socket, conn)
         .instrument(span)
         .await;
@@ -131,7 +133,7 @@ async fn run_in_span(
         state,
     };
     tracing::debug!("connected");
-    if first_of_user && session.identity.role.is_staff() {
+    if first_of_user && announces_presence(session.identity.role) {
         session.publish(
             ServerFrame::AgentJoined(PresenceEvent {
                 usuario: me.clone(),
@@ -140,11 +142,13 @@ async fn run_in_span(
             Except::Conn(conn),
         );
     }
-    let end = match session.greet(since).await {
+    // The greeting and the goodbye run once; boxed, their state does not
+    // weigh on every idle connection's task for its whole life.
+    let end = match Box::pin(session.greet(since)).await {
         Ok(()) => session.serve(events, evicted).await,
         Err(end) => end,
     };
-    session.finish(end).await;
+    Box::pin(session.finish(end)).await;
     tracing::debug!("disconnected");
 }
 
@@ -262,7 +266,7 @@ async fn participants(state: &AppState, ticket: &Ticket) -> Vec<Participant> {
         }
     }
     for live in online {
-        if !people.iter().any(|p| p.id == live.id) {
+        if announces_presence(live.tipo) && !people.iter().any(|p| p.id == live.id) {
             people.push(live);
         }
     }
@@ -286,15 +290,22 @@ impl Session {
         let heartbeat = self.state.config.heartbeat_interval;
         let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
         let shutdown = self.state.shutdown.clone();
-        let token_expiry = Instant::now() + until(self.identity.expires_at);
+        // Timers made once and re-armed, not re-created on every loop turn.
+        let token_expiry = tokio::time::sleep(until(self.identity.expires_at));
+        let typing_timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(token_expiry, typing_timer);
         loop {
-            let typing_deadline = self.typing_until;
+            if let Some(deadline) = self.typing_until {
+                if typing_timer.deadline() != deadline {
+                    typing_timer.as_mut().reset(deadline);
+                }
+            }
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return End::Close(CLOSE_GOING_AWAY, "el servidor se está reiniciando"),
                 _ = evicted.cancelled() => return End::Close(CLOSE_TRY_AGAIN, "no se leen los mensajes a tiempo; reconecta con since"),
                 Some((client_id, result)) = self.pending.next(), if !self.pending.is_empty() => {
-                    if let Err(end) = self.confirm(client_id, result).await {
+                    if let Err(end) = Box::pin(self.confirm(client_id, result)).await {
                         return end;
                     }
                 }
@@ -306,7 +317,7 @@ impl Session {
                         }
                         self.sent_seq = seq;
                     }
-                    if let Err(end) = self.send(WsMessage::Text(event.text)).await {
+                    if let Err(end) = Box::pin(self.send(WsMessage::Text(event.text.clone()))).await {
                         return end;
                     }
                 }
@@ -317,7 +328,9 @@ impl Session {
                         Some(Ok(frame)) => frame,
                     };
                     self.last_heard = Instant::now();
-                    if let Err(end) = self.on_frame(frame).await {
+                    // Boxed: handling a frame needs far more state than
+                    // waiting for one, and connections mostly wait.
+                    if let Err(end) = Box::pin(self.on_frame(frame)).await {
                         return end;
                     }
                 }
@@ -325,14 +338,14 @@ impl Session {
                     if self.last_heard.elapsed() > heartbeat * 2 {
                         return End::Close(CLOSE_GOING_AWAY, "conexión inactiva");
                     }
-                    if let Err(end) = self.send(WsMessage::Ping(Default::default())).await {
+                    if let Err(end) = Box::pin(self.send(WsMessage::Ping(Default::default()))).await {
                         return end;
                     }
                 }
-                _ = sleep_until(typing_deadline.unwrap_or_else(Instant::now)), if typing_deadline.is_some() => {
+                _ = &mut typing_timer, if self.typing_until.is_some() => {
                     self.stop_typing();
                 }
-                _ = sleep_until(token_expiry) => return End::Close(CLOSE_POLICY, "el token ha expirado"),
+                _ = &mut token_expiry => return End::Close(CLOSE_POLICY, "el token ha expirado"),
             }
         }
     }
@@ -552,7 +565,7 @@ impl Session {
         let last_of_user = self.state.hub.leave(self.ticket, self.conn);
         let now = Timestamp::now();
         if last_of_user {
-            if self.identity.role.is_staff() {
+            if announces_presence(self.identity.role) {
                 let mut gone = participant(&self.identity, false);
                 gone.last_seen = Some(now);
                 self.publish(
@@ -588,6 +601,15 @@ fn ended_by(error: axum::Error) -> End {
         }
         _ => End::Gone,
     }
+}
+
+/// Agents joining and leaving a conversation are announced (`agente_joined`,
+/// `agente_left`) and listed as participants. Supervisors monitor silently:
+/// they show up in a conversation when they write in it. This also keeps a
+/// ticket watched by many supervisors from turning every join into a
+/// frame for every watcher (a join storm is quadratic).
+fn announces_presence(role: Role) -> bool {
+    role == Role::Agente
 }
 
 /// Time from now until `at` (zero if past).

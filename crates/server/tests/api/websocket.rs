@@ -247,6 +247,25 @@ async fn an_agents_first_connection_is_announced_and_their_last_one_leaving_too(
     let left = c.expect("agente_left").await;
     assert_eq!(left["usuario"]["id"], 50);
     assert_eq!(left["usuario"]["online"], false);
+    // Supervisors monitor silently: no announcement, not listed.
+    let mut boss = app.connect(ticket, &supervisor(9)).await;
+    boss.expect("connection_established").await;
+    c.assert_no("agente_joined", Duration::from_millis(300))
+        .await;
+    let again = app
+        .connect(ticket, &customer(1))
+        .await
+        .expect("connection_established")
+        .await;
+    let ids: Vec<i64> = again["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    assert!(!ids.contains(&9), "{ids:?}");
+    boss.close().await;
+    c.assert_no("agente_left", Duration::from_millis(300)).await;
 }
 
 #[tokio::test]
