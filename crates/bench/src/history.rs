@@ -59,6 +59,8 @@ pub async fn fill(path: &Path, messages: usize) -> Result<(i64, f64), String> {
         .create_ticket(NewTicket {
             subject: "historia larga".into(),
             customer,
+            auto_assign: Vec::new(),
+            max_open: 0,
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -84,6 +86,7 @@ pub async fn fill(path: &Path, messages: usize) -> Result<(i64, f64), String> {
                         content: format!("mensaje número {n} de una conversación muy larga"),
                         kind: MessageKind::Texto,
                         metadata: Default::default(),
+                        internal: false,
                         origin: None,
                     })
                     .await

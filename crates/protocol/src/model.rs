@@ -251,6 +251,9 @@ pub struct Message {
     /// What the client sent as `metadata` (a JSON object), returned as given.
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// An internal note: shown to agents and supervisors only.
+    #[serde(default)]
+    pub interno: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -283,6 +286,51 @@ impl TicketState {
     }
 }
 
+impl TicketState {
+    /// Whether `role` may move a ticket from `self` to `to`. Staff run the
+    /// lifecycle; a customer may only close. A closed ticket stays closed.
+    pub fn may_become(self, to: TicketState, role: Role) -> bool {
+        use TicketState::*;
+        if self == to || self == Cerrado {
+            return false;
+        }
+        match role {
+            Role::Cliente => to == Cerrado,
+            Role::Agente | Role::Supervisor => matches!(
+                (self, to),
+                (Abierto, EnEspera | Resuelto | Cerrado)
+                    | (EnEspera, Abierto | Resuelto | Cerrado)
+                    | (Resuelto, Abierto | Cerrado)
+            ),
+        }
+    }
+}
+
+/// An agent's availability for new conversations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Availability {
+    Disponible,
+    Ausente,
+}
+
+impl Availability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Availability::Disponible => "disponible",
+            Availability::Ausente => "ausente",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Availability> {
+        match text {
+            "disponible" => Some(Availability::Disponible),
+            "ausente" => Some(Availability::Ausente),
+            _ => None,
+        }
+    }
+}
+
 /// A support ticket: one customer's conversation with the helpdesk.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Ticket {
@@ -296,4 +344,36 @@ pub struct Ticket {
     pub actualizado: Timestamp,
     /// `seq` of the newest message (0 when there is none).
     pub last_seq: Seq,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TicketState::*;
+
+    #[test]
+    fn staff_run_the_lifecycle_and_customers_may_only_close() {
+        let staff = [Role::Agente, Role::Supervisor];
+        for role in staff {
+            assert!(Abierto.may_become(EnEspera, role));
+            assert!(Abierto.may_become(Resuelto, role));
+            assert!(EnEspera.may_become(Abierto, role));
+            assert!(Resuelto.may_become(Abierto, role));
+            assert!(Resuelto.may_become(Cerrado, role));
+            assert!(!Resuelto.may_become(EnEspera, role));
+            assert!(!Abierto.may_become(Abierto, role));
+        }
+        assert!(Abierto.may_become(Cerrado, Role::Cliente));
+        assert!(Resuelto.may_become(Cerrado, Role::Cliente));
+        assert!(!Abierto.may_become(Resuelto, Role::Cliente));
+        assert!(!Resuelto.may_become(Abierto, Role::Cliente));
+        for to in [Abierto, EnEspera, Resuelto] {
+            for role in [Role::Cliente, Role::Agente, Role::Supervisor] {
+                assert!(
+                    !Cerrado.may_become(to, role),
+                    "a closed ticket stays closed"
+                );
+            }
+        }
+    }
 }

@@ -123,6 +123,91 @@ pub struct ChatStats {
     pub ultimo_mensaje: Option<Timestamp>,
 }
 
+/// `POST .../assign/`: an agent takes the ticket (no body); a supervisor
+/// names the agent.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    #[serde(default)]
+    pub agente_id: Option<UserId>,
+}
+
+/// `POST .../chat/transfer/`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    pub agente_id: UserId,
+    #[serde(default)]
+    pub motivo: String,
+}
+
+/// `POST .../estado/`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateRequest {
+    pub estado: TicketState,
+}
+
+/// `POST /api/soporte/agentes/disponibilidad/`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityRequest {
+    pub disponibilidad: Availability,
+}
+
+/// A canned response shared by the team.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CannedResponse {
+    pub id: i64,
+    /// What an agent types to find it, e.g. `saludo`.
+    pub atajo: String,
+    pub texto: String,
+    pub creado_por: UserId,
+    pub creado: Timestamp,
+    pub actualizado: Timestamp,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CannedResponseInput {
+    pub atajo: String,
+    pub texto: String,
+}
+
+/// Median and 90th percentile of a duration, in seconds, over `n` tickets.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DurationStats {
+    pub n: usize,
+    pub mediana_segundos: Option<f64>,
+    pub p90_segundos: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentStats {
+    pub agente: Option<Person>,
+    pub tickets: usize,
+    pub primera_respuesta: DurationStats,
+    pub resolucion: DurationStats,
+}
+
+/// `GET /api/soporte/stats/?desde=&hasta=` (supervisors).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TeamStats {
+    pub desde: Option<Timestamp>,
+    pub hasta: Option<Timestamp>,
+    /// Tickets in each state now (all time).
+    pub por_estado: std::collections::BTreeMap<String, i64>,
+    /// Tickets created in the range.
+    pub tickets_creados: usize,
+    /// From creation to assignment.
+    pub espera_en_cola: DurationStats,
+    /// From creation to the first answer by staff.
+    pub primera_respuesta: DurationStats,
+    /// From creation to resolution.
+    pub resolucion: DurationStats,
+    pub por_agente: Vec<AgentStats>,
+}
+
 /// The body of every 4xx/5xx answer.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ErrorBody {

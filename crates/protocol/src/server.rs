@@ -27,6 +27,24 @@ pub enum ServerFrame {
     AgentJoined(PresenceEvent),
     #[serde(rename = "agente_left")]
     AgentLeft(PresenceEvent),
+    /// The ticket changed hands; the seed's hook reads this shape.
+    #[serde(rename = "chat_transferred")]
+    ChatTransferred(ChatTransferred),
+    /// The ticket's state or assignment changed (to its room and to inboxes).
+    #[serde(rename = "ticket_actualizado")]
+    TicketUpdated(TicketUpdated),
+    /// Agents' inbox: what the agent works on, sent when the inbox opens.
+    #[serde(rename = "inbox")]
+    Inbox(InboxSnapshot),
+    /// Agents' inbox: a new message on a ticket the agent may see (a preview).
+    #[serde(rename = "inbox_mensaje")]
+    InboxMessage(InboxMessage),
+    /// Agents' inbox: someone is typing (or stopped) on a ticket the agent owns.
+    #[serde(rename = "inbox_escribiendo")]
+    InboxTyping(InboxTyping),
+    /// Agents' inbox: an agent became available or away.
+    #[serde(rename = "agente_disponibilidad")]
+    AgentAvailability(AgentView),
     #[serde(rename = "heartbeat")]
     Heartbeat(Heartbeat),
     #[serde(rename = "error")]
@@ -89,6 +107,79 @@ pub struct MessagesRead {
 pub struct PresenceEvent {
     pub usuario: Participant,
     pub timestamp: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatTransferred {
+    pub ticket: TicketId,
+    pub agente_anterior: Option<Participant>,
+    pub nuevo_agente: Participant,
+    pub motivo: String,
+    /// The text of the `TRANSFERENCIA` message, ready to show.
+    pub mensaje_automatico: String,
+    pub timestamp: Timestamp,
+    /// The stored `TRANSFERENCIA` message (with its `id` and `seq`).
+    pub mensaje: Message,
+}
+
+/// Why a ticket changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketChange {
+    Nuevo,
+    Asignado,
+    Transferido,
+    Estado,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TicketUpdated {
+    pub evento: TicketChange,
+    pub ticket: Ticket,
+}
+
+/// An agent as the team sees them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentView {
+    pub id: UserId,
+    pub nombre: String,
+    #[serde(default)]
+    pub avatar: Option<String>,
+    pub disponibilidad: Availability,
+    /// Has an inbox open now.
+    pub online: bool,
+    /// Tickets assigned and not resolved or closed.
+    pub tickets_abiertos: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InboxSnapshot {
+    pub usuario: Person,
+    /// The agent's tickets and the unassigned queue (a supervisor: all open
+    /// tickets), newest activity first, with unread counts and last message.
+    pub tickets: Vec<crate::rest::TicketView>,
+    pub agentes: Vec<AgentView>,
+}
+
+/// A message preview for inboxes: enough to list, not the whole message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InboxMessage {
+    pub ticket: TicketId,
+    pub mensaje_id: MessageId,
+    pub seq: Seq,
+    pub autor: Person,
+    /// The first 140 characters.
+    pub contenido: String,
+    pub tipo: MessageKind,
+    pub interno: bool,
+    pub timestamp: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InboxTyping {
+    pub ticket: TicketId,
+    pub usuario: Person,
+    pub escribiendo: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -166,6 +257,7 @@ mod tests {
             edited: false,
             deleted: false,
             metadata: Default::default(),
+            interno: false,
         };
         let fast: serde_json::Value =
             serde_json::from_str(&ServerFrame::encode_message_received(&m)).unwrap();
@@ -209,6 +301,7 @@ mod tests {
             edited: false,
             deleted: false,
             metadata: Default::default(),
+            interno: false,
         };
         let json = serde_json::to_value(&m).unwrap();
         for key in [

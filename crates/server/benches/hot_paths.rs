@@ -34,6 +34,7 @@ fn message() -> Message {
         edited: false,
         deleted: false,
         metadata: Default::default(),
+        interno: false,
     }
 }
 
@@ -79,6 +80,8 @@ fn storage(c: &mut Criterion) {
         .block_on(store.create_ticket(NewTicket {
             subject: "bench".into(),
             customer,
+            auto_assign: Vec::new(),
+            max_open: 0,
         }))
         .unwrap();
     let author = Person {
@@ -104,6 +107,7 @@ fn storage(c: &mut Criterion) {
                                 content: "Hola, no puedo acceder a mi cuenta desde ayer".into(),
                                 kind: MessageKind::Texto,
                                 metadata: Default::default(),
+                                internal: false,
                                 origin: None,
                             }
                         })

@@ -4,6 +4,7 @@
 use crate::auth::Verifier;
 use crate::bus::{Bus, CommitFanout, InProcessBus};
 use crate::config::{Config, DatabaseUrl};
+use crate::hub::inbox::Inboxes;
 use crate::hub::Hub;
 use crate::store::sqlite::SqliteStore;
 use crate::store::DynStore;
@@ -31,6 +32,8 @@ pub struct Shared {
     pub verifier: Verifier,
     pub store: DynStore,
     pub hub: Arc<Hub>,
+    /// Agents' inboxes (who follows many tickets at once).
+    pub inboxes: Arc<Inboxes>,
     pub bus: Arc<dyn Bus>,
     pub slots: Slots,
     /// Base of the URLs handed to clients, without a trailing slash.
@@ -90,7 +93,8 @@ impl Application {
         })?;
 
         let hub = Arc::new(Hub::default());
-        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(hub.clone()));
+        let inboxes = Arc::new(Inboxes::default());
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(hub.clone(), inboxes.clone()));
         let listener_for_commits = Arc::new(CommitFanout { bus: bus.clone() });
         let store: DynStore = match &config.database {
             DatabaseUrl::Sqlite(path) => {
@@ -124,6 +128,7 @@ impl Application {
             verifier,
             store,
             hub,
+            inboxes,
             bus,
             slots,
             public_url,

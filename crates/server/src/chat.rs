@@ -37,6 +37,19 @@ pub async fn post_text(
             _ => Err(refused),
         };
     }
+    // An internal note (`metadata.interno = true`) is for staff only.
+    let internal = message
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("interno"))
+        .and_then(|v| v.as_bool())
+        == Some(true);
+    if internal && !author.role.is_staff() {
+        return Err(FrameError::new(
+            ErrorCode::SinPermiso,
+            "Solo el equipo de soporte puede escribir notas internas.",
+        ));
+    }
     let new = NewMessage {
         ticket: ticket.id,
         author: author.person(),
@@ -44,19 +57,30 @@ pub async fn post_text(
         content: message.text,
         kind: MessageKind::Texto,
         metadata: message.metadata.unwrap_or_default(),
+        internal,
         origin,
     };
     state.store.append(new).await.map_err(storage_error)
 }
 
-/// What a person is told when the database could not take a write.
+/// What a person is told when a write was refused or could not be made.
 pub fn storage_error(error: StoreError) -> FrameError {
-    tracing::error!(%error, "write failed");
     match error {
         StoreError::NotFound => FrameError::new(ErrorCode::SinPermiso, "El ticket no existe."),
-        StoreError::Unavailable(_) | StoreError::Closed => FrameError::new(
-            ErrorCode::ErrorAlmacenamiento,
-            "No se pudo guardar el mensaje. Reinténtalo con el mismo client_id.",
+        StoreError::TicketClosed => FrameError::new(
+            ErrorCode::TicketCerrado,
+            "El ticket está cerrado y no admite mensajes nuevos.",
         ),
+        StoreError::Conflict(detail) | StoreError::Forbidden(detail) => {
+            FrameError::new(ErrorCode::SinPermiso, detail)
+        }
+        StoreError::Invalid(detail) => FrameError::new(ErrorCode::DatosInvalidos, detail),
+        StoreError::Unavailable(_) | StoreError::Closed => {
+            tracing::error!(%error, "write failed");
+            FrameError::new(
+                ErrorCode::ErrorAlmacenamiento,
+                "No se pudo guardar el mensaje. Reinténtalo con el mismo client_id.",
+            )
+        }
     }
 }

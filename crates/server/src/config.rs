@@ -103,6 +103,13 @@ pub struct ServeArgs {
     /// Milliseconds a typing state lasts without a new `typing_start`.
     #[arg(long, env = "SOPORTE_TYPING_TIMEOUT_MS", default_value_t = 5000)]
     pub typing_timeout_ms: u64,
+    /// Give each new ticket to the available agent (inbox open, `disponible`)
+    /// with the fewest open tickets.
+    #[arg(long, env = "SOPORTE_AUTO_ASSIGN", default_value_t = false)]
+    pub auto_assign: bool,
+    /// Open tickets an agent may hold before automatic assignment skips them.
+    #[arg(long, env = "SOPORTE_MAX_CHATS_PER_AGENT", default_value_t = 5)]
+    pub max_chats_per_agent: u32,
     /// Log format: `text` or `json`.
     #[arg(long, env = "SOPORTE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -216,6 +223,8 @@ pub struct Config {
     pub max_message_length: usize,
     pub heartbeat_interval: Duration,
     pub typing_timeout: Duration,
+    pub auto_assign: bool,
+    pub max_chats_per_agent: u32,
     pub demo: bool,
 }
 
@@ -302,6 +311,8 @@ impl Config {
             max_message_length: args.max_message_length,
             heartbeat_interval: Duration::from_secs(args.heartbeat_interval),
             typing_timeout: Duration::from_millis(args.typing_timeout_ms.max(100)),
+            auto_assign: args.auto_assign,
+            max_chats_per_agent: args.max_chats_per_agent,
             demo: args.demo,
         })
     }
@@ -323,6 +334,8 @@ impl Config {
             max_message_length: 5000,
             heartbeat_interval: Duration::from_secs(30),
             typing_timeout: Duration::from_secs(5),
+            auto_assign: false,
+            max_chats_per_agent: 5,
             demo: false,
         }
     }

@@ -4,7 +4,7 @@
 
 use crate::app::AppState;
 use crate::auth::{Minter, TokenRequest};
-use crate::store::{NewTicket, TicketScope, UserRecord};
+use crate::store::{NewTicket, TicketScope, UserRecord, Viewer};
 use soporte_protocol::Role;
 use std::path::Path;
 
@@ -63,7 +63,11 @@ pub async fn seed(state: &AppState, secret: &str) -> Result<Vec<(String, String)
             .map_err(|e| e.to_string())?;
     }
     let existing = store
-        .list_tickets(TicketScope::OwnedBy(CUSTOMER.0), CUSTOMER.0, 1)
+        .list_tickets(
+            TicketScope::OwnedBy(CUSTOMER.0),
+            Viewer::new(CUSTOMER.0, Role::Cliente),
+            1,
+        )
         .await
         .map_err(|e| e.to_string())?;
     let ticket = match existing.into_iter().next() {
@@ -72,6 +76,8 @@ pub async fn seed(state: &AppState, secret: &str) -> Result<Vec<(String, String)
             .create_ticket(NewTicket {
                 subject: "No puedo acceder a mi cuenta".into(),
                 customer: record(CUSTOMER, Role::Cliente),
+                auto_assign: Vec::new(),
+                max_open: 0,
             })
             .await
             .map_err(|e| e.to_string())?,

@@ -1,41 +1,92 @@
-//! How events reach every connection of a ticket, wherever it is.
+//! How events reach every connection that should see them, wherever it is.
 //!
-//! A [`Bus`] carries encoded [`TicketEvent`]s. On one node that means handing
-//! them to the local [`Hub`]; in cluster mode an implementation also carries
-//! them to the other nodes. Producers (the store's commit listener, sessions
-//! for typing and presence, REST handlers for read receipts) only ever talk to
-//! the bus, so clustering changes no producer.
+//! A [`Bus`] carries [`Event`]s: encoded frames for a ticket's room or for
+//! agents' inboxes, and the changes rooms must know of (a ticket's new
+//! assignment or state, a user's access taken away). On one node that means
+//! handing them to the local hubs; in cluster mode an implementation also
+//! carries them to the other nodes. Producers (the store's commit listener,
+//! sessions, REST handlers) only ever talk to the bus, so clustering changes
+//! no producer.
 
+use crate::hub::inbox::{InboxEvent, InboxRoute, Inboxes};
 use crate::hub::{Audience, Except, Hub, TicketEvent};
 use crate::store::{CommitListener, Committed};
-use soporte_protocol::ServerFrame;
+use soporte_protocol::server::{ChatTransferred, InboxMessage, TicketChange, TicketUpdated};
+use soporte_protocol::*;
 use std::sync::Arc;
 
-pub trait Bus: Send + Sync + 'static {
-    /// Delivers `event` to the ticket's connections. Never blocks.
-    fn publish(&self, event: TicketEvent);
+/// Close code and reason for the previous agent's sockets after a transfer.
+pub const TRANSFERRED_AWAY: (u16, &str) = (1008, "el ticket fue transferido a otro agente");
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A frame for a ticket's room.
+    Room(TicketEvent),
+    /// A frame for agents' inboxes.
+    Inbox(InboxEvent),
+    /// The ticket as it is now, for the permission checks of open sockets.
+    TicketChanged(Ticket),
+    /// `user` lost access to `ticket`: their sockets on it close.
+    Revoke { ticket: TicketId, user: UserId },
 }
 
-/// One node: every connection is in this process's hub.
+pub trait Bus: Send + Sync + 'static {
+    /// Delivers `event` everywhere it is meant for. Never blocks.
+    fn publish(&self, event: Event);
+}
+
+/// One node: every connection is in this process's hubs.
 pub struct InProcessBus {
     hub: Arc<Hub>,
+    inboxes: Arc<Inboxes>,
 }
 
 impl InProcessBus {
-    pub fn new(hub: Arc<Hub>) -> Self {
-        InProcessBus { hub }
+    pub fn new(hub: Arc<Hub>, inboxes: Arc<Inboxes>) -> Self {
+        InProcessBus { hub, inboxes }
     }
 }
 
 impl Bus for InProcessBus {
-    fn publish(&self, event: TicketEvent) {
-        self.hub.deliver(&event);
+    fn publish(&self, event: Event) {
+        match event {
+            Event::Room(event) => self.hub.deliver(&event),
+            Event::Inbox(event) => self.inboxes.deliver(&event),
+            Event::TicketChanged(ticket) => self.hub.update_ticket(&ticket),
+            Event::Revoke { ticket, user } => {
+                self.hub
+                    .revoke(ticket, user, TRANSFERRED_AWAY.0, TRANSFERRED_AWAY.1)
+            }
+        }
     }
 }
 
-/// Turns each committed message into a `mensaje_recibido` for everyone on the
-/// ticket but the connection that sent it (it gets `mensaje_confirmado`).
-/// Runs on the store's writer, in commit order, so `seq` order is kept.
+/// Tells rooms (their permission checks) and every inbox (it leaves the
+/// queue) that `ticket` was just assigned.
+pub fn announce_assignment(bus: &dyn Bus, ticket: &Ticket) {
+    bus.publish(Event::TicketChanged(ticket.clone()));
+    let frame = ServerFrame::TicketUpdated(TicketUpdated {
+        evento: TicketChange::Asignado,
+        ticket: ticket.clone(),
+    });
+    bus.publish(Event::Inbox(InboxEvent {
+        route: InboxRoute::Everyone,
+        text: frame.encode().into(),
+    }));
+}
+
+/// Characters of a message shown in inbox previews.
+const PREVIEW_CHARS: usize = 140;
+
+/// Fans committed messages out, in commit order (it runs on the store's
+/// writer), so `seq` order is kept everywhere:
+/// - the room gets `mensaje_recibido` (staff only for internal notes), or
+///   `chat_transferred` for a transfer, except the sending connection (it
+///   gets `mensaje_confirmado`);
+/// - inboxes get a preview, routed by the ticket's agent;
+/// - a message that records a change of the ticket also updates rooms'
+///   permission checks, tells room and inboxes `ticket_actualizado`, and on a
+///   transfer closes the previous agent's sockets on the ticket.
 pub struct CommitFanout {
     pub bus: Arc<dyn Bus>,
 }
@@ -43,13 +94,117 @@ pub struct CommitFanout {
 impl CommitListener for CommitFanout {
     fn committed(&self, messages: &[Committed]) {
         for committed in messages {
-            self.bus.publish(TicketEvent {
-                ticket: committed.message.ticket,
-                seq: Some(committed.message.seq),
-                audience: Audience::Everyone,
+            let message = &committed.message;
+            let ticket = message.ticket;
+            if let Some(record) = &committed.ticket_change {
+                // Before the message itself: what is delivered after it is
+                // checked against the ticket as it now is.
+                self.bus
+                    .publish(Event::TicketChanged(record.ticket.clone()));
+            }
+            let room_frame = match (&committed.ticket_change, message.kind) {
+                (Some(record), MessageKind::Transferencia) => {
+                    ServerFrame::ChatTransferred(transferred(record, message)).encode()
+                }
+                _ => ServerFrame::encode_message_received(message),
+            };
+            self.bus.publish(Event::Room(TicketEvent {
+                ticket,
+                seq: Some(message.seq),
+                audience: if message.interno {
+                    Audience::StaffOnly
+                } else {
+                    Audience::Everyone
+                },
                 except: committed.origin.map_or(Except::Nobody, Except::Conn),
-                text: ServerFrame::encode_message_received(&committed.message).into(),
+                text: room_frame.into(),
+            }));
+            let preview = ServerFrame::InboxMessage(InboxMessage {
+                ticket,
+                mensaje_id: message.id,
+                seq: message.seq,
+                autor: message.autor.clone(),
+                contenido: message.content.chars().take(PREVIEW_CHARS).collect(),
+                tipo: message.kind,
+                interno: message.interno,
+                timestamp: message.timestamp,
             });
+            self.bus.publish(Event::Inbox(InboxEvent {
+                route: InboxRoute::Ticket {
+                    agent: committed.ticket_agent,
+                },
+                text: preview.encode().into(),
+            }));
+            let Some(record) = &committed.ticket_change else {
+                continue;
+            };
+            let update = ServerFrame::TicketUpdated(TicketUpdated {
+                evento: record.change,
+                ticket: record.ticket.clone(),
+            })
+            .encode();
+            self.bus.publish(Event::Room(TicketEvent {
+                ticket,
+                seq: None,
+                audience: Audience::Everyone,
+                except: Except::Nobody,
+                text: update.clone().into(),
+            }));
+            let previous = record.previous_agent.as_ref().and_then(|p| p.id);
+            let route =
+                InboxRoute::Agents(previous.into_iter().chain(committed.ticket_agent).collect());
+            self.bus.publish(Event::Inbox(InboxEvent {
+                route: route.clone(),
+                text: update.into(),
+            }));
+            if record.change == TicketChange::Transferido {
+                let event = ServerFrame::ChatTransferred(transferred(record, message)).encode();
+                self.bus.publish(Event::Inbox(InboxEvent {
+                    route,
+                    text: event.into(),
+                }));
+                if let Some(previous) = previous {
+                    self.bus.publish(Event::Revoke {
+                        ticket,
+                        user: previous,
+                    });
+                }
+            }
         }
+    }
+}
+
+fn participant(person: &Person) -> Option<Participant> {
+    Some(Participant {
+        id: person.id?,
+        nombre: person.nombre.clone(),
+        tipo: Role::Agente,
+        avatar: person.avatar.clone(),
+        online: false,
+        last_seen: None,
+    })
+}
+
+/// `chat_transferred` in the shape the seed's hook reads.
+fn transferred(record: &crate::store::TicketChangeRecord, message: &Message) -> ChatTransferred {
+    let new_agent = record
+        .ticket
+        .agente
+        .as_ref()
+        .and_then(participant)
+        .expect("a transfer has a new agent");
+    ChatTransferred {
+        ticket: record.ticket.id,
+        agente_anterior: record.previous_agent.as_ref().and_then(participant),
+        nuevo_agente: new_agent,
+        motivo: message
+            .metadata
+            .get("motivo")
+            .and_then(|m| m.as_str())
+            .unwrap_or_default()
+            .to_string(),
+        mensaje_automatico: message.content.clone(),
+        timestamp: message.timestamp,
+        mensaje: message.clone(),
     }
 }

@@ -6,8 +6,11 @@ use super::routes;
 use super::tickets::visible_ticket;
 use crate::access::{self, Access};
 use crate::app::AppState;
+use crate::bus::Event;
 use crate::chat;
 use crate::hub::{Audience, Except, TicketEvent};
+use crate::store::{TicketCommand, Viewer};
+use crate::ws::user_record;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -33,6 +36,11 @@ pub fn router() -> Router<AppState> {
         router,
         "/api/soporte/tickets/{id}/chat/mark-read/",
         post(mark_read),
+    );
+    let router = routes(
+        router,
+        "/api/soporte/tickets/{id}/chat/transfer/",
+        post(transfer),
     );
     routes(router, "/api/soporte/tickets/{id}/chat/stats/", get(stats))
 }
@@ -88,13 +96,26 @@ async fn history(
         )));
     }
     let w = window(ticket.last_seq, params.before, page, size);
-    let results = if w.up_to > w.after {
-        state
-            .store
-            .messages_between(ticket.id, w.after, w.up_to, size as usize)
-            .await?
+    let (count, results, has_older) = if caller.role.is_staff() {
+        let results = if w.up_to > w.after {
+            state
+                .store
+                .messages_between(ticket.id, w.after, w.up_to, size as usize, true)
+                .await?
+        } else {
+            Vec::new()
+        };
+        (w.count, results, w.after > 0)
     } else {
-        Vec::new()
+        // Customers do not see internal notes, so their pages are counted
+        // over what they see (with `before`, still a stable cursor).
+        let offset = ((page - 1) * size) as usize;
+        let visible = state
+            .store
+            .visible_page(ticket.id, w.count, offset, size as usize)
+            .await?;
+        let older = visible.count > page * size;
+        (visible.count, visible.messages, older)
     };
     let base = format!(
         "{}/api/soporte/tickets/{}/chat/historial/",
@@ -106,9 +127,9 @@ async fn history(
         .unwrap_or_default();
     let link = |page: i64| format!("{base}?page={page}&size={size}{cursor}");
     Ok(Json(HistoryPage {
-        count: w.count,
-        next: (w.after > 0).then(|| link(page + 1)),
-        previous: (page > 1 && w.up_to < w.count).then(|| link(page - 1)),
+        count,
+        next: has_older.then(|| link(page + 1)),
+        previous: (page > 1 && (page - 1) * size < count).then(|| link(page - 1)),
         results,
     }))
 }
@@ -181,6 +202,7 @@ async fn mark_read(
     }
     // Reading for the record takes a seat in the conversation: an agent
     // looking at the unassigned queue does not mark the customer's messages read.
+    let viewer = Viewer::new(caller.id, caller.role);
     if access::access(&caller, &ticket) != Access::Granted {
         return Err(ApiError::Forbidden(
             "Asígnate el ticket antes de marcar mensajes como leídos.".into(),
@@ -188,7 +210,7 @@ async fn mark_read(
     }
     let outcome = state
         .store
-        .mark_read(ticket.id, caller.id, caller.role, body.message_ids)
+        .mark_read(ticket.id, viewer, caller.role, body.message_ids)
         .await?;
     if !outcome.unknown.is_empty() {
         return Err(ApiError::BadRequest(format!(
@@ -202,15 +224,15 @@ async fn mark_read(
             message_ids: outcome.marked.clone(),
             timestamp: Timestamp::now(),
         });
-        state.bus.publish(TicketEvent {
+        state.bus.publish(Event::Room(TicketEvent {
             ticket: ticket.id,
             seq: None,
             audience: Audience::Everyone,
             except: Except::Nobody,
             text: frame.encode().into(),
-        });
+        }));
     }
-    let no_leidos = state.store.unread_count(ticket.id, caller.id).await?;
+    let no_leidos = state.store.unread_count(ticket.id, viewer).await?;
     Ok(Json(MarkReadResponse {
         marcados: outcome.marked,
         no_leidos,
@@ -223,7 +245,39 @@ async fn stats(
     Path(id): Path<String>,
 ) -> Result<Json<ChatStats>, ApiError> {
     let ticket = visible_ticket(&state, &caller, &id).await?;
-    Ok(Json(state.store.stats(ticket.id, caller.id).await?))
+    let viewer = Viewer::new(caller.id, caller.role);
+    Ok(Json(state.store.stats(ticket.id, viewer).await?))
+}
+
+/// `POST .../chat/transfer/ {agente_id, motivo}`: the assigned agent or a
+/// supervisor hands the conversation to another agent.
+async fn transfer(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<TransferRequest>,
+) -> Result<Json<soporte_protocol::Ticket>, ApiError> {
+    if !caller.role.is_staff() {
+        return Err(ApiError::Forbidden(
+            "Solo el equipo de soporte transfiere conversaciones.".into(),
+        ));
+    }
+    let ticket = visible_ticket(&state, &caller, &id).await?;
+    if body.motivo.chars().count() > 500 {
+        return Err(ApiError::BadRequest(
+            "El motivo tiene como máximo 500 caracteres.".into(),
+        ));
+    }
+    let command = TicketCommand::Transfer {
+        agent: body.agente_id,
+        reason: body.motivo,
+    };
+    Ok(Json(
+        state
+            .store
+            .change_ticket(ticket.id, user_record(&caller), command)
+            .await?,
+    ))
 }
 
 #[cfg(test)]

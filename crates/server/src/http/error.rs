@@ -17,6 +17,8 @@ pub enum ApiError {
     /// A body refused for its size (413) or type (415).
     BadBody(StatusCode, String),
     TooManyRequests(String),
+    /// The request does not fit the resource as it is now.
+    Conflict(String),
     /// The store or a dependency cannot serve now; worth retrying.
     Unavailable(String),
 }
@@ -30,6 +32,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::BadBody(status, _) => *status,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -42,6 +45,7 @@ impl ApiError {
             | ApiError::BadBody(_, d)
             | ApiError::BadRequest(d)
             | ApiError::TooManyRequests(d)
+            | ApiError::Conflict(d)
             | ApiError::Unavailable(d) => d.clone(),
         }
     }
@@ -51,6 +55,10 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound => ApiError::NotFound,
+            StoreError::TicketClosed => ApiError::Conflict("El ticket está cerrado.".into()),
+            StoreError::Conflict(detail) => ApiError::Conflict(detail),
+            StoreError::Forbidden(detail) => ApiError::Forbidden(detail),
+            StoreError::Invalid(detail) => ApiError::BadRequest(detail),
             StoreError::Unavailable(_) | StoreError::Closed => {
                 tracing::error!(%error, "store error in a request");
                 ApiError::Unavailable(

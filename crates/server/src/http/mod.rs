@@ -5,6 +5,7 @@ pub mod chat;
 pub mod error;
 pub mod extract;
 pub mod ops;
+pub mod team;
 pub mod tickets;
 
 use crate::app::AppState;
@@ -26,9 +27,11 @@ pub fn router(state: AppState) -> Router {
         "/ws/soporte/ticket/{ticket}/",
         get(crate::ws::upgrade),
     );
+    let ws = routes(ws, "/ws/soporte/agentes/", get(crate::ws::inbox::upgrade));
     Router::new()
         .merge(tickets::router())
         .merge(chat::router())
+        .merge(team::router())
         .merge(ops::router())
         .merge(ws)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -70,7 +73,7 @@ async fn cors(State(state): State<AppState>, request: Request, next: Next) -> Re
         if preflight {
             headers.insert(
                 header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, POST, OPTIONS"),
+                HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
             );
             headers.insert(
                 header::ACCESS_CONTROL_ALLOW_HEADERS,

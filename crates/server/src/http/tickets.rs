@@ -6,14 +6,18 @@ use super::routes;
 use crate::access;
 use crate::app::AppState;
 use crate::auth::Identity;
-use crate::store::{NewTicket, TicketScope, UserRecord};
+use crate::bus::Event;
+use crate::hub::inbox::{InboxEvent, InboxRoute};
+use crate::store::{NewTicket, TicketCommand, TicketScope, UserRecord, Viewer};
 use crate::ws::user_record;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use soporte_protocol::rest::{CreateTicket, TicketList, TicketView};
+use soporte_protocol::rest::{AssignRequest, CreateTicket, StateRequest, TicketList, TicketView};
+use soporte_protocol::server::{TicketChange, TicketUpdated};
+use soporte_protocol::{Availability, ServerFrame};
 use soporte_protocol::{Role, Ticket};
 
 const MAX_SUBJECT_CHARS: usize = 200;
@@ -23,7 +27,9 @@ const MAX_LIST: usize = 500;
 pub fn router() -> Router<AppState> {
     let router = Router::new();
     let router = routes(router, "/api/soporte/tickets/", get(list).post(create));
-    routes(router, "/api/soporte/tickets/{id}/", get(show))
+    let router = routes(router, "/api/soporte/tickets/{id}/", get(show));
+    let router = routes(router, "/api/soporte/tickets/{id}/assign/", post(assign));
+    routes(router, "/api/soporte/tickets/{id}/estado/", post(set_state))
 }
 
 async fn create(
@@ -69,10 +75,26 @@ async fn create(
     if caller.role != Role::Cliente {
         state.store.upsert_user(user_record(&caller)).await?;
     }
+    let (auto_assign, max_open) = auto_assign_candidates(&state).await?;
     let ticket = state
         .store
-        .create_ticket(NewTicket { subject, customer })
+        .create_ticket(NewTicket {
+            subject,
+            customer,
+            auto_assign,
+            max_open,
+        })
         .await?;
+    // Inboxes learn of it at once: the queue, or the agent it went to.
+    let agent = ticket.agente.as_ref().and_then(|a| a.id);
+    let frame = ServerFrame::TicketUpdated(TicketUpdated {
+        evento: TicketChange::Nuevo,
+        ticket: ticket.clone(),
+    });
+    state.bus.publish(Event::Inbox(InboxEvent {
+        route: InboxRoute::Ticket { agent },
+        text: frame.encode().into(),
+    }));
     tracing::info!(ticket = ticket.id, by = caller.id, "ticket created");
     Ok((
         StatusCode::CREATED,
@@ -101,7 +123,8 @@ async fn list(
         Role::Supervisor => TicketScope::All,
     };
     let limit = params.limit.unwrap_or(DEFAULT_LIST).clamp(1, MAX_LIST);
-    let results = state.store.list_tickets(scope, caller.id, limit).await?;
+    let viewer = Viewer::new(caller.id, caller.role);
+    let results = state.store.list_tickets(scope, viewer, limit).await?;
     Ok(Json(TicketList {
         count: results.len(),
         results,
@@ -114,10 +137,11 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<TicketView>, ApiError> {
     let ticket = visible_ticket(&state, &caller, &id).await?;
-    let no_leidos = state.store.unread_count(ticket.id, caller.id).await?;
+    let viewer = Viewer::new(caller.id, caller.role);
+    let no_leidos = state.store.unread_count(ticket.id, viewer).await?;
     let ultimo_mensaje = state
         .store
-        .messages_between(ticket.id, ticket.last_seq - 1, ticket.last_seq, 1)
+        .recent_messages(ticket.id, 1, viewer.sees_internal)
         .await?
         .pop();
     Ok(Json(TicketView {
@@ -145,4 +169,77 @@ pub async fn visible_ticket(
         ));
     }
     Ok(ticket)
+}
+
+/// Agents automatic assignment may pick now: inbox open and `disponible`.
+async fn auto_assign_candidates(state: &AppState) -> Result<(Vec<i64>, i64), ApiError> {
+    if !state.config.auto_assign {
+        return Ok((Vec::new(), 0));
+    }
+    let online = state.inboxes.online_agents();
+    let candidates = state
+        .store
+        .agents()
+        .await?
+        .into_iter()
+        .filter(|a| a.disponibilidad == Availability::Disponible && online.contains(&a.id))
+        .map(|a| a.id)
+        .collect();
+    Ok((candidates, state.config.max_chats_per_agent as i64))
+}
+
+/// `POST .../assign/`: an agent takes an unassigned ticket; a supervisor
+/// assigns it to `agente_id`.
+async fn assign(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Ticket>, ApiError> {
+    let ticket = visible_ticket(&state, &caller, &id).await?;
+    // No body (an agent taking the ticket) or `{"agente_id": N}`.
+    let request: AssignRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        AssignRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("Cuerpo JSON inválido: {e}")))?
+    };
+    let target = match (caller.role, request.agente_id) {
+        (Role::Supervisor, Some(agent)) => agent,
+        (Role::Supervisor, None) => {
+            return Err(ApiError::BadRequest(
+                "Indica el agente: {\"agente_id\": ...}.".into(),
+            ))
+        }
+        (_, Some(agent)) if agent != caller.id => {
+            return Err(ApiError::Forbidden(
+                "Un agente solo puede asignarse tickets a sí mismo.".into(),
+            ))
+        }
+        _ => caller.id,
+    };
+    let command = TicketCommand::Assign { agent: target };
+    let assigned = state
+        .store
+        .change_ticket(ticket.id, user_record(&caller), command)
+        .await?;
+    crate::bus::announce_assignment(state.bus.as_ref(), &assigned);
+    Ok(Json(assigned))
+}
+
+/// `POST .../estado/ {estado}`: the ticket's lifecycle.
+async fn set_state(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<StateRequest>,
+) -> Result<Json<Ticket>, ApiError> {
+    let ticket = visible_ticket(&state, &caller, &id).await?;
+    let command = TicketCommand::SetState { state: body.estado };
+    Ok(Json(
+        state
+            .store
+            .change_ticket(ticket.id, user_record(&caller), command)
+            .await?,
+    ))
 }

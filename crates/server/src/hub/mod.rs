@@ -22,19 +22,26 @@ use tokio_util::sync::CancellationToken;
 /// A connection's id, unique in this process.
 pub type ConnId = u64;
 
+pub mod inbox;
+
 const SHARDS: usize = 16;
 
-/// An encoded frame, shared by every recipient.
+/// What a connection's outgoing queue carries, shared by every recipient.
 #[derive(Debug)]
-pub struct Encoded {
-    /// `seq` of the message this frame carries, so a connection can drop what
-    /// it already sent from history.
-    pub seq: Option<Seq>,
-    pub text: Utf8Bytes,
+pub enum Encoded {
+    Frame {
+        /// `seq` of the message this frame carries, so a connection can drop
+        /// what it already sent from history.
+        seq: Option<Seq>,
+        text: Utf8Bytes,
+    },
+    /// Close the connection, after what was queued before (a transfer takes
+    /// the ticket away from its previous agent, for instance).
+    Close { code: u16, reason: &'static str },
 }
 
-/// What a connection's outgoing queue carries: one pointer per slot keeps
-/// each queue's memory small (the queue allocates its slots in blocks).
+/// One pointer per queue slot keeps each queue's memory small (the queue
+/// allocates its slots in blocks).
 pub type Outbound = Arc<Encoded>;
 
 /// Who in a room an event is for.
@@ -136,7 +143,7 @@ impl Hub {
             return;
         };
         let mut delivered = 0;
-        let shared = Arc::new(Encoded {
+        let shared = Arc::new(Encoded::Frame {
             seq: event.seq,
             text: event.text.clone(),
         });
@@ -171,6 +178,21 @@ impl Hub {
         METRICS
             .events_delivered
             .fetch_add(delivered, Ordering::Relaxed);
+    }
+
+    /// Closes every connection of `user` on `ticket` once it has sent what
+    /// was queued before.
+    pub fn revoke(&self, ticket: TicketId, user: UserId, code: u16, reason: &'static str) {
+        let shard = self.shard(ticket);
+        let Some(room) = shard.get(&ticket) else {
+            return;
+        };
+        let close = Arc::new(Encoded::Close { code, reason });
+        for member in room.members.iter().filter(|m| m.user.id == user) {
+            if member.queue.try_send(close.clone()).is_err() {
+                member.evicted.cancel();
+            }
+        }
     }
 
     /// The ticket as this node last saw it, while someone watches it.

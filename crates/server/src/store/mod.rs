@@ -15,7 +15,7 @@
 pub mod sqlite;
 
 use async_trait::async_trait;
-use soporte_protocol::rest::{ChatStats, TicketView};
+use soporte_protocol::rest::{CannedResponse, CannedResponseInput, ChatStats, TicketView};
 use soporte_protocol::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +27,19 @@ pub type OriginTag = u64;
 pub enum StoreError {
     #[error("not found")]
     NotFound,
+    /// The ticket is closed and takes no new messages.
+    #[error("ticket closed")]
+    TicketClosed,
+    /// The request does not fit the ticket as it is now (already assigned,
+    /// a transition its state does not allow, …). The text is for a person.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The actor may not do this to this ticket as it is now.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The request names something that does not fit (an unknown agent, …).
+    #[error("invalid: {0}")]
+    Invalid(String),
     /// The database could not do it right now (disk full, locked, I/O error).
     /// Nothing was committed; the same call may succeed later.
     #[error("storage unavailable: {0}")]
@@ -47,6 +60,8 @@ pub struct NewMessage {
     pub content: String,
     pub kind: MessageKind,
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// An internal note (staff only).
+    pub internal: bool,
     pub origin: Option<OriginTag>,
 }
 
@@ -62,6 +77,20 @@ pub struct Appended {
 pub struct Committed {
     pub message: Message,
     pub origin: Option<OriginTag>,
+    /// Who the ticket is assigned to once this message is stored: inboxes
+    /// route previews by it.
+    pub ticket_agent: Option<UserId>,
+    /// Set on the message that records a change of the ticket (assignment,
+    /// transfer, state): the ticket as it is after the change.
+    pub ticket_change: Option<TicketChangeRecord>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TicketChangeRecord {
+    pub change: soporte_protocol::server::TicketChange,
+    pub ticket: Ticket,
+    /// The agent the ticket was assigned to before (transfers, reassignments).
+    pub previous_agent: Option<Person>,
 }
 
 /// Told of every committed message, in commit order, right after the commit.
@@ -80,10 +109,26 @@ pub struct UserRecord {
     pub avatar: Option<String>,
 }
 
+impl UserRecord {
+    pub fn person(&self) -> Person {
+        Person {
+            id: Some(self.id),
+            nombre: self.name.clone(),
+            tipo: AuthorKind::from(self.role),
+            avatar: self.avatar.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewTicket {
     pub subject: String,
     pub customer: UserRecord,
+    /// Agents the ticket may be assigned to at once (automatic assignment),
+    /// in no particular order; the store picks the one with the fewest open
+    /// tickets under `max_open`.
+    pub auto_assign: Vec<UserId>,
+    pub max_open: i64,
 }
 
 /// Which tickets a listing covers.
@@ -95,6 +140,22 @@ pub enum TicketScope {
     AgentQueue(UserId),
     /// Every ticket.
     All,
+}
+
+/// Who reads: customers never see internal notes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Viewer {
+    pub id: UserId,
+    pub sees_internal: bool,
+}
+
+impl Viewer {
+    pub fn new(id: UserId, role: Role) -> Viewer {
+        Viewer {
+            id,
+            sees_internal: role.is_staff(),
+        }
+    }
 }
 
 /// The outcome of assigning a ticket to an agent who opens it.
@@ -110,8 +171,36 @@ pub enum Claim {
 pub struct MarkRead {
     /// Messages that became read with this call.
     pub marked: Vec<MessageId>,
-    /// Ids that are not messages of this ticket.
+    /// Ids that are not messages of this ticket (visible to the reader).
     pub unknown: Vec<MessageId>,
+}
+
+/// A change to a ticket, made by `actor`, checked against the ticket as it is
+/// in the transaction that makes it.
+#[derive(Debug, Clone)]
+pub enum TicketCommand {
+    /// The actor (an agent) takes the unassigned ticket, or a supervisor
+    /// assigns it to `agent`.
+    Assign {
+        agent: UserId,
+    },
+    /// The assigned agent or a supervisor hands the ticket to `agent`.
+    Transfer {
+        agent: UserId,
+        reason: String,
+    },
+    SetState {
+        state: TicketState,
+    },
+}
+
+/// A page of what a viewer may see, for history.
+#[derive(Debug, Clone)]
+pub struct VisiblePage {
+    /// Messages visible to the viewer at or below the cursor.
+    pub count: i64,
+    /// Oldest first.
+    pub messages: Vec<Message>,
 }
 
 #[async_trait]
@@ -123,16 +212,28 @@ pub trait Store: Send + Sync + 'static {
     async fn upsert_user(&self, user: UserRecord) -> StoreResult<()>;
     async fn touch_last_seen(&self, user: UserId, at: Timestamp) -> StoreResult<()>;
     async fn last_seen(&self, users: Vec<UserId>) -> StoreResult<HashMap<UserId, Timestamp>>;
+    async fn set_availability(&self, user: UserId, availability: Availability) -> StoreResult<()>;
+    /// Every agent we know, with availability and open tickets (`online` false:
+    /// presence is the inbox hub's).
+    async fn agents(&self) -> StoreResult<Vec<soporte_protocol::server::AgentView>>;
 
     async fn create_ticket(&self, ticket: NewTicket) -> StoreResult<Ticket>;
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>>;
     /// Assigns an unassigned ticket to `agent`, atomically.
     async fn claim_ticket(&self, id: TicketId, agent: UserRecord) -> StoreResult<Claim>;
+    /// Applies `command` by `actor`, stores the message that records it, and
+    /// returns the ticket after the change.
+    async fn change_ticket(
+        &self,
+        id: TicketId,
+        actor: UserRecord,
+        command: TicketCommand,
+    ) -> StoreResult<Ticket>;
     /// Tickets in `scope`, newest activity first, with `viewer`'s unread count.
     async fn list_tickets(
         &self,
         scope: TicketScope,
-        viewer: UserId,
+        viewer: Viewer,
         limit: usize,
     ) -> StoreResult<Vec<TicketView>>;
 
@@ -145,16 +246,31 @@ pub trait Store: Send + Sync + 'static {
         author: UserId,
         client_id: &str,
     ) -> StoreResult<Option<Message>>;
-    /// The newest `limit` messages, oldest first.
-    async fn recent_messages(&self, ticket: TicketId, limit: usize) -> StoreResult<Vec<Message>>;
-    /// Messages with `after < seq <= up_to`, oldest first, at most `limit`.
+    /// The newest `limit` messages the viewer may see, oldest first.
+    async fn recent_messages(
+        &self,
+        ticket: TicketId,
+        limit: usize,
+        sees_internal: bool,
+    ) -> StoreResult<Vec<Message>>;
+    /// Messages with `after < seq <= up_to` the viewer may see, oldest first, at most `limit`.
     async fn messages_between(
         &self,
         ticket: TicketId,
         after: Seq,
         up_to: Seq,
         limit: usize,
+        sees_internal: bool,
     ) -> StoreResult<Vec<Message>>;
+    /// A customer's history page: visible messages with `seq <= top`, newest
+    /// first skipping `offset`, returned oldest first.
+    async fn visible_page(
+        &self,
+        ticket: TicketId,
+        top: Seq,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<VisiblePage>;
 
     /// Marks read, by `reader`, the messages of the other side of the
     /// conversation among `ids` (a customer reads staff's, staff read the
@@ -162,12 +278,28 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_read(
         &self,
         ticket: TicketId,
-        reader: UserId,
+        reader: Viewer,
         reader_role: Role,
         ids: Vec<MessageId>,
     ) -> StoreResult<MarkRead>;
-    async fn unread_count(&self, ticket: TicketId, viewer: UserId) -> StoreResult<i64>;
-    async fn stats(&self, ticket: TicketId, viewer: UserId) -> StoreResult<ChatStats>;
+    async fn unread_count(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<i64>;
+    async fn stats(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<ChatStats>;
+    async fn team_stats(
+        &self,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+    ) -> StoreResult<soporte_protocol::rest::TeamStats>;
+
+    async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>>;
+    async fn canned_response(&self, id: i64) -> StoreResult<Option<CannedResponse>>;
+    /// Creates (`id` None) or replaces one; a shortcut already taken is a conflict.
+    async fn save_canned_response(
+        &self,
+        id: Option<i64>,
+        input: CannedResponseInput,
+        by: UserId,
+    ) -> StoreResult<CannedResponse>;
+    async fn delete_canned_response(&self, id: i64) -> StoreResult<bool>;
 }
 
 pub type DynStore = Arc<dyn Store>;
@@ -200,9 +332,36 @@ pub fn response_times(
     (first_response, average)
 }
 
+/// Median and 90th percentile (nearest rank) of durations in milliseconds.
+pub fn duration_stats(mut millis: Vec<i64>) -> soporte_protocol::rest::DurationStats {
+    millis.sort_unstable();
+    let at = |q: f64| -> Option<f64> {
+        if millis.is_empty() {
+            return None;
+        }
+        let rank = ((millis.len() as f64 * q).ceil() as usize).clamp(1, millis.len());
+        Some(millis[rank - 1] as f64 / 1000.0)
+    };
+    soporte_protocol::rest::DurationStats {
+        n: millis.len(),
+        mediana_segundos: at(0.5),
+        p90_segundos: at(0.9),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duration_stats_use_nearest_rank() {
+        let stats = duration_stats((1..=10).map(|s| s * 1000).collect());
+        assert_eq!(
+            (stats.n, stats.mediana_segundos, stats.p90_segundos),
+            (10, Some(5.0), Some(9.0))
+        );
+        assert_eq!(duration_stats(vec![]).mediana_segundos, None);
+    }
 
     #[test]
     fn response_times_measure_each_customer_turn() {

@@ -5,12 +5,14 @@
 //! browser's `Origin`, the token, the ticket, the caller's right to it, and
 //! the connection limits. Only then does [`session`] take over the socket.
 
+pub mod inbox;
 pub mod rate;
 pub mod session;
 pub mod slots;
 
 use crate::access::{self, Access};
 use crate::app::AppState;
+use crate::auth::Identity;
 use crate::http::error::ApiError;
 use crate::metrics::METRICS;
 use crate::store::{Claim, UserRecord};
@@ -57,19 +59,61 @@ pub async fn upgrade(
             Err(rejection) => rejection.into_response(),
             Ok(ws) => {
                 let sessions = state.sessions.clone();
-                ws.max_message_size(MAX_WS_MESSAGE_BYTES)
-                    .max_frame_size(MAX_WS_MESSAGE_BYTES)
-                    // Small buffers: memory per idle connection matters more
-                    // than a few extra reads for the rare large frame.
-                    .read_buffer_size(READ_BUFFER_BYTES)
-                    .write_buffer_size(0)
-                    .max_write_buffer_size(1024 * 1024)
-                    .on_upgrade(move |socket| {
-                        sessions.track_future(session::run(state, admitted, socket))
-                    })
+                limited(ws).on_upgrade(move |socket| {
+                    sessions.track_future(session::run(state, admitted, socket))
+                })
             }
         },
     }
+}
+
+/// The socket settings every WebSocket of ours uses.
+pub fn limited(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.max_message_size(MAX_WS_MESSAGE_BYTES)
+        .max_frame_size(MAX_WS_MESSAGE_BYTES)
+        // Small buffers: memory per idle connection matters more than a few
+        // extra reads for the rare large frame.
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1024 * 1024)
+}
+
+/// Who is connecting: the browser's `Origin` must be on the list, and the
+/// token (query `token`, or `Authorization: Bearer`) must verify.
+pub fn authenticate(
+    state: &AppState,
+    token: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Identity, ApiError> {
+    // A browser always sends Origin; it must be on the list exactly (no
+    // prefix or wildcard matching), which stops cross-site WebSocket hijacking.
+    // Non-browser clients send none and are judged by their token alone.
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let allowed = origin
+            .to_str()
+            .map(|o| state.allowed_origins.iter().any(|a| a == o))
+            .unwrap_or(false);
+        if !allowed {
+            return Err(ApiError::Forbidden("Origen no permitido.".into()));
+        }
+    }
+    let token = token.or_else(|| bearer(headers)).unwrap_or("");
+    state.verifier.verify(token).map_err(ApiError::Unauthorized)
+}
+
+/// A connection slot for `user`, or the refusal to answer with.
+pub fn take_slot(
+    state: &AppState,
+    user: soporte_protocol::UserId,
+) -> Result<slots::Slot, ApiError> {
+    state.slots.acquire(user).map_err(|refused| match refused {
+        SlotRefused::UserLimit => {
+            ApiError::TooManyRequests("Demasiadas conexiones abiertas para este usuario.".into())
+        }
+        SlotRefused::ServerFull => {
+            ApiError::Unavailable("El servidor no admite más conexiones ahora.".into())
+        }
+    })
 }
 
 /// A connection that passed every check, ready to become a session.
@@ -86,27 +130,7 @@ async fn admit(
     params: &ConnectParams,
     headers: &HeaderMap,
 ) -> Result<Admitted, ApiError> {
-    // A browser always sends Origin; it must be on the list exactly (no
-    // prefix or wildcard matching), which stops cross-site WebSocket hijacking.
-    // Non-browser clients send none and are judged by their token alone.
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let allowed = origin
-            .to_str()
-            .map(|o| state.allowed_origins.iter().any(|a| a == o))
-            .unwrap_or(false);
-        if !allowed {
-            return Err(ApiError::Forbidden("Origen no permitido.".into()));
-        }
-    }
-    let token = params
-        .token
-        .as_deref()
-        .or_else(|| bearer(headers))
-        .unwrap_or("");
-    let identity = state
-        .verifier
-        .verify(token)
-        .map_err(ApiError::Unauthorized)?;
+    let identity = authenticate(state, params.token.as_deref(), headers)?;
     let since = match params.since.as_deref() {
         None | Some("") => None,
         Some(text) => Some(
@@ -126,17 +150,7 @@ async fn admit(
         .ok_or(ApiError::NotFound)?;
     // Take a slot before anything changes state (a claim), so a refused
     // connection leaves the ticket as it was.
-    let slot = state
-        .slots
-        .acquire(identity.id)
-        .map_err(|refused| match refused {
-            SlotRefused::UserLimit => ApiError::TooManyRequests(
-                "Demasiadas conexiones abiertas para este usuario.".into(),
-            ),
-            SlotRefused::ServerFull => {
-                ApiError::Unavailable("El servidor no admite más conexiones ahora.".into())
-            }
-        })?;
+    let slot = take_slot(state, identity.id)?;
     match access::access(&identity, &ticket) {
         Access::Granted => {}
         Access::Denied => {
@@ -153,7 +167,7 @@ async fn admit(
                 .await?
             {
                 Claim::Assigned(claimed) => {
-                    state.hub.update_ticket(&claimed);
+                    crate::bus::announce_assignment(state.bus.as_ref(), &claimed);
                     ticket = claimed;
                 }
                 Claim::HeldBy(_) => {

@@ -15,8 +15,10 @@ use super::{Admitted, MAX_FRAME_BYTES};
 use crate::access;
 use crate::app::AppState;
 use crate::auth::Identity;
+use crate::bus::Event;
 use crate::chat;
-use crate::hub::{Audience, Except, Member, Outbound, TicketEvent};
+use crate::hub::inbox::{InboxEvent, InboxRoute};
+use crate::hub::{Audience, Encoded, Except, Member, Outbound, TicketEvent};
 use crate::metrics::METRICS;
 use crate::store::{Appended, StoreError};
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
@@ -168,16 +170,22 @@ impl Session {
     /// since `since`.
     async fn greet(&mut self, since: Option<Seq>) -> Result<(), End> {
         let store = self.state.store.clone();
+        // Customers never see internal notes.
+        let staff = self.identity.role.is_staff();
         let ticket = store
             .ticket(self.ticket)
             .await
             .map_err(|_| End::Close(1011, "error interno"))?
             .ok_or(End::Close(CLOSE_POLICY, "el ticket ya no existe"))?;
         let history = match since {
-            None => store.recent_messages(ticket.id, HISTORY_IN_HELLO).await,
+            None => {
+                store
+                    .recent_messages(ticket.id, HISTORY_IN_HELLO, staff)
+                    .await
+            }
             Some(since) => {
                 store
-                    .messages_between(ticket.id, since, Seq::MAX, HISTORY_IN_HELLO)
+                    .messages_between(ticket.id, since, Seq::MAX, HISTORY_IN_HELLO, staff)
                     .await
             }
         }
@@ -208,7 +216,7 @@ impl Session {
         if since.is_some() && full_page {
             while let Some(after) = last {
                 let page = store
-                    .messages_between(self.ticket, after, Seq::MAX, CATCH_UP_PAGE)
+                    .messages_between(self.ticket, after, Seq::MAX, CATCH_UP_PAGE, staff)
                     .await
                     .map_err(|_| End::Close(1011, "error interno"))?;
                 last = if page.len() == CATCH_UP_PAGE {
@@ -311,13 +319,17 @@ impl Session {
                 }
                 event = events.recv() => {
                     let Some(event) = event else { return End::Gone };
-                    if let Some(seq) = event.seq {
+                    let (seq, text) = match &*event {
+                        Encoded::Frame { seq, text } => (*seq, text),
+                        Encoded::Close { code, reason } => return End::Close(*code, reason),
+                    };
+                    if let Some(seq) = seq {
                         if seq <= self.sent_seq {
                             continue;
                         }
                         self.sent_seq = seq;
                     }
-                    if let Err(end) = Box::pin(self.send(WsMessage::Text(event.text.clone()))).await {
+                    if let Err(end) = Box::pin(self.send(WsMessage::Text(text.clone()))).await {
                         return end;
                     }
                 }
@@ -489,6 +501,7 @@ impl Session {
                 ServerFrame::UserTyping(event),
                 Except::User(self.identity.id),
             );
+            self.publish_typing_to_inbox(true);
         }
     }
 
@@ -502,17 +515,42 @@ impl Session {
                 ServerFrame::UserStoppedTyping(event),
                 Except::User(self.identity.id),
             );
+            self.publish_typing_to_inbox(false);
         }
     }
 
     fn publish(&self, frame: ServerFrame, except: Except) {
-        self.state.bus.publish(TicketEvent {
+        self.state.bus.publish(Event::Room(TicketEvent {
             ticket: self.ticket,
             seq: None,
             audience: Audience::Everyone,
             except,
             text: frame.encode().into(),
+        }));
+    }
+
+    /// Tells the ticket's agent's inbox (and supervisors') who is typing.
+    fn publish_typing_to_inbox(&self, typing: bool) {
+        let agent = self
+            .state
+            .hub
+            .ticket(self.ticket)
+            .and_then(|t| t.agente)
+            .and_then(|a| a.id);
+        let frame = ServerFrame::InboxTyping(InboxTyping {
+            ticket: self.ticket,
+            usuario: self.identity.person(),
+            escribiendo: typing,
         });
+        self.state.bus.publish(Event::Inbox(InboxEvent {
+            route: InboxRoute::Agents(
+                agent
+                    .into_iter()
+                    .filter(|a| *a != self.identity.id)
+                    .collect(),
+            ),
+            text: frame.encode().into(),
+        }));
     }
 
     async fn refuse(

@@ -113,6 +113,22 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         let response = self
             .http
@@ -141,6 +157,18 @@ impl TestApp {
 
     pub async fn connect(&self, ticket: i64, token: &str) -> WsClient {
         self.connect_url(&self.ws_url(ticket, token)).await
+    }
+
+    /// Opens an agent's inbox and returns it with its opening `inbox` data.
+    pub async fn inbox(&self, token: &str) -> (WsClient, Value) {
+        let mut inbox = self
+            .connect_url(&format!(
+                "ws://{}/ws/soporte/agentes/?token={}",
+                self.addr, token
+            ))
+            .await;
+        let snapshot = inbox.expect("inbox").await;
+        (inbox, snapshot)
     }
 
     pub async fn connect_url(&self, url: &str) -> WsClient {

@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real server on a free port with its own
 //! database and talks to it as clients do. One test binary for all of them.
 
+mod agents;
 mod auth;
 mod durability;
 mod helpers;

@@ -4,7 +4,10 @@
 use rusqlite::Connection;
 
 /// `(version, SQL)`, in order. Never edit a released migration: add one.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_agent_workflows.sql")),
+];
 
 /// Applies what is missing; returns how many were applied.
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<usize> {

@@ -3,14 +3,19 @@
 //! connections that never wait for it (WAL lets readers run beside a writer).
 
 mod checkpointer;
+mod jobs;
 mod migrations;
+mod reads;
 mod rows;
 mod writer;
 
 use super::*;
 use rows::*;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use soporte_protocol::rest::{ChatStats, TicketView};
+use soporte_protocol::rest::{
+    CannedResponse, CannedResponseInput, ChatStats, TeamStats, TicketView,
+};
+use soporte_protocol::server::AgentView;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tokio::sync::Semaphore;
@@ -143,7 +148,7 @@ impl Store for SqliteStore {
     }
 
     async fn upsert_user(&self, user: UserRecord) -> StoreResult<()> {
-        self.write(move |batch| upsert_user(batch.conn, &user).map_err(unavailable))
+        self.write(move |batch| jobs::upsert_user(batch.conn, &user).map_err(unavailable))
             .await
     }
 
@@ -175,110 +180,51 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_availability(&self, user: UserId, availability: Availability) -> StoreResult<()> {
+        self.write(move |batch| jobs::set_availability(batch.conn, user, availability))
+            .await
+    }
+
+    async fn agents(&self) -> StoreResult<Vec<AgentView>> {
+        self.read(reads::agents).await
+    }
+
     async fn create_ticket(&self, ticket: NewTicket) -> StoreResult<Ticket> {
-        self.write(move |batch| {
-            let conn = batch.conn;
-            let now = Timestamp::now().millis();
-            upsert_user(conn, &ticket.customer).map_err(unavailable)?;
-            conn.execute(
-                "INSERT INTO tickets (asunto, cliente_id, creado, actualizado) VALUES (?1, ?2, ?3, ?3)",
-                params![ticket.subject, ticket.customer.id, now],
-            )
-            .map_err(unavailable)?;
-            let id = conn.last_insert_rowid();
-            load_ticket(conn, id).map_err(unavailable)?.ok_or(StoreError::NotFound)
-        })
-        .await
+        self.write(move |batch| jobs::create_ticket(batch, ticket))
+            .await
     }
 
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
-        self.read(move |conn| load_ticket(conn, id)).await
+        self.read(move |conn| reads::load_ticket(conn, id)).await
     }
 
     async fn claim_ticket(&self, id: TicketId, agent: UserRecord) -> StoreResult<Claim> {
-        self.write(move |batch| {
-            let conn = batch.conn;
-            upsert_user(conn, &agent).map_err(unavailable)?;
-            conn.execute(
-                "UPDATE tickets SET agente_id = ?2, actualizado = ?3 WHERE id = ?1 AND agente_id IS NULL",
-                params![id, agent.id, Timestamp::now().millis()],
-            )
-            .map_err(unavailable)?;
-            let ticket = load_ticket(conn, id).map_err(unavailable)?.ok_or(StoreError::NotFound)?;
-            let holder = ticket.agente.as_ref().and_then(|a| a.id);
-            Ok(if holder == Some(agent.id) { Claim::Assigned(ticket) } else { Claim::HeldBy(ticket) })
-        })
-        .await
+        self.write(move |batch| jobs::claim_ticket(batch, id, agent))
+            .await
+    }
+
+    async fn change_ticket(
+        &self,
+        id: TicketId,
+        actor: UserRecord,
+        command: TicketCommand,
+    ) -> StoreResult<Ticket> {
+        self.write(move |batch| jobs::change_ticket(batch, id, actor, command))
+            .await
     }
 
     async fn list_tickets(
         &self,
         scope: TicketScope,
-        viewer: UserId,
+        viewer: Viewer,
         limit: usize,
     ) -> StoreResult<Vec<TicketView>> {
-        self.read(move |conn| {
-            let (filter, owner) = match scope {
-                TicketScope::OwnedBy(id) => ("t.cliente_id = ?1", id),
-                TicketScope::AgentQueue(id) => ("(t.agente_id = ?1 OR t.agente_id IS NULL)", id),
-                TicketScope::All => ("?1 = ?1", 0),
-            };
-            let sql = format!(
-                "SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE {filter} ORDER BY t.actualizado DESC, t.id DESC LIMIT ?2"
-            );
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let tickets = stmt
-                .query_map(params![owner, limit as i64], ticket_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut views = Vec::with_capacity(tickets.len());
-            for ticket in tickets {
-                let last = if ticket.last_seq > 0 {
-                    messages_between(conn, ticket.id, ticket.last_seq - 1, ticket.last_seq, 1)?.pop()
-                } else {
-                    None
-                };
-                views.push(TicketView {
-                    no_leidos: unread_count(conn, ticket.id, viewer)?,
-                    ultimo_mensaje: last,
-                    ticket,
-                });
-            }
-            Ok(views)
-        })
-        .await
+        self.read(move |conn| reads::list_tickets(conn, scope, viewer, limit))
+            .await
     }
 
     async fn append(&self, message: NewMessage) -> StoreResult<Appended> {
-        self.write(move |batch| append(batch, message)).await
-    }
-
-    async fn recent_messages(&self, ticket: TicketId, limit: usize) -> StoreResult<Vec<Message>> {
-        self.read(move |conn| {
-            let last_seq: i64 = conn
-                .prepare_cached("SELECT last_seq FROM tickets WHERE id = ?1")?
-                .query_row([ticket], |row| row.get(0))
-                .optional()?
-                .unwrap_or(0);
-            messages_between(
-                conn,
-                ticket,
-                (last_seq - limit as i64).max(0),
-                last_seq,
-                limit,
-            )
-        })
-        .await
-    }
-
-    async fn messages_between(
-        &self,
-        ticket: TicketId,
-        after: Seq,
-        up_to: Seq,
-        limit: usize,
-    ) -> StoreResult<Vec<Message>> {
-        self.read(move |conn| messages_between(conn, ticket, after, up_to, limit))
-            .await
+        self.write(move |batch| jobs::append(batch, message)).await
     }
 
     async fn find_sent(
@@ -298,232 +244,92 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn mark_read(
+    async fn recent_messages(
         &self,
         ticket: TicketId,
-        reader: UserId,
-        reader_role: Role,
-        ids: Vec<MessageId>,
-    ) -> StoreResult<MarkRead> {
-        self.write(move |batch| {
-            let conn = batch.conn;
-            // All or nothing: first make sure every id is a message of this
-            // ticket; a request naming anything else changes nothing.
-            let mut find = conn
-                .prepare_cached("SELECT seq FROM messages WHERE id = ?1 AND ticket_id = ?2")
-                .map_err(unavailable)?;
-            let mut highest_seq = 0;
-            let mut outcome = MarkRead::default();
-            for &id in &ids {
-                let seq: Option<i64> = find
-                    .query_row(params![id, ticket], |row| row.get(0))
-                    .optional()
-                    .map_err(unavailable)?;
-                match seq {
-                    Some(seq) => highest_seq = highest_seq.max(seq),
-                    None => outcome.unknown.push(id),
-                }
-            }
-            if !outcome.unknown.is_empty() || ids.is_empty() {
-                return Ok(outcome);
-            }
-            let now = Timestamp::now().millis();
-            // Receipts go across the conversation: staff's reading marks the
-            // customer's messages, the customer's reading marks staff's.
-            let other_side = if reader_role == Role::Cliente {
-                "autor_tipo IN ('AGENTE', 'SUPERVISOR')"
-            } else {
-                "autor_tipo = 'CLIENTE'"
-            };
-            let mut mark = conn
-                .prepare_cached(&format!(
-                    "UPDATE messages SET estado = 'LEIDO', leido_at = ?3
-                     WHERE id = ?1 AND ticket_id = ?2 AND estado = 'ENTREGADO' AND {other_side}"
-                ))
-                .map_err(unavailable)?;
-            for id in ids {
-                if mark
-                    .execute(params![id, ticket, now])
-                    .map_err(unavailable)?
-                    > 0
-                {
-                    outcome.marked.push(id);
-                }
-            }
-            conn.prepare_cached(
-                "INSERT INTO ticket_reads (ticket_id, user_id, last_read_seq) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (ticket_id, user_id) DO UPDATE
-                 SET last_read_seq = max(last_read_seq, excluded.last_read_seq)",
-            )
-            .and_then(|mut stmt| stmt.execute(params![ticket, reader, highest_seq]))
-            .map_err(unavailable)?;
-            Ok(outcome)
-        })
-        .await
-    }
-
-    async fn unread_count(&self, ticket: TicketId, viewer: UserId) -> StoreResult<i64> {
-        self.read(move |conn| unread_count(conn, ticket, viewer))
+        limit: usize,
+        sees_internal: bool,
+    ) -> StoreResult<Vec<Message>> {
+        self.read(move |conn| reads::recent_messages(conn, ticket, limit, sees_internal))
             .await
     }
 
-    async fn stats(&self, ticket: TicketId, viewer: UserId) -> StoreResult<ChatStats> {
+    async fn messages_between(
+        &self,
+        ticket: TicketId,
+        after: Seq,
+        up_to: Seq,
+        limit: usize,
+        sees_internal: bool,
+    ) -> StoreResult<Vec<Message>> {
         self.read(move |conn| {
-            let mut stats = ChatStats::default();
-            let mut stmt = conn.prepare_cached(
-                "SELECT autor_tipo, creado, tipo FROM messages WHERE ticket_id = ?1 ORDER BY seq",
-            )?;
-            let mut rows = stmt.query([ticket])?;
-            let mut timeline = Vec::new();
-            while let Some(row) = rows.next()? {
-                let kind_text: String = row.get(0)?;
-                let at = Timestamp::from_millis(row.get(1)?);
-                let message_kind: String = row.get(2)?;
-                let kind = AuthorKind::parse(&kind_text).unwrap_or(AuthorKind::Sistema);
-                *stats
-                    .por_tipo_autor
-                    .entry(kind.as_str().to_string())
-                    .or_default() += 1;
-                stats.total_mensajes += 1;
-                if message_kind == MessageKind::Archivo.as_str() {
-                    stats.archivos += 1;
-                }
-                stats.primer_mensaje.get_or_insert(at);
-                stats.ultimo_mensaje = Some(at);
-                timeline.push((kind, at));
-            }
-            for kind in ["CLIENTE", "AGENTE", "SUPERVISOR", "SISTEMA"] {
-                stats.por_tipo_autor.entry(kind.to_string()).or_default();
-            }
-            let (first, average) = response_times(timeline);
-            stats.primera_respuesta_segundos = first;
-            stats.tiempo_respuesta_promedio_segundos = average;
-            stats.duracion_segundos = match (stats.primer_mensaje, stats.ultimo_mensaje) {
-                (Some(a), Some(b)) => Some((b.millis() - a.millis()) as f64 / 1000.0),
-                _ => None,
-            };
-            stats.no_leidos = unread_count(conn, ticket, viewer)?;
-            Ok(stats)
+            reads::messages_between(conn, ticket, after, up_to, limit, sees_internal)
         })
         .await
     }
-}
 
-/// Stores one message in the open batch: next `seq` of its ticket, or the
-/// earlier copy when this author already sent this `client_id`.
-fn append(batch: &mut Batch<'_>, new: NewMessage) -> StoreResult<Appended> {
-    let conn = batch.conn;
-    if let (Some(client_id), Some(author)) = (&new.client_id, new.author.id) {
-        let existing = conn
-            .prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = ?1 AND autor_id = ?2 AND client_id = ?3"
-            ))
-            .and_then(|mut stmt| stmt.query_row(params![new.ticket, author, client_id], message_from_row).optional())
-            .map_err(unavailable)?;
-        if let Some(message) = existing {
-            return Ok(Appended {
-                message,
-                duplicate: true,
-            });
-        }
+    async fn visible_page(
+        &self,
+        ticket: TicketId,
+        top: Seq,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<VisiblePage> {
+        self.read(move |conn| reads::visible_page(conn, ticket, top, offset, limit))
+            .await
     }
-    let now = Timestamp::now();
-    let seq: Option<i64> = conn
-        .prepare_cached("UPDATE tickets SET last_seq = last_seq + 1, actualizado = ?2 WHERE id = ?1 RETURNING last_seq")
-        .and_then(|mut stmt| stmt.query_row(params![new.ticket, now.millis()], |row| row.get(0)).optional())
-        .map_err(unavailable)?;
-    let seq = seq.ok_or(StoreError::NotFound)?;
-    let metadata = (!new.metadata.is_empty())
-        .then(|| serde_json::to_string(&new.metadata).expect("a JSON map serializes"));
-    conn.prepare_cached(
-        "INSERT INTO messages (ticket_id, seq, client_id, autor_id, autor_nombre, autor_tipo, autor_avatar,
-                               contenido, tipo, metadata, creado)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute(params![
-            new.ticket,
-            seq,
-            new.client_id,
-            new.author.id,
-            new.author.nombre,
-            new.author.tipo.as_str(),
-            new.author.avatar,
-            new.content,
-            new.kind.as_str(),
-            metadata,
-            now.millis(),
-        ])
-    })
-    .map_err(unavailable)?;
-    let message = Message {
-        id: conn.last_insert_rowid(),
-        client_id: new.client_id,
-        ticket: new.ticket,
-        seq,
-        timestamp: now,
-        autor: new.author,
-        content: new.content,
-        kind: new.kind,
-        state: MessageState::Entregado,
-        attachments: Vec::new(),
-        reply_to: None,
-        edited: false,
-        deleted: false,
-        metadata: new.metadata,
-    };
-    batch.committed.push(Committed {
-        message: message.clone(),
-        origin: new.origin,
-    });
-    Ok(Appended {
-        message,
-        duplicate: false,
-    })
-}
 
-fn upsert_user(conn: &Connection, user: &UserRecord) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO users (id, nombre, rol, avatar) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (id) DO UPDATE SET nombre = excluded.nombre, rol = excluded.rol, avatar = excluded.avatar
-         WHERE nombre IS NOT excluded.nombre OR rol IS NOT excluded.rol OR avatar IS NOT excluded.avatar",
-    )?
-    .execute(params![user.id, user.name, user.role.as_str(), user.avatar])?;
-    Ok(())
-}
+    async fn mark_read(
+        &self,
+        ticket: TicketId,
+        reader: Viewer,
+        reader_role: Role,
+        ids: Vec<MessageId>,
+    ) -> StoreResult<MarkRead> {
+        self.write(move |batch| jobs::mark_read(batch, ticket, reader, reader_role, ids))
+            .await
+    }
 
-fn load_ticket(conn: &Connection, id: TicketId) -> rusqlite::Result<Option<Ticket>> {
-    conn.prepare_cached(&format!(
-        "SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE t.id = ?1"
-    ))?
-    .query_row([id], ticket_from_row)
-    .optional()
-}
+    async fn unread_count(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<i64> {
+        self.read(move |conn| reads::unread_count(conn, ticket, viewer))
+            .await
+    }
 
-fn messages_between(
-    conn: &Connection,
-    ticket: TicketId,
-    after: Seq,
-    up_to: Seq,
-    limit: usize,
-) -> rusqlite::Result<Vec<Message>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages
-         WHERE ticket_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4"
-    ))?;
-    let rows = stmt.query_map(
-        params![ticket, after, up_to, limit as i64],
-        message_from_row,
-    )?;
-    rows.collect()
-}
+    async fn stats(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<ChatStats> {
+        self.read(move |conn| reads::stats(conn, ticket, viewer))
+            .await
+    }
 
-fn unread_count(conn: &Connection, ticket: TicketId, viewer: UserId) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
-        "SELECT COUNT(*) FROM messages
-         WHERE ticket_id = ?1
-           AND seq > COALESCE((SELECT last_read_seq FROM ticket_reads WHERE ticket_id = ?1 AND user_id = ?2), 0)
-           AND (autor_id IS NULL OR autor_id != ?2)",
-    )?
-    .query_row(params![ticket, viewer], |row| row.get(0))
+    async fn team_stats(
+        &self,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+    ) -> StoreResult<TeamStats> {
+        self.read(move |conn| reads::team_stats(conn, from, to))
+            .await
+    }
+
+    async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>> {
+        self.read(reads::canned_responses).await
+    }
+
+    async fn canned_response(&self, id: i64) -> StoreResult<Option<CannedResponse>> {
+        self.read(move |conn| reads::canned_response(conn, id))
+            .await
+    }
+
+    async fn save_canned_response(
+        &self,
+        id: Option<i64>,
+        input: CannedResponseInput,
+        by: UserId,
+    ) -> StoreResult<CannedResponse> {
+        self.write(move |batch| jobs::save_canned_response(batch.conn, id, input, by))
+            .await
+    }
+
+    async fn delete_canned_response(&self, id: i64) -> StoreResult<bool> {
+        self.write(move |batch| jobs::delete_canned_response(batch.conn, id))
+            .await
+    }
 }

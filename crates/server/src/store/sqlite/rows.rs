@@ -6,7 +6,7 @@ use soporte_protocol::*;
 
 pub const MESSAGE_COLUMNS: &str =
     "id, client_id, ticket_id, seq, creado, autor_id, autor_nombre, autor_tipo, \
-     autor_avatar, contenido, tipo, estado, reply_to, metadata";
+     autor_avatar, contenido, tipo, estado, reply_to, metadata, interno";
 
 pub fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
     let author_kind: String = row.get(7)?;
@@ -39,6 +39,7 @@ pub fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         metadata: metadata
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default(),
+        interno: row.get(14)?,
     })
 }
 

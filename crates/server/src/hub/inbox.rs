@@ -1,0 +1,153 @@
+//! Agents' inboxes: the staff connections that follow many tickets at once
+//! (`/ws/soporte/agentes/`). Same rules as rooms: events are encoded once,
+//! queued with `try_send`, and a member that falls behind is evicted.
+//!
+//! Who gets what: supervisors see everything; an agent sees the tickets
+//! assigned to them and the unassigned queue, never another agent's tickets.
+
+use super::{ConnId, Encoded, Outbound};
+use crate::metrics::METRICS;
+use axum::extract::ws::Utf8Bytes;
+use soporte_protocol::{Role, UserId};
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Which inboxes an event is for (supervisors always are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboxRoute {
+    /// About a ticket: its agent, or every agent while it is unassigned.
+    Ticket { agent: Option<UserId> },
+    /// These agents.
+    Agents(Vec<UserId>),
+    /// Every staff inbox.
+    Everyone,
+}
+
+#[derive(Debug, Clone)]
+pub struct InboxEvent {
+    pub route: InboxRoute,
+    pub text: Utf8Bytes,
+}
+
+pub struct InboxMember {
+    pub conn: ConnId,
+    pub user: UserId,
+    pub role: Role,
+    pub queue: mpsc::Sender<Outbound>,
+    pub evicted: CancellationToken,
+}
+
+#[derive(Default)]
+pub struct Inboxes {
+    members: Mutex<Vec<InboxMember>>,
+}
+
+impl Inboxes {
+    pub fn join(&self, member: InboxMember) {
+        self.members.lock().expect("inbox lock").push(member);
+    }
+
+    pub fn leave(&self, conn: ConnId) {
+        self.members
+            .lock()
+            .expect("inbox lock")
+            .retain(|m| m.conn != conn);
+    }
+
+    /// Agents with an inbox open now.
+    pub fn online_agents(&self) -> HashSet<UserId> {
+        let members = self.members.lock().expect("inbox lock");
+        members
+            .iter()
+            .filter(|m| m.role == Role::Agente)
+            .map(|m| m.user)
+            .collect()
+    }
+
+    pub fn deliver(&self, event: &InboxEvent) {
+        let members = self.members.lock().expect("inbox lock");
+        let shared = Arc::new(Encoded::Frame {
+            seq: None,
+            text: event.text.clone(),
+        });
+        let mut delivered = 0;
+        for member in members.iter() {
+            let wanted = member.role == Role::Supervisor
+                || match &event.route {
+                    InboxRoute::Ticket { agent } => agent.is_none_or(|a| a == member.user),
+                    InboxRoute::Agents(agents) => agents.contains(&member.user),
+                    InboxRoute::Everyone => true,
+                };
+            if !wanted {
+                continue;
+            }
+            match member.queue.try_send(shared.clone()) {
+                Ok(()) => delivered += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    if !member.evicted.is_cancelled() {
+                        METRICS
+                            .slow_consumers_closed
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            conn = member.conn,
+                            "inbox queue full; closing slow connection"
+                        );
+                        member.evicted.cancel();
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        METRICS
+            .events_delivered
+            .fetch_add(delivered, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(conn: ConnId, user: UserId, role: Role) -> (InboxMember, mpsc::Receiver<Outbound>) {
+        let (queue, rx) = mpsc::channel(8);
+        (
+            InboxMember {
+                conn,
+                user,
+                role,
+                queue,
+                evicted: CancellationToken::new(),
+            },
+            rx,
+        )
+    }
+
+    #[test]
+    fn agents_get_their_tickets_and_the_queue_supervisors_everything() {
+        let inboxes = Inboxes::default();
+        let (a, mut a_rx) = member(1, 10, Role::Agente);
+        let (b, mut b_rx) = member(2, 20, Role::Agente);
+        let (s, mut s_rx) = member(3, 30, Role::Supervisor);
+        for m in [a, b, s] {
+            inboxes.join(m);
+        }
+        let send = |route| {
+            inboxes.deliver(&InboxEvent {
+                route,
+                text: "x".into(),
+            })
+        };
+        send(InboxRoute::Ticket { agent: Some(10) });
+        send(InboxRoute::Ticket { agent: None });
+        send(InboxRoute::Agents(vec![20]));
+        let count =
+            |rx: &mut mpsc::Receiver<Outbound>| std::iter::from_fn(|| rx.try_recv().ok()).count();
+        assert_eq!(count(&mut a_rx), 2);
+        assert_eq!(count(&mut b_rx), 2);
+        assert_eq!(count(&mut s_rx), 3);
+        assert_eq!(inboxes.online_agents(), HashSet::from([10, 20]));
+    }
+}

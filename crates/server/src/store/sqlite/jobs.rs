@@ -1,0 +1,525 @@
+//! Writes: each runs inside the writer's batch transaction (in a savepoint),
+//! so every check here is made against the ticket as it is in the
+//! transaction that changes it: two agents cannot both take a ticket, a
+//! message cannot land on a ticket closed a moment before.
+
+use super::reads;
+use super::rows::*;
+use super::writer::{unavailable, Batch};
+use crate::store::*;
+use rusqlite::{params, Connection, OptionalExtension};
+use soporte_protocol::rest::{CannedResponse, CannedResponseInput};
+use soporte_protocol::server::TicketChange;
+use soporte_protocol::*;
+
+type R<T> = StoreResult<T>;
+
+pub fn upsert_user(conn: &Connection, user: &UserRecord) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO users (id, nombre, rol, avatar) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET nombre = excluded.nombre, rol = excluded.rol, avatar = excluded.avatar
+         WHERE nombre IS NOT excluded.nombre OR rol IS NOT excluded.rol OR avatar IS NOT excluded.avatar",
+    )?
+    .execute(params![user.id, user.name, user.role.as_str(), user.avatar])?;
+    Ok(())
+}
+
+fn now() -> i64 {
+    Timestamp::now().millis()
+}
+
+fn ticket_or_missing(conn: &Connection, id: TicketId) -> R<Ticket> {
+    reads::load_ticket(conn, id)
+        .map_err(unavailable)?
+        .ok_or(StoreError::NotFound)
+}
+
+/// A message the server writes itself (state changes, assignments, transfers).
+struct Record {
+    kind: MessageKind,
+    text: String,
+    metadata: serde_json::Map<String, serde_json::Value>,
+    change: TicketChange,
+    previous_agent: Option<Person>,
+    internal: bool,
+}
+
+/// Appends one message to the ticket in the open batch: the ticket's next
+/// `seq`, the row, and its place in the batch's commit notifications.
+#[allow(clippy::too_many_arguments)]
+fn insert_message(
+    batch: &mut Batch<'_>,
+    ticket: TicketId,
+    author: Person,
+    client_id: Option<String>,
+    content: String,
+    kind: MessageKind,
+    metadata: serde_json::Map<String, serde_json::Value>,
+    internal: bool,
+    origin: Option<OriginTag>,
+    change: Option<(TicketChange, Option<Person>)>,
+) -> R<Message> {
+    let conn = batch.conn;
+    let at = Timestamp::now();
+    let (seq, agent): (i64, Option<i64>) = conn
+        .prepare_cached(
+            "UPDATE tickets SET last_seq = last_seq + 1, actualizado = ?2 WHERE id = ?1 RETURNING last_seq, agente_id",
+        )
+        .and_then(|mut stmt| stmt.query_row(params![ticket, at.millis()], |row| Ok((row.get(0)?, row.get(1)?))).optional())
+        .map_err(unavailable)?
+        .ok_or(StoreError::NotFound)?;
+    let stored_metadata = (!metadata.is_empty())
+        .then(|| serde_json::to_string(&metadata).expect("a JSON map serializes"));
+    conn.prepare_cached(
+        "INSERT INTO messages (ticket_id, seq, client_id, autor_id, autor_nombre, autor_tipo, autor_avatar,
+                               contenido, tipo, metadata, interno, creado)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            ticket,
+            seq,
+            client_id,
+            author.id,
+            author.nombre,
+            author.tipo.as_str(),
+            author.avatar,
+            content,
+            kind.as_str(),
+            stored_metadata,
+            internal,
+            at.millis(),
+        ])
+    })
+    .map_err(unavailable)?;
+    let message = Message {
+        id: conn.last_insert_rowid(),
+        client_id,
+        ticket,
+        seq,
+        timestamp: at,
+        autor: author,
+        content,
+        kind,
+        state: MessageState::Entregado,
+        attachments: Vec::new(),
+        reply_to: None,
+        edited: false,
+        deleted: false,
+        metadata,
+        interno: internal,
+    };
+    let ticket_change = match change {
+        None => None,
+        Some((change, previous_agent)) => Some(TicketChangeRecord {
+            change,
+            ticket: ticket_or_missing(conn, ticket)?,
+            previous_agent,
+        }),
+    };
+    batch.committed.push(Committed {
+        message: message.clone(),
+        origin,
+        ticket_agent: agent,
+        ticket_change,
+    });
+    Ok(message)
+}
+
+fn record(batch: &mut Batch<'_>, ticket: TicketId, record: Record) -> R<Message> {
+    insert_message(
+        batch,
+        ticket,
+        Person::system(),
+        None,
+        record.text,
+        record.kind,
+        record.metadata,
+        record.internal,
+        None,
+        Some((record.change, record.previous_agent)),
+    )
+}
+
+fn metadata(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// Moves the ticket to `to` and records it.
+fn set_state(batch: &mut Batch<'_>, ticket: &Ticket, to: TicketState, text: String) -> R<()> {
+    let at = now();
+    batch
+        .conn
+        .prepare_cached(
+            "UPDATE tickets SET estado = ?2, actualizado = ?3,
+                 resuelto_at = CASE WHEN ?2 = 'RESUELTO' OR (?2 = 'CERRADO' AND resuelto_at IS NULL) THEN ?3 ELSE resuelto_at END
+             WHERE id = ?1",
+        )
+        .and_then(|mut stmt| stmt.execute(params![ticket.id, to.as_str(), at]))
+        .map_err(unavailable)?;
+    let data = serde_json::json!({"evento": "estado", "anterior": ticket.estado, "nuevo": to});
+    record(
+        batch,
+        ticket.id,
+        Record {
+            kind: MessageKind::Sistema,
+            text,
+            metadata: metadata(data),
+            change: TicketChange::Estado,
+            previous_agent: None,
+            internal: false,
+        },
+    )?;
+    Ok(())
+}
+
+/// Assigns the ticket to `agent`. Taking a ticket from the queue is not a
+/// message of the conversation (the customer sees the agent join); callers
+/// announce it to inboxes.
+fn assign(conn: &Connection, ticket: &Ticket, agent: &Person) -> R<()> {
+    conn.prepare_cached("UPDATE tickets SET agente_id = ?2, actualizado = ?3, asignado_at = COALESCE(asignado_at, ?3) WHERE id = ?1")
+        .and_then(|mut stmt| stmt.execute(params![ticket.id, agent.id, now()]))
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// A known agent (someone whose token said AGENTE).
+fn agent(conn: &Connection, id: UserId) -> R<Person> {
+    match reads::user(conn, id).map_err(unavailable)? {
+        Some((person, Role::Agente)) => Ok(person),
+        _ => Err(StoreError::Invalid(format!(
+            "No hay ningún agente con id {id}."
+        ))),
+    }
+}
+
+pub fn create_ticket(batch: &mut Batch<'_>, new: NewTicket) -> R<Ticket> {
+    let conn = batch.conn;
+    let at = now();
+    upsert_user(conn, &new.customer).map_err(unavailable)?;
+    conn.execute(
+        "INSERT INTO tickets (asunto, cliente_id, creado, actualizado) VALUES (?1, ?2, ?3, ?3)",
+        params![new.subject, new.customer.id, at],
+    )
+    .map_err(unavailable)?;
+    let ticket = ticket_or_missing(conn, conn.last_insert_rowid())?;
+    // Automatic assignment: the candidate with the fewest open tickets, under
+    // the limit; ties go to the lowest id, so the choice is reproducible.
+    let mut best: Option<(i64, UserId)> = None;
+    for &candidate in &new.auto_assign {
+        let open = reads::open_tickets_of(conn, candidate).map_err(unavailable)?;
+        if open < new.max_open && best.is_none_or(|(o, id)| (open, candidate) < (o, id)) {
+            best = Some((open, candidate));
+        }
+    }
+    if let Some((_, chosen)) = best {
+        assign(conn, &ticket, &agent(conn, chosen)?)?;
+    }
+    ticket_or_missing(batch.conn, ticket.id)
+}
+
+pub fn claim_ticket(batch: &mut Batch<'_>, id: TicketId, who: UserRecord) -> R<Claim> {
+    upsert_user(batch.conn, &who).map_err(unavailable)?;
+    let ticket = ticket_or_missing(batch.conn, id)?;
+    match ticket.agente.as_ref().and_then(|a| a.id) {
+        Some(holder) if holder == who.id => Ok(Claim::Assigned(ticket)),
+        Some(_) => Ok(Claim::HeldBy(ticket)),
+        None => {
+            assign(batch.conn, &ticket, &who.person())?;
+            Ok(Claim::Assigned(ticket_or_missing(batch.conn, id)?))
+        }
+    }
+}
+
+pub fn change_ticket(
+    batch: &mut Batch<'_>,
+    id: TicketId,
+    actor: UserRecord,
+    command: TicketCommand,
+) -> R<Ticket> {
+    upsert_user(batch.conn, &actor).map_err(unavailable)?;
+    let ticket = ticket_or_missing(batch.conn, id)?;
+    let holder = ticket.agente.as_ref().and_then(|a| a.id);
+    let name = actor.name.clone();
+    match command {
+        TicketCommand::Assign { agent: target } => {
+            if ticket.estado == TicketState::Cerrado {
+                return Err(StoreError::Conflict("El ticket está cerrado.".into()));
+            }
+            match actor.role {
+                Role::Cliente => {
+                    return Err(StoreError::Forbidden(
+                        "Solo el equipo de soporte asigna tickets.".into(),
+                    ))
+                }
+                Role::Agente if target != actor.id => {
+                    return Err(StoreError::Forbidden(
+                        "Un agente solo puede asignarse tickets a sí mismo.".into(),
+                    ))
+                }
+                _ => {}
+            }
+            // One way to move an assigned ticket: a transfer, which records
+            // why and takes the ticket from the previous agent's screens.
+            if holder.is_some() {
+                return Err(StoreError::Conflict(
+                    "El ticket ya está asignado; transfiérelo para cambiar de agente.".into(),
+                ));
+            }
+            assign(batch.conn, &ticket, &agent(batch.conn, target)?)?;
+        }
+        TicketCommand::Transfer {
+            agent: target,
+            reason,
+        } => {
+            if actor.role != Role::Supervisor && holder != Some(actor.id) {
+                return Err(StoreError::Forbidden(
+                    "Solo el agente asignado o un supervisor pueden transferir el ticket.".into(),
+                ));
+            }
+            if ticket.estado == TicketState::Cerrado {
+                return Err(StoreError::Conflict("El ticket está cerrado.".into()));
+            }
+            if holder == Some(target) {
+                return Err(StoreError::Conflict(
+                    "El ticket ya está asignado a ese agente.".into(),
+                ));
+            }
+            let person = agent(batch.conn, target)?;
+            let previous = ticket
+                .agente
+                .as_ref()
+                .map(|a| a.nombre.clone())
+                .unwrap_or_else(|| "la cola".into());
+            let mut text = format!("Chat transferido de {previous} a {}.", person.nombre);
+            if !reason.trim().is_empty() {
+                text.push_str(&format!(" Motivo: {}", reason.trim()));
+            }
+            let data = serde_json::json!({
+                "evento": "transferencia",
+                "agente_anterior": ticket.agente,
+                "nuevo_agente": person,
+                "motivo": reason.trim(),
+                "por": actor.person(),
+            });
+            assign(batch.conn, &ticket, &person)?;
+            let record_of = Record {
+                kind: MessageKind::Transferencia,
+                text,
+                metadata: metadata(data),
+                change: TicketChange::Transferido,
+                previous_agent: ticket.agente.clone(),
+                internal: false,
+            };
+            record(batch, ticket.id, record_of)?;
+        }
+        TicketCommand::SetState { state } => {
+            if !ticket.estado.may_become(state, actor.role) {
+                return Err(StoreError::Conflict(format!(
+                    "No se puede pasar de {} a {}.",
+                    ticket.estado.as_str(),
+                    state.as_str()
+                )));
+            }
+            if actor.role == Role::Agente && holder != Some(actor.id) {
+                return Err(StoreError::Forbidden(
+                    "Solo el agente asignado o un supervisor cambian el estado.".into(),
+                ));
+            }
+            let text = match state {
+                TicketState::Abierto => format!("{name} reabrió el ticket."),
+                TicketState::EnEspera => {
+                    format!("{name} dejó el ticket en espera de respuesta del cliente.")
+                }
+                TicketState::Resuelto => format!("{name} marcó el ticket como resuelto."),
+                TicketState::Cerrado => format!("{name} cerró el ticket."),
+            };
+            set_state(batch, &ticket, state, text)?;
+        }
+    }
+    ticket_or_missing(batch.conn, id)
+}
+
+/// Stores one message: the earlier copy when this author already sent this
+/// `client_id`; refused on a closed ticket; a customer writing on a ticket
+/// that waits for them or was resolved opens it again first.
+pub fn append(batch: &mut Batch<'_>, new: NewMessage) -> R<Appended> {
+    let conn = batch.conn;
+    if let (Some(client_id), Some(author)) = (&new.client_id, new.author.id) {
+        let existing = conn
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = ?1 AND autor_id = ?2 AND client_id = ?3"
+            ))
+            .and_then(|mut stmt| stmt.query_row(params![new.ticket, author, client_id], message_from_row).optional())
+            .map_err(unavailable)?;
+        if let Some(message) = existing {
+            return Ok(Appended {
+                message,
+                duplicate: true,
+            });
+        }
+    }
+    let ticket = ticket_or_missing(conn, new.ticket)?;
+    if ticket.estado == TicketState::Cerrado {
+        return Err(StoreError::TicketClosed);
+    }
+    if new.author.tipo == AuthorKind::Cliente
+        && matches!(ticket.estado, TicketState::Resuelto | TicketState::EnEspera)
+    {
+        let text = "El cliente respondió: el ticket vuelve a estar abierto.".to_string();
+        set_state(batch, &ticket, TicketState::Abierto, text)?;
+    }
+    let staff_answer =
+        matches!(new.author.tipo, AuthorKind::Agente | AuthorKind::Supervisor) && !new.internal;
+    if staff_answer {
+        batch
+            .conn
+            .prepare_cached("UPDATE tickets SET primera_respuesta_at = ?2 WHERE id = ?1 AND primera_respuesta_at IS NULL")
+            .and_then(|mut stmt| stmt.execute(params![new.ticket, now()]))
+            .map_err(unavailable)?;
+    }
+    let message = insert_message(
+        batch,
+        new.ticket,
+        new.author,
+        new.client_id,
+        new.content,
+        new.kind,
+        new.metadata,
+        new.internal,
+        new.origin,
+        None,
+    )?;
+    Ok(Appended {
+        message,
+        duplicate: false,
+    })
+}
+
+pub fn mark_read(
+    batch: &mut Batch<'_>,
+    ticket: TicketId,
+    reader: Viewer,
+    reader_role: Role,
+    ids: Vec<MessageId>,
+) -> R<MarkRead> {
+    let conn = batch.conn;
+    // All or nothing: first make sure every id is a message of this ticket
+    // the reader may see; a request naming anything else changes nothing.
+    let visible = if reader.sees_internal {
+        ""
+    } else {
+        " AND interno = 0"
+    };
+    let mut find = conn
+        .prepare_cached(&format!(
+            "SELECT seq FROM messages WHERE id = ?1 AND ticket_id = ?2{visible}"
+        ))
+        .map_err(unavailable)?;
+    let mut highest_seq = 0;
+    let mut outcome = MarkRead::default();
+    for &id in &ids {
+        let seq: Option<i64> = find
+            .query_row(params![id, ticket], |row| row.get(0))
+            .optional()
+            .map_err(unavailable)?;
+        match seq {
+            Some(seq) => highest_seq = highest_seq.max(seq),
+            None => outcome.unknown.push(id),
+        }
+    }
+    if !outcome.unknown.is_empty() || ids.is_empty() {
+        return Ok(outcome);
+    }
+    // Receipts go across the conversation: staff's reading marks the
+    // customer's messages, the customer's reading marks staff's.
+    let other_side = if reader_role == Role::Cliente {
+        "autor_tipo IN ('AGENTE', 'SUPERVISOR')"
+    } else {
+        "autor_tipo = 'CLIENTE'"
+    };
+    let mut mark = conn
+        .prepare_cached(&format!(
+            "UPDATE messages SET estado = 'LEIDO', leido_at = ?3
+             WHERE id = ?1 AND ticket_id = ?2 AND estado = 'ENTREGADO' AND {other_side}"
+        ))
+        .map_err(unavailable)?;
+    let at = now();
+    for id in ids {
+        if mark.execute(params![id, ticket, at]).map_err(unavailable)? > 0 {
+            outcome.marked.push(id);
+        }
+    }
+    conn.prepare_cached(
+        "INSERT INTO ticket_reads (ticket_id, user_id, last_read_seq) VALUES (?1, ?2, ?3)
+         ON CONFLICT (ticket_id, user_id) DO UPDATE
+         SET last_read_seq = max(last_read_seq, excluded.last_read_seq)",
+    )
+    .and_then(|mut stmt| stmt.execute(params![ticket, reader.id, highest_seq]))
+    .map_err(unavailable)?;
+    Ok(outcome)
+}
+
+pub fn set_availability(conn: &Connection, user: UserId, availability: Availability) -> R<()> {
+    let changed = conn
+        .prepare_cached("UPDATE users SET disponibilidad = ?2 WHERE id = ?1")
+        .and_then(|mut stmt| stmt.execute(params![user, availability.as_str()]))
+        .map_err(unavailable)?;
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub fn save_canned_response(
+    conn: &Connection,
+    id: Option<i64>,
+    input: CannedResponseInput,
+    by: UserId,
+) -> R<CannedResponse> {
+    let at = now();
+    let taken: Option<i64> = conn
+        .prepare_cached("SELECT id FROM respuestas WHERE atajo = ?1")
+        .and_then(|mut stmt| stmt.query_row([&input.atajo], |row| row.get(0)).optional())
+        .map_err(unavailable)?;
+    if taken.is_some() && taken != id {
+        return Err(StoreError::Conflict(format!(
+            "Ya existe una respuesta con el atajo {:?}.",
+            input.atajo
+        )));
+    }
+    let id = match id {
+        Some(id) => {
+            let changed = conn
+                .execute(
+                    "UPDATE respuestas SET atajo = ?2, texto = ?3, actualizado = ?4 WHERE id = ?1",
+                    params![id, input.atajo, input.texto, at],
+                )
+                .map_err(unavailable)?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            id
+        }
+        None => {
+            conn.execute(
+                "INSERT INTO respuestas (atajo, texto, creado_por, creado, actualizado) VALUES (?1, ?2, ?3, ?4, ?4)",
+                params![input.atajo, input.texto, by, at],
+            )
+            .map_err(unavailable)?;
+            conn.last_insert_rowid()
+        }
+    };
+    reads::canned_response(conn, id)
+        .map_err(unavailable)?
+        .ok_or(StoreError::NotFound)
+}
+
+pub fn delete_canned_response(conn: &Connection, id: i64) -> R<bool> {
+    conn.execute("DELETE FROM respuestas WHERE id = ?1", [id])
+        .map(|n| n > 0)
+        .map_err(unavailable)
+}

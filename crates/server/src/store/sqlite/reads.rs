@@ -1,0 +1,326 @@
+//! Queries: everything the read connections answer. Each takes the
+//! connection it runs on, so the writer's jobs can use them too.
+
+use super::rows::*;
+use crate::store::{duration_stats, response_times, TicketScope, Viewer, VisiblePage};
+use rusqlite::{params, Connection, OptionalExtension};
+use soporte_protocol::rest::{AgentStats, CannedResponse, ChatStats, TeamStats, TicketView};
+use soporte_protocol::server::AgentView;
+use soporte_protocol::*;
+use std::collections::BTreeMap;
+
+/// `AND interno = 0` for viewers who may not see internal notes.
+fn notes_filter(sees_internal: bool) -> &'static str {
+    if sees_internal {
+        ""
+    } else {
+        " AND interno = 0"
+    }
+}
+
+pub fn load_ticket(conn: &Connection, id: TicketId) -> rusqlite::Result<Option<Ticket>> {
+    conn.prepare_cached(&format!(
+        "SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE t.id = ?1"
+    ))?
+    .query_row([id], ticket_from_row)
+    .optional()
+}
+
+pub fn messages_between(
+    conn: &Connection,
+    ticket: TicketId,
+    after: Seq,
+    up_to: Seq,
+    limit: usize,
+    sees_internal: bool,
+) -> rusqlite::Result<Vec<Message>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages
+         WHERE ticket_id = ?1 AND seq > ?2 AND seq <= ?3{} ORDER BY seq LIMIT ?4",
+        notes_filter(sees_internal)
+    ))?;
+    let rows = stmt.query_map(
+        params![ticket, after, up_to, limit as i64],
+        message_from_row,
+    )?;
+    rows.collect()
+}
+
+/// The newest `limit` visible messages, oldest first.
+pub fn recent_messages(
+    conn: &Connection,
+    ticket: TicketId,
+    limit: usize,
+    sees_internal: bool,
+) -> rusqlite::Result<Vec<Message>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = ?1{} ORDER BY seq DESC LIMIT ?2",
+        notes_filter(sees_internal)
+    ))?;
+    let mut messages = stmt
+        .query_map(params![ticket, limit as i64], message_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    messages.reverse();
+    Ok(messages)
+}
+
+pub fn visible_page(
+    conn: &Connection,
+    ticket: TicketId,
+    top: Seq,
+    offset: usize,
+    limit: usize,
+) -> rusqlite::Result<VisiblePage> {
+    let notes: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM messages WHERE ticket_id = ?1 AND interno = 1 AND seq <= ?2",
+        )?
+        .query_row(params![ticket, top], |row| row.get(0))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = ?1 AND interno = 0 AND seq <= ?2
+         ORDER BY seq DESC LIMIT ?3 OFFSET ?4"
+    ))?;
+    let mut messages = stmt
+        .query_map(
+            params![ticket, top, limit as i64, offset as i64],
+            message_from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    messages.reverse();
+    Ok(VisiblePage {
+        count: top - notes,
+        messages,
+    })
+}
+
+pub fn unread_count(conn: &Connection, ticket: TicketId, viewer: Viewer) -> rusqlite::Result<i64> {
+    conn.prepare_cached(&format!(
+        "SELECT COUNT(*) FROM messages
+         WHERE ticket_id = ?1
+           AND seq > COALESCE((SELECT last_read_seq FROM ticket_reads WHERE ticket_id = ?1 AND user_id = ?2), 0)
+           AND (autor_id IS NULL OR autor_id != ?2){}",
+        notes_filter(viewer.sees_internal)
+    ))?
+    .query_row(params![ticket, viewer.id], |row| row.get(0))
+}
+
+pub fn ticket_view(
+    conn: &Connection,
+    ticket: Ticket,
+    viewer: Viewer,
+) -> rusqlite::Result<TicketView> {
+    let last = recent_messages(conn, ticket.id, 1, viewer.sees_internal)?.pop();
+    Ok(TicketView {
+        no_leidos: unread_count(conn, ticket.id, viewer)?,
+        ultimo_mensaje: last,
+        ticket,
+    })
+}
+
+pub fn list_tickets(
+    conn: &Connection,
+    scope: TicketScope,
+    viewer: Viewer,
+    limit: usize,
+) -> rusqlite::Result<Vec<TicketView>> {
+    let (filter, owner) = match scope {
+        TicketScope::OwnedBy(id) => ("t.cliente_id = ?1", id),
+        TicketScope::AgentQueue(id) => ("(t.agente_id = ?1 OR t.agente_id IS NULL)", id),
+        TicketScope::All => ("?1 = ?1", 0),
+    };
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE {filter} ORDER BY t.actualizado DESC, t.id DESC LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let tickets = stmt
+        .query_map(params![owner, limit as i64], ticket_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    tickets
+        .into_iter()
+        .map(|ticket| ticket_view(conn, ticket, viewer))
+        .collect()
+}
+
+pub fn stats(conn: &Connection, ticket: TicketId, viewer: Viewer) -> rusqlite::Result<ChatStats> {
+    let mut stats = ChatStats::default();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT autor_tipo, creado, tipo FROM messages WHERE ticket_id = ?1{} ORDER BY seq",
+        notes_filter(viewer.sees_internal)
+    ))?;
+    let mut rows = stmt.query([ticket])?;
+    let mut timeline = Vec::new();
+    while let Some(row) = rows.next()? {
+        let kind_text: String = row.get(0)?;
+        let at = Timestamp::from_millis(row.get(1)?);
+        let message_kind: String = row.get(2)?;
+        let kind = AuthorKind::parse(&kind_text).unwrap_or(AuthorKind::Sistema);
+        *stats
+            .por_tipo_autor
+            .entry(kind.as_str().to_string())
+            .or_default() += 1;
+        stats.total_mensajes += 1;
+        if message_kind == MessageKind::Archivo.as_str() {
+            stats.archivos += 1;
+        }
+        stats.primer_mensaje.get_or_insert(at);
+        stats.ultimo_mensaje = Some(at);
+        timeline.push((kind, at));
+    }
+    for kind in ["CLIENTE", "AGENTE", "SUPERVISOR", "SISTEMA"] {
+        stats.por_tipo_autor.entry(kind.to_string()).or_default();
+    }
+    let (first, average) = response_times(timeline);
+    stats.primera_respuesta_segundos = first;
+    stats.tiempo_respuesta_promedio_segundos = average;
+    stats.duracion_segundos = match (stats.primer_mensaje, stats.ultimo_mensaje) {
+        (Some(a), Some(b)) => Some((b.millis() - a.millis()) as f64 / 1000.0),
+        _ => None,
+    };
+    stats.no_leidos = unread_count(conn, ticket, viewer)?;
+    Ok(stats)
+}
+
+/// Open tickets (not resolved or closed) assigned to `agent`.
+pub fn open_tickets_of(conn: &Connection, agent: UserId) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM tickets WHERE agente_id = ?1 AND estado IN ('ABIERTO', 'EN_ESPERA')",
+    )?
+    .query_row([agent], |row| row.get(0))
+}
+
+pub fn agents(conn: &Connection) -> rusqlite::Result<Vec<AgentView>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT u.id, u.nombre, u.avatar, u.disponibilidad,
+                (SELECT COUNT(*) FROM tickets t WHERE t.agente_id = u.id AND t.estado IN ('ABIERTO', 'EN_ESPERA'))
+         FROM users u WHERE u.rol = 'AGENTE' ORDER BY u.nombre, u.id",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        let availability: String = row.get(3)?;
+        Ok(AgentView {
+            id: row.get(0)?,
+            nombre: row.get(1)?,
+            avatar: row.get(2)?,
+            disponibilidad: Availability::parse(&availability).unwrap_or(Availability::Ausente),
+            online: false,
+            tickets_abiertos: row.get(4)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub fn user(conn: &Connection, id: UserId) -> rusqlite::Result<Option<(Person, Role)>> {
+    conn.prepare_cached("SELECT id, nombre, rol, avatar FROM users WHERE id = ?1")?
+        .query_row([id], |row| {
+            let role: String = row.get(2)?;
+            let role = Role::parse(&role).unwrap_or(Role::Cliente);
+            Ok((
+                Person {
+                    id: row.get(0)?,
+                    nombre: row.get(1)?,
+                    tipo: AuthorKind::from(role),
+                    avatar: row.get(3)?,
+                },
+                role,
+            ))
+        })
+        .optional()
+}
+
+pub fn team_stats(
+    conn: &Connection,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> rusqlite::Result<TeamStats> {
+    let mut stats = TeamStats {
+        desde: from,
+        hasta: to,
+        ..TeamStats::default()
+    };
+    let mut by_state =
+        conn.prepare_cached("SELECT estado, COUNT(*) FROM tickets GROUP BY estado")?;
+    for row in by_state.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+    })? {
+        let (state, count) = row?;
+        stats.por_estado.insert(state, count);
+    }
+    for state in ["ABIERTO", "EN_ESPERA", "RESUELTO", "CERRADO"] {
+        stats.por_estado.entry(state.to_string()).or_default();
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT t.creado, t.asignado_at, t.primera_respuesta_at, t.resuelto_at, t.agente_id, a.nombre, a.avatar
+         FROM tickets t LEFT JOIN users a ON a.id = t.agente_id
+         WHERE t.creado >= ?1 AND t.creado <= ?2",
+    )?;
+    let from = from.map(|t| t.millis()).unwrap_or(i64::MIN);
+    let to = to.map(|t| t.millis()).unwrap_or(i64::MAX);
+    let (mut queue, mut first, mut resolution) = (Vec::new(), Vec::new(), Vec::new());
+    let mut per_agent: BTreeMap<i64, (Person, usize, Vec<i64>, Vec<i64>)> = BTreeMap::new();
+    let mut rows = stmt.query(params![from, to])?;
+    while let Some(row) = rows.next()? {
+        stats.tickets_creados += 1;
+        let created: i64 = row.get(0)?;
+        let since = |at: Option<i64>| at.map(|at| (at - created).max(0));
+        let (assigned, answered, resolved) =
+            (since(row.get(1)?), since(row.get(2)?), since(row.get(3)?));
+        queue.extend(assigned);
+        first.extend(answered);
+        resolution.extend(resolved);
+        if let Some(agent) = row.get::<_, Option<i64>>(4)? {
+            let person = Person {
+                id: Some(agent),
+                nombre: row.get(5)?,
+                tipo: AuthorKind::Agente,
+                avatar: row.get(6)?,
+            };
+            let entry = per_agent
+                .entry(agent)
+                .or_insert((person, 0, Vec::new(), Vec::new()));
+            entry.1 += 1;
+            entry.2.extend(answered);
+            entry.3.extend(resolved);
+        }
+    }
+    stats.espera_en_cola = duration_stats(queue);
+    stats.primera_respuesta = duration_stats(first);
+    stats.resolucion = duration_stats(resolution);
+    stats.por_agente = per_agent
+        .into_values()
+        .map(|(agent, tickets, first, resolved)| AgentStats {
+            agente: Some(agent),
+            tickets,
+            primera_respuesta: duration_stats(first),
+            resolucion: duration_stats(resolved),
+        })
+        .collect();
+    Ok(stats)
+}
+
+const CANNED_COLUMNS: &str = "id, atajo, texto, creado_por, creado, actualizado";
+
+fn canned_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CannedResponse> {
+    Ok(CannedResponse {
+        id: row.get(0)?,
+        atajo: row.get(1)?,
+        texto: row.get(2)?,
+        creado_por: row.get(3)?,
+        creado: Timestamp::from_millis(row.get(4)?),
+        actualizado: Timestamp::from_millis(row.get(5)?),
+    })
+}
+
+pub fn canned_responses(conn: &Connection) -> rusqlite::Result<Vec<CannedResponse>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CANNED_COLUMNS} FROM respuestas ORDER BY atajo"
+    ))?;
+    let rows = stmt.query_map([], canned_from_row)?;
+    rows.collect()
+}
+
+pub fn canned_response(conn: &Connection, id: i64) -> rusqlite::Result<Option<CannedResponse>> {
+    conn.prepare_cached(&format!(
+        "SELECT {CANNED_COLUMNS} FROM respuestas WHERE id = ?1"
+    ))?
+    .query_row([id], canned_from_row)
+    .optional()
+}
