@@ -151,8 +151,16 @@ impl CommitListener for CommitFanout {
                 text: update.clone().into(),
             }));
             let previous = record.previous_agent.as_ref().and_then(|p| p.id);
-            let route =
-                InboxRoute::Agents(previous.into_iter().chain(committed.ticket_agent).collect());
+            let route = match record.change {
+                // Both agents' inboxes: one loses the ticket, one gains it.
+                TicketChange::Transferido => {
+                    InboxRoute::Agents(previous.into_iter().chain(committed.ticket_agent).collect())
+                }
+                // Its agent's, or every agent's while it waits in the queue.
+                _ => InboxRoute::Ticket {
+                    agent: committed.ticket_agent,
+                },
+            };
             self.bus.publish(Event::Inbox(InboxEvent {
                 route: route.clone(),
                 text: update.into(),

@@ -379,6 +379,21 @@ async fn the_inbox_shows_an_agent_their_tickets_and_the_queue_and_nothing_of_oth
     assert_eq!(again["tickets"][0]["no_leidos"], 1);
     let (_, other) = app.inbox(&agent(60)).await;
     assert_eq!(other["tickets"], json!([]));
+    // A ticket closed while still in the queue leaves every agent's queue.
+    let queued = app.ticket_for(&customer(2)).await;
+    inbox_b.wait_for("ticket_actualizado").await;
+    assert_eq!(
+        set_state(&app, queued, &customer(2), "CERRADO").await.0,
+        200
+    );
+    let closed = inbox_b.wait_for("ticket_actualizado").await;
+    assert_eq!(
+        (
+            closed["evento"].as_str(),
+            closed["ticket"]["estado"].as_str()
+        ),
+        (Some("estado"), Some("CERRADO"))
+    );
     inbox_a.send_json(json!({"tipo": "heartbeat"})).await;
     inbox_a.wait_for("heartbeat").await;
 }
