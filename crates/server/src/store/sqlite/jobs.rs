@@ -362,13 +362,21 @@ pub fn append(batch: &mut Batch<'_>, new: NewMessage) -> R<Appended> {
             });
         }
     }
-    let ticket = ticket_or_missing(conn, new.ticket)?;
-    if ticket.estado == TicketState::Cerrado {
+    // Only the state is needed on this hot path; the whole ticket only when
+    // it has to be reopened.
+    let state: String = conn
+        .prepare_cached("SELECT estado FROM tickets WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row([new.ticket], |row| row.get(0)).optional())
+        .map_err(unavailable)?
+        .ok_or(StoreError::NotFound)?;
+    let state = TicketState::parse(&state).unwrap_or(TicketState::Abierto);
+    if state == TicketState::Cerrado {
         return Err(StoreError::TicketClosed);
     }
     if new.author.tipo == AuthorKind::Cliente
-        && matches!(ticket.estado, TicketState::Resuelto | TicketState::EnEspera)
+        && matches!(state, TicketState::Resuelto | TicketState::EnEspera)
     {
+        let ticket = ticket_or_missing(conn, new.ticket)?;
         let text = "El cliente respondió: el ticket vuelve a estar abierto.".to_string();
         set_state(batch, &ticket, TicketState::Abierto, text)?;
     }

@@ -76,6 +76,19 @@ pub fn visible_page(
             "SELECT COUNT(*) FROM messages WHERE ticket_id = ?1 AND interno = 1 AND seq <= ?2",
         )?
         .query_row(params![ticket, top], |row| row.get(0))?;
+    if notes == 0 {
+        // Nothing hidden below the cursor: the page is plain arithmetic on
+        // `seq`, as for staff, and a deep page costs what the newest does.
+        let up_to = (top - offset as i64).max(0);
+        let after = (up_to - limit as i64).max(0);
+        let messages = messages_between(conn, ticket, after, up_to, limit, false)?;
+        return Ok(VisiblePage {
+            count: top,
+            messages,
+        });
+    }
+    // Notes to skip: walk back from the cursor (a deep page by number costs
+    // its offset; the `before` cursor keeps every page cheap).
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = ?1 AND interno = 0 AND seq <= ?2
          ORDER BY seq DESC LIMIT ?3 OFFSET ?4"
