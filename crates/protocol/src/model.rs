@@ -147,6 +147,16 @@ pub struct Person {
 }
 
 impl Person {
+    /// A person with an account (anyone but the system).
+    pub fn user(id: UserId, nombre: &str, role: Role, avatar: Option<&str>) -> Self {
+        Person {
+            id: Some(id),
+            nombre: nombre.to_string(),
+            tipo: AuthorKind::from(role),
+            avatar: avatar.map(str::to_string),
+        }
+    }
+
     pub fn system() -> Self {
         Person {
             id: None,

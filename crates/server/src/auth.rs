@@ -9,7 +9,7 @@ use crate::config::{ConfigError, KeyArgs};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use soporte_protocol::{AuthorKind, Person, Role, Timestamp, UserId};
+use soporte_protocol::{Person, Role, Timestamp, UserId};
 
 /// HS256 secrets shorter than this are refused at start (RFC 7518 §3.2).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -27,12 +27,7 @@ pub struct Identity {
 
 impl Identity {
     pub fn person(&self) -> Person {
-        Person {
-            id: Some(self.id),
-            nombre: self.name.clone(),
-            tipo: AuthorKind::from(self.role),
-            avatar: self.avatar.clone(),
-        }
+        Person::user(self.id, &self.name, self.role, self.avatar.as_deref())
     }
 }
 

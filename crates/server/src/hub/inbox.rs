@@ -5,7 +5,7 @@
 //! Who gets what: supervisors see everything; an agent sees the tickets
 //! assigned to them and the unassigned queue, never another agent's tickets.
 
-use super::{ConnId, Encoded, Outbound};
+use super::{offer, ConnId, Encoded, Outbound};
 use crate::metrics::METRICS;
 use axum::extract::ws::Utf8Bytes;
 use soporte_protocol::{Role, UserId};
@@ -84,21 +84,8 @@ impl Inboxes {
             if !wanted {
                 continue;
             }
-            match member.queue.try_send(shared.clone()) {
-                Ok(()) => delivered += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    if !member.evicted.is_cancelled() {
-                        METRICS
-                            .slow_consumers_closed
-                            .fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(
-                            conn = member.conn,
-                            "inbox queue full; closing slow connection"
-                        );
-                        member.evicted.cancel();
-                    }
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            if offer(&member.queue, &member.evicted, &shared, member.conn) {
+                delivered += 1;
             }
         }
         METRICS

@@ -26,6 +26,32 @@ pub mod inbox;
 
 const SHARDS: usize = 16;
 
+/// Queues `item` for one connection without waiting. A full queue means the
+/// reader cannot keep up: it is evicted (its session closes; the client
+/// resumes with `since`). True when queued.
+pub fn offer(
+    queue: &mpsc::Sender<Outbound>,
+    evicted: &CancellationToken,
+    item: &Outbound,
+    conn: ConnId,
+) -> bool {
+    match queue.try_send(item.clone()) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            if !evicted.is_cancelled() {
+                METRICS
+                    .slow_consumers_closed
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(conn, "outgoing queue full; closing slow connection");
+                evicted.cancel();
+            }
+            false
+        }
+        // The session is ending; it leaves on its way out.
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
 /// What a connection's outgoing queue carries, shared by every recipient.
 #[derive(Debug)]
 pub enum Encoded {
@@ -156,23 +182,8 @@ impl Hub {
             if excluded || (event.audience == Audience::StaffOnly && !member.user.tipo.is_staff()) {
                 continue;
             }
-            match member.queue.try_send(shared.clone()) {
-                Ok(()) => delivered += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    if !member.evicted.is_cancelled() {
-                        METRICS
-                            .slow_consumers_closed
-                            .fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(
-                            conn = member.conn,
-                            ticket = event.ticket,
-                            "outgoing queue full; closing slow connection"
-                        );
-                        member.evicted.cancel();
-                    }
-                }
-                // The session is ending; it leaves the room on its way out.
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            if offer(&member.queue, &member.evicted, &shared, member.conn) {
+                delivered += 1;
             }
         }
         METRICS
@@ -189,9 +200,7 @@ impl Hub {
         };
         let close = Arc::new(Encoded::Close { code, reason });
         for member in room.members.iter().filter(|m| m.user.id == user) {
-            if member.queue.try_send(close.clone()).is_err() {
-                member.evicted.cancel();
-            }
+            offer(&member.queue, &member.evicted, &close, member.conn);
         }
     }
 

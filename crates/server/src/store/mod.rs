@@ -111,12 +111,7 @@ pub struct UserRecord {
 
 impl UserRecord {
     pub fn person(&self) -> Person {
-        Person {
-            id: Some(self.id),
-            nombre: self.name.clone(),
-            tipo: AuthorKind::from(self.role),
-            avatar: self.avatar.clone(),
-        }
+        Person::user(self.id, &self.name, self.role, self.avatar.as_deref())
     }
 }
 
