@@ -153,9 +153,11 @@ impl CommitListener for CommitFanout {
             let previous = record.previous_agent.as_ref().and_then(|p| p.id);
             let route = match record.change {
                 // Both agents' inboxes: one loses the ticket, one gains it.
-                TicketChange::Transferido => {
+                TicketChange::Transferido if previous.is_some() => {
                     InboxRoute::Agents(previous.into_iter().chain(committed.ticket_agent).collect())
                 }
+                // Straight from the queue: it leaves every agent's queue.
+                TicketChange::Transferido => InboxRoute::Everyone,
                 // Its agent's, or every agent's while it waits in the queue.
                 _ => InboxRoute::Ticket {
                     agent: committed.ticket_agent,

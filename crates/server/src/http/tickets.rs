@@ -205,6 +205,11 @@ async fn assign(
             .map_err(|e| ApiError::BadRequest(format!("Cuerpo JSON inválido: {e}")))?
     };
     let target = match (caller.role, request.agente_id) {
+        (Role::Cliente, _) => {
+            return Err(ApiError::Forbidden(
+                "Solo el equipo de soporte asigna tickets.".into(),
+            ))
+        }
         (Role::Supervisor, Some(agent)) => agent,
         (Role::Supervisor, None) => {
             return Err(ApiError::BadRequest(

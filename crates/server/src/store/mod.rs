@@ -160,6 +160,8 @@ pub enum Claim {
     Assigned(Ticket),
     /// Someone else holds it.
     HeldBy(Ticket),
+    /// It is closed: nobody takes it any more.
+    Closed(Ticket),
 }
 
 #[derive(Debug, Clone, Default)]

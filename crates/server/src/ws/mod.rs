@@ -170,6 +170,9 @@ async fn admit(
                     crate::bus::announce_assignment(state.bus.as_ref(), &claimed);
                     ticket = claimed;
                 }
+                Claim::Closed(_) => {
+                    return Err(ApiError::Forbidden("El ticket está cerrado.".into()))
+                }
                 Claim::HeldBy(_) => {
                     return Err(ApiError::Forbidden(
                         "El ticket ya está asignado a otro agente.".into(),

@@ -658,3 +658,59 @@ async fn team_stats_measure_the_queue_first_responses_and_resolutions() {
     );
     assert_eq!(app.get("/api/soporte/stats/", &agent(50)).await.0, 403);
 }
+
+#[tokio::test]
+async fn closed_tickets_are_not_taken_and_queue_transfers_reach_every_inbox() {
+    let app = spawn_app().await;
+    let (mut inbox_a, _) = app.inbox(&agent(50)).await;
+    app.inbox(&agent(60)).await;
+    // A ticket closed while waiting in the queue is not taken by opening it.
+    let closed = app.ticket_for(&customer(1)).await;
+    assert_eq!(
+        set_state(&app, closed, &customer(1), "CERRADO").await.0,
+        200
+    );
+    let refused = app
+        .try_connect_with(&app.ws_url(closed, &agent(50)), None)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(refused.0, 403);
+    let (_, still) = app
+        .get(&format!("/api/soporte/tickets/{closed}/"), &supervisor(9))
+        .await;
+    assert!(still["agente"].is_null());
+    // A supervisor sending a queued ticket straight to an agent: every queue drops it.
+    let queued = app.ticket_for(&customer(2)).await;
+    let path = format!("/api/soporte/tickets/{queued}/chat/transfer/");
+    let (status, _) = app
+        .post(
+            &path,
+            &supervisor(9),
+            json!({"agente_id": 60, "motivo": "especialista"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    loop {
+        let update = inbox_a.wait_for("ticket_actualizado").await;
+        if update["evento"] == "transferido" {
+            assert_eq!(update["ticket"]["agente"]["id"], 60);
+            break;
+        }
+    }
+    // Staff cannot turn a known agent into a customer.
+    let (status, body) = app
+        .post(
+            "/api/soporte/tickets/",
+            &agent(50),
+            json!({"asunto": "x", "cliente": {"id": 60, "nombre": "Impostor"}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (_, agents) = app.get("/api/soporte/agentes/", &supervisor(9)).await;
+    assert!(agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["id"] == 60 && a["nombre"] == "Agente 60"));
+}

@@ -155,7 +155,8 @@ fn set_state(batch: &mut Batch<'_>, ticket: &Ticket, to: TicketState, text: Stri
         .conn
         .prepare_cached(
             "UPDATE tickets SET estado = ?2, actualizado = ?3,
-                 resuelto_at = CASE WHEN ?2 = 'RESUELTO' OR (?2 = 'CERRADO' AND resuelto_at IS NULL) THEN ?3 ELSE resuelto_at END
+                 resuelto_at = CASE WHEN ?2 = 'RESUELTO' OR (?2 = 'CERRADO' AND resuelto_at IS NULL) THEN ?3
+                                    WHEN ?2 IN ('ABIERTO', 'EN_ESPERA') THEN NULL ELSE resuelto_at END
              WHERE id = ?1",
         )
         .and_then(|mut stmt| stmt.execute(params![ticket.id, to.as_str(), at]))
@@ -199,6 +200,16 @@ fn agent(conn: &Connection, id: UserId) -> R<Person> {
 pub fn create_ticket(batch: &mut Batch<'_>, new: NewTicket) -> R<Ticket> {
     let conn = batch.conn;
     let at = now();
+    // The customer named by staff must be a customer: an id we know as
+    // someone else is refused rather than silently turned into a customer.
+    if let Some((_, role)) = reads::user(conn, new.customer.id).map_err(unavailable)? {
+        if role != Role::Cliente {
+            return Err(StoreError::Invalid(format!(
+                "El usuario {} no es un cliente.",
+                new.customer.id
+            )));
+        }
+    }
     upsert_user(conn, &new.customer).map_err(unavailable)?;
     conn.execute(
         "INSERT INTO tickets (asunto, cliente_id, creado, actualizado) VALUES (?1, ?2, ?3, ?3)",
@@ -227,6 +238,8 @@ pub fn claim_ticket(batch: &mut Batch<'_>, id: TicketId, who: UserRecord) -> R<C
     match ticket.agente.as_ref().and_then(|a| a.id) {
         Some(holder) if holder == who.id => Ok(Claim::Assigned(ticket)),
         Some(_) => Ok(Claim::HeldBy(ticket)),
+        // A closed ticket is not taken from the queue by looking at it.
+        None if ticket.estado == TicketState::Cerrado => Ok(Claim::Closed(ticket)),
         None => {
             assign(batch.conn, &ticket, &who.person())?;
             Ok(Claim::Assigned(ticket_or_missing(batch.conn, id)?))

@@ -157,7 +157,7 @@ pub fn list_tickets(
 pub fn stats(conn: &Connection, ticket: TicketId, viewer: Viewer) -> rusqlite::Result<ChatStats> {
     let mut stats = ChatStats::default();
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT autor_tipo, creado, tipo FROM messages WHERE ticket_id = ?1{} ORDER BY seq",
+        "SELECT autor_tipo, creado, tipo, interno FROM messages WHERE ticket_id = ?1{} ORDER BY seq",
         notes_filter(viewer.sees_internal)
     ))?;
     let mut rows = stmt.query([ticket])?;
@@ -177,7 +177,11 @@ pub fn stats(conn: &Connection, ticket: TicketId, viewer: Viewer) -> rusqlite::R
         }
         stats.primer_mensaje.get_or_insert(at);
         stats.ultimo_mensaje = Some(at);
-        timeline.push((kind, at));
+        // A note is not an answer the customer got.
+        let internal: bool = row.get(3)?;
+        if !internal {
+            timeline.push((kind, at));
+        }
     }
     for kind in ["CLIENTE", "AGENTE", "SUPERVISOR", "SISTEMA"] {
         stats.por_tipo_autor.entry(kind.to_string()).or_default();
