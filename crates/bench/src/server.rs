@@ -39,6 +39,8 @@ impl Server {
             ])
             .arg("--database-url")
             .arg(format!("sqlite://{}", db.display()))
+            .arg("--storage")
+            .arg(dir.path().join("files"))
             .args(extra)
             .env("SOPORTE_JWT_SECRET", SECRET)
             .env("SOPORTE_LOG", "warn")

@@ -25,6 +25,10 @@ pub enum ErrorCode {
     SinPermiso,
     /// The ticket is closed and takes no new messages.
     TicketCerrado,
+    /// The file is larger than the server accepts.
+    ArchivoDemasiadoGrande,
+    /// The file's type is not among those allowed.
+    TipoNoPermitido,
     /// The capability exists in the protocol but is not enabled on this server.
     NoDisponible,
     /// The message could not be stored; nothing was confirmed, retry with the same `client_id`.

@@ -45,6 +45,12 @@ pub enum ServerFrame {
     /// Agents' inbox: an agent became available or away.
     #[serde(rename = "agente_disponibilidad")]
     AgentAvailability(AgentView),
+    /// Permission to upload one file: POST it to `upload_url` with `headers`.
+    #[serde(rename = "file_upload_authorized")]
+    FileUploadAuthorized(FileUploadAuthorized),
+    /// A file was attached to message `mensaje_id`.
+    #[serde(rename = "file_uploaded")]
+    FileUploaded(FileUploaded),
     #[serde(rename = "heartbeat")]
     Heartbeat(Heartbeat),
     #[serde(rename = "error")]
@@ -180,6 +186,33 @@ pub struct InboxTyping {
     pub ticket: TicketId,
     pub usuario: Person,
     pub escribiendo: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileUploadAuthorized {
+    pub upload_id: String,
+    /// Absolute URL to POST the file to (multipart form data, field `file`).
+    pub upload_url: String,
+    /// Only the single-use upload credential (never a `Content-Type`).
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub expires_at: Timestamp,
+    /// The most bytes the upload may have (the declared size).
+    pub max_size: u64,
+    /// The name the file will be shown with.
+    pub nombre: String,
+}
+
+/// `file_uploaded`, in the shape the seed's hook appends to `archivos`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileUploaded {
+    pub mensaje_id: MessageId,
+    pub ticket: TicketId,
+    pub id: i64,
+    pub nombre: String,
+    #[serde(rename = "tamaño")]
+    pub size: u64,
+    pub tipo_mime: String,
+    pub url: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

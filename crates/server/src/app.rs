@@ -4,6 +4,7 @@
 use crate::auth::Verifier;
 use crate::bus::{Bus, CommitFanout, InProcessBus};
 use crate::config::{Config, DatabaseUrl};
+use crate::files::storage::LocalStorage;
 use crate::hub::inbox::Inboxes;
 use crate::hub::Hub;
 use crate::store::sqlite::SqliteStore;
@@ -35,6 +36,8 @@ pub struct Shared {
     /// Agents' inboxes (who follows many tickets at once).
     pub inboxes: Arc<Inboxes>,
     pub bus: Arc<dyn Bus>,
+    /// Where attachment bytes live.
+    pub files: LocalStorage,
     pub slots: Slots,
     /// Base of the URLs handed to clients, without a trailing slash.
     pub public_url: String,
@@ -70,6 +73,8 @@ pub enum StartError {
     },
     #[error("SOPORTE_DATABASE_URL (--database-url): {0}")]
     Database(String),
+    #[error("SOPORTE_STORAGE (--storage): {0}")]
+    Storage(String),
 }
 
 pub struct Application {
@@ -96,11 +101,19 @@ impl Application {
         let inboxes = Arc::new(Inboxes::default());
         let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(hub.clone(), inboxes.clone()));
         let listener_for_commits = Arc::new(CommitFanout { bus: bus.clone() });
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local}"));
+        let files = LocalStorage::new(&config.storage)
+            .map_err(|e| StartError::Storage(format!("{}: {e}", config.storage)))?;
         let store: DynStore = match &config.database {
             DatabaseUrl::Sqlite(path) => {
                 let path = path.clone();
+                let url_base = public_url.clone();
                 let store = tokio::task::spawn_blocking(move || {
                     SqliteStore::open(&path, listener_for_commits)
+                        .map(|s| s.with_url_base(&url_base))
                 })
                 .await
                 .map_err(|e| StartError::Database(e.to_string()))?
@@ -114,10 +127,6 @@ impl Application {
             }
         };
 
-        let public_url = config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{local}"));
         let allowed_origins = config
             .allowed_origins
             .clone()
@@ -130,6 +139,7 @@ impl Application {
             hub,
             inboxes,
             bus,
+            files,
             slots,
             public_url,
             allowed_origins,

@@ -225,6 +225,8 @@ pub struct Config {
     pub typing_timeout: Duration,
     pub auto_assign: bool,
     pub max_chats_per_agent: u32,
+    /// How long an upload credential stays valid.
+    pub upload_grant_ttl: Duration,
     pub demo: bool,
 }
 
@@ -238,6 +240,12 @@ impl Config {
             ));
         }
         let database = DatabaseUrl::parse(&args.database.database_url)?;
+        if args.storage.contains("://") {
+            return Err(ConfigError::new(
+                "SOPORTE_STORAGE (--storage)",
+                "object stores are not available in this build yet; give a folder",
+            ));
+        }
         if let DatabaseUrl::Postgres(_) = database {
             return Err(ConfigError::new(
                 "SOPORTE_DATABASE_URL (--database-url)",
@@ -248,6 +256,15 @@ impl Config {
             .into_iter()
             .map(|t| t.trim_start_matches('.').to_ascii_lowercase())
             .collect::<Vec<_>>();
+        if let Some(unknown) = allowed_file_types
+            .iter()
+            .find(|t| crate::files::FileKind::from_extension(t).is_none())
+        {
+            return Err(ConfigError::new(
+                "SOPORTE_ALLOWED_FILE_TYPES (--allowed-file-types)",
+                format!("{unknown:?} is not a type whose content can be checked (jpg, jpeg, png, pdf, doc, docx)"),
+            ));
+        }
         if allowed_file_types.is_empty() {
             return Err(ConfigError::new(
                 "SOPORTE_ALLOWED_FILE_TYPES (--allowed-file-types)",
@@ -313,6 +330,7 @@ impl Config {
             typing_timeout: Duration::from_millis(args.typing_timeout_ms.max(100)),
             auto_assign: args.auto_assign,
             max_chats_per_agent: args.max_chats_per_agent,
+            upload_grant_ttl: Duration::from_secs(300),
             demo: args.demo,
         })
     }
@@ -336,6 +354,7 @@ impl Config {
             typing_timeout: Duration::from_secs(5),
             auto_assign: false,
             max_chats_per_agent: 5,
+            upload_grant_ttl: Duration::from_secs(300),
             demo: false,
         }
     }

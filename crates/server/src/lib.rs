@@ -12,6 +12,7 @@
 //! - [`hub`]: rooms (who watches which ticket) and non-blocking fan-out.
 //! - [`bus`]: how events reach the hub (in-process now; other nodes later).
 //! - [`chat`]: posting a message, the one path every message takes.
+//! - [`files`]: attachments: content checks, safe names, local storage.
 //! - [`ws`]: the WebSocket endpoint: admission before the upgrade, then one
 //!   session task per connection.
 //! - [`http`]: REST resources (tickets, chat, operations), one router each.
@@ -33,6 +34,7 @@ pub mod bus;
 pub mod chat;
 pub mod config;
 pub mod demo;
+pub mod files;
 pub mod http;
 pub mod hub;
 pub mod memory;

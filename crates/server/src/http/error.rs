@@ -19,6 +19,8 @@ pub enum ApiError {
     TooManyRequests(String),
     /// The request does not fit the resource as it is now.
     Conflict(String),
+    /// It existed and is no more (an expired grant).
+    Gone(String),
     /// The store or a dependency cannot serve now; worth retrying.
     Unavailable(String),
 }
@@ -33,6 +35,7 @@ impl ApiError {
             ApiError::BadBody(status, _) => *status,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -46,6 +49,7 @@ impl ApiError {
             | ApiError::BadRequest(d)
             | ApiError::TooManyRequests(d)
             | ApiError::Conflict(d)
+            | ApiError::Gone(d)
             | ApiError::Unavailable(d) => d.clone(),
         }
     }

@@ -4,6 +4,7 @@
 pub mod chat;
 pub mod error;
 pub mod extract;
+pub mod files;
 pub mod ops;
 pub mod team;
 pub mod tickets;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tickets::router())
         .merge(chat::router())
         .merge(team::router())
+        .merge(files::router(state.config.max_file_size))
         .merge(ops::router())
         .merge(ws)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

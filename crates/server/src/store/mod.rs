@@ -200,6 +200,64 @@ pub struct VisiblePage {
     pub messages: Vec<Message>,
 }
 
+/// Permission to upload one file to a ticket, valid until `expires_at`.
+#[derive(Debug, Clone)]
+pub struct UploadGrant {
+    pub upload_id: String,
+    pub credential_hash: String,
+    pub user: UserId,
+    pub ticket: TicketId,
+    /// The sanitized name the file will be shown with.
+    pub name: String,
+    /// The size the client declared; the upload may not exceed it.
+    pub size: u64,
+    /// The extension the name declares; the bytes must match it.
+    pub extension: String,
+    pub expires_at: Timestamp,
+}
+
+/// A grant as stored, to check an upload before reading its body.
+#[derive(Debug, Clone)]
+pub struct GrantState {
+    pub grant: UploadGrant,
+    pub used: bool,
+}
+
+/// Bytes already durable in storage, to be attached.
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub key: String,
+    pub size: u64,
+    pub mime: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompleteUpload {
+    pub upload_id: String,
+    pub credential_hash: String,
+    pub uploader: UserId,
+    pub file: StoredFile,
+    /// Attach to this message of the uploader's instead of a new one.
+    pub attach_to: Option<MessageId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Uploaded {
+    pub attachment: Attachment,
+    /// The message the file belongs to.
+    pub message: Message,
+}
+
+/// What a download needs.
+#[derive(Debug, Clone)]
+pub struct AttachmentFile {
+    pub attachment: Attachment,
+    pub ticket: TicketId,
+    pub key: String,
+    pub sha256: String,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Cheap round trip, for `/readyz`.
@@ -286,6 +344,13 @@ pub trait Store: Send + Sync + 'static {
         from: Option<Timestamp>,
         to: Option<Timestamp>,
     ) -> StoreResult<soporte_protocol::rest::TeamStats>;
+
+    async fn create_upload_grant(&self, grant: UploadGrant) -> StoreResult<()>;
+    async fn upload_grant(&self, upload_id: &str) -> StoreResult<Option<GrantState>>;
+    /// Uses the grant (once), and stores the file's record with its message
+    /// (a new `ARCHIVO` message, or the uploader's recent one).
+    async fn complete_upload(&self, upload: CompleteUpload) -> StoreResult<Uploaded>;
+    async fn attachment_file(&self, id: i64) -> StoreResult<Option<AttachmentFile>>;
 
     async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>>;
     async fn canned_response(&self, id: i64) -> StoreResult<Option<CannedResponse>>;

@@ -17,6 +17,7 @@ use crate::app::AppState;
 use crate::auth::Identity;
 use crate::bus::Event;
 use crate::chat;
+use crate::http::files;
 use crate::hub::inbox::{InboxEvent, InboxRoute};
 use crate::hub::{Audience, Encoded, Except, Member, Outbound, TicketEvent};
 use crate::metrics::METRICS;
@@ -418,12 +419,25 @@ impl Session {
                 )
                 .await
             }
-            ClientFrame::FileUploadRequest(_) => {
-                let error = FrameError::new(
-                    ErrorCode::NoDisponible,
-                    "La subida de archivos no está disponible en este servidor todavía.",
-                );
-                self.refuse(Some("file_upload_request"), None, error).await
+            ClientFrame::FileUploadRequest(request) => {
+                if !self.messages.try_take() {
+                    METRICS.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    let error = FrameError::new(
+                        ErrorCode::LimiteDeFrecuencia,
+                        "Demasiadas solicitudes. Espera un momento.",
+                    );
+                    return self.refuse(Some("file_upload_request"), None, error).await;
+                }
+                let Some(ticket) = self.state.hub.ticket(self.ticket) else {
+                    return Err(End::Close(1011, "error interno"));
+                };
+                match files::authorize(&self.state, &self.identity, &ticket, request).await {
+                    Ok(frame) => {
+                        self.send_text(ServerFrame::FileUploadAuthorized(frame).encode())
+                            .await
+                    }
+                    Err(error) => self.refuse(Some("file_upload_request"), None, error).await,
+                }
             }
         }
     }

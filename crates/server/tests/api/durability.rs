@@ -17,6 +17,8 @@ fn start(db: &std::path::Path) -> Server {
         .args(["serve", "--bind", "127.0.0.1:0", "--msg-rate", "0"])
         .arg("--database-url")
         .arg(format!("sqlite://{}", db.display()))
+        .arg("--storage")
+        .arg(db.with_file_name("files"))
         .env("SOPORTE_JWT_SECRET", SECRET)
         .env("SOPORTE_LOG", "warn")
         .stdout(Stdio::piped())

@@ -41,6 +41,7 @@ pub async fn spawn_with_verifier(verifier: Verifier, adjust: impl FnOnce(&mut Co
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_database(dir.path().join("soporte.db"));
     config.msg_rate = 0;
+    config.storage = dir.path().join("files").to_string_lossy().into_owned();
     adjust(&mut config);
     let app = Application::build(config, verifier)
         .await
@@ -203,6 +204,11 @@ impl TestApp {
             }
             Err(other) => panic!("unexpected connection error: {other}"),
         }
+    }
+
+    /// Where this app keeps attachment bytes.
+    pub fn storage_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("files")
     }
 
     pub async fn stop(mut self) {

@@ -4,6 +4,7 @@
 mod agents;
 mod auth;
 mod durability;
+mod files;
 mod helpers;
 mod ops;
 mod rest_chat;

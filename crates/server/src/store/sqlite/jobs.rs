@@ -544,3 +544,139 @@ pub fn delete_canned_response(conn: &Connection, id: i64) -> R<bool> {
         .map(|n| n > 0)
         .map_err(unavailable)
 }
+
+pub fn create_upload_grant(conn: &Connection, grant: UploadGrant) -> R<()> {
+    conn.prepare_cached(
+        "INSERT INTO upload_grants (id, credential_hash, user_id, ticket_id, nombre, tamano, extension, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            grant.upload_id,
+            grant.credential_hash,
+            grant.user,
+            grant.ticket,
+            grant.name,
+            grant.size as i64,
+            grant.extension,
+            grant.expires_at.millis(),
+        ])
+    })
+    .map(|_| ())
+    .map_err(unavailable)
+}
+
+/// How long after sending a message its author may still attach a file to it.
+const ATTACH_WINDOW_MS: i64 = 10 * 60 * 1000;
+
+pub fn complete_upload(batch: &mut Batch<'_>, upload: CompleteUpload, base: &str) -> R<Uploaded> {
+    let conn = batch.conn;
+    let state = reads::upload_grant(conn, &upload.upload_id)
+        .map_err(unavailable)?
+        .ok_or(StoreError::NotFound)?;
+    let grant = state.grant;
+    // Single use, within its time, by its owner: checked again here, in the
+    // transaction that uses it, so two uploads racing on one grant cannot
+    // both win.
+    if state.used {
+        return Err(StoreError::Conflict(
+            "Esta autorización de subida ya se usó.".into(),
+        ));
+    }
+    if grant.credential_hash != upload.credential_hash || upload.uploader != grant.user {
+        return Err(StoreError::Forbidden(
+            "La autorización de subida no es válida para este usuario.".into(),
+        ));
+    }
+    if grant.expires_at.millis() < now() {
+        return Err(StoreError::Conflict(
+            "La autorización de subida ha caducado.".into(),
+        ));
+    }
+    let (uploader, _) = reads::user(conn, grant.user)
+        .map_err(unavailable)?
+        .ok_or(StoreError::NotFound)?;
+    conn.prepare_cached("UPDATE upload_grants SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL")
+        .and_then(|mut stmt| stmt.execute(params![grant.upload_id, now()]))
+        .map_err(unavailable)?;
+    let mut message = match upload.attach_to {
+        Some(id) => {
+            let message = conn
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND ticket_id = ?2"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![id, grant.ticket], message_from_row)
+                        .optional()
+                })
+                .map_err(unavailable)?
+                .ok_or_else(|| {
+                    StoreError::Invalid("mensaje_id no es un mensaje de este ticket.".into())
+                })?;
+            if message.autor.id != Some(grant.user)
+                || message.interno
+                || now() - message.timestamp.millis() > ATTACH_WINDOW_MS
+            {
+                return Err(StoreError::Invalid(
+                    "Solo se puede adjuntar a un mensaje propio enviado hace menos de 10 minutos."
+                        .into(),
+                ));
+            }
+            message
+        }
+        None => {
+            let state: String = conn
+                .prepare_cached("SELECT estado FROM tickets WHERE id = ?1")
+                .and_then(|mut stmt| stmt.query_row([grant.ticket], |row| row.get(0)))
+                .map_err(unavailable)?;
+            if state == TicketState::Cerrado.as_str() {
+                return Err(StoreError::TicketClosed);
+            }
+            insert_message(
+                batch,
+                grant.ticket,
+                uploader,
+                None,
+                grant.name.clone(),
+                MessageKind::Archivo,
+                serde_json::Map::new(),
+                false,
+                None,
+                None,
+            )?
+        }
+    };
+    batch
+        .conn
+        .prepare_cached(
+            "INSERT INTO attachments (ticket_id, mensaje_id, storage_key, nombre, tamano, tipo_mime, sha256, creado)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                grant.ticket,
+                message.id,
+                upload.file.key,
+                grant.name,
+                upload.file.size as i64,
+                upload.file.mime,
+                upload.file.sha256,
+                now(),
+            ])
+        })
+        .map_err(unavailable)?;
+    let id = batch.conn.last_insert_rowid();
+    let attachment = Attachment {
+        id,
+        nombre: grant.name,
+        size: upload.file.size,
+        tipo_mime: upload.file.mime,
+        url: reads::attachment_url(base, id),
+        thumbnail_url: None,
+    };
+    message.attachments.push(attachment.clone());
+    Ok(Uploaded {
+        attachment,
+        message,
+    })
+}

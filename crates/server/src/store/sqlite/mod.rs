@@ -31,6 +31,8 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     reader_permits: Semaphore,
     path: PathBuf,
+    /// Base of the download URLs of attachments (the server's public URL).
+    url_base: Arc<str>,
 }
 
 impl SqliteStore {
@@ -65,6 +67,7 @@ impl SqliteStore {
             readers: Mutex::new(readers),
             reader_permits: Semaphore::new(READERS),
             path: path.to_path_buf(),
+            url_base: Arc::from(""),
         })
     }
 
@@ -77,6 +80,26 @@ impl SqliteStore {
         let mut conn = open_connection(path, false)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         migrations::apply(&mut conn).map_err(|e| format!("migrating {}: {e}", path.display()))
+    }
+
+    /// Sets the base of attachment URLs (`https://chat.example.com`).
+    pub fn with_url_base(mut self, base: &str) -> SqliteStore {
+        self.url_base = Arc::from(base.trim_end_matches('/'));
+        self
+    }
+
+    /// Reads messages, then fills in their attachments, on one connection.
+    async fn read_messages<F>(&self, query: F) -> StoreResult<Vec<Message>>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<Vec<Message>> + Send + 'static,
+    {
+        let base = self.url_base.clone();
+        self.read(move |conn| {
+            let mut messages = query(conn)?;
+            reads::fill_attachments(conn, &mut messages, &base)?;
+            Ok(messages)
+        })
+        .await
     }
 
     pub fn path(&self) -> &Path {
@@ -219,8 +242,17 @@ impl Store for SqliteStore {
         viewer: Viewer,
         limit: usize,
     ) -> StoreResult<Vec<TicketView>> {
-        self.read(move |conn| reads::list_tickets(conn, scope, viewer, limit))
-            .await
+        let base = self.url_base.clone();
+        self.read(move |conn| {
+            let mut views = reads::list_tickets(conn, scope, viewer, limit)?;
+            for view in &mut views {
+                if let Some(last) = view.ultimo_mensaje.as_mut() {
+                    reads::fill_attachments(conn, std::slice::from_mut(last), &base)?;
+                }
+            }
+            Ok(views)
+        })
+        .await
     }
 
     async fn append(&self, message: NewMessage) -> StoreResult<Appended> {
@@ -250,7 +282,7 @@ impl Store for SqliteStore {
         limit: usize,
         sees_internal: bool,
     ) -> StoreResult<Vec<Message>> {
-        self.read(move |conn| reads::recent_messages(conn, ticket, limit, sees_internal))
+        self.read_messages(move |conn| reads::recent_messages(conn, ticket, limit, sees_internal))
             .await
     }
 
@@ -262,7 +294,7 @@ impl Store for SqliteStore {
         limit: usize,
         sees_internal: bool,
     ) -> StoreResult<Vec<Message>> {
-        self.read(move |conn| {
+        self.read_messages(move |conn| {
             reads::messages_between(conn, ticket, after, up_to, limit, sees_internal)
         })
         .await
@@ -275,8 +307,13 @@ impl Store for SqliteStore {
         offset: usize,
         limit: usize,
     ) -> StoreResult<VisiblePage> {
-        self.read(move |conn| reads::visible_page(conn, ticket, top, offset, limit))
-            .await
+        let base = self.url_base.clone();
+        self.read(move |conn| {
+            let mut page = reads::visible_page(conn, ticket, top, offset, limit)?;
+            reads::fill_attachments(conn, &mut page.messages, &base)?;
+            Ok(page)
+        })
+        .await
     }
 
     async fn mark_read(
@@ -306,6 +343,29 @@ impl Store for SqliteStore {
         to: Option<Timestamp>,
     ) -> StoreResult<TeamStats> {
         self.read(move |conn| reads::team_stats(conn, from, to))
+            .await
+    }
+
+    async fn create_upload_grant(&self, grant: UploadGrant) -> StoreResult<()> {
+        self.write(move |batch| jobs::create_upload_grant(batch.conn, grant))
+            .await
+    }
+
+    async fn upload_grant(&self, upload_id: &str) -> StoreResult<Option<GrantState>> {
+        let upload_id = upload_id.to_string();
+        self.read(move |conn| reads::upload_grant(conn, &upload_id))
+            .await
+    }
+
+    async fn complete_upload(&self, upload: CompleteUpload) -> StoreResult<Uploaded> {
+        let base = self.url_base.clone();
+        self.write(move |batch| jobs::complete_upload(batch, upload, &base))
+            .await
+    }
+
+    async fn attachment_file(&self, id: i64) -> StoreResult<Option<AttachmentFile>> {
+        let base = self.url_base.clone();
+        self.read(move |conn| reads::attachment_file(conn, id, &base))
             .await
     }
 

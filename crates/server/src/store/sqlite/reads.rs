@@ -341,3 +341,102 @@ pub fn canned_response(conn: &Connection, id: i64) -> rusqlite::Result<Option<Ca
     .query_row([id], canned_from_row)
     .optional()
 }
+
+/// Where attachment `id` is downloaded from.
+pub fn attachment_url(base: &str, id: i64) -> String {
+    format!("{base}/api/soporte/archivos/{id}/")
+}
+
+const ATTACHMENT_COLUMNS: &str =
+    "id, mensaje_id, nombre, tamano, tipo_mime, ticket_id, storage_key, sha256";
+
+fn attachment_from_row(
+    row: &rusqlite::Row<'_>,
+    base: &str,
+) -> rusqlite::Result<(MessageId, crate::store::AttachmentFile)> {
+    let id: i64 = row.get(0)?;
+    let size: i64 = row.get(3)?;
+    Ok((
+        row.get(1)?,
+        crate::store::AttachmentFile {
+            attachment: Attachment {
+                id,
+                nombre: row.get(2)?,
+                size: size as u64,
+                tipo_mime: row.get(4)?,
+                url: attachment_url(base, id),
+                thumbnail_url: None,
+            },
+            ticket: row.get(5)?,
+            key: row.get(6)?,
+            sha256: row.get(7)?,
+        },
+    ))
+}
+
+/// Puts each message's files in its `archivos`: one query per page.
+pub fn fill_attachments(
+    conn: &Connection,
+    messages: &mut [Message],
+    base: &str,
+) -> rusqlite::Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    // Integer ids only: safe to inline, and one statement per page size.
+    let ids: Vec<String> = messages.iter().map(|m| m.id.to_string()).collect();
+    let sql = format!(
+        "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE mensaje_id IN ({}) ORDER BY id",
+        ids.join(",")
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([], |row| attachment_from_row(row, base))?;
+    for row in rows {
+        let (message, file) = row?;
+        if let Some(m) = messages.iter_mut().find(|m| m.id == message) {
+            m.attachments.push(file.attachment);
+        }
+    }
+    Ok(())
+}
+
+pub fn attachment_file(
+    conn: &Connection,
+    id: i64,
+    base: &str,
+) -> rusqlite::Result<Option<crate::store::AttachmentFile>> {
+    conn.prepare_cached(&format!(
+        "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE id = ?1"
+    ))?
+    .query_row([id], |row| {
+        attachment_from_row(row, base).map(|(_, file)| file)
+    })
+    .optional()
+}
+
+pub fn upload_grant(
+    conn: &Connection,
+    upload_id: &str,
+) -> rusqlite::Result<Option<crate::store::GrantState>> {
+    conn.prepare_cached(
+        "SELECT id, credential_hash, user_id, ticket_id, nombre, tamano, extension, expires_at, used_at
+         FROM upload_grants WHERE id = ?1",
+    )?
+    .query_row([upload_id], |row| {
+        let size: i64 = row.get(5)?;
+        Ok(crate::store::GrantState {
+            grant: crate::store::UploadGrant {
+                upload_id: row.get(0)?,
+                credential_hash: row.get(1)?,
+                user: row.get(2)?,
+                ticket: row.get(3)?,
+                name: row.get(4)?,
+                size: size as u64,
+                extension: row.get(6)?,
+                expires_at: Timestamp::from_millis(row.get(7)?),
+            },
+            used: row.get::<_, Option<i64>>(8)?.is_some(),
+        })
+    })
+    .optional()
+}

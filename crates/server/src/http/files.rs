@@ -1,0 +1,490 @@
+//! Attachments over HTTP: the upload a `file_upload_authorized` points to,
+//! and downloads.
+//!
+//! Upload: the single-use credential (header `X-Upload-Token`) is checked
+//! before the body is read; the body streams to storage while its size is
+//! counted (stopping at the declared size) and its first bytes are checked
+//! against the declared type; only a whole, fsynced file gets a record, and
+//! a refused upload leaves nothing behind.
+
+use super::error::ApiError;
+use super::extract::QueryParams;
+use crate::access;
+use crate::app::AppState;
+use crate::auth::Identity;
+use crate::bus::Event;
+use crate::files::{self as content, FileKind};
+use crate::hub::{Audience, Except, TicketEvent};
+use crate::store::{CompleteUpload, StoredFile, UploadGrant};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use soporte_protocol::client::FileUploadRequest;
+use soporte_protocol::server::{FileUploadAuthorized, FileUploaded};
+use soporte_protocol::*;
+use std::collections::BTreeMap;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// The header that carries the upload credential.
+pub const UPLOAD_HEADER: &str = "X-Upload-Token";
+/// Room for the multipart framing around the file.
+const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+
+pub fn router(max_file_size: u64) -> Router<AppState> {
+    let limit = (max_file_size + MULTIPART_OVERHEAD) as usize;
+    let upload = post(upload).layer(DefaultBodyLimit::max(limit));
+    let router = super::routes(Router::new(), "/api/soporte/uploads/{upload}/", upload);
+    super::routes(router, "/api/soporte/archivos/{id}/", get(download))
+}
+
+fn refused(code: ErrorCode, detail: impl Into<String>) -> FrameError {
+    FrameError::new(code, detail)
+}
+
+/// Answers a `file_upload_request`: checks it and grants one upload.
+pub async fn authorize(
+    state: &AppState,
+    identity: &Identity,
+    ticket: &Ticket,
+    request: FileUploadRequest,
+) -> Result<FileUploadAuthorized, FrameError> {
+    access::check_write(identity, ticket)?;
+    let name = content::sanitize_name(&request.nombre_archivo);
+    let allowed = &state.config.allowed_file_types;
+    let extension = content::extension(&name)
+        .filter(|e| allowed.contains(e))
+        .ok_or_else(|| {
+            refused(
+                ErrorCode::TipoNoPermitido,
+                format!(
+                    "Tipo de archivo no permitido. Se aceptan: {}.",
+                    allowed.join(", ")
+                ),
+            )
+        })?;
+    let max = state.config.max_file_size;
+    if request.size == 0 {
+        return Err(refused(ErrorCode::DatosInvalidos, "El archivo está vacío."));
+    }
+    if request.size > max {
+        return Err(refused(
+            ErrorCode::ArchivoDemasiadoGrande,
+            format!(
+                "El archivo supera el máximo de {} MB.",
+                max as f64 / 1_048_576.0
+            ),
+        ));
+    }
+    let upload_id = content::random_token(16);
+    let credential = content::random_token(32);
+    let expires_at = Timestamp::from_millis(
+        Timestamp::now().millis() + state.config.upload_grant_ttl.as_millis() as i64,
+    );
+    let grant = UploadGrant {
+        upload_id: upload_id.clone(),
+        credential_hash: content::credential_hash(&credential),
+        user: identity.id,
+        ticket: ticket.id,
+        name: name.clone(),
+        size: request.size,
+        extension,
+        expires_at,
+    };
+    state
+        .store
+        .create_upload_grant(grant)
+        .await
+        .map_err(crate::chat::storage_error)?;
+    Ok(FileUploadAuthorized {
+        upload_url: format!("{}/api/soporte/uploads/{upload_id}/", state.public_url),
+        upload_id,
+        headers: BTreeMap::from([(UPLOAD_HEADER.to_string(), credential)]),
+        expires_at,
+        max_size: request.size,
+        nombre: name,
+    })
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    Path(upload_id): Path<String>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<(StatusCode, Json<FileUploaded>), ApiError> {
+    // The credential first: nothing of the body is read for a bad one.
+    let credential = headers
+        .get(UPLOAD_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::Forbidden("Falta la autorización de subida.".into()))?;
+    let grant = state
+        .store
+        .upload_grant(&upload_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if grant.grant.credential_hash != content::credential_hash(credential) {
+        return Err(ApiError::Forbidden(
+            "La autorización de subida no es válida.".into(),
+        ));
+    }
+    if let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        let caller = state
+            .verifier
+            .verify(token.trim())
+            .map_err(ApiError::Unauthorized)?;
+        if caller.id != grant.grant.user {
+            return Err(ApiError::Forbidden(
+                "La autorización de subida es de otro usuario.".into(),
+            ));
+        }
+    }
+    if grant.used {
+        return Err(ApiError::Conflict(
+            "Esta autorización de subida ya se usó.".into(),
+        ));
+    }
+    if grant.grant.expires_at.millis() < Timestamp::now().millis() {
+        return Err(ApiError::Gone(
+            "La autorización de subida ha caducado.".into(),
+        ));
+    }
+    let declared = grant.grant.size;
+    let too_large = || {
+        ApiError::BadBody(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("El archivo supera los {declared} bytes autorizados."),
+        )
+    };
+    let content_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if content_length.is_some_and(|length| length > declared + MULTIPART_OVERHEAD) {
+        return Err(too_large());
+    }
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "Se esperaba multipart/form-data: {}",
+            e.body_text()
+        ))
+    })?;
+    let expected = FileKind::from_extension(&grant.grant.extension)
+        .ok_or_else(|| ApiError::BadRequest("Tipo no admitido.".into()))?;
+    let mut attach_to = None;
+    let mut stored = None;
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(e, declared))?
+    {
+        match field.name() {
+            Some("mensaje_id") => {
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|e| multipart_error(e, declared))?;
+                attach_to =
+                    Some(text.trim().parse::<MessageId>().map_err(|_| {
+                        ApiError::BadRequest("mensaje_id debe ser un número.".into())
+                    })?);
+            }
+            Some("file") if stored.is_none() => {
+                let mut pending = state.files.begin().await.map_err(storage_down)?;
+                let mut hasher = Sha256::new();
+                let mut size: u64 = 0;
+                let mut head: Vec<u8> = Vec::with_capacity(FileKind::SNIFF_BYTES);
+                let outcome: Result<(), ApiError> = async {
+                    while let Some(chunk) = field
+                        .chunk()
+                        .await
+                        .map_err(|e| multipart_error(e, declared))?
+                    {
+                        size += chunk.len() as u64;
+                        if size > declared {
+                            return Err(too_large());
+                        }
+                        if head.len() < FileKind::SNIFF_BYTES {
+                            let take = (FileKind::SNIFF_BYTES - head.len()).min(chunk.len());
+                            head.extend_from_slice(&chunk[..take]);
+                            if head.len() == FileKind::SNIFF_BYTES
+                                && FileKind::sniff(&head) != Some(expected)
+                            {
+                                return Err(not_that_type(expected));
+                            }
+                        }
+                        hasher.update(&chunk);
+                        pending.write(&chunk).await.map_err(storage_down)?;
+                    }
+                    if size == 0 {
+                        return Err(ApiError::BadRequest("El archivo está vacío.".into()));
+                    }
+                    if head.len() < FileKind::SNIFF_BYTES
+                        && FileKind::sniff(&head) != Some(expected)
+                    {
+                        return Err(not_that_type(expected));
+                    }
+                    Ok(())
+                }
+                .await;
+                if let Err(error) = outcome {
+                    pending.discard().await;
+                    return Err(error);
+                }
+                let key = state.files.keep(pending).await.map_err(storage_down)?;
+                stored = Some(StoredFile {
+                    key,
+                    size,
+                    mime: expected.mime().to_string(),
+                    sha256: content::sha256_hex(hasher),
+                });
+            }
+            _ => {}
+        }
+    }
+    let file = stored.ok_or_else(|| ApiError::BadRequest("Falta el campo file.".into()))?;
+    let key = file.key.clone();
+    let completed = state
+        .store
+        .complete_upload(CompleteUpload {
+            upload_id,
+            credential_hash: content::credential_hash(credential),
+            uploader: grant.grant.user,
+            file,
+            attach_to,
+        })
+        .await;
+    let uploaded = match completed {
+        Ok(uploaded) => uploaded,
+        Err(error) => {
+            // No record points to the file: it goes.
+            state.files.remove(&key).await;
+            return Err(error.into());
+        }
+    };
+    let event = FileUploaded {
+        mensaje_id: uploaded.message.id,
+        ticket: uploaded.message.ticket,
+        id: uploaded.attachment.id,
+        nombre: uploaded.attachment.nombre.clone(),
+        size: uploaded.attachment.size,
+        tipo_mime: uploaded.attachment.tipo_mime.clone(),
+        url: uploaded.attachment.url.clone(),
+    };
+    state.bus.publish(Event::Room(TicketEvent {
+        ticket: event.ticket,
+        seq: None,
+        audience: Audience::Everyone,
+        except: Except::Nobody,
+        text: ServerFrame::FileUploaded(event.clone()).encode().into(),
+    }));
+    tracing::info!(
+        ticket = event.ticket,
+        attachment = event.id,
+        size = event.size,
+        "file uploaded"
+    );
+    Ok((StatusCode::CREATED, Json(event)))
+}
+
+fn not_that_type(expected: FileKind) -> ApiError {
+    ApiError::BadBody(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!(
+            "El contenido del archivo no es {} como dice su nombre.",
+            expected.mime()
+        ),
+    )
+}
+
+fn multipart_error(error: axum::extract::multipart::MultipartError, declared: u64) -> ApiError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::BadBody(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("El archivo supera los {declared} bytes autorizados."),
+        );
+    }
+    ApiError::BadRequest(format!("Cuerpo multipart inválido: {}", error.body_text()))
+}
+
+fn storage_down(error: std::io::Error) -> ApiError {
+    tracing::error!(%error, "attachment storage failed");
+    ApiError::Unavailable("No se pudo guardar el archivo. Inténtalo de nuevo.".into())
+}
+
+#[derive(Deserialize)]
+struct DownloadParams {
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// A single byte range of a file of `size` bytes, or `Err` when unsatisfiable.
+/// `None`: no (usable) range asked, send it all.
+pub fn byte_range(header: Option<&str>, size: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = header?.strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None; // several ranges: the whole file is a valid answer
+    }
+    let (start, end) = spec.split_once('-')?;
+    let range = match (start.trim(), end.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().ok()?;
+            if n == 0 || size == 0 {
+                return Some(Err(()));
+            }
+            (size.saturating_sub(n), size - 1)
+        }
+        (start, "") => (start.parse().ok()?, size.saturating_sub(1)),
+        (start, end) => (
+            start.parse().ok()?,
+            end.parse::<u64>().ok()?.min(size.saturating_sub(1)),
+        ),
+    };
+    if range.0 >= size || range.0 > range.1 {
+        return Some(Err(()));
+    }
+    Some(Ok(range))
+}
+
+async fn download(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    QueryParams(params): QueryParams<DownloadParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    // A bearer header, or `?token=` for links and <img> tags.
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string)
+        .or(params.token)
+        .unwrap_or_default();
+    let caller = state
+        .verifier
+        .verify(token.trim())
+        .map_err(ApiError::Unauthorized)?;
+    let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
+    let file = state
+        .store
+        .attachment_file(id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let ticket = state
+        .store
+        .ticket(file.ticket)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !access::may_read(&caller, &ticket) {
+        return Err(ApiError::Forbidden(
+            "No tienes acceso a este archivo.".into(),
+        ));
+    }
+    let kind = FileKind::from_mime(&file.attachment.tipo_mime).unwrap_or(FileKind::Pdf);
+    let etag = format!("\"{}\"", file.sha256);
+    let mut response_headers = HeaderMap::new();
+    let put = |headers: &mut HeaderMap, name: header::HeaderName, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    put(&mut response_headers, header::CONTENT_TYPE, kind.mime());
+    put(
+        &mut response_headers,
+        header::CONTENT_DISPOSITION,
+        &content::content_disposition(&file.attachment.nombre, kind),
+    );
+    put(
+        &mut response_headers,
+        header::X_CONTENT_TYPE_OPTIONS,
+        "nosniff",
+    );
+    // Never a page of our origin, whatever a browser makes of it.
+    put(
+        &mut response_headers,
+        header::CONTENT_SECURITY_POLICY,
+        "sandbox; default-src 'none'",
+    );
+    put(&mut response_headers, header::ETAG, &etag);
+    put(
+        &mut response_headers,
+        header::CACHE_CONTROL,
+        "private, max-age=3600",
+    );
+    put(&mut response_headers, header::ACCEPT_RANGES, "bytes");
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        });
+    if matches {
+        return Ok((StatusCode::NOT_MODIFIED, response_headers).into_response());
+    }
+    let size = file.attachment.size;
+    let mut opened = tokio::fs::File::open(state.files.path(&file.key))
+        .await
+        .map_err(storage_down)?;
+    let (status, start, length) = match byte_range(
+        headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
+        size,
+    ) {
+        None => (StatusCode::OK, 0, size),
+        Some(Ok((start, end))) => {
+            put(
+                &mut response_headers,
+                header::CONTENT_RANGE,
+                &format!("bytes {start}-{end}/{size}"),
+            );
+            (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+        }
+        Some(Err(())) => {
+            put(
+                &mut response_headers,
+                header::CONTENT_RANGE,
+                &format!("bytes */{size}"),
+            );
+            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, response_headers).into_response());
+        }
+    };
+    opened
+        .seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(storage_down)?;
+    put(
+        &mut response_headers,
+        header::CONTENT_LENGTH,
+        &length.to_string(),
+    );
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(opened.take(length)));
+    Ok((status, response_headers, body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_range;
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        assert_eq!(byte_range(Some("bytes=0-99"), 1000), Some(Ok((0, 99))));
+        assert_eq!(byte_range(Some("bytes=900-"), 1000), Some(Ok((900, 999))));
+        assert_eq!(byte_range(Some("bytes=-100"), 1000), Some(Ok((900, 999))));
+        assert_eq!(
+            byte_range(Some("bytes=990-5000"), 1000),
+            Some(Ok((990, 999)))
+        );
+        assert_eq!(byte_range(Some("bytes=1000-"), 1000), Some(Err(())));
+        assert_eq!(byte_range(Some("bytes=5-2"), 1000), Some(Err(())));
+        assert_eq!(byte_range(Some("bytes=0-1,5-6"), 1000), None);
+        assert_eq!(byte_range(Some("items=0-1"), 1000), None);
+        assert_eq!(byte_range(None, 1000), None);
+    }
+}

@@ -1,0 +1,366 @@
+//! Attachments: the seed's flow (ask over the socket, POST the file, see it
+//! arrive), content checks, credentials, and protected downloads.
+
+use crate::helpers::*;
+use reqwest::multipart::{Form, Part};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\x0dIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82";
+
+fn pdf(size: usize) -> Vec<u8> {
+    let mut bytes = b"%PDF-1.7\n".to_vec();
+    bytes.resize(size, b'x');
+    bytes
+}
+
+/// Asks for an upload over the socket, as the seed's `uploadFile` does.
+async fn authorize(ws: &mut WsClient, name: &str, size: usize, mime: &str) -> Value {
+    ws.send_json(json!({"tipo": "file_upload_request", "data": {"nombre_archivo": name, "tamaño": size, "tipo_mime": mime}}))
+        .await;
+    loop {
+        let frame = ws.next_frame().await;
+        if frame["tipo"] == "file_upload_authorized" || frame["tipo"] == "error" {
+            return frame;
+        }
+    }
+}
+
+/// POSTs the file to the authorization's URL with its headers, and nothing else.
+async fn post_file(
+    app: &TestApp,
+    authorization: &Value,
+    name: &str,
+    bytes: Vec<u8>,
+    extra: Option<(&str, String)>,
+) -> (u16, Value) {
+    let mut form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_string()));
+    if let Some((field, value)) = extra {
+        form = form.text(field.to_string(), value);
+    }
+    let mut request = app
+        .http
+        .post(authorization["upload_url"].as_str().unwrap())
+        .multipart(form);
+    for (header, value) in authorization["headers"].as_object().unwrap() {
+        request = request.header(header, value.as_str().unwrap());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn chat(app: &TestApp) -> (i64, WsClient, WsClient) {
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut c = app.connect(ticket, &customer(1)).await;
+    c.expect("connection_established").await;
+    let mut a = app.connect(ticket, &agent(50)).await;
+    a.expect("connection_established").await;
+    c.wait_for("agente_joined").await;
+    (ticket, c, a)
+}
+
+fn stored_files(app: &TestApp) -> usize {
+    let root = app.storage_dir();
+    let mut count = 0;
+    for entry in walk(&root) {
+        if !entry.starts_with(root.join("tmp")) {
+            count += 1;
+        }
+    }
+    count
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[tokio::test]
+async fn a_png_and_a_9_mib_pdf_go_through_the_seed_flow_and_appear_once_with_downloads() {
+    let app = spawn_app().await;
+    let (ticket, mut c, mut a) = chat(&app).await;
+    let authorized = authorize(&mut c, "captura.png", PNG.len(), "image/png").await;
+    assert_eq!(authorized["tipo"], "file_upload_authorized", "{authorized}");
+    let grant = &authorized["data"];
+    assert!(grant["upload_url"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("http://{}/", app.addr)));
+    let headers = grant["headers"].as_object().unwrap();
+    assert_eq!(headers.len(), 1, "only the credential");
+    assert!(!headers
+        .keys()
+        .any(|h| h.eq_ignore_ascii_case("content-type")));
+    let (status, body) = post_file(&app, grant, "captura.png", PNG.to_vec(), None).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        (body["nombre"].as_str(), body["tipo_mime"].as_str()),
+        (Some("captura.png"), Some("image/png"))
+    );
+    // Each screen: the ARCHIVO message (no file yet) and then file_uploaded,
+    // which the seed's hook appends: the file shows once.
+    for ws in [&mut c, &mut a] {
+        let message = ws.wait_for("mensaje_recibido").await;
+        assert_eq!(
+            (message["tipo"].as_str(), message["archivos"].clone()),
+            (Some("ARCHIVO"), json!([]))
+        );
+        let uploaded = ws.wait_for("file_uploaded").await;
+        assert_eq!(uploaded["mensaje_id"], message["id"]);
+        assert_eq!(uploaded["id"], body["id"]);
+    }
+    // A 9 MiB PDF.
+    let big = pdf(9 * 1024 * 1024);
+    let authorized = authorize(&mut a, "manual.pdf", big.len(), "application/pdf").await;
+    let (status, pdf_body) =
+        post_file(&app, &authorized["data"], "manual.pdf", big.clone(), None).await;
+    assert_eq!(status, 201, "{pdf_body}");
+    // History carries the files.
+    let (_, page) = app
+        .get(
+            &format!("/api/soporte/tickets/{ticket}/chat/historial/"),
+            &customer(1),
+        )
+        .await;
+    let files: Vec<Value> = page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["archivos"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(files.len(), 2);
+    // Downloads: participants only, real type, safe headers.
+    let url = pdf_body["url"].as_str().unwrap();
+    let response = app
+        .http
+        .get(url)
+        .bearer_auth(customer(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/pdf");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert!(response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment;"));
+    let etag = response.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(response.bytes().await.unwrap().as_ref(), big.as_slice());
+    let png = app
+        .http
+        .get(body["url"].as_str().unwrap())
+        .query(&[("token", agent(50))])
+        .send()
+        .await
+        .unwrap();
+    assert!(png.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("inline;"));
+    let cached = app
+        .http
+        .get(url)
+        .bearer_auth(customer(1))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), 304);
+    let part = app
+        .http
+        .get(url)
+        .bearer_auth(customer(1))
+        .header("range", "bytes=0-8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 0-8/{}", big.len()).as_str()
+    );
+    assert_eq!(part.bytes().await.unwrap().as_ref(), b"%PDF-1.7\n");
+    let outside = app
+        .http
+        .get(url)
+        .bearer_auth(customer(2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(outside.status(), 403);
+    assert_eq!(app.http.get(url).send().await.unwrap().status(), 401);
+}
+
+#[tokio::test]
+async fn requests_for_too_large_or_unallowed_files_are_refused_over_the_socket() {
+    let app = spawn_app().await;
+    let (_, mut c, _) = chat(&app).await;
+    let refused = authorize(&mut c, "enorme.pdf", 11 * 1024 * 1024, "application/pdf").await;
+    assert_eq!(refused["data"]["codigo"], "archivo_demasiado_grande");
+    let refused = authorize(&mut c, "virus.exe", 100, "application/octet-stream").await;
+    assert_eq!(refused["data"]["codigo"], "tipo_no_permitido");
+    let refused = authorize(&mut c, "sin_extension", 100, "application/pdf").await;
+    assert_eq!(refused["data"]["codigo"], "tipo_no_permitido");
+}
+
+#[tokio::test]
+async fn bad_uploads_get_their_status_and_leave_nothing_behind() {
+    let app = spawn_app().await;
+    let (ticket, mut c, _) = chat(&app).await;
+    // More bytes than declared (chunked, no Content-Length to trust).
+    let grant = authorize(&mut c, "doc.pdf", 1000, "application/pdf").await["data"].clone();
+    assert_eq!(
+        post_file(&app, &grant, "doc.pdf", pdf(5000), None).await.0,
+        413
+    );
+    // A lying, oversized Content-Length is refused before reading.
+    let grant = authorize(&mut c, "doc.pdf", 1000, "application/pdf").await["data"].clone();
+    let response = app
+        .http
+        .post(grant["upload_url"].as_str().unwrap())
+        .header(
+            "X-Upload-Token",
+            grant["headers"]["X-Upload-Token"].as_str().unwrap(),
+        )
+        .header("content-type", "multipart/form-data; boundary=x")
+        .body(vec![b'x'; 200 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    // A .png that is not a PNG.
+    let grant = authorize(&mut c, "foto.png", 31, "image/png").await["data"].clone();
+    assert_eq!(
+        post_file(
+            &app,
+            &grant,
+            "foto.png",
+            b"<html><script>alert(1)</script>".to_vec(),
+            None
+        )
+        .await
+        .0,
+        415
+    );
+    // A .docx that is not a ZIP.
+    let grant = authorize(&mut c, "carta.docx", 9, "application/msword").await["data"].clone();
+    assert_eq!(
+        post_file(&app, &grant, "carta.docx", b"%PDF-1.7\n".to_vec(), None)
+            .await
+            .0,
+        415
+    );
+    assert_eq!(stored_files(&app), 0, "refused uploads leave no file");
+    let (_, page) = app
+        .get(
+            &format!("/api/soporte/tickets/{ticket}/chat/historial/"),
+            &customer(1),
+        )
+        .await;
+    assert_eq!(page["count"], 0, "and no message");
+
+    // Path traversal in the name: shown safely, stored under a generated key.
+    let grant =
+        authorize(&mut c, "../../etc/passwd.png", PNG.len(), "image/png").await["data"].clone();
+    assert_eq!(grant["nombre"], "passwd.png");
+    let (status, body) = post_file(&app, &grant, "../../etc/passwd.png", PNG.to_vec(), None).await;
+    assert_eq!((status, body["nombre"].as_str()), (201, Some("passwd.png")));
+    assert!(walk(&app.storage_dir())
+        .iter()
+        .all(|p| !p.to_string_lossy().contains("passwd")));
+    // The credential is single-use.
+    assert_eq!(
+        post_file(&app, &grant, "otra.png", PNG.to_vec(), None)
+            .await
+            .0,
+        409
+    );
+    // A wrong credential, or another user's request, is refused.
+    let grant = authorize(&mut c, "a.png", PNG.len(), "image/png").await["data"].clone();
+    let mut forged = grant.clone();
+    forged["headers"]["X-Upload-Token"] = json!("0".repeat(64));
+    assert_eq!(
+        post_file(&app, &forged, "a.png", PNG.to_vec(), None)
+            .await
+            .0,
+        403
+    );
+    let stolen = app
+        .http
+        .post(grant["upload_url"].as_str().unwrap())
+        .bearer_auth(customer(2))
+        .header(
+            "X-Upload-Token",
+            grant["headers"]["X-Upload-Token"].as_str().unwrap(),
+        )
+        .multipart(Form::new().part("file", Part::bytes(PNG.to_vec()).file_name("a.png")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stolen.status(), 403);
+    assert_eq!(stored_files(&app), 1);
+}
+
+#[tokio::test]
+async fn an_expired_credential_is_refused() {
+    let app = spawn_with(|c| c.upload_grant_ttl = Duration::from_millis(300)).await;
+    let (_, mut c, _) = chat(&app).await;
+    let grant = authorize(&mut c, "a.png", PNG.len(), "image/png").await["data"].clone();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        post_file(&app, &grant, "a.png", PNG.to_vec(), None).await.0,
+        410
+    );
+}
+
+#[tokio::test]
+async fn a_file_can_join_a_text_message_its_author_just_sent() {
+    let app = spawn_app().await;
+    let (_, mut c, mut a) = chat(&app).await;
+    c.send_message("Te mando la captura", "t1").await;
+    let sent = c.wait_for("mensaje_confirmado").await["mensaje_id"]
+        .as_i64()
+        .unwrap();
+    a.wait_for("mensaje_recibido").await;
+    let grant = authorize(&mut c, "captura.png", PNG.len(), "image/png").await["data"].clone();
+    let (status, body) = post_file(
+        &app,
+        &grant,
+        "captura.png",
+        PNG.to_vec(),
+        Some(("mensaje_id", sent.to_string())),
+    )
+    .await;
+    assert_eq!((status, body["mensaje_id"].as_i64()), (201, Some(sent)));
+    assert_eq!(a.wait_for("file_uploaded").await["mensaje_id"], sent);
+    a.assert_no("mensaje_recibido", Duration::from_millis(200))
+        .await;
+    // Not to someone else's message.
+    a.send_message("hola", "a1").await;
+    let theirs = a.wait_for("mensaje_confirmado").await["mensaje_id"]
+        .as_i64()
+        .unwrap();
+    let grant = authorize(&mut c, "x.png", PNG.len(), "image/png").await["data"].clone();
+    assert_eq!(
+        post_file(
+            &app,
+            &grant,
+            "x.png",
+            PNG.to_vec(),
+            Some(("mensaje_id", theirs.to_string()))
+        )
+        .await
+        .0,
+        400
+    );
+}
