@@ -5,6 +5,7 @@
 //! to [`storage`] under a generated key, never under the user's file name.
 
 pub mod storage;
+pub mod thumbnail;
 
 use sha2::{Digest, Sha256};
 

@@ -49,6 +49,24 @@ impl LocalStorage {
         Ok(key)
     }
 
+    /// Stores a small derived file (a thumbnail) under `key` + `suffix`, durably.
+    pub async fn put_beside(
+        &self,
+        key: &str,
+        suffix: &str,
+        bytes: &[u8],
+    ) -> std::io::Result<String> {
+        let mut pending = self.begin().await?;
+        pending.write(bytes).await?;
+        pending.file.flush().await?;
+        pending.file.sync_all().await?;
+        let derived = format!("{key}{suffix}");
+        let target = self.path(&derived);
+        tokio::fs::rename(&pending.temp, &target).await?;
+        sync_dir(target.parent().expect("a key has a folder")).await?;
+        Ok(derived)
+    }
+
     /// Deletes a kept file (its record could not be committed).
     pub async fn remove(&self, key: &str) {
         let _ = tokio::fs::remove_file(self.path(key)).await;

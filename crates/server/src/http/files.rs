@@ -39,7 +39,12 @@ pub fn router(max_file_size: u64) -> Router<AppState> {
     let limit = (max_file_size + MULTIPART_OVERHEAD) as usize;
     let upload = post(upload).layer(DefaultBodyLimit::max(limit));
     let router = super::routes(Router::new(), "/api/soporte/uploads/{upload}/", upload);
-    super::routes(router, "/api/soporte/archivos/{id}/", get(download))
+    let router = super::routes(router, "/api/soporte/archivos/{id}/", get(download));
+    super::routes(
+        router,
+        "/api/soporte/archivos/{id}/miniatura/",
+        get(download_thumbnail),
+    )
 }
 
 fn refused(code: ErrorCode, detail: impl Into<String>) -> FrameError {
@@ -239,8 +244,14 @@ async fn upload(
                     return Err(error);
                 }
                 let key = state.files.keep(pending).await.map_err(storage_down)?;
+                let thumbnail_key = if expected.is_image() {
+                    thumbnail_of(&state, &key).await
+                } else {
+                    None
+                };
                 stored = Some(StoredFile {
                     key,
+                    thumbnail_key,
                     size,
                     mime: expected.mime().to_string(),
                     sha256: content::sha256_hex(hasher),
@@ -250,7 +261,9 @@ async fn upload(
         }
     }
     let file = stored.ok_or_else(|| ApiError::BadRequest("Falta el campo file.".into()))?;
-    let key = file.key.clone();
+    let keys: Vec<String> = std::iter::once(file.key.clone())
+        .chain(file.thumbnail_key.clone())
+        .collect();
     let completed = state
         .store
         .complete_upload(CompleteUpload {
@@ -264,8 +277,10 @@ async fn upload(
     let uploaded = match completed {
         Ok(uploaded) => uploaded,
         Err(error) => {
-            // No record points to the file: it goes.
-            state.files.remove(&key).await;
+            // No record points to the files: they go.
+            for key in &keys {
+                state.files.remove(key).await;
+            }
             return Err(error.into());
         }
     };
@@ -292,6 +307,23 @@ async fn upload(
         "file uploaded"
     );
     Ok((StatusCode::CREATED, Json(event)))
+}
+
+/// Makes and stores the preview of the image stored under `key`; `None` when
+/// it cannot be made (the upload stays, without a preview).
+async fn thumbnail_of(state: &AppState, key: &str) -> Option<String> {
+    let path = state.files.path(key);
+    let bytes = tokio::task::spawn_blocking(move || content::thumbnail::make(&path))
+        .await
+        .ok()
+        .flatten()?;
+    match state.files.put_beside(key, ".miniatura.png", &bytes).await {
+        Ok(derived) => Some(derived),
+        Err(error) => {
+            tracing::warn!(%error, "could not store a thumbnail");
+            None
+        }
+    }
 }
 
 fn not_that_type(expected: FileKind) -> ApiError {
@@ -359,6 +391,26 @@ async fn download(
     QueryParams(params): QueryParams<DownloadParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    serve(state, id, params, headers, false).await
+}
+
+async fn download_thumbnail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    QueryParams(params): QueryParams<DownloadParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    serve(state, id, params, headers, true).await
+}
+
+/// Streams attachment `id` (or its thumbnail) to a participant of its ticket.
+async fn serve(
+    state: AppState,
+    id: String,
+    params: DownloadParams,
+    headers: HeaderMap,
+    thumbnail: bool,
+) -> Result<Response, ApiError> {
     // A bearer header, or `?token=` for links and <img> tags.
     let token = headers
         .get(header::AUTHORIZATION)
@@ -387,8 +439,24 @@ async fn download(
             "No tienes acceso a este archivo.".into(),
         ));
     }
-    let kind = FileKind::from_mime(&file.attachment.tipo_mime).unwrap_or(FileKind::Pdf);
-    let etag = format!("\"{}\"", file.sha256);
+    let (key, kind, name, etag) = if thumbnail {
+        let key = file.thumbnail_key.clone().ok_or(ApiError::NotFound)?;
+        let name = format!("miniatura-{}.png", file.attachment.nombre);
+        (
+            key,
+            FileKind::Png,
+            name,
+            format!("\"{}-miniatura\"", file.sha256),
+        )
+    } else {
+        let kind = FileKind::from_mime(&file.attachment.tipo_mime).unwrap_or(FileKind::Pdf);
+        (
+            file.key.clone(),
+            kind,
+            file.attachment.nombre.clone(),
+            format!("\"{}\"", file.sha256),
+        )
+    };
     let mut response_headers = HeaderMap::new();
     let put = |headers: &mut HeaderMap, name: header::HeaderName, value: &str| {
         if let Ok(value) = HeaderValue::from_str(value) {
@@ -399,7 +467,7 @@ async fn download(
     put(
         &mut response_headers,
         header::CONTENT_DISPOSITION,
-        &content::content_disposition(&file.attachment.nombre, kind),
+        &content::content_disposition(&name, kind),
     );
     put(
         &mut response_headers,
@@ -429,10 +497,10 @@ async fn download(
     if matches {
         return Ok((StatusCode::NOT_MODIFIED, response_headers).into_response());
     }
-    let size = file.attachment.size;
-    let mut opened = tokio::fs::File::open(state.files.path(&file.key))
+    let mut opened = tokio::fs::File::open(state.files.path(&key))
         .await
         .map_err(storage_down)?;
+    let size = opened.metadata().await.map_err(storage_down)?.len();
     let (status, start, length) = match byte_range(
         headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
         size,

@@ -227,6 +227,7 @@ pub struct GrantState {
 #[derive(Debug, Clone)]
 pub struct StoredFile {
     pub key: String,
+    pub thumbnail_key: Option<String>,
     pub size: u64,
     pub mime: String,
     pub sha256: String,
@@ -255,6 +256,7 @@ pub struct AttachmentFile {
     pub attachment: Attachment,
     pub ticket: TicketId,
     pub key: String,
+    pub thumbnail_key: Option<String>,
     pub sha256: String,
 }
 

@@ -364,3 +364,67 @@ async fn a_file_can_join_a_text_message_its_author_just_sent() {
         400
     );
 }
+
+fn real_png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+    });
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut bytes, image::ImageFormat::Png).unwrap();
+    bytes.into_inner()
+}
+
+#[tokio::test]
+async fn images_get_a_thumbnail_made_once_and_served_to_participants() {
+    let app = spawn_app().await;
+    let (ticket, mut c, mut a) = chat(&app).await;
+    let png = real_png(800, 600);
+    let grant = authorize(&mut c, "foto.png", png.len(), "image/png").await["data"].clone();
+    let (status, body) = post_file(&app, &grant, "foto.png", png, None).await;
+    assert_eq!(status, 201, "{body}");
+    let uploaded = a.wait_for("file_uploaded").await;
+    assert_eq!(uploaded["id"], body["id"]);
+    let (_, page) = app
+        .get(
+            &format!("/api/soporte/tickets/{ticket}/chat/historial/"),
+            &customer(1),
+        )
+        .await;
+    let thumbnail_url = page["results"][0]["archivos"][0]["thumbnail_url"]
+        .as_str()
+        .expect("a thumbnail")
+        .to_string();
+    let response = app
+        .http
+        .get(&thumbnail_url)
+        .bearer_auth(agent(50))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    let preview = image::load_from_memory(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!((preview.width(), preview.height()), (320, 240));
+    assert_eq!(
+        app.http
+            .get(&thumbnail_url)
+            .bearer_auth(customer(2))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    // A PDF has none.
+    let doc = pdf(100);
+    let grant = authorize(&mut c, "a.pdf", doc.len(), "application/pdf").await["data"].clone();
+    let (_, pdf_body) = post_file(&app, &grant, "a.pdf", doc, None).await;
+    let none = app
+        .http
+        .get(format!("{}miniatura/", pdf_body["url"].as_str().unwrap()))
+        .bearer_auth(agent(50))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 404);
+}

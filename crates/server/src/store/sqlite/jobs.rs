@@ -649,8 +649,8 @@ pub fn complete_upload(batch: &mut Batch<'_>, upload: CompleteUpload, base: &str
     batch
         .conn
         .prepare_cached(
-            "INSERT INTO attachments (ticket_id, mensaje_id, storage_key, nombre, tamano, tipo_mime, sha256, creado)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO attachments (ticket_id, mensaje_id, storage_key, nombre, tamano, tipo_mime, sha256, thumbnail_key, creado)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -661,6 +661,7 @@ pub fn complete_upload(batch: &mut Batch<'_>, upload: CompleteUpload, base: &str
                 upload.file.size as i64,
                 upload.file.mime,
                 upload.file.sha256,
+                upload.file.thumbnail_key,
                 now(),
             ])
         })
@@ -672,7 +673,11 @@ pub fn complete_upload(batch: &mut Batch<'_>, upload: CompleteUpload, base: &str
         size: upload.file.size,
         tipo_mime: upload.file.mime,
         url: reads::attachment_url(base, id),
-        thumbnail_url: None,
+        thumbnail_url: upload
+            .file
+            .thumbnail_key
+            .as_ref()
+            .map(|_| reads::thumbnail_url(base, id)),
     };
     message.attachments.push(attachment.clone());
     Ok(Uploaded {

@@ -348,7 +348,12 @@ pub fn attachment_url(base: &str, id: i64) -> String {
 }
 
 const ATTACHMENT_COLUMNS: &str =
-    "id, mensaje_id, nombre, tamano, tipo_mime, ticket_id, storage_key, sha256";
+    "id, mensaje_id, nombre, tamano, tipo_mime, ticket_id, storage_key, sha256, thumbnail_key";
+
+/// Where the thumbnail of attachment `id` is downloaded from.
+pub fn thumbnail_url(base: &str, id: i64) -> String {
+    format!("{base}/api/soporte/archivos/{id}/miniatura/")
+}
 
 fn attachment_from_row(
     row: &rusqlite::Row<'_>,
@@ -356,6 +361,7 @@ fn attachment_from_row(
 ) -> rusqlite::Result<(MessageId, crate::store::AttachmentFile)> {
     let id: i64 = row.get(0)?;
     let size: i64 = row.get(3)?;
+    let thumbnail_key: Option<String> = row.get(8)?;
     Ok((
         row.get(1)?,
         crate::store::AttachmentFile {
@@ -365,10 +371,11 @@ fn attachment_from_row(
                 size: size as u64,
                 tipo_mime: row.get(4)?,
                 url: attachment_url(base, id),
-                thumbnail_url: None,
+                thumbnail_url: thumbnail_key.as_ref().map(|_| thumbnail_url(base, id)),
             },
             ticket: row.get(5)?,
             key: row.get(6)?,
+            thumbnail_key,
             sha256: row.get(7)?,
         },
     ))

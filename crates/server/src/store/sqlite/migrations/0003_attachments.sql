@@ -24,6 +24,8 @@ CREATE TABLE attachments (
     tamano      INTEGER NOT NULL,
     tipo_mime   TEXT NOT NULL,
     sha256      TEXT NOT NULL,
+    -- A small PNG preview beside the original (images only).
+    thumbnail_key TEXT,
     creado      INTEGER NOT NULL
 );
 CREATE INDEX attachments_by_message ON attachments (mensaje_id);
