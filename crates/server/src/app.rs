@@ -4,7 +4,7 @@
 use crate::auth::Verifier;
 use crate::bus::{Bus, CommitFanout, InProcessBus};
 use crate::config::{Config, DatabaseUrl};
-use crate::files::storage::LocalStorage;
+use crate::files::storage::FileStore;
 use crate::hub::inbox::Inboxes;
 use crate::hub::Hub;
 use crate::store::sqlite::SqliteStore;
@@ -37,7 +37,7 @@ pub struct Shared {
     pub inboxes: Arc<Inboxes>,
     pub bus: Arc<dyn Bus>,
     /// Where attachment bytes live.
-    pub files: LocalStorage,
+    pub files: FileStore,
     pub slots: Slots,
     /// Base of the URLs handed to clients, without a trailing slash.
     pub public_url: String,
@@ -105,8 +105,7 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{local}"));
-        let files = LocalStorage::new(&config.storage)
-            .map_err(|e| StartError::Storage(format!("{}: {e}", config.storage)))?;
+        let files = FileStore::open(&config.storage).map_err(StartError::Storage)?;
         let store: DynStore = match &config.database {
             DatabaseUrl::Sqlite(path) => {
                 let path = path.clone();

@@ -1,6 +1,7 @@
 //! Command-line flags with environment fallbacks, validated once at start into
 //! a [`Config`] the rest of the server reads.
 
+use crate::files::storage::StorageLocation;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -211,7 +212,7 @@ pub struct Config {
     pub bind: SocketAddr,
     pub database: DatabaseUrl,
     pub redis_url: Option<String>,
-    pub storage: String,
+    pub storage: StorageLocation,
     pub max_file_size: u64,
     pub allowed_file_types: Vec<String>,
     /// `None`: only the server's own origin (known once bound).
@@ -240,12 +241,8 @@ impl Config {
             ));
         }
         let database = DatabaseUrl::parse(&args.database.database_url)?;
-        if args.storage.contains("://") {
-            return Err(ConfigError::new(
-                "SOPORTE_STORAGE (--storage)",
-                "object stores are not available in this build yet; give a folder",
-            ));
-        }
+        let storage = StorageLocation::parse(&args.storage, |name| std::env::var(name).ok())
+            .map_err(|reason| ConfigError::new("SOPORTE_STORAGE (--storage)", reason))?;
         if let DatabaseUrl::Postgres(_) = database {
             return Err(ConfigError::new(
                 "SOPORTE_DATABASE_URL (--database-url)",
@@ -317,7 +314,7 @@ impl Config {
             bind,
             database,
             redis_url: args.redis_url.clone(),
-            storage: args.storage.clone(),
+            storage,
             max_file_size: args.max_file_size,
             allowed_file_types,
             allowed_origins,
@@ -341,7 +338,7 @@ impl Config {
             bind: "127.0.0.1:0".parse().expect("valid address"),
             database: DatabaseUrl::Sqlite(path.into()),
             redis_url: None,
-            storage: "./data/files".into(),
+            storage: StorageLocation::Folder("./data/files".into()),
             max_file_size: 10_485_760,
             allowed_file_types: split_list("jpg,jpeg,png,pdf,doc,docx"),
             allowed_origins: None,

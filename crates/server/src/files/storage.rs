@@ -1,81 +1,260 @@
-//! Where attachment bytes live: a folder on local disk. Each file is written
-//! to a temporary name, fsynced, renamed into place and its folder fsynced, so
-//! a file that a message points to is whole on disk before the message is
-//! committed.
+//! Where attachment bytes live: a local folder, or an S3-compatible object
+//! store. Either way an upload is first written to a local scratch file
+//! (so it can be checked, counted and previewed while it streams), then made
+//! durable under a generated key, and only then does a record point to it.
+//!
+//! - Folder: the scratch file is fsynced, renamed into place, and its folder
+//!   fsynced.
+//! - Object store: the scratch file is streamed to a multipart upload, which
+//!   the store makes visible only once complete.
 
+use bytes::Bytes;
+use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use std::path::{Path, PathBuf};
-use tokio::io::AsyncWriteExt;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-#[derive(Debug, Clone)]
-pub struct LocalStorage {
-    root: PathBuf,
+/// Chunk read from a scratch file while sending it to an object store.
+const UPLOAD_CHUNK: usize = 1024 * 1024;
+
+/// An S3-compatible object store and where in it attachments go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectStoreSettings {
+    pub bucket: String,
+    pub prefix: String,
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
 }
 
-/// A file being written: bytes go in, then it is either kept or discarded.
+/// Where attachments are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageLocation {
+    Folder(PathBuf),
+    ObjectStore(ObjectStoreSettings),
+}
+
+impl StorageLocation {
+    /// `s3://bucket/prefix` (credentials and endpoint from the standard
+    /// `AWS_*` variables) or a folder.
+    pub fn parse(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<StorageLocation, String> {
+        let Some(rest) = text.strip_prefix("s3://") else {
+            if text.contains("://") {
+                return Err(format!("{text:?}: expected a folder or s3://bucket/prefix"));
+            }
+            return Ok(StorageLocation::Folder(PathBuf::from(text)));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err("s3:// needs a bucket name".into());
+        }
+        Ok(StorageLocation::ObjectStore(ObjectStoreSettings {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+            endpoint: env("AWS_ENDPOINT_URL").or_else(|| env("AWS_ENDPOINT")),
+            region: env("AWS_REGION")
+                .or_else(|| env("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| "us-east-1".into()),
+            access_key_id: env("AWS_ACCESS_KEY_ID"),
+            secret_access_key: env("AWS_SECRET_ACCESS_KEY"),
+        }))
+    }
+}
+
+#[derive(Clone)]
+pub struct FileStore {
+    /// Where uploads are written while they stream.
+    scratch: PathBuf,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Folder(PathBuf),
+    Object {
+        store: Arc<dyn ObjectStore>,
+        prefix: String,
+    },
+}
+
+/// A file being written: bytes go in, then it is kept or discarded.
 pub struct PendingFile {
     temp: PathBuf,
     file: tokio::fs::File,
 }
 
-impl LocalStorage {
-    pub fn new(root: impl Into<PathBuf>) -> std::io::Result<LocalStorage> {
-        let root = root.into();
-        std::fs::create_dir_all(root.join("tmp"))?;
-        Ok(LocalStorage { root })
-    }
-
-    /// Where the file of `key` is.
-    pub fn path(&self, key: &str) -> PathBuf {
-        self.root.join(key)
+impl FileStore {
+    pub fn open(location: &StorageLocation) -> Result<FileStore, String> {
+        match location {
+            StorageLocation::Folder(root) => {
+                let scratch = root.join("tmp");
+                std::fs::create_dir_all(&scratch)
+                    .map_err(|e| format!("{}: {e}", root.display()))?;
+                Ok(FileStore {
+                    scratch,
+                    backend: Backend::Folder(root.clone()),
+                })
+            }
+            StorageLocation::ObjectStore(settings) => {
+                let mut builder = AmazonS3Builder::new()
+                    .with_bucket_name(&settings.bucket)
+                    .with_region(&settings.region);
+                if let Some(endpoint) = &settings.endpoint {
+                    builder = builder
+                        .with_endpoint(endpoint)
+                        .with_allow_http(endpoint.starts_with("http://"));
+                }
+                if let (Some(id), Some(secret)) =
+                    (&settings.access_key_id, &settings.secret_access_key)
+                {
+                    builder = builder
+                        .with_access_key_id(id)
+                        .with_secret_access_key(secret);
+                }
+                let store = builder
+                    .build()
+                    .map_err(|e| format!("s3://{}: {e}", settings.bucket))?;
+                let scratch = std::env::temp_dir().join("soporte-uploads");
+                std::fs::create_dir_all(&scratch)
+                    .map_err(|e| format!("{}: {e}", scratch.display()))?;
+                Ok(FileStore {
+                    scratch,
+                    backend: Backend::Object {
+                        store: Arc::new(store),
+                        prefix: settings.prefix.clone(),
+                    },
+                })
+            }
+        }
     }
 
     pub async fn begin(&self) -> std::io::Result<PendingFile> {
-        let temp = self.root.join("tmp").join(super::random_token(16));
+        let temp = self.scratch.join(super::random_token(16));
         let file = tokio::fs::File::create(&temp).await?;
         Ok(PendingFile { temp, file })
     }
 
     /// Makes the pending file durable under a new generated key (never the
     /// user's name), and returns the key.
-    pub async fn keep(&self, mut pending: PendingFile) -> std::io::Result<String> {
-        pending.file.flush().await?;
-        pending.file.sync_all().await?;
-        let key = format!("{}/{}", &super::random_token(1), super::random_token(16));
-        let target = self.path(&key);
-        let folder = target.parent().expect("a key has a folder").to_path_buf();
-        tokio::fs::create_dir_all(&folder).await?;
-        tokio::fs::rename(&pending.temp, &target).await?;
-        sync_dir(&folder).await?;
+    pub async fn keep(&self, pending: PendingFile) -> std::io::Result<String> {
+        let key = format!("{}/{}", super::random_token(1), super::random_token(16));
+        self.keep_as(pending, &key).await?;
         Ok(key)
     }
 
-    /// Stores a small derived file (a thumbnail) under `key` + `suffix`, durably.
+    /// Stores a small derived file (a thumbnail) under `key` + `suffix`.
     pub async fn put_beside(
         &self,
         key: &str,
         suffix: &str,
-        bytes: &[u8],
+        bytes: Vec<u8>,
     ) -> std::io::Result<String> {
-        let mut pending = self.begin().await?;
-        pending.write(bytes).await?;
-        pending.file.flush().await?;
-        pending.file.sync_all().await?;
         let derived = format!("{key}{suffix}");
-        let target = self.path(&derived);
-        tokio::fs::rename(&pending.temp, &target).await?;
-        sync_dir(target.parent().expect("a key has a folder")).await?;
+        match &self.backend {
+            Backend::Folder(_) => {
+                let mut pending = self.begin().await?;
+                pending.write(&bytes).await?;
+                self.keep_as(pending, &derived).await?;
+            }
+            Backend::Object { store, prefix } => {
+                store
+                    .put(&object_path(prefix, &derived), PutPayload::from(bytes))
+                    .await
+                    .map_err(std::io::Error::other)?;
+            }
+        }
         Ok(derived)
+    }
+
+    async fn keep_as(&self, mut pending: PendingFile, key: &str) -> std::io::Result<()> {
+        pending.file.flush().await?;
+        match &self.backend {
+            Backend::Folder(root) => {
+                pending.file.sync_all().await?;
+                let target = root.join(key);
+                let folder = target.parent().expect("a key has a folder").to_path_buf();
+                tokio::fs::create_dir_all(&folder).await?;
+                tokio::fs::rename(&pending.temp, &target).await?;
+                sync_dir(&folder).await
+            }
+            Backend::Object { store, prefix } => {
+                let result = upload(store.as_ref(), &object_path(prefix, key), &pending.temp).await;
+                let _ = tokio::fs::remove_file(&pending.temp).await;
+                result
+            }
+        }
     }
 
     /// Deletes a kept file (its record could not be committed).
     pub async fn remove(&self, key: &str) {
-        let _ = tokio::fs::remove_file(self.path(key)).await;
+        match &self.backend {
+            Backend::Folder(root) => {
+                let _ = tokio::fs::remove_file(root.join(key)).await;
+            }
+            Backend::Object { store, prefix } => {
+                let _ = store.delete(&object_path(prefix, key)).await;
+            }
+        }
+    }
+
+    /// The size of a kept file.
+    pub async fn size(&self, key: &str) -> std::io::Result<u64> {
+        match &self.backend {
+            Backend::Folder(root) => Ok(tokio::fs::metadata(root.join(key)).await?.len()),
+            Backend::Object { store, prefix } => Ok(store
+                .head(&object_path(prefix, key))
+                .await
+                .map_err(std::io::Error::other)?
+                .size),
+        }
+    }
+
+    /// `length` bytes of a kept file from `start`, as a stream.
+    pub async fn read(
+        &self,
+        key: &str,
+        start: u64,
+        length: u64,
+    ) -> std::io::Result<BoxStream<'static, std::io::Result<Bytes>>> {
+        match &self.backend {
+            Backend::Folder(root) => {
+                let mut file = tokio::fs::File::open(root.join(key)).await?;
+                file.seek(std::io::SeekFrom::Start(start)).await?;
+                Ok(tokio_util::io::ReaderStream::new(file.take(length)).boxed())
+            }
+            Backend::Object { store, prefix } => {
+                if length == 0 {
+                    return Ok(futures_util::stream::empty().boxed());
+                }
+                let options = GetOptions {
+                    range: Some(GetRange::Bounded(start..start + length)),
+                    ..Default::default()
+                };
+                let result = store
+                    .get_opts(&object_path(prefix, key), options)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                Ok(result.into_stream().map_err(std::io::Error::other).boxed())
+            }
+        }
     }
 }
 
 impl PendingFile {
     pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.file.write_all(bytes).await
+    }
+
+    /// Where the bytes are while pending (to make a preview from).
+    pub fn path(&self) -> &Path {
+        &self.temp
     }
 
     /// Drops what was written (a refused upload leaves nothing behind).
@@ -85,9 +264,83 @@ impl PendingFile {
     }
 }
 
+fn object_path(prefix: &str, key: &str) -> ObjectPath {
+    if prefix.is_empty() {
+        ObjectPath::from(key)
+    } else {
+        ObjectPath::from(format!("{prefix}/{key}"))
+    }
+}
+
+/// Streams a local file to a multipart upload; aborted on any failure.
+async fn upload(
+    store: &dyn ObjectStore,
+    location: &ObjectPath,
+    file: &Path,
+) -> std::io::Result<()> {
+    let multipart = store
+        .put_multipart(location)
+        .await
+        .map_err(std::io::Error::other)?;
+    let mut writer = WriteMultipart::new(multipart);
+    let mut source = tokio::fs::File::open(file).await?;
+    let mut buffer = vec![0u8; UPLOAD_CHUNK];
+    loop {
+        let read = match source.read(&mut buffer).await {
+            Ok(read) => read,
+            Err(error) => {
+                let _ = writer.abort().await;
+                return Err(error);
+            }
+        };
+        if read == 0 {
+            break;
+        }
+        if let Err(error) = writer.wait_for_capacity(4).await {
+            let _ = writer.abort().await;
+            return Err(std::io::Error::other(error));
+        }
+        writer.write(&buffer[..read]);
+    }
+    writer
+        .finish()
+        .await
+        .map(|_| ())
+        .map_err(std::io::Error::other)
+}
+
 async fn sync_dir(dir: &Path) -> std::io::Result<()> {
     let dir = dir.to_path_buf();
     tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
         .await
         .map_err(std::io::Error::other)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_locations_are_folders_or_s3_urls() {
+        let none = |_: &str| None;
+        assert_eq!(
+            StorageLocation::parse("./data/files", none).unwrap(),
+            StorageLocation::Folder("./data/files".into())
+        );
+        let env =
+            |name: &str| (name == "AWS_ENDPOINT_URL").then(|| "http://127.0.0.1:5000".to_string());
+        match StorageLocation::parse("s3://adjuntos/soporte/", env).unwrap() {
+            StorageLocation::ObjectStore(s) => {
+                assert_eq!(
+                    (s.bucket.as_str(), s.prefix.as_str()),
+                    ("adjuntos", "soporte")
+                );
+                assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
+                assert_eq!(s.region, "us-east-1");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(StorageLocation::parse("gs://x", none).is_err());
+        assert!(StorageLocation::parse("s3:///x", none).is_err());
+    }
 }

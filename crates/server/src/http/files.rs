@@ -28,7 +28,6 @@ use soporte_protocol::client::FileUploadRequest;
 use soporte_protocol::server::{FileUploadAuthorized, FileUploaded};
 use soporte_protocol::*;
 use std::collections::BTreeMap;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// The header that carries the upload credential.
 pub const UPLOAD_HEADER: &str = "X-Upload-Token";
@@ -243,11 +242,24 @@ async fn upload(
                     pending.discard().await;
                     return Err(error);
                 }
-                let key = state.files.keep(pending).await.map_err(storage_down)?;
-                let thumbnail_key = if expected.is_image() {
-                    thumbnail_of(&state, &key).await
+                // The preview is made from the scratch copy, before it goes.
+                let preview = if expected.is_image() {
+                    preview_of(pending.path()).await
                 } else {
                     None
+                };
+                let key = state.files.keep(pending).await.map_err(storage_down)?;
+                let thumbnail_key = match preview {
+                    Some(bytes) => {
+                        match state.files.put_beside(&key, ".miniatura.png", bytes).await {
+                            Ok(derived) => Some(derived),
+                            Err(error) => {
+                                tracing::warn!(%error, "could not store a thumbnail");
+                                None
+                            }
+                        }
+                    }
+                    None => None,
                 };
                 stored = Some(StoredFile {
                     key,
@@ -309,21 +321,14 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(event)))
 }
 
-/// Makes and stores the preview of the image stored under `key`; `None` when
-/// it cannot be made (the upload stays, without a preview).
-async fn thumbnail_of(state: &AppState, key: &str) -> Option<String> {
-    let path = state.files.path(key);
-    let bytes = tokio::task::spawn_blocking(move || content::thumbnail::make(&path))
+/// A PNG preview of the image at `path`; `None` when it cannot be made (the
+/// upload stays, without a preview).
+async fn preview_of(path: &std::path::Path) -> Option<Vec<u8>> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || content::thumbnail::make(&path))
         .await
         .ok()
-        .flatten()?;
-    match state.files.put_beside(key, ".miniatura.png", &bytes).await {
-        Ok(derived) => Some(derived),
-        Err(error) => {
-            tracing::warn!(%error, "could not store a thumbnail");
-            None
-        }
-    }
+        .flatten()
 }
 
 fn not_that_type(expected: FileKind) -> ApiError {
@@ -497,10 +502,7 @@ async fn serve(
     if matches {
         return Ok((StatusCode::NOT_MODIFIED, response_headers).into_response());
     }
-    let mut opened = tokio::fs::File::open(state.files.path(&key))
-        .await
-        .map_err(storage_down)?;
-    let size = opened.metadata().await.map_err(storage_down)?.len();
+    let size = state.files.size(&key).await.map_err(storage_down)?;
     let (status, start, length) = match byte_range(
         headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
         size,
@@ -523,8 +525,9 @@ async fn serve(
             return Ok((StatusCode::RANGE_NOT_SATISFIABLE, response_headers).into_response());
         }
     };
-    opened
-        .seek(std::io::SeekFrom::Start(start))
+    let stream = state
+        .files
+        .read(&key, start, length)
         .await
         .map_err(storage_down)?;
     put(
@@ -532,7 +535,7 @@ async fn serve(
         header::CONTENT_LENGTH,
         &length.to_string(),
     );
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(opened.take(length)));
+    let body = Body::from_stream(stream);
     Ok((status, response_headers, body).into_response())
 }
 

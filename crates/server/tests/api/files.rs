@@ -428,3 +428,218 @@ async fn images_get_a_thumbnail_made_once_and_served_to_participants() {
         .unwrap();
     assert_eq!(none.status(), 404);
 }
+
+/// A real S3-compatible server (moto, from PyPI) on a free loopback port,
+/// stopped when dropped.
+struct Moto {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn moto() -> Moto {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("moto (pip install 'moto[server]') runs");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http
+            .get(format!("{endpoint}/moto-api/"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return Moto { child, endpoint };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("moto did not start on {endpoint}");
+}
+
+fn object_keys(listing: &str) -> Vec<String> {
+    listing
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|part| part.split("</Key>").next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn attachments_live_on_an_s3_object_store_when_configured() {
+    let s3 = moto().await;
+    let http = reqwest::Client::new();
+    assert!(http
+        .put(format!("{}/adjuntos", s3.endpoint))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let endpoint = s3.endpoint.clone();
+    let app = spawn_with(move |c| {
+        c.storage = soporte_server::files::storage::StorageLocation::ObjectStore(
+            soporte_server::files::storage::ObjectStoreSettings {
+                bucket: "adjuntos".into(),
+                prefix: "soporte".into(),
+                endpoint: Some(endpoint),
+                region: "us-east-1".into(),
+                access_key_id: Some("test".into()),
+                secret_access_key: Some("test".into()),
+            },
+        )
+    })
+    .await;
+    let (ticket, mut c, mut a) = chat(&app).await;
+    let png = real_png(640, 480);
+    let grant = authorize(&mut c, "foto.png", png.len(), "image/png").await["data"].clone();
+    let (status, body) = post_file(&app, &grant, "foto.png", png.clone(), None).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(a.wait_for("file_uploaded").await["id"], body["id"]);
+    let big = pdf(9 * 1024 * 1024);
+    let grant = authorize(&mut c, "manual.pdf", big.len(), "application/pdf").await["data"].clone();
+    let (status, pdf_body) = post_file(&app, &grant, "manual.pdf", big.clone(), None).await;
+    assert_eq!(status, 201, "{pdf_body}");
+    // The bytes are in the bucket under generated keys, with the thumbnail.
+    let listing = http
+        .get(format!("{}/adjuntos?list-type=2", s3.endpoint))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let keys = object_keys(&listing);
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("soporte/") && !k.contains("foto") && !k.contains("manual")),
+        "{keys:?}"
+    );
+    // Downloads come from the store, whole and by range.
+    let whole = app
+        .http
+        .get(pdf_body["url"].as_str().unwrap())
+        .bearer_auth(customer(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whole.bytes().await.unwrap().len(), big.len());
+    let part = app
+        .http
+        .get(pdf_body["url"].as_str().unwrap())
+        .bearer_auth(customer(1))
+        .header("range", "bytes=-4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap().as_ref(), b"xxxx");
+    let (_, page) = app
+        .get(
+            &format!("/api/soporte/tickets/{ticket}/chat/historial/"),
+            &customer(1),
+        )
+        .await;
+    let thumb = page["results"][0]["archivos"][0]["thumbnail_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let preview = app
+        .http
+        .get(&thumb)
+        .bearer_auth(customer(1))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(image::load_from_memory(&preview).unwrap().width(), 320);
+    // A refused upload leaves nothing in the bucket.
+    let grant = authorize(&mut c, "otro.pdf", 100, "application/pdf").await["data"].clone();
+    assert_eq!(
+        post_file(&app, &grant, "otro.pdf", pdf(500), None).await.0,
+        413
+    );
+    let listing = http
+        .get(format!("{}/adjuntos?list-type=2", s3.endpoint))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(object_keys(&listing).len(), 3);
+}
+
+#[tokio::test]
+async fn a_chunked_upload_is_cut_off_at_the_declared_size() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let (ticket, mut c, _) = chat(&app).await;
+    let grant = authorize(&mut c, "doc.pdf", 1000, "application/pdf").await["data"].clone();
+    let path = grant["upload_url"]
+        .as_str()
+        .unwrap()
+        .split_once(&app.addr.to_string())
+        .unwrap()
+        .1
+        .to_string();
+    let token = grant["headers"]["X-Upload-Token"].as_str().unwrap();
+    // No Content-Length: the size is only known by counting.
+    let mut body = b"--frontera\r\nContent-Disposition: form-data; name=\"file\"; filename=\"doc.pdf\"\r\nContent-Type: application/pdf\r\n\r\n".to_vec();
+    body.extend(pdf(50_000));
+    body.extend(b"\r\n--frontera--\r\n");
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nX-Upload-Token: {token}\r\nContent-Type: multipart/form-data; boundary=frontera\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        app.addr
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    for chunk in body.chunks(4096) {
+        let framed = [
+            format!("{:x}\r\n", chunk.len()).into_bytes(),
+            chunk.to_vec(),
+            b"\r\n".to_vec(),
+        ]
+        .concat();
+        if socket.write_all(&framed).await.is_err() {
+            break; // the server may stop reading early
+        }
+    }
+    let _ = socket.write_all(b"0\r\n\r\n").await;
+    let mut answer = String::new();
+    let _ = socket.read_to_string(&mut answer).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert_eq!(stored_files(&app), 0);
+    let (_, page) = app
+        .get(
+            &format!("/api/soporte/tickets/{ticket}/chat/historial/"),
+            &customer(1),
+        )
+        .await;
+    assert_eq!(page["count"], 0);
+}

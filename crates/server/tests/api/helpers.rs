@@ -6,6 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use soporte_protocol::Role;
 use soporte_server::auth::{Minter, TokenRequest, Verifier};
+use soporte_server::files::storage::StorageLocation;
 use soporte_server::{Application, Config};
 use std::time::Duration;
 use tempfile::TempDir;
@@ -41,7 +42,7 @@ pub async fn spawn_with_verifier(verifier: Verifier, adjust: impl FnOnce(&mut Co
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_database(dir.path().join("soporte.db"));
     config.msg_rate = 0;
-    config.storage = dir.path().join("files").to_string_lossy().into_owned();
+    config.storage = StorageLocation::Folder(dir.path().join("files"));
     adjust(&mut config);
     let app = Application::build(config, verifier)
         .await
