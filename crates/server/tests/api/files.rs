@@ -462,20 +462,23 @@ async fn moto() -> Moto {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("moto (pip install 'moto[server]') runs");
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let moto = Moto {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
     let http = reqwest::Client::new();
     for _ in 0..100 {
         if http
-            .get(format!("{endpoint}/moto-api/"))
+            .get(format!("{}/moto-api/", moto.endpoint))
             .send()
             .await
             .is_ok()
         {
-            return Moto { child, endpoint };
+            return moto;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("moto did not start on {endpoint}");
+    panic!("moto did not start on {}", moto.endpoint);
 }
 
 fn object_keys(listing: &str) -> Vec<String> {
