@@ -161,8 +161,9 @@ pub struct AgentView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InboxSnapshot {
     pub usuario: Person,
-    /// The agent's tickets and the unassigned queue (a supervisor: all open
-    /// tickets), newest activity first, with unread counts and last message.
+    /// The agent's tickets and the unassigned queue (a supervisor: every
+    /// ticket), newest activity first, with unread counts and last message.
+    /// Closed tickets are included: clients filter by `estado`.
     pub tickets: Vec<crate::rest::TicketView>,
     pub agentes: Vec<AgentView>,
 }

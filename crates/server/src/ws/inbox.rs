@@ -5,6 +5,7 @@
 //! `inbox_escribiendo` and `agente_disponibilidad`. The only frame a client
 //! sends is `heartbeat`.
 
+use super::rate::TokenBucket;
 use super::{authenticate, limited, take_slot, user_record};
 use crate::app::AppState;
 use crate::auth::Identity;
@@ -157,6 +158,8 @@ async fn serve(
     ));
     tokio::pin!(expiry);
     let mut last_heard = Instant::now();
+    // An inbox only sends heartbeats: anything like a flood is a misbehaving client.
+    let mut frames = TokenBucket::new(10, 50);
     loop {
         let outgoing = tokio::select! {
             biased;
@@ -170,7 +173,9 @@ async fn serve(
             incoming = socket.recv() => {
                 last_heard = Instant::now();
                 match incoming {
-                    None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return None,
+                    None | Some(Ok(WsMessage::Close(_))) => return None,
+                    Some(Err(error)) => return super::read_failure(error),
+                    Some(Ok(WsMessage::Text(_))) if !frames.try_take() => return Some((1008, "demasiados mensajes")),
                     Some(Ok(WsMessage::Text(text))) => reply(&text),
                     Some(Ok(_)) => continue,
                 }

@@ -67,6 +67,19 @@ pub async fn upgrade(
     }
 }
 
+/// How a failed read ends a connection: a message over the size limit is
+/// answered with 1009 (the rest of it is unread, so the connection cannot go
+/// on); anything else means the peer is gone (`None`: nothing to send).
+pub fn read_failure(error: axum::Error) -> Option<(u16, &'static str)> {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
+    match error.into_inner().downcast_ref::<Error>() {
+        Some(Error::Capacity(CapacityError::MessageTooLong { .. })) => {
+            Some((1009, "mensaje demasiado grande"))
+        }
+        _ => None,
+    }
+}
+
 /// The socket settings every WebSocket of ours uses.
 pub fn limited(ws: WebSocketUpgrade) -> WebSocketUpgrade {
     ws.max_message_size(MAX_WS_MESSAGE_BYTES)

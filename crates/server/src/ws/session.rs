@@ -49,7 +49,6 @@ const MAX_RATE_STRIKES: u32 = 20;
 
 const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_POLICY: u16 = 1008;
-const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_TRY_AGAIN: u16 = 1013;
 
 type Confirmation = BoxFuture<'static, (String, Result<Appended, FrameError>)>;
@@ -337,7 +336,12 @@ impl Session {
                 incoming = self.socket.recv(), if self.pending.len() < MAX_IN_FLIGHT => {
                     let frame = match incoming {
                         None => return End::Gone,
-                        Some(Err(error)) => return ended_by(error),
+                        Some(Err(error)) => {
+                            return match super::read_failure(error) {
+                                Some((code, reason)) => End::Close(code, reason),
+                                None => End::Gone,
+                            }
+                        }
                         Some(Ok(frame)) => frame,
                     };
                     self.last_heard = Instant::now();
@@ -639,19 +643,6 @@ impl Session {
                 }
             }
         }
-    }
-}
-
-/// How a failed read ends the connection: a message over the size limit is
-/// answered with 1009 (the connection cannot go on: the rest of that message
-/// is unread); anything else means the peer is gone.
-fn ended_by(error: axum::Error) -> End {
-    use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
-    match error.into_inner().downcast_ref::<Error>() {
-        Some(Error::Capacity(CapacityError::MessageTooLong { .. })) => {
-            End::Close(CLOSE_TOO_BIG, "mensaje demasiado grande")
-        }
-        _ => End::Gone,
     }
 }
 

@@ -714,3 +714,32 @@ async fn closed_tickets_are_not_taken_and_queue_transfers_reach_every_inbox() {
         .iter()
         .any(|a| a["id"] == 60 && a["nombre"] == "Agente 60"));
 }
+
+#[tokio::test]
+async fn the_inbox_refuses_oversized_messages_and_floods() {
+    use futures_util::SinkExt;
+    let app = spawn_app().await;
+    let (mut inbox, _) = app.inbox(&agent(50)).await;
+    let huge = "x".repeat(300 * 1024);
+    let _ = inbox
+        .stream
+        .send(tokio_tungstenite::tungstenite::Message::Text(huge.into()))
+        .await;
+    assert_eq!(
+        inbox.closed_within(Duration::from_secs(3)).await.code,
+        Some(1009)
+    );
+    let (mut inbox, _) = app.inbox(&agent(50)).await;
+    for _ in 0..200 {
+        let _ = inbox
+            .stream
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                r#"{"tipo":"heartbeat"}"#.into(),
+            ))
+            .await;
+    }
+    assert_eq!(
+        inbox.closed_within(Duration::from_secs(3)).await.code,
+        Some(1008)
+    );
+}
