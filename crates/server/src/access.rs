@@ -2,7 +2,34 @@
 //! (not only at connect), against the ticket as it is now.
 
 use crate::auth::Identity;
-use soporte_protocol::{ErrorCode, FrameError, Role, Ticket, TicketState};
+use soporte_protocol::{ErrorCode, FrameError, Role, Ticket, TicketId, TicketState, UserId};
+
+/// What the rules need of a ticket: who owns it, who holds it, its state.
+/// Rooms keep this (not the whole ticket) for every watched ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketAccess {
+    pub id: TicketId,
+    pub customer: Option<UserId>,
+    pub agent: Option<UserId>,
+    pub state: TicketState,
+}
+
+impl From<&Ticket> for TicketAccess {
+    fn from(ticket: &Ticket) -> Self {
+        TicketAccess {
+            id: ticket.id,
+            customer: ticket.cliente.id,
+            agent: ticket.agente.as_ref().and_then(|a| a.id),
+            state: ticket.estado,
+        }
+    }
+}
+
+impl From<&TicketAccess> for TicketAccess {
+    fn from(access: &TicketAccess) -> Self {
+        *access
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -14,12 +41,13 @@ pub enum Access {
 }
 
 /// What `identity` may do with `ticket`.
-pub fn access(identity: &Identity, ticket: &Ticket) -> Access {
+pub fn access(identity: &Identity, ticket: impl Into<TicketAccess>) -> Access {
+    let ticket = ticket.into();
     match identity.role {
         Role::Supervisor => Access::Granted,
-        Role::Cliente if ticket.cliente.id == Some(identity.id) => Access::Granted,
+        Role::Cliente if ticket.customer == Some(identity.id) => Access::Granted,
         Role::Cliente => Access::Denied,
-        Role::Agente => match ticket.agente.as_ref().and_then(|a| a.id) {
+        Role::Agente => match ticket.agent {
             Some(agent) if agent == identity.id => Access::Granted,
             Some(_) => Access::Denied,
             None => Access::ClaimOnOpen,
@@ -29,19 +57,20 @@ pub fn access(identity: &Identity, ticket: &Ticket) -> Access {
 
 /// May `identity` read this ticket (REST reads, history)? Agents may look at
 /// the unassigned queue without taking a ticket.
-pub fn may_read(identity: &Identity, ticket: &Ticket) -> bool {
+pub fn may_read(identity: &Identity, ticket: impl Into<TicketAccess>) -> bool {
     access(identity, ticket) != Access::Denied
 }
 
 /// May `identity` write on this ticket now?
-pub fn check_write(identity: &Identity, ticket: &Ticket) -> Result<(), FrameError> {
+pub fn check_write(identity: &Identity, ticket: impl Into<TicketAccess>) -> Result<(), FrameError> {
+    let ticket = ticket.into();
     if access(identity, ticket) != Access::Granted {
         return Err(FrameError::new(
             ErrorCode::SinPermiso,
             "No tienes permiso para escribir en este ticket.",
         ));
     }
-    if ticket.estado == TicketState::Cerrado {
+    if ticket.state == TicketState::Cerrado {
         return Err(FrameError::new(
             ErrorCode::TicketCerrado,
             "El ticket está cerrado y no admite mensajes nuevos.",

@@ -3,17 +3,17 @@
 //! on the ticket as it is now, append (commit), and let the store's commit
 //! listener fan it out.
 
-use crate::access;
+use crate::access::{self, TicketAccess};
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::store::{Appended, NewMessage, OriginTag, StoreError};
-use soporte_protocol::{ErrorCode, FrameError, MessageKind, SendMessage, Ticket};
+use soporte_protocol::{ErrorCode, FrameError, MessageKind, SendMessage};
 
 /// Validates and stores a text message by `author` on `ticket`.
 pub async fn post_text(
     state: &AppState,
     author: &Identity,
-    ticket: &Ticket,
+    ticket: TicketAccess,
     message: SendMessage,
     origin: Option<OriginTag>,
 ) -> Result<Appended, FrameError> {

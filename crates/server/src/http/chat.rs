@@ -161,7 +161,7 @@ async fn sync(
             };
             (
                 client_id,
-                chat::post_text(state, caller, ticket, message, None).await,
+                chat::post_text(state, caller, ticket.into(), message, None).await,
             )
         }
     });

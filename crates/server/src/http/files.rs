@@ -9,7 +9,7 @@
 
 use super::error::ApiError;
 use super::extract::QueryParams;
-use crate::access;
+use crate::access::{self, TicketAccess};
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::bus::Event;
@@ -54,7 +54,7 @@ fn refused(code: ErrorCode, detail: impl Into<String>) -> FrameError {
 pub async fn authorize(
     state: &AppState,
     identity: &Identity,
-    ticket: &Ticket,
+    ticket: &TicketAccess,
     request: FileUploadRequest,
 ) -> Result<FileUploadAuthorized, FrameError> {
     access::check_write(identity, ticket)?;

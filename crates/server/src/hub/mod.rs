@@ -10,6 +10,7 @@
 //! on one ticket does not hold up another. The locks are held only to walk a
 //! member list, never across an `.await`.
 
+use crate::access::TicketAccess;
 use crate::metrics::METRICS;
 use axum::extract::ws::Utf8Bytes;
 use soporte_protocol::{Participant, Seq, Ticket, TicketId, Timestamp, UserId};
@@ -110,7 +111,7 @@ pub struct Member {
 struct Room {
     /// The ticket as last seen by this node: who owns it, who is assigned.
     /// Sessions check every action against it.
-    ticket: Ticket,
+    ticket: TicketAccess,
     members: Vec<Member>,
 }
 
@@ -137,7 +138,7 @@ impl Hub {
     pub fn join(&self, ticket: &Ticket, member: Member) -> bool {
         let mut shard = self.shard(ticket.id);
         let room = shard.entry(ticket.id).or_insert_with(|| Room {
-            ticket: ticket.clone(),
+            ticket: TicketAccess::from(ticket),
             members: Vec::new(),
         });
         let first = !room.members.iter().any(|m| m.user.id == member.user.id);
@@ -205,14 +206,14 @@ impl Hub {
     }
 
     /// The ticket as this node last saw it, while someone watches it.
-    pub fn ticket(&self, id: TicketId) -> Option<Ticket> {
-        self.shard(id).get(&id).map(|room| room.ticket.clone())
+    pub fn ticket(&self, id: TicketId) -> Option<TicketAccess> {
+        self.shard(id).get(&id).map(|room| room.ticket)
     }
 
     /// Records a change of the ticket (assignment, state) for later checks.
     pub fn update_ticket(&self, ticket: &Ticket) {
         if let Some(room) = self.shard(ticket.id).get_mut(&ticket.id) {
-            room.ticket = ticket.clone();
+            room.ticket = TicketAccess::from(ticket);
         }
     }
 

@@ -31,7 +31,7 @@ pub const MAX_WS_MESSAGE_BYTES: usize = 256 * 1024;
 /// Bytes read from the socket at a time. Chat frames are a few hundred bytes;
 /// a larger message is still read whole (the buffer grows for it), this only
 /// sets what every idle connection keeps allocated.
-pub const READ_BUFFER_BYTES: usize = 1024;
+pub const READ_BUFFER_BYTES: usize = 512;
 /// Largest frame the application reads; bigger ones get an `error` frame.
 pub const MAX_FRAME_BYTES: usize = 48 * 1024;
 

@@ -77,7 +77,16 @@ struct Session {
     rate_strikes: u32,
 }
 
-pub async fn run(state: AppState, admitted: Admitted, socket: WebSocket) {
+/// The session of an upgraded socket. The set-up (joining the room,
+/// announcing the agent) happens here, synchronously; the future returned
+/// holds only the session itself: an `async fn` would keep its arguments
+/// *and* what they are moved into, and this future lives as long as the
+/// connection (its size is memory per connection).
+pub fn run(
+    state: AppState,
+    admitted: Admitted,
+    socket: WebSocket,
+) -> impl std::future::Future<Output = ()> + Send {
     let Admitted {
         identity,
         ticket,
@@ -90,21 +99,6 @@ pub async fn run(state: AppState, admitted: Admitted, socket: WebSocket) {
     // A debug span: an info span would keep its fields allocated for the
     // life of every connection, which matters at tens of thousands of them.
     let span = tracing::debug_span!("session", conn, ticket = ticket.id, user = identity.id);
-    run_in_span(state, identity, ticket, since, socket, conn)
-        .instrument(span)
-        .await;
-    drop(slot);
-    METRICS.connections_open.fetch_sub(1, Ordering::Relaxed);
-}
-
-async fn run_in_span(
-    state: AppState,
-    identity: Identity,
-    ticket: Ticket,
-    since: Option<Seq>,
-    socket: WebSocket,
-    conn: u64,
-) {
     let (queue, events) = mpsc::channel(OUTGOING_QUEUE);
     let evicted = CancellationToken::new();
     let me = participant(&identity, true);
@@ -118,7 +112,7 @@ async fn run_in_span(
         },
     );
     let msg_rate = state.config.msg_rate;
-    let mut session = Session {
+    let session = Session {
         identity,
         ticket: ticket.id,
         conn,
@@ -134,24 +128,43 @@ async fn run_in_span(
         rate_strikes: 0,
         state,
     };
-    tracing::debug!("connected");
     if first_of_user && announces_presence(session.identity.role) {
         session.publish(
             ServerFrame::AgentJoined(PresenceEvent {
-                usuario: me.clone(),
+                usuario: me,
                 timestamp: Timestamp::now(),
             }),
             Except::Conn(conn),
         );
     }
-    // The greeting and the goodbye run once; boxed, their state does not
-    // weigh on every idle connection's task for its whole life.
-    let end = match Box::pin(session.greet(since)).await {
-        Ok(()) => session.serve(events, evicted).await,
-        Err(end) => end,
+    let mut live = Live {
+        session,
+        events,
+        evicted,
+        since,
     };
-    Box::pin(session.finish(end)).await;
-    tracing::debug!("disconnected");
+    async move {
+        tracing::debug!("connected");
+        // The greeting and the goodbye run once; boxed, their state does not
+        // weigh on every idle connection's task for its whole life.
+        let end = match Box::pin(live.session.greet(live.since)).await {
+            Ok(()) => live.session.serve(&mut live.events, &live.evicted).await,
+            Err(end) => end,
+        };
+        Box::pin(live.session.finish(end)).await;
+        tracing::debug!("disconnected");
+        drop(slot);
+        METRICS.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+    .instrument(span)
+}
+
+/// What a running session owns.
+struct Live {
+    session: Session,
+    events: mpsc::Receiver<Outbound>,
+    evicted: CancellationToken,
+    since: Option<Seq>,
 }
 
 fn participant(identity: &Identity, online: bool) -> Participant {
@@ -292,8 +305,8 @@ async fn participants(state: &AppState, ticket: &Ticket) -> Vec<Participant> {
 impl Session {
     async fn serve(
         &mut self,
-        mut events: mpsc::Receiver<Outbound>,
-        evicted: CancellationToken,
+        events: &mut mpsc::Receiver<Outbound>,
+        evicted: &CancellationToken,
     ) -> End {
         let heartbeat = self.state.config.heartbeat_interval;
         let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
@@ -473,7 +486,7 @@ impl Session {
         let identity = self.identity.clone();
         let origin = self.conn;
         self.pending.push_back(Box::pin(async move {
-            let result = chat::post_text(&state, &identity, &ticket, message, Some(origin)).await;
+            let result = chat::post_text(&state, &identity, ticket, message, Some(origin)).await;
             (client_id, result)
         }));
         Ok(())
@@ -549,12 +562,7 @@ impl Session {
 
     /// Tells the ticket's agent's inbox (and supervisors') who is typing.
     fn publish_typing_to_inbox(&self, typing: bool) {
-        let agent = self
-            .state
-            .hub
-            .ticket(self.ticket)
-            .and_then(|t| t.agente)
-            .and_then(|a| a.id);
+        let agent = self.state.hub.ticket(self.ticket).and_then(|t| t.agent);
         let frame = ServerFrame::InboxTyping(InboxTyping {
             ticket: self.ticket,
             usuario: self.identity.person(),
