@@ -518,7 +518,7 @@ impl Session {
         let Some(ticket) = self.state.hub.ticket(self.ticket) else {
             return;
         };
-        if !access::may_read(&self.identity, &ticket) {
+        if !access::may_read(&self.identity, ticket) {
             return;
         }
         let was_typing = self.typing_until.is_some();
