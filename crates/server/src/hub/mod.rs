@@ -139,7 +139,8 @@ impl Hub {
         let mut shard = self.shard(ticket.id);
         let room = shard.entry(ticket.id).or_insert_with(|| Room {
             ticket: TicketAccess::from(ticket),
-            members: Vec::new(),
+            // Most rooms hold one or two connections: grow from one.
+            members: Vec::with_capacity(1),
         });
         let first = !room.members.iter().any(|m| m.user.id == member.user.id);
         room.members.push(member);
