@@ -208,12 +208,10 @@ pub struct FileUploadAuthorized {
 pub struct FileUploaded {
     pub mensaje_id: MessageId,
     pub ticket: TicketId,
-    pub id: i64,
-    pub nombre: String,
-    #[serde(rename = "tamaño")]
-    pub size: u64,
-    pub tipo_mime: String,
-    pub url: String,
+    /// The attachment's own fields (`id`, `nombre`, `tamaño`, `tipo_mime`,
+    /// `url`, `thumbnail_url`), flat, as the seed appends them to `archivos`.
+    #[serde(flatten)]
+    pub file: Attachment,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -299,11 +299,7 @@ async fn upload(
     let event = FileUploaded {
         mensaje_id: uploaded.message.id,
         ticket: uploaded.message.ticket,
-        id: uploaded.attachment.id,
-        nombre: uploaded.attachment.nombre.clone(),
-        size: uploaded.attachment.size,
-        tipo_mime: uploaded.attachment.tipo_mime.clone(),
-        url: uploaded.attachment.url.clone(),
+        file: uploaded.attachment,
     };
     state.bus.publish(Event::Room(TicketEvent {
         ticket: event.ticket,
@@ -314,8 +310,8 @@ async fn upload(
     }));
     tracing::info!(
         ticket = event.ticket,
-        attachment = event.id,
-        size = event.size,
+        attachment = event.file.id,
+        size = event.file.size,
         "file uploaded"
     );
     Ok((StatusCode::CREATED, Json(event)))

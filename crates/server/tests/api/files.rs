@@ -384,6 +384,10 @@ async fn images_get_a_thumbnail_made_once_and_served_to_participants() {
     assert_eq!(status, 201, "{body}");
     let uploaded = a.wait_for("file_uploaded").await;
     assert_eq!(uploaded["id"], body["id"]);
+    assert!(uploaded["thumbnail_url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/miniatura/"));
     let (_, page) = app
         .get(
             &format!("/api/soporte/tickets/{ticket}/chat/historial/"),
