@@ -106,6 +106,7 @@ impl Application {
             .clone()
             .unwrap_or_else(|| format!("http://{local}"));
         let files = FileStore::open(&config.storage).map_err(StartError::Storage)?;
+        files.clear_scratch();
         let store: DynStore = match &config.database {
             DatabaseUrl::Sqlite(path) => {
                 let path = path.clone();
@@ -172,6 +173,7 @@ impl Application {
         let state = self.state.clone();
         let router = crate::http::router(state.clone());
         tokio::spawn(crate::memory::trim_periodically(state.shutdown.clone()));
+        tokio::spawn(purge_grants_periodically(state.clone()));
         let shutdown = state.shutdown.clone();
         tokio::spawn({
             let shutdown = shutdown.clone();
@@ -202,6 +204,25 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Expired upload grants are kept an hour (a late upload gets "expired", not
+/// "unknown"), then forgotten.
+async fn purge_grants_periodically(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                let before = soporte_protocol::Timestamp::from_millis(soporte_protocol::Timestamp::now().millis() - 3_600_000);
+                match state.store.purge_upload_grants(before).await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::debug!(purged, "expired upload grants forgotten"),
+                    Err(error) => tracing::warn!(%error, "could not purge upload grants"),
+                }
+            }
+        }
     }
 }
 

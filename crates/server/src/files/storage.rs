@@ -135,6 +135,19 @@ impl FileStore {
         }
     }
 
+    /// Deletes scratch files an earlier process left behind (an upload cut
+    /// off by a crash). Called once at start, before any upload.
+    pub fn clear_scratch(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.scratch) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.path().is_file() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
     pub async fn begin(&self) -> std::io::Result<PendingFile> {
         let temp = self.scratch.join(super::random_token(16));
         let file = tokio::fs::File::create(&temp).await?;

@@ -353,6 +353,8 @@ pub trait Store: Send + Sync + 'static {
     /// (a new `ARCHIVO` message, or the uploader's recent one).
     async fn complete_upload(&self, upload: CompleteUpload) -> StoreResult<Uploaded>;
     async fn attachment_file(&self, id: i64) -> StoreResult<Option<AttachmentFile>>;
+    /// Forgets upload grants that expired before `before`; returns how many.
+    async fn purge_upload_grants(&self, before: Timestamp) -> StoreResult<usize>;
 
     async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>>;
     async fn canned_response(&self, id: i64) -> StoreResult<Option<CannedResponse>>;

@@ -650,3 +650,17 @@ async fn a_chunked_upload_is_cut_off_at_the_declared_size() {
         .await;
     assert_eq!(page["count"], 0);
 }
+
+#[tokio::test]
+async fn scratch_files_left_by_a_crash_are_cleared_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path().join("files").join("tmp");
+    std::fs::create_dir_all(&scratch).unwrap();
+    std::fs::write(scratch.join("a-cut-off-upload"), b"partial").unwrap();
+    let root = dir.path().join("files");
+    let _app = spawn_with(move |c| {
+        c.storage = soporte_server::files::storage::StorageLocation::Folder(root)
+    })
+    .await;
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
+}

@@ -369,6 +369,19 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn purge_upload_grants(&self, before: Timestamp) -> StoreResult<usize> {
+        self.write(move |batch| {
+            batch
+                .conn
+                .execute(
+                    "DELETE FROM upload_grants WHERE expires_at < ?1",
+                    [before.millis()],
+                )
+                .map_err(unavailable)
+        })
+        .await
+    }
+
     async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>> {
         self.read(reads::canned_responses).await
     }
@@ -391,5 +404,75 @@ impl Store for SqliteStore {
     async fn delete_canned_response(&self, id: i64) -> StoreResult<bool> {
         self.write(move |batch| jobs::delete_canned_response(batch.conn, id))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nobody;
+    impl CommitListener for Nobody {
+        fn committed(&self, _: &[Committed]) {}
+    }
+
+    fn grant(id: &str, ticket: TicketId, expires_at: Timestamp) -> UploadGrant {
+        UploadGrant {
+            upload_id: id.into(),
+            credential_hash: "h".into(),
+            user: 1,
+            ticket,
+            name: "a.png".into(),
+            size: 10,
+            extension: "png".into(),
+            expires_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_upload_grants_are_purged_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), Arc::new(Nobody)).unwrap();
+        let customer = UserRecord {
+            id: 1,
+            name: "Ana".into(),
+            role: Role::Cliente,
+            avatar: None,
+        };
+        let ticket = store
+            .create_ticket(NewTicket {
+                subject: "x".into(),
+                customer,
+                auto_assign: Vec::new(),
+                max_open: 0,
+            })
+            .await
+            .unwrap();
+        let now = Timestamp::now().millis();
+        store
+            .create_upload_grant(grant(
+                "old",
+                ticket.id,
+                Timestamp::from_millis(now - 10_000),
+            ))
+            .await
+            .unwrap();
+        store
+            .create_upload_grant(grant(
+                "new",
+                ticket.id,
+                Timestamp::from_millis(now + 10_000),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .purge_upload_grants(Timestamp::from_millis(now))
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(store.upload_grant("old").await.unwrap().is_none());
+        assert!(store.upload_grant("new").await.unwrap().is_some());
     }
 }
