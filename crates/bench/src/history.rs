@@ -9,7 +9,7 @@ use crate::stats::{Samples, Summary};
 use serde::Serialize;
 use soporte_protocol::{AuthorKind, MessageKind, Person, Role};
 use soporte_server::store::sqlite::SqliteStore;
-use soporte_server::store::{CommitListener, Committed, NewMessage, NewTicket, Store, UserRecord};
+use soporte_server::store::{NewMessage, NewTicket, NoListener, Store, UserRecord};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,18 +34,13 @@ pub struct Report {
     pub deep_page_number: Summary,
 }
 
-struct Nobody;
-impl CommitListener for Nobody {
-    fn committed(&self, _: &[Committed]) {}
-}
-
 const CUSTOMER: i64 = 900_000;
 
 /// Fills a new database at `path` with one ticket of `messages` messages.
 pub async fn fill(path: &Path, messages: usize) -> Result<(i64, f64), String> {
     let path = path.to_path_buf();
     let store = Arc::new(
-        tokio::task::spawn_blocking(move || SqliteStore::open(&path, Arc::new(Nobody)))
+        tokio::task::spawn_blocking(move || SqliteStore::open(&path, Arc::new(NoListener)))
             .await
             .map_err(|e| e.to_string())??,
     );

@@ -7,7 +7,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use soporte_protocol::*;
 use soporte_server::store::sqlite::SqliteStore;
-use soporte_server::store::{CommitListener, Committed, NewMessage, NewTicket, Store, UserRecord};
+use soporte_server::store::{NewMessage, NewTicket, NoListener, Store, UserRecord};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -57,11 +57,6 @@ fn frames(c: &mut Criterion) {
     group.finish();
 }
 
-struct Nobody;
-impl CommitListener for Nobody {
-    fn committed(&self, _: &[Committed]) {}
-}
-
 fn storage(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -69,7 +64,7 @@ fn storage(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store =
-        Arc::new(SqliteStore::open(&dir.path().join("bench.db"), Arc::new(Nobody)).unwrap());
+        Arc::new(SqliteStore::open(&dir.path().join("bench.db"), Arc::new(NoListener)).unwrap());
     let customer = UserRecord {
         id: 1,
         name: "Juan".into(),

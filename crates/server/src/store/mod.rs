@@ -99,6 +99,14 @@ pub trait CommitListener: Send + Sync + 'static {
     fn committed(&self, messages: &[Committed]);
 }
 
+/// For a store used without a server around it (tools, benchmarks, tests):
+/// commits are told to nobody.
+pub struct NoListener;
+
+impl CommitListener for NoListener {
+    fn committed(&self, _: &[Committed]) {}
+}
+
 /// A user as the last token we saw described them: names and avatars shown in
 /// tickets and participant lists come from here.
 #[derive(Debug, Clone)]

@@ -411,11 +411,6 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
-    struct Nobody;
-    impl CommitListener for Nobody {
-        fn committed(&self, _: &[Committed]) {}
-    }
-
     fn grant(id: &str, ticket: TicketId, expires_at: Timestamp) -> UploadGrant {
         UploadGrant {
             upload_id: id.into(),
@@ -432,7 +427,7 @@ mod tests {
     #[tokio::test]
     async fn expired_upload_grants_are_purged_and_live_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("t.db"), Arc::new(Nobody)).unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), Arc::new(NoListener)).unwrap();
         let customer = UserRecord {
             id: 1,
             name: "Ana".into(),
