@@ -16,7 +16,7 @@ use soporte_protocol::rest::{
     CannedResponse, CannedResponseInput, ChatStats, TeamStats, TicketView,
 };
 use soporte_protocol::server::AgentView;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use tokio::sync::Semaphore;
 use writer::{unavailable, Batch, WriterHandle};
@@ -30,7 +30,6 @@ pub struct SqliteStore {
     writer: WriterHandle,
     readers: Mutex<Vec<Connection>>,
     reader_permits: Semaphore,
-    path: PathBuf,
     /// Base of the download URLs of attachments (the server's public URL).
     url_base: Arc<str>,
 }
@@ -66,7 +65,6 @@ impl SqliteStore {
             writer,
             readers: Mutex::new(readers),
             reader_permits: Semaphore::new(READERS),
-            path: path.to_path_buf(),
             url_base: Arc::from(""),
         })
     }
@@ -100,10 +98,6 @@ impl SqliteStore {
             Ok(messages)
         })
         .await
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Runs `query` on a read connection, off the async threads.
