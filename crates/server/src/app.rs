@@ -3,10 +3,12 @@
 
 use crate::auth::Verifier;
 use crate::bus::{Bus, CommitFanout, InProcessBus};
+use crate::cluster::{self, Redis};
 use crate::config::{Config, DatabaseUrl};
 use crate::files::storage::FileStore;
 use crate::hub::inbox::Inboxes;
 use crate::hub::Hub;
+use crate::presence::{DynPresence, LocalPresence};
 use crate::store::sqlite::SqliteStore;
 use crate::store::DynStore;
 use crate::ws::slots::Slots;
@@ -36,6 +38,10 @@ pub struct Shared {
     /// Agents' inboxes (who follows many tickets at once).
     pub inboxes: Arc<Inboxes>,
     pub bus: Arc<dyn Bus>,
+    /// Who is connected where, across the deployment.
+    pub presence: DynPresence,
+    /// Cluster mode: this node's link to the other nodes.
+    pub redis: Option<Arc<Redis>>,
     /// Where attachment bytes live.
     pub files: FileStore,
     pub slots: Slots,
@@ -75,6 +81,8 @@ pub enum StartError {
     Database(String),
     #[error("SOPORTE_STORAGE (--storage): {0}")]
     Storage(String),
+    #[error("SOPORTE_REDIS_URL (--redis-url): {0}")]
+    Redis(String),
 }
 
 pub struct Application {
@@ -99,7 +107,35 @@ impl Application {
 
         let hub = Arc::new(Hub::default());
         let inboxes = Arc::new(Inboxes::default());
-        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(hub.clone(), inboxes.clone()));
+        let shutdown = CancellationToken::new();
+        // One node: everything in this process. Cluster mode: events,
+        // presence and the recent-history cache go through Redis too.
+        let redis = match &config.redis_url {
+            Some(url) => Some(Redis::open(url).map_err(StartError::Redis)?),
+            None => None,
+        };
+        let (bus, cluster_tasks, presence): (Arc<dyn Bus>, _, DynPresence) = match &redis {
+            None => (
+                Arc::new(InProcessBus::new(hub.clone(), inboxes.clone())),
+                None,
+                Arc::new(LocalPresence {
+                    hub: hub.clone(),
+                    inboxes: inboxes.clone(),
+                }),
+            ),
+            Some(redis) => {
+                let (bus, tasks) =
+                    cluster::bus::redis_bus(redis.clone(), hub.clone(), inboxes.clone());
+                let presence = cluster::presence::RedisPresence::new(
+                    redis.clone(),
+                    hub.clone(),
+                    inboxes.clone(),
+                );
+                let bus: Arc<dyn Bus> = bus;
+                tokio::spawn(presence.clone().keep_fresh(bus.clone(), shutdown.clone()));
+                (bus, Some(tasks), presence as DynPresence)
+            }
+        };
         let listener_for_commits = Arc::new(CommitFanout { bus: bus.clone() });
         let public_url = config
             .public_url
@@ -127,6 +163,23 @@ impl Application {
             }
         };
 
+        let store = match &redis {
+            Some(redis) => {
+                let cached: DynStore =
+                    Arc::new(cluster::cache::CachedStore::new(store, redis.clone()));
+                cached
+            }
+            None => store,
+        };
+        if let Some(tasks) = cluster_tasks {
+            tasks.spawn(store.clone(), shutdown.clone());
+        }
+        if let Some(redis) = &redis {
+            if let Err(error) = redis.ping().await {
+                tracing::warn!(%error, "Redis is not reachable yet; serving this node's connections until it is");
+            }
+        }
+
         let allowed_origins = config
             .allowed_origins
             .clone()
@@ -139,11 +192,13 @@ impl Application {
             hub,
             inboxes,
             bus,
+            presence,
+            redis,
             files,
             slots,
             public_url,
             allowed_origins,
-            shutdown: CancellationToken::new(),
+            shutdown,
             sessions: TaskTracker::new(),
             next_conn: AtomicU64::new(0),
         }));

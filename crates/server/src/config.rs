@@ -234,11 +234,13 @@ pub struct Config {
 impl Config {
     pub fn from_args(args: &ServeArgs) -> Result<Config, ConfigError> {
         let bind = parse_bind(&args.bind)?;
-        if args.redis_url.is_some() {
-            return Err(ConfigError::new(
-                "SOPORTE_REDIS_URL (--redis-url)",
-                "cluster mode is not available in this build yet; unset it to run a single node",
-            ));
+        if let Some(url) = &args.redis_url {
+            redis::Client::open(url.as_str()).map_err(|error| {
+                ConfigError::new(
+                    "SOPORTE_REDIS_URL (--redis-url)",
+                    format!("not a Redis URL ({error}); expected redis://HOST:PORT[/DB]"),
+                )
+            })?;
         }
         let database = DatabaseUrl::parse(&args.database.database_url)?;
         let storage = StorageLocation::parse(&args.storage, |name| std::env::var(name).ok())

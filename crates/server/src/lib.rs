@@ -10,7 +10,10 @@
 //! - [`store`]: the [`store::Store`] interface and its SQLite implementation
 //!   (one writer thread, group commit, gapless per-ticket `seq`).
 //! - [`hub`]: rooms (who watches which ticket) and non-blocking fan-out.
-//! - [`bus`]: how events reach the hub (in-process now; other nodes later).
+//! - [`bus`]: how events reach the hubs: in-process on one node.
+//! - [`presence`]: who is connected where, across the deployment.
+//! - [`cluster`]: cluster mode on Redis: the bus to every node (with gap fill
+//!   from the database), presence with expiry, the recent-history cache.
 //! - [`chat`]: posting a message, the one path every message takes.
 //! - [`files`]: attachments: content checks, safe names, local storage.
 //! - [`ws`]: the WebSocket endpoint: admission before the upgrade, then one
@@ -32,6 +35,7 @@ pub mod app;
 pub mod auth;
 pub mod bus;
 pub mod chat;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod files;
@@ -39,6 +43,7 @@ pub mod http;
 pub mod hub;
 pub mod memory;
 pub mod metrics;
+pub mod presence;
 pub mod store;
 pub mod ws;
 

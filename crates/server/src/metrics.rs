@@ -27,6 +27,15 @@ pub struct Metrics {
     pub slow_consumers_closed: AtomicU64,
     pub rate_limited: AtomicU64,
     pub http_requests: AtomicU64,
+    /// Cluster mode: events published to / received from other nodes.
+    pub cluster_published: AtomicU64,
+    pub cluster_received: AtomicU64,
+    /// Events that could not be published (Redis down for too long).
+    pub cluster_publish_dropped: AtomicU64,
+    /// Messages a room got from the database because Redis did not bring them.
+    pub cluster_gap_filled: AtomicU64,
+    /// 1 while this node's Redis subscription is live.
+    pub cluster_subscribed: AtomicI64,
     commit_seconds_buckets: [AtomicU64; COMMIT_BUCKETS.len()],
     commit_seconds_count: AtomicU64,
     commit_micros_sum: AtomicU64,
@@ -48,6 +57,11 @@ impl Metrics {
             slow_consumers_closed: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
             http_requests: AtomicU64::new(0),
+            cluster_published: AtomicU64::new(0),
+            cluster_received: AtomicU64::new(0),
+            cluster_publish_dropped: AtomicU64::new(0),
+            cluster_gap_filled: AtomicU64::new(0),
+            cluster_subscribed: AtomicI64::new(0),
             commit_seconds_buckets: [const { AtomicU64::new(0) }; COMMIT_BUCKETS.len()],
             commit_seconds_count: AtomicU64::new(0),
             commit_micros_sum: AtomicU64::new(0),
@@ -68,7 +82,7 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        let counters: [(&str, &str, u64); 11] = [
+        let counters: [(&str, &str, u64); 15] = [
             (
                 "soporte_connections_total",
                 "WebSocket connections accepted",
@@ -124,6 +138,26 @@ impl Metrics {
                 "HTTP requests served",
                 self.http_requests.load(Ordering::Relaxed),
             ),
+            (
+                "soporte_cluster_published_total",
+                "Events published to the other nodes (cluster mode)",
+                self.cluster_published.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_cluster_received_total",
+                "Events received from the other nodes (cluster mode)",
+                self.cluster_received.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_cluster_publish_dropped_total",
+                "Events not published because Redis was unreachable (messages are recovered from the database)",
+                self.cluster_publish_dropped.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_cluster_gap_filled_total",
+                "Messages delivered from the database because they did not arrive through Redis",
+                self.cluster_gap_filled.load(Ordering::Relaxed),
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(
@@ -131,7 +165,7 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
             );
         }
-        let gauges: [(&str, &str, i64); 2] = [
+        let gauges: [(&str, &str, i64); 3] = [
             (
                 "soporte_connections_open",
                 "WebSocket connections open now",
@@ -141,6 +175,11 @@ impl Metrics {
                 "soporte_writer_queue_depth",
                 "Writes waiting for the database writer",
                 self.writer_queue_depth.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_cluster_subscribed",
+                "1 while the Redis subscription of this node is live (cluster mode)",
+                self.cluster_subscribed.load(Ordering::Relaxed),
             ),
         ];
         for (name, help, value) in gauges {

@@ -102,23 +102,16 @@ impl CommitListener for CommitFanout {
                 self.bus
                     .publish(Event::TicketChanged(record.ticket.clone()));
             }
-            let room_frame = match (&committed.ticket_change, message.kind) {
-                (Some(record), MessageKind::Transferencia) => {
-                    ServerFrame::ChatTransferred(transferred(record, message)).encode()
-                }
-                _ => ServerFrame::encode_message_received(message),
-            };
-            self.bus.publish(Event::Room(TicketEvent {
-                ticket,
-                seq: Some(message.seq),
-                audience: if message.interno {
-                    Audience::StaffOnly
-                } else {
-                    Audience::Everyone
-                },
-                except: committed.origin.map_or(Except::Nobody, Except::Conn),
-                text: room_frame.into(),
-            }));
+            let except = committed.origin.map_or(Except::Nobody, Except::Conn);
+            let mut room_event = message_event(message, except);
+            if let (Some(record), MessageKind::Transferencia) =
+                (&committed.ticket_change, message.kind)
+            {
+                room_event.text = ServerFrame::ChatTransferred(transferred(record, message))
+                    .encode()
+                    .into();
+            }
+            self.bus.publish(Event::Room(room_event));
             let preview = ServerFrame::InboxMessage(InboxMessage {
                 ticket,
                 mensaje_id: message.id,
@@ -181,6 +174,22 @@ impl CommitListener for CommitFanout {
                 }
             }
         }
+    }
+}
+
+/// A stored message as its ticket's room gets it: `mensaje_recibido`, for
+/// staff only if it is an internal note.
+pub fn message_event(message: &Message, except: Except) -> TicketEvent {
+    TicketEvent {
+        ticket: message.ticket,
+        seq: Some(message.seq),
+        audience: if message.interno {
+            Audience::StaffOnly
+        } else {
+            Audience::Everyone
+        },
+        except,
+        text: ServerFrame::encode_message_received(message).into(),
     }
 }
 

@@ -33,7 +33,27 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
         tracing::warn!(%error, "not ready: database");
         ApiError::Unavailable("La base de datos no responde.".into())
     })?;
-    Ok(Json(json!({"status": "ready", "database": "ok"})))
+    let Some(redis) = &state.redis else {
+        return Ok(Json(json!({"status": "ready", "database": "ok"})));
+    };
+    // A node cut off from Redis still serves its own connections, but the
+    // balancer should send new ones to a node that reaches the others.
+    redis.ping().await.map_err(|error| {
+        tracing::warn!(%error, "not ready: Redis");
+        ApiError::Unavailable("Redis no responde.".into())
+    })?;
+    if METRICS
+        .cluster_subscribed
+        .load(std::sync::atomic::Ordering::Relaxed)
+        != 1
+    {
+        return Err(ApiError::Unavailable(
+            "Este nodo aún no recibe los eventos de los demás.".into(),
+        ));
+    }
+    Ok(Json(
+        json!({"status": "ready", "database": "ok", "redis": "ok"}),
+    ))
 }
 
 async fn metrics() -> impl IntoResponse {

@@ -54,7 +54,7 @@ fn staff_only(caller: &Identity) -> Result<(), ApiError> {
 
 /// Agents as the team sees them, with who has an inbox open now.
 pub async fn agent_views(state: &AppState) -> Result<Vec<AgentView>, ApiError> {
-    let online = state.inboxes.online_agents();
+    let online = state.presence.online_agents().await;
     let mut agents = state.store.agents().await?;
     for agent in &mut agents {
         agent.online = online.contains(&agent.id);

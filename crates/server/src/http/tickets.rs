@@ -176,7 +176,7 @@ async fn auto_assign_candidates(state: &AppState) -> Result<(Vec<i64>, i64), Api
     if !state.config.auto_assign {
         return Ok((Vec::new(), 0));
     }
-    let online = state.inboxes.online_agents();
+    let online = state.presence.online_agents().await;
     let candidates = state
         .store
         .agents()

@@ -46,15 +46,34 @@ pub struct Inboxes {
 }
 
 impl Inboxes {
-    pub fn join(&self, member: InboxMember) {
-        self.members.lock().expect("inbox lock").push(member);
+    /// Adds an inbox; true when it is the user's first on this node.
+    pub fn join(&self, member: InboxMember) -> bool {
+        let mut members = self.members.lock().expect("inbox lock");
+        let first = !members.iter().any(|m| m.user == member.user);
+        members.push(member);
+        first
     }
 
-    pub fn leave(&self, conn: ConnId) {
-        self.members
-            .lock()
-            .expect("inbox lock")
-            .retain(|m| m.conn != conn);
+    /// Removes an inbox; true when it was the user's last on this node.
+    pub fn leave(&self, conn: ConnId) -> bool {
+        let mut members = self.members.lock().expect("inbox lock");
+        let Some(index) = members.iter().position(|m| m.conn == conn) else {
+            return false;
+        };
+        let gone = members.swap_remove(index);
+        !members.iter().any(|m| m.user == gone.user)
+    }
+
+    /// Users with an inbox open here, and whether each is an agent.
+    pub fn present(&self) -> Vec<(UserId, bool)> {
+        let members = self.members.lock().expect("inbox lock");
+        let mut present: Vec<(UserId, bool)> = Vec::new();
+        for member in members.iter() {
+            if !present.iter().any(|(user, _)| *user == member.user) {
+                present.push((member.user, member.role == Role::Agente));
+            }
+        }
+        present
     }
 
     /// Agents with an inbox open now.
@@ -119,7 +138,7 @@ mod tests {
         let (b, mut b_rx) = member(2, 20, Role::Agente);
         let (s, mut s_rx) = member(3, 30, Role::Supervisor);
         for m in [a, b, s] {
-            inboxes.join(m);
+            assert!(inboxes.join(m));
         }
         let send = |route| {
             inboxes.deliver(&InboxEvent {

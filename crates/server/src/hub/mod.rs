@@ -13,7 +13,7 @@
 use crate::access::TicketAccess;
 use crate::metrics::METRICS;
 use axum::extract::ws::Utf8Bytes;
-use soporte_protocol::{Participant, Seq, Ticket, TicketId, Timestamp, UserId};
+use soporte_protocol::{Participant, Role, Seq, Ticket, TicketId, Timestamp, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -112,7 +112,22 @@ struct Room {
     /// The ticket as last seen by this node: who owns it, who is assigned.
     /// Sessions check every action against it.
     ticket: TicketAccess,
+    /// Highest `seq` delivered to this room, for in-order delivery in
+    /// cluster mode ([`Hub::deliver_in_order`]).
+    delivered: Seq,
     members: Vec<Member>,
+}
+
+/// The outcome of [`Hub::deliver_in_order`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InOrder {
+    /// Delivered (or nobody here watches the ticket).
+    Done,
+    /// At or below what the room already has: dropped.
+    Stale,
+    /// Messages between `after` and this event's `seq` have not reached the
+    /// room yet: nothing was delivered.
+    Gap { after: Seq },
 }
 
 pub struct Hub {
@@ -139,6 +154,9 @@ impl Hub {
         let mut shard = self.shard(ticket.id);
         let room = shard.entry(ticket.id).or_insert_with(|| Room {
             ticket: TicketAccess::from(ticket),
+            // What was committed before the room existed, its members read
+            // from history after joining.
+            delivered: ticket.last_seq,
             // Most rooms hold one or two connections: grow from one.
             members: Vec::with_capacity(1),
         });
@@ -167,9 +185,94 @@ impl Hub {
     /// Queues `event` for every member it is meant for. Never blocks.
     pub fn deliver(&self, event: &TicketEvent) {
         let shard = self.shard(event.ticket);
-        let Some(room) = shard.get(&event.ticket) else {
+        if let Some(room) = shard.get(&event.ticket) {
+            room.deliver(event);
+        }
+    }
+
+    /// Delivers a message's event only in `seq` order: the next one after
+    /// what the room has. Events from several nodes arrive in any order and
+    /// Redis may drop some; the caller holds back what comes early and
+    /// fills gaps from the database.
+    pub fn deliver_in_order(&self, event: &TicketEvent) -> InOrder {
+        let Some(seq) = event.seq else {
+            self.deliver(event);
+            return InOrder::Done;
+        };
+        let mut shard = self.shard(event.ticket);
+        let Some(room) = shard.get_mut(&event.ticket) else {
+            return InOrder::Done;
+        };
+        if seq <= room.delivered {
+            return InOrder::Stale;
+        }
+        if seq > room.delivered + 1 {
+            return InOrder::Gap {
+                after: room.delivered,
+            };
+        }
+        room.delivered = seq;
+        room.deliver(event);
+        InOrder::Done
+    }
+
+    /// The highest `seq` the ticket's room has, while someone watches it.
+    pub fn delivered(&self, ticket: TicketId) -> Option<Seq> {
+        self.shard(ticket).get(&ticket).map(|room| room.delivered)
+    }
+
+    /// Every watched ticket with the highest `seq` its room has.
+    pub fn watched(&self) -> Vec<(TicketId, Seq)> {
+        let mut watched = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock().expect("hub shard lock");
+            watched.extend(shard.iter().map(|(id, room)| (*id, room.delivered)));
+        }
+        watched
+    }
+
+    /// Every (ticket, user) with a connection here, one entry per pair.
+    pub fn present(&self) -> Vec<(TicketId, Participant)> {
+        let mut present = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock().expect("hub shard lock");
+            for (id, room) in shard.iter() {
+                let mut seen: Vec<UserId> = Vec::new();
+                for member in &room.members {
+                    if !seen.contains(&member.user.id) {
+                        seen.push(member.user.id);
+                        present.push((*id, member.user.clone()));
+                    }
+                }
+            }
+        }
+        present
+    }
+
+    /// Closes the sockets of agents the ticket now belongs to no longer (a
+    /// transfer this node learnt of late, from the database).
+    pub fn revoke_reassigned(&self, ticket: TicketId, code: u16, reason: &'static str) {
+        let shard = self.shard(ticket);
+        let Some(room) = shard.get(&ticket) else {
             return;
         };
+        let Some(agent) = room.ticket.agent else {
+            return;
+        };
+        let close = Arc::new(Encoded::Close { code, reason });
+        for member in room
+            .members
+            .iter()
+            .filter(|m| m.user.tipo == Role::Agente && m.user.id != agent)
+        {
+            offer(&member.queue, &member.evicted, &close, member.conn);
+        }
+    }
+}
+
+impl Room {
+    fn deliver(&self, event: &TicketEvent) {
+        let room = self;
         let mut delivered = 0;
         let shared = Arc::new(Encoded::Frame {
             seq: event.seq,
@@ -192,7 +295,9 @@ impl Hub {
             .events_delivered
             .fetch_add(delivered, Ordering::Relaxed);
     }
+}
 
+impl Hub {
     /// Closes every connection of `user` on `ticket` once it has sent what
     /// was queued before.
     pub fn revoke(&self, ticket: TicketId, user: UserId, code: u16, reason: &'static str) {

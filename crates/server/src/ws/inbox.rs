@@ -89,13 +89,19 @@ async fn run(state: AppState, identity: Identity, mut socket: WebSocket) {
     let evicted = CancellationToken::new();
     // Join before the snapshot: what changes in between arrives as an event
     // (clients apply them by ticket id, so seeing a change twice is harmless).
-    state.inboxes.join(InboxMember {
+    let first_here = state.inboxes.join(InboxMember {
         conn,
         user: identity.id,
         role: identity.role,
         queue,
         evicted: evicted.clone(),
     });
+    if first_here {
+        state
+            .presence
+            .inbox_opened(identity.id, identity.role == Role::Agente)
+            .await;
+    }
     if identity.role == Role::Agente {
         announce_agent(&state, identity.id).await;
     }
@@ -116,7 +122,9 @@ async fn run(state: AppState, identity: Identity, mut socket: WebSocket) {
         }));
         let _ = tokio::time::timeout(Duration::from_secs(2), socket.send(close)).await;
     }
-    state.inboxes.leave(conn);
+    if state.inboxes.leave(conn) {
+        state.presence.inbox_closed(identity.id).await;
+    }
     if identity.role == Role::Agente {
         announce_agent(&state, identity.id).await;
     }

@@ -106,7 +106,7 @@ pub fn run(
         &ticket,
         Member {
             conn,
-            user: me.clone(),
+            user: me,
             queue,
             evicted: evicted.clone(),
         },
@@ -128,15 +128,6 @@ pub fn run(
         rate_strikes: 0,
         state,
     };
-    if first_of_user && announces_presence(session.identity.role) {
-        session.publish(
-            ServerFrame::AgentJoined(PresenceEvent {
-                usuario: me,
-                timestamp: Timestamp::now(),
-            }),
-            Except::Conn(conn),
-        );
-    }
     let mut live = Live {
         session,
         events,
@@ -145,6 +136,9 @@ pub fn run(
     };
     async move {
         tracing::debug!("connected");
+        if first_of_user {
+            Box::pin(live.session.arrive()).await;
+        }
         // The greeting and the goodbye run once; boxed, their state does not
         // weigh on every idle connection's task for its whole life.
         let end = match Box::pin(live.session.greet(live.since)).await {
@@ -179,6 +173,22 @@ fn participant(identity: &Identity, online: bool) -> Participant {
 }
 
 impl Session {
+    /// The user's first connection to the ticket on this node: counted
+    /// present everywhere, and an agent new to the conversation announced.
+    async fn arrive(&mut self) {
+        let me = participant(&self.identity, true);
+        let first_anywhere = self.state.presence.arrived(self.ticket, &me).await;
+        if first_anywhere && announces_presence(self.identity.role) {
+            self.publish(
+                ServerFrame::AgentJoined(PresenceEvent {
+                    usuario: me,
+                    timestamp: Timestamp::now(),
+                }),
+                Except::Conn(self.conn),
+            );
+        }
+    }
+
     /// Sends `connection_established`, then whatever else the client missed
     /// since `since`.
     async fn greet(&mut self, since: Option<Seq>) -> Result<(), End> {
@@ -250,7 +260,7 @@ impl Session {
 
 /// The ticket's customer and agent, and every other user connected now.
 async fn participants(state: &AppState, ticket: &Ticket) -> Vec<Participant> {
-    let online = state.hub.online(ticket.id);
+    let online = state.presence.online(ticket.id).await;
     let mut people: Vec<Participant> = Vec::new();
     let named = [
         (&Some(ticket.cliente.clone()), Role::Cliente),
@@ -626,10 +636,15 @@ impl Session {
             while self.pending.next().await.is_some() {}
         }
         self.stop_typing();
-        let last_of_user = self.state.hub.leave(self.ticket, self.conn);
+        let last_here = self.state.hub.leave(self.ticket, self.conn);
         let now = Timestamp::now();
-        if last_of_user {
-            if announces_presence(self.identity.role) {
+        if last_here {
+            let last_anywhere = self
+                .state
+                .presence
+                .departed(self.ticket, self.identity.id)
+                .await;
+            if last_anywhere && announces_presence(self.identity.role) {
                 let mut gone = participant(&self.identity, false);
                 gone.last_seen = Some(now);
                 self.publish(
