@@ -130,6 +130,7 @@ impl Application {
                     redis.clone(),
                     hub.clone(),
                     inboxes.clone(),
+                    config.presence_ttl,
                 );
                 let bus: Arc<dyn Bus> = bus;
                 tokio::spawn(presence.clone().keep_fresh(bus.clone(), shutdown.clone()));

@@ -111,6 +111,11 @@ pub struct ServeArgs {
     /// Open tickets an agent may hold before automatic assignment skips them.
     #[arg(long, env = "SOPORTE_MAX_CHATS_PER_AGENT", default_value_t = 5)]
     pub max_chats_per_agent: u32,
+    /// Cluster mode: seconds a node's presence entries count without a
+    /// refresh (nodes refresh every third of it). A node that dies stops
+    /// counting as present within this time.
+    #[arg(long, env = "SOPORTE_PRESENCE_TTL", default_value_t = 15)]
+    pub presence_ttl: u64,
     /// Log format: `text` or `json`.
     #[arg(long, env = "SOPORTE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -226,6 +231,8 @@ pub struct Config {
     pub typing_timeout: Duration,
     pub auto_assign: bool,
     pub max_chats_per_agent: u32,
+    /// Cluster mode: how long presence counts without a refresh.
+    pub presence_ttl: Duration,
     /// How long an upload credential stays valid.
     pub upload_grant_ttl: Duration,
     pub demo: bool,
@@ -329,6 +336,7 @@ impl Config {
             typing_timeout: Duration::from_millis(args.typing_timeout_ms.max(100)),
             auto_assign: args.auto_assign,
             max_chats_per_agent: args.max_chats_per_agent,
+            presence_ttl: Duration::from_secs(args.presence_ttl.max(3)),
             upload_grant_ttl: Duration::from_secs(300),
             demo: args.demo,
         })
@@ -353,6 +361,7 @@ impl Config {
             typing_timeout: Duration::from_secs(5),
             auto_assign: false,
             max_chats_per_agent: 5,
+            presence_ttl: Duration::from_secs(15),
             upload_grant_ttl: Duration::from_secs(300),
             demo: false,
         }

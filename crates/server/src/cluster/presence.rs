@@ -3,9 +3,9 @@
 //! Per ticket, a sorted set holds one member per (user, node) with a score
 //! that is its expiry time; a hash beside it holds how each user is shown.
 //! Agents' inboxes work the same way under one key. Every node refreshes
-//! the entries of its own connections every [`REFRESH_EVERY`]; a node that
-//! dies stops being refreshed, and its entries stop counting after
-//! [`ENTRY_TTL`]. The node that removes such expired entries announces
+//! the entries of its own connections every third of `--presence-ttl`; a
+//! node that dies stops being refreshed, and its entries stop counting after
+//! the TTL (and are reaped at the next refresh of another node). The node that removes such expired entries announces
 //! `agente_left` for the agents who had no other connection.
 //!
 //! Arrival and departure are Lua scripts, so two nodes that see the same
@@ -28,11 +28,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// How often a node refreshes its connections' entries.
-pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
-/// How long an entry counts without a refresh: a dead node's users stop
-/// counting as present within this time (and a sweep after it).
-pub const ENTRY_TTL: Duration = Duration::from_secs(15);
 /// Keys of tickets nobody has touched for this long disappear.
 const KEY_TTL_SECONDS: u64 = 86_400;
 
@@ -104,6 +99,8 @@ pub struct RedisPresence {
     redis: Arc<Redis>,
     hub: Arc<Hub>,
     inboxes: Arc<Inboxes>,
+    /// How long an entry counts without a refresh.
+    ttl: Duration,
     arrive: redis::Script,
     depart: redis::Script,
     reap: redis::Script,
@@ -114,11 +111,17 @@ fn now_ms() -> i64 {
 }
 
 impl RedisPresence {
-    pub fn new(redis: Arc<Redis>, hub: Arc<Hub>, inboxes: Arc<Inboxes>) -> Arc<RedisPresence> {
+    pub fn new(
+        redis: Arc<Redis>,
+        hub: Arc<Hub>,
+        inboxes: Arc<Inboxes>,
+        ttl: Duration,
+    ) -> Arc<RedisPresence> {
         Arc::new(RedisPresence {
             redis,
             hub,
             inboxes,
+            ttl,
             arrive: redis::Script::new(ARRIVE),
             depart: redis::Script::new(DEPART),
             reap: redis::Script::new(REAP),
@@ -137,7 +140,7 @@ impl RedisPresence {
             .key(people_key(set))
             .arg(self.member(user))
             .arg(user)
-            .arg(now + ENTRY_TTL.as_millis() as i64)
+            .arg(now + self.ttl.as_millis() as i64)
             .arg(now)
             .arg(shown_as)
             .arg(KEY_TTL_SECONDS);
@@ -189,7 +192,7 @@ impl RedisPresence {
     /// Refreshes this node's entries and reaps the dead nodes' entries of
     /// the tickets watched here, until shutdown.
     pub async fn keep_fresh(self: Arc<Self>, bus: Arc<dyn Bus>, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(REFRESH_EVERY);
+        let mut tick = tokio::time::interval(self.ttl / 3);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -207,7 +210,7 @@ impl RedisPresence {
     }
 
     async fn refresh(&self) -> Result<(), String> {
-        let expires_at = now_ms() + ENTRY_TTL.as_millis() as i64;
+        let expires_at = now_ms() + self.ttl.as_millis() as i64;
         let mut pipe = redis::pipe();
         for (ticket, user) in self.hub.present() {
             let set = ticket_key(ticket);
@@ -222,6 +225,9 @@ impl RedisPresence {
             pipe.zadd(INBOX_KEY, self.member(user), expires_at).ignore();
             pipe.hset(people_key(INBOX_KEY), user, inbox_shown_as(user, is_agent))
                 .ignore();
+        }
+        if pipe.is_empty() {
+            return Ok(());
         }
         let mut conn = self.redis.conn();
         super::within(pipe.query_async::<()>(&mut conn)).await

@@ -3,6 +3,7 @@
 
 mod agents;
 mod auth;
+mod cluster;
 mod durability;
 mod files;
 mod helpers;

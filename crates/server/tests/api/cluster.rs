@@ -1,0 +1,685 @@
+//! Cluster mode: several real `soporte` processes sharing one database and
+//! one Redis. Each test runs its own `redis-server` on a free port (so it
+//! can stop and restart it without disturbing other tests) and its own
+//! database: PostgreSQL when `SOPORTE_TEST_POSTGRES` names a server (as
+//! `scripts/test` does), otherwise one SQLite file shared by the nodes.
+
+use crate::helpers::*;
+use reqwest::multipart::{Form, Part};
+use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\x0dIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A private Redis for one test.
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start_on(port: u16) -> RedisServer {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--port")
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("redis-server is installed (scripts/test checks)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RedisServer { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The database every node of a test shares.
+struct Database {
+    url: String,
+    /// PostgreSQL: the server and the database to drop at the end.
+    postgres: Option<(String, String)>,
+}
+
+impl Database {
+    fn new(dir: &TempDir) -> Database {
+        match std::env::var("SOPORTE_TEST_POSTGRES") {
+            Ok(server) => {
+                let mut name = [0u8; 6];
+                getrandom::fill(&mut name).unwrap();
+                let name = format!(
+                    "soporte_c_{}",
+                    name.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                );
+                psql(&server, &format!("CREATE DATABASE {name}"));
+                let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+                Database {
+                    url: format!("{base}/{name}"),
+                    postgres: Some((server.clone(), name)),
+                }
+            }
+            Err(_) => Database {
+                url: format!("sqlite://{}", dir.path().join("soporte.db").display()),
+                postgres: None,
+            },
+        }
+    }
+}
+
+fn psql(server: &str, sql: &str) {
+    let status = Command::new("psql")
+        .args([server, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .stdout(Stdio::null())
+        .status()
+        .expect("psql runs");
+    assert!(status.success(), "psql {sql}");
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Some((server, name)) = &self.postgres {
+            let _ = Command::new("psql")
+                .args([server.as_str(), "-q", "-c"])
+                .arg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+struct Node {
+    child: Child,
+    addr: String,
+}
+
+impl Node {
+    fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .get(format!("{}{path}", self.base()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}{path}", self.base()))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn ready(&self) -> bool {
+        reqwest::get(format!("{}/readyz", self.base()))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    }
+
+    async fn connect(&self, ticket: i64, token: &str) -> WsClient {
+        self.connect_since(ticket, token, None).await
+    }
+
+    async fn connect_since(&self, ticket: i64, token: &str, since: Option<i64>) -> WsClient {
+        let mut url = format!(
+            "ws://{}/ws/soporte/ticket/{ticket}/?token={token}",
+            self.addr
+        );
+        if let Some(since) = since {
+            url.push_str(&format!("&since={since}"));
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connects");
+        WsClient { stream }
+    }
+
+    async fn ticket_for(&self, token: &str) -> i64 {
+        let (status, body) = self
+            .post("/api/soporte/tickets/", token, json!({"asunto": "cluster"}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_i64().unwrap()
+    }
+
+    async fn history(&self, ticket: i64, token: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut page = 1;
+        loop {
+            let (status, body) = self
+                .get(
+                    &format!("/api/soporte/tickets/{ticket}/chat/historial/?page={page}&size=100"),
+                    token,
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            let mut results = body["results"].as_array().unwrap().clone();
+            results.extend(all);
+            all = results;
+            if body["next"].is_null() {
+                return all;
+            }
+            page += 1;
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Nodes, their Redis and their database.
+struct Cluster {
+    redis: RedisServer,
+    db: Database,
+    dir: TempDir,
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        Cluster {
+            redis: RedisServer::start_on(free_port()),
+            db: Database::new(&dir),
+            dir,
+        }
+    }
+
+    async fn node(&self) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_soporte"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--msg-rate", "0"])
+            .args(["--presence-ttl", "3"])
+            .arg("--database-url")
+            .arg(&self.db.url)
+            .arg("--redis-url")
+            .arg(self.redis.url())
+            .arg("--storage")
+            .arg(self.dir.path().join("files"))
+            .env("SOPORTE_JWT_SECRET", SECRET)
+            .env("SOPORTE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the soporte binary starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        let node = Node { child, addr };
+        eventually("the node is ready", Duration::from_secs(10), || {
+            node.ready()
+        })
+        .await;
+        node
+    }
+
+    fn restart_redis(&mut self) {
+        let port = self.redis.port;
+        self.redis.kill();
+        self.redis = RedisServer::start_on(port);
+    }
+}
+
+async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Frames until one of `tipo` arrives, skipping others.
+async fn wait_within(ws: &mut WsClient, tipo: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match ws.next_frame_within(left).await {
+            Ok(Some(frame)) if frame["tipo"] == tipo => return frame["data"].clone(),
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("no {tipo} within {within:?}"),
+            Err(closed) => panic!("closed waiting for {tipo}: {closed:?}"),
+        }
+    }
+}
+
+/// Collects `mensaje_recibido` seqs until `count` arrived.
+async fn received_seqs(ws: &mut WsClient, count: usize, within: Duration) -> Vec<i64> {
+    let mut seqs = Vec::new();
+    while seqs.len() < count {
+        let data = wait_within(ws, "mensaje_recibido", within).await;
+        seqs.push(data["seq"].as_i64().unwrap());
+    }
+    seqs
+}
+
+#[tokio::test]
+async fn customer_and_agent_on_different_nodes_chat_type_share_files_and_see_a_transfer() {
+    let cluster = Cluster::new();
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    let ticket = a.ticket_for(&customer(1)).await;
+    let mut c = a.connect(ticket, &customer(1)).await;
+    c.expect("connection_established").await;
+
+    // The agent opens the ticket on the other node: it is theirs, and the
+    // customer hears they joined.
+    let mut ag = b.connect(ticket, &agent(50)).await;
+    ag.expect("connection_established").await;
+    let joined = wait_within(&mut c, "agente_joined", FRAME_TIMEOUT).await;
+    assert_eq!(joined["usuario"]["id"], 50);
+
+    c.send_message("hola desde el nodo A", "c1").await;
+    let confirmed = wait_within(&mut c, "mensaje_confirmado", FRAME_TIMEOUT).await;
+    let got = wait_within(&mut ag, "mensaje_recibido", FRAME_TIMEOUT).await;
+    assert_eq!(got["contenido"], "hola desde el nodo A");
+    assert_eq!(got["seq"], confirmed["seq"]);
+
+    ag.send_json(json!({"tipo": "typing_start", "data": {}}))
+        .await;
+    let typing = wait_within(&mut c, "usuario_escribiendo", FRAME_TIMEOUT).await;
+    assert_eq!(typing["usuario"]["id"], 50);
+    ag.send_message("hola desde el nodo B", "a1").await;
+    wait_within(&mut c, "usuario_dejo_escribir", FRAME_TIMEOUT).await;
+    let reply = wait_within(&mut c, "mensaje_recibido", FRAME_TIMEOUT).await;
+    assert_eq!(reply["contenido"], "hola desde el nodo B");
+
+    // A file asked for and uploaded on node A arrives on node B.
+    c.send_json(json!({"tipo": "file_upload_request", "data": {"nombre_archivo": "captura.png", "tamaño": PNG.len(), "tipo_mime": "image/png"}}))
+        .await;
+    let grant = wait_within(&mut c, "file_upload_authorized", FRAME_TIMEOUT).await;
+    let mut upload = reqwest::Client::new()
+        .post(grant["upload_url"].as_str().unwrap())
+        .multipart(Form::new().part("file", Part::bytes(PNG.to_vec()).file_name("captura.png")));
+    for (header, value) in grant["headers"].as_object().unwrap() {
+        upload = upload.header(header, value.as_str().unwrap());
+    }
+    assert_eq!(upload.send().await.unwrap().status(), 201);
+    let file = wait_within(&mut ag, "file_uploaded", FRAME_TIMEOUT).await;
+    assert_eq!(file["nombre"], "captura.png", "{file}");
+    // And node B serves its bytes (shared storage).
+    let url = file["url"].as_str().unwrap();
+    let path = &url[url.find("/api/").unwrap()..];
+    let download = reqwest::Client::new()
+        .get(format!("{}{path}", b.base()))
+        .bearer_auth(agent(50))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.bytes().await.unwrap().as_ref(), PNG);
+
+    // The agent reads on node B; the receipt reaches the customer on node A.
+    let (status, _) = b
+        .post(
+            &format!("/api/soporte/tickets/{ticket}/chat/mark-read/"),
+            &agent(50),
+            json!({"message_ids": [confirmed["mensaje_id"]]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let read = wait_within(&mut c, "mensajes_leidos", FRAME_TIMEOUT).await;
+    assert_eq!(read["message_ids"], json!([confirmed["mensaje_id"]]));
+
+    // A supervisor on node A transfers the chat to agent 60: the customer
+    // sees it, and agent 50's socket on node B is closed.
+    // Agent 60 is known once they open their inbox (on node B).
+    let url = format!("ws://{}/ws/soporte/agentes/?token={}", b.addr, agent(60));
+    let (stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut inbox_60 = WsClient { stream };
+    inbox_60.expect("inbox").await;
+    let (status, body) = a
+        .post(
+            &format!("/api/soporte/tickets/{ticket}/chat/transfer/"),
+            &supervisor(9),
+            json!({"agente_id": 60, "motivo": "especialista"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let transferred = wait_within(&mut c, "chat_transferred", FRAME_TIMEOUT).await;
+    assert_eq!(transferred["nuevo_agente"]["id"], 60);
+    let closed = loop {
+        match ag.next_frame_within(FRAME_TIMEOUT).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("agent 50 not disconnected"),
+            Err(closed) => break closed,
+        }
+    };
+    assert_eq!(closed.code, Some(1008), "{closed:?}");
+    let mut new_agent = b.connect(ticket, &agent(60)).await;
+    new_agent.expect("connection_established").await;
+    new_agent.send_message("ahora te atiendo yo", "n1").await;
+    let from_new = wait_within(&mut c, "mensaje_recibido", FRAME_TIMEOUT).await;
+    assert_eq!(from_new["autor"]["id"], 60);
+
+    // The same conversation whichever node serves it, from the database and
+    // from each node's greeting (the recent-history cache), receipts included.
+    // Attachment URLs start with each node's `--public-url` (one balancer
+    // address in a real deployment, each node's own here): compared without it.
+    let same_base = |messages: Vec<Value>| -> Value {
+        let text = serde_json::to_string(&messages).unwrap();
+        serde_json::from_str(&text.replace(&a.addr, "NODE").replace(&b.addr, "NODE")).unwrap()
+    };
+    let on_a = same_base(a.history(ticket, &customer(1)).await);
+    let on_b = same_base(b.history(ticket, &customer(1)).await);
+    assert_eq!(on_a, on_b);
+    let seqs: Vec<i64> = on_a
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+    for node in [&a, &b, &a] {
+        let mut again = node.connect(ticket, &customer(1)).await;
+        let hello = again.expect("connection_established").await;
+        let recent = hello["historial_reciente"].as_array().unwrap().clone();
+        assert_eq!(same_base(recent.clone()), on_a, "greeting on {}", node.addr);
+        let first = recent.iter().find(|m| m["client_id"] == "c1").unwrap();
+        assert_eq!(first["estado"], "LEIDO");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_writers_on_one_ticket_across_three_nodes_get_unique_gapless_seq() {
+    let cluster = Cluster::new();
+    let nodes = [
+        cluster.node().await,
+        cluster.node().await,
+        cluster.node().await,
+    ];
+    let ticket = nodes[0].ticket_for(&customer(1)).await;
+    let tokens = [customer(1), agent(50), supervisor(9)];
+    let mut sockets = Vec::new();
+    for (node, token) in nodes.iter().zip(&tokens) {
+        let mut ws = node.connect(ticket, token).await;
+        ws.expect("connection_established").await;
+        sockets.push(ws);
+    }
+    let per_writer = 150;
+    let total = per_writer * sockets.len();
+    let runs = sockets.into_iter().enumerate().map(|(w, mut ws)| {
+        tokio::spawn(async move {
+            for n in 0..per_writer {
+                ws.send_message(&format!("w{w} m{n}"), &format!("w{w}-{n}"))
+                    .await;
+            }
+            let (mut confirmed, mut received) = (Vec::new(), Vec::new());
+            while confirmed.len() < per_writer || received.len() < total - per_writer {
+                let frame = ws.next_frame_within(Duration::from_secs(20)).await;
+                let frame = frame.unwrap().expect("every frame arrives");
+                match frame["tipo"].as_str().unwrap() {
+                    "mensaje_confirmado" => confirmed.push(frame["data"]["seq"].as_i64().unwrap()),
+                    "mensaje_recibido" => received.push(frame["data"]["seq"].as_i64().unwrap()),
+                    _ => {}
+                }
+            }
+            (confirmed, received)
+        })
+    });
+    let mut all_confirmed = BTreeSet::new();
+    for run in runs.collect::<Vec<_>>() {
+        let (confirmed, received) = run.await.unwrap();
+        assert!(
+            received.windows(2).all(|w| w[0] < w[1]),
+            "delivered once, in seq order"
+        );
+        let mut seen: BTreeSet<i64> = received.iter().copied().collect();
+        for seq in &confirmed {
+            assert!(all_confirmed.insert(*seq), "seq {seq} confirmed twice");
+            assert!(seen.insert(*seq), "own message also delivered");
+        }
+        assert_eq!(seen, (1..=total as i64).collect(), "every message seen");
+    }
+    assert_eq!(all_confirmed, (1..=total as i64).collect());
+    for node in &nodes {
+        assert_eq!(node.history(ticket, &supervisor(9)).await.len(), total);
+    }
+}
+
+#[tokio::test]
+async fn a_node_killed_with_sigkill_loses_nothing_and_its_clients_resume_on_another() {
+    let cluster = Cluster::new();
+    let (mut a, b) = (cluster.node().await, cluster.node().await);
+    let ticket = a.ticket_for(&customer(1)).await;
+    let mut watcher = b.connect(ticket, &agent(50)).await;
+    watcher.expect("connection_established").await;
+    let mut c = a.connect(ticket, &customer(1)).await;
+    c.expect("connection_established").await;
+    let sent = 300;
+    for n in 0..sent {
+        c.send_message(&format!("m{n}"), &format!("k{n}")).await;
+    }
+    let mut confirmed: HashMap<String, (i64, i64)> = HashMap::new();
+    while confirmed.len() < 100 {
+        let data = wait_within(&mut c, "mensaje_confirmado", FRAME_TIMEOUT).await;
+        confirmed.insert(
+            data["client_id"].as_str().unwrap().into(),
+            (
+                data["mensaje_id"].as_i64().unwrap(),
+                data["seq"].as_i64().unwrap(),
+            ),
+        );
+    }
+    a.kill();
+    drop(c);
+
+    // The customer comes back on node B from the last seq it knows, and
+    // sends again what it never saw confirmed, with the same client_ids.
+    let since = confirmed.values().map(|(_, seq)| *seq).max().unwrap();
+    let mut c = b.connect_since(ticket, &customer(1), Some(since)).await;
+    c.expect("connection_established").await;
+    let missing: Vec<usize> = (0..sent)
+        .filter(|n| !confirmed.contains_key(&format!("k{n}")))
+        .collect();
+    for n in &missing {
+        c.send_message(&format!("m{n}"), &format!("k{n}")).await;
+    }
+    for _ in &missing {
+        wait_within(&mut c, "mensaje_confirmado", FRAME_TIMEOUT).await;
+    }
+
+    let history = b.history(ticket, &customer(1)).await;
+    assert_eq!(history.len(), sent, "each message stored once");
+    let seqs: Vec<i64> = history.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=sent as i64).collect::<Vec<_>>());
+    for (client_id, (id, _)) in &confirmed {
+        let stored = history.iter().find(|m| m["client_id"] == *client_id);
+        assert_eq!(stored.map(|m| m["id"].as_i64().unwrap()), Some(*id));
+    }
+    // The agent on node B saw every message once, in order, including those
+    // node A committed but never got to publish.
+    let seen = received_seqs(&mut watcher, sent, Duration::from_secs(10)).await;
+    assert_eq!(seen, (1..=sent as i64).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_redis_restart_during_traffic_loses_nothing_and_readiness_follows_redis() {
+    let mut cluster = Cluster::new();
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    let ticket = a.ticket_for(&customer(1)).await;
+    let mut watcher = b.connect(ticket, &agent(50)).await;
+    watcher.expect("connection_established").await;
+    let mut local_watcher = a.connect(ticket, &supervisor(9)).await;
+    local_watcher.expect("connection_established").await;
+    let mut c = a.connect(ticket, &customer(1)).await;
+    c.expect("connection_established").await;
+
+    let sent = 120;
+    let mut confirmed = 0;
+    for n in 0..sent {
+        if n == 40 {
+            cluster.redis.kill();
+        }
+        c.send_message(&format!("m{n}"), &format!("k{n}")).await;
+        // Stored and confirmed whatever Redis does.
+        wait_within(&mut c, "mensaje_confirmado", FRAME_TIMEOUT).await;
+        confirmed += 1;
+        if n == 60 {
+            eventually(
+                "node A says it is not ready",
+                Duration::from_secs(5),
+                || async { !a.ready().await },
+            )
+            .await;
+        }
+        if n == 80 {
+            cluster.restart_redis();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(confirmed, sent);
+    // Local delivery never stopped; cross-node delivery catches up, once each.
+    let local = received_seqs(&mut local_watcher, sent, FRAME_TIMEOUT).await;
+    assert_eq!(local, (1..=sent as i64).collect::<Vec<_>>());
+    let remote = received_seqs(&mut watcher, sent, Duration::from_secs(10)).await;
+    assert_eq!(remote, (1..=sent as i64).collect::<Vec<_>>());
+    watcher
+        .assert_no("mensaje_recibido", Duration::from_millis(500))
+        .await;
+    eventually(
+        "both nodes are ready again",
+        Duration::from_secs(10),
+        || async { a.ready().await && b.ready().await },
+    )
+    .await;
+    // And chat across nodes works live again.
+    c.send_message("de vuelta", "back").await;
+    let back = wait_within(&mut watcher, "mensaje_recibido", FRAME_TIMEOUT).await;
+    assert_eq!(back["contenido"], "de vuelta");
+}
+
+#[tokio::test]
+async fn an_agent_on_two_nodes_is_announced_once_and_a_dead_nodes_presence_expires() {
+    let cluster = Cluster::new();
+    let (a, mut b) = (cluster.node().await, cluster.node().await);
+    let ticket = a.ticket_for(&customer(1)).await;
+    let mut c = a.connect(ticket, &customer(1)).await;
+    c.expect("connection_established").await;
+
+    let mut on_b = b.connect(ticket, &agent(50)).await;
+    on_b.expect("connection_established").await;
+    wait_within(&mut c, "agente_joined", FRAME_TIMEOUT).await;
+    let mut on_a = a.connect(ticket, &agent(50)).await;
+    on_a.expect("connection_established").await;
+    c.assert_no("agente_joined", Duration::from_millis(700))
+        .await;
+    // Leaving one node while still on the other is not leaving.
+    on_a.close().await;
+    c.assert_no("agente_left", Duration::from_millis(700)).await;
+
+    // A second customer connection, on node A, lists the agent of node B.
+    let mut other = a.connect(ticket, &customer(1)).await;
+    let hello = other.expect("connection_established").await;
+    let listed = hello["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == 50)
+        .cloned()
+        .unwrap();
+    assert_eq!(listed["online"], true);
+    other.close().await;
+
+    // Node B dies without a word: within the presence TTL (3 s here) and a
+    // refresh, the agent stops counting and the customer is told.
+    b.kill();
+    drop(on_b);
+    let left = wait_within(&mut c, "agente_left", Duration::from_secs(10)).await;
+    assert_eq!(left["usuario"]["id"], 50);
+    let mut later = a.connect(ticket, &customer(1)).await;
+    let hello = later.expect("connection_established").await;
+    let agent_entry = hello["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == 50)
+        .cloned()
+        .unwrap();
+    assert_eq!(agent_entry["online"], false, "{agent_entry}");
+}
+
+#[tokio::test]
+async fn agents_inboxes_on_other_nodes_count_for_assignment_and_get_previews() {
+    let cluster = Cluster::new();
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    // The agent's inbox is on node B; a ticket created on node A goes to its
+    // queue and its preview reaches node B.
+    let url = format!("ws://{}/ws/soporte/agentes/?token={}", b.addr, agent(50));
+    let (stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut inbox = WsClient { stream };
+    inbox.expect("inbox").await;
+    let ticket = a.ticket_for(&customer(1)).await;
+    let created = wait_within(&mut inbox, "ticket_actualizado", FRAME_TIMEOUT).await;
+    assert_eq!(created["ticket"]["id"], ticket);
+    let mut c = a.connect(ticket, &customer(1)).await;
+    c.expect("connection_established").await;
+    c.send_message("¿hay alguien?", "q1").await;
+    let preview = wait_within(&mut inbox, "inbox_mensaje", FRAME_TIMEOUT).await;
+    assert_eq!(preview["contenido"], "¿hay alguien?");
+    // Node A knows the agent is online although their inbox is on node B.
+    let (status, agents) = a.get("/api/soporte/agentes/", &supervisor(9)).await;
+    assert_eq!(status, 200, "{agents}");
+    let entry = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == 50)
+        .cloned()
+        .unwrap();
+    assert_eq!(entry["online"], true, "{entry}");
+}
