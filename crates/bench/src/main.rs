@@ -4,6 +4,7 @@
 //! with `--json`, as JSON.
 
 mod client;
+mod cluster;
 mod connections;
 mod fanout;
 mod history;
@@ -41,6 +42,8 @@ enum Scenario {
     Fanout(fanout::Options),
     /// History page latency on a ticket with many messages.
     History(history::Options),
+    /// Throughput on one node, then across several nodes of one cluster.
+    Cluster(cluster::Options),
 }
 
 fn main() -> std::process::ExitCode {
@@ -59,30 +62,25 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    // A run that lost, repeated or reordered a message fails, whatever its speed.
+    let mut failed = false;
     let report = match &cli.scenario {
         Scenario::Throughput(options) => {
             let server = Server::spawn(&cli.server_bin, None, &[]).await?;
             let report = throughput::run(&server, options).await;
             server.stop().await;
             let report = report?;
-            println!(
-                "throughput: {} tickets, {}, {:.1} s\n  confirmed {} of {} sent: {:.0} msg/s\n  confirm   {}\n  delivery  {}\n  lost {}  duplicated {}  out of order {}  errors {}\n  server: {} commits, {:.1} messages per commit, {:.3} ms per commit",
-                report.tickets,
-                report.rate.map(|r| format!("{r} msg/s offered")).unwrap_or_else(|| format!("window {}", report.window.unwrap_or(0))),
-                report.duration_s,
-                report.confirmed,
-                report.sent,
-                report.confirmed_per_s,
-                report.confirm_latency,
-                report.delivery_latency,
-                report.lost,
-                report.duplicated,
-                report.out_of_order,
-                report.errors,
-                report.commit_batches,
-                report.messages_per_commit,
-                report.mean_commit_ms
-            );
+            print_throughput("throughput", &report);
+            failed = report.lost + report.duplicated + report.out_of_order > 0;
+            serde_json::to_value(&report)
+        }
+        Scenario::Cluster(options) => {
+            let report = cluster::run(&cli.server_bin, options).await?;
+            print_throughput("cluster, 1 node", &report.one_node);
+            print_throughput(&format!("cluster, {} nodes", report.nodes), &report.many_nodes);
+            failed = [&report.one_node, &report.many_nodes]
+                .iter()
+                .any(|r| r.lost + r.duplicated + r.out_of_order > 0);
             serde_json::to_value(&report)
         }
         Scenario::Connections(options) => {
@@ -111,6 +109,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "fanout: {} watchers x {} messages: {} of {} delivered (lost {})\n  delivery  {}",
                 report.watchers, report.messages, report.deliveries, report.expected_deliveries, report.lost, report.delivery_latency
             );
+            failed = report.lost > 0;
             serde_json::to_value(&report)
         }
         Scenario::History(options) => {
@@ -138,5 +137,29 @@ async fn run(cli: Cli) -> Result<(), String> {
         std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap())
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
+    if failed {
+        return Err("messages were lost, duplicated or reordered".into());
+    }
     Ok(())
+}
+
+fn print_throughput(title: &str, report: &throughput::Report) {
+    println!(
+        "{title}: {} tickets, {}, {:.1} s\n  confirmed {} of {} sent: {:.0} msg/s\n  confirm   {}\n  delivery  {}\n  lost {}  duplicated {}  out of order {}  errors {}\n  server: {} commits, {:.1} messages per commit, {:.3} ms per commit",
+        report.tickets,
+        report.rate.map(|r| format!("{r} msg/s offered")).unwrap_or_else(|| format!("window {}", report.window.unwrap_or(0))),
+        report.duration_s,
+        report.confirmed,
+        report.sent,
+        report.confirmed_per_s,
+        report.confirm_latency,
+        report.delivery_latency,
+        report.lost,
+        report.duplicated,
+        report.out_of_order,
+        report.errors,
+        report.commit_batches,
+        report.messages_per_commit,
+        report.mean_commit_ms
+    );
 }

@@ -2,6 +2,7 @@
 //! one already running at a URL. Only ever on 127.0.0.1.
 
 use std::path::{Path, PathBuf};
+
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -23,8 +24,20 @@ impl Server {
         database: Option<PathBuf>,
         extra: &[String],
     ) -> Result<Server, String> {
+        let url = database.map(|db| format!("sqlite://{}", db.display()));
+        Server::spawn_with_url(bin, url, extra).await
+    }
+
+    /// As [`Server::spawn`], on a database given by URL (SQLite or
+    /// PostgreSQL), for nodes that share one.
+    pub async fn spawn_with_url(
+        bin: &Path,
+        database_url: Option<String>,
+        extra: &[String],
+    ) -> Result<Server, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let db = database.unwrap_or_else(|| dir.path().join("bench.db"));
+        let database_url = database_url
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
         let mut child = Command::new(bin)
             .args([
                 "serve",
@@ -38,7 +51,7 @@ impl Server {
                 "0",
             ])
             .arg("--database-url")
-            .arg(format!("sqlite://{}", db.display()))
+            .arg(database_url)
             .arg("--storage")
             .arg(dir.path().join("files"))
             .args(extra)
@@ -79,6 +92,22 @@ impl Server {
             child: None,
             _dir: None,
         })
+    }
+
+    /// Waits until `/readyz` answers 200 (a cluster node has subscribed).
+    pub async fn wait_ready(&self) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            if let Ok(response) = reqwest::get(format!("{}/readyz", self.base)).await {
+                if response.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("{} not ready within 15 s", self.base));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     pub fn ws_base(&self) -> String {

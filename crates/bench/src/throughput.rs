@@ -94,17 +94,26 @@ struct AgentOutcome {
 }
 
 pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
+    run_on(std::slice::from_ref(server), options).await
+}
+
+/// The same load over several nodes of one cluster: ticket `i`'s customer
+/// is on node `i % n` and its agent on the next node, so with two or more
+/// nodes every delivery crosses from one node to another.
+pub async fn run_on(servers: &[Server], options: &Options) -> Result<Report, String> {
     let http = reqwest::Client::new();
     let mut pairs = Vec::new();
+    let n = servers.len();
     for i in 0..options.tickets {
         let customer = 100_000 + i as i64;
         let agent = 200_000 + i as i64;
-        let ticket = client::create_ticket(&http, server, customer).await?;
-        let customer_socket = client::connect(server, ticket, customer, Role::Cliente).await?;
-        let agent_socket = client::connect(server, ticket, agent, Role::Agente).await?;
+        let (near, far) = (&servers[i % n], &servers[(i + 1) % n]);
+        let ticket = client::create_ticket(&http, near, customer).await?;
+        let customer_socket = client::connect(near, ticket, customer, Role::Cliente).await?;
+        let agent_socket = client::connect(far, ticket, agent, Role::Agente).await?;
         pairs.push((ticket, customer_socket, agent_socket));
     }
-    let before = server.metrics().await;
+    let before = metrics_of(servers).await;
     let start = Instant::now();
     let until = start + Duration::from_secs_f64(options.duration);
     let per_ticket_rate = options.rate.map(|r| r / options.tickets as f64);
@@ -160,7 +169,7 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
     }
     let confirmed: u64 = confirmed_sets.iter().map(|s| s.len() as u64).sum();
     lost += sent - confirmed;
-    let after = server.metrics().await;
+    let after = metrics_of(servers).await;
     let delta = |name: &str| {
         after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
     };
@@ -186,6 +195,17 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
         out_of_order,
         errors,
     })
+}
+
+/// Every node's counters, added up.
+async fn metrics_of(servers: &[Server]) -> HashMap<String, f64> {
+    let mut total: HashMap<String, f64> = HashMap::new();
+    for server in servers {
+        for (name, value) in server.metrics().await {
+            *total.entry(name).or_default() += value;
+        }
+    }
+    total
 }
 
 fn stamp(start: Instant) -> String {
