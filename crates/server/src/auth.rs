@@ -95,30 +95,42 @@ impl Verifier {
     /// Builds the verifier from the flags. `Ok(None)` when no key is configured.
     pub fn from_args(keys: &KeyArgs) -> Result<Option<Verifier>, ConfigError> {
         install_crypto();
-        let (key, algorithm) =
-            match (&keys.jwt_secret, &keys.jwt_public_key) {
-                (Some(_), Some(_)) => return Err(ConfigError::new(
+        let (key, algorithm) = match (&keys.jwt_secret, &keys.jwt_public_key) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
                     "SOPORTE_JWT_SECRET / SOPORTE_JWT_PUBLIC_KEY",
                     "set one key, not both: each token must have exactly one accepted algorithm",
-                )),
-                (None, None) => return Ok(None),
-                (Some(secret), None) => (hs256_key(secret)?.1, Algorithm::HS256),
-                (None, Some(path)) => {
-                    const SETTING: &str = "SOPORTE_JWT_PUBLIC_KEY (--jwt-public-key)";
-                    let pem = std::fs::read(path).map_err(|e| {
-                        ConfigError::new(SETTING, format!("cannot read {}: {e}", path.display()))
-                    })?;
-                    public_key(&pem).ok_or_else(|| {
-                        ConfigError::new(
-                            SETTING,
-                            format!(
-                                "{} is not a PEM RSA, EC (P-256) or Ed25519 public key",
-                                path.display()
-                            ),
-                        )
-                    })?
+                ))
+            }
+            (None, None) => return Ok(None),
+            (Some(secret), None) => (hs256_key(secret)?.1, Algorithm::HS256),
+            (None, Some(path)) => {
+                const SETTING: &str = "SOPORTE_JWT_PUBLIC_KEY (--jwt-public-key)";
+                let pem = std::fs::read(path).map_err(|e| {
+                    ConfigError::new(SETTING, format!("cannot read {}: {e}", path.display()))
+                })?;
+                if let Some(bits) = rsa_bits(&pem) {
+                    if bits < MIN_RSA_BITS {
+                        return Err(ConfigError::new(
+                                SETTING,
+                                format!(
+                                    "{} is a {bits}-bit RSA key; at least {MIN_RSA_BITS} bits are required",
+                                    path.display()
+                                ),
+                            ));
+                    }
                 }
-            };
+                public_key(&pem).ok_or_else(|| {
+                    ConfigError::new(
+                        SETTING,
+                        format!(
+                            "{} is not a PEM RSA, EC (P-256) or Ed25519 public key",
+                            path.display()
+                        ),
+                    )
+                })?
+            }
+        };
         let mut validation = Validation::new(algorithm);
         validation.set_required_spec_claims(&["exp"]);
         validation.validate_nbf = true;
@@ -213,6 +225,22 @@ fn hs256_key(secret: &str) -> Result<(EncodingKey, DecodingKey), ConfigError> {
         EncodingKey::from_secret(secret.as_bytes()),
         DecodingKey::from_secret(secret.as_bytes()),
     ))
+}
+
+/// Shortest RSA modulus accepted (RFC 8725 §3.5; NIST SP 800-131A).
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// The modulus size of an RSA public key in PEM (SPKI `PUBLIC KEY` or PKCS#1
+/// `RSA PUBLIC KEY`); `None` for any other key.
+fn rsa_bits(pem: &[u8]) -> Option<usize> {
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    use rsa::pkcs8::DecodePublicKey;
+    use rsa::traits::PublicKeyParts;
+    let text = std::str::from_utf8(pem).ok()?;
+    let key = rsa::RsaPublicKey::from_public_key_pem(text)
+        .or_else(|_| rsa::RsaPublicKey::from_pkcs1_pem(text))
+        .ok()?;
+    Some(key.size() * 8)
 }
 
 /// The key and its one algorithm, from the PEM's own type.

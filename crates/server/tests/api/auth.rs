@@ -162,6 +162,23 @@ async fn rs256_es256_and_eddsa_tokens_verify_against_their_public_keys_only() {
     }
 }
 
+#[test]
+fn an_rsa_key_under_2048_bits_refuses_to_start() {
+    let keys = |file: &str| KeyArgs {
+        jwt_secret: None,
+        jwt_public_key: Some(fixture(file)),
+        jwt_issuer: None,
+        jwt_audience: None,
+    };
+    let error = Verifier::from_args(&keys("rsa1024_public.pem"))
+        .err()
+        .expect("a 1024-bit key is refused")
+        .to_string();
+    assert!(error.contains("SOPORTE_JWT_PUBLIC_KEY"), "{error}");
+    assert!(error.contains("1024-bit"), "{error}");
+    assert!(Verifier::from_args(&keys("rsa_public.pem")).is_ok());
+}
+
 #[tokio::test]
 async fn a_token_of_an_unknown_role_is_refused() {
     let app = spawn_app().await;
