@@ -170,10 +170,10 @@ fn an_rsa_key_under_2048_bits_refuses_to_start() {
         jwt_issuer: None,
         jwt_audience: None,
     };
-    let error = Verifier::from_args(&keys("rsa1024_public.pem"))
-        .err()
-        .expect("a 1024-bit key is refused")
-        .to_string();
+    let Err(error) = Verifier::from_args(&keys("rsa1024_public.pem")) else {
+        panic!("a 1024-bit key is refused");
+    };
+    let error = error.to_string();
     assert!(error.contains("SOPORTE_JWT_PUBLIC_KEY"), "{error}");
     assert!(error.contains("1024-bit"), "{error}");
     assert!(Verifier::from_args(&keys("rsa_public.pem")).is_ok());
