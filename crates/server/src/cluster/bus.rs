@@ -196,7 +196,9 @@ pub struct RedisBus {
 impl RedisBus {
     fn deliver_here(&self, event: Event) {
         match event {
-            Event::Room(event) if event.seq.is_some() => {
+            // Every room event, so what follows a message (its file, a
+            // receipt) never overtakes it while it waits for its turn.
+            Event::Room(event) => {
                 if self.ordered.try_send(Input::Event(event)).is_err() {
                     // The sweep finds the room behind and reads the message
                     // from the database.
@@ -388,9 +390,13 @@ enum Input {
     Latest(HashMap<TicketId, Seq>),
 }
 
-/// Messages that came early for one room.
+/// Where a held event goes in its room's line: a message by its `seq`; any
+/// other event right after the last event held before it.
+type Place = (Seq, u32);
+
+/// Messages that came early for one room, and what came after them.
 struct Held {
-    events: BTreeMap<Seq, TicketEvent>,
+    events: BTreeMap<Place, TicketEvent>,
     /// When the room started waiting.
     since: Instant,
     /// A read of the missing messages is under way.
@@ -434,20 +440,28 @@ impl Sequencer {
     }
 
     fn on_event(&mut self, event: TicketEvent) {
-        let (ticket, Some(seq)) = (event.ticket, event.seq) else {
-            self.hub.deliver(&event);
-            return;
-        };
+        let ticket = event.ticket;
         if let Some(held) = self.held.get_mut(&ticket) {
-            held.events.insert(seq, event);
+            let place = match event.seq {
+                Some(seq) => (seq, 0),
+                None => held
+                    .events
+                    .last_key_value()
+                    .map_or((0, 0), |(&(seq, n), _)| (seq, n + 1)),
+            };
+            held.events.insert(place, event);
             self.drain(ticket);
             return;
         }
+        let Some(seq) = event.seq else {
+            self.hub.deliver(&event);
+            return;
+        };
         if let InOrder::Gap { .. } = self.hub.deliver_in_order(&event) {
             self.held.insert(
                 ticket,
                 Held {
-                    events: BTreeMap::from([(seq, event)]),
+                    events: BTreeMap::from([((seq, 0), event)]),
                     since: Instant::now(),
                     filling: false,
                 },
@@ -479,7 +493,7 @@ impl Sequencer {
             .held
             .iter()
             .filter(|(_, held)| !held.filling && held.since.elapsed() >= HOLD_BACK)
-            .filter_map(|(ticket, held)| Some((*ticket, *held.events.keys().next()? - 1)))
+            .filter_map(|(ticket, held)| Some((*ticket, held.events.keys().next()?.0 - 1)))
             .collect();
         for (ticket, up_to) in overdue {
             self.fill(ticket, up_to);
@@ -590,7 +604,7 @@ impl Sequencer {
             if behind && !waiting {
                 let up_to = match self.held.get(&ticket) {
                     // Early messages wait: fill up to the first of them.
-                    Some(held) => held.events.keys().next().map_or(last, |first| first - 1),
+                    Some(held) => held.events.keys().next().map_or(last, |first| first.0 - 1),
                     None => last,
                 };
                 self.fill(ticket, up_to);

@@ -341,3 +341,73 @@ impl Hub {
         people
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket(last_seq: Seq) -> Ticket {
+        Ticket {
+            id: 1,
+            asunto: "x".into(),
+            estado: soporte_protocol::TicketState::Abierto,
+            cliente: soporte_protocol::Person::user(5, "Ana", Role::Cliente, None),
+            agente: None,
+            creado: Timestamp::now(),
+            actualizado: Timestamp::now(),
+            last_seq,
+        }
+    }
+
+    fn event(seq: Seq) -> TicketEvent {
+        TicketEvent {
+            ticket: 1,
+            seq: Some(seq),
+            audience: Audience::Everyone,
+            except: Except::Nobody,
+            text: format!("m{seq}").into(),
+        }
+    }
+
+    #[test]
+    fn in_order_delivery_takes_the_next_seq_drops_the_old_and_reports_gaps() {
+        let hub = Hub::default();
+        let (queue, mut rx) = mpsc::channel(16);
+        hub.join(
+            &ticket(3),
+            Member {
+                conn: 1,
+                user: Participant {
+                    id: 5,
+                    nombre: "Ana".into(),
+                    tipo: Role::Cliente,
+                    avatar: None,
+                    online: true,
+                    last_seen: None,
+                },
+                queue,
+                evicted: CancellationToken::new(),
+            },
+        );
+        assert_eq!(hub.deliver_in_order(&event(3)), InOrder::Stale);
+        assert_eq!(hub.deliver_in_order(&event(5)), InOrder::Gap { after: 3 });
+        assert_eq!(hub.deliver_in_order(&event(4)), InOrder::Done);
+        assert_eq!(hub.deliver_in_order(&event(5)), InOrder::Done);
+        assert_eq!(hub.delivered(1), Some(5));
+        let got: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|e| match &*e {
+                Encoded::Frame { text, .. } => text.to_string(),
+                Encoded::Close { .. } => "close".into(),
+            })
+            .collect();
+        assert_eq!(got, ["m4", "m5"]);
+        // Nobody watches ticket 2: nothing to order.
+        assert_eq!(
+            hub.deliver_in_order(&TicketEvent {
+                ticket: 2,
+                ..event(9)
+            }),
+            InOrder::Done
+        );
+    }
+}

@@ -349,7 +349,12 @@ async fn customer_and_agent_on_different_nodes_chat_type_share_files_and_see_a_t
         upload = upload.header(header, value.as_str().unwrap());
     }
     assert_eq!(upload.send().await.unwrap().status(), 201);
-    let file = wait_within(&mut ag, "file_uploaded", FRAME_TIMEOUT).await;
+    // Its message first, then the file that joins it (the seed's hook adds
+    // the file to a message it already has).
+    let message = wait_within(&mut ag, "mensaje_recibido", FRAME_TIMEOUT).await;
+    assert_eq!(message["tipo"], "ARCHIVO", "{message}");
+    let file = ag.expect("file_uploaded").await;
+    assert_eq!(file["mensaje_id"], message["id"]);
     assert_eq!(file["nombre"], "captura.png", "{file}");
     // And node B serves its bytes (shared storage).
     let url = file["url"].as_str().unwrap();
