@@ -78,8 +78,20 @@ pub struct ConnectionEstablished {
     /// Without `since`: the last 50 messages. With `since`: the first messages
     /// after it (the rest follow at once as `mensaje_recibido`). Oldest first.
     pub historial_reciente: Vec<Message>,
-    /// The `since` the connection was opened with, if any.
+    /// The `since` the connection resumed from: `None` for a fresh start,
+    /// and when the server refused the client's cursor (`resync`).
     pub since: Option<Seq>,
+    /// The id of the history `seq` counts in. Clients resume with
+    /// `since=SEQ&epoch=EPOCH` (and `since_id`, the id of the message at
+    /// SEQ); a different epoch means another history.
+    pub epoch: String,
+    /// True when the client asked to resume but its cursor does not match
+    /// this history (another epoch, a `since` beyond the ticket's last
+    /// message, or another message at that `seq`: a restored database). The
+    /// client must drop what it holds for the ticket and start again from
+    /// `historial_reciente`.
+    #[serde(default)]
+    pub resync: bool,
     /// `seq` of the ticket's newest message when the connection opened.
     pub last_seq: Seq,
     pub limites: Limits,

@@ -209,6 +209,9 @@ impl Store for CachedStore {
     async fn ping(&self) -> StoreResult<()> {
         self.inner.ping().await
     }
+    fn epoch(&self) -> &str {
+        self.inner.epoch()
+    }
     async fn upsert_user(&self, user: UserRecord) -> StoreResult<()> {
         self.inner.upsert_user(user).await
     }

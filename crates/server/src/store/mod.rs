@@ -272,6 +272,10 @@ pub struct AttachmentFile {
 pub trait Store: Send + Sync + 'static {
     /// Cheap round trip, for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;
+    /// The id of this database's history, fixed when it was created (or
+    /// renewed after a restore). Clients resume with it: another epoch means
+    /// their `since` belongs to a different history.
+    fn epoch(&self) -> &str;
 
     /// Remembers how a user is called and shown.
     async fn upsert_user(&self, user: UserRecord) -> StoreResult<()>;

@@ -41,6 +41,20 @@ pub struct ConnectParams {
     token: Option<String>,
     #[serde(default)]
     since: Option<String>,
+    /// The epoch the client's `since` counts in.
+    #[serde(default)]
+    epoch: Option<String>,
+    /// The id of the message at `since`, as the client has it.
+    #[serde(default)]
+    since_id: Option<String>,
+}
+
+/// Where a client asks to resume from.
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    pub since: Option<soporte_protocol::Seq>,
+    pub epoch: Option<String>,
+    pub since_id: Option<soporte_protocol::MessageId>,
 }
 
 pub async fn upgrade(
@@ -133,7 +147,7 @@ pub fn take_slot(
 pub struct Admitted {
     pub identity: crate::auth::Identity,
     pub ticket: soporte_protocol::Ticket,
-    pub since: Option<soporte_protocol::Seq>,
+    pub resume: Resume,
     pub slot: slots::Slot,
 }
 
@@ -154,6 +168,18 @@ async fn admit(
                     ApiError::BadRequest("since debe ser un número entero no negativo.".into())
                 })?,
         ),
+    };
+    let since_id = match params.since_id.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(
+            text.parse::<i64>()
+                .map_err(|_| ApiError::BadRequest("since_id debe ser un número entero.".into()))?,
+        ),
+    };
+    let resume = Resume {
+        since,
+        epoch: params.epoch.clone().filter(|e| !e.is_empty()),
+        since_id,
     };
     let ticket_id: i64 = ticket.parse().map_err(|_| ApiError::NotFound)?;
     let mut ticket = state
@@ -199,7 +225,7 @@ async fn admit(
     Ok(Admitted {
         identity,
         ticket,
-        since,
+        resume,
         slot,
     })
 }

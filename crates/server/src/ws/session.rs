@@ -90,7 +90,7 @@ pub fn run(
     let Admitted {
         identity,
         ticket,
-        since,
+        resume,
         slot,
     } = admitted;
     let conn = state.next_conn_id();
@@ -132,7 +132,7 @@ pub fn run(
         session,
         events,
         evicted,
-        since,
+        resume,
     };
     async move {
         tracing::debug!("connected");
@@ -141,7 +141,7 @@ pub fn run(
         }
         // The greeting and the goodbye run once; boxed, their state does not
         // weigh on every idle connection's task for its whole life.
-        let end = match Box::pin(live.session.greet(live.since)).await {
+        let end = match Box::pin(live.session.greet(std::mem::take(&mut live.resume))).await {
             Ok(()) => live.session.serve(&mut live.events, &live.evicted).await,
             Err(end) => end,
         };
@@ -158,7 +158,7 @@ struct Live {
     session: Session,
     events: mpsc::Receiver<Outbound>,
     evicted: CancellationToken,
-    since: Option<Seq>,
+    resume: super::Resume,
 }
 
 fn participant(identity: &Identity, online: bool) -> Participant {
@@ -190,8 +190,9 @@ impl Session {
     }
 
     /// Sends `connection_established`, then whatever else the client missed
-    /// since `since`.
-    async fn greet(&mut self, since: Option<Seq>) -> Result<(), End> {
+    /// since `since`, or tells it to resync when its cursor belongs to
+    /// another history.
+    async fn greet(&mut self, resume: super::Resume) -> Result<(), End> {
         let store = self.state.store.clone();
         // Customers never see internal notes.
         let staff = self.identity.role.is_staff();
@@ -200,6 +201,11 @@ impl Session {
             .await
             .map_err(|_| End::Close(1011, "error interno"))?
             .ok_or(End::Close(CLOSE_POLICY, "el ticket ya no existe"))?;
+        let resync = match resume.since {
+            None => false,
+            Some(since) => !cursor_matches(&store, &resume, since, &ticket).await?,
+        };
+        let since = if resync { None } else { resume.since };
         let history = match since {
             None => {
                 store
@@ -223,6 +229,8 @@ impl Session {
             usuario: participant(&self.identity, true),
             participants,
             since,
+            epoch: store.epoch().to_string(),
+            resync,
             last_seq: ticket.last_seq.max(self.sent_seq),
             limites: Limits {
                 max_mensaje: self.state.config.max_message_length,
@@ -256,6 +264,36 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// Does the client's cursor point into this history? Its epoch (when given)
+/// must be this database's, its `since` no further than the ticket's last
+/// message, and the message at `since` (when the client names it) the same.
+async fn cursor_matches(
+    store: &crate::store::DynStore,
+    resume: &super::Resume,
+    since: Seq,
+    ticket: &Ticket,
+) -> Result<bool, End> {
+    if resume
+        .epoch
+        .as_deref()
+        .is_some_and(|epoch| epoch != store.epoch())
+    {
+        return Ok(false);
+    }
+    if since > ticket.last_seq {
+        return Ok(false);
+    }
+    let (Some(expected), true) = (resume.since_id, since > 0) else {
+        return Ok(true);
+    };
+    // Internal notes count too: only ids are compared, nothing is sent.
+    let at_since = store
+        .messages_between(ticket.id, since - 1, since, 1, true)
+        .await
+        .map_err(|_| End::Close(1011, "error interno"))?;
+    Ok(at_since.first().is_some_and(|m| m.id == expected))
 }
 
 /// The ticket's customer and agent, and every other user connected now.

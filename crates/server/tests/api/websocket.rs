@@ -1,6 +1,6 @@
 use crate::helpers::*;
 use futures_util::SinkExt;
-use serde_json::json;
+use serde_json::{json, Value};
 use soporte_protocol::Role;
 use std::time::Duration;
 
@@ -530,20 +530,78 @@ async fn resuming_with_since_delivers_every_missed_message_once_in_order() {
 }
 
 #[tokio::test]
-async fn a_since_beyond_the_last_message_does_not_hide_new_ones() {
+async fn a_since_beyond_the_last_message_is_told_to_resync_and_misses_nothing_new() {
     let app = spawn_app().await;
     let ticket = app.ticket_for(&customer(1)).await;
     let mut sender = app.connect(ticket, &customer(1)).await;
     sender.expect("connection_established").await;
     sender.send_message("uno", "u1").await;
     sender.expect("mensaje_confirmado").await;
+    // A client that saw seq 500 of a history this server does not have (a
+    // restored database).
     let url = format!("{}&since=500", app.ws_url(ticket, &agent(50)));
     let mut resumed = app.connect_url(&url).await;
     let hello = resumed.expect("connection_established").await;
-    assert_eq!(hello["historial_reciente"], json!([]));
+    assert_eq!(hello["resync"], true);
+    assert_eq!(hello["since"], Value::Null);
+    assert_eq!(hello["historial_reciente"][0]["contenido"], "uno");
     assert_eq!(hello["last_seq"], 1);
     sender.send_message("dos", "u2").await;
     assert_eq!(resumed.wait_for("mensaje_recibido").await["seq"], 2);
+}
+
+#[tokio::test]
+async fn a_cursor_from_another_history_is_told_to_resync_and_a_matching_one_resumes() {
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut sender = app.connect(ticket, &customer(1)).await;
+    let epoch = sender.expect("connection_established").await["epoch"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(epoch.len(), 16, "{epoch}");
+    let mut ids = Vec::new();
+    for n in 1..=4 {
+        sender
+            .send_message(&format!("m{n}"), &format!("c{n}"))
+            .await;
+        ids.push(sender.expect("mensaje_confirmado").await["mensaje_id"].clone());
+    }
+    async fn hello_of(app: &TestApp, url: String) -> Value {
+        let mut ws = app.connect_url(&url).await;
+        ws.expect("connection_established").await
+    }
+    let base = app.ws_url(ticket, &customer(1));
+    let resume = |query: String| hello_of(&app, format!("{base}&{query}"));
+    // The same history: resumes after seq 2.
+    let hello = resume(format!("since=2&epoch={epoch}&since_id={}", ids[1])).await;
+    assert_eq!(
+        (hello["resync"].clone(), hello["since"].clone()),
+        (json!(false), json!(2))
+    );
+    let seqs: Vec<i64> = hello["historial_reciente"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [3, 4]);
+    // Another database's epoch, or another message at seq 2: start again.
+    for query in [
+        "since=2&epoch=0123456789abcdef".to_string(),
+        format!("since=2&epoch={epoch}&since_id={}", ids[2]),
+    ] {
+        let hello = resume(query.clone()).await;
+        assert_eq!(hello["resync"], true, "{query}");
+        assert_eq!(hello["since"], Value::Null, "{query}");
+        assert_eq!(hello["historial_reciente"].as_array().unwrap().len(), 4);
+    }
+    // A malformed since_id is a bad request before the upgrade.
+    let url = format!("{}&since=2&since_id=x", app.ws_url(ticket, &customer(1)));
+    let Err(refused) = app.try_connect_with(&url, None).await else {
+        panic!("a malformed since_id is refused");
+    };
+    assert_eq!(refused.0, 400);
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_agent_workflows.sql")),
     (3, include_str!("migrations/0003_attachments.sql")),
+    (4, include_str!("migrations/0004_epoch.sql")),
 ];
 
 /// Applies what is missing; returns how many were applied.

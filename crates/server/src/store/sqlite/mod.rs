@@ -32,6 +32,8 @@ pub struct SqliteStore {
     reader_permits: Semaphore,
     /// Base of the download URLs of attachments (the server's public URL).
     url_base: Arc<str>,
+    /// This database's history id (`meta.epoch`).
+    epoch: String,
 }
 
 impl SqliteStore {
@@ -46,6 +48,11 @@ impl SqliteStore {
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         migrations::apply(&mut writer_conn)
             .map_err(|e| format!("migrating {}: {e}", path.display()))?;
+        let epoch: String = writer_conn
+            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| {
+                row.get(0)
+            })
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
         let readers = (0..READERS)
             .map(|_| open_connection(path, true))
             .collect::<Result<Vec<_>, _>>()
@@ -66,7 +73,21 @@ impl SqliteStore {
             readers: Mutex::new(readers),
             reader_permits: Semaphore::new(READERS),
             url_base: Arc::from(""),
+            epoch,
         })
+    }
+
+    /// Gives the database a new epoch (after restoring a backup, so clients
+    /// resync rather than resume from a history that is no longer this one).
+    pub fn renew_epoch(path: &Path) -> Result<String, String> {
+        let conn = open_connection(path, false)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        conn.query_row(
+            "UPDATE meta SET value = lower(hex(randomblob(8))) WHERE key = 'epoch' RETURNING value",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(|e| format!("updating {}: {e}", path.display()))
     }
 
     /// Applies migrations and returns how many were new (`soporte migrate`).
@@ -209,6 +230,10 @@ impl Store for SqliteStore {
     async fn create_ticket(&self, ticket: NewTicket) -> StoreResult<Ticket> {
         self.write(move |batch| jobs::create_ticket(batch, ticket))
             .await
+    }
+
+    fn epoch(&self) -> &str {
+        &self.epoch
     }
 
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
