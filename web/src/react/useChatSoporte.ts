@@ -79,7 +79,8 @@ export function checkFile(file: File, maxFileSize = DEFAULT_MAX_FILE_SIZE, allow
  * drafts per ticket, and mark-read for messages actually seen.
  */
 export function useChatSoporte(ticketId: number | null | undefined, config: UseChatConfig = {}) {
-  const cache = useMemo(() => (config.cache === undefined ? new ChatCache() : config.cache), [config.cache]);
+  // Taken once: an inline `new ChatCache()` in the caller must not restart the chat.
+  const [cache] = useState<ChatCache | null>(() => (config.cache === undefined ? new ChatCache() : config.cache));
   const baseUrl = (config.baseUrl ?? pageOrigin()).replace(/\/$/, '');
   const tokenRef = useRef<string | null>(null);
   const configRef = useRef(config);
@@ -93,8 +94,13 @@ export function useChatSoporte(ticketId: number | null | undefined, config: UseC
   }, []);
 
   const sync = useMemo(
-    () => new ChatSync({ baseUrl, getToken, fetchImpl: config.fetchImpl }),
-    [baseUrl, getToken, config.fetchImpl],
+    () =>
+      new ChatSync({
+        baseUrl,
+        getToken,
+        fetchImpl: (input, init) => (configRef.current.fetchImpl ?? fetch)(input, init),
+      }),
+    [baseUrl, getToken],
   );
 
   const [messages, setMessages] = useState<Message[]>(() => (ticketId ? cache?.getMessages(ticketId) ?? [] : []));
