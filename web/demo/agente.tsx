@@ -264,6 +264,17 @@ function CannedPicker({ respuestas, es, onPick, onCreate }: { respuestas: Canned
   const [atajo, setAtajo] = useState('');
   const [texto, setTexto] = useState('');
   const [error, setError] = useState<string | null>(null);
+  const save = async () => {
+    try {
+      await onCreate(atajo.trim(), texto.trim());
+      setAtajo('');
+      setTexto('');
+      setOpen(false);
+      setError(null);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
   return (
     <div className="demo-canned">
       <select
@@ -285,24 +296,11 @@ function CannedPicker({ respuestas, es, onPick, onCreate }: { respuestas: Canned
         <span aria-hidden="true">＋</span>
       </button>
       {open && (
-        <form
-          className="demo-canned-form"
-          onSubmit={async (e) => {
-            e.preventDefault();
-            try {
-              await onCreate(atajo.trim(), texto.trim());
-              setAtajo('');
-              setTexto('');
-              setOpen(false);
-              setError(null);
-            } catch (err) {
-              setError(err instanceof Error ? err.message : String(err));
-            }
-          }}
-        >
+        // Not a <form>: this sits inside the composer's form, and forms do not nest.
+        <div className="demo-canned-form" role="group" aria-label={es ? 'Nueva respuesta predefinida' : 'New canned response'}>
           <input aria-label={es ? 'Atajo' : 'Shortcut'} placeholder={es ? 'atajo' : 'shortcut'} value={atajo} onChange={(e) => setAtajo(e.target.value)} maxLength={50} />
           <input aria-label={es ? 'Texto' : 'Text'} placeholder={es ? 'Texto de la respuesta' : 'Response text'} value={texto} onChange={(e) => setTexto(e.target.value)} />
-          <button type="submit" disabled={!atajo.trim() || !texto.trim()}>
+          <button type="button" disabled={!atajo.trim() || !texto.trim()} onClick={() => void save()}>
             {es ? 'Guardar' : 'Save'}
           </button>
           {error && (
@@ -310,7 +308,7 @@ function CannedPicker({ respuestas, es, onPick, onCreate }: { respuestas: Canned
               {error}
             </span>
           )}
-        </form>
+        </div>
       )}
     </div>
   );

@@ -25,7 +25,7 @@ function inbox() {
 describe('InboxClient', () => {
   it('counts unread messages from others, not own ones nor those of the open ticket', () => {
     const c = inbox();
-    const preview = (t: number, autor = ana) => ({ tipo: 'inbox_mensaje', data: { ticket: t, mensaje_id: 9, seq: 1, autor, contenido: 'hola', tipo: 'TEXTO', interno: false, timestamp: '2026-11-27T11:00:00.000Z' } });
+    const preview = (t: number, autor: { id: number; nombre: string; tipo: string; avatar: null } = ana) => ({ tipo: 'inbox_mensaje', data: { ticket: t, mensaje_id: 9, seq: 1, autor, contenido: 'hola', tipo: 'TEXTO', interno: false, timestamp: '2026-11-27T11:00:00.000Z' } });
     c.handle(preview(1));
     c.handle(preview(1));
     c.handle(preview(1, carlos));

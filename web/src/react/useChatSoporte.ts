@@ -361,9 +361,13 @@ export function useChatSoporte(ticketId: number | null | undefined, config: UseC
         );
         // Our own socket also gets file_uploaded; this covers a socket that dropped meanwhile.
         setMessages((prev) => list.attachFile(prev, result) ?? prev);
+        // Leave the full bar on screen for a moment: a fast upload still shows it finished.
+        setUploads((prev) => prev.map((u) => (u.id === id ? { ...u, progress: 100 } : u)));
+        setTimeout(() => setUploads((prev) => prev.filter((u) => u.id !== id)), 800);
         return result;
-      } finally {
+      } catch (error) {
         setUploads((prev) => prev.filter((u) => u.id !== id));
+        throw error;
       }
     },
     [],
