@@ -1,7 +1,6 @@
-// Test files made on the spot: a real PNG (noise, so it does not compress and
-// the upload is large enough to report progress) and a small real PDF.
+// Test files made on the spot: a real PNG (stored uncompressed, so the upload is
+// large enough to report progress) and a small real PDF.
 import { deflateSync } from 'node:zlib';
-import { randomBytes } from 'node:crypto';
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
@@ -30,16 +29,21 @@ export function png(width = 900, height = 900) {
   header[9] = 2; // RGB
   const row = width * 3;
   const raw = Buffer.alloc((row + 1) * height);
-  const noise = randomBytes(row * height);
   for (let y = 0; y < height; y++) {
-    raw[y * (row + 1)] = 0;
-    noise.copy(raw, y * (row + 1) + 1, y * row, (y + 1) * row);
-    // A blue band so the preview is recognizable.
-    for (let x = 0; x < width; x += 1) if (y > height / 3 && y < (2 * height) / 3) raw.writeUIntBE(0x1f6feb, y * (row + 1) + 1 + x * 3, 3);
+    raw[y * (row + 1)] = 0; // no filter
+    for (let x = 0; x < width; x++) {
+      const i = y * (row + 1) + 1 + x * 3;
+      // A blue-to-teal gradient with a white "chat bubble" in the middle.
+      const inBubble = x > width * 0.2 && x < width * 0.8 && y > height * 0.3 && y < height * 0.6;
+      raw[i] = inBubble ? 255 : Math.round((x / width) * 40);
+      raw[i + 1] = inBubble ? 255 : Math.round(110 + (y / height) * 100);
+      raw[i + 2] = inBubble ? 255 : 235;
+    }
   }
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk('IHDR', header),
+    // Stored, not compressed: a 2.4 MB file, so the upload takes long enough to show progress.
     chunk('IDAT', deflateSync(raw, { level: 0 })),
     chunk('IEND', Buffer.alloc(0)),
   ]);

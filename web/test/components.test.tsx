@@ -94,6 +94,19 @@ describe('MessageList', () => {
     expect(live.textContent).toBe('Nuevo mensaje de Carlos: Ya está resuelto');
   });
 
+  it('asks for older messages when scrolled to the top, and not when there are none', () => {
+    const older = vi.fn();
+    const { rerender } = render(<MessageList messages={[msg(5)]} currentUserId={1001} onLoadOlder={older} hasMore />);
+    const region = screen.getByRole('region', { name: 'Mensajes' });
+    region.scrollTop = 0;
+    fireEvent.scroll(region);
+    expect(older).toHaveBeenCalledOnce();
+    rerender(<MessageList messages={[msg(1)]} currentUserId={1001} onLoadOlder={older} hasMore={false} />);
+    fireEvent.scroll(region);
+    expect(older).toHaveBeenCalledOnce();
+    expect(screen.getByText('Inicio de la conversación')).toBeTruthy();
+  });
+
   it('reports others’ unread messages as seen, not own ones', () => {
     const seen = vi.fn();
     render(<MessageList messages={[msg(1), msg(2, { autor: ana }), msg(3, { estado: 'LEIDO' })]} currentUserId={1001} onSeen={seen} />);

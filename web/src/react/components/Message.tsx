@@ -56,7 +56,7 @@ export function Message({ message, showAuthor = true, showTimestamp = true, isOw
       <div className="sp-message-content">
         <div className="sp-bubble">
           {message.interno && <div className="sp-note-label">🔒 {t('message.note')}</div>}
-          {message.contenido && (
+          {message.contenido && !(message.tipo === 'ARCHIVO' && message.archivos?.some((f) => f.nombre === message.contenido)) && (
             <div className="sp-message-text">
               <Linkify text={message.contenido} />
             </div>
