@@ -157,23 +157,34 @@ async fn demo_console(headers: HeaderMap) -> Response {
 }
 
 async fn favicon() -> Response {
-    static_file("favicon.svg").await
+    match web_dir() {
+        Some(dir) => static_file(dir, "favicon.svg", "no-cache").await,
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// Hashed build outputs (`/assets/index-3f2a.js`): cached for good.
 async fn demo_asset(UrlPath(file): UrlPath<String>) -> Response {
-    static_file(&format!("assets/{file}")).await
+    match web_dir() {
+        Some(dir) => {
+            static_file(
+                dir,
+                &format!("assets/{file}"),
+                "public, max-age=31536000, immutable",
+            )
+            .await
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
-async fn static_file(relative: &str) -> Response {
+/// A file of the build, by a path relative to `dir`: plain names only (no
+/// `..`, no absolute paths) and only the types a Vite build produces.
+async fn static_file(dir: &Path, relative: &str, cache: &'static str) -> Response {
     let path = Path::new(relative);
-    // Only plain names below the folder: no `..`, no absolute paths.
     if !path.components().all(|c| matches!(c, Component::Normal(_))) {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let Some(dir) = web_dir() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
     let content_type = match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
         "js" | "mjs" => "text/javascript; charset=utf-8",
         "css" => "text/css; charset=utf-8",
@@ -187,12 +198,78 @@ async fn static_file(relative: &str) -> Response {
         Ok(body) => (
             [
                 (header::CONTENT_TYPE, content_type),
-                (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+                (header::CACHE_CONTROL, cache),
                 (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             ],
             body,
         )
             .into_response(),
         Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn get(dir: &Path, relative: &str) -> (StatusCode, Option<String>) {
+        let response = static_file(dir, relative, "no-cache").await;
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string());
+        (response.status(), content_type)
+    }
+
+    #[tokio::test]
+    async fn static_files_are_served_with_their_type_and_nothing_outside_the_folder() {
+        let root = tempfile::tempdir().unwrap();
+        let web = root.path().join("web");
+        std::fs::create_dir_all(web.join("assets")).unwrap();
+        std::fs::write(web.join("assets/app-1.js"), "console.log(1)").unwrap();
+        std::fs::write(web.join("assets/app-1.css"), "a{}").unwrap();
+        std::fs::write(web.join("assets/notes.txt"), "x").unwrap();
+        std::fs::write(root.path().join("secret.js"), "x").unwrap();
+
+        let (status, content_type) = get(&web, "assets/app-1.js").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(content_type.unwrap(), "text/javascript; charset=utf-8");
+        assert_eq!(
+            get(&web, "assets/app-1.css").await.1.unwrap(),
+            "text/css; charset=utf-8"
+        );
+        assert_eq!(get(&web, "assets/notes.txt").await.0, StatusCode::NOT_FOUND);
+        assert_eq!(get(&web, "../secret.js").await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            get(&web, "assets/../../secret.js").await.0,
+            StatusCode::NOT_FOUND
+        );
+        let absolute = root.path().join("secret.js");
+        assert_eq!(
+            get(&web, absolute.to_str().unwrap()).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            get(&web, "assets/missing.js").await.0,
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    #[test]
+    fn the_page_policy_allows_scripts_from_self_and_sockets_to_the_page_host() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8000"));
+        let policy = csp(&headers);
+        let policy = policy.to_str().unwrap();
+        assert!(policy.contains("script-src 'self';"));
+        assert!(!policy.contains("unsafe-inline"));
+        assert!(policy.contains("connect-src 'self' ws://127.0.0.1:8000 wss://127.0.0.1:8000;"));
+
+        headers.insert(
+            header::HOST,
+            HeaderValue::from_static("evil.com; script-src *"),
+        );
+        let policy = csp(&headers);
+        assert!(policy.to_str().unwrap().contains("connect-src 'self';"));
     }
 }
