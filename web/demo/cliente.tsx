@@ -90,7 +90,14 @@ function CustomerPage() {
           </aside>
           <div className="demo-widget">
             {selected ? (
-              <ChatSoporte key={selected} ticketId={selected} token={token} locale={locale} minimizable />
+              <ChatSoporte
+                key={selected}
+                ticketId={selected}
+                token={token}
+                locale={locale}
+                minimizable
+                onTicketChange={(ticket) => setTickets((prev) => prev.map((t) => (t.id === ticket.id ? { ...t, ...ticket } : t)))}
+              />
             ) : (
               <p className="demo-muted">{es ? 'Abre un ticket para chatear con soporte.' : 'Open a ticket to chat with support.'}</p>
             )}

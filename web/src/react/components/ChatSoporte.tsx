@@ -1,4 +1,5 @@
-import { useCallback, useState, type DragEvent, type ReactNode } from 'react';
+import { useCallback, useEffect, useState, type DragEvent, type ReactNode } from 'react';
+import type { Ticket } from '../../client/types';
 import { I18nProvider, useI18n, type Locale } from '../../i18n';
 import { checkFile, DEFAULT_ALLOWED_TYPES, DEFAULT_MAX_FILE_SIZE, FileCheckError, useChatSoporte, type ChatSoporteState, type UseChatConfig } from '../useChatSoporte';
 import { ConnectionStatus } from './ConnectionStatus';
@@ -23,6 +24,8 @@ export interface ChatViewProps {
   toolbar?: ReactNode;
   /** Extra controls in the composer (e.g. canned responses). */
   composerExtra?: ReactNode;
+  /** Told whenever the ticket changes (state, agent), e.g. to refresh a list. */
+  onTicketChange?: (ticket: Ticket) => void;
 }
 
 /** The chat window for a hook state you hold (see `ChatSoporte` for the all-in-one). */
@@ -39,6 +42,7 @@ export function ChatView({
   allowInternalNotes = false,
   toolbar,
   composerExtra,
+  onTicketChange,
 }: ChatViewProps) {
   const { t } = useI18n();
   const [minimized, setMinimized] = useState(initialMinimized);
@@ -46,6 +50,10 @@ export function ChatView({
   const [dragging, setDragging] = useState(false);
   const [internal, setInternal] = useState(false);
   const closed = chat.ticket?.estado === 'CERRADO';
+  useEffect(() => {
+    if (chat.ticket) onTicketChange?.(chat.ticket);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [chat.ticket]);
 
   const uploadFiles = useCallback(
     async (files: File[]) => {
