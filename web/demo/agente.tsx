@@ -293,7 +293,7 @@ function CannedPicker({ respuestas, es, onPick, onCreate }: { respuestas: Canned
         ))}
       </select>
       <button type="button" className="sp-icon-button" aria-expanded={open} aria-label={es ? 'Nueva respuesta predefinida' : 'New canned response'} title={es ? 'Nueva respuesta predefinida' : 'New canned response'} onClick={() => setOpen(!open)}>
-        <span aria-hidden="true">＋</span>
+        <span aria-hidden="true">+</span>
       </button>
       {open && (
         // Not a <form>: this sits inside the composer's form, and forms do not nest.

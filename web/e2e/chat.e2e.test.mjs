@@ -90,6 +90,40 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     assert.equal(await customer.getByRole('img', { name: 'Leído' }).count(), 1);
   });
 
+  test('the widget works from the keyboard alone, and in English', async () => {
+    // Tab from the top of the page to the message box.
+    await customer.locator('body').click({ position: { x: 5, y: 700 } });
+    for (let i = 0; i < 40; i++) {
+      if (await customer.evaluate(() => document.activeElement?.classList.contains('sp-textarea'))) break;
+      await customer.keyboard.press('Tab');
+    }
+    assert.ok(await customer.evaluate(() => document.activeElement?.classList.contains('sp-textarea')), 'Tab reaches the message box');
+    await customer.keyboard.type('Con el teclado');
+    await customer.keyboard.press('Shift+Enter');
+    await customer.keyboard.type('segunda línea');
+    await customer.keyboard.press('Enter');
+    await messageText(agent, 'segunda línea').waitFor({ timeout: T });
+    assert.equal(await messageText(agent, 'segunda línea').locator('.sp-message-text').innerText(), 'Con el teclado\nsegunda línea');
+
+    // The emoji picker: open with Enter, move with the arrows, pick with Enter.
+    await customer.keyboard.press('Tab');
+    assert.equal(await customer.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Agregar emoji');
+    await customer.keyboard.press('Enter');
+    await customer.getByRole('dialog', { name: 'Selector de emoji' }).waitFor({ timeout: T });
+    await customer.keyboard.press('ArrowRight');
+    await customer.keyboard.press('Enter');
+    await customer.waitForFunction(() => document.activeElement?.classList.contains('sp-textarea'), null, { timeout: T });
+    assert.equal(await customer.getByRole('textbox', { name: 'Mensaje', exact: true }).inputValue(), '😂');
+    await customer.keyboard.press('Enter');
+    await agent.locator('.sp-message-text', { hasText: /^😂$/ }).waitFor({ timeout: T });
+
+    await customer.getByRole('button', { name: 'EN', exact: true }).click();
+    await customer.getByRole('heading', { name: 'Support chat' }).waitFor({ timeout: T });
+    await customer.getByRole('textbox', { name: 'Message', exact: true }).waitFor({ timeout: T });
+    await customer.getByRole('button', { name: 'ES', exact: true }).click();
+    await customer.getByRole('heading', { name: 'Chat de Soporte' }).waitFor({ timeout: T });
+  });
+
   test('the customer uploads a PNG and a PDF with progress and both sides see the preview', async () => {
     await customer.evaluate(() => {
       window.__progress = [];
