@@ -226,6 +226,11 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     await mine.click();
     await messageText(maria, text).waitFor({ timeout: T });
     await messageText(maria, 'Escrito con el servidor caído').waitFor({ timeout: T });
+    // The supervisor sees the ticket with its new agent.
+    const sofia = await page(await browser.newContext({ viewport: { width: 1200, height: 760 } }), errors);
+    await sofia.goto(`${server.url}/agente/#token=${mintToken(3001, 'Sofía Supervisora', 'SUPERVISOR')}`);
+    await sofia.getByTestId('mine').getByRole('button', { name: /No puedo acceder.*María Agente/s }).waitFor({ timeout: T });
+    await sofia.close();
     await maria.getByRole('textbox', { name: 'Mensaje', exact: true }).fill('Hola Ana, soy María, de facturación');
     await maria.getByRole('textbox', { name: 'Mensaje', exact: true }).press('Enter');
     await messageText(customer, 'soy María, de facturación').waitFor({ timeout: T });
