@@ -1,6 +1,6 @@
 //! `soporte serve --demo`: a development secret if none is set, a demo
-//! customer, agent and supervisor, a ticket, and links that open the demo page
-//! as each of them.
+//! customer, agent and supervisor, a ticket, and links that open the web demo
+//! as each of them: the customer page and the agent console.
 
 use crate::app::AppState;
 use crate::auth::{Minter, TokenRequest};
@@ -83,25 +83,42 @@ pub async fn seed(state: &AppState, secret: &str) -> Result<Vec<(String, String)
             .map_err(|e| e.to_string())?,
     };
     let minter = Minter::hs256(secret).map_err(|e| e.to_string())?;
-    let link = |(id, name): (i64, &str), role| {
-        let token = minter.mint(&TokenRequest {
+    let token = |(id, name): (i64, &str), role| {
+        minter.mint(&TokenRequest {
             id,
             name,
             role,
             avatar: None,
             ttl_seconds: 7 * 86_400,
-        });
-        format!("{}/?ticket={}&token={}", state.public_url, ticket.id, token)
+        })
     };
+    // The customer page (`/`) opens the customer's ticket; the agent console
+    // (`/agente/`) follows the inbox. The token is in the fragment, so it never
+    // reaches a server log or a Referer; the page also accepts `?token=`.
+    let base = &state.public_url;
     Ok(vec![
         (
             format!("cliente ({})", CUSTOMER.1),
-            link(CUSTOMER, Role::Cliente),
+            format!(
+                "{base}/?ticket={}#token={}",
+                ticket.id,
+                token(CUSTOMER, Role::Cliente)
+            ),
         ),
-        (format!("agente ({})", AGENT.1), link(AGENT, Role::Agente)),
         (
-            format!("supervisora ({})", SUPERVISOR.1),
-            link(SUPERVISOR, Role::Supervisor),
+            format!("consola del agente ({})", AGENT.1),
+            format!(
+                "{base}/agente/?ticket={}#token={}",
+                ticket.id,
+                token(AGENT, Role::Agente)
+            ),
+        ),
+        (
+            format!("consola de la supervisora ({})", SUPERVISOR.1),
+            format!(
+                "{base}/agente/#token={}",
+                token(SUPERVISOR, Role::Supervisor)
+            ),
         ),
     ])
 }

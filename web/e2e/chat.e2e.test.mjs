@@ -1,0 +1,242 @@
+// End-to-end: a customer and agents in real headless Chromium against a real
+// `soporte serve`. Run by `npm run e2e` (scripts/test does it).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+import { pdf, png } from './files.mjs';
+import { mintToken, startServer, stopServer, tempDir } from './server.mjs';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = resolve(import.meta.dirname, '../../docs/screenshots');
+const T = 15000;
+
+let tmp, server, browser, customer, agent, maria;
+const tokens = {};
+
+/** A page that fails the test on any uncaught error or CSP violation. */
+async function page(context, errors) {
+  const p = await context.newPage();
+  p.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  p.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) errors.push(m.text());
+  });
+  return p;
+}
+
+const errors = [];
+
+before(async () => {
+  tmp = tempDir();
+  server = await startServer(tmp.dir);
+  tokens.customer = mintToken(1001, 'Ana Cliente', 'CLIENTE');
+  tokens.agent = mintToken(2001, 'Carlos Agente', 'AGENTE');
+  tokens.maria = mintToken(2002, 'María Agente', 'AGENTE');
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  const ctx = () => browser.newContext({ viewport: { width: 1200, height: 760 }, locale: 'es-ES', timezoneId: 'Europe/Madrid' });
+  customer = await page(await ctx(), errors);
+  agent = await page(await ctx(), errors);
+  maria = await page(await ctx(), errors);
+});
+
+after(async () => {
+  // Left for debugging a failed run (web/e2e/.tmp is not committed).
+  const dir = resolve(import.meta.dirname, '.tmp');
+  mkdirSync(dir, { recursive: true });
+  for (const [name, p] of Object.entries({ customer, agent, maria })) await p?.screenshot({ path: resolve(dir, `${name}.png`) }).catch(() => {});
+  await browser?.close();
+  if (server) await stopServer(server);
+  tmp?.cleanup();
+});
+
+const messageText = (p, text) => p.locator('[data-testid=message]', { hasText: text });
+
+describe('Soporte in the browser', { concurrency: false }, () => {
+  test('the customer opens a ticket and both sides chat, with typing and read receipts', async () => {
+    await customer.goto(`${server.url}/#token=${tokens.customer}`);
+    await customer.getByLabel('Abrir un ticket nuevo').fill('No puedo acceder a mi cuenta');
+    await customer.getByRole('button', { name: 'Abrir ticket' }).click();
+    await customer.locator('[data-status=connected]').waitFor({ timeout: T });
+
+    await agent.goto(`${server.url}/agente/#token=${tokens.agent}`);
+    const conversation = agent.getByTestId('queue').getByRole('button', { name: /No puedo acceder a mi cuenta/ });
+    await conversation.waitFor({ timeout: T });
+
+    const box = customer.getByRole('textbox', { name: 'Mensaje', exact: true });
+    await box.fill('Hola, no puedo entrar desde ayer');
+    await box.press('Enter');
+    await messageText(customer, 'Hola, no puedo entrar').and(customer.locator('[data-estado=ENTREGADO]')).waitFor({ timeout: T });
+
+    // The inbox counts it as unread before the agent opens the conversation.
+    await conversation.getByTestId('unread').filter({ hasText: '1' }).waitFor({ timeout: T });
+    await conversation.click();
+    await messageText(agent, 'Hola, no puedo entrar desde ayer').waitFor({ timeout: T });
+    // Opening it from the queue assigned it to Carlos.
+    await agent.getByTestId('mine').getByRole('button', { name: /No puedo acceder/ }).waitFor({ timeout: T });
+
+    // Typing, seen by the customer.
+    const agentBox = agent.getByRole('textbox', { name: 'Mensaje', exact: true });
+    await agentBox.pressSequentially('Hola Ana, ¿qué error', { delay: 30 });
+    await customer.getByTestId('typing').filter({ hasText: 'Carlos Agente está escribiendo...' }).waitFor({ timeout: T });
+    await agentBox.pressSequentially(' ves?', { delay: 30 });
+    await agentBox.press('Enter');
+    await messageText(customer, 'Hola Ana, ¿qué error ves?').waitFor({ timeout: T });
+    await customer.waitForFunction(() => document.querySelector('[data-testid=typing]')?.textContent === '', null, { timeout: T });
+
+    // Read receipts both ways: each side has the other's message on screen.
+    await messageText(customer, 'Hola, no puedo entrar').and(customer.locator('[data-estado=LEIDO]')).waitFor({ timeout: T });
+    await messageText(agent, 'Hola Ana, ¿qué error ves?').and(agent.locator('[data-estado=LEIDO]')).waitFor({ timeout: T });
+    assert.equal(await customer.getByRole('img', { name: 'Leído' }).count(), 1);
+  });
+
+  test('the widget works from the keyboard alone, and in English', async () => {
+    // Tab from the top of the page to the message box.
+    await customer.locator('body').click({ position: { x: 5, y: 700 } });
+    for (let i = 0; i < 40; i++) {
+      if (await customer.evaluate(() => document.activeElement?.classList.contains('sp-textarea'))) break;
+      await customer.keyboard.press('Tab');
+    }
+    assert.ok(await customer.evaluate(() => document.activeElement?.classList.contains('sp-textarea')), 'Tab reaches the message box');
+    await customer.keyboard.type('Con el teclado');
+    await customer.keyboard.press('Shift+Enter');
+    await customer.keyboard.type('segunda línea');
+    await customer.keyboard.press('Enter');
+    await messageText(agent, 'segunda línea').waitFor({ timeout: T });
+    assert.equal(await messageText(agent, 'segunda línea').locator('.sp-message-text').innerText(), 'Con el teclado\nsegunda línea');
+
+    // The emoji picker: open with Enter, move with the arrows, pick with Enter.
+    await customer.keyboard.press('Tab');
+    assert.equal(await customer.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Agregar emoji');
+    await customer.keyboard.press('Enter');
+    await customer.getByRole('dialog', { name: 'Selector de emoji' }).waitFor({ timeout: T });
+    await customer.keyboard.press('ArrowRight');
+    await customer.keyboard.press('Enter');
+    await customer.waitForFunction(() => document.activeElement?.classList.contains('sp-textarea'), null, { timeout: T });
+    assert.equal(await customer.getByRole('textbox', { name: 'Mensaje', exact: true }).inputValue(), '😂');
+    await customer.keyboard.press('Enter');
+    await agent.locator('.sp-message-text', { hasText: /^😂$/ }).waitFor({ timeout: T });
+
+    await customer.getByRole('button', { name: 'EN', exact: true }).click();
+    await customer.getByRole('heading', { name: 'Support chat' }).waitFor({ timeout: T });
+    await customer.getByRole('textbox', { name: 'Message', exact: true }).waitFor({ timeout: T });
+    await customer.getByRole('button', { name: 'ES', exact: true }).click();
+    await customer.getByRole('heading', { name: 'Chat de Soporte' }).waitFor({ timeout: T });
+  });
+
+  test('the customer uploads a PNG and a PDF with progress and both sides see the preview', async () => {
+    await customer.evaluate(() => {
+      window.__progress = [];
+      new MutationObserver(() => {
+        for (const p of document.querySelectorAll('progress')) window.__progress.push(Number(p.value));
+      }).observe(document.body, { subtree: true, childList: true, attributes: true });
+    });
+    // Upload at ~2 MB/s so that progress is visible even over loopback.
+    const cdp = await customer.context().newCDPSession(customer);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 2_000_000 });
+    await customer.getByTestId('file-input').setInputFiles([
+      { name: 'captura.png', mimeType: 'image/png', buffer: png() },
+      { name: 'factura.pdf', mimeType: 'application/pdf', buffer: pdf() },
+    ]);
+    for (const p of [customer, agent]) {
+      const preview = p.getByAltText('Vista previa de captura.png');
+      await preview.waitFor({ timeout: T });
+      await assert.doesNotReject(preview.evaluate((img) => (img.complete && img.naturalWidth > 0 ? true : new Promise((ok, ko) => ((img.onload = () => ok(true)), (img.onerror = ko))))));
+      assert.ok((await preview.evaluate((img) => img.naturalWidth)) <= 320, 'a thumbnail, not the original');
+      await p.getByRole('link', { name: 'Descargar factura.pdf' }).waitFor({ timeout: T });
+    }
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    const seen = await customer.evaluate(() => window.__progress);
+    assert.ok(seen.length > 0, 'a progress bar was shown');
+    assert.ok(seen.some((v) => v > 0 && v < 100), `progress moved: ${seen.join(',')}`);
+    assert.ok(seen.includes(100), 'and reached 100%');
+    // The download link works for the agent, with the right type.
+    const href = await agent.getByRole('link', { name: 'Descargar factura.pdf' }).getAttribute('href');
+    const response = await agent.request.get(new URL(href, server.url).href);
+    assert.equal(response.status(), 200);
+    assert.equal(response.headers()['content-type'], 'application/pdf');
+  });
+
+  test('internal notes and canned responses stay with the team', async () => {
+    await agent.getByLabel('Nota interna (solo equipo)').check();
+    const agentBox = agent.getByRole('textbox', { name: 'Mensaje', exact: true });
+    await agentBox.fill('Cliente VIP: revisar la factura');
+    await agentBox.press('Enter');
+    await messageText(agent, 'Cliente VIP').and(agent.locator('.sp-internal')).waitFor({ timeout: T });
+    await agent.getByLabel('Nota interna (solo equipo)').uncheck();
+
+    await agent.getByRole('button', { name: 'Nueva respuesta predefinida' }).click();
+    await agent.getByLabel('Atajo').fill('revisar');
+    await agent.getByLabel('Texto', { exact: true }).fill('Estoy revisando tu factura, dame un momento.');
+    await agent.getByRole('button', { name: 'Guardar' }).click();
+    const canned = agent.getByLabel('Respuestas predefinidas');
+    const option = canned.locator('option', { hasText: '/revisar' });
+    await option.waitFor({ state: 'attached', timeout: T });
+    await canned.selectOption(await option.getAttribute('value'));
+    assert.equal(await agentBox.inputValue(), 'Estoy revisando tu factura, dame un momento.');
+    await agentBox.press('Enter');
+    await messageText(customer, 'Estoy revisando tu factura').waitFor({ timeout: T });
+    assert.equal(await messageText(customer, 'Cliente VIP').count(), 0, 'the customer never sees a note');
+
+    mkdirSync(SHOTS, { recursive: true });
+    await customer.screenshot({ path: resolve(SHOTS, 'cliente.png') });
+    await agent.screenshot({ path: resolve(SHOTS, 'agente.png') });
+  });
+
+  test('a message typed while the server is down is delivered exactly once after it restarts', async () => {
+    await stopServer(server);
+    await customer.locator('.sp-chat [data-status=reconnecting], .sp-chat [data-status=disconnected]').first().waitFor({ timeout: T });
+    const box = customer.getByRole('textbox', { name: 'Mensaje', exact: true });
+    await box.fill('Escrito con el servidor caído');
+    await box.press('Enter');
+    const pending = messageText(customer, 'Escrito con el servidor caído');
+    await pending.and(customer.locator('[data-estado=ENVIANDO]')).waitFor({ timeout: T });
+
+    server = await startServer(tmp.dir, server.bind);
+    await pending.and(customer.locator('[data-estado=ENTREGADO], [data-estado=LEIDO]')).waitFor({ timeout: 45000 });
+    await messageText(agent, 'Escrito con el servidor caído').waitFor({ timeout: 45000 });
+    // Nothing lost, nothing twice, on either side; the server agrees.
+    await agent.waitForTimeout(1000);
+    for (const p of [customer, agent]) {
+      assert.equal(await messageText(p, 'Escrito con el servidor caído').count(), 1);
+      assert.equal(await messageText(p, 'Hola, no puedo entrar desde ayer').count(), 1);
+      assert.equal(await messageText(p, 'Hola Ana, ¿qué error ves?').count(), 1);
+    }
+    const ticketId = Number(new URL(customer.url()).searchParams.get('ticket'));
+    const history = await (await fetch(`${server.url}/api/soporte/tickets/${ticketId}/chat/historial/?size=100`, { headers: { Authorization: `Bearer ${tokens.customer}` } })).json();
+    assert.equal(history.results.filter((m) => m.contenido === 'Escrito con el servidor caído').length, 1);
+  });
+
+  test('the agent transfers the conversation and everyone sees it', async () => {
+    // María opens her console: the server now knows her as an agent.
+    await maria.goto(`${server.url}/agente/#token=${tokens.maria}`);
+    await maria.locator('[data-status=connected]').waitFor({ timeout: T });
+    const select = agent.getByLabel('Transferir a');
+    await select.locator('option', { hasText: 'María Agente' }).waitFor({ state: 'attached', timeout: T });
+    await select.selectOption({ label: 'María Agente (en línea)' });
+    await agent.getByLabel('Motivo de la transferencia').fill('Es un tema de facturación');
+    await agent.getByRole('button', { name: 'Transferir' }).click();
+
+    const text = 'Chat transferido de Carlos Agente a María Agente. Motivo: Es un tema de facturación';
+    await messageText(customer, text).waitFor({ timeout: T });
+    await agent.getByText(/ya no está en tu bandeja/).waitFor({ timeout: T });
+    const mine = maria.getByTestId('mine').getByRole('button', { name: /No puedo acceder/ });
+    await mine.waitFor({ timeout: T });
+    await mine.click();
+    await messageText(maria, text).waitFor({ timeout: T });
+    await messageText(maria, 'Escrito con el servidor caído').waitFor({ timeout: T });
+    // The supervisor sees the ticket with its new agent.
+    const sofia = await page(await browser.newContext({ viewport: { width: 1200, height: 760 } }), errors);
+    await sofia.goto(`${server.url}/agente/#token=${mintToken(3001, 'Sofía Supervisora', 'SUPERVISOR')}`);
+    await sofia.getByTestId('mine').getByRole('button', { name: /No puedo acceder.*María Agente/s }).waitFor({ timeout: T });
+    await sofia.close();
+    await maria.getByRole('textbox', { name: 'Mensaje', exact: true }).fill('Hola Ana, soy María, de facturación');
+    await maria.getByRole('textbox', { name: 'Mensaje', exact: true }).press('Enter');
+    await messageText(customer, 'soy María, de facturación').waitFor({ timeout: T });
+  });
+
+  test('no page error and no CSP violation happened', () => {
+    assert.deepEqual(errors, []);
+  });
+});

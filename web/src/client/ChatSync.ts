@@ -1,0 +1,147 @@
+import type {
+  AgentView,
+  CannedResponse,
+  HistoryPage,
+  Person,
+  Ticket,
+  TicketState,
+  TicketView,
+  TokenSource,
+} from './types';
+import { pageOrigin, resolveToken } from './util';
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface ChatSyncConfig {
+  /** Server base, e.g. `http://localhost:8000` (no `/api`). Default: the page's origin. */
+  baseUrl?: string;
+  token?: TokenSource;
+  getToken?: () => string | Promise<string>;
+  fetchImpl?: typeof fetch;
+}
+
+export interface OfflineMessage {
+  client_id: string;
+  /** The text; `mensaje` (the socket's field name) is accepted too. */
+  contenido?: string;
+  mensaje?: string;
+  timestamp?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface SyncResult {
+  results: { client_id: string; mensaje_id: number; seq: number; timestamp: string; duplicado: boolean }[];
+  errores: { client_id: string; codigo: string; detalle: string }[];
+}
+
+/**
+ * The REST side (docs/PROTOCOL.md §4): the seed's `ChatSync` (history, offline
+ * sync, mark-read, stats) plus tickets, assignment, state, transfer, the team
+ * and canned responses. GETs carry no `Content-Type` and no `Authorization`
+ * without a token (defect D10).
+ */
+export class ChatSync {
+  private readonly baseUrl: string;
+
+  constructor(private readonly config: ChatSyncConfig = {}) {
+    this.baseUrl = (config.baseUrl ?? pageOrigin()).replace(/\/$/, '').replace(/\/api$/, '');
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const token = this.config.getToken ? await this.config.getToken() : await resolveToken(this.config.token);
+    const headers: Record<string, string> = {};
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const fetchImpl = this.config.fetchImpl ?? fetch;
+    const response = await fetchImpl(`${this.baseUrl}/api/soporte/${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (response.status === 204) return undefined as T;
+    const data = await response.json().catch(() => null);
+    if (!response.ok) throw new ApiError(data?.detalle ?? `HTTP ${response.status}`, response.status);
+    return data as T;
+  }
+
+  fetchChatHistory(ticketId: number, options: { page?: number; size?: number; before?: number } | number = {}, size?: number): Promise<HistoryPage> {
+    const opts = typeof options === 'number' ? { page: options, size } : options;
+    const query = new URLSearchParams();
+    query.set('page', String(opts.page ?? 1));
+    query.set('size', String(opts.size ?? 50));
+    if (opts.before !== undefined) query.set('before', String(opts.before));
+    return this.request('GET', `tickets/${ticketId}/chat/historial/?${query}`);
+  }
+
+  /** Sends messages written offline (defect D9: takes the socket queue's shape too). */
+  syncOfflineMessages(ticketId: number, messages: OfflineMessage[]): Promise<SyncResult> {
+    return this.request('POST', `tickets/${ticketId}/chat/sync/`, {
+      messages: messages.map((m) => ({
+        client_id: m.client_id,
+        contenido: m.contenido ?? m.mensaje ?? '',
+        timestamp: m.timestamp,
+        metadata: m.metadata ?? {},
+      })),
+    });
+  }
+
+  markAsRead(ticketId: number, messageIds: number[]): Promise<{ marcados: number[]; no_leidos: number }> {
+    return this.request('POST', `tickets/${ticketId}/chat/mark-read/`, { message_ids: messageIds });
+  }
+
+  getChatStats(ticketId: number): Promise<Record<string, unknown>> {
+    return this.request('GET', `tickets/${ticketId}/chat/stats/`);
+  }
+
+  listTickets(limit = 100): Promise<{ count: number; results: TicketView[] }> {
+    return this.request('GET', `tickets/?limit=${limit}`);
+  }
+
+  getTicket(ticketId: number): Promise<TicketView> {
+    return this.request('GET', `tickets/${ticketId}/`);
+  }
+
+  createTicket(asunto: string, cliente?: Pick<Person, 'id' | 'nombre'>): Promise<TicketView> {
+    return this.request('POST', 'tickets/', cliente ? { asunto, cliente } : { asunto });
+  }
+
+  assign(ticketId: number, agenteId?: number): Promise<Ticket> {
+    return this.request('POST', `tickets/${ticketId}/assign/`, agenteId === undefined ? {} : { agente_id: agenteId });
+  }
+
+  setEstado(ticketId: number, estado: TicketState): Promise<Ticket> {
+    return this.request('POST', `tickets/${ticketId}/estado/`, { estado });
+  }
+
+  transfer(ticketId: number, agenteId: number, motivo = ''): Promise<Ticket> {
+    return this.request('POST', `tickets/${ticketId}/chat/transfer/`, { agente_id: agenteId, motivo });
+  }
+
+  listAgentes(): Promise<AgentView[]> {
+    return this.request('GET', 'agentes/');
+  }
+
+  setDisponibilidad(disponibilidad: 'disponible' | 'ausente'): Promise<AgentView> {
+    return this.request('POST', 'agentes/disponibilidad/', { disponibilidad });
+  }
+
+  listRespuestas(): Promise<CannedResponse[]> {
+    return this.request('GET', 'respuestas/');
+  }
+
+  createRespuesta(atajo: string, texto: string): Promise<CannedResponse> {
+    return this.request('POST', 'respuestas/', { atajo, texto });
+  }
+
+  deleteRespuesta(id: number): Promise<void> {
+    return this.request('DELETE', `respuestas/${id}/`);
+  }
+}

@@ -1,0 +1,10 @@
+export * from './types';
+export { SoporteChatWebSocket, type SoporteChatConfig } from './SoporteChatWebSocket';
+export { ChatSync, ApiError, type ChatSyncConfig, type OfflineMessage, type SyncResult } from './ChatSync';
+export { ChatCache } from './ChatCache';
+export { InboxClient, type InboxConfig, type InboxState } from './InboxClient';
+export { Outbox, type OutgoingMessage } from './outbox';
+export { xhrUpload, UploadError, type UploadProgress } from './upload';
+export { Emitter } from './emitter';
+export * as messageList from './messages';
+export { generateClientId, backoffDelay } from './util';

@@ -1,0 +1,202 @@
+// Wire types of the Soporte protocol (docs/PROTOCOL.md). Field names stay in
+// Spanish, as the server sends them.
+
+export type Role = 'CLIENTE' | 'AGENTE' | 'SUPERVISOR';
+export type AuthorType = Role | 'SISTEMA';
+export type MessageKind = 'TEXTO' | 'ARCHIVO' | 'SISTEMA' | 'TRANSFERENCIA';
+/** `ENVIANDO` and `ERROR` exist only on a client's optimistic copy. */
+export type MessageState = 'ENVIANDO' | 'ENTREGADO' | 'LEIDO' | 'ERROR';
+export type TicketState = 'ABIERTO' | 'EN_ESPERA' | 'RESUELTO' | 'CERRADO';
+export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'error';
+
+export interface Person {
+  id: number | null;
+  nombre: string;
+  tipo: AuthorType;
+  avatar: string | null;
+}
+
+export interface Participant extends Person {
+  online?: boolean;
+  lastSeen?: string | null;
+}
+
+export interface Attachment {
+  id: number;
+  nombre: string;
+  tamaño: number;
+  tipo_mime: string;
+  url: string;
+  thumbnail_url?: string | null;
+}
+
+export interface FileUploaded extends Attachment {
+  mensaje_id: number;
+  ticket: number;
+}
+
+export interface Message {
+  /** Server id; absent on an optimistic copy that is not confirmed yet. */
+  id?: number;
+  client_id: string | null;
+  ticket?: number;
+  seq?: number;
+  timestamp: string;
+  autor: Person;
+  contenido: string;
+  tipo: MessageKind;
+  estado: MessageState;
+  archivos: Attachment[];
+  replyTo?: number | null;
+  editado?: boolean;
+  eliminado?: boolean;
+  metadata?: Record<string, unknown>;
+  interno?: boolean;
+  /** Client only: why an optimistic message failed. */
+  error?: string;
+}
+
+export interface Ticket {
+  id: number;
+  asunto: string;
+  estado: TicketState;
+  cliente: Person;
+  agente: Person | null;
+  creado: string;
+  actualizado: string;
+  last_seq: number;
+}
+
+export interface TicketView extends Ticket {
+  no_leidos: number;
+  ultimo_mensaje: Message | null;
+}
+
+export interface Limits {
+  max_mensaje: number;
+  heartbeat_ms: number;
+  typing_timeout_ms: number;
+  mensajes_por_segundo: number;
+}
+
+export interface ConnectionEstablished {
+  usuario: Participant;
+  ticket: Ticket;
+  participants: Participant[];
+  historial_reciente: Message[];
+  since: number | null;
+  last_seq: number;
+  limites?: Limits;
+}
+
+export interface MessageConfirmed {
+  client_id: string;
+  mensaje_id: number;
+  timestamp: string;
+  seq: number;
+  duplicado?: boolean;
+}
+
+export interface ChatTransferred {
+  ticket: number;
+  agente_anterior: Participant | null;
+  nuevo_agente: Participant;
+  motivo: string;
+  mensaje_automatico: string;
+  timestamp: string;
+  mensaje: Message;
+}
+
+export interface TicketUpdated {
+  evento: 'nuevo' | 'asignado' | 'transferido' | 'estado' | string;
+  ticket: Ticket;
+}
+
+export interface MessagesRead {
+  lector: Person;
+  message_ids: number[];
+  timestamp: string;
+}
+
+export interface TypingEvent {
+  usuario: Person;
+  timestamp?: string;
+}
+
+export interface ServerError {
+  codigo: string;
+  detalle: string;
+  tipo?: string;
+  client_id?: string;
+}
+
+export interface UploadAuthorization {
+  upload_id: string;
+  upload_url: string;
+  headers: Record<string, string>;
+  expires_at: string;
+  max_size: number;
+  nombre: string;
+}
+
+export interface AgentView {
+  id: number;
+  nombre: string;
+  avatar: string | null;
+  disponibilidad: 'disponible' | 'ausente';
+  online: boolean;
+  tickets_abiertos: number;
+}
+
+export interface InboxSnapshot {
+  usuario: Person;
+  tickets: TicketView[];
+  agentes: AgentView[];
+}
+
+export interface InboxMessage {
+  ticket: number;
+  mensaje_id: number;
+  seq: number;
+  autor: Person;
+  contenido: string;
+  tipo: MessageKind;
+  interno: boolean;
+  timestamp: string;
+}
+
+export interface InboxTyping {
+  ticket: number;
+  usuario: Person;
+  escribiendo: boolean;
+}
+
+export interface CannedResponse {
+  id: number;
+  atajo: string;
+  texto: string;
+  creado_por: number;
+  creado: string;
+  actualizado: string;
+}
+
+export interface HistoryPage {
+  count: number;
+  next: string | null;
+  previous: string | null;
+  results: Message[];
+}
+
+/** A token, or a function that returns a fresh one (called before each connection). */
+export type TokenSource = string | (() => string | Promise<string>);
+
+/** What a `Storage` offers that the client uses (localStorage, or a test double). */
+export interface KeyValueStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/** Aliases for the root export, where `Message` and `ConnectionStatus` are components. */
+export type ChatMessage = Message;
+export type ConnectionState = ConnectionStatus;

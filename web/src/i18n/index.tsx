@@ -1,0 +1,177 @@
+import { createContext, useContext, type ReactNode } from 'react';
+
+export type Locale = 'es' | 'en';
+
+const es = {
+  'chat.title': 'Chat de Soporte',
+  'chat.ticket': 'Ticket #{id}',
+  'chat.minimize': 'Minimizar chat',
+  'chat.expand': 'Expandir chat',
+  'chat.close': 'Cerrar chat',
+  'chat.noTicket': 'ID de ticket requerido para iniciar chat',
+  'chat.dismissError': 'Cerrar aviso',
+  'chat.dropHere': 'Suelta los archivos para adjuntarlos',
+  'chat.participants': 'Participantes',
+  'chat.online': 'en línea',
+  'chat.offline': 'desconectado',
+  'chat.closedTicket': 'Este ticket está cerrado: ya no admite mensajes.',
+  'status.connected': 'Conectado',
+  'status.connecting': 'Conectando...',
+  'status.reconnecting': 'Reconectando...',
+  'status.disconnected': 'Desconectado',
+  'status.error': 'Error de conexión',
+  'status.reconnect': 'Intentar reconectar',
+  'status.pending': '{n} mensaje(s) pendientes de envío',
+  'list.label': 'Mensajes',
+  'list.empty': 'No hay mensajes aún. ¡Empieza la conversación!',
+  'list.today': 'Hoy',
+  'list.yesterday': 'Ayer',
+  'list.loadOlder': 'Cargar mensajes anteriores',
+  'list.loadingOlder': 'Cargando mensajes anteriores...',
+  'list.start': 'Inicio de la conversación',
+  'list.newMessage': 'Nuevo mensaje de {autor}: {texto}',
+  'message.agent': 'Agente',
+  'message.supervisor': 'Supervisor',
+  'message.you': 'Tú',
+  'message.note': 'Nota interna',
+  'message.state.ENVIANDO': 'Enviando',
+  'message.state.ENTREGADO': 'Entregado',
+  'message.state.LEIDO': 'Leído',
+  'message.state.ERROR': 'Error al enviar',
+  'message.retry': 'Reintentar',
+  'message.retryTitle': 'Reintentar envío',
+  'message.discard': 'Descartar',
+  'message.edited': 'Mensaje editado',
+  'message.fullDate': 'Ver fecha completa',
+  'file.download': 'Descargar {nombre}',
+  'file.preview': 'Vista previa de {nombre}',
+  'input.placeholder': 'Escribe tu mensaje...',
+  'input.placeholderOffline': 'Sin conexión: tu mensaje se enviará al reconectar',
+  'input.label': 'Mensaje',
+  'input.send': 'Enviar mensaje',
+  'input.attach': 'Adjuntar archivo',
+  'input.emoji': 'Agregar emoji',
+  'input.emojiPicker': 'Selector de emoji',
+  'input.counter': '{n}/{max} caracteres',
+  'input.hint': 'Enter para enviar, Mayús+Enter para nueva línea',
+  'input.note': 'Nota interna (solo equipo)',
+  'typing.one': '{a} está escribiendo...',
+  'typing.two': '{a} y {b} están escribiendo...',
+  'typing.many': 'Varias personas están escribiendo...',
+  'upload.progress': 'Subiendo {nombre}... {n}%',
+  'upload.tooBig': '{nombre}: supera el máximo de {max}.',
+  'upload.badType': '{nombre}: tipo no permitido. Se aceptan: {tipos}.',
+  'upload.empty': '{nombre}: el archivo está vacío.',
+  'upload.failed': 'Error al subir {nombre}: {error}',
+  'upload.offline': 'Sin conexión: no se pueden subir archivos ahora.',
+  'error.token': 'Token de autenticación requerido',
+  'error.refused': 'No se pudo abrir el chat: {detalle}',
+  'error.transferred': 'El ticket fue transferido a otro agente.',
+  'error.reconnectFailed': 'No se pudo reconectar. Pulsa reconectar para intentarlo de nuevo.',
+  'error.message': 'Mensaje no enviado: {detalle}',
+};
+
+export type MessageKey = keyof typeof es;
+
+const en: Record<MessageKey, string> = {
+  'chat.title': 'Support chat',
+  'chat.ticket': 'Ticket #{id}',
+  'chat.minimize': 'Minimize chat',
+  'chat.expand': 'Expand chat',
+  'chat.close': 'Close chat',
+  'chat.noTicket': 'A ticket id is required to start the chat',
+  'chat.dismissError': 'Dismiss',
+  'chat.dropHere': 'Drop files to attach them',
+  'chat.participants': 'Participants',
+  'chat.online': 'online',
+  'chat.offline': 'offline',
+  'chat.closedTicket': 'This ticket is closed: it takes no new messages.',
+  'status.connected': 'Connected',
+  'status.connecting': 'Connecting...',
+  'status.reconnecting': 'Reconnecting...',
+  'status.disconnected': 'Disconnected',
+  'status.error': 'Connection error',
+  'status.reconnect': 'Try to reconnect',
+  'status.pending': '{n} message(s) waiting to be sent',
+  'list.label': 'Messages',
+  'list.empty': 'No messages yet. Start the conversation!',
+  'list.today': 'Today',
+  'list.yesterday': 'Yesterday',
+  'list.loadOlder': 'Load earlier messages',
+  'list.loadingOlder': 'Loading earlier messages...',
+  'list.start': 'Start of the conversation',
+  'list.newMessage': 'New message from {autor}: {texto}',
+  'message.agent': 'Agent',
+  'message.supervisor': 'Supervisor',
+  'message.you': 'You',
+  'message.note': 'Internal note',
+  'message.state.ENVIANDO': 'Sending',
+  'message.state.ENTREGADO': 'Delivered',
+  'message.state.LEIDO': 'Read',
+  'message.state.ERROR': 'Not sent',
+  'message.retry': 'Retry',
+  'message.retryTitle': 'Retry sending',
+  'message.discard': 'Discard',
+  'message.edited': 'Edited',
+  'message.fullDate': 'Show full date',
+  'file.download': 'Download {nombre}',
+  'file.preview': 'Preview of {nombre}',
+  'input.placeholder': 'Type your message...',
+  'input.placeholderOffline': 'Offline: your message will be sent when reconnected',
+  'input.label': 'Message',
+  'input.send': 'Send message',
+  'input.attach': 'Attach file',
+  'input.emoji': 'Add emoji',
+  'input.emojiPicker': 'Emoji picker',
+  'input.counter': '{n}/{max} characters',
+  'input.hint': 'Enter to send, Shift+Enter for a new line',
+  'input.note': 'Internal note (team only)',
+  'typing.one': '{a} is typing...',
+  'typing.two': '{a} and {b} are typing...',
+  'typing.many': 'Several people are typing...',
+  'upload.progress': 'Uploading {nombre}... {n}%',
+  'upload.tooBig': '{nombre}: larger than the {max} limit.',
+  'upload.badType': '{nombre}: file type not allowed. Allowed: {tipos}.',
+  'upload.empty': '{nombre}: the file is empty.',
+  'upload.failed': 'Could not upload {nombre}: {error}',
+  'upload.offline': 'Offline: files cannot be uploaded now.',
+  'error.token': 'An authentication token is required',
+  'error.refused': 'The chat could not be opened: {detalle}',
+  'error.transferred': 'The ticket was transferred to another agent.',
+  'error.reconnectFailed': 'Could not reconnect. Press reconnect to try again.',
+  'error.message': 'Message not sent: {detalle}',
+};
+
+export const messages: Record<Locale, Record<MessageKey, string>> = { es, en };
+
+export type Translate = (key: MessageKey, vars?: Record<string, string | number>) => string;
+
+export function translator(locale: Locale = 'es'): Translate {
+  const table = messages[locale] ?? es;
+  return (key, vars) => {
+    let text = table[key] ?? es[key] ?? key;
+    if (vars) for (const [name, value] of Object.entries(vars)) text = text.split(`{${name}}`).join(String(value));
+    return text;
+  };
+}
+
+interface I18nValue {
+  locale: Locale;
+  t: Translate;
+}
+
+const I18nContext = createContext<I18nValue>({ locale: 'es', t: translator('es') });
+
+/** Sets the language of the components below it (Spanish by default). */
+export function I18nProvider({ locale = 'es', children }: { locale?: Locale; children: ReactNode }) {
+  return <I18nContext.Provider value={{ locale, t: translator(locale) }}>{children}</I18nContext.Provider>;
+}
+
+export function useI18n(): I18nValue {
+  return useContext(I18nContext);
+}
+
+/** BCP 47 tag for dates and times. */
+export function dateLocale(locale: Locale): string {
+  return locale === 'en' ? 'en-GB' : 'es-ES';
+}

@@ -1,0 +1,249 @@
+import { useCallback, useEffect, useState, type DragEvent, type ReactNode } from 'react';
+import type { Ticket } from '../../client/types';
+import { I18nProvider, useI18n, type Locale } from '../../i18n';
+import { checkFile, DEFAULT_ALLOWED_TYPES, DEFAULT_MAX_FILE_SIZE, FileCheckError, useChatSoporte, type ChatSoporteState, type UseChatConfig } from '../useChatSoporte';
+import { ConnectionStatus } from './ConnectionStatus';
+import { formatSize } from './FileAttachment';
+import { MessageInput } from './MessageInput';
+import { MessageList } from './MessageList';
+import { TypingIndicator } from './TypingIndicator';
+
+export interface ChatViewProps {
+  chat: ChatSoporteState;
+  ticketId: number;
+  title?: string;
+  minimizable?: boolean;
+  initialMinimized?: boolean;
+  onClose?: () => void;
+  className?: string;
+  maxFileSize?: number;
+  allowedFileTypes?: string[];
+  /** Staff only: show the "internal note" switch. */
+  allowInternalNotes?: boolean;
+  /** Extra content under the header (e.g. agent actions). */
+  toolbar?: ReactNode;
+  /** Extra controls in the composer (e.g. canned responses). */
+  composerExtra?: ReactNode;
+  /** Told whenever the ticket changes (state, agent), e.g. to refresh a list. */
+  onTicketChange?: (ticket: Ticket) => void;
+}
+
+/** The chat window for a hook state you hold (see `ChatSoporte` for the all-in-one). */
+export function ChatView({
+  chat,
+  ticketId,
+  title,
+  minimizable = true,
+  initialMinimized = false,
+  onClose,
+  className = '',
+  maxFileSize = DEFAULT_MAX_FILE_SIZE,
+  allowedFileTypes = DEFAULT_ALLOWED_TYPES,
+  allowInternalNotes = false,
+  toolbar,
+  composerExtra,
+  onTicketChange,
+}: ChatViewProps) {
+  const { t } = useI18n();
+  const [minimized, setMinimized] = useState(initialMinimized);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [dragging, setDragging] = useState(false);
+  const [internal, setInternal] = useState(false);
+  const closed = chat.ticket?.estado === 'CERRADO';
+  useEffect(() => {
+    if (chat.ticket) onTicketChange?.(chat.ticket);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [chat.ticket]);
+
+  const uploadFiles = useCallback(
+    async (files: File[]) => {
+      const problems: string[] = [];
+      const good: File[] = [];
+      for (const file of files) {
+        const problem = checkFile(file, maxFileSize, allowedFileTypes);
+        if (!problem) good.push(file);
+        else if (problem.reason === 'tooBig') problems.push(t('upload.tooBig', { nombre: file.name, max: formatSize(maxFileSize) }));
+        else if (problem.reason === 'empty') problems.push(t('upload.empty', { nombre: file.name }));
+        else problems.push(t('upload.badType', { nombre: file.name, tipos: allowedFileTypes.join(', ') }));
+      }
+      setNotice(problems.length ? problems.join(' ') : null);
+      for (const file of good) {
+        try {
+          await chat.uploadFile(file);
+        } catch (error) {
+          const text =
+            error instanceof FileCheckError ? error.reason : error instanceof Error && error.message === 'offline' ? t('upload.offline') : t('upload.failed', { nombre: file.name, error: error instanceof Error ? error.message : String(error) });
+          setNotice(text);
+        }
+      }
+    },
+    [chat, maxFileSize, allowedFileTypes, t],
+  );
+
+  const onDrop = (e: DragEvent) => {
+    e.preventDefault();
+    setDragging(false);
+    const files = Array.from(e.dataTransfer?.files ?? []);
+    if (files.length) void uploadFiles(files);
+  };
+
+  let errorText: string | null = null;
+  if (chat.error === 'transferred') errorText = t('error.transferred');
+  else if (chat.error === 'reconnectFailed') errorText = t('error.reconnectFailed');
+  else if (chat.error?.startsWith('refused:')) errorText = t('error.refused', { detalle: chat.error.slice(8) });
+  else if (chat.error) errorText = chat.error;
+
+  const send = (text: string) => {
+    chat.sendMessage(text, internal ? { interno: true } : {});
+    chat.setDraft('');
+  };
+
+  return (
+    <section
+      className={`sp-chat ${minimized ? 'sp-minimized' : ''} ${dragging ? 'sp-dragging' : ''} ${className}`}
+      aria-label={title ?? t('chat.title')}
+      data-testid="chat"
+      onDragOver={(e) => {
+        if (closed || minimized) return;
+        e.preventDefault();
+        setDragging(true);
+      }}
+      onDragLeave={(e) => {
+        if (e.currentTarget === e.target) setDragging(false);
+      }}
+      onDrop={onDrop}
+    >
+      <header className="sp-chat-header">
+        <div className="sp-chat-title">
+          <h2>{title ?? t('chat.title')}</h2>
+          <span className="sp-ticket-id">
+            {t('chat.ticket', { id: ticketId })}
+            {chat.ticket && ` · ${chat.ticket.asunto}`}
+          </span>
+        </div>
+        <div className="sp-chat-controls">
+          <ConnectionStatus status={chat.connectionStatus} onReconnect={chat.reconnect} pending={chat.pendingCount} />
+          {minimizable && (
+            <button type="button" className="sp-icon-button" onClick={() => setMinimized(!minimized)} aria-label={minimized ? t('chat.expand') : t('chat.minimize')} aria-expanded={!minimized} title={minimized ? t('chat.expand') : t('chat.minimize')}>
+              <span aria-hidden="true">{minimized ? '▴' : '▾'}</span>
+            </button>
+          )}
+          {onClose && (
+            <button type="button" className="sp-icon-button" onClick={onClose} aria-label={t('chat.close')} title={t('chat.close')}>
+              <span aria-hidden="true">✕</span>
+            </button>
+          )}
+        </div>
+      </header>
+      {!minimized && (
+        <div className="sp-chat-body">
+          {toolbar}
+          {(errorText || notice) && (
+            <div className="sp-error-banner" role="alert">
+              <span>{notice ?? errorText}</span>
+              <button
+                type="button"
+                className="sp-icon-button"
+                aria-label={t('chat.dismissError')}
+                onClick={() => {
+                  setNotice(null);
+                  chat.clearError();
+                }}
+              >
+                <span aria-hidden="true">✕</span>
+              </button>
+            </div>
+          )}
+          {chat.participants.length > 0 && (
+            <ul className="sp-participants" aria-label={t('chat.participants')}>
+              {chat.participants.map((p) => (
+                <li key={`${p.tipo}-${p.id}`} className="sp-participant">
+                  <span className={`sp-presence ${p.online ? 'sp-on' : 'sp-off'}`} aria-hidden="true" />
+                  <span>{p.nombre}</span>
+                  <span className="sp-visually-hidden">{p.online ? t('chat.online') : t('chat.offline')}</span>
+                </li>
+              ))}
+            </ul>
+          )}
+          <MessageList
+            messages={chat.messages}
+            currentUserId={chat.currentUser?.id}
+            onRetryMessage={chat.retryMessage}
+            onDiscardMessage={chat.discardMessage}
+            onSeen={chat.markRead}
+            onLoadOlder={chat.loadOlder}
+            hasMore={chat.hasMore}
+            loadingOlder={chat.loadingOlder}
+            fileUrl={chat.fileUrl}
+            footer={<TypingIndicator people={chat.typingPeople} />}
+          />
+          {chat.uploads.map((u) => (
+            <div key={u.id} className="sp-upload-progress" data-testid="upload-progress">
+              <label>
+                {t('upload.progress', { nombre: u.fileName, n: u.progress })}
+                <progress max={100} value={u.progress} />
+              </label>
+            </div>
+          ))}
+          {dragging && (
+            <div className="sp-drop-overlay" aria-hidden="true">
+              {t('chat.dropHere')}
+            </div>
+          )}
+          {closed ? (
+            <p className="sp-closed">{t('chat.closedTicket')}</p>
+          ) : (
+            <MessageInput
+              onSendMessage={send}
+              onStartTyping={chat.startTyping}
+              onStopTyping={chat.stopTyping}
+              onFilesSelected={(files) => void uploadFiles(files)}
+              value={chat.draft}
+              onChange={chat.setDraft}
+              maxLength={chat.limits?.max_mensaje ?? 5000}
+              accept={allowedFileTypes.map((e) => `.${e}`).join(',')}
+              placeholder={chat.isConnected ? undefined : t('input.placeholderOffline')}
+              extra={
+                <>
+                  {allowInternalNotes && (
+                    <label className="sp-note-toggle">
+                      <input type="checkbox" checked={internal} onChange={(e) => setInternal(e.target.checked)} /> {t('input.note')}
+                    </label>
+                  )}
+                  {composerExtra}
+                </>
+              }
+            />
+          )}
+        </div>
+      )}
+    </section>
+  );
+}
+
+export interface ChatSoporteProps extends Omit<ChatViewProps, 'chat'>, UseChatConfig {
+  /** Language of the texts: Spanish (default) or English. */
+  locale?: Locale;
+}
+
+/** The seed's `ChatSoporte`: the hook and the window in one component. */
+export function ChatSoporte({ locale = 'es', ticketId, ...props }: ChatSoporteProps) {
+  const inner = <ChatSoporteInner ticketId={ticketId} {...props} />;
+  return <I18nProvider locale={locale}>{inner}</I18nProvider>;
+}
+
+function ChatSoporteInner(props: Omit<ChatSoporteProps, 'locale'>) {
+  const { t } = useI18n();
+  const { ticketId, token, getToken, baseUrl, cache, storage, maxFileSize, allowedFileTypes, pageSize, client, fetchImpl, ...view } = props;
+  const chat = useChatSoporte(ticketId || null, { token, getToken, baseUrl, cache, storage, maxFileSize, allowedFileTypes, pageSize, client, fetchImpl });
+  if (!ticketId) {
+    return (
+      <div className="sp-chat-error">
+        <p>{t('chat.noTicket')}</p>
+      </div>
+    );
+  }
+  return <ChatView chat={chat} ticketId={ticketId} maxFileSize={maxFileSize} allowedFileTypes={allowedFileTypes} {...view} />;
+}
+
+export default ChatSoporte;

@@ -1,0 +1,109 @@
+import { useState } from 'react';
+import type { Message as ChatMessage } from '../../client/types';
+import { dateLocale, useI18n } from '../../i18n';
+import { FileAttachment } from './FileAttachment';
+import { Linkify } from './Linkify';
+
+const STATE_ICONS: Record<string, string> = { ENVIANDO: '⏳', ENTREGADO: '✓', LEIDO: '✓✓', ERROR: '❌' };
+
+export interface MessageProps {
+  message: ChatMessage;
+  showAuthor?: boolean;
+  showTimestamp?: boolean;
+  isOwn?: boolean;
+  onRetry?: () => void;
+  onDiscard?: () => void;
+  fileUrl?: (url: string) => string;
+}
+
+/** One message: author (when it starts a group), text as text, files, time and state. */
+export function Message({ message, showAuthor = true, showTimestamp = true, isOwn = false, onRetry, onDiscard, fileUrl }: MessageProps) {
+  const { t, locale } = useI18n();
+  const [full, setFull] = useState(false);
+  const system = message.tipo === 'SISTEMA' || message.tipo === 'TRANSFERENCIA';
+  const kind = system
+    ? message.tipo === 'TRANSFERENCIA'
+      ? 'sp-transfer-message'
+      : 'sp-system-message'
+    : isOwn
+      ? 'sp-own-message'
+      : 'sp-other-message';
+  const date = new Date(message.timestamp);
+  const time = full
+    ? date.toLocaleString(dateLocale(locale), { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })
+    : date.toLocaleTimeString(dateLocale(locale), { hour: '2-digit', minute: '2-digit' });
+  const autor = message.autor;
+  return (
+    <div
+      className={`sp-message ${kind}${message.interno ? ' sp-internal' : ''}${showAuthor ? ' sp-group-start' : ''}`}
+      data-testid="message"
+      data-estado={message.estado}
+      data-seq={message.seq ?? ''}
+      data-client-id={message.client_id ?? ''}
+    >
+      {showAuthor && !system && (
+        <div className="sp-message-author">
+          <div className="sp-avatar" aria-hidden="true">
+            {autor.avatar && /^https?:\/\//.test(autor.avatar) ? <img src={autor.avatar} alt="" /> : (autor.nombre || '?').charAt(0).toUpperCase()}
+          </div>
+          <span className="sp-author-name">
+            {isOwn ? t('message.you') : autor.nombre}
+            {autor.tipo === 'AGENTE' && <span className="sp-badge">{t('message.agent')}</span>}
+            {autor.tipo === 'SUPERVISOR' && <span className="sp-badge">{t('message.supervisor')}</span>}
+          </span>
+        </div>
+      )}
+      <div className="sp-message-content">
+        <div className="sp-bubble">
+          {message.interno && <div className="sp-note-label">🔒 {t('message.note')}</div>}
+          {message.contenido && !(message.tipo === 'ARCHIVO' && message.archivos?.some((f) => f.nombre === message.contenido)) && (
+            <div className="sp-message-text">
+              <Linkify text={message.contenido} />
+            </div>
+          )}
+          {message.archivos?.length > 0 && (
+            <div className="sp-attachments">
+              {message.archivos.map((file) => (
+                <FileAttachment key={file.id} file={file} fileUrl={fileUrl} />
+              ))}
+            </div>
+          )}
+          <div className="sp-message-meta">
+            {showTimestamp && (
+              <button type="button" className="sp-timestamp" onClick={() => setFull(!full)} title={t('message.fullDate')}>
+                <time dateTime={message.timestamp}>{time}</time>
+              </button>
+            )}
+            {isOwn && !system && (
+              <span className="sp-message-status" data-testid="message-status" role="img" aria-label={t(`message.state.${message.estado}` as const)} title={t(`message.state.${message.estado}` as const)}>
+                {STATE_ICONS[message.estado] ?? ''}
+              </span>
+            )}
+            {message.editado && (
+              <span className="sp-edited" title={t('message.edited')} aria-label={t('message.edited')}>
+                ✏️
+              </span>
+            )}
+          </div>
+        </div>
+        {message.estado === 'ERROR' && (
+          <div className="sp-message-error" role="alert">
+            {message.error && <span>{message.error}</span>}
+            {onRetry && (
+              <button type="button" className="sp-retry" onClick={onRetry} title={t('message.retryTitle')}>
+                🔄 {t('message.retry')}
+              </button>
+            )}
+            {onDiscard && (
+              <button type="button" className="sp-discard" onClick={onDiscard}>
+                {t('message.discard')}
+              </button>
+            )}
+          </div>
+        )}
+      </div>
+    </div>
+  );
+}
+
+export default Message;

@@ -1,0 +1,12 @@
+export { useChatSoporte, checkFile, FileCheckError, DEFAULT_ALLOWED_TYPES, DEFAULT_MAX_FILE_SIZE, type UseChatConfig, type ChatSoporteState, type UploadState } from './useChatSoporte';
+export { useAgentInbox, type UseAgentInboxConfig } from './useAgentInbox';
+export { personFromToken } from './token';
+export { ChatSoporte, ChatView, type ChatSoporteProps, type ChatViewProps } from './components/ChatSoporte';
+export { MessageList, formatDay, startsGroup, type MessageListProps } from './components/MessageList';
+export { Message, type MessageProps } from './components/Message';
+export { MessageInput, type MessageInputProps } from './components/MessageInput';
+export { ConnectionStatus, type ConnectionStatusProps } from './components/ConnectionStatus';
+export { TypingIndicator } from './components/TypingIndicator';
+export { EmojiPicker, EMOJIS } from './components/EmojiPicker';
+export { FileAttachment, formatSize } from './components/FileAttachment';
+export { Linkify, splitLinks } from './components/Linkify';

@@ -1,0 +1,213 @@
+import { act, cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ChatCache } from '../src/client/ChatCache';
+import { I18nProvider } from '../src/i18n';
+import { ChatSoporte } from '../src/react/components/ChatSoporte';
+import { ConnectionStatus } from '../src/react/components/ConnectionStatus';
+import { Linkify, splitLinks } from '../src/react/components/Linkify';
+import { Message } from '../src/react/components/Message';
+import { MessageInput } from '../src/react/components/MessageInput';
+import { MessageList, startsGroup } from '../src/react/components/MessageList';
+import { ana, carlos, FakeSocket, MemoryStorage, msg } from './fakes';
+
+afterEach(cleanup);
+
+describe('Message', () => {
+  it('renders text as text, never as HTML', () => {
+    const { container } = render(<Message message={msg(1, { contenido: '<img src=x onerror=alert(1)><b>hola</b>' })} />);
+    expect(container.querySelector('img')).toBeNull();
+    expect(container.querySelector('b')).toBeNull();
+    expect(screen.getByText('<img src=x onerror=alert(1)><b>hola</b>')).toBeTruthy();
+  });
+
+  it('shows the state of own messages with an accessible label and a retry button on ERROR', () => {
+    const retry = vi.fn();
+    render(<Message message={msg(1, { autor: ana, estado: 'ERROR', id: undefined, seq: undefined })} isOwn onRetry={retry} />);
+    expect(screen.getByRole('img', { name: 'Error al enviar' })).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: /Reintentar/ }));
+    expect(retry).toHaveBeenCalled();
+  });
+
+  it('shows image previews and download links for attachments', () => {
+    const file = { id: 3, nombre: 'captura.png', tamaño: 2048, tipo_mime: 'image/png', url: '/api/soporte/archivos/3/', thumbnail_url: '/api/soporte/archivos/3/miniatura/' };
+    render(<Message message={msg(1, { tipo: 'ARCHIVO', contenido: '', archivos: [file] })} fileUrl={(u) => `${u}?token=t`} />);
+    expect((screen.getByAltText('Vista previa de captura.png') as HTMLImageElement).src).toContain('/miniatura/?token=t');
+    const link = screen.getByRole('link', { name: 'Descargar captura.png' }) as HTMLAnchorElement;
+    expect(link.getAttribute('href')).toBe('/api/soporte/archivos/3/?token=t');
+    expect(link.getAttribute('download')).toBe('captura.png');
+  });
+
+  it('speaks English when asked', () => {
+    render(
+      <I18nProvider locale="en">
+        <Message message={msg(1, { autor: ana, estado: 'LEIDO' })} isOwn />
+      </I18nProvider>,
+    );
+    expect(screen.getByRole('img', { name: 'Read' })).toBeTruthy();
+    expect(screen.getByText('You')).toBeTruthy();
+  });
+});
+
+describe('Linkify', () => {
+  it('links only http and https, with noopener noreferrer in a new tab', () => {
+    const { container } = render(<Linkify text="mira https://ejemplo.com/a?b=1. y javascript:alert(1) o data:text/html,x" />);
+    const links = container.querySelectorAll('a');
+    expect(links).toHaveLength(1);
+    expect(links[0].getAttribute('href')).toBe('https://ejemplo.com/a?b=1');
+    expect(links[0].getAttribute('rel')).toContain('noopener');
+    expect(links[0].getAttribute('rel')).toContain('noreferrer');
+    expect(links[0].getAttribute('target')).toBe('_blank');
+    expect(container.textContent).toBe('mira https://ejemplo.com/a?b=1. y javascript:alert(1) o data:text/html,x');
+  });
+
+  it('keeps trailing punctuation out of the link', () => {
+    expect(splitLinks('(ver http://a.com).')).toEqual([{ text: '(ver ' }, { text: 'http://a.com', href: 'http://a.com/' }, { text: ').' }]);
+  });
+});
+
+describe('MessageList', () => {
+  it('separates days with Hoy, Ayer and the date', () => {
+    const now = new Date();
+    const yesterday = new Date(now.getTime() - 86400000);
+    const old = new Date(2024, 8, 20, 12);
+    const messages = [msg(1, { timestamp: old.toISOString() }), msg(2, { timestamp: yesterday.toISOString() }), msg(3, { timestamp: now.toISOString() })];
+    render(<MessageList messages={messages} currentUserId={1001} />);
+    const separators = screen.getAllByRole('separator').map((s) => s.textContent);
+    expect(separators[1]).toBe('Ayer');
+    expect(separators[2]).toBe('Hoy');
+    expect(separators[0]).toMatch(/2024/);
+  });
+
+  it('groups messages by author within 5 minutes', () => {
+    const a = msg(1, { timestamp: '2026-11-27T10:00:00.000Z' });
+    expect(startsGroup(msg(2, { timestamp: '2026-11-27T10:04:59.000Z' }), a)).toBe(false);
+    expect(startsGroup(msg(2, { timestamp: '2026-11-27T10:05:01.000Z' }), a)).toBe(true);
+    expect(startsGroup(msg(2, { autor: ana, timestamp: '2026-11-27T10:01:00.000Z' }), a)).toBe(true);
+  });
+
+  it('announces a new message from someone else in a live region', () => {
+    const { rerender } = render(<MessageList messages={[msg(1)]} currentUserId={1001} />);
+    const live = screen.getByTestId('live-region');
+    expect(live.getAttribute('aria-live')).toBe('polite');
+    expect(live.textContent).toBe('');
+    rerender(<MessageList messages={[msg(1), msg(2, { contenido: 'Ya está resuelto' })]} currentUserId={1001} />);
+    expect(live.textContent).toBe('Nuevo mensaje de Carlos: Ya está resuelto');
+  });
+
+  it('asks for older messages when scrolled to the top, and not when there are none', () => {
+    const older = vi.fn();
+    const { rerender } = render(<MessageList messages={[msg(5)]} currentUserId={1001} onLoadOlder={older} hasMore />);
+    const region = screen.getByRole('region', { name: 'Mensajes' });
+    region.scrollTop = 0;
+    fireEvent.scroll(region);
+    expect(older).toHaveBeenCalledOnce();
+    rerender(<MessageList messages={[msg(1)]} currentUserId={1001} onLoadOlder={older} hasMore={false} />);
+    fireEvent.scroll(region);
+    expect(older).toHaveBeenCalledOnce();
+    expect(screen.getByText('Inicio de la conversación')).toBeTruthy();
+  });
+
+  it('reports others’ unread messages as seen, not own ones', () => {
+    const seen = vi.fn();
+    render(<MessageList messages={[msg(1), msg(2, { autor: ana }), msg(3, { estado: 'LEIDO' })]} currentUserId={1001} onSeen={seen} />);
+    expect(seen).toHaveBeenCalledWith([101]);
+  });
+});
+
+describe('MessageInput', () => {
+  it('sends with Enter, adds a line with Shift+Enter, and reports typing', () => {
+    const send = vi.fn();
+    const start = vi.fn();
+    render(<MessageInput onSendMessage={send} onStartTyping={start} onStopTyping={() => {}} />);
+    const box = screen.getByLabelText('Mensaje');
+    fireEvent.change(box, { target: { value: 'hola' } });
+    expect(start).toHaveBeenCalledOnce();
+    fireEvent.keyDown(box, { key: 'Enter', shiftKey: true });
+    expect(send).not.toHaveBeenCalled();
+    fireEvent.keyDown(box, { key: 'Enter' });
+    expect(send).toHaveBeenCalledWith('hola');
+    expect((box as HTMLTextAreaElement).value).toBe('');
+  });
+
+  it('shows the character counter near the limit and never exceeds it', () => {
+    render(<MessageInput onSendMessage={() => {}} maxLength={10} />);
+    const box = screen.getByLabelText('Mensaje') as HTMLTextAreaElement;
+    fireEvent.change(box, { target: { value: '123456789' } });
+    expect(screen.getByText('9/10')).toBeTruthy();
+    fireEvent.change(box, { target: { value: '123456789012' } });
+    expect(box.value).toBe('1234567890');
+  });
+
+  it('inserts an emoji from the keyboard-usable picker', async () => {
+    render(<MessageInput onSendMessage={() => {}} />);
+    fireEvent.click(screen.getByRole('button', { name: 'Agregar emoji' }));
+    const picker = screen.getByRole('dialog', { name: 'Selector de emoji' });
+    fireEvent.click(picker.querySelector('button')!);
+    expect((screen.getByLabelText('Mensaje') as HTMLTextAreaElement).value).toBe('😀');
+    expect(screen.queryByRole('dialog')).toBeNull();
+  });
+
+  it('labels every icon button', () => {
+    render(<MessageInput onSendMessage={() => {}} onFilesSelected={() => {}} />);
+    for (const name of ['Adjuntar archivo', 'Agregar emoji', 'Enviar mensaje']) expect(screen.getByRole('button', { name })).toBeTruthy();
+  });
+});
+
+describe('ConnectionStatus', () => {
+  it('offers a reconnect button when disconnected', () => {
+    const reconnect = vi.fn();
+    render(<ConnectionStatus status="disconnected" onReconnect={reconnect} pending={2} />);
+    expect(screen.getByRole('status').textContent).toContain('Desconectado');
+    expect(screen.getByText('2 mensaje(s) pendientes de envío')).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: 'Intentar reconectar' }));
+    expect(reconnect).toHaveBeenCalled();
+  });
+});
+
+describe('ChatSoporte', () => {
+  beforeEach(() => FakeSocket.reset());
+  const token = `x.${btoa(JSON.stringify({ sub: '1001', name: 'Ana', role: 'CLIENTE' }))}.y`;
+  const props = () => {
+    const storage = new MemoryStorage();
+    return {
+      ticketId: 7,
+      token,
+      baseUrl: 'http://chat.test',
+      storage,
+      cache: new ChatCache(storage),
+      fetchImpl: vi.fn(async () => new Response('{}')) as unknown as typeof fetch,
+      client: { WebSocketImpl: FakeSocket as unknown as typeof WebSocket },
+    };
+  };
+
+  it('chats: history, a sent message, typing from the other side', async () => {
+    render(<ChatSoporte {...props()} />);
+    await waitFor(() => expect(FakeSocket.instances.length).toBe(1));
+    const s = FakeSocket.last();
+    act(() => s.establish({ historial_reciente: [msg(1, { contenido: 'Hola, ¿en qué te ayudo?' })] }));
+    expect(screen.getByText('Hola, ¿en qué te ayudo?')).toBeTruthy();
+    expect(screen.getByRole('status').textContent).toContain('Conectado');
+    const box = screen.getByLabelText('Mensaje');
+    fireEvent.change(box, { target: { value: 'No puedo entrar' } });
+    fireEvent.keyDown(box, { key: 'Enter' });
+    expect(s.frames('mensaje')[0].data.mensaje).toBe('No puedo entrar');
+    expect(screen.getByRole('img', { name: 'Enviando' })).toBeTruthy();
+    act(() => s.receive('usuario_escribiendo', { usuario: carlos }));
+    expect(screen.getByTestId('typing').textContent).toContain('Carlos está escribiendo...');
+  });
+
+  it('checks dropped files before uploading and explains the refusal', async () => {
+    render(<ChatSoporte {...props()} maxFileSize={100} />);
+    await waitFor(() => expect(FakeSocket.instances.length).toBe(1));
+    const s = FakeSocket.last();
+    act(() => s.establish());
+    const chat = screen.getByTestId('chat');
+    const big = new File(['x'.repeat(200)], 'grande.pdf', { type: 'application/pdf' });
+    const exe = new File(['x'], 'programa.exe');
+    fireEvent.drop(chat, { dataTransfer: { files: [big, exe] } });
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('grande.pdf: supera el máximo de 100 B.');
+    expect(alert.textContent).toContain('programa.exe: tipo no permitido');
+    expect(s.frames('file_upload_request')).toHaveLength(0);
+  });
+});

@@ -1,0 +1,22 @@
+import { defineConfig } from 'vite';
+import react from '@vitejs/plugin-react';
+import { resolve } from 'node:path';
+
+// The library build: plain ES modules with React left to the host app
+// (peer dependency). Declarations come from `tsc -p tsconfig.build.json`.
+export default defineConfig({
+  plugins: [react()],
+  build: {
+    outDir: 'dist',
+    emptyOutDir: false,
+    sourcemap: true,
+    minify: false,
+    lib: {
+      entry: { index: resolve(import.meta.dirname, 'src/index.ts'), client: resolve(import.meta.dirname, 'src/client/index.ts') },
+      formats: ['es'],
+    },
+    rollupOptions: {
+      external: ['react', 'react-dom', 'react/jsx-runtime', 'react-dom/client'],
+    },
+  },
+});
