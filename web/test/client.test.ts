@@ -69,7 +69,23 @@ describe('SoporteChatWebSocket', () => {
     expect(c.status).toBe('reconnecting');
     await vi.advanceTimersByTimeAsync(1000);
     expect(FakeSocket.instances).toHaveLength(2);
-    expect(FakeSocket.last().url).toBe('ws://chat.test/ws/soporte/ticket/7/?token=tok&since=3');
+    expect(FakeSocket.last().url).toBe('ws://chat.test/ws/soporte/ticket/7/?token=tok&since=3&since_id=103');
+  });
+
+  it('resumes with the epoch and the id at since, and starts over when told to resync', async () => {
+    const c = client({ reconnectDelay: 1000 });
+    c.connect(7, 'tok').catch(() => {});
+    await flush();
+    FakeSocket.last().establish({ epoch: 'e1', historial_reciente: [msg(1), msg(2)] });
+    FakeSocket.last().drop(1006);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(FakeSocket.last().url).toBe('ws://chat.test/ws/soporte/ticket/7/?token=tok&since=2&epoch=e1&since_id=102');
+    // A restored database: the server has another history (epoch e2) of one message.
+    FakeSocket.last().establish({ epoch: 'e2', resync: true, since: null, last_seq: 1, historial_reciente: [msg(1, { id: 900 })] });
+    expect(c.lastSequence).toBe(1);
+    FakeSocket.last().drop(1006);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(FakeSocket.last().url).toBe('ws://chat.test/ws/soporte/ticket/7/?token=tok&since=1&epoch=e2&since_id=900');
   });
 
   it('asks getToken for a fresh token before every connection', async () => {

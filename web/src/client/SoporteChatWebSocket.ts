@@ -87,6 +87,10 @@ export class SoporteChatWebSocket {
   private token: TokenSource | undefined;
   private currentToken: string | null = null;
   private lastSeq = 0;
+  /** The id of the message at `lastSeq`, and the history it belongs to: with
+   *  them the server can tell our cursor from one of another history. */
+  private lastSeqId: number | null = null;
+  private epoch: string | null = null;
   private reconnectAttempts = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private stableTimer: ReturnType<typeof setTimeout> | null = null;
@@ -145,14 +149,23 @@ export class SoporteChatWebSocket {
    * when the first attempt fails (reconnection goes on for network failures).
    * `since`: the highest `seq` the caller already holds (from a cache).
    */
-  connect(ticketId: number | string, token?: TokenSource, options: { since?: number } = {}): Promise<ConnectionEstablished> {
+  connect(
+    ticketId: number | string,
+    token?: TokenSource,
+    options: { since?: number; sinceId?: number; epoch?: string } = {},
+  ): Promise<ConnectionEstablished> {
     if (this.ticketId !== ticketId) {
       this.outbox = new Outbox(this.storage, `soporte_outbox_${ticketId}`);
       this.lastSeq = 0;
+      this.lastSeqId = null;
     }
     this.ticketId = ticketId;
     if (token !== undefined) this.token = token;
-    if (options.since !== undefined) this.lastSeq = Math.max(this.lastSeq, options.since);
+    if (options.since !== undefined && options.since > this.lastSeq) {
+      this.lastSeq = options.since;
+      this.lastSeqId = options.sinceId ?? null;
+    }
+    if (options.epoch !== undefined) this.epoch = options.epoch;
     this.stopped = false;
     this.reconnectAttempts = 0;
     this.clearReconnectTimer();
@@ -186,7 +199,12 @@ export class SoporteChatWebSocket {
       this.tokenForConnection().then((token) => {
         if (this.stopped || generation !== this.generation) return settle(new Error('Desconectado'));
         this.currentToken = token;
-        const since = this.lastSeq > 0 ? `&since=${this.lastSeq}` : '';
+        let since = '';
+        if (this.lastSeq > 0) {
+          since = `&since=${this.lastSeq}`;
+          if (this.epoch) since += `&epoch=${encodeURIComponent(this.epoch)}`;
+          if (this.lastSeqId !== null) since += `&since_id=${this.lastSeqId}`;
+        }
         const url = `${this.config.baseUrl}/ws/soporte/ticket/${encodeURIComponent(String(this.ticketId))}/?token=${encodeURIComponent(token ?? '')}${since}`;
         const Impl = this.config.WebSocketImpl ?? WebSocket;
         let socket: WebSocket;
@@ -373,9 +391,14 @@ export class SoporteChatWebSocket {
   private onEstablished(data: ConnectionEstablished): void {
     this.established = true;
     this.isReconnecting = false;
+    // Our cursor belongs to another history (a restored or recreated
+    // database): start over from what the server has.
+    if (data.resync || (data.since !== null && data.since !== undefined && data.since > data.last_seq)) {
+      this.lastSeq = 0;
+      this.lastSeqId = null;
+    }
+    if (data.epoch) this.epoch = data.epoch;
     for (const message of data.historial_reciente ?? []) this.noteSeq(message);
-    // Our copy is ahead of the server's (a restored database): start over.
-    if (data.since !== null && data.since !== undefined && data.since > data.last_seq) this.lastSeq = data.last_seq;
     if (data.limites?.heartbeat_ms) this.config.heartbeatInterval = data.limites.heartbeat_ms;
     this.startHeartbeat();
     // Attempts are reset only once the connection has proved stable (defect D5):
@@ -391,7 +414,10 @@ export class SoporteChatWebSocket {
   }
 
   private noteSeq(message: Message | undefined): void {
-    if (message && typeof message.seq === 'number' && message.seq > this.lastSeq) this.lastSeq = message.seq;
+    if (message && typeof message.seq === 'number' && message.seq > this.lastSeq) {
+      this.lastSeq = message.seq;
+      this.lastSeqId = typeof message.id === 'number' ? message.id : null;
+    }
   }
 
   /** Sends every unconfirmed message again, with its own `client_id` (defect D1). */

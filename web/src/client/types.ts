@@ -85,6 +85,10 @@ export interface ConnectionEstablished {
   participants: Participant[];
   historial_reciente: Message[];
   since: number | null;
+  /** The id of the server's history; sent back with `since` on resume. */
+  epoch?: string;
+  /** The client's cursor belonged to another history: start over from `historial_reciente`. */
+  resync?: boolean;
   last_seq: number;
   limites?: Limits;
 }

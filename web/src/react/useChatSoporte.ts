@@ -191,7 +191,8 @@ export function useChatSoporte(ticketId: number | null | undefined, config: UseC
       setParticipants(data.participants ?? []);
       setTicket(data.ticket);
       if (data.limites) setLimits(data.limites);
-      const stale = data.since !== null && data.since !== undefined && data.since > data.last_seq;
+      const stale =
+        data.resync === true || (data.since !== null && data.since !== undefined && data.since > data.last_seq);
       setMessages((prev) => {
         const base = stale ? prev.filter((m) => m.id === undefined) : prev;
         return applyPendingFiles(list.mergeMessages(base, data.historial_reciente ?? []));
@@ -277,7 +278,9 @@ export function useChatSoporte(ticketId: number | null | undefined, config: UseC
     chat.on('reconnectionFailed', () => alive && setError('reconnectFailed'));
 
     const cachedSince = list.newestSeq(cached);
-    chat.connect(ticketId, undefined, { since: cachedSince > 0 ? cachedSince : undefined }).catch(() => {
+    const cachedNewest = cached.find((m) => m.seq === cachedSince);
+    const resumeFrom = cachedSince > 0 ? { since: cachedSince, sinceId: cachedNewest?.id } : {};
+    chat.connect(ticketId, undefined, resumeFrom).catch(() => {
       /* status and error come through events */
     });
     // Messages written earlier and still unconfirmed (a reload while offline).
