@@ -688,3 +688,132 @@ async fn agents_inboxes_on_other_nodes_count_for_assignment_and_get_previews() {
         .unwrap();
     assert_eq!(entry["online"], true, "{entry}");
 }
+
+/// A TCP proxy in front of PostgreSQL that a test can cut (every connection
+/// dropped, new ones refused) and restore: the database "unreachable" for one
+/// node only, without disturbing the server other tests share.
+struct CuttableProxy {
+    port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl CuttableProxy {
+    async fn start(upstream: String) -> CuttableProxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let cut = std::sync::Arc::new(tokio::sync::Notify::new());
+        let (open_flag, cut_signal) = (open.clone(), cut.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                if !open_flag.load(Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let upstream = upstream.clone();
+                let cut = cut_signal.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.notified() => {}
+                    }
+                });
+            }
+        });
+        CuttableProxy { port, open, cut }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        // Wake every copying task (notify_waiters reaches all of them).
+        self.cut.notify_waiters();
+    }
+
+    fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_database_gets_an_error_frame_never_a_confirmation_and_the_retry_succeeds() {
+    let Ok(server) = std::env::var("SOPORTE_TEST_POSTGRES") else {
+        eprintln!(
+            "SOPORTE_TEST_POSTGRES is not set: this test needs PostgreSQL (scripts/test sets it)"
+        );
+        return;
+    };
+    let cluster = Cluster::new();
+    let name = cluster.db.postgres.as_ref().unwrap().1.clone();
+    let host_port = server
+        .split('@')
+        .next_back()
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+    let proxy = CuttableProxy::start(host_port).await;
+    let user = server
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('@').next())
+        .unwrap()
+        .to_string();
+    let through_proxy = Cluster {
+        redis: RedisServer::start_on(free_port()),
+        db: Database {
+            url: format!("postgres://{user}@127.0.0.1:{}/{name}", proxy.port),
+            postgres: None,
+        },
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let node = through_proxy.node().await;
+    let ticket = node.ticket_for(&customer(1)).await;
+    let mut c = node.connect(ticket, &customer(1)).await;
+    c.expect("connection_established").await;
+    c.send_message("antes", "k1").await;
+    wait_within(&mut c, "mensaje_confirmado", FRAME_TIMEOUT).await;
+
+    proxy.cut();
+    c.send_message("durante", "k2").await;
+    let frame = loop {
+        let frame = c
+            .next_frame_within(Duration::from_secs(30))
+            .await
+            .unwrap()
+            .unwrap();
+        if frame["tipo"] == "error" || frame["tipo"] == "mensaje_confirmado" {
+            break frame;
+        }
+    };
+    assert_eq!(frame["tipo"], "error", "never a confirmation: {frame}");
+    assert_eq!(frame["data"]["codigo"], "error_almacenamiento", "{frame}");
+    assert_eq!(frame["data"]["client_id"], "k2");
+    eventually(
+        "the node says it is not ready",
+        Duration::from_secs(10),
+        || async { !node.ready().await },
+    )
+    .await;
+
+    proxy.restore();
+    eventually("the node is ready again", Duration::from_secs(20), || {
+        node.ready()
+    })
+    .await;
+    c.send_message("durante", "k2").await;
+    let confirmed = wait_within(&mut c, "mensaje_confirmado", Duration::from_secs(20)).await;
+    assert_eq!(confirmed["client_id"], "k2");
+    let history = node.history(ticket, &customer(1)).await;
+    let texts: Vec<&str> = history
+        .iter()
+        .map(|m| m["contenido"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["antes", "durante"]);
+    drop(cluster);
+}
