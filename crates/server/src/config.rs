@@ -243,12 +243,6 @@ impl Config {
         let database = DatabaseUrl::parse(&args.database.database_url)?;
         let storage = StorageLocation::parse(&args.storage, |name| std::env::var(name).ok())
             .map_err(|reason| ConfigError::new("SOPORTE_STORAGE (--storage)", reason))?;
-        if let DatabaseUrl::Postgres(_) = database {
-            return Err(ConfigError::new(
-                "SOPORTE_DATABASE_URL (--database-url)",
-                "PostgreSQL storage is not available in this build yet; use sqlite://PATH",
-            ));
-        }
         let allowed_file_types = split_list(&args.allowed_file_types)
             .into_iter()
             .map(|t| t.trim_start_matches('.').to_ascii_lowercase())

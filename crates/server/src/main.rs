@@ -5,6 +5,7 @@ use soporte_server::auth::{Minter, TokenRequest, Verifier};
 use soporte_server::config::{
     Cli, Command, Config, ConfigError, DatabaseUrl, ServeArgs, TokenArgs,
 };
+use soporte_server::store::postgres::PostgresStore;
 use soporte_server::store::sqlite::SqliteStore;
 use soporte_server::{app, demo, Application};
 use std::process::ExitCode;
@@ -119,10 +120,17 @@ fn migrate(database_url: &str) -> Result<(), String> {
             println!("migrations applied: {applied}");
             Ok(())
         }
-        DatabaseUrl::Postgres(_) => Err(
-            "SOPORTE_DATABASE_URL (--database-url): PostgreSQL is not available in this build yet"
-                .into(),
-        ),
+        DatabaseUrl::Postgres(url) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the runtime: {e}"))?;
+            let applied = runtime
+                .block_on(PostgresStore::migrate(&url))
+                .map_err(|e| format!("SOPORTE_DATABASE_URL (--database-url): {e}"))?;
+            println!("migrations applied: {applied}");
+            Ok(())
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod durability;
 mod files;
 mod helpers;
 mod ops;
+mod postgres;
 mod rest_chat;
 mod tickets;
 mod websocket;

@@ -1,0 +1,583 @@
+//! PostgreSQL only: several stores (nodes) on one database at once, outages
+//! and restarts. They run when `SOPORTE_TEST_POSTGRES` names a server
+//! (`scripts/test` sets it for its PostgreSQL pass) and say they were skipped
+//! otherwise; the start-error checks need no server and always run.
+
+use crate::helpers::*;
+use serde_json::json;
+use soporte_protocol::*;
+use soporte_server::auth::Verifier;
+use soporte_server::config::DatabaseUrl;
+use soporte_server::store::postgres::PostgresStore;
+use soporte_server::store::*;
+use soporte_server::{Application, Config};
+use std::collections::{BTreeMap, HashMap};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+async fn schema_or_skip(test: &str) -> Option<PgSchema> {
+    let schema = PgSchema::create().await;
+    if schema.is_none() {
+        eprintln!("{test}: skipped, {POSTGRES_ENV} is not set");
+    }
+    schema
+}
+
+/// Every commit a store reported, in the order it reported them.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<(TicketId, Seq, MessageId)>>);
+
+impl CommitListener for Recorder {
+    fn committed(&self, messages: &[Committed]) {
+        self.0.lock().unwrap().extend(
+            messages
+                .iter()
+                .map(|c| (c.message.ticket, c.message.seq, c.message.id)),
+        );
+    }
+}
+
+impl Recorder {
+    fn seen(&self) -> Vec<(TicketId, Seq, MessageId)> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+fn user(id: UserId, role: Role) -> UserRecord {
+    UserRecord {
+        id,
+        name: format!("Usuario {id}"),
+        role,
+        avatar: None,
+    }
+}
+
+fn message(ticket: TicketId, author: UserId, client_id: &str) -> NewMessage {
+    NewMessage {
+        ticket,
+        author: Person::user(author, &format!("Usuario {author}"), Role::Cliente, None),
+        client_id: Some(client_id.to_string()),
+        content: format!("mensaje {client_id}"),
+        kind: MessageKind::Texto,
+        metadata: serde_json::Map::new(),
+        internal: false,
+        origin: None,
+    }
+}
+
+async fn new_ticket(store: &PostgresStore, customer: UserId) -> TicketId {
+    store
+        .create_ticket(NewTicket {
+            subject: "varios nodos".into(),
+            customer: user(customer, Role::Cliente),
+            auto_assign: Vec::new(),
+            max_open: 0,
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+async fn open(url: &str, listener: Arc<Recorder>) -> Arc<PostgresStore> {
+    Arc::new(PostgresStore::open(url, listener).await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_writing_to_the_same_tickets_get_unique_gapless_seq() {
+    let Some(schema) = schema_or_skip("concurrent writers").await else {
+        return;
+    };
+    let (seen_a, seen_b) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+    let a = open(&schema.url, seen_a.clone()).await;
+    let b = open(&schema.url, seen_b.clone()).await;
+    // Both tickets belong to one customer, who writes from 16 tabs: half on
+    // each node, each tab to both tickets, in opposite orders on the two
+    // nodes (the order in which their batches want the two rows).
+    let tickets = [new_ticket(&a, 1).await, new_ticket(&b, 1).await];
+    let per_writer = 25;
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..16 {
+        let store = if writer % 2 == 0 {
+            a.clone()
+        } else {
+            b.clone()
+        };
+        let order = if writer % 2 == 0 {
+            tickets
+        } else {
+            [tickets[1], tickets[0]]
+        };
+        writers.spawn(async move {
+            let mut stored = Vec::new();
+            for n in 0..per_writer {
+                for ticket in order {
+                    let appended = store
+                        .append(message(ticket, 1, &format!("w{writer}-{n}")))
+                        .await
+                        .unwrap();
+                    assert!(!appended.duplicate);
+                    stored.push((ticket, appended.message.seq, appended.message.id));
+                }
+            }
+            stored
+        });
+    }
+    let mut stored: Vec<(TicketId, Seq, MessageId)> = Vec::new();
+    while let Some(done) = writers.join_next().await {
+        stored.extend(done.unwrap());
+    }
+    let expected: Vec<Seq> = (1..=16 * per_writer as i64).collect();
+    for ticket in tickets {
+        let mut seqs: Vec<Seq> = stored
+            .iter()
+            .filter(|s| s.0 == ticket)
+            .map(|s| s.1)
+            .collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, expected, "ticket {ticket}: every seq once, no gap");
+        let history = a
+            .recent_messages(ticket, 1000, true)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.seq)
+            .collect::<Vec<_>>();
+        assert_eq!(history, expected);
+        assert_eq!(
+            b.ticket(ticket).await.unwrap().unwrap().last_seq,
+            16 * per_writer as i64
+        );
+    }
+    // Each node told its listener of its own commits, each once, and in
+    // commit order: per ticket, seq only grows.
+    let (seen_a, seen_b) = (seen_a.seen(), seen_b.seen());
+    for seen in [&seen_a, &seen_b] {
+        for ticket in tickets {
+            let seqs: Vec<Seq> = seen.iter().filter(|s| s.0 == ticket).map(|s| s.1).collect();
+            assert!(
+                seqs.windows(2).all(|w| w[0] < w[1]),
+                "commit order: {seqs:?}"
+            );
+        }
+    }
+    let mut reported: Vec<_> = seen_a.into_iter().chain(seen_b).collect();
+    reported.sort_unstable();
+    stored.sort_unstable();
+    assert_eq!(reported, stored, "every stored message reported once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_id_sent_through_two_stores_at_once_is_stored_once() {
+    let Some(schema) = schema_or_skip("duplicates across stores").await else {
+        return;
+    };
+    let seen = Arc::new(Recorder::default());
+    let a = open(&schema.url, seen.clone()).await;
+    let b = open(&schema.url, seen.clone()).await;
+    let ticket = new_ticket(&a, 7).await;
+    let mut sends = tokio::task::JoinSet::new();
+    for k in 0..30 {
+        for copy in 0..4 {
+            let store = if copy % 2 == 0 { a.clone() } else { b.clone() };
+            sends.spawn(async move {
+                let appended = store
+                    .append(message(ticket, 7, &format!("dup-{k}")))
+                    .await
+                    .unwrap();
+                (k, appended)
+            });
+        }
+    }
+    let mut by_client: BTreeMap<i32, Vec<Appended>> = BTreeMap::new();
+    while let Some(done) = sends.join_next().await {
+        let (k, appended) = done.unwrap();
+        by_client.entry(k).or_default().push(appended);
+    }
+    for (k, copies) in &by_client {
+        assert_eq!(copies.len(), 4);
+        let firsts = copies.iter().filter(|c| !c.duplicate).count();
+        assert_eq!(firsts, 1, "dup-{k} stored once");
+        assert!(
+            copies
+                .iter()
+                .all(|c| c.message.id == copies[0].message.id
+                    && c.message.seq == copies[0].message.seq),
+            "every copy of dup-{k} answers with the first one"
+        );
+    }
+    let history = b.recent_messages(ticket, 1000, true).await.unwrap();
+    assert_eq!(
+        history.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=30).collect::<Vec<_>>(),
+        "no seq burnt by a duplicate"
+    );
+    assert_eq!(seen.seen().len(), 30, "duplicates are not reported as new");
+    assert_eq!(
+        a.find_sent(ticket, 7, "dup-3").await.unwrap().map(|m| m.id),
+        Some(by_client[&3][0].message.id)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_run_once_when_nodes_start_together_and_again_changes_nothing() {
+    let Some(schema) = schema_or_skip("migrations").await else {
+        return;
+    };
+    let runs =
+        futures_util::future::join_all((0..4).map(|_| PostgresStore::migrate(&schema.url))).await;
+    let applied: Vec<usize> = runs.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(applied.iter().sum::<usize>(), 1, "{applied:?}");
+    assert_eq!(PostgresStore::migrate(&schema.url).await.unwrap(), 0);
+    let output = Command::new(env!("CARGO_BIN_EXE_soporte"))
+        .args(["migrate", "--database-url", &schema.url])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "migrations applied: 0"
+    );
+
+    // Two servers starting at once on an empty schema both come up.
+    let Some(fresh) = schema_or_skip("migrations").await else {
+        return;
+    };
+    let (a, b) = tokio::join!(
+        PostgresStore::open(&fresh.url, Arc::new(NoListener)),
+        PostgresStore::open(&fresh.url, Arc::new(NoListener)),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    a.ping().await.unwrap();
+    b.ping().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_database_share_tickets_and_seq() {
+    let Some(schema) = schema_or_skip("two servers").await else {
+        return;
+    };
+    let db = TestDb::Postgres(Arc::new(schema));
+    let verifier = || Verifier::hs256(SECRET).unwrap();
+    let a = spawn_on(&db, verifier(), |_| {}).await;
+    let b = spawn_on(&db, verifier(), |_| {}).await;
+    let ticket = a.ticket_for(&customer(1)).await;
+    let path = format!("/api/soporte/tickets/{ticket}/chat/sync/");
+    let batch = |i: usize| {
+        let messages: Vec<_> = (0..10)
+            .map(
+                |j| json!({"client_id": format!("n{i}-{j}"), "contenido": format!("hola {i}-{j}")}),
+            )
+            .collect();
+        json!({ "messages": messages })
+    };
+    // Ten offline batches, sent to both servers at once; every second one
+    // is retried on the other server.
+    let token = customer(1);
+    let mut posts = Vec::new();
+    for i in 0..10 {
+        let (first, second) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        posts.push(first.post(&path, &token, batch(i)));
+        if i % 2 == 0 {
+            posts.push(second.post(&path, &token, batch(i)));
+        }
+    }
+    let answers = futures_util::future::join_all(posts).await;
+    let mut confirmed: HashMap<String, (i64, i64)> = HashMap::new();
+    for (status, body) in answers {
+        assert_eq!(status, 200, "{body}");
+        for result in body["results"].as_array().unwrap() {
+            let client_id = result["client_id"].as_str().unwrap().to_string();
+            let stored = (
+                result["mensaje_id"].as_i64().unwrap(),
+                result["seq"].as_i64().unwrap(),
+            );
+            if let Some(earlier) = confirmed.insert(client_id.clone(), stored) {
+                assert_eq!(earlier, stored, "{client_id} confirmed as two messages");
+            }
+        }
+    }
+    assert_eq!(confirmed.len(), 100);
+    let mut history = Vec::new();
+    for page in 1..=2 {
+        let (status, body) = b
+            .get(
+                &format!("/api/soporte/tickets/{ticket}/chat/historial/?page={page}&size=50"),
+                &customer(1),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let mut results = body["results"].as_array().unwrap().clone();
+        results.extend(history);
+        history = results;
+    }
+    let seqs: Vec<i64> = history.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=100).collect::<Vec<_>>());
+    for m in &history {
+        let client_id = m["client_id"].as_str().unwrap();
+        assert_eq!(
+            confirmed[client_id],
+            (m["id"].as_i64().unwrap(), m["seq"].as_i64().unwrap())
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminated_connections_are_replaced_without_failing_anyone() {
+    let Some(schema) = schema_or_skip("terminated connections").await else {
+        return;
+    };
+    let db = TestDb::Postgres(Arc::new(schema));
+    let app = spawn_on(&db, Verifier::hs256(SECRET).unwrap(), |_| {}).await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut ws = app.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    ws.send_message("antes", "r-1").await;
+    assert_eq!(ws.expect("mensaje_confirmado").await["seq"], 1);
+    // As a database restart or a failover would: every backend of ours ends.
+    let ended = db.postgres().unwrap().terminate_connections().await;
+    assert!(
+        ended >= 2,
+        "the writer and a reader were connected ({ended})"
+    );
+    ws.send_message("después", "r-2").await;
+    let confirmed = ws.expect("mensaje_confirmado").await;
+    assert_eq!(confirmed["seq"], 2, "{confirmed}");
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let (status, page) = app
+        .get(
+            &format!("/api/soporte/tickets/{ticket}/chat/historial/"),
+            &customer(1),
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["count"], 2);
+}
+
+/// A TCP relay to the database that can be cut, as a network or a database
+/// outage would: open connections are dropped and new ones refused until it
+/// is restored.
+struct Relay {
+    addr: std::net::SocketAddr,
+    state: Arc<Mutex<(bool, CancellationToken)>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(target: String) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new((false, CancellationToken::new())));
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (down, cut) = {
+                    let state = shared.lock().unwrap();
+                    (state.0, state.1.clone())
+                };
+                if down {
+                    continue; // dropped: the connection is closed at once
+                }
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut upstream) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut socket, &mut upstream) => {}
+                        _ = cut.cancelled() => {}
+                    }
+                });
+            }
+        });
+        Relay { addr, state, task }
+    }
+
+    fn cut(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.0 = true;
+        state.1.cancel();
+    }
+
+    fn restore(&self) {
+        let mut state = self.state.lock().unwrap();
+        *state = (false, CancellationToken::new());
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.cut();
+    }
+}
+
+/// `url` with its host and port replaced by `addr`.
+fn through(url: &str, addr: std::net::SocketAddr) -> String {
+    let start = url.find("://").unwrap() + 3;
+    let rest = &url[start..];
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let host_start = rest[..end].rfind('@').map(|at| at + 1).unwrap_or(0);
+    format!(
+        "{}{}{addr}{}",
+        &url[..start],
+        &rest[..host_start],
+        &rest[end..]
+    )
+}
+
+/// The `host:port` the test server listens on, when it is reached over TCP.
+fn tcp_target(url: &str) -> Option<String> {
+    let config: tokio_postgres::Config = url.parse().ok()?;
+    let host = match config.get_hosts().first()? {
+        tokio_postgres::config::Host::Tcp(host) => host.clone(),
+        _ => return None,
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    Some(format!("{host}:{port}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_is_unavailable_never_ok_and_then_recovers() {
+    let Some(schema) = schema_or_skip("outage").await else {
+        return;
+    };
+    let Some(target) = tcp_target(&schema.url) else {
+        eprintln!("outage: skipped, {POSTGRES_ENV} is not a TCP address");
+        return;
+    };
+    let relay = Relay::start(target).await;
+    let url = through(&schema.url, relay.addr);
+    let seen = Arc::new(Recorder::default());
+    let store = open(&url, seen.clone()).await;
+    let ticket = new_ticket(&store, 3).await;
+    let first = store.append(message(ticket, 3, "o-1")).await.unwrap();
+    assert_eq!(first.message.seq, 1);
+
+    relay.cut();
+    let refused = store.append(message(ticket, 3, "o-2")).await;
+    assert!(
+        matches!(refused, Err(StoreError::Unavailable(_))),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        store.ticket(ticket).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store.ping().await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert_eq!(seen.seen().len(), 1, "nothing reported while down");
+
+    relay.restore();
+    // The client retries with the same client_id until it gets an answer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let stored = loop {
+        match store.append(message(ticket, 3, "o-2")).await {
+            Ok(appended) => break appended,
+            Err(StoreError::Unavailable(_)) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(other) => panic!("not recovered: {other:?}"),
+        }
+    };
+    assert!(!stored.duplicate, "the refused attempt stored nothing");
+    assert_eq!(stored.message.seq, 2, "no seq burnt by the refused attempt");
+    let again = store.append(message(ticket, 3, "o-2")).await.unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.message.id, stored.message.id);
+    store.ping().await.unwrap();
+    assert_eq!(
+        seen.seen().iter().map(|s| s.1).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_database() {
+    let Some(schema) = schema_or_skip("readiness").await else {
+        return;
+    };
+    let Some(target) = tcp_target(&schema.url) else {
+        return;
+    };
+    let relay = Relay::start(target).await;
+    let url = through(&schema.url, relay.addr);
+    let db = TestDb::Postgres(Arc::new(schema));
+    let app = spawn_on(&db, Verifier::hs256(SECRET).unwrap(), |c| {
+        c.database = DatabaseUrl::Postgres(url)
+    })
+    .await;
+    let ready = || async {
+        app.http
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(ready().await, 200);
+    relay.cut();
+    assert_eq!(ready().await, 503);
+    let (status, body) = app
+        .post(
+            "/api/soporte/tickets/",
+            &customer(1),
+            json!({"asunto": "sin base"}),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    relay.restore();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while ready().await != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "never ready again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.ticket_for(&customer(1)).await;
+}
+
+/// Needs no database: the address refuses connections.
+const UNREACHABLE: &str = "postgres://soporte:secreto@127.0.0.1:1/soporte";
+
+#[tokio::test]
+async fn an_unreachable_database_at_start_is_an_error_naming_the_setting() {
+    let mut config = Config::for_database("unused.db");
+    config.database = DatabaseUrl::Postgres(UNREACHABLE.into());
+    let error = match Application::build(config, Verifier::hs256(SECRET).unwrap()).await {
+        Ok(_) => panic!("started without a database"),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.starts_with("SOPORTE_DATABASE_URL (--database-url):"),
+        "{error}"
+    );
+    assert!(!error.contains("secreto"), "password shown: {error}");
+
+    for args in [
+        vec![
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--database-url",
+            UNREACHABLE,
+        ],
+        vec!["migrate", "--database-url", UNREACHABLE],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_soporte"))
+            .args(&args)
+            .env("SOPORTE_JWT_SECRET", SECRET)
+            .env("SOPORTE_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: one line, got {stderr:?}");
+        assert!(lines[0].contains("SOPORTE_DATABASE_URL"), "{stderr}");
+        assert!(!stderr.contains("secreto"), "password shown: {stderr}");
+    }
+}
