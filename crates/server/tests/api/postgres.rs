@@ -357,6 +357,58 @@ async fn terminated_connections_are_replaced_without_failing_anyone() {
     assert_eq!(page["count"], 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_connection_dies_before_commit_runs_again_on_a_new_one() {
+    let Some(schema) = schema_or_skip("connection lost mid-batch").await else {
+        return;
+    };
+    let seen = Arc::new(Recorder::default());
+    let store = open(&schema.url, seen.clone()).await;
+    let ticket = new_ticket(&store, 5).await;
+    store.append(message(ticket, 5, "l-1")).await.unwrap();
+    // Another session holds the ticket's row: the writer's next batch waits
+    // for it, inside its transaction, and its backend is ended there.
+    let admin = pg_admin(&schema.admin_url).await;
+    admin
+        .batch_execute(&format!(
+            "BEGIN; SELECT id FROM {}.tickets WHERE id = {ticket} FOR UPDATE",
+            schema.name
+        ))
+        .await
+        .unwrap();
+    let pending = tokio::spawn({
+        let store = store.clone();
+        async move { store.append(message(ticket, 5, "l-2")).await }
+    });
+    let waiting_writer = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                          WHERE application_name = $1 AND wait_event_type = 'Lock'";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let ended = admin
+            .execute(waiting_writer, &[&schema.name])
+            .await
+            .unwrap();
+        if ended > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the writer never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let the batch start again (and wait again) before the row is let go.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    admin.batch_execute("COMMIT").await.unwrap();
+    let stored = pending.await.unwrap().expect("stored on a new connection");
+    assert!(!stored.duplicate);
+    assert_eq!(stored.message.seq, 2);
+    assert_eq!(
+        seen.seen().iter().map(|s| s.1).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+}
+
 /// A TCP relay to the database that can be cut, as a network or a database
 /// outage would: open connections are dropped and new ones refused until it
 /// is restored.
