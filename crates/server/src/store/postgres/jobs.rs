@@ -142,32 +142,33 @@ struct Insert {
     internal: bool,
     origin: Option<OriginTag>,
     change: Option<(TicketChange, Option<Person>)>,
+    /// Staff's first answer the customer sees: the ticket records when.
+    first_answer: bool,
 }
 
 /// Appends one message to the ticket in the open batch: the ticket's next
-/// `seq` (under the ticket row's lock), the row, and its place in the
-/// batch's commit notifications.
+/// `seq` (under the ticket row's lock) and the row, in one statement, and
+/// its place in the batch's commit notifications.
 async fn insert_message(batch: &mut Batch<'_>, new: Insert) -> R<Message> {
     let tx = batch.tx;
     let at = Timestamp::now();
-    let row = query_opt(
-        tx,
-        "UPDATE tickets SET last_seq = last_seq + 1, actualizado = $2 WHERE id = $1 RETURNING last_seq, agente_id",
-        &[&new.ticket, &at.millis()],
-    )
-    .await?
-    .ok_or(JobError::Store(StoreError::NotFound))?;
-    let (seq, agent): (i64, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
     let stored_metadata = (!new.metadata.is_empty())
         .then(|| serde_json::to_string(&new.metadata).expect("a JSON map serializes"));
-    let id: i64 = query_one(
+    let row = query_opt(
         tx,
-        "INSERT INTO messages (ticket_id, seq, client_id, autor_id, autor_nombre, autor_tipo, autor_avatar,
+        "WITH t AS (
+             UPDATE tickets SET last_seq = last_seq + 1, actualizado = $11,
+                 primera_respuesta_at = CASE WHEN $12 AND primera_respuesta_at IS NULL THEN $11
+                                             ELSE primera_respuesta_at END
+             WHERE id = $1 RETURNING last_seq, agente_id
+         )
+         INSERT INTO messages (ticket_id, seq, client_id, autor_id, autor_nombre, autor_tipo, autor_avatar,
                                contenido, tipo, metadata, interno, creado)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+         SELECT $1::bigint, t.last_seq, $2::text, $3::bigint, $4::text, $5::text, $6::text,
+                $7::text, $8::text, $9::text, $10::boolean, $11::bigint FROM t
+         RETURNING id, seq, (SELECT agente_id FROM t)",
         &[
             &new.ticket,
-            &seq,
             &new.client_id,
             &new.author.id,
             &new.author.nombre,
@@ -178,10 +179,13 @@ async fn insert_message(batch: &mut Batch<'_>, new: Insert) -> R<Message> {
             &stored_metadata,
             &new.internal,
             &at.millis(),
+            &new.first_answer,
         ],
     )
     .await?
-    .try_get(0)?;
+    .ok_or(JobError::Store(StoreError::NotFound))?;
+    let (id, seq, agent): (i64, i64, Option<i64>) =
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
     let message = Message {
         id,
         client_id: new.client_id,
@@ -229,6 +233,7 @@ async fn record(batch: &mut Batch<'_>, ticket: TicketId, record: Record) -> R<Me
             internal: record.internal,
             origin: None,
             change: Some((record.change, record.previous_agent)),
+            first_answer: false,
         },
     )
     .await
@@ -477,24 +482,36 @@ async fn change_ticket(
 /// seen here, so a retry cannot take a second `seq`.
 async fn append(batch: &mut Batch<'_>, new: &NewMessage) -> R<Appended> {
     let tx = batch.tx;
-    if let (Some(client_id), Some(author)) = (&new.client_id, new.author.id) {
-        if let Some(message) = reads::find_sent(tx, new.ticket, author, client_id).await? {
-            return Ok(Appended {
-                message,
-                duplicate: true,
-            });
+    // The earlier copy and the ticket's state, in one round trip. Only the
+    // state is needed on this hot path; the whole ticket only when it has to
+    // be reopened.
+    let row = match (&new.client_id, new.author.id) {
+        (Some(client_id), Some(author)) => {
+            let sql = format!(
+                "SELECT t.estado, {} FROM tickets t
+                 LEFT JOIN messages m ON m.ticket_id = t.id AND m.autor_id = $2 AND m.client_id = $3
+                 WHERE t.id = $1",
+                message_columns_of("m")
+            );
+            query_opt(tx, &sql, &[&new.ticket, &author, client_id]).await?
         }
+        _ => {
+            query_opt(
+                tx,
+                "SELECT estado FROM tickets WHERE id = $1",
+                &[&new.ticket],
+            )
+            .await?
+        }
+    };
+    let row = row.ok_or(JobError::Store(StoreError::NotFound))?;
+    if row.len() > 1 && row.try_get::<_, Option<i64>>(1)?.is_some() {
+        return Ok(Appended {
+            message: message_at(&row, 1)?,
+            duplicate: true,
+        });
     }
-    // Only the state is needed on this hot path; the whole ticket only when
-    // it has to be reopened.
-    let state: String = query_opt(
-        tx,
-        "SELECT estado FROM tickets WHERE id = $1",
-        &[&new.ticket],
-    )
-    .await?
-    .ok_or(JobError::Store(StoreError::NotFound))?
-    .try_get(0)?;
+    let state: String = row.try_get(0)?;
     let state = TicketState::parse(&state).unwrap_or(TicketState::Abierto);
     if state == TicketState::Cerrado {
         return Err(StoreError::TicketClosed.into());
@@ -508,14 +525,6 @@ async fn append(batch: &mut Batch<'_>, new: &NewMessage) -> R<Appended> {
     }
     let staff_answer =
         matches!(new.author.tipo, AuthorKind::Agente | AuthorKind::Supervisor) && !new.internal;
-    if staff_answer {
-        execute(
-            batch.tx,
-            "UPDATE tickets SET primera_respuesta_at = $2 WHERE id = $1 AND primera_respuesta_at IS NULL",
-            &[&new.ticket, &now()],
-        )
-        .await?;
-    }
     let message = insert_message(
         batch,
         Insert {
@@ -528,6 +537,7 @@ async fn append(batch: &mut Batch<'_>, new: &NewMessage) -> R<Appended> {
             internal: new.internal,
             origin: new.origin,
             change: None,
+            first_answer: staff_answer,
         },
     )
     .await?;
@@ -795,6 +805,7 @@ async fn complete_upload(
                     internal: false,
                     origin: None,
                     change: None,
+                    first_answer: false,
                 },
             )
             .await?

@@ -8,24 +8,38 @@ pub const MESSAGE_COLUMNS: &str =
     "id, client_id, ticket_id, seq, creado, autor_id, autor_nombre, autor_tipo, \
      autor_avatar, contenido, tipo, estado, reply_to, metadata, interno";
 
+/// [`MESSAGE_COLUMNS`] of the table named `alias` in a join.
+pub fn message_columns_of(alias: &str) -> String {
+    MESSAGE_COLUMNS
+        .split(',')
+        .map(|column| format!("{alias}.{}", column.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn message_from_row(row: &Row) -> Result<Message, Error> {
-    let author_kind: String = row.try_get(7)?;
-    let kind: String = row.try_get(10)?;
-    let state: String = row.try_get(11)?;
-    let metadata: Option<String> = row.try_get(13)?;
+    message_at(row, 0)
+}
+
+/// The message whose [`MESSAGE_COLUMNS`] start at column `at`.
+pub fn message_at(row: &Row, at: usize) -> Result<Message, Error> {
+    let author_kind: String = row.try_get(at + 7)?;
+    let kind: String = row.try_get(at + 10)?;
+    let state: String = row.try_get(at + 11)?;
+    let metadata: Option<String> = row.try_get(at + 13)?;
     Ok(Message {
-        id: row.try_get(0)?,
-        client_id: row.try_get(1)?,
-        ticket: row.try_get(2)?,
-        seq: row.try_get(3)?,
-        timestamp: Timestamp::from_millis(row.try_get(4)?),
+        id: row.try_get(at)?,
+        client_id: row.try_get(at + 1)?,
+        ticket: row.try_get(at + 2)?,
+        seq: row.try_get(at + 3)?,
+        timestamp: Timestamp::from_millis(row.try_get(at + 4)?),
         autor: Person {
-            id: row.try_get(5)?,
-            nombre: row.try_get(6)?,
+            id: row.try_get(at + 5)?,
+            nombre: row.try_get(at + 6)?,
             tipo: AuthorKind::parse(&author_kind).unwrap_or(AuthorKind::Sistema),
-            avatar: row.try_get(8)?,
+            avatar: row.try_get(at + 8)?,
         },
-        content: row.try_get(9)?,
+        content: row.try_get(at + 9)?,
         kind: MessageKind::parse(&kind).unwrap_or(MessageKind::Texto),
         state: if state == "LEIDO" {
             MessageState::Leido
@@ -33,13 +47,13 @@ pub fn message_from_row(row: &Row) -> Result<Message, Error> {
             MessageState::Entregado
         },
         attachments: Vec::new(),
-        reply_to: row.try_get(12)?,
+        reply_to: row.try_get(at + 12)?,
         edited: false,
         deleted: false,
         metadata: metadata
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default(),
-        interno: row.try_get(14)?,
+        interno: row.try_get(at + 14)?,
     })
 }
 

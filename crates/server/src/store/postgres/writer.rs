@@ -22,6 +22,7 @@ use super::jobs;
 use crate::metrics::METRICS;
 use crate::store::*;
 use deadpool_postgres::{Object, Pool, Transaction};
+use futures_util::future;
 use soporte_protocol::rest::{CannedResponse, CannedResponseInput};
 use soporte_protocol::*;
 use std::sync::atomic::Ordering;
@@ -295,17 +296,30 @@ async fn run_in_transaction(
     // A batch of one needs no savepoint: if its job fails, the transaction
     // is rolled back whole, which is the same.
     let isolate = jobs.len() > 1;
+    // The savepoint of the last job, kept until the next one begins (or
+    // COMMIT), so each job costs no round trip of its own for it.
+    let mut unreleased = false;
     let mut answers = Vec::with_capacity(jobs.len());
     for job in jobs {
         let visible_before = batch.committed.len();
-        if isolate {
-            tx.batch_execute("SAVEPOINT job").await?;
-        }
-        match jobs::run(&mut batch, &job.op).await {
+        let outcome = if isolate {
+            let begin = if unreleased {
+                "RELEASE SAVEPOINT job; SAVEPOINT job"
+            } else {
+                "SAVEPOINT job"
+            };
+            // Sent ahead of the job's first statement on the same
+            // connection (pipelined): the server runs them in that order.
+            let (begun, outcome) =
+                future::join(tx.batch_execute(begin), jobs::run(&mut batch, &job.op)).await;
+            begun?;
+            outcome
+        } else {
+            jobs::run(&mut batch, &job.op).await
+        };
+        match outcome {
             Ok(done) => {
-                if isolate {
-                    tx.batch_execute("RELEASE SAVEPOINT job").await?;
-                }
+                unreleased = isolate;
                 answers.push(Ok(done));
             }
             Err(failure) => {
@@ -325,6 +339,7 @@ async fn run_in_transaction(
                     tx.batch_execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
                         .await?;
                 }
+                unreleased = false;
                 answers.push(Err(error));
             }
         }
