@@ -5,6 +5,7 @@
 
 use crate::helpers::*;
 use serde_json::json;
+use soporte_protocol::rest::CannedResponseInput;
 use soporte_protocol::*;
 use soporte_server::auth::Verifier;
 use soporte_server::config::DatabaseUrl;
@@ -632,4 +633,669 @@ async fn an_unreachable_database_at_start_is_an_error_naming_the_setting() {
         assert!(lines[0].contains("SOPORTE_DATABASE_URL"), "{stderr}");
         assert!(!stderr.contains("secreto"), "password shown: {stderr}");
     }
+}
+
+/// Every commit a store reported, as JSON (for the parity test).
+#[derive(Default)]
+struct FullRecorder(Mutex<Vec<serde_json::Value>>);
+
+impl CommitListener for FullRecorder {
+    fn committed(&self, messages: &[Committed]) {
+        self.0.lock().unwrap().extend(messages.iter().map(|c| {
+            json!({
+                "message": c.message,
+                "origin": c.origin,
+                "ticket_agent": c.ticket_agent,
+                "ticket_change": c.ticket_change.as_ref().map(|change| json!({
+                    "change": change.change,
+                    "ticket": change.ticket,
+                    "previous_agent": change.previous_agent,
+                })),
+            })
+        }));
+    }
+}
+
+/// A result as JSON: the value, or the error as the store gave it.
+fn outcome<T>(
+    result: StoreResult<T>,
+    json: impl FnOnce(T) -> serde_json::Value,
+) -> serde_json::Value {
+    match result {
+        Ok(value) => json!({ "ok": json(value) }),
+        Err(error) => json!({ "error": format!("{error:?}") }),
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap()
+}
+
+/// Times and durations differ from run to run: the rest must not.
+fn normalize(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(text)
+            if time::OffsetDateTime::parse(
+                text,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .is_ok() =>
+        {
+            *text = "<time>".into()
+        }
+        serde_json::Value::Number(number) if number.is_f64() => {
+            *value = json!("<seconds>");
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(normalize),
+        serde_json::Value::Object(map) => map.values_mut().for_each(normalize),
+        _ => {}
+    }
+}
+
+fn person(id: UserId, name: &str, role: Role) -> UserRecord {
+    UserRecord {
+        id,
+        name: name.into(),
+        role,
+        avatar: Some(format!("https://img.example/{id}.png")),
+    }
+}
+
+fn said(
+    ticket: TicketId,
+    who: &UserRecord,
+    client_id: Option<&str>,
+    text: &str,
+    internal: bool,
+) -> NewMessage {
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("origen".into(), json!("prueba"));
+    NewMessage {
+        ticket,
+        author: who.person(),
+        client_id: client_id.map(String::from),
+        content: text.into(),
+        kind: MessageKind::Texto,
+        metadata,
+        internal,
+        origin: Some(7),
+    }
+}
+
+fn grant(id: &str, ticket: TicketId, user: UserId, expires_in_ms: i64) -> UploadGrant {
+    UploadGrant {
+        upload_id: id.into(),
+        credential_hash: format!("hash-{id}"),
+        user,
+        ticket,
+        name: format!("{id}.png"),
+        size: 68,
+        extension: "png".into(),
+        expires_at: Timestamp::from_millis(Timestamp::now().millis() + expires_in_ms),
+    }
+}
+
+fn upload(
+    id: &str,
+    uploader: UserId,
+    attach_to: Option<MessageId>,
+    thumbnail: bool,
+) -> CompleteUpload {
+    CompleteUpload {
+        upload_id: id.into(),
+        credential_hash: format!("hash-{id}"),
+        uploader,
+        file: StoredFile {
+            key: format!("k/{id}"),
+            thumbnail_key: thumbnail.then(|| format!("k/{id}.thumb")),
+            size: 68,
+            mime: "image/png".into(),
+            sha256: "ab".repeat(32),
+        },
+        attach_to,
+    }
+}
+
+/// One long session of everything a server asks of its store, with the
+/// answers (and errors) recorded in order.
+async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
+    let mut log: Vec<(String, serde_json::Value)> = Vec::new();
+    macro_rules! step {
+        ($label:expr, $result:expr, $json:expr) => {{
+            log.push(($label.to_string(), outcome($result, $json)));
+        }};
+    }
+    let ana = person(1, "Ana", Role::Cliente);
+    let beto = person(2, "Beto", Role::Cliente);
+    let zoe = person(10, "Zoe", Role::Agente);
+    let alba = person(11, "alba", Role::Agente);
+    let omar = person(12, "Ómar", Role::Agente);
+    let sara = person(20, "Sara", Role::Supervisor);
+    for who in [&zoe, &alba, &omar, &sara] {
+        step!("upsert", store.upsert_user(who.clone()).await, to_json);
+    }
+    step!(
+        "away",
+        store.set_availability(11, Availability::Ausente).await,
+        to_json
+    );
+    step!(
+        "away unknown",
+        store.set_availability(999, Availability::Ausente).await,
+        to_json
+    );
+    step!("agents", store.agents().await, to_json);
+
+    let new_ticket = |customer: &UserRecord, auto: Vec<UserId>| NewTicket {
+        subject: format!("Ayuda para {}", customer.name),
+        customer: customer.clone(),
+        auto_assign: auto,
+        max_open: 1,
+    };
+    let t1 = store
+        .create_ticket(new_ticket(&ana, vec![11, 10]))
+        .await
+        .unwrap();
+    log.push(("t1".into(), to_json(&t1)));
+    let t2 = store
+        .create_ticket(new_ticket(&beto, vec![10]))
+        .await
+        .unwrap();
+    log.push(("t2 (zoe is full)".into(), to_json(&t2)));
+    step!(
+        "customer who is staff",
+        store.create_ticket(new_ticket(&zoe, vec![])).await,
+        to_json
+    );
+    step!(
+        "auto-assign to a non-agent",
+        store.create_ticket(new_ticket(&beto, vec![20])).await,
+        to_json
+    );
+    let claim = |c: Claim| match c {
+        Claim::Assigned(t) => json!({"assigned": t}),
+        Claim::HeldBy(t) => json!({"held_by": t}),
+        Claim::Closed(t) => json!({"closed": t}),
+    };
+    step!(
+        "claim t2",
+        store.claim_ticket(t2.id, alba.clone()).await,
+        claim
+    );
+    step!(
+        "claim t2 again",
+        store.claim_ticket(t2.id, zoe.clone()).await,
+        claim
+    );
+    step!(
+        "claim t2 by holder",
+        store.claim_ticket(t2.id, alba.clone()).await,
+        claim
+    );
+    step!(
+        "claim unknown",
+        store.claim_ticket(999, zoe.clone()).await,
+        claim
+    );
+
+    let appended = |a: Appended| json!({"message": a.message, "duplicate": a.duplicate});
+    let mut staff_messages = Vec::new();
+    let mut customer_messages = Vec::new();
+    let a = store
+        .append(said(t1.id, &ana, Some("c1"), "Hola", false))
+        .await
+        .unwrap();
+    customer_messages.push(a.message.id);
+    log.push(("append c1".into(), appended(a)));
+    let a = store
+        .append(said(t1.id, &zoe, Some("z1"), "Buenas", false))
+        .await
+        .unwrap();
+    staff_messages.push(a.message.id);
+    log.push(("append z1".into(), appended(a)));
+    step!(
+        "note",
+        store
+            .append(said(t1.id, &zoe, None, "nota interna", true))
+            .await,
+        appended
+    );
+    step!(
+        "retry c1",
+        store
+            .append(said(t1.id, &ana, Some("c1"), "Hola otra vez", false))
+            .await,
+        appended
+    );
+    step!(
+        "same client_id, other author",
+        store
+            .append(said(t1.id, &zoe, Some("c1"), "mío", false))
+            .await,
+        appended
+    );
+    step!(
+        "append unknown ticket",
+        store.append(said(999, &ana, Some("x"), "?", false)).await,
+        appended
+    );
+
+    let change = |id, actor: &UserRecord, command| store.change_ticket(id, actor.clone(), command);
+    let transfer = |agent, reason: &str| TicketCommand::Transfer {
+        agent,
+        reason: reason.into(),
+    };
+    let state = |state| TicketCommand::SetState { state };
+    step!(
+        "transfer by a stranger",
+        change(t1.id, &omar, transfer(12, "")).await,
+        to_json
+    );
+    step!(
+        "transfer to the holder",
+        change(t1.id, &sara, transfer(10, "")).await,
+        to_json
+    );
+    step!(
+        "transfer to a non-agent",
+        change(t1.id, &sara, transfer(20, "")).await,
+        to_json
+    );
+    step!(
+        "transfer",
+        change(t1.id, &sara, transfer(12, "  cambio de turno ")).await,
+        to_json
+    );
+    step!(
+        "assign when assigned",
+        change(t1.id, &sara, TicketCommand::Assign { agent: 10 }).await,
+        to_json
+    );
+    step!(
+        "customer assigns",
+        change(t2.id, &ana, TicketCommand::Assign { agent: 10 }).await,
+        to_json
+    );
+    step!(
+        "wait by a stranger",
+        change(t1.id, &zoe, state(TicketState::EnEspera)).await,
+        to_json
+    );
+    step!(
+        "wait",
+        change(t1.id, &omar, state(TicketState::EnEspera)).await,
+        to_json
+    );
+    let a = store
+        .append(said(t1.id, &ana, Some("c2"), "Sigo aquí", false))
+        .await
+        .unwrap();
+    customer_messages.push(a.message.id);
+    log.push(("customer reopens".into(), appended(a)));
+    let a = store
+        .append(said(t1.id, &omar, Some("o1"), "Listo", false))
+        .await
+        .unwrap();
+    staff_messages.push(a.message.id);
+    log.push(("append o1".into(), appended(a)));
+    step!(
+        "resolve",
+        change(t1.id, &omar, state(TicketState::Resuelto)).await,
+        to_json
+    );
+    step!(
+        "resolve again",
+        change(t1.id, &omar, state(TicketState::Resuelto)).await,
+        to_json
+    );
+
+    let mark = |m: MarkRead| json!({"marked": m.marked, "unknown": m.unknown});
+    let ana_sees = Viewer::new(1, Role::Cliente);
+    let omar_sees = Viewer::new(12, Role::Agente);
+    let sara_sees = Viewer::new(20, Role::Supervisor);
+    let mut both = staff_messages.clone();
+    both.extend(&customer_messages);
+    step!(
+        "ana reads",
+        store
+            .mark_read(t1.id, ana_sees, Role::Cliente, both.clone())
+            .await,
+        mark
+    );
+    step!(
+        "ana reads again",
+        store
+            .mark_read(t1.id, ana_sees, Role::Cliente, both.clone())
+            .await,
+        mark
+    );
+    step!(
+        "unknown ids",
+        store
+            .mark_read(
+                t1.id,
+                ana_sees,
+                Role::Cliente,
+                vec![staff_messages[0], 99_999]
+            )
+            .await,
+        mark
+    );
+    step!(
+        "nothing",
+        store
+            .mark_read(t1.id, ana_sees, Role::Cliente, vec![])
+            .await,
+        mark
+    );
+    step!(
+        "omar reads",
+        store
+            .mark_read(
+                t1.id,
+                omar_sees,
+                Role::Agente,
+                customer_messages[..1].to_vec()
+            )
+            .await,
+        mark
+    );
+    for (who, viewer) in [("ana", ana_sees), ("omar", omar_sees), ("sara", sara_sees)] {
+        step!(
+            format!("unread {who}"),
+            store.unread_count(t1.id, viewer).await,
+            to_json
+        );
+        step!(
+            format!("stats {who}"),
+            store.stats(t1.id, viewer).await,
+            to_json
+        );
+    }
+    for (label, scope, viewer) in [
+        ("ana's", TicketScope::OwnedBy(1), ana_sees),
+        (
+            "zoe's queue",
+            TicketScope::AgentQueue(10),
+            Viewer::new(10, Role::Agente),
+        ),
+        ("omar's queue", TicketScope::AgentQueue(12), omar_sees),
+        ("all", TicketScope::All, sara_sees),
+    ] {
+        step!(
+            format!("list {label}"),
+            store.list_tickets(scope, viewer, 50).await,
+            to_json
+        );
+    }
+    step!(
+        "list one",
+        store.list_tickets(TicketScope::All, sara_sees, 1).await,
+        to_json
+    );
+    let top = store.ticket(t1.id).await.unwrap().unwrap().last_seq;
+    step!(
+        "recent customer",
+        store.recent_messages(t1.id, 3, false).await,
+        to_json
+    );
+    step!(
+        "recent staff",
+        store.recent_messages(t1.id, 3, true).await,
+        to_json
+    );
+    step!(
+        "between",
+        store.messages_between(t1.id, 1, 5, 10, false).await,
+        to_json
+    );
+    let page = |p: VisiblePage| json!({"count": p.count, "messages": p.messages});
+    step!("page", store.visible_page(t1.id, top, 0, 2).await, page);
+    step!("page 2", store.visible_page(t1.id, top, 2, 2).await, page);
+    step!("page of t2", store.visible_page(t2.id, 0, 0, 2).await, page);
+    step!("find c1", store.find_sent(t1.id, 1, "c1").await, to_json);
+    step!("find none", store.find_sent(t1.id, 1, "zz").await, to_json);
+    step!(
+        "close",
+        change(t1.id, &ana, state(TicketState::Cerrado)).await,
+        to_json
+    );
+    step!(
+        "append closed",
+        store
+            .append(said(t1.id, &ana, Some("c3"), "¿Hola?", false))
+            .await,
+        appended
+    );
+    step!(
+        "claim closed",
+        store.claim_ticket(t1.id, zoe.clone()).await,
+        claim
+    );
+    step!("t1", store.ticket(t1.id).await, to_json);
+    step!("unknown ticket", store.ticket(999).await, to_json);
+
+    let by = 20;
+    let input = |atajo: &str, texto: &str| CannedResponseInput {
+        atajo: atajo.into(),
+        texto: texto.into(),
+    };
+    let first = store
+        .save_canned_response(None, input("/hola", "¡Hola!"), by)
+        .await
+        .unwrap();
+    log.push(("canned".into(), to_json(&first)));
+    step!(
+        "canned B",
+        store
+            .save_canned_response(None, input("/Zeta", "z"), by)
+            .await,
+        to_json
+    );
+    step!(
+        "canned b",
+        store
+            .save_canned_response(None, input("/adios", "Adiós"), by)
+            .await,
+        to_json
+    );
+    step!(
+        "canned taken",
+        store
+            .save_canned_response(None, input("/hola", "otra"), by)
+            .await,
+        to_json
+    );
+    step!(
+        "canned update",
+        store
+            .save_canned_response(Some(first.id), input("/buenas", "Buenas"), by)
+            .await,
+        to_json
+    );
+    step!(
+        "canned update unknown",
+        store
+            .save_canned_response(Some(999), input("/x", "x"), by)
+            .await,
+        to_json
+    );
+    step!("canned all", store.canned_responses().await, to_json);
+    step!("canned one", store.canned_response(first.id).await, to_json);
+    step!(
+        "canned delete",
+        store.delete_canned_response(first.id).await,
+        to_json
+    );
+    step!(
+        "canned delete again",
+        store.delete_canned_response(first.id).await,
+        to_json
+    );
+
+    for g in [
+        grant("g1", t2.id, 2, 60_000),
+        grant("g2", t2.id, 2, 60_000),
+        grant("g3", t2.id, 2, -1_000),
+        grant("g4", t2.id, 2, 60_000),
+        grant("g5", t2.id, 2, 60_000),
+        grant("g6", t1.id, 1, 60_000),
+    ] {
+        step!("grant", store.create_upload_grant(g).await, to_json);
+    }
+    let grant_state = |g: Option<GrantState>| {
+        g.map(|g| json!({"used": g.used, "user": g.grant.user, "ticket": g.grant.ticket, "name": g.grant.name, "size": g.grant.size, "extension": g.grant.extension, "hash": g.grant.credential_hash}))
+            .unwrap_or_default()
+    };
+    step!("grant g1", store.upload_grant("g1").await, grant_state);
+    step!("grant none", store.upload_grant("nope").await, grant_state);
+    let uploaded = |u: Uploaded| json!({"attachment": u.attachment, "message": u.message});
+    let beto_said = store
+        .append(said(t2.id, &beto, Some("b1"), "Adjunto", false))
+        .await
+        .unwrap();
+    step!(
+        "upload",
+        store.complete_upload(upload("g1", 2, None, true)).await,
+        uploaded
+    );
+    step!(
+        "upload again",
+        store.complete_upload(upload("g1", 2, None, true)).await,
+        uploaded
+    );
+    step!(
+        "upload by another",
+        store.complete_upload(upload("g2", 1, None, false)).await,
+        uploaded
+    );
+    step!(
+        "upload expired",
+        store.complete_upload(upload("g3", 2, None, false)).await,
+        uploaded
+    );
+    step!(
+        "upload to a message",
+        store
+            .complete_upload(upload("g4", 2, Some(beto_said.message.id), false))
+            .await,
+        uploaded
+    );
+    step!(
+        "upload to another's",
+        store
+            .complete_upload(upload("g5", 2, Some(staff_messages[0]), false))
+            .await,
+        uploaded
+    );
+    step!(
+        "upload to a closed ticket",
+        store.complete_upload(upload("g6", 1, None, false)).await,
+        uploaded
+    );
+    step!(
+        "upload unknown",
+        store.complete_upload(upload("g9", 2, None, false)).await,
+        uploaded
+    );
+    let file = |f: Option<AttachmentFile>| {
+        f.map(|f| json!({"attachment": f.attachment, "ticket": f.ticket, "key": f.key, "thumbnail_key": f.thumbnail_key, "sha256": f.sha256}))
+            .unwrap_or_default()
+    };
+    step!("file 1", store.attachment_file(1).await, file);
+    step!("file none", store.attachment_file(999).await, file);
+    step!(
+        "t2 with files",
+        store.recent_messages(t2.id, 10, false).await,
+        to_json
+    );
+    step!(
+        "beto's list",
+        store
+            .list_tickets(TicketScope::OwnedBy(2), Viewer::new(2, Role::Cliente), 10)
+            .await,
+        to_json
+    );
+    step!(
+        "purge",
+        store
+            .purge_upload_grants(Timestamp::from_millis(Timestamp::now().millis()))
+            .await,
+        to_json
+    );
+    step!(
+        "seen",
+        store
+            .touch_last_seen(1, Timestamp::from_millis(1_700_000_000_000))
+            .await,
+        to_json
+    );
+    step!(
+        "seen unknown",
+        store.touch_last_seen(998, Timestamp::from_millis(1)).await,
+        to_json
+    );
+    step!(
+        "last seen",
+        store.last_seen(vec![1, 2, 998]).await,
+        |seen| {
+            to_json(
+                seen.into_iter()
+                    .map(|(id, at)| (id, at.millis()))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+        }
+    );
+    step!("agents at the end", store.agents().await, to_json);
+    step!("team", store.team_stats(None, None).await, to_json);
+    step!(
+        "team, none in range",
+        store
+            .team_stats(
+                Some(Timestamp::from_millis(0)),
+                Some(Timestamp::from_millis(1))
+            )
+            .await,
+        to_json
+    );
+    step!("ping", store.ping().await, to_json);
+    log
+}
+
+#[tokio::test]
+async fn the_postgres_store_answers_exactly_as_the_sqlite_store() {
+    let Some(schema) = schema_or_skip("parity").await else {
+        return;
+    };
+    let base = "https://chat.example.com/";
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_commits = Arc::new(FullRecorder::default());
+    let sqlite = soporte_server::store::sqlite::SqliteStore::open(
+        &dir.path().join("parity.db"),
+        sqlite_commits.clone(),
+    )
+    .unwrap()
+    .with_url_base(base);
+    let pg_commits = Arc::new(FullRecorder::default());
+    let pg = PostgresStore::open(&schema.url, pg_commits.clone())
+        .await
+        .unwrap()
+        .with_url_base(base);
+    let on_sqlite = store_session(&sqlite).await;
+    let on_postgres = store_session(&pg).await;
+    assert_eq!(on_sqlite.len(), on_postgres.len());
+    for ((label, mut expected), (_, mut got)) in on_sqlite.into_iter().zip(on_postgres) {
+        normalize(&mut expected);
+        normalize(&mut got);
+        assert_eq!(
+            got, expected,
+            "{label}: PostgreSQL (left) differs from SQLite (right)"
+        );
+    }
+    let mut expected = json!(*sqlite_commits.0.lock().unwrap());
+    let mut got = json!(*pg_commits.0.lock().unwrap());
+    normalize(&mut expected);
+    normalize(&mut got);
+    assert!(expected.as_array().unwrap().len() > 10);
+    assert_eq!(got, expected, "committed records differ");
 }

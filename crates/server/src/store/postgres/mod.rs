@@ -261,15 +261,10 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> StoreResult<Vec<TicketView>> {
         let base = self.url_base.clone();
-        read!(self, |c| {
-            let mut views = reads::list_tickets(&c, scope, viewer, limit).await?;
-            for view in &mut views {
-                if let Some(last) = view.ultimo_mensaje.as_mut() {
-                    reads::fill_attachments(&c, std::slice::from_mut(last), &base).await?;
-                }
-            }
-            Ok(views)
-        })
+        read!(self, |c| reads::list_tickets(
+            &c, scope, viewer, limit, &base
+        )
+        .await)
     }
 
     async fn append(&self, message: NewMessage) -> StoreResult<Appended> {

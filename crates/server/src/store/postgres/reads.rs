@@ -170,12 +170,14 @@ pub async fn unread_count<C: GenericClient>(
 }
 
 /// Tickets in `scope`, newest activity first, each with the viewer's unread
-/// count and the newest message they may see: three queries for the page.
+/// count and the newest message they may see (with its files): four queries
+/// for the page, however long.
 pub async fn list_tickets<C: GenericClient>(
     c: &C,
     scope: TicketScope,
     viewer: Viewer,
     limit: usize,
+    base: &str,
 ) -> Result<Vec<TicketView>, Error> {
     let limit = limit as i64;
     let order = "ORDER BY t.actualizado DESC, t.id DESC LIMIT";
@@ -223,11 +225,9 @@ pub async fn list_tickets<C: GenericClient>(
         "SELECT DISTINCT ON (ticket_id) {MESSAGE_COLUMNS} FROM messages
          WHERE ticket_id = ANY($1){notes} ORDER BY ticket_id, seq DESC"
     );
-    let mut last: HashMap<i64, Message> = HashMap::new();
-    for row in query(c, &sql, &[&ids]).await? {
-        let message = message_from_row(&row)?;
-        last.insert(message.ticket, message);
-    }
+    let mut lasts = messages_from_rows(&query(c, &sql, &[&ids]).await?)?;
+    fill_attachments(c, &mut lasts, base).await?;
+    let mut last: HashMap<i64, Message> = lasts.into_iter().map(|m| (m.ticket, m)).collect();
     Ok(tickets
         .into_iter()
         .map(|ticket| TicketView {
