@@ -247,7 +247,7 @@ async fn commit_batch(pool: &Pool, jobs: &mut Vec<Job>, listener: &dyn CommitLis
             Attempt::Lost(error) | Attempt::Failed(error) => break error,
         }
     };
-    tracing::error!(%error, jobs = jobs.len(), "write batch failed; nothing of it is stored");
+    tracing::error!(%error, jobs = jobs.len(), "write batch failed; its callers are told so");
     METRICS.commit_failures.fetch_add(1, Ordering::Relaxed);
     for job in jobs.drain(..) {
         let _ = job.reply.send(Err(error.clone()));
