@@ -285,6 +285,18 @@ pub trait Store: Send + Sync + 'static {
 
     async fn create_ticket(&self, ticket: NewTicket) -> StoreResult<Ticket>;
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>>;
+    /// The newest `seq` of each of these tickets (unknown ones are left out).
+    /// Cluster nodes compare it with what their rooms have, to catch up on
+    /// what Redis did not bring.
+    async fn last_seqs(&self, ids: Vec<TicketId>) -> StoreResult<HashMap<TicketId, Seq>> {
+        let mut last = HashMap::with_capacity(ids.len());
+        for id in ids {
+            if let Some(ticket) = self.ticket(id).await? {
+                last.insert(id, ticket.last_seq);
+            }
+        }
+        Ok(last)
+    }
     /// Assigns an unassigned ticket to `agent`, atomically.
     async fn claim_ticket(&self, id: TicketId, agent: UserRecord) -> StoreResult<Claim>;
     /// Applies `command` by `actor`, stores the message that records it, and

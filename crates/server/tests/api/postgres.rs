@@ -1074,6 +1074,11 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
     );
     step!("t1", store.ticket(t1.id).await, to_json);
     step!("unknown ticket", store.ticket(999).await, to_json);
+    step!(
+        "last seqs",
+        store.last_seqs(vec![t1.id, 999, t2.id]).await,
+        |seqs| to_json(seqs.into_iter().collect::<BTreeMap<_, _>>())
+    );
 
     let by = 20;
     let input = |atajo: &str, texto: &str| CannedResponseInput {

@@ -238,6 +238,11 @@ impl Store for PostgresStore {
         read!(self, |c| reads::load_ticket(&c, id).await)
     }
 
+    /// One query, however many tickets the node watches.
+    async fn last_seqs(&self, ids: Vec<TicketId>) -> StoreResult<HashMap<TicketId, Seq>> {
+        read!(self, |c| reads::last_seqs(&c, &ids).await)
+    }
+
     async fn claim_ticket(&self, id: TicketId, agent: UserRecord) -> StoreResult<Claim> {
         answer!(self.write(Op::ClaimTicket(id, agent)).await, Done::Claim)
     }

@@ -67,6 +67,21 @@ pub async fn load_ticket<C: GenericClient>(c: &C, id: TicketId) -> Result<Option
         .transpose()
 }
 
+pub async fn last_seqs<C: GenericClient>(
+    c: &C,
+    ids: &[TicketId],
+) -> Result<HashMap<TicketId, Seq>, Error> {
+    let rows = query(
+        c,
+        "SELECT id, last_seq FROM tickets WHERE id = ANY($1)",
+        &[&ids],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
 pub async fn find_sent<C: GenericClient>(
     c: &C,
     ticket: TicketId,
