@@ -59,11 +59,15 @@ fn connection_config(url: &str) -> Result<tokio_postgres::Config, String> {
     config
         .connect_timeout(CONNECT_TIMEOUT)
         // A peer that vanished without closing (a crashed host, a cut
-        // network) is noticed within about half a minute.
+        // network) is noticed within about half a minute: by keepalives on
+        // an idle connection, by the user timeout when a query's bytes go
+        // unacknowledged (waiting for a lock sends nothing, so it is not
+        // cut short).
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(10))
         .keepalives_interval(Duration::from_secs(5))
-        .keepalives_retries(3);
+        .keepalives_retries(3)
+        .tcp_user_timeout(Duration::from_secs(30));
     Ok(config)
 }
 
