@@ -222,6 +222,103 @@ async fn a_client_id_sent_through_two_stores_at_once_is_stored_once() {
     );
 }
 
+/// Waits until a backend of the schema's stores waits for a lock.
+async fn until_a_writer_waits(admin: &tokio_postgres::Client, schema: &PgSchema) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let waiting: i64 = admin
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                &[&schema.name],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no writer waits");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automatic_assignment_on_two_stores_respects_the_limit() {
+    let Some(schema) = schema_or_skip("automatic assignment").await else {
+        return;
+    };
+    let a = open(&schema.url, Arc::new(Recorder::default())).await;
+    let b = open(&schema.url, Arc::new(Recorder::default())).await;
+    a.upsert_user(user(50, Role::Agente)).await.unwrap();
+    for id in [60, 61] {
+        a.upsert_user(user(id, Role::Cliente)).await.unwrap();
+    }
+    let renamed = |id| UserRecord {
+        name: "Otro nombre".into(),
+        ..user(id, Role::Cliente)
+    };
+    let auto = |customer| NewTicket {
+        subject: "automática".into(),
+        customer: user(customer, Role::Cliente),
+        auto_assign: vec![50],
+        max_open: 1,
+    };
+    // Two sessions hold users 60 and 61. Store A's writer first waits on 60;
+    // meanwhile a creation with automatic assignment and a write that will
+    // wait on 61 queue up behind it, and become A's next batch.
+    let hold = |id: i64| {
+        let (url, name) = (schema.admin_url.clone(), schema.name.clone());
+        async move {
+            let admin = pg_admin(&url).await;
+            admin
+                .batch_execute(&format!(
+                    "BEGIN; SELECT id FROM {name}.users WHERE id = {id} FOR UPDATE"
+                ))
+                .await
+                .unwrap();
+            admin
+        }
+    };
+    let (first, second) = (hold(60).await, hold(61).await);
+    let blocked = tokio::spawn({
+        let a = a.clone();
+        async move { a.upsert_user(renamed(60)).await }
+    });
+    until_a_writer_waits(&first, &schema).await;
+    let created_on_a = tokio::spawn({
+        let a = a.clone();
+        async move { a.create_ticket(auto(70)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let then_blocked = tokio::spawn({
+        let a = a.clone();
+        async move { a.upsert_user(renamed(61)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    first.batch_execute("COMMIT").await.unwrap();
+    blocked.await.unwrap().unwrap();
+    // A's batch has assigned its ticket and waits on 61, uncommitted.
+    until_a_writer_waits(&second, &schema).await;
+    let created_on_b = tokio::spawn({
+        let b = b.clone();
+        async move { b.create_ticket(auto(71)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !created_on_b.is_finished(),
+        "B counted the agent's open tickets while A was assigning one"
+    );
+    second.batch_execute("COMMIT").await.unwrap();
+    then_blocked.await.unwrap().unwrap();
+    let on_a = created_on_a.await.unwrap().unwrap();
+    let on_b = created_on_b.await.unwrap().unwrap();
+    assert_eq!(on_a.agente.and_then(|p| p.id), Some(50));
+    assert_eq!(
+        on_b.agente, None,
+        "the agent already holds max_open tickets"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_run_once_when_nodes_start_together_and_again_changes_nothing() {
     let Some(schema) = schema_or_skip("migrations").await else {
