@@ -13,7 +13,8 @@
 //!   recovers by itself when the database is back.
 //!
 //! Connections are plain TCP (`NoTls`): the database is expected on a
-//! private network. TLS would go in the `connect` calls here.
+//! private network. TLS would go where `NoTls` is passed here (`connect` and
+//! `pool`).
 
 mod jobs;
 mod migrations;
@@ -122,8 +123,8 @@ impl PostgresStore {
             .map_err(|e| format!("migrating {}: {e}", redact_url(url)))?;
         drop(client);
         let readers = pool(&config, READERS)?;
-        // Open one read connection now: a URL that connects but cannot be
-        // used (a wrong database) fails here, at start, not at the first read.
+        // The first read connection now, so the first request does not wait
+        // for it.
         drop(
             readers
                 .get()
