@@ -9,6 +9,7 @@ use crate::files::storage::FileStore;
 use crate::hub::inbox::Inboxes;
 use crate::hub::Hub;
 use crate::presence::{DynPresence, LocalPresence};
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::DynStore;
 use crate::ws::slots::Slots;
@@ -157,10 +158,11 @@ impl Application {
                 .map_err(StartError::Database)?;
                 Arc::new(store)
             }
-            DatabaseUrl::Postgres(_) => {
-                return Err(StartError::Database(
-                    "PostgreSQL is not available in this build yet".into(),
-                ))
+            DatabaseUrl::Postgres(url) => {
+                let store = PostgresStore::open(url, listener_for_commits)
+                    .await
+                    .map_err(StartError::Database)?;
+                Arc::new(store.with_url_base(&public_url))
             }
         };
 

@@ -25,7 +25,17 @@ pub enum Command {
     /// Print a signed token (development and tests).
     Token(TokenArgs),
     /// Apply database migrations and exit.
-    Migrate(DatabaseArgs),
+    Migrate(MigrateArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Also give the database a new epoch: run it after restoring a backup,
+    /// so clients resync instead of resuming into a history that changed.
+    #[arg(long)]
+    pub new_epoch: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -252,12 +262,6 @@ impl Config {
         let database = DatabaseUrl::parse(&args.database.database_url)?;
         let storage = StorageLocation::parse(&args.storage, |name| std::env::var(name).ok())
             .map_err(|reason| ConfigError::new("SOPORTE_STORAGE (--storage)", reason))?;
-        if let DatabaseUrl::Postgres(_) = database {
-            return Err(ConfigError::new(
-                "SOPORTE_DATABASE_URL (--database-url)",
-                "PostgreSQL storage is not available in this build yet; use sqlite://PATH",
-            ));
-        }
         let allowed_file_types = split_list(&args.allowed_file_types)
             .into_iter()
             .map(|t| t.trim_start_matches('.').to_ascii_lowercase())

@@ -7,8 +7,9 @@
 //! - [`config`]: flags with environment fallbacks, validated once.
 //! - [`auth`]: token verification into an [`auth::Identity`]; development tokens.
 //! - [`access`]: who may see and act on which ticket (pure rules).
-//! - [`store`]: the [`store::Store`] interface and its SQLite implementation
-//!   (one writer thread, group commit, gapless per-ticket `seq`).
+//! - [`store`]: the [`store::Store`] interface and its implementations:
+//!   SQLite (one writer thread, group commit, gapless per-ticket `seq`) and
+//!   PostgreSQL (the same, for several nodes sharing one database).
 //! - [`hub`]: rooms (who watches which ticket) and non-blocking fan-out.
 //! - [`bus`]: how events reach the hubs: in-process on one node.
 //! - [`presence`]: who is connected where, across the deployment.

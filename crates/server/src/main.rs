@@ -5,6 +5,7 @@ use soporte_server::auth::{Minter, TokenRequest, Verifier};
 use soporte_server::config::{
     Cli, Command, Config, ConfigError, DatabaseUrl, ServeArgs, TokenArgs,
 };
+use soporte_server::store::postgres::PostgresStore;
 use soporte_server::store::sqlite::SqliteStore;
 use soporte_server::{app, demo, Application};
 use std::process::ExitCode;
@@ -14,7 +15,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Token(args) => token(args),
-        Command::Migrate(args) => migrate(&args.database_url),
+        Command::Migrate(args) => migrate(&args.database.database_url, args.new_epoch),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -111,18 +112,36 @@ fn token(args: TokenArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn migrate(database_url: &str) -> Result<(), String> {
+fn migrate(database_url: &str, new_epoch: bool) -> Result<(), String> {
+    const SETTING: &str = "SOPORTE_DATABASE_URL (--database-url)";
     match DatabaseUrl::parse(database_url).map_err(|e| e.to_string())? {
         DatabaseUrl::Sqlite(path) => {
-            let applied = SqliteStore::migrate(&path)
-                .map_err(|e| format!("SOPORTE_DATABASE_URL (--database-url): {e}"))?;
+            let applied = SqliteStore::migrate(&path).map_err(|e| format!("{SETTING}: {e}"))?;
             println!("migrations applied: {applied}");
+            if new_epoch {
+                let epoch =
+                    SqliteStore::renew_epoch(&path).map_err(|e| format!("{SETTING}: {e}"))?;
+                println!("new epoch: {epoch}");
+            }
             Ok(())
         }
-        DatabaseUrl::Postgres(_) => Err(
-            "SOPORTE_DATABASE_URL (--database-url): PostgreSQL is not available in this build yet"
-                .into(),
-        ),
+        DatabaseUrl::Postgres(url) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the runtime: {e}"))?;
+            let applied = runtime
+                .block_on(PostgresStore::migrate(&url))
+                .map_err(|e| format!("{SETTING}: {e}"))?;
+            println!("migrations applied: {applied}");
+            if new_epoch {
+                let epoch = runtime
+                    .block_on(PostgresStore::renew_epoch(&url))
+                    .map_err(|e| format!("{SETTING}: {e}"))?;
+                println!("new epoch: {epoch}");
+            }
+            Ok(())
+        }
     }
 }
 

@@ -1,8 +1,8 @@
 //! Storage: the only source of truth for tickets and messages.
 //!
 //! [`Store`] is the interface the rest of the server talks to; `sqlite` is the
-//! embedded implementation (PostgreSQL comes beside it). Every implementation
-//! keeps the same promises:
+//! embedded implementation, `postgres` the one several nodes share (cluster
+//! mode). Every implementation keeps the same promises:
 //! - a call that returns `Ok` has committed: a confirmation built from it never
 //!   lies, whatever happens to the process next;
 //! - each ticket's messages get `seq` 1, 2, 3, … with no gap, assigned in the
@@ -12,6 +12,7 @@
 //! - committed messages are handed to the [`CommitListener`] in commit order,
 //!   after the commit, so fan-out can never show what was not stored.
 
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -741,7 +741,9 @@ impl CuttableProxy {
     }
 }
 
-#[tokio::test]
+// Multi-threaded: the proxy's tasks must run while the test blocks on
+// starting a node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_database_gets_an_error_frame_never_a_confirmation_and_the_retry_succeeds() {
     let Ok(server) = std::env::var("SOPORTE_TEST_POSTGRES") else {
         eprintln!(

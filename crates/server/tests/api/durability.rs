@@ -1,4 +1,5 @@
 //! The real binary, killed and restarted: what was confirmed is never lost.
+//! On the test's database: SQLite, or PostgreSQL when the suite runs on it.
 
 use crate::helpers::*;
 use serde_json::json;
@@ -12,13 +13,13 @@ struct Server {
     addr: String,
 }
 
-fn start(db: &std::path::Path) -> Server {
+fn start(db: &TestDb, files: &std::path::Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_soporte"))
         .args(["serve", "--bind", "127.0.0.1:0", "--msg-rate", "0"])
         .arg("--database-url")
-        .arg(format!("sqlite://{}", db.display()))
+        .arg(db.url_text())
         .arg("--storage")
-        .arg(db.with_file_name("files"))
+        .arg(files)
         .env("SOPORTE_JWT_SECRET", SECRET)
         .env("SOPORTE_LOG", "warn")
         .stdout(Stdio::piped())
@@ -93,9 +94,8 @@ async fn full_history(addr: &str, ticket: i64, token: &str) -> Vec<serde_json::V
 
 #[tokio::test]
 async fn kill_9_right_after_confirmations_loses_no_confirmed_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("soporte.db");
-    let mut server = start(&db);
+    let (db, files) = (TestDb::new().await, tempfile::tempdir().unwrap());
+    let mut server = start(&db, files.path());
     let token = customer(1);
     let ticket = create_ticket(&server.addr, &token).await;
     let mut ws = connect(&server.addr, ticket, &token).await;
@@ -118,7 +118,7 @@ async fn kill_9_right_after_confirmations_loses_no_confirmed_message() {
     server.child.wait().unwrap();
     drop(ws);
 
-    let mut restarted = start(&db);
+    let mut restarted = start(&db, files.path());
     let history = full_history(&restarted.addr, ticket, &token).await;
     let seqs: Vec<i64> = history.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
     assert_eq!(
@@ -162,8 +162,8 @@ async fn kill_9_right_after_confirmations_loses_no_confirmed_message() {
 
 #[tokio::test]
 async fn sigterm_finishes_in_flight_commits_and_closes_sockets_with_1001() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = start(&dir.path().join("soporte.db"));
+    let (db, files) = (TestDb::new().await, tempfile::tempdir().unwrap());
+    let mut server = start(&db, files.path());
     let token = customer(1);
     let ticket = create_ticket(&server.addr, &token).await;
     let mut ws = connect(&server.addr, ticket, &token).await;
@@ -192,10 +192,57 @@ async fn sigterm_finishes_in_flight_commits_and_closes_sockets_with_1001() {
     // Messages still unread in the socket when the signal came are neither
     // stored nor confirmed; everything the server took was committed AND
     // confirmed before the close: the two sets are the same.
-    let restarted = start(&dir.path().join("soporte.db"));
+    let restarted = start(&db, files.path());
     let history = full_history(&restarted.addr, ticket, &token).await;
     assert_eq!(history.len(), confirmations);
     let mut restarted = restarted;
     restarted.child.kill().unwrap();
     restarted.child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn after_migrate_new_epoch_a_client_resuming_from_the_old_history_is_told_to_resync() {
+    let (db, files) = (TestDb::new().await, tempfile::tempdir().unwrap());
+    let mut server = start(&db, files.path());
+    let token = customer(1);
+    let ticket = create_ticket(&server.addr, &token).await;
+    let mut ws = connect(&server.addr, ticket, &token).await;
+    let epoch = ws.expect("connection_established").await["epoch"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ws.send_message("uno", "k1").await;
+    let confirmed = ws.expect("mensaje_confirmado").await;
+    drop(ws);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    // The operator restored a backup and renews the epoch.
+    let output = Command::new(env!("CARGO_BIN_EXE_soporte"))
+        .args(["migrate", "--new-epoch", "--database-url"])
+        .arg(db.url_text())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    let renewed = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("new epoch: "))
+        .unwrap_or_else(|| panic!("{printed}"))
+        .to_string();
+    assert_ne!(renewed, epoch);
+
+    let mut server = start(&db, files.path());
+    let url = format!(
+        "ws://{}/ws/soporte/ticket/{ticket}/?token={token}&since=1&epoch={epoch}&since_id={}",
+        server.addr, confirmed["mensaje_id"]
+    );
+    let (stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut resumed = WsClient { stream };
+    let hello = resumed.expect("connection_established").await;
+    assert_eq!(hello["resync"], true);
+    assert_eq!(hello["epoch"], renewed.as_str());
+    assert_eq!(hello["historial_reciente"][0]["contenido"], "uno");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
 }

@@ -6,8 +6,10 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use soporte_protocol::Role;
 use soporte_server::auth::{Minter, TokenRequest, Verifier};
+use soporte_server::config::DatabaseUrl;
 use soporte_server::files::storage::StorageLocation;
 use soporte_server::{Application, Config};
+use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
 use tokio::net::TcpStream;
@@ -22,10 +24,148 @@ pub const FRAME_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
     pub http: reqwest::Client,
-    /// Holds the test's database until the app is dropped.
+    /// Holds the test's attachment folder until the app is dropped.
     _dir: TempDir,
+    /// Holds the test's database until every app on it is dropped.
+    _database: TestDb,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The environment variable that runs the suite on PostgreSQL: the URL of a
+/// server where each test makes a schema of its own.
+pub const POSTGRES_ENV: &str = "SOPORTE_TEST_POSTGRES";
+
+/// A test's database: a fresh SQLite file, or, when [`POSTGRES_ENV`] is set,
+/// a fresh schema on that PostgreSQL server. Clones share it; the last one
+/// dropped removes it.
+#[derive(Clone)]
+pub enum TestDb {
+    Sqlite(Arc<TempDir>),
+    Postgres(Arc<PgSchema>),
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        match PgSchema::create().await {
+            Some(schema) => TestDb::Postgres(Arc::new(schema)),
+            None => TestDb::Sqlite(Arc::new(tempfile::tempdir().unwrap())),
+        }
+    }
+
+    pub fn url(&self) -> DatabaseUrl {
+        match self {
+            TestDb::Sqlite(dir) => DatabaseUrl::Sqlite(dir.path().join("soporte.db")),
+            TestDb::Postgres(schema) => DatabaseUrl::Postgres(schema.url.clone()),
+        }
+    }
+
+    /// As `--database-url` spells it.
+    pub fn url_text(&self) -> String {
+        match self.url() {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => url,
+        }
+    }
+
+    pub fn postgres(&self) -> Option<&PgSchema> {
+        match self {
+            TestDb::Postgres(schema) => Some(schema),
+            TestDb::Sqlite(_) => None,
+        }
+    }
+}
+
+/// A schema of the test's own on the server [`POSTGRES_ENV`] names (a schema,
+/// not a database: creating and dropping one takes milliseconds, a database
+/// seconds). The store's connections find it through `search_path`, set in
+/// the URL, and carry its name as `application_name`, so a test can tell
+/// its own connections from the others'.
+pub struct PgSchema {
+    /// The URL the server is given.
+    pub url: String,
+    /// The URL of the server as the environment gave it.
+    pub admin_url: String,
+    pub name: String,
+}
+
+impl PgSchema {
+    /// `None` when [`POSTGRES_ENV`] is not set.
+    pub async fn create() -> Option<PgSchema> {
+        let admin_url = std::env::var(POSTGRES_ENV)
+            .ok()
+            .filter(|url| !url.is_empty())?;
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).unwrap();
+        let name = format!("soporte_t_{:016x}", u64::from_le_bytes(random));
+        let admin = pg_admin(&admin_url).await;
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .unwrap_or_else(|e| panic!("creating schema {name}: {e}"));
+        let separator = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!(
+            "{admin_url}{separator}options=-c%20search_path%3D{name}&application_name={name}"
+        );
+        Some(PgSchema {
+            url,
+            admin_url,
+            name,
+        })
+    }
+
+    /// Ends every connection the store of this schema holds (as a database
+    /// restart would); returns how many.
+    pub async fn terminate_connections(&self) -> i64 {
+        pg_admin(&self.admin_url)
+            .await
+            .query_one(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+                &[&self.name],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        // Not on the test's runtime (it may be shutting down): a thread of
+        // its own, with a runtime of its own.
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let admin = pg_admin(&admin_url).await;
+                let _ = admin
+                    .execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                        &[&name],
+                    )
+                    .await;
+                admin
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                    .await
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("could not drop test schema {}: {error}", self.name);
+        }
+    }
+}
+
+/// A connection to the test server itself.
+pub async fn pg_admin(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("{POSTGRES_ENV}={url}: cannot connect: {e}"));
+    tokio::spawn(connection);
+    client
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -33,14 +173,25 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// Starts a server whose config `adjust` may change (the database is always a
-/// fresh file of the test's own; rate limits are off unless a test sets them).
+/// fresh one of the test's own; rate limits are off unless a test sets them).
 pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     spawn_with_verifier(Verifier::hs256(SECRET).unwrap(), adjust).await
 }
 
 pub async fn spawn_with_verifier(verifier: Verifier, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_on(&TestDb::new().await, verifier, adjust).await
+}
+
+/// Starts a server on `database`, which other servers of the test may share
+/// (one after the other, or at once as nodes of a cluster).
+pub async fn spawn_on(
+    database: &TestDb,
+    verifier: Verifier,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_database(dir.path().join("soporte.db"));
+    let mut config = Config::for_database(dir.path().join("unused.db"));
+    config.database = database.url();
     config.msg_rate = 0;
     config.storage = StorageLocation::Folder(dir.path().join("files"));
     adjust(&mut config);
@@ -60,6 +211,7 @@ pub async fn spawn_with_verifier(verifier: Verifier, adjust: impl FnOnce(&mut Co
         addr,
         http: reqwest::Client::new(),
         _dir: dir,
+        _database: database.clone(),
         stop: Some(stop),
         server: Some(server),
     }

@@ -8,6 +8,7 @@ mod durability;
 mod files;
 mod helpers;
 mod ops;
+mod postgres;
 mod properties;
 mod rest_chat;
 mod tickets;

@@ -637,12 +637,9 @@ async fn a_retry_of_a_stored_message_is_confirmed_even_if_it_would_now_be_refuse
     // The server restarts with a lower length limit; a client retries a
     // message stored under the old one: it is in the history, so it is
     // confirmed, never reported as failed.
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("shared.db");
-    let set_db = |c: &mut soporte_server::Config| {
-        c.database = soporte_server::config::DatabaseUrl::Sqlite(db.clone());
-    };
-    let first = spawn_with(set_db).await;
+    let db = TestDb::new().await;
+    let verifier = || soporte_server::auth::Verifier::hs256(SECRET).unwrap();
+    let first = spawn_on(&db, verifier(), |_| {}).await;
     let ticket = first.ticket_for(&customer(1)).await;
     let mut ws = first.connect(ticket, &customer(1)).await;
     ws.expect("connection_established").await;
@@ -652,11 +649,7 @@ async fn a_retry_of_a_stored_message_is_confirmed_even_if_it_would_now_be_refuse
     ws.close().await;
     first.stop().await;
 
-    let second = spawn_with(|c| {
-        set_db(c);
-        c.max_message_length = 10;
-    })
-    .await;
+    let second = spawn_on(&db, verifier(), |c| c.max_message_length = 10).await;
     let mut ws = second.connect(ticket, &customer(1)).await;
     ws.expect("connection_established").await;
     ws.send_message(text, "long-1").await;

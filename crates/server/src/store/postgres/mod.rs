@@ -1,0 +1,454 @@
+//! The shared store: PostgreSQL, for several server nodes on one database
+//! (cluster mode). It keeps every promise of [`Store`] exactly as the SQLite
+//! store does, with the same answers, texts and orderings:
+//! - writes go through one writer task per node doing group commit
+//!   ([`writer`]); each ticket's `seq` is taken from its row
+//!   (`UPDATE tickets SET last_seq = last_seq + 1 … RETURNING`) under the row
+//!   lock, in the transaction that inserts the message, so nodes writing to
+//!   one ticket at once still get 1, 2, 3, … with no gap and no repeat;
+//! - reads go through a small pool of connections and never wait for the
+//!   writer;
+//! - a database that cannot be reached answers [`StoreError::Unavailable`]
+//!   (never a false `Ok`); connections are made again as needed, so the store
+//!   recovers by itself when the database is back.
+//!
+//! Connections are plain TCP (`NoTls`): the database is expected on a
+//! private network. TLS would go where `NoTls` is passed here (`connect` and
+//! `pool`).
+
+mod jobs;
+mod migrations;
+mod reads;
+mod rows;
+mod writer;
+
+use super::*;
+use crate::config::redact_url;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use soporte_protocol::rest::{
+    CannedResponse, CannedResponseInput, ChatStats, TeamStats, TicketView,
+};
+use soporte_protocol::server::AgentView;
+use std::time::Duration;
+use tokio_postgres::NoTls;
+use writer::{connection_lost, unavailable, Done, Op, WriterHandle};
+
+/// Read connections: enough for both cores plus requests waiting on I/O.
+const READERS: usize = 4;
+/// How long a connection attempt may take before the database counts as
+/// unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for a free read connection.
+const POOL_WAIT: Duration = Duration::from_secs(10);
+
+pub struct PostgresStore {
+    writer: WriterHandle,
+    readers: Pool,
+    /// Base of the download URLs of attachments (the server's public URL).
+    url_base: Arc<str>,
+    /// This database's history id (`meta.epoch`).
+    epoch: String,
+}
+
+/// Parses the URL and sets what every connection of ours uses.
+fn connection_config(url: &str) -> Result<tokio_postgres::Config, String> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| format!("{}: not a PostgreSQL URL: {e}", redact_url(url)))?;
+    if config.get_application_name().is_none() {
+        // How operators tell our connections in `pg_stat_activity`.
+        config.application_name("soporte");
+    }
+    config
+        .connect_timeout(CONNECT_TIMEOUT)
+        // A peer that vanished without closing (a crashed host, a cut
+        // network) is noticed within about half a minute: by keepalives on
+        // an idle connection, by the user timeout when a query's bytes go
+        // unacknowledged (waiting for a lock sends nothing, so it is not
+        // cut short).
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(3)
+        .tcp_user_timeout(Duration::from_secs(30));
+    Ok(config)
+}
+
+fn pool(config: &tokio_postgres::Config, size: usize) -> Result<Pool, String> {
+    let manager = Manager::from_config(
+        config.clone(),
+        NoTls,
+        ManagerConfig {
+            // A connection that was closed (the backend terminated, the
+            // server restarted) is dropped when it comes back to the pool.
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(POOL_WAIT))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .recycle_timeout(Some(CONNECT_TIMEOUT))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// One connection outside the pools (migrations), with its driver task.
+async fn connect(
+    config: &tokio_postgres::Config,
+    url: &str,
+) -> Result<tokio_postgres::Client, String> {
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", redact_url(url)))?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "migration connection ended");
+        }
+    });
+    Ok(client)
+}
+
+impl PostgresStore {
+    /// Connects, applies migrations and starts the writer, which reports
+    /// commits to `listener`. Fails when the database cannot be reached.
+    pub async fn open(
+        url: &str,
+        listener: Arc<dyn CommitListener>,
+    ) -> Result<PostgresStore, String> {
+        let config = connection_config(url)?;
+        let mut client = connect(&config, url).await?;
+        migrations::apply(&mut client)
+            .await
+            .map_err(|e| format!("migrating {}: {e}", redact_url(url)))?;
+        let epoch: String = client
+            .query_one("SELECT value FROM meta WHERE key = 'epoch'", &[])
+            .await
+            .map_err(|e| format!("reading {}: {e}", redact_url(url)))?
+            .get(0);
+        drop(client);
+        let readers = pool(&config, READERS)?;
+        // The first read connection now, so the first request does not wait
+        // for it.
+        drop(
+            readers
+                .get()
+                .await
+                .map_err(|e| format!("cannot connect to {}: {e}", redact_url(url)))?,
+        );
+        let writer_pool = pool(&config, 1)?;
+        Ok(PostgresStore {
+            writer: writer::spawn(writer_pool, listener),
+            readers,
+            url_base: Arc::from(""),
+            epoch,
+        })
+    }
+
+    /// Gives the database a new epoch (after restoring a backup, so clients
+    /// resync rather than resume from a history that is no longer this one).
+    pub async fn renew_epoch(url: &str) -> Result<String, String> {
+        let config = connection_config(url)?;
+        let client = connect(&config, url).await?;
+        let row = client
+            .query_one(
+                "UPDATE meta SET value = substr(md5(random()::text || clock_timestamp()::text), 1, 16) \
+                 WHERE key = 'epoch' RETURNING value",
+                &[],
+            )
+            .await
+            .map_err(|e| format!("updating {}: {e}", redact_url(url)))?;
+        Ok(row.get(0))
+    }
+
+    /// Applies migrations and returns how many were new (`soporte migrate`).
+    pub async fn migrate(url: &str) -> Result<usize, String> {
+        let config = connection_config(url)?;
+        let mut client = connect(&config, url).await?;
+        migrations::apply(&mut client)
+            .await
+            .map_err(|e| format!("migrating {}: {e}", redact_url(url)))
+    }
+
+    /// Sets the base of attachment URLs (`https://chat.example.com`).
+    pub fn with_url_base(mut self, base: &str) -> PostgresStore {
+        self.url_base = Arc::from(base.trim_end_matches('/'));
+        self
+    }
+}
+
+/// Runs `$body` (a `Result<_, tokio_postgres::Error>` expression using the
+/// connection `$c`) on a pooled read connection. A connection found dead
+/// (the backend was terminated, the server restarted since it was last
+/// used) is thrown away and the read runs again on another: at worst every
+/// pooled connection is dead, and the last try makes a new one.
+macro_rules! read {
+    ($self:ident, |$c:ident| $body:expr) => {{
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let $c = $self.reader().await?;
+            let result = async { $body }.await;
+            match result {
+                Ok(value) => break Ok(value),
+                Err(error) if tries <= READERS && connection_lost(&error) => {
+                    drop(Object::take($c));
+                }
+                Err(error) => break Err(unavailable(error)),
+            }
+        }
+    }};
+}
+
+/// The answer a write gets, of the kind its operation gives.
+macro_rules! answer {
+    ($done:expr, $kind:path) => {
+        match $done? {
+            $kind(value) => Ok(value),
+            other => Err(StoreError::Unavailable(format!(
+                "unexpected answer from the writer: {other:?}"
+            ))),
+        }
+    };
+}
+
+impl PostgresStore {
+    async fn reader(&self) -> StoreResult<Object> {
+        self.readers.get().await.map_err(unavailable)
+    }
+
+    async fn write(&self, op: Op) -> StoreResult<Done> {
+        self.writer.write(op).await
+    }
+
+    async fn unit(&self, op: Op) -> StoreResult<()> {
+        match self.write(op).await? {
+            Done::Unit => Ok(()),
+            other => Err(StoreError::Unavailable(format!(
+                "unexpected answer from the writer: {other:?}"
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        read!(self, |c| c.simple_query("SELECT 1").await.map(|_| ()))
+    }
+
+    async fn upsert_user(&self, user: UserRecord) -> StoreResult<()> {
+        self.unit(Op::UpsertUser(user)).await
+    }
+
+    async fn touch_last_seen(&self, user: UserId, at: Timestamp) -> StoreResult<()> {
+        self.unit(Op::TouchLastSeen(user, at)).await
+    }
+
+    async fn last_seen(&self, users: Vec<UserId>) -> StoreResult<HashMap<UserId, Timestamp>> {
+        read!(self, |c| reads::last_seen(&c, &users).await)
+    }
+
+    async fn set_availability(&self, user: UserId, availability: Availability) -> StoreResult<()> {
+        self.unit(Op::SetAvailability(user, availability)).await
+    }
+
+    async fn agents(&self) -> StoreResult<Vec<AgentView>> {
+        read!(self, |c| reads::agents(&c).await)
+    }
+
+    async fn create_ticket(&self, ticket: NewTicket) -> StoreResult<Ticket> {
+        answer!(self.write(Op::CreateTicket(ticket)).await, Done::Ticket)
+    }
+
+    async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
+        read!(self, |c| reads::load_ticket(&c, id).await)
+    }
+
+    /// One query, however many tickets the node watches.
+    async fn last_seqs(&self, ids: Vec<TicketId>) -> StoreResult<HashMap<TicketId, Seq>> {
+        read!(self, |c| reads::last_seqs(&c, &ids).await)
+    }
+
+    async fn claim_ticket(&self, id: TicketId, agent: UserRecord) -> StoreResult<Claim> {
+        answer!(self.write(Op::ClaimTicket(id, agent)).await, Done::Claim)
+    }
+
+    async fn change_ticket(
+        &self,
+        id: TicketId,
+        actor: UserRecord,
+        command: TicketCommand,
+    ) -> StoreResult<Ticket> {
+        answer!(
+            self.write(Op::ChangeTicket(id, actor, command)).await,
+            Done::Ticket
+        )
+    }
+
+    async fn list_tickets(
+        &self,
+        scope: TicketScope,
+        viewer: Viewer,
+        limit: usize,
+    ) -> StoreResult<Vec<TicketView>> {
+        let base = self.url_base.clone();
+        read!(self, |c| reads::list_tickets(
+            &c, scope, viewer, limit, &base
+        )
+        .await)
+    }
+
+    async fn append(&self, message: NewMessage) -> StoreResult<Appended> {
+        answer!(self.write(Op::Append(message)).await, Done::Appended)
+    }
+
+    async fn find_sent(
+        &self,
+        ticket: TicketId,
+        author: UserId,
+        client_id: &str,
+    ) -> StoreResult<Option<Message>> {
+        read!(self, |c| reads::find_sent(&c, ticket, author, client_id)
+            .await)
+    }
+
+    async fn recent_messages(
+        &self,
+        ticket: TicketId,
+        limit: usize,
+        sees_internal: bool,
+    ) -> StoreResult<Vec<Message>> {
+        let base = self.url_base.clone();
+        read!(self, |c| {
+            let mut messages = reads::recent_messages(&c, ticket, limit, sees_internal).await?;
+            reads::fill_attachments(&c, &mut messages, &base).await?;
+            Ok(messages)
+        })
+    }
+
+    async fn messages_between(
+        &self,
+        ticket: TicketId,
+        after: Seq,
+        up_to: Seq,
+        limit: usize,
+        sees_internal: bool,
+    ) -> StoreResult<Vec<Message>> {
+        let base = self.url_base.clone();
+        read!(self, |c| {
+            let mut messages =
+                reads::messages_between(&c, ticket, after, up_to, limit, sees_internal).await?;
+            reads::fill_attachments(&c, &mut messages, &base).await?;
+            Ok(messages)
+        })
+    }
+
+    async fn visible_page(
+        &self,
+        ticket: TicketId,
+        top: Seq,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<VisiblePage> {
+        let base = self.url_base.clone();
+        read!(self, |c| {
+            let mut page = reads::visible_page(&c, ticket, top, offset, limit).await?;
+            reads::fill_attachments(&c, &mut page.messages, &base).await?;
+            Ok(page)
+        })
+    }
+
+    async fn mark_read(
+        &self,
+        ticket: TicketId,
+        reader: Viewer,
+        reader_role: Role,
+        ids: Vec<MessageId>,
+    ) -> StoreResult<MarkRead> {
+        answer!(
+            self.write(Op::MarkRead {
+                ticket,
+                reader,
+                reader_role,
+                ids
+            })
+            .await,
+            Done::MarkRead
+        )
+    }
+
+    async fn unread_count(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<i64> {
+        read!(self, |c| reads::unread_count(&c, ticket, viewer).await)
+    }
+
+    async fn stats(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<ChatStats> {
+        read!(self, |c| reads::stats(&c, ticket, viewer).await)
+    }
+
+    async fn team_stats(
+        &self,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+    ) -> StoreResult<TeamStats> {
+        read!(self, |c| reads::team_stats(&c, from, to).await)
+    }
+
+    async fn create_upload_grant(&self, grant: UploadGrant) -> StoreResult<()> {
+        self.unit(Op::CreateUploadGrant(grant)).await
+    }
+
+    async fn upload_grant(&self, upload_id: &str) -> StoreResult<Option<GrantState>> {
+        read!(self, |c| reads::upload_grant(&c, upload_id).await)
+    }
+
+    async fn complete_upload(&self, upload: CompleteUpload) -> StoreResult<Uploaded> {
+        answer!(
+            self.write(Op::CompleteUpload(upload, self.url_base.clone()))
+                .await,
+            Done::Uploaded
+        )
+    }
+
+    async fn attachment_file(&self, id: i64) -> StoreResult<Option<AttachmentFile>> {
+        read!(self, |c| reads::attachment_file(&c, id, &self.url_base)
+            .await)
+    }
+
+    async fn purge_upload_grants(&self, before: Timestamp) -> StoreResult<usize> {
+        answer!(self.write(Op::PurgeUploadGrants(before)).await, Done::Count)
+    }
+
+    async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>> {
+        read!(self, |c| reads::canned_responses(&c).await)
+    }
+
+    async fn canned_response(&self, id: i64) -> StoreResult<Option<CannedResponse>> {
+        read!(self, |c| reads::canned_response(&c, id).await)
+    }
+
+    async fn save_canned_response(
+        &self,
+        id: Option<i64>,
+        input: CannedResponseInput,
+        by: UserId,
+    ) -> StoreResult<CannedResponse> {
+        answer!(
+            self.write(Op::SaveCannedResponse(id, input, by)).await,
+            Done::Canned
+        )
+    }
+
+    async fn delete_canned_response(&self, id: i64) -> StoreResult<bool> {
+        answer!(
+            self.write(Op::DeleteCannedResponse(id)).await,
+            Done::Deleted
+        )
+    }
+}

@@ -1,0 +1,394 @@
+//! The writer: one task per node owns the writing connection, drains its
+//! queue, and commits everything waiting in one transaction (group commit),
+//! exactly as the SQLite store's writer thread does.
+//!
+//! Jobs are data ([`Op`]), not closures, so a batch can be run again from the
+//! start: when PostgreSQL aborts it to break a deadlock or a serialization
+//! conflict with another node (40P01, 40001), or when the connection is lost
+//! before COMMIT was sent (the server rolled everything back). Each job runs
+//! in a savepoint, so a job that fails leaves the others of its batch intact.
+//! Nobody is told "stored", and the [`CommitListener`] sees nothing, unless
+//! COMMIT returned; a COMMIT whose answer was lost fails the whole batch as
+//! `Unavailable` (a client's retry with the same `client_id` then finds the
+//! message if it was stored after all).
+//!
+//! Other nodes write to the same tickets at once. Before any job runs, the
+//! batch locks the rows of every ticket it touches, in id order: two nodes'
+//! batches wait for each other instead of deadlocking, and every check a job
+//! makes (the ticket's state, its agent, an earlier copy of a `client_id`) is
+//! made under that lock, against the latest committed data.
+
+use super::jobs;
+use crate::metrics::METRICS;
+use crate::store::*;
+use deadpool_postgres::{Object, Pool, Transaction};
+use futures_util::future;
+use soporte_protocol::rest::{CannedResponse, CannedResponseInput};
+use soporte_protocol::*;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::error::SqlState;
+
+/// Most jobs committed in one transaction: bounds the latency one batch adds.
+const MAX_BATCH: usize = 1024;
+/// Jobs waiting for the writer; senders wait when it is full (backpressure).
+pub const QUEUE_CAPACITY: usize = 8192;
+/// Runs of one batch aborted by a deadlock or serialization conflict before
+/// its jobs are answered `Unavailable`.
+const CONFLICT_ATTEMPTS: u32 = 8;
+
+/// A write, as data: run (and, after a conflict, run again) inside a batch.
+#[derive(Debug)]
+pub enum Op {
+    UpsertUser(UserRecord),
+    TouchLastSeen(UserId, Timestamp),
+    SetAvailability(UserId, Availability),
+    CreateTicket(NewTicket),
+    ClaimTicket(TicketId, UserRecord),
+    ChangeTicket(TicketId, UserRecord, TicketCommand),
+    Append(NewMessage),
+    MarkRead {
+        ticket: TicketId,
+        reader: Viewer,
+        reader_role: Role,
+        ids: Vec<MessageId>,
+    },
+    CreateUploadGrant(UploadGrant),
+    /// With the base of the attachment URLs it answers with.
+    CompleteUpload(CompleteUpload, Arc<str>),
+    PurgeUploadGrants(Timestamp),
+    SaveCannedResponse(Option<i64>, CannedResponseInput, UserId),
+    DeleteCannedResponse(i64),
+}
+
+impl Op {
+    /// The ticket whose row this write must hold, when known before it runs.
+    fn ticket(&self) -> Option<TicketId> {
+        match self {
+            Op::ClaimTicket(id, _) | Op::ChangeTicket(id, _, _) => Some(*id),
+            Op::Append(message) => Some(message.ticket),
+            Op::MarkRead { ticket, .. } => Some(*ticket),
+            _ => None,
+        }
+    }
+}
+
+/// What a write answers.
+#[derive(Debug)]
+pub enum Done {
+    Unit,
+    Ticket(Ticket),
+    Claim(Claim),
+    Appended(Appended),
+    MarkRead(MarkRead),
+    Uploaded(Uploaded),
+    Count(usize),
+    Canned(CannedResponse),
+    Deleted(bool),
+}
+
+/// Why a job failed: an answer for its caller, or the database's error,
+/// which the writer sorts (conflict, lost connection, or this job's fault).
+#[derive(Debug)]
+pub enum JobError {
+    Store(StoreError),
+    Db(tokio_postgres::Error),
+}
+
+impl From<StoreError> for JobError {
+    fn from(error: StoreError) -> Self {
+        JobError::Store(error)
+    }
+}
+
+impl From<tokio_postgres::Error> for JobError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        JobError::Db(error)
+    }
+}
+
+/// What a job sees: the open transaction, and where to put messages that
+/// become visible when it commits.
+pub struct Batch<'a> {
+    pub tx: &'a Transaction<'a>,
+    pub committed: Vec<Committed>,
+}
+
+struct Job {
+    op: Op,
+    reply: oneshot::Sender<StoreResult<Done>>,
+}
+
+#[derive(Clone)]
+pub struct WriterHandle {
+    queue: mpsc::Sender<Job>,
+}
+
+impl WriterHandle {
+    /// Runs `op` in the next batch and returns its answer after the commit.
+    pub async fn write(&self, op: Op) -> StoreResult<Done> {
+        let (reply, answer) = oneshot::channel();
+        METRICS.writer_queue_depth.fetch_add(1, Ordering::Relaxed);
+        if self.queue.send(Job { op, reply }).await.is_err() {
+            METRICS.writer_queue_depth.fetch_sub(1, Ordering::Relaxed);
+            return Err(StoreError::Closed);
+        }
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+pub fn unavailable(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("PostgreSQL: {error}"))
+}
+
+/// A deadlock or serialization conflict with another transaction: the
+/// database rolled ours back, and running it again will do.
+pub fn is_conflict(error: &tokio_postgres::Error) -> bool {
+    matches!(
+        error.code(),
+        Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
+    )
+}
+
+/// The connection is gone (closed, reset, the backend terminated or the
+/// server shutting down): nothing more can be done on it.
+pub fn connection_lost(error: &tokio_postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    if let Some(code) = error.code() {
+        let code = code.code();
+        // 08: connection exceptions; 57P: operator intervention (terminated,
+        // shutting down, cannot connect now).
+        return code.starts_with("08") || code.starts_with("57P");
+    }
+    std::error::Error::source(error).is_some_and(|source| source.is::<std::io::Error>())
+}
+
+/// Starts the writer task. It ends when every handle is dropped, after
+/// finishing what was queued.
+pub fn spawn(pool: Pool, listener: Arc<dyn CommitListener>) -> WriterHandle {
+    let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
+    tokio::spawn(run(pool, jobs, listener));
+    WriterHandle { queue }
+}
+
+async fn run(pool: Pool, mut jobs: mpsc::Receiver<Job>, listener: Arc<dyn CommitListener>) {
+    let mut waiting = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = jobs.recv().await {
+        waiting.push(first);
+        while waiting.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => waiting.push(job),
+                Err(_) => break,
+            }
+        }
+        METRICS
+            .writer_queue_depth
+            .fetch_sub(waiting.len() as i64, Ordering::Relaxed);
+        commit_batch(&pool, &mut waiting, listener.as_ref()).await;
+    }
+    tracing::debug!("postgres writer stopped");
+}
+
+/// How one run of a batch ended.
+enum Attempt {
+    Committed {
+        answers: Vec<StoreResult<Done>>,
+        committed: Vec<Committed>,
+    },
+    /// Rolled back by a conflict with another transaction: run it again.
+    Conflict(tokio_postgres::Error),
+    /// The connection was lost before COMMIT was sent, so nothing was
+    /// stored: run it again on a new connection.
+    Lost(StoreError),
+    /// Nothing of it is known to be stored; answer everyone with this.
+    Failed(StoreError),
+}
+
+async fn commit_batch(pool: &Pool, jobs: &mut Vec<Job>, listener: &dyn CommitListener) {
+    let started = std::time::Instant::now();
+    let (mut conflicts, mut reconnected) = (0, false);
+    let error = loop {
+        match attempt(pool, jobs).await {
+            Attempt::Committed { answers, committed } => {
+                METRICS.commit_batches.fetch_add(1, Ordering::Relaxed);
+                METRICS
+                    .messages_committed
+                    .fetch_add(committed.len() as u64, Ordering::Relaxed);
+                METRICS.observe_commit(started.elapsed());
+                if !committed.is_empty() {
+                    listener.committed(&committed);
+                }
+                for (job, answer) in jobs.drain(..).zip(answers) {
+                    let _ = job.reply.send(answer);
+                }
+                return;
+            }
+            Attempt::Conflict(error) => {
+                conflicts += 1;
+                if conflicts >= CONFLICT_ATTEMPTS {
+                    break unavailable(error);
+                }
+                tracing::debug!(%error, conflicts, "write batch rolled back by a conflict; running it again");
+                // A short, growing pause lets the other transaction finish.
+                let pause = 2u64 << conflicts.min(6);
+                tokio::time::sleep(Duration::from_millis(
+                    pause + started.elapsed().subsec_micros() as u64 % 5,
+                ))
+                .await;
+            }
+            Attempt::Lost(error) if !reconnected => {
+                reconnected = true;
+                tracing::warn!(%error, "lost the database connection before commit; running the batch again on a new one");
+            }
+            Attempt::Lost(error) | Attempt::Failed(error) => break error,
+        }
+    };
+    tracing::error!(%error, jobs = jobs.len(), "write batch failed; its callers are told so");
+    METRICS.commit_failures.fetch_add(1, Ordering::Relaxed);
+    for job in jobs.drain(..) {
+        let _ = job.reply.send(Err(error.clone()));
+    }
+}
+
+/// A database error met before COMMIT: which way the batch goes.
+fn before_commit(client: Option<Object>, error: tokio_postgres::Error) -> Attempt {
+    if is_conflict(&error) {
+        return Attempt::Conflict(error);
+    }
+    if connection_lost(&error) {
+        // Never hand this connection out again.
+        if let Some(client) = client {
+            drop(Object::take(client));
+        }
+        return Attempt::Lost(unavailable(error));
+    }
+    Attempt::Failed(unavailable(error))
+}
+
+async fn attempt(pool: &Pool, jobs: &[Job]) -> Attempt {
+    let mut client = match pool.get().await {
+        Ok(client) => client,
+        Err(error) => return Attempt::Failed(unavailable(error)),
+    };
+    // The statements of the transaction, and how it ended; `client` is free
+    // again once `tx` is gone.
+    let outcome = run_in_transaction(&mut client, jobs).await;
+    match outcome {
+        Ok(done) => done,
+        Err(error) => before_commit(Some(client), error),
+    }
+}
+
+async fn run_in_transaction(
+    client: &mut Object,
+    jobs: &[Job],
+) -> Result<Attempt, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    lock_tickets(&tx, jobs).await?;
+    let mut batch = Batch {
+        tx: &tx,
+        committed: Vec::new(),
+    };
+    // A batch of one needs no savepoint: if its job fails, the transaction
+    // is rolled back whole, which is the same.
+    let isolate = jobs.len() > 1;
+    // The savepoint of the last job, kept until the next one begins (or
+    // COMMIT), so each job costs no round trip of its own for it.
+    let mut unreleased = false;
+    let mut answers = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let visible_before = batch.committed.len();
+        let outcome = if isolate {
+            let begin = if unreleased {
+                "RELEASE SAVEPOINT job; SAVEPOINT job"
+            } else {
+                "SAVEPOINT job"
+            };
+            // Sent ahead of the job's first statement on the same
+            // connection (pipelined): the server runs them in that order.
+            let (begun, outcome) =
+                future::join(tx.batch_execute(begin), jobs::run(&mut batch, &job.op)).await;
+            begun?;
+            outcome
+        } else {
+            jobs::run(&mut batch, &job.op).await
+        };
+        match outcome {
+            Ok(done) => {
+                unreleased = isolate;
+                answers.push(Ok(done));
+            }
+            Err(failure) => {
+                let error = match failure {
+                    JobError::Store(error) => error,
+                    // The whole batch goes again, or fails: not this job alone.
+                    JobError::Db(error) if is_conflict(&error) || connection_lost(&error) => {
+                        return Err(error)
+                    }
+                    JobError::Db(error) => {
+                        tracing::warn!(%error, "a write failed; the rest of its batch goes on");
+                        unavailable(error)
+                    }
+                };
+                batch.committed.truncate(visible_before);
+                if isolate {
+                    tx.batch_execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
+                        .await?;
+                }
+                unreleased = false;
+                answers.push(Err(error));
+            }
+        }
+    }
+    let committed = std::mem::take(&mut batch.committed);
+    drop(batch);
+    if !isolate && answers.iter().all(|answer| answer.is_err()) {
+        // The only job failed: keep nothing of it.
+        tx.rollback().await?;
+        return Ok(Attempt::Committed {
+            answers,
+            committed: Vec::new(),
+        });
+    }
+    match tx.commit().await {
+        Ok(()) => Ok(Attempt::Committed { answers, committed }),
+        Err(error) if is_conflict(&error) => Ok(Attempt::Conflict(error)),
+        // The answer to COMMIT never came: it may or may not have happened.
+        Err(error) => Ok(Attempt::Failed(StoreError::Unavailable(format!(
+            "PostgreSQL: commit not confirmed: {error}"
+        )))),
+    }
+}
+
+/// Locks the rows of the tickets the batch writes to, in id order, so that
+/// batches on different nodes touching the same tickets queue up instead of
+/// deadlocking. `FOR NO KEY UPDATE`: new messages and grants may still
+/// reference the tickets (foreign keys) meanwhile.
+async fn lock_tickets(tx: &Transaction<'_>, jobs: &[Job]) -> Result<(), tokio_postgres::Error> {
+    let mut tickets: Vec<i64> = jobs.iter().filter_map(|job| job.op.ticket()).collect();
+    let grants: Vec<&str> = jobs
+        .iter()
+        .filter_map(|job| match &job.op {
+            Op::CompleteUpload(upload, _) => Some(upload.upload_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    if tickets.is_empty() && grants.is_empty() {
+        return Ok(());
+    }
+    tickets.sort_unstable();
+    tickets.dedup();
+    let statement = tx
+        .prepare_cached(
+            "SELECT id FROM tickets
+             WHERE id = ANY($1) OR id IN (SELECT ticket_id FROM upload_grants WHERE id = ANY($2))
+             ORDER BY id FOR NO KEY UPDATE",
+        )
+        .await?;
+    tx.execute(&statement, &[&tickets, &grants]).await?;
+    Ok(())
+}
