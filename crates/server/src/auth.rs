@@ -132,7 +132,17 @@ impl Verifier {
             }
         };
         let mut validation = Validation::new(algorithm);
-        validation.set_required_spec_claims(&["exp"]);
+        // jsonwebtoken checks `iss` and `aud` only when the token has them:
+        // when configured they must also be present (a token without them
+        // is refused, not waved through).
+        let mut required = vec!["exp"];
+        if keys.jwt_issuer.is_some() {
+            required.push("iss");
+        }
+        if keys.jwt_audience.is_some() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         validation.validate_nbf = true;
         // No leeway: an expired token is refused, as the contract says; hosts
         // keep their clocks in sync (NTP) and mint tokens with some life left.
@@ -171,6 +181,10 @@ impl Verifier {
                 }
                 ErrorKind::InvalidSignature => AuthError::BadSignature,
                 ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => {
+                    AuthError::WrongIssuerOrAudience
+                }
+                // `iss` and `aud` are required only when configured.
+                ErrorKind::MissingRequiredClaim(claim) if claim == "iss" || claim == "aud" => {
                     AuthError::WrongIssuerOrAudience
                 }
                 ErrorKind::MissingRequiredClaim(_) => AuthError::Malformed("falta exp"),
