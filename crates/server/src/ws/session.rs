@@ -40,6 +40,11 @@ const OUTGOING_QUEUE: usize = 256;
 const MAX_IN_FLIGHT: usize = 64;
 /// Messages in `connection_established`; a longer catch-up follows as frames.
 const HISTORY_IN_HELLO: usize = 50;
+/// Bytes of messages in `connection_established`: the greeting is one frame
+/// and must stay well under the socket's write buffer limit (1 MiB), however
+/// long the messages are. What does not fit follows as frames (resuming) or
+/// stays in the REST history (a fresh connection).
+const HISTORY_IN_HELLO_BYTES: usize = 512 * 1024;
 /// Page size of a catch-up after `since`.
 const CATCH_UP_PAGE: usize = 500;
 /// A send that takes longer than this means a dead or stuck peer.
@@ -219,9 +224,13 @@ impl Session {
             }
         }
         .map_err(|_| End::Close(1011, "error interno"))?;
+        let full_page = history.len() == HISTORY_IN_HELLO;
+        // Resuming keeps the oldest (the rest follow); a fresh connection
+        // keeps the newest.
+        let (history, cut) = fit_in_hello(history, since.is_some(), HISTORY_IN_HELLO_BYTES);
+        let full_page = full_page || cut;
         let participants = participants(&self.state, &ticket).await;
         let mut last = history.last().map(|m| m.seq);
-        let full_page = history.len() == HISTORY_IN_HELLO;
         // A `since` beyond the ticket's last message (a client that saw a
         // history this server no longer has) must not hide new messages.
         self.sent_seq = last.unwrap_or(since.unwrap_or(0).min(ticket.last_seq));
@@ -263,6 +272,46 @@ impl Session {
             }
         }
         Ok(())
+    }
+}
+
+/// The messages of `history` whose JSON fits in `budget` bytes: the oldest
+/// ones when `keep_oldest`, else the newest; never fewer than one. True when
+/// some were left out.
+fn fit_in_hello(
+    mut history: Vec<Message>,
+    keep_oldest: bool,
+    budget: usize,
+) -> (Vec<Message>, bool) {
+    let size = |m: &Message| serde_json::to_vec(m).map_or(0, |json| json.len());
+    let mut total = 0;
+    let mut fits = 0;
+    let mut consider = |m: &Message| {
+        total += size(m);
+        if fits > 0 && total > budget {
+            return false;
+        }
+        fits += 1;
+        true
+    };
+    if keep_oldest {
+        for message in &history {
+            if !consider(message) {
+                break;
+            }
+        }
+        let cut = fits < history.len();
+        history.truncate(fits);
+        (history, cut)
+    } else {
+        for message in history.iter().rev() {
+            if !consider(message) {
+                break;
+            }
+        }
+        let cut = fits < history.len();
+        history.drain(..history.len() - fits);
+        (history, cut)
     }
 }
 
@@ -719,4 +768,48 @@ fn announces_presence(role: Role) -> bool {
 /// Time from now until `at` (zero if past).
 fn until(at: Timestamp) -> Duration {
     Duration::from_millis((at.millis() - Timestamp::now().millis()).max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(seq: Seq, text: &str) -> Message {
+        serde_json::from_value(serde_json::json!({
+            "id": seq, "client_id": null, "ticket": 1, "seq": seq,
+            "timestamp": "2026-11-27T18:20:00.000Z",
+            "autor": {"id": 1, "nombre": "Ana", "tipo": "CLIENTE", "avatar": null},
+            "contenido": text, "tipo": "TEXTO", "estado": "ENTREGADO", "archivos": [],
+            "replyTo": null, "editado": false, "eliminado": false, "metadata": {}, "interno": false
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_greeting_holds_only_as_much_history_as_its_byte_budget() {
+        let long = "😀".repeat(5000);
+        let history: Vec<Message> = (1..=50).map(|seq| message(seq, &long)).collect();
+        let one = serde_json::to_vec(&history[0]).unwrap().len();
+        // Resuming keeps the oldest: the rest follow as frames.
+        let (kept, cut) = fit_in_hello(history.clone(), true, one * 10 + 100);
+        assert!(cut);
+        assert_eq!(
+            kept.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            (1..=10).collect::<Vec<_>>()
+        );
+        // A fresh connection keeps the newest.
+        let (kept, cut) = fit_in_hello(history.clone(), false, one * 10 + 100);
+        assert!(cut);
+        assert_eq!(
+            kept.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            (41..=50).collect::<Vec<_>>()
+        );
+        // One message always goes, and short histories are whole.
+        assert_eq!(fit_in_hello(history.clone(), true, 1).0.len(), 1);
+        let short: Vec<Message> = (1..=5).map(|seq| message(seq, "hola")).collect();
+        assert_eq!(
+            fit_in_hello(short, false, HISTORY_IN_HELLO_BYTES),
+            ((1..=5).map(|s| message(s, "hola")).collect(), false)
+        );
+    }
 }
