@@ -86,6 +86,14 @@ pub struct ServeArgs {
     /// Messages per second one connection may send (burst of a few seconds); 0 turns it off.
     #[arg(long, env = "SOPORTE_MSG_RATE", default_value_t = 10)]
     pub msg_rate: u32,
+    /// Messages per second one user may send over all their sockets together
+    /// (burst of three seconds' worth); 0 turns it off, and so does --msg-rate 0.
+    #[arg(long, env = "SOPORTE_USER_MSG_RATE", default_value_t = 20)]
+    pub user_msg_rate: u32,
+    /// Largest REST request body in bytes (uploads have their own limit,
+    /// --max-file-size); larger ones get 413.
+    #[arg(long, env = "SOPORTE_MAX_REQUEST_BODY", default_value_t = 1_048_576)]
+    pub max_request_body: usize,
     /// Sockets one user may hold at once; 0 turns the limit off.
     #[arg(long, env = "SOPORTE_MAX_CONNECTIONS_PER_USER", default_value_t = 20)]
     pub max_connections_per_user: u32,
@@ -223,6 +231,10 @@ pub struct Config {
     /// `None`: only the server's own origin (known once bound).
     pub allowed_origins: Option<Vec<String>>,
     pub msg_rate: u32,
+    /// Per user, over all their sockets on this node (0: off).
+    pub user_msg_rate: u32,
+    /// Largest REST request body, in bytes.
+    pub max_request_body: usize,
     pub max_connections_per_user: u32,
     pub max_connections: u32,
     pub public_url: Option<String>,
@@ -328,6 +340,8 @@ impl Config {
             allowed_file_types,
             allowed_origins,
             msg_rate: args.msg_rate,
+            user_msg_rate: args.user_msg_rate,
+            max_request_body: args.max_request_body,
             max_connections_per_user: args.max_connections_per_user,
             max_connections: args.max_connections,
             public_url,
@@ -353,6 +367,8 @@ impl Config {
             allowed_file_types: split_list("jpg,jpeg,png,pdf,doc,docx"),
             allowed_origins: None,
             msg_rate: 10,
+            user_msg_rate: 20,
+            max_request_body: 1_048_576,
             max_connections_per_user: 20,
             max_connections: 18_000,
             public_url: None,

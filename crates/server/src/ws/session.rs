@@ -80,6 +80,9 @@ struct Session {
     messages: TokenBucket,
     frames: TokenBucket,
     rate_strikes: u32,
+    /// This socket's connection slot; it also holds the user's message
+    /// budget shared by all their sockets.
+    slot: super::slots::Slot,
 }
 
 /// The session of an upgraded socket. The set-up (joining the room,
@@ -131,6 +134,7 @@ pub fn run(
         messages: TokenBucket::new(msg_rate, msg_rate.saturating_mul(3)),
         frames: TokenBucket::new(if msg_rate == 0 { 0 } else { 50 }, 200),
         rate_strikes: 0,
+        slot,
         state,
     };
     let mut live = Live {
@@ -152,7 +156,8 @@ pub fn run(
         };
         Box::pin(live.session.finish(end)).await;
         tracing::debug!("disconnected");
-        drop(slot);
+        // Frees the slot.
+        drop(live);
         METRICS.connections_open.fetch_sub(1, Ordering::Relaxed);
     }
     .instrument(span)
@@ -534,7 +539,7 @@ impl Session {
                 .await
             }
             ClientFrame::FileUploadRequest(request) => {
-                if !self.messages.try_take() {
+                if !self.messages.try_take() || !self.slot.try_take_message() {
                     METRICS.rate_limited.fetch_add(1, Ordering::Relaxed);
                     let error = FrameError::new(
                         ErrorCode::LimiteDeFrecuencia,
@@ -558,16 +563,23 @@ impl Session {
 
     async fn on_message(&mut self, message: SendMessage) -> Result<(), End> {
         let client_id = message.client_id.clone();
-        if !self.messages.try_take() {
+        // This socket's budget first, then the user's over all their sockets.
+        let refusal = if !self.messages.try_take() {
+            Some("Estás enviando mensajes demasiado rápido. Espera un momento.")
+        } else if !self.slot.try_take_message() {
+            Some(
+                "Estás enviando demasiados mensajes entre todas tus conexiones. Espera un momento.",
+            )
+        } else {
+            None
+        };
+        if let Some(detail) = refusal {
             METRICS.rate_limited.fetch_add(1, Ordering::Relaxed);
             self.rate_strikes += 1;
             if self.rate_strikes > MAX_RATE_STRIKES {
                 return Err(End::Close(CLOSE_POLICY, "demasiados mensajes"));
             }
-            let error = FrameError::new(
-                ErrorCode::LimiteDeFrecuencia,
-                "Estás enviando mensajes demasiado rápido. Espera un momento.",
-            );
+            let error = FrameError::new(ErrorCode::LimiteDeFrecuencia, detail);
             return self.refuse(Some("mensaje"), Some(client_id), error).await;
         }
         self.rate_strikes = 0;
