@@ -306,3 +306,118 @@ async fn tokens_in_query_strings_never_reach_the_logs_at_any_level() {
         assert!(!logged.contains(payload), "a token's claims were logged");
     }
 }
+
+#[tokio::test]
+async fn a_full_disk_gives_error_almacenamiento_and_the_same_client_id_succeeds_once_space_is_freed(
+) {
+    // A 4 MiB tmpfs holding the database, mounted in a user and mount
+    // namespace of the server's own (`unshare -rm`: no root needed), most of
+    // it taken by ballast the test deletes to "free space".
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disco");
+    std::fs::create_dir(&disk).unwrap();
+    let spawned = Command::new("unshare")
+        .args(["-rm", "sh", "-c"])
+        .arg(
+            r#"mount -t tmpfs -o size=4m tmpfs "$1" && head -c 2900k /dev/zero > "$1/lastre" && exec "$2" serve --bind 127.0.0.1:0 --msg-rate 0 --database-url "sqlite://$1/soporte.db" --storage "$1/files""#,
+        )
+        .arg("sh")
+        .arg(&disk)
+        .arg(env!("CARGO_BIN_EXE_soporte"))
+        .env("SOPORTE_JWT_SECRET", SECRET)
+        .env("SOPORTE_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = spawned else {
+        eprintln!("SKIPPED: unshare is not available here");
+        return;
+    };
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let Some(addr) = line.trim().strip_prefix("listening on http://") else {
+        let _ = child.wait();
+        eprintln!("SKIPPED: no user namespaces or tmpfs here ({line:?})");
+        return;
+    };
+    let addr = addr.to_string();
+    // The tmpfs is visible through the server's own root.
+    let ballast = PathBuf::from(format!("/proc/{}/root", child.id()))
+        .join(disk.strip_prefix("/").unwrap())
+        .join("lastre");
+    assert!(ballast.exists(), "{}", ballast.display());
+
+    let http = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let ticket: Value = http
+        .post(format!("{base}/api/soporte/tickets/"))
+        .bearer_auth(customer(1))
+        .json(&json!({"asunto": "disco lleno"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ticket = ticket["id"].as_i64().unwrap();
+    let (stream, _) = tokio_tungstenite::connect_async(format!(
+        "ws://{addr}/ws/soporte/ticket/{ticket}/?token={}",
+        customer(1)
+    ))
+    .await
+    .expect("connects");
+    let mut ws = WsClient { stream };
+    ws.expect("connection_established").await;
+    let count = || {
+        let http = http.clone();
+        let url = format!("{base}/api/soporte/tickets/{ticket}/chat/historial/");
+        async move {
+            let page: Value = http
+                .get(url)
+                .bearer_auth(customer(1))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page["count"].as_i64().unwrap()
+        }
+    };
+
+    // Fill the disk, one 10 KB message at a time, until a write fails.
+    let text = "ñ".repeat(5000);
+    let mut confirmed = 0;
+    let failed = loop {
+        let client_id = format!("lleno-{confirmed}");
+        ws.send_message(&text, &client_id).await;
+        let frame = answer_within(&mut ws, Duration::from_secs(20)).await;
+        if frame["tipo"] == "error" {
+            assert_eq!(frame["data"]["codigo"], "error_almacenamiento", "{frame}");
+            assert_eq!(frame["data"]["client_id"], client_id.as_str());
+            break client_id;
+        }
+        assert_eq!(frame["data"]["client_id"], client_id.as_str());
+        confirmed += 1;
+        assert!(confirmed < 1000, "the disk never filled");
+    };
+    assert!(confirmed > 0);
+    // Every confirmed message is stored; the failed one is not.
+    assert_eq!(count().await, confirmed);
+
+    // Space comes back: the same client_id is stored, once.
+    std::fs::remove_file(&ballast).unwrap();
+    ws.send_message(&text, &failed).await;
+    let retried = answer_within(&mut ws, Duration::from_secs(20)).await;
+    assert_eq!(retried["tipo"], "mensaje_confirmado", "{retried}");
+    assert_eq!(retried["data"]["duplicado"], false);
+    assert_eq!(retried["data"]["seq"], confirmed + 1);
+    ws.send_message(&text, &failed).await;
+    let again = answer_within(&mut ws, Duration::from_secs(20)).await;
+    assert_eq!(again["data"]["duplicado"], true);
+    assert_eq!(count().await, confirmed + 1);
+    let _ = child.kill();
+    let _ = child.wait();
+}
