@@ -623,3 +623,46 @@ async fn the_server_wide_connection_cap_refuses_with_503_and_frees_on_close() {
         .expect("connection_established")
         .await;
 }
+
+#[tokio::test]
+async fn an_open_socket_is_judged_on_each_action_by_the_ticket_as_it_is_now() {
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut ws = app.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    // A grant obtained while the ticket was open…
+    let grant = upload_grant(&mut ws).await;
+    // …then the ticket is closed while the socket stays open.
+    let (status, _) = app
+        .post(
+            &format!("/api/soporte/tickets/{ticket}/estado/"),
+            &supervisor(9),
+            json!({"estado": "CERRADO"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    ws.wait_for("ticket_actualizado").await;
+    // Every later action is checked against the closed ticket.
+    ws.send_message("¿sigue abierto?", "tarde-1").await;
+    let refused = ws.wait_for("error").await;
+    assert_eq!(refused["codigo"], "ticket_cerrado");
+    assert_eq!(refused["client_id"], "tarde-1");
+    ws.send_json(json!({"tipo": "file_upload_request", "data": {"nombre_archivo": "foto.png", "tamaño": PNG.len(), "tipo_mime": "image/png"}}))
+        .await;
+    let refused = ws.wait_for("error").await;
+    assert_eq!(refused["codigo"], "ticket_cerrado");
+    assert_eq!(refused["tipo"], "file_upload_request");
+    // The earlier grant is checked again when the upload commits.
+    let credential = grant["headers"]["X-Upload-Token"].as_str().unwrap();
+    assert_eq!(
+        post_png(&app, &grant, &[("X-Upload-Token", credential.to_string())]).await,
+        409
+    );
+    let (_, page) = app
+        .get(
+            &format!("/api/soporte/tickets/{ticket}/chat/historial/"),
+            &customer(1),
+        )
+        .await;
+    assert_eq!(page["count"], 1, "only the closing SISTEMA message: {page}");
+}
