@@ -351,6 +351,18 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_and_a_public_key_together_refuse_to_start() {
+        let keys = KeyArgs {
+            jwt_secret: Some(SECRET.into()),
+            jwt_public_key: Some("/no/importa.pem".into()),
+            jwt_issuer: None,
+            jwt_audience: None,
+        };
+        let err = Verifier::from_args(&keys).unwrap_err();
+        assert!(err.to_string().contains("exactly one accepted algorithm"));
+    }
+
+    #[test]
     fn short_secrets_are_refused() {
         let err = Verifier::hs256("corto").unwrap_err();
         assert!(err.to_string().contains("SOPORTE_JWT_SECRET"));

@@ -666,3 +666,67 @@ async fn an_open_socket_is_judged_on_each_action_by_the_ticket_as_it_is_now() {
         .await;
     assert_eq!(page["count"], 1, "only the closing SISTEMA message: {page}");
 }
+
+#[tokio::test]
+async fn downloads_are_never_a_page_of_the_apps_origin_and_hostile_names_are_neutralised() {
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut ws = app.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    // A name with a path, a right-to-left override, a header injection and quotes.
+    let hostile = "../../x/fac\u{202E}gnp.\r\nSet-Cookie: a=b\".pdf";
+    let pdf = b"%PDF-1.4\n<html><script>alert(1)</script></html>\n%%EOF".to_vec();
+    ws.send_json(json!({"tipo": "file_upload_request", "data": {"nombre_archivo": hostile, "tamaño": pdf.len(), "tipo_mime": "text/html"}}))
+        .await;
+    let grant = ws.wait_for("file_upload_authorized").await;
+    let nombre = grant["nombre"].as_str().unwrap().to_string();
+    assert!(
+        !nombre.contains(['/', '\\', '\r', '\n', '"', '\u{202E}']),
+        "{nombre:?}"
+    );
+    let form = Form::new().part("file", Part::bytes(pdf).file_name("x.pdf"));
+    let response = app
+        .http
+        .post(grant["upload_url"].as_str().unwrap())
+        .header(
+            "X-Upload-Token",
+            grant["headers"]["X-Upload-Token"].as_str().unwrap(),
+        )
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let uploaded = ws.wait_for("file_uploaded").await;
+    assert_eq!(uploaded["nombre"], nombre.as_str());
+    let download = app
+        .http
+        .get(uploaded["url"].as_str().unwrap())
+        .bearer_auth(customer(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    let headers = download.headers();
+    // The declared text/html is ignored: the type comes from the checked bytes.
+    assert_eq!(headers["content-type"], "application/pdf");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("sandbox"));
+    let disposition = headers["content-disposition"].to_str().unwrap();
+    assert!(disposition.starts_with("attachment;"), "{disposition}");
+    assert!(!headers.contains_key("set-cookie"));
+    // The ASCII filename is one quoted token: no way out of the header.
+    assert_eq!(disposition.matches('"').count(), 2, "{disposition}");
+}
+
+#[tokio::test]
+async fn an_inbox_socket_is_closed_with_1008_when_its_token_expires() {
+    let app = spawn_app().await;
+    let short = token_with_ttl(50, "Agente 50", soporte_protocol::Role::Agente, 2);
+    let (mut inbox, _) = app.inbox(&short).await;
+    let closed = inbox.closed_within(Duration::from_secs(5)).await;
+    assert_eq!(closed.code, Some(1008), "{closed:?}");
+}
