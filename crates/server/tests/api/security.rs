@@ -730,3 +730,65 @@ async fn an_inbox_socket_is_closed_with_1008_when_its_token_expires() {
     let closed = inbox.closed_within(Duration::from_secs(5)).await;
     assert_eq!(closed.code, Some(1008), "{closed:?}");
 }
+
+#[tokio::test]
+async fn cors_answers_only_allowed_origins_exactly() {
+    let app =
+        spawn_with(|c| c.allowed_origins = Some(vec!["https://helpdesk.example".into()])).await;
+    let url = app.url("/api/soporte/tickets/");
+    let get = |origin: &'static str| {
+        let request = app
+            .http
+            .get(&url)
+            .bearer_auth(customer(1))
+            .header("origin", origin);
+        async move { request.send().await.unwrap() }
+    };
+    let allowed = get("https://helpdesk.example").await;
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://helpdesk.example"
+    );
+    assert_eq!(allowed.headers()["vary"], "Origin");
+    assert!(!allowed
+        .headers()
+        .contains_key("access-control-allow-credentials"));
+    for origin in [
+        "https://evil.example",
+        "null",
+        "https://helpdesk.example.evil.example",
+        "http://helpdesk.example",
+    ] {
+        let response = get(origin).await;
+        assert!(
+            !response
+                .headers()
+                .contains_key("access-control-allow-origin"),
+            "{origin}"
+        );
+    }
+    let preflight = |origin: &'static str| {
+        let request = app
+            .http
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            );
+        async move { request.send().await.unwrap() }
+    };
+    let ok = preflight("https://helpdesk.example").await;
+    assert_eq!(ok.status(), 204);
+    assert_eq!(
+        ok.headers()["access-control-allow-headers"],
+        "authorization, content-type"
+    );
+    let refused = preflight("null").await;
+    assert_eq!(refused.status(), 405);
+    assert!(!refused
+        .headers()
+        .contains_key("access-control-allow-origin"));
+}
