@@ -94,6 +94,10 @@ pub struct ServeArgs {
     /// --max-file-size); larger ones get 413.
     #[arg(long, env = "SOPORTE_MAX_REQUEST_BODY", default_value_t = 1_048_576)]
     pub max_request_body: usize,
+    /// Largest WebSocket text frame the server reads, in bytes (at least 1024);
+    /// larger ones get `frame_demasiado_grande`.
+    #[arg(long, env = "SOPORTE_MAX_FRAME_SIZE", default_value_t = 49_152)]
+    pub max_frame_size: usize,
     /// Sockets one user may hold at once; 0 turns the limit off.
     #[arg(long, env = "SOPORTE_MAX_CONNECTIONS_PER_USER", default_value_t = 20)]
     pub max_connections_per_user: u32,
@@ -235,6 +239,8 @@ pub struct Config {
     pub user_msg_rate: u32,
     /// Largest REST request body, in bytes.
     pub max_request_body: usize,
+    /// Largest WebSocket text frame the application reads, in bytes.
+    pub max_frame_size: usize,
     pub max_connections_per_user: u32,
     pub max_connections: u32,
     pub public_url: Option<String>,
@@ -325,6 +331,12 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if args.max_frame_size < 1024 {
+            return Err(ConfigError::new(
+                "SOPORTE_MAX_FRAME_SIZE (--max-frame-size)",
+                "must be at least 1024 bytes",
+            ));
+        }
         if args.heartbeat_interval == 0 {
             return Err(ConfigError::new(
                 "SOPORTE_HEARTBEAT_INTERVAL (--heartbeat-interval)",
@@ -342,6 +354,7 @@ impl Config {
             msg_rate: args.msg_rate,
             user_msg_rate: args.user_msg_rate,
             max_request_body: args.max_request_body,
+            max_frame_size: args.max_frame_size,
             max_connections_per_user: args.max_connections_per_user,
             max_connections: args.max_connections,
             public_url,
@@ -369,6 +382,7 @@ impl Config {
             msg_rate: 10,
             user_msg_rate: 20,
             max_request_body: 1_048_576,
+            max_frame_size: 49_152,
             max_connections_per_user: 20,
             max_connections: 18_000,
             public_url: None,

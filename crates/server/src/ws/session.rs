@@ -11,7 +11,7 @@
 //! arrives twice (in history and in the queue) is dropped by `seq`.
 
 use super::rate::TokenBucket;
-use super::{Admitted, MAX_FRAME_BYTES};
+use super::Admitted;
 use crate::access;
 use crate::app::AppState;
 use crate::auth::Identity;
@@ -505,12 +505,13 @@ impl Session {
         if !self.frames.try_take() {
             return Err(End::Close(CLOSE_POLICY, "demasiados mensajes"));
         }
-        if text.len() > MAX_FRAME_BYTES {
+        let max_frame = self.state.config.max_frame_size;
+        if text.len() > max_frame {
             let error = FrameError::new(
                 ErrorCode::FrameDemasiadoGrande,
                 format!(
                     "El mensaje supera el tamaño máximo de {} KiB.",
-                    MAX_FRAME_BYTES / 1024
+                    max_frame / 1024
                 ),
             );
             return self.refuse(None, None, error).await;

@@ -792,3 +792,27 @@ async fn cors_answers_only_allowed_origins_exactly() {
         .headers()
         .contains_key("access-control-allow-origin"));
 }
+
+#[tokio::test]
+async fn the_frame_size_limit_is_configurable() {
+    let app = spawn_with(|c| c.max_frame_size = 2048).await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut ws = app.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    ws.send_message(&"a".repeat(1500), "cabe").await;
+    ws.expect("mensaje_confirmado").await;
+    ws.send_message(&"a".repeat(2500), "no-cabe").await;
+    let refused = ws.expect("error").await;
+    assert_eq!(refused["codigo"], "frame_demasiado_grande");
+    // The connection stays; over the library's limit it is closed with 1009.
+    ws.send_message("sigo", "sigo").await;
+    ws.expect("mensaje_confirmado").await;
+    let _ = ws
+        .stream
+        .send(WsMessage::Text("x".repeat(300 * 1024).into()))
+        .await;
+    assert_eq!(
+        ws.closed_within(Duration::from_secs(3)).await.code,
+        Some(1009)
+    );
+}
