@@ -187,7 +187,17 @@ impl Application {
             .allowed_origins
             .clone()
             .unwrap_or_else(|| own_origins(&public_url, local));
-        let slots = Slots::new(config.max_connections_per_user, config.max_connections);
+        // `--msg-rate 0` turns every message limit off (load tests).
+        let user_msg_rate = if config.msg_rate == 0 {
+            0
+        } else {
+            config.user_msg_rate
+        };
+        let slots = Slots::with_user_rate(
+            config.max_connections_per_user,
+            config.max_connections,
+            user_msg_rate,
+        );
         let state = AppState(Arc::new(Shared {
             config,
             verifier,

@@ -132,7 +132,17 @@ impl Verifier {
             }
         };
         let mut validation = Validation::new(algorithm);
-        validation.set_required_spec_claims(&["exp"]);
+        // jsonwebtoken checks `iss` and `aud` only when the token has them:
+        // when configured they must also be present (a token without them
+        // is refused, not waved through).
+        let mut required = vec!["exp"];
+        if keys.jwt_issuer.is_some() {
+            required.push("iss");
+        }
+        if keys.jwt_audience.is_some() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         validation.validate_nbf = true;
         // No leeway: an expired token is refused, as the contract says; hosts
         // keep their clocks in sync (NTP) and mint tokens with some life left.
@@ -171,6 +181,10 @@ impl Verifier {
                 }
                 ErrorKind::InvalidSignature => AuthError::BadSignature,
                 ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => {
+                    AuthError::WrongIssuerOrAudience
+                }
+                // `iss` and `aud` are required only when configured.
+                ErrorKind::MissingRequiredClaim(claim) if claim == "iss" || claim == "aud" => {
                     AuthError::WrongIssuerOrAudience
                 }
                 ErrorKind::MissingRequiredClaim(_) => AuthError::Malformed("falta exp"),
@@ -334,6 +348,18 @@ mod tests {
         assert_eq!(identity.id, 42);
         assert_eq!(identity.name, "Juan Pérez");
         assert_eq!(identity.role, Role::Agente);
+    }
+
+    #[test]
+    fn a_secret_and_a_public_key_together_refuse_to_start() {
+        let keys = KeyArgs {
+            jwt_secret: Some(SECRET.into()),
+            jwt_public_key: Some("/no/importa.pem".into()),
+            jwt_issuer: None,
+            jwt_audience: None,
+        };
+        let err = Verifier::from_args(&keys).unwrap_err();
+        assert!(err.to_string().contains("exactly one accepted algorithm"));
     }
 
     #[test]

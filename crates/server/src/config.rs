@@ -96,6 +96,18 @@ pub struct ServeArgs {
     /// Messages per second one connection may send (burst of a few seconds); 0 turns it off.
     #[arg(long, env = "SOPORTE_MSG_RATE", default_value_t = 10)]
     pub msg_rate: u32,
+    /// Messages per second one user may send over all their sockets together
+    /// (burst of three seconds' worth); 0 turns it off, and so does --msg-rate 0.
+    #[arg(long, env = "SOPORTE_USER_MSG_RATE", default_value_t = 20)]
+    pub user_msg_rate: u32,
+    /// Largest REST request body in bytes (uploads have their own limit,
+    /// --max-file-size); larger ones get 413.
+    #[arg(long, env = "SOPORTE_MAX_REQUEST_BODY", default_value_t = 1_048_576)]
+    pub max_request_body: usize,
+    /// Largest WebSocket text frame the server reads, in bytes (at least 1024);
+    /// larger ones get `frame_demasiado_grande`.
+    #[arg(long, env = "SOPORTE_MAX_FRAME_SIZE", default_value_t = 49_152)]
+    pub max_frame_size: usize,
     /// Sockets one user may hold at once; 0 turns the limit off.
     #[arg(long, env = "SOPORTE_MAX_CONNECTIONS_PER_USER", default_value_t = 20)]
     pub max_connections_per_user: u32,
@@ -233,6 +245,12 @@ pub struct Config {
     /// `None`: only the server's own origin (known once bound).
     pub allowed_origins: Option<Vec<String>>,
     pub msg_rate: u32,
+    /// Per user, over all their sockets on this node (0: off).
+    pub user_msg_rate: u32,
+    /// Largest REST request body, in bytes.
+    pub max_request_body: usize,
+    /// Largest WebSocket text frame the application reads, in bytes.
+    pub max_frame_size: usize,
     pub max_connections_per_user: u32,
     pub max_connections: u32,
     pub public_url: Option<String>,
@@ -317,6 +335,12 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if args.max_frame_size < 1024 {
+            return Err(ConfigError::new(
+                "SOPORTE_MAX_FRAME_SIZE (--max-frame-size)",
+                "must be at least 1024 bytes",
+            ));
+        }
         if args.heartbeat_interval == 0 {
             return Err(ConfigError::new(
                 "SOPORTE_HEARTBEAT_INTERVAL (--heartbeat-interval)",
@@ -332,6 +356,9 @@ impl Config {
             allowed_file_types,
             allowed_origins,
             msg_rate: args.msg_rate,
+            user_msg_rate: args.user_msg_rate,
+            max_request_body: args.max_request_body,
+            max_frame_size: args.max_frame_size,
             max_connections_per_user: args.max_connections_per_user,
             max_connections: args.max_connections,
             public_url,
@@ -357,6 +384,9 @@ impl Config {
             allowed_file_types: split_list("jpg,jpeg,png,pdf,doc,docx"),
             allowed_origins: None,
             msg_rate: 10,
+            user_msg_rate: 20,
+            max_request_body: 1_048_576,
+            max_frame_size: 49_152,
             max_connections_per_user: 20,
             max_connections: 18_000,
             public_url: None,

@@ -158,7 +158,12 @@ impl FileStore {
     /// user's name), and returns the key.
     pub async fn keep(&self, pending: PendingFile) -> std::io::Result<String> {
         let key = format!("{}/{}", super::random_token(1), super::random_token(16));
-        self.keep_as(pending, &key).await?;
+        let temp = pending.temp.clone();
+        if let Err(error) = self.keep_as(pending, &key).await {
+            // A failed keep leaves nothing behind, not even the scratch copy.
+            let _ = tokio::fs::remove_file(&temp).await;
+            return Err(error);
+        }
         Ok(key)
     }
 

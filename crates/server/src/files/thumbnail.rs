@@ -28,3 +28,62 @@ pub fn make(path: &Path) -> Option<Vec<u8>> {
     thumbnail.write_to(&mut bytes, ImageFormat::Png).ok()?;
     Some(bytes.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CRC-32 (ISO-HDLC), as PNG chunks use it.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &byte in bytes {
+            crc ^= byte as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    /// A real 2x2 PNG whose header is then made to claim `side` x `side`.
+    fn png_claiming(side: Option<u32>) -> Vec<u8> {
+        let mut bytes = Cursor::new(Vec::new());
+        image::RgbaImage::new(2, 2)
+            .write_to(&mut bytes, ImageFormat::Png)
+            .unwrap();
+        let mut png = bytes.into_inner();
+        assert_eq!(&png[12..16], b"IHDR");
+        if let Some(side) = side {
+            png[16..20].copy_from_slice(&side.to_be_bytes());
+            png[20..24].copy_from_slice(&side.to_be_bytes());
+            let crc = crc32(&png[12..29]);
+            png[29..33].copy_from_slice(&crc.to_be_bytes());
+        }
+        png
+    }
+
+    #[test]
+    fn an_image_over_the_decode_limits_gets_no_preview() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, width: u32, height: u32| {
+            let path = dir.path().join(name);
+            image::RgbaImage::new(width, height).save(&path).unwrap();
+            path
+        };
+        assert!(make(&write("justa.png", MAX_DECODE_SIDE, 1)).is_some());
+        assert!(make(&write("ancha.png", MAX_DECODE_SIDE + 1, 1)).is_none());
+        assert!(make(&write("alta.png", 1, MAX_DECODE_SIDE + 1)).is_none());
+        // A few bytes claiming 50,000 x 50,000 (10 GB decoded): refused from
+        // the header, nothing allocated.
+        let bomb = dir.path().join("bomba.png");
+        std::fs::write(&bomb, png_claiming(Some(50_000))).unwrap();
+        assert!(make(&bomb).is_none());
+        let honest = dir.path().join("pequeña.png");
+        std::fs::write(&honest, png_claiming(None)).unwrap();
+        assert!(make(&honest).is_some());
+    }
+}

@@ -19,9 +19,6 @@ use axum::routing::{get, MethodRouter};
 use axum::Router;
 use std::sync::atomic::Ordering;
 
-/// Largest request body: a sync of 100 long messages fits with room to spare.
-const MAX_BODY_BYTES: usize = 1024 * 1024;
-
 pub fn router(state: AppState) -> Router {
     let ws = routes(
         Router::new(),
@@ -36,9 +33,82 @@ pub fn router(state: AppState) -> Router {
         .merge(files::router(state.config.max_file_size))
         .merge(ops::router())
         .merge(ws)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Largest REST body (`--max-request-body`, default 1 MiB: a sync of
+        // 100 long messages fits with room to spare). Uploads set their own.
+        .layer(DefaultBodyLimit::max(state.config.max_request_body))
         .layer(middleware::from_fn_with_state(state.clone(), cors))
+        .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// Query parameters whose values are credentials: never written to a log.
+const SECRET_PARAMS: [&str; 3] = ["token", "access_token", "jwt"];
+
+/// The request's path and query as they may appear in a log line: the value
+/// of every credential parameter (`?token=JWT` on sockets and download
+/// links) is replaced by `***`.
+pub fn redacted_uri(uri: &axum::http::Uri) -> String {
+    let path = uri.path();
+    let Some(query) = uri.query() else {
+        return path.to_string();
+    };
+    let redacted: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            let decoded = percent_decoded(name).to_ascii_lowercase();
+            if SECRET_PARAMS.iter().any(|secret| decoded == *secret) {
+                format!("{name}=***")
+            } else {
+                pair.to_string()
+            }
+        })
+        .collect();
+    format!("{path}?{}", redacted.join("&"))
+}
+
+/// `%XX` escapes and `+` decoded (a parameter name may be spelled that way).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push((high * 16 + low) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One debug line per request (method, path with credentials redacted,
+/// status, time). Nothing else in the server logs a request's URI.
+async fn log_request(request: Request, next: Next) -> Response {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return next.run(request).await;
+    }
+    let method = request.method().clone();
+    let uri = redacted_uri(request.uri());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::debug!(
+        %method,
+        uri,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "http request"
+    );
+    response
 }
 
 /// Registers `path` (which ends in `/`, as the seed's client calls it) and the
@@ -88,4 +158,28 @@ async fn cors(State(state): State<AppState>, request: Request, next: Next) -> Re
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_uri;
+
+    #[test]
+    fn credentials_in_the_query_never_reach_a_log_line() {
+        let uri = |s: &str| s.parse::<axum::http::Uri>().unwrap();
+        assert_eq!(
+            redacted_uri(&uri("/ws/soporte/ticket/1/?token=eyJ.abc.def&since=4")),
+            "/ws/soporte/ticket/1/?token=***&since=4"
+        );
+        assert_eq!(
+            redacted_uri(&uri(
+                "/api/soporte/archivos/3/?since=1&TOKEN=x&jwt=y&access_token=z"
+            )),
+            "/api/soporte/archivos/3/?since=1&TOKEN=***&jwt=***&access_token=***"
+        );
+        assert_eq!(redacted_uri(&uri("/healthz")), "/healthz");
+        assert_eq!(redacted_uri(&uri("/x?token")), "/x?token=***");
+        assert_eq!(redacted_uri(&uri("/x?tokens=1")), "/x?tokens=1");
+        assert_eq!(redacted_uri(&uri("/x?%74oken=s3cr3t")), "/x?%74oken=***");
+    }
 }

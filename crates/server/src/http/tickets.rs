@@ -194,8 +194,16 @@ async fn assign(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Ticket>, ApiError> {
+    // Over the body limit (or unreadable): the API's own JSON answer.
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BadBody(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "El cuerpo de la petición es demasiado grande.".into(),
+        ),
+        _ => ApiError::BadRequest("No se pudo leer el cuerpo de la petición.".into()),
+    })?;
     let ticket = visible_ticket(&state, &caller, &id).await?;
     // No body (an agent taking the ticket) or `{"agente_id": N}`.
     let request: AssignRequest = if body.iter().all(u8::is_ascii_whitespace) {

@@ -71,7 +71,7 @@ pub async fn upgrade(
         Err(rejection) => rejection.into_response(),
         Ok(ws) => {
             let sessions = state.sessions.clone();
-            limited(ws).on_upgrade(move |socket| {
+            limited(ws, state.config.max_frame_size).on_upgrade(move |socket| {
                 sessions.track_future(async move {
                     run(state, identity, socket).await;
                     drop(slot);

@@ -24,16 +24,23 @@ use serde::Deserialize;
 use slots::SlotRefused;
 use std::sync::atomic::Ordering;
 
-/// Largest WebSocket message the library will assemble. Anything bigger is a
-/// protocol violation and closes the connection (1009); the library's default
-/// is 64 MiB, far more than a chat frame needs.
+/// Largest WebSocket message the library will assemble (at least; four times
+/// `--max-frame-size` when that is larger). Anything bigger is a protocol
+/// violation and closes the connection (1009); the library's default is
+/// 64 MiB, far more than a chat frame needs.
 pub const MAX_WS_MESSAGE_BYTES: usize = 256 * 1024;
 /// Bytes read from the socket at a time. Chat frames are a few hundred bytes;
 /// a larger message is still read whole (the buffer grows for it), this only
 /// sets what every idle connection keeps allocated.
 pub const READ_BUFFER_BYTES: usize = 512;
-/// Largest frame the application reads; bigger ones get an `error` frame.
+/// Largest frame the application reads by default (`--max-frame-size`);
+/// bigger ones get an `error` frame.
 pub const MAX_FRAME_BYTES: usize = 48 * 1024;
+
+/// What the library assembles for an application limit of `max_frame`.
+pub fn ws_message_limit(max_frame: usize) -> usize {
+    MAX_WS_MESSAGE_BYTES.max(max_frame.saturating_mul(4))
+}
 
 #[derive(Debug, Deserialize)]
 pub struct ConnectParams {
@@ -73,7 +80,7 @@ pub async fn upgrade(
             Err(rejection) => rejection.into_response(),
             Ok(ws) => {
                 let sessions = state.sessions.clone();
-                limited(ws).on_upgrade(move |socket| {
+                limited(ws, state.config.max_frame_size).on_upgrade(move |socket| {
                     sessions.track_future(session::run(state, admitted, socket))
                 })
             }
@@ -95,9 +102,10 @@ pub fn read_failure(error: axum::Error) -> Option<(u16, &'static str)> {
 }
 
 /// The socket settings every WebSocket of ours uses.
-pub fn limited(ws: WebSocketUpgrade) -> WebSocketUpgrade {
-    ws.max_message_size(MAX_WS_MESSAGE_BYTES)
-        .max_frame_size(MAX_WS_MESSAGE_BYTES)
+pub fn limited(ws: WebSocketUpgrade, max_frame: usize) -> WebSocketUpgrade {
+    let limit = ws_message_limit(max_frame);
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
         // Small buffers: memory per idle connection matters more than a few
         // extra reads for the rare large frame.
         .read_buffer_size(READ_BUFFER_BYTES)

@@ -11,7 +11,7 @@
 //! arrives twice (in history and in the queue) is dropped by `seq`.
 
 use super::rate::TokenBucket;
-use super::{Admitted, MAX_FRAME_BYTES};
+use super::Admitted;
 use crate::access;
 use crate::app::AppState;
 use crate::auth::Identity;
@@ -40,6 +40,11 @@ const OUTGOING_QUEUE: usize = 256;
 const MAX_IN_FLIGHT: usize = 64;
 /// Messages in `connection_established`; a longer catch-up follows as frames.
 const HISTORY_IN_HELLO: usize = 50;
+/// Bytes of messages in `connection_established`: the greeting is one frame
+/// and must stay well under the socket's write buffer limit (1 MiB), however
+/// long the messages are. What does not fit follows as frames (resuming) or
+/// stays in the REST history (a fresh connection).
+const HISTORY_IN_HELLO_BYTES: usize = 512 * 1024;
 /// Page size of a catch-up after `since`.
 const CATCH_UP_PAGE: usize = 500;
 /// A send that takes longer than this means a dead or stuck peer.
@@ -75,6 +80,9 @@ struct Session {
     messages: TokenBucket,
     frames: TokenBucket,
     rate_strikes: u32,
+    /// This socket's connection slot; it also holds the user's message
+    /// budget shared by all their sockets.
+    slot: super::slots::Slot,
 }
 
 /// The session of an upgraded socket. The set-up (joining the room,
@@ -126,6 +134,7 @@ pub fn run(
         messages: TokenBucket::new(msg_rate, msg_rate.saturating_mul(3)),
         frames: TokenBucket::new(if msg_rate == 0 { 0 } else { 50 }, 200),
         rate_strikes: 0,
+        slot,
         state,
     };
     let mut live = Live {
@@ -147,7 +156,8 @@ pub fn run(
         };
         Box::pin(live.session.finish(end)).await;
         tracing::debug!("disconnected");
-        drop(slot);
+        // Frees the slot.
+        drop(live);
         METRICS.connections_open.fetch_sub(1, Ordering::Relaxed);
     }
     .instrument(span)
@@ -219,9 +229,13 @@ impl Session {
             }
         }
         .map_err(|_| End::Close(1011, "error interno"))?;
+        let full_page = history.len() == HISTORY_IN_HELLO;
+        // Resuming keeps the oldest (the rest follow); a fresh connection
+        // keeps the newest.
+        let (history, cut) = fit_in_hello(history, since.is_some(), HISTORY_IN_HELLO_BYTES);
+        let full_page = full_page || cut;
         let participants = participants(&self.state, &ticket).await;
         let mut last = history.last().map(|m| m.seq);
-        let full_page = history.len() == HISTORY_IN_HELLO;
         // A `since` beyond the ticket's last message (a client that saw a
         // history this server no longer has) must not hide new messages.
         self.sent_seq = last.unwrap_or(since.unwrap_or(0).min(ticket.last_seq));
@@ -263,6 +277,46 @@ impl Session {
             }
         }
         Ok(())
+    }
+}
+
+/// The messages of `history` whose JSON fits in `budget` bytes: the oldest
+/// ones when `keep_oldest`, else the newest; never fewer than one. True when
+/// some were left out.
+fn fit_in_hello(
+    mut history: Vec<Message>,
+    keep_oldest: bool,
+    budget: usize,
+) -> (Vec<Message>, bool) {
+    let size = |m: &Message| serde_json::to_vec(m).map_or(0, |json| json.len());
+    let mut total = 0;
+    let mut fits = 0;
+    let mut consider = |m: &Message| {
+        total += size(m);
+        if fits > 0 && total > budget {
+            return false;
+        }
+        fits += 1;
+        true
+    };
+    if keep_oldest {
+        for message in &history {
+            if !consider(message) {
+                break;
+            }
+        }
+        let cut = fits < history.len();
+        history.truncate(fits);
+        (history, cut)
+    } else {
+        for message in history.iter().rev() {
+            if !consider(message) {
+                break;
+            }
+        }
+        let cut = fits < history.len();
+        history.drain(..history.len() - fits);
+        (history, cut)
     }
 }
 
@@ -451,12 +505,13 @@ impl Session {
         if !self.frames.try_take() {
             return Err(End::Close(CLOSE_POLICY, "demasiados mensajes"));
         }
-        if text.len() > MAX_FRAME_BYTES {
+        let max_frame = self.state.config.max_frame_size;
+        if text.len() > max_frame {
             let error = FrameError::new(
                 ErrorCode::FrameDemasiadoGrande,
                 format!(
                     "El mensaje supera el tamaño máximo de {} KiB.",
-                    MAX_FRAME_BYTES / 1024
+                    max_frame / 1024
                 ),
             );
             return self.refuse(None, None, error).await;
@@ -485,7 +540,7 @@ impl Session {
                 .await
             }
             ClientFrame::FileUploadRequest(request) => {
-                if !self.messages.try_take() {
+                if !self.messages.try_take() || !self.slot.try_take_message() {
                     METRICS.rate_limited.fetch_add(1, Ordering::Relaxed);
                     let error = FrameError::new(
                         ErrorCode::LimiteDeFrecuencia,
@@ -509,16 +564,23 @@ impl Session {
 
     async fn on_message(&mut self, message: SendMessage) -> Result<(), End> {
         let client_id = message.client_id.clone();
-        if !self.messages.try_take() {
+        // This socket's budget first, then the user's over all their sockets.
+        let refusal = if !self.messages.try_take() {
+            Some("Estás enviando mensajes demasiado rápido. Espera un momento.")
+        } else if !self.slot.try_take_message() {
+            Some(
+                "Estás enviando demasiados mensajes entre todas tus conexiones. Espera un momento.",
+            )
+        } else {
+            None
+        };
+        if let Some(detail) = refusal {
             METRICS.rate_limited.fetch_add(1, Ordering::Relaxed);
             self.rate_strikes += 1;
             if self.rate_strikes > MAX_RATE_STRIKES {
                 return Err(End::Close(CLOSE_POLICY, "demasiados mensajes"));
             }
-            let error = FrameError::new(
-                ErrorCode::LimiteDeFrecuencia,
-                "Estás enviando mensajes demasiado rápido. Espera un momento.",
-            );
+            let error = FrameError::new(ErrorCode::LimiteDeFrecuencia, detail);
             return self.refuse(Some("mensaje"), Some(client_id), error).await;
         }
         self.rate_strikes = 0;
@@ -719,4 +781,48 @@ fn announces_presence(role: Role) -> bool {
 /// Time from now until `at` (zero if past).
 fn until(at: Timestamp) -> Duration {
     Duration::from_millis((at.millis() - Timestamp::now().millis()).max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(seq: Seq, text: &str) -> Message {
+        serde_json::from_value(serde_json::json!({
+            "id": seq, "client_id": null, "ticket": 1, "seq": seq,
+            "timestamp": "2026-11-27T18:20:00.000Z",
+            "autor": {"id": 1, "nombre": "Ana", "tipo": "CLIENTE", "avatar": null},
+            "contenido": text, "tipo": "TEXTO", "estado": "ENTREGADO", "archivos": [],
+            "replyTo": null, "editado": false, "eliminado": false, "metadata": {}, "interno": false
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_greeting_holds_only_as_much_history_as_its_byte_budget() {
+        let long = "😀".repeat(5000);
+        let history: Vec<Message> = (1..=50).map(|seq| message(seq, &long)).collect();
+        let one = serde_json::to_vec(&history[0]).unwrap().len();
+        // Resuming keeps the oldest: the rest follow as frames.
+        let (kept, cut) = fit_in_hello(history.clone(), true, one * 10 + 100);
+        assert!(cut);
+        assert_eq!(
+            kept.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            (1..=10).collect::<Vec<_>>()
+        );
+        // A fresh connection keeps the newest.
+        let (kept, cut) = fit_in_hello(history.clone(), false, one * 10 + 100);
+        assert!(cut);
+        assert_eq!(
+            kept.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            (41..=50).collect::<Vec<_>>()
+        );
+        // One message always goes, and short histories are whole.
+        assert_eq!(fit_in_hello(history.clone(), true, 1).0.len(), 1);
+        let short: Vec<Message> = (1..=5).map(|seq| message(seq, "hola")).collect();
+        assert_eq!(
+            fit_in_hello(short, false, HISTORY_IN_HELLO_BYTES),
+            ((1..=5).map(|s| message(s, "hola")).collect(), false)
+        );
+    }
 }

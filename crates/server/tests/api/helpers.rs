@@ -359,6 +359,11 @@ impl TestApp {
         }
     }
 
+    /// This app's SQLite database file.
+    pub fn database_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("soporte.db")
+    }
+
     /// Where this app keeps attachment bytes.
     pub fn storage_dir(&self) -> std::path::PathBuf {
         self._dir.path().join("files")
@@ -464,6 +469,16 @@ impl WsClient {
             let frame = self.next_frame().await;
             if frame["tipo"] == tipo {
                 return frame["data"].clone();
+            }
+        }
+    }
+
+    /// The next frame whose `tipo` is one of `tipos` (whole frame), skipping others.
+    pub async fn wait_for_any(&mut self, tipos: &[&str]) -> Value {
+        loop {
+            let frame = self.next_frame().await;
+            if tipos.iter().any(|t| frame["tipo"] == *t) {
+                return frame;
             }
         }
     }

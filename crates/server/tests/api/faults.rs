@@ -1,0 +1,423 @@
+//! Resource faults, made for real: a database write lock held by another
+//! process, attachment storage that cannot be written, and what the real
+//! binary writes to its log. Each test is a promise of docs/RELIABILITY.md
+//! or docs/SECURITY.md, named there.
+
+use crate::helpers::*;
+use reqwest::multipart::{Form, Part};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\x0dIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82";
+
+/// The next confirmation or error, waiting up to `wait` (a locked database
+/// answers after its busy timeout, longer than the helpers' default wait).
+async fn answer_within(ws: &mut WsClient, wait: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match ws.next_frame_within(left).await {
+            Ok(Some(frame))
+                if frame["tipo"] == "mensaje_confirmado" || frame["tipo"] == "error" =>
+            {
+                return frame
+            }
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("no answer within {wait:?}"),
+            Err(closed) => panic!("socket closed: {closed:?}"),
+        }
+    }
+}
+
+/// Holds SQLite's write lock (`BEGIN IMMEDIATE`) from another connection,
+/// as another process would, until the returned sender is dropped or used.
+fn hold_write_lock(db: PathBuf) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        locked_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+        conn.execute_batch("ROLLBACK").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    (release_tx, holder)
+}
+
+#[tokio::test]
+async fn a_locked_database_gives_error_almacenamiento_and_the_same_client_id_succeeds_after() {
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut ws = app.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    let mut agent_ws = app.connect(ticket, &agent(50)).await;
+    agent_ws.expect("connection_established").await;
+    ws.wait_for("agente_joined").await;
+
+    // Another process holds the write lock past the server's busy timeout (5 s).
+    let (release, holder) = hold_write_lock(app.database_path());
+    ws.send_message("¿Hay alguien?", "bloqueado-1").await;
+    let frame = answer_within(&mut ws, Duration::from_secs(20)).await;
+    assert_eq!(
+        frame["tipo"], "error",
+        "no confirmation while locked: {frame}"
+    );
+    assert_eq!(frame["data"]["codigo"], "error_almacenamiento");
+    assert_eq!(frame["data"]["client_id"], "bloqueado-1");
+    assert_eq!(frame["data"]["tipo"], "mensaje");
+    // Nothing was stored or told to anyone (reads still work in WAL mode).
+    let (status, page) = app
+        .get(
+            &format!("/api/soporte/tickets/{ticket}/chat/historial/"),
+            &customer(1),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(page["count"], 0, "{page}");
+    agent_ws
+        .assert_no("mensaje_recibido", Duration::from_millis(300))
+        .await;
+    // The socket survived; once the lock is gone the retry is stored once.
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    ws.send_message("¿Hay alguien?", "bloqueado-1").await;
+    let confirmed = answer_within(&mut ws, Duration::from_secs(5)).await;
+    assert_eq!(confirmed["tipo"], "mensaje_confirmado", "{confirmed}");
+    assert_eq!(confirmed["data"]["duplicado"], false);
+    assert_eq!(confirmed["data"]["seq"], 1);
+    let received = agent_ws.wait_for("mensaje_recibido").await;
+    assert_eq!(received["client_id"], "bloqueado-1");
+    ws.send_message("¿Hay alguien?", "bloqueado-1").await;
+    let again = answer_within(&mut ws, Duration::from_secs(5)).await;
+    assert_eq!(again["data"]["duplicado"], true);
+    assert_eq!(again["data"]["mensaje_id"], confirmed["data"]["mensaje_id"]);
+
+    // The REST path answers the same way: an error per message, no 2xx lie.
+    let (release, holder) = hold_write_lock(app.database_path());
+    let path = format!("/api/soporte/tickets/{ticket}/chat/sync/");
+    let body = json!({"messages": [{"client_id": "rest-1", "contenido": "sin conexión"}]});
+    let (status, answer) = app.post(&path, &customer(1), body.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["results"], json!([]), "{answer}");
+    assert_eq!(
+        answer["errores"][0]["codigo"], "error_almacenamiento",
+        "{answer}"
+    );
+    assert_eq!(answer["errores"][0]["client_id"], "rest-1");
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    let (status, answer) = app.post(&path, &customer(1), body).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, page) = app
+        .get(
+            &format!("/api/soporte/tickets/{ticket}/chat/historial/"),
+            &customer(1),
+        )
+        .await;
+    assert_eq!(page["count"], 2, "{page}");
+}
+
+/// Regular files in the folders under `root` (stored files and scratch
+/// copies; the test's blockers sit in `root` itself).
+fn files_under(root: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        if entry.path().is_dir() {
+            walk(&entry.path(), &mut found);
+        }
+    }
+    found
+}
+
+async fn upload(app: &TestApp, grant: &Value) -> (u16, Value) {
+    let form = Form::new().part("file", Part::bytes(PNG.to_vec()).file_name("foto.png"));
+    let mut request = app
+        .http
+        .post(grant["upload_url"].as_str().unwrap())
+        .multipart(form);
+    for (name, value) in grant["headers"].as_object().unwrap() {
+        request = request.header(name, value.as_str().unwrap());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn unwritable_attachment_storage_gives_503_keeps_nothing_and_the_retry_succeeds() {
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut ws = app.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    ws.send_json(json!({"tipo": "file_upload_request", "data": {"nombre_archivo": "foto.png", "tamaño": PNG.len(), "tipo_mime": "image/png"}}))
+        .await;
+    let grant = ws.wait_for("file_upload_authorized").await;
+    let root = app.storage_dir();
+    let history = format!("/api/soporte/tickets/{ticket}/chat/historial/");
+
+    // 1. The scratch folder cannot be written (the process runs as root
+    // here, so permissions would not stop it: a file takes the folder's place).
+    let scratch = root.join("tmp");
+    std::fs::rename(&scratch, root.join("tmp-aparte")).unwrap();
+    std::fs::write(&scratch, b"bloqueo").unwrap();
+    let (status, body) = upload(&app, &grant).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["detalle"],
+        "No se pudo guardar el archivo. Inténtalo de nuevo."
+    );
+    std::fs::remove_file(&scratch).unwrap();
+    std::fs::rename(root.join("tmp-aparte"), &scratch).unwrap();
+
+    // 2. The scratch copy is written but its final folder cannot be made:
+    // every possible key folder is taken by a file.
+    for byte in 0..=255u8 {
+        std::fs::write(root.join(format!("{byte:02x}")), b"bloqueo").unwrap();
+    }
+    let (status, body) = upload(&app, &grant).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(files_under(&root).is_empty(), "{:?}", files_under(&root));
+    // No record, no message, nothing told to the room.
+    let (_, page) = app.get(&history, &customer(1)).await;
+    assert_eq!(page["count"], 0, "{page}");
+    ws.assert_no("file_uploaded", Duration::from_millis(300))
+        .await;
+
+    // Storage back: the same credential (never spent by a failure) works once.
+    for byte in 0..=255u8 {
+        std::fs::remove_file(root.join(format!("{byte:02x}"))).unwrap();
+    }
+    let (status, body) = upload(&app, &grant).await;
+    assert_eq!(status, 201, "{body}");
+    ws.wait_for("file_uploaded").await;
+    let (_, page) = app.get(&history, &customer(1)).await;
+    assert_eq!(page["count"], 1, "{page}");
+    // The file (and its preview, if one could be made), no scratch copy.
+    let kept = files_under(&root);
+    assert!(!kept.is_empty() && kept.len() <= 2, "{kept:?}");
+    assert!(!kept.iter().any(|f| f.starts_with(&scratch)), "{kept:?}");
+}
+
+#[tokio::test]
+async fn tokens_in_query_strings_never_reach_the_logs_at_any_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("soporte.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_soporte"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .arg("--database-url")
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("soporte.db").display()
+        ))
+        .arg("--storage")
+        .arg(dir.path().join("files"))
+        .env("SOPORTE_JWT_SECRET", SECRET)
+        .env("SOPORTE_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("the soporte binary starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    let http = reqwest::Client::new();
+    let base = format!("http://{addr}");
+
+    let good = customer(1);
+    let expired = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "1", "role": "CLIENTE", "exp": soporte_protocol::Timestamp::now().millis() / 1000 - 60}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    let ticket: Value = http
+        .post(format!("{base}/api/soporte/tickets/"))
+        .bearer_auth(&good)
+        .json(&json!({"asunto": "registros"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ticket = ticket["id"].as_i64().unwrap();
+    // An admitted socket, a refused one, a download link, a bad query.
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "ws://{addr}/ws/soporte/ticket/{ticket}/?token={good}&since=0"
+    ))
+    .await
+    .expect("connects");
+    use futures_util::StreamExt;
+    let _ = tokio::time::timeout(Duration::from_secs(2), ws.next()).await;
+    assert!(tokio_tungstenite::connect_async(format!(
+        "ws://{addr}/ws/soporte/ticket/{ticket}/?token={expired}"
+    ))
+    .await
+    .is_err());
+    assert!(tokio_tungstenite::connect_async(format!(
+        "ws://{addr}/ws/soporte/agentes/?token={good}"
+    ))
+    .await
+    .is_err());
+    for url in [
+        format!("{base}/api/soporte/archivos/1/?token={good}"),
+        format!("{base}/api/soporte/archivos/1/miniatura/?token={expired}"),
+        format!("{base}/api/soporte/tickets/{ticket}/chat/historial/?page=x&token={good}"),
+    ] {
+        let _ = http.get(url).send().await.unwrap();
+    }
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    // Requests are logged (so the check means something) with `token=***`.
+    assert!(logged.contains("token=***"), "{logged}");
+    assert!(logged.contains("/ws/soporte/ticket/"), "{logged}");
+    for token in [&good, &expired] {
+        let signature = token.rsplit('.').next().unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        assert!(
+            !logged.contains(signature),
+            "a token's signature was logged"
+        );
+        assert!(!logged.contains(payload), "a token's claims were logged");
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_gives_error_almacenamiento_and_the_same_client_id_succeeds_once_space_is_freed(
+) {
+    // A 4 MiB tmpfs holding the database, mounted in a user and mount
+    // namespace of the server's own (`unshare -rm`: no root needed), most of
+    // it taken by ballast the test deletes to "free space".
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disco");
+    std::fs::create_dir(&disk).unwrap();
+    let spawned = Command::new("unshare")
+        .args(["-rm", "sh", "-c"])
+        .arg(
+            r#"mount -t tmpfs -o size=4m tmpfs "$1" && head -c 2900k /dev/zero > "$1/lastre" && exec "$2" serve --bind 127.0.0.1:0 --msg-rate 0 --database-url "sqlite://$1/soporte.db" --storage "$1/files""#,
+        )
+        .arg("sh")
+        .arg(&disk)
+        .arg(env!("CARGO_BIN_EXE_soporte"))
+        .env("SOPORTE_JWT_SECRET", SECRET)
+        .env("SOPORTE_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = spawned else {
+        eprintln!("SKIPPED: unshare is not available here");
+        return;
+    };
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let Some(addr) = line.trim().strip_prefix("listening on http://") else {
+        let _ = child.wait();
+        eprintln!("SKIPPED: no user namespaces or tmpfs here ({line:?})");
+        return;
+    };
+    let addr = addr.to_string();
+    // The tmpfs is visible through the server's own root.
+    let ballast = PathBuf::from(format!("/proc/{}/root", child.id()))
+        .join(disk.strip_prefix("/").unwrap())
+        .join("lastre");
+    assert!(ballast.exists(), "{}", ballast.display());
+
+    let http = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let ticket: Value = http
+        .post(format!("{base}/api/soporte/tickets/"))
+        .bearer_auth(customer(1))
+        .json(&json!({"asunto": "disco lleno"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ticket = ticket["id"].as_i64().unwrap();
+    let (stream, _) = tokio_tungstenite::connect_async(format!(
+        "ws://{addr}/ws/soporte/ticket/{ticket}/?token={}",
+        customer(1)
+    ))
+    .await
+    .expect("connects");
+    let mut ws = WsClient { stream };
+    ws.expect("connection_established").await;
+    let count = || {
+        let http = http.clone();
+        let url = format!("{base}/api/soporte/tickets/{ticket}/chat/historial/");
+        async move {
+            let page: Value = http
+                .get(url)
+                .bearer_auth(customer(1))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page["count"].as_i64().unwrap()
+        }
+    };
+
+    // Fill the disk, one 10 KB message at a time, until a write fails.
+    let text = "ñ".repeat(5000);
+    let mut confirmed = 0;
+    let failed = loop {
+        let client_id = format!("lleno-{confirmed}");
+        ws.send_message(&text, &client_id).await;
+        let frame = answer_within(&mut ws, Duration::from_secs(20)).await;
+        if frame["tipo"] == "error" {
+            assert_eq!(frame["data"]["codigo"], "error_almacenamiento", "{frame}");
+            assert_eq!(frame["data"]["client_id"], client_id.as_str());
+            break client_id;
+        }
+        assert_eq!(frame["data"]["client_id"], client_id.as_str());
+        confirmed += 1;
+        assert!(confirmed < 1000, "the disk never filled");
+    };
+    assert!(confirmed > 0);
+    // Every confirmed message is stored; the failed one is not.
+    assert_eq!(count().await, confirmed);
+
+    // Space comes back: the same client_id is stored, once.
+    std::fs::remove_file(&ballast).unwrap();
+    ws.send_message(&text, &failed).await;
+    let retried = answer_within(&mut ws, Duration::from_secs(20)).await;
+    assert_eq!(retried["tipo"], "mensaje_confirmado", "{retried}");
+    assert_eq!(retried["data"]["duplicado"], false);
+    assert_eq!(retried["data"]["seq"], confirmed + 1);
+    ws.send_message(&text, &failed).await;
+    let again = answer_within(&mut ws, Duration::from_secs(20)).await;
+    assert_eq!(again["data"]["duplicado"], true);
+    assert_eq!(count().await, confirmed + 1);
+    let _ = child.kill();
+    let _ = child.wait();
+}

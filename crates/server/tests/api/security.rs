@@ -1,0 +1,818 @@
+//! Attacks tried against the real server: each test is a promise of
+//! docs/SECURITY.md, named there.
+
+use crate::helpers::*;
+use futures_util::SinkExt;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::multipart::{Form, Part};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\x0dIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82";
+
+fn now() -> i64 {
+    soporte_protocol::Timestamp::now().millis() / 1000
+}
+
+fn hs256(claims: Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn upload_grant(ws: &mut WsClient) -> Value {
+    ws.send_json(json!({"tipo": "file_upload_request", "data": {"nombre_archivo": "foto.png", "tamaño": PNG.len(), "tipo_mime": "image/png"}}))
+        .await;
+    ws.wait_for("file_upload_authorized").await
+}
+
+async fn post_png(app: &TestApp, grant: &Value, headers: &[(&str, String)]) -> u16 {
+    let form = Form::new().part("file", Part::bytes(PNG.to_vec()).file_name("foto.png"));
+    let mut request = app
+        .http
+        .post(grant["upload_url"].as_str().unwrap())
+        .multipart(form);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn upload_credentials_and_session_tokens_are_not_interchangeable() {
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut ws = app.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    let grant = upload_grant(&mut ws).await;
+    let credential = grant["headers"]["X-Upload-Token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The upload credential opens no socket and reads nothing over REST.
+    let refused = app
+        .try_connect_with(&app.ws_url(ticket, &credential), None)
+        .await
+        .err()
+        .expect("an upload credential opens no socket");
+    assert_eq!(refused.0, 401, "{:?}", refused.1);
+    let (status, _) = app
+        .get(&format!("/api/soporte/tickets/{ticket}/"), &credential)
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = app
+        .get(
+            &format!("/api/soporte/tickets/{ticket}/chat/historial/"),
+            &credential,
+        )
+        .await;
+    assert_eq!(status, 401);
+
+    // A session token is no upload credential, in the header or as Bearer alone.
+    assert_eq!(
+        post_png(&app, &grant, &[("X-Upload-Token", customer(1))]).await,
+        403
+    );
+    assert_eq!(
+        post_png(
+            &app,
+            &grant,
+            &[("Authorization", format!("Bearer {}", customer(1)))]
+        )
+        .await,
+        403
+    );
+    // The credential with another user's token is refused too.
+    assert_eq!(
+        post_png(
+            &app,
+            &grant,
+            &[
+                ("X-Upload-Token", credential.clone()),
+                ("Authorization", format!("Bearer {}", customer(2)))
+            ]
+        )
+        .await,
+        403
+    );
+    // None of that spent the grant: the right credential still works, once.
+    assert_eq!(
+        post_png(&app, &grant, &[("X-Upload-Token", credential.clone())]).await,
+        201
+    );
+    assert_eq!(
+        post_png(&app, &grant, &[("X-Upload-Token", credential.clone())]).await,
+        409
+    );
+    // A download link takes a session token, never the upload credential.
+    let uploaded = ws.wait_for("file_uploaded").await;
+    let url = uploaded["url"].as_str().unwrap();
+    let status = |token: String| {
+        let http = app.http.clone();
+        let url = format!("{url}?token={token}");
+        async move { http.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(credential).await, 401);
+    assert_eq!(status(customer(1)).await, 200);
+    assert_eq!(status(customer(2)).await, 403);
+}
+
+#[tokio::test]
+async fn issuer_audience_and_not_before_are_enforced_when_configured() {
+    let keys = soporte_server::config::KeyArgs {
+        jwt_secret: Some(SECRET.into()),
+        jwt_public_key: None,
+        jwt_issuer: Some("https://helpdesk.example".into()),
+        jwt_audience: Some("soporte".into()),
+    };
+    let verifier = soporte_server::auth::Verifier::from_args(&keys)
+        .unwrap()
+        .unwrap();
+    let app = spawn_with_verifier(verifier, |_| {}).await;
+    let claims = |extra: Value| {
+        let mut claims = json!({"sub": "1", "name": "Ana", "role": "CLIENTE", "exp": now() + 600});
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        hs256(claims)
+    };
+    let good = claims(json!({"iss": "https://helpdesk.example", "aud": "soporte"}));
+    for (what, token, detalle) in [
+        (
+            "no iss",
+            claims(json!({"aud": "soporte"})),
+            "El emisor o la audiencia del token no son válidos.",
+        ),
+        (
+            "wrong iss",
+            claims(json!({"iss": "https://evil.example", "aud": "soporte"})),
+            "El emisor o la audiencia del token no son válidos.",
+        ),
+        (
+            "wrong aud",
+            claims(json!({"iss": "https://helpdesk.example", "aud": "otra-app"})),
+            "El emisor o la audiencia del token no son válidos.",
+        ),
+        (
+            "no aud",
+            claims(json!({"iss": "https://helpdesk.example"})),
+            "El emisor o la audiencia del token no son válidos.",
+        ),
+        (
+            "nbf in the future",
+            claims(
+                json!({"iss": "https://helpdesk.example", "aud": "soporte", "nbf": now() + 300}),
+            ),
+            "El token todavía no es válido.",
+        ),
+        (
+            "exp of the wrong type",
+            claims(json!({"iss": "https://helpdesk.example", "aud": "soporte", "exp": "mañana"})),
+            "",
+        ),
+        (
+            "name of the wrong type",
+            claims(json!({"iss": "https://helpdesk.example", "aud": "soporte", "name": 5})),
+            "",
+        ),
+    ] {
+        let (status, body) = app.get("/api/soporte/tickets/", &token).await;
+        assert_eq!(status, 401, "{what}: {body}");
+        // The refusal's text never echoes the token.
+        if !detalle.is_empty() {
+            assert_eq!(body["detalle"], detalle, "{what}");
+        }
+        assert!(!body.to_string().contains(&token), "{what}");
+        let ticket_url = format!("ws://{}/ws/soporte/ticket/1/?token={token}", app.addr);
+        assert_eq!(
+            app.try_connect_with(&ticket_url, None)
+                .await
+                .err()
+                .unwrap()
+                .0,
+            401,
+            "{what} on the socket"
+        );
+    }
+    let (status, body) = app.get("/api/soporte/tickets/", &good).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn permessage_deflate_is_never_negotiated() {
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let request = format!(
+        "GET /ws/soporte/ticket/{ticket}/?token={} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, x-webkit-deflate-frame\r\n\r\n",
+        customer(1),
+        app.addr
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tokio::time::timeout(FRAME_TIMEOUT, tcp.read_exact(&mut byte))
+            .await
+            .expect("the handshake answers")
+            .unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(!head.contains("sec-websocket-extensions"), "{head}");
+    assert!(!head.contains("deflate"), "{head}");
+}
+
+#[tokio::test]
+async fn a_users_sockets_share_one_message_budget_and_a_flood_is_closed_with_1008() {
+    // Each socket alone may send 100/s; the user, over all of them, 1/s
+    // with a burst of 3.
+    let app = spawn_with(|c| {
+        c.msg_rate = 100;
+        c.user_msg_rate = 1;
+    })
+    .await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut sockets = Vec::new();
+    for _ in 0..3 {
+        let mut ws = app.connect(ticket, &customer(1)).await;
+        ws.expect("connection_established").await;
+        sockets.push(ws);
+    }
+    for (n, ws) in sockets.iter_mut().enumerate() {
+        ws.send_message("uno", &format!("s{n}-a")).await;
+        ws.send_message("dos", &format!("s{n}-b")).await;
+    }
+    let (mut confirmed, mut limited) = (0, 0);
+    for ws in &mut sockets {
+        for _ in 0..2 {
+            let frame = ws.wait_for_any(&["mensaje_confirmado", "error"]).await;
+            if frame["tipo"] == "error" {
+                assert_eq!(frame["data"]["codigo"], "limite_de_frecuencia", "{frame}");
+                assert_eq!(frame["data"]["tipo"], "mensaje");
+                assert!(frame["data"]["client_id"].is_string());
+                limited += 1;
+            } else {
+                confirmed += 1;
+            }
+        }
+    }
+    assert_eq!((confirmed, limited), (3, 3));
+    // Another user on the same ticket has a budget of their own.
+    let mut agent_ws = app.connect(ticket, &agent(50)).await;
+    agent_ws.expect("connection_established").await;
+    agent_ws.send_message("hola", "ag-1").await;
+    agent_ws.wait_for("mensaje_confirmado").await;
+
+    // A client that keeps flooding is closed with 1008. One message at a
+    // time, so nothing is left unread when the server closes (unread data
+    // would turn the close into a reset).
+    let mut flooder = sockets.pop().unwrap();
+    let mut refused = 0;
+    let closed = loop {
+        let frame = json!({"tipo": "mensaje", "data": {"mensaje": "x", "client_id": format!("f{refused}")}});
+        let _ = flooder
+            .stream
+            .send(WsMessage::Text(frame.to_string().into()))
+            .await;
+        match flooder.next_frame_within(Duration::from_secs(2)).await {
+            Ok(Some(frame)) if frame["tipo"] == "error" => {
+                assert_eq!(frame["data"]["codigo"], "limite_de_frecuencia");
+                refused += 1;
+                assert!(refused <= 40, "never closed");
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("no answer"),
+            Err(closed) => break closed,
+        }
+    };
+    // Its first round may have spent a strike or two already.
+    assert!(refused >= 18, "{refused}");
+    assert_eq!(closed.code, Some(1008), "{closed:?}");
+    assert_eq!(closed.reason, "demasiados mensajes");
+    // Only what the budget allowed was stored.
+    let (_, page) = app
+        .get(
+            &format!("/api/soporte/tickets/{ticket}/chat/historial/?size=100"),
+            &customer(1),
+        )
+        .await;
+    assert!(page["count"].as_i64().unwrap() <= 4 + 2 + 1, "{page}");
+}
+
+/// A JSON body just over `limit` bytes.
+fn body_over(limit: usize) -> String {
+    json!({"relleno": "a".repeat(limit + 1)}).to_string()
+}
+
+#[tokio::test]
+async fn every_json_endpoint_refuses_an_oversized_body_with_413_and_a_detalle() {
+    let app = spawn_with(|c| c.max_request_body = 4096).await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let (_, canned) = app
+        .post(
+            "/api/soporte/respuestas/",
+            &agent(50),
+            json!({"atajo": "hola", "texto": "¡Hola!"}),
+        )
+        .await;
+    let canned = canned["id"].as_i64().unwrap();
+    let endpoints = [
+        ("POST", "/api/soporte/tickets/".to_string()),
+        ("POST", format!("/api/soporte/tickets/{ticket}/assign/")),
+        ("POST", format!("/api/soporte/tickets/{ticket}/estado/")),
+        ("POST", format!("/api/soporte/tickets/{ticket}/chat/sync/")),
+        (
+            "POST",
+            format!("/api/soporte/tickets/{ticket}/chat/mark-read/"),
+        ),
+        (
+            "POST",
+            format!("/api/soporte/tickets/{ticket}/chat/transfer/"),
+        ),
+        ("POST", "/api/soporte/agentes/disponibilidad/".to_string()),
+        ("POST", "/api/soporte/respuestas/".to_string()),
+        ("PUT", format!("/api/soporte/respuestas/{canned}/")),
+    ];
+    for (method, path) in &endpoints {
+        // A caller the endpoint serves: the body limit is what refuses.
+        let token = if path.ends_with("disponibilidad/") {
+            agent(50)
+        } else {
+            supervisor(9)
+        };
+        let response = app
+            .http
+            .request(method.parse().unwrap(), app.url(path))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body_over(4096))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, 413, "{method} {path}: {body}");
+        assert_eq!(
+            body["detalle"], "El cuerpo de la petición es demasiado grande.",
+            "{method} {path}"
+        );
+    }
+    // A body without Content-Length (chunked) is cut off at the limit too.
+    let mut tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /api/soporte/tickets/{ticket}/chat/sync/ HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        app.addr,
+        customer(1)
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    for _ in 0..8 {
+        let chunk = format!("400\r\n{}\r\n", " ".repeat(1024));
+        if tcp.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let _ = tcp.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(FRAME_TIMEOUT, tcp.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains("El cuerpo de la petición es demasiado grande."),
+        "{answer}"
+    );
+    // Under the limit, the same endpoints work.
+    let (status, _) = app
+        .post(
+            "/api/soporte/tickets/",
+            &customer(1),
+            json!({"asunto": "pequeño"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn a_reader_that_stops_reading_is_evicted_with_1013_and_resumes_with_since() {
+    let app = spawn_with(|c| c.max_message_length = 20_000).await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    // The slow reader: an agent who opens the ticket and then reads nothing.
+    let mut slow = app.connect(ticket, &agent(50)).await;
+    slow.expect("connection_established").await;
+    let mut writer = app.connect(ticket, &customer(1)).await;
+    writer.expect("connection_established").await;
+    let rss_before = rss_kib();
+    // ~40 KB frames: far more than the socket buffers and the 256-event
+    // queue hold, so the reader falls behind for good.
+    let text = "ñ".repeat(19_000);
+    let mut evicted = false;
+    let mut sent = 0;
+    for round in 0..200 {
+        for n in 0..10 {
+            writer
+                .send_message(&text, &format!("big-{round}-{n}"))
+                .await;
+            sent += 1;
+        }
+        for _ in 0..10 {
+            writer.wait_for("mensaje_confirmado").await;
+        }
+        if metric(&app, "soporte_slow_consumers_closed_total").await >= 1 {
+            evicted = true;
+            break;
+        }
+    }
+    assert!(evicted, "no eviction after {sent} messages");
+    // Memory did not follow what the reader was owed (~40 KB x {sent}).
+    let grown = rss_kib().saturating_sub(rss_before);
+    assert!(
+        grown < 64 * 1024,
+        "RSS grew by {grown} KiB for {sent} messages"
+    );
+    // The reader now reads: what the socket held, then the close.
+    let mut last_seq = 0;
+    let closed = loop {
+        match slow.next_frame_within(Duration::from_secs(15)).await {
+            Ok(Some(frame)) => {
+                if let Some(seq) = frame["data"]["seq"].as_i64() {
+                    last_seq = last_seq.max(seq);
+                }
+            }
+            Ok(None) => panic!("the slow reader was not closed"),
+            Err(closed) => break closed,
+        }
+    };
+    assert_eq!(closed.code, Some(1013), "{closed:?}");
+    // It resumes with `since` and gets every message it missed, once.
+    let url = format!("{}&since={last_seq}", app.ws_url(ticket, &agent(50)));
+    let mut resumed = app.connect_url(&url).await;
+    let hello = resumed.expect("connection_established").await;
+    let mut seqs: Vec<i64> = hello["historial_reciente"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    let last = hello["last_seq"].as_i64().unwrap();
+    while seqs.last().copied().unwrap_or(last_seq) < last {
+        let message = resumed.expect("mensaje_recibido").await;
+        seqs.push(message["seq"].as_i64().unwrap());
+    }
+    let expected: Vec<i64> = (last_seq + 1..=last).collect();
+    assert_eq!(seqs, expected);
+}
+
+async fn metric(app: &TestApp, name: &str) -> u64 {
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// This process's resident memory (the server runs in it), in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn guessed_ids_of_other_tickets_messages_and_files_get_nothing() {
+    let app = spawn_app().await;
+    // Customer 1's ticket, with a message and a file.
+    let mine = app.ticket_for(&customer(1)).await;
+    let mut ws = app.connect(mine, &customer(1)).await;
+    ws.expect("connection_established").await;
+    ws.send_message("privado", "p-1").await;
+    let message = ws.wait_for("mensaje_confirmado").await["mensaje_id"]
+        .as_i64()
+        .unwrap();
+    let grant = upload_grant(&mut ws).await;
+    let credential = grant["headers"]["X-Upload-Token"].as_str().unwrap();
+    assert_eq!(
+        post_png(&app, &grant, &[("X-Upload-Token", credential.to_string())]).await,
+        201
+    );
+    let file = ws.wait_for("file_uploaded").await["id"].as_i64().unwrap();
+    // Customer 2, on a ticket of their own, walks the ids around them.
+    let theirs = app.ticket_for(&customer(2)).await;
+    let intruder = customer(2);
+    for id in 1..=mine + 2 {
+        if id == theirs {
+            continue;
+        }
+        for path in [
+            format!("/api/soporte/tickets/{id}/"),
+            format!("/api/soporte/tickets/{id}/chat/historial/"),
+            format!("/api/soporte/tickets/{id}/chat/stats/"),
+        ] {
+            let (status, body) = app.get(&path, &intruder).await;
+            assert!(status == 403 || status == 404, "{path}: {status} {body}");
+            assert!(!body.to_string().contains("privado"), "{path}");
+        }
+        let (status, _) = app
+            .post(
+                &format!("/api/soporte/tickets/{id}/chat/sync/"),
+                &intruder,
+                json!({"messages": [{"client_id": "x", "contenido": "intruso"}]}),
+            )
+            .await;
+        assert!(status == 403 || status == 404, "sync {id}: {status}");
+        let (status, _) = app
+            .post(
+                &format!("/api/soporte/tickets/{id}/chat/mark-read/"),
+                &intruder,
+                json!({"message_ids": [message]}),
+            )
+            .await;
+        assert!(status == 403 || status == 404, "mark-read {id}: {status}");
+        let refused = app
+            .try_connect_with(&app.ws_url(id, &intruder), None)
+            .await
+            .err()
+            .expect("no socket on another's ticket");
+        assert!(refused.0 == 403 || refused.0 == 404, "ws {id}: {refused:?}");
+    }
+    // Marking customer 1's message read from customer 2's own ticket does nothing.
+    let (status, _) = app
+        .post(
+            &format!("/api/soporte/tickets/{theirs}/chat/mark-read/"),
+            &intruder,
+            json!({"message_ids": [message]}),
+        )
+        .await;
+    assert_eq!(status, 400, "a message of another ticket is refused");
+    // Files: every id near the real one is 403 or 404, never the bytes.
+    for id in 1..=file + 2 {
+        for suffix in ["", "miniatura/"] {
+            let response = app
+                .http
+                .get(app.url(&format!("/api/soporte/archivos/{id}/{suffix}")))
+                .bearer_auth(&intruder)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            assert!(
+                status == 403 || status == 404,
+                "file {id}{suffix}: {status}"
+            );
+        }
+    }
+    // And the file's own uploader still gets it.
+    let response = app
+        .http
+        .get(app.url(&format!("/api/soporte/archivos/{file}/")))
+        .bearer_auth(customer(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn the_server_wide_connection_cap_refuses_with_503_and_frees_on_close() {
+    let app = spawn_with(|c| c.max_connections = 2).await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let other = app.ticket_for(&customer(2)).await;
+    let mut first = app.connect(ticket, &customer(1)).await;
+    first.expect("connection_established").await;
+    let (mut inbox, _) = app.inbox(&agent(50)).await;
+    // Every kind of socket counts: the third, of anyone, is refused.
+    let refused = app
+        .try_connect_with(&app.ws_url(other, &customer(2)), None)
+        .await
+        .err()
+        .expect("the server is full");
+    assert_eq!(refused.0, 503);
+    assert_eq!(
+        refused.1["detalle"],
+        "El servidor no admite más conexiones ahora."
+    );
+    // A refused upgrade changed nothing; a closed socket frees its place.
+    inbox
+        .assert_no("ticket_actualizado", Duration::from_millis(100))
+        .await;
+    first.close().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.connect(other, &customer(2))
+        .await
+        .expect("connection_established")
+        .await;
+}
+
+#[tokio::test]
+async fn an_open_socket_is_judged_on_each_action_by_the_ticket_as_it_is_now() {
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut ws = app.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    // A grant obtained while the ticket was open…
+    let grant = upload_grant(&mut ws).await;
+    // …then the ticket is closed while the socket stays open.
+    let (status, _) = app
+        .post(
+            &format!("/api/soporte/tickets/{ticket}/estado/"),
+            &supervisor(9),
+            json!({"estado": "CERRADO"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    ws.wait_for("ticket_actualizado").await;
+    // Every later action is checked against the closed ticket.
+    ws.send_message("¿sigue abierto?", "tarde-1").await;
+    let refused = ws.wait_for("error").await;
+    assert_eq!(refused["codigo"], "ticket_cerrado");
+    assert_eq!(refused["client_id"], "tarde-1");
+    ws.send_json(json!({"tipo": "file_upload_request", "data": {"nombre_archivo": "foto.png", "tamaño": PNG.len(), "tipo_mime": "image/png"}}))
+        .await;
+    let refused = ws.wait_for("error").await;
+    assert_eq!(refused["codigo"], "ticket_cerrado");
+    assert_eq!(refused["tipo"], "file_upload_request");
+    // The earlier grant is checked again when the upload commits.
+    let credential = grant["headers"]["X-Upload-Token"].as_str().unwrap();
+    assert_eq!(
+        post_png(&app, &grant, &[("X-Upload-Token", credential.to_string())]).await,
+        409
+    );
+    let (_, page) = app
+        .get(
+            &format!("/api/soporte/tickets/{ticket}/chat/historial/"),
+            &customer(1),
+        )
+        .await;
+    assert_eq!(page["count"], 1, "only the closing SISTEMA message: {page}");
+}
+
+#[tokio::test]
+async fn downloads_are_never_a_page_of_the_apps_origin_and_hostile_names_are_neutralised() {
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut ws = app.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    // A name with a path, a right-to-left override, a header injection and quotes.
+    let hostile = "../../x/fac\u{202E}gnp.\r\nSet-Cookie: a=b\".pdf";
+    let pdf = b"%PDF-1.4\n<html><script>alert(1)</script></html>\n%%EOF".to_vec();
+    ws.send_json(json!({"tipo": "file_upload_request", "data": {"nombre_archivo": hostile, "tamaño": pdf.len(), "tipo_mime": "text/html"}}))
+        .await;
+    let grant = ws.wait_for("file_upload_authorized").await;
+    let nombre = grant["nombre"].as_str().unwrap().to_string();
+    assert!(
+        !nombre.contains(['/', '\\', '\r', '\n', '"', '\u{202E}']),
+        "{nombre:?}"
+    );
+    let form = Form::new().part("file", Part::bytes(pdf).file_name("x.pdf"));
+    let response = app
+        .http
+        .post(grant["upload_url"].as_str().unwrap())
+        .header(
+            "X-Upload-Token",
+            grant["headers"]["X-Upload-Token"].as_str().unwrap(),
+        )
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let uploaded = ws.wait_for("file_uploaded").await;
+    assert_eq!(uploaded["nombre"], nombre.as_str());
+    let download = app
+        .http
+        .get(uploaded["url"].as_str().unwrap())
+        .bearer_auth(customer(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    let headers = download.headers();
+    // The declared text/html is ignored: the type comes from the checked bytes.
+    assert_eq!(headers["content-type"], "application/pdf");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("sandbox"));
+    let disposition = headers["content-disposition"].to_str().unwrap();
+    assert!(disposition.starts_with("attachment;"), "{disposition}");
+    assert!(!headers.contains_key("set-cookie"));
+    // The ASCII filename is one quoted token: no way out of the header.
+    assert_eq!(disposition.matches('"').count(), 2, "{disposition}");
+}
+
+#[tokio::test]
+async fn an_inbox_socket_is_closed_with_1008_when_its_token_expires() {
+    let app = spawn_app().await;
+    let short = token_with_ttl(50, "Agente 50", soporte_protocol::Role::Agente, 2);
+    let (mut inbox, _) = app.inbox(&short).await;
+    let closed = inbox.closed_within(Duration::from_secs(5)).await;
+    assert_eq!(closed.code, Some(1008), "{closed:?}");
+}
+
+#[tokio::test]
+async fn cors_answers_only_allowed_origins_exactly() {
+    let app =
+        spawn_with(|c| c.allowed_origins = Some(vec!["https://helpdesk.example".into()])).await;
+    let url = app.url("/api/soporte/tickets/");
+    let get = |origin: &'static str| {
+        let request = app
+            .http
+            .get(&url)
+            .bearer_auth(customer(1))
+            .header("origin", origin);
+        async move { request.send().await.unwrap() }
+    };
+    let allowed = get("https://helpdesk.example").await;
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://helpdesk.example"
+    );
+    assert_eq!(allowed.headers()["vary"], "Origin");
+    assert!(!allowed
+        .headers()
+        .contains_key("access-control-allow-credentials"));
+    for origin in [
+        "https://evil.example",
+        "null",
+        "https://helpdesk.example.evil.example",
+        "http://helpdesk.example",
+    ] {
+        let response = get(origin).await;
+        assert!(
+            !response
+                .headers()
+                .contains_key("access-control-allow-origin"),
+            "{origin}"
+        );
+    }
+    let preflight = |origin: &'static str| {
+        let request = app
+            .http
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            );
+        async move { request.send().await.unwrap() }
+    };
+    let ok = preflight("https://helpdesk.example").await;
+    assert_eq!(ok.status(), 204);
+    assert_eq!(
+        ok.headers()["access-control-allow-headers"],
+        "authorization, content-type"
+    );
+    let refused = preflight("null").await;
+    assert_eq!(refused.status(), 405);
+    assert!(!refused
+        .headers()
+        .contains_key("access-control-allow-origin"));
+}
+
+#[tokio::test]
+async fn the_frame_size_limit_is_configurable() {
+    let app = spawn_with(|c| c.max_frame_size = 2048).await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut ws = app.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    ws.send_message(&"a".repeat(1500), "cabe").await;
+    ws.expect("mensaje_confirmado").await;
+    ws.send_message(&"a".repeat(2500), "no-cabe").await;
+    let refused = ws.expect("error").await;
+    assert_eq!(refused["codigo"], "frame_demasiado_grande");
+    // The connection stays; over the library's limit it is closed with 1009.
+    ws.send_message("sigo", "sigo").await;
+    ws.expect("mensaje_confirmado").await;
+    let _ = ws
+        .stream
+        .send(WsMessage::Text("x".repeat(300 * 1024).into()))
+        .await;
+    assert_eq!(
+        ws.closed_within(Duration::from_secs(3)).await.code,
+        Some(1009)
+    );
+}
