@@ -59,7 +59,11 @@ async fn a_locked_database_gives_error_almacenamiento_and_the_same_client_id_suc
     ws.wait_for("agente_joined").await;
 
     // Another process holds the write lock past the server's busy timeout (5 s).
-    let (release, holder) = hold_write_lock(app.database_path());
+    let Some(db) = app.database_path() else {
+        eprintln!("SKIPPED on PostgreSQL: SQLite's write lock (PostgreSQL outages: postgres.rs, cluster.rs)");
+        return;
+    };
+    let (release, holder) = hold_write_lock(db);
     ws.send_message("¿Hay alguien?", "bloqueado-1").await;
     let frame = answer_within(&mut ws, Duration::from_secs(20)).await;
     assert_eq!(
@@ -97,7 +101,11 @@ async fn a_locked_database_gives_error_almacenamiento_and_the_same_client_id_suc
     assert_eq!(again["data"]["mensaje_id"], confirmed["data"]["mensaje_id"]);
 
     // The REST path answers the same way: an error per message, no 2xx lie.
-    let (release, holder) = hold_write_lock(app.database_path());
+    let Some(db) = app.database_path() else {
+        eprintln!("SKIPPED on PostgreSQL: SQLite's write lock (PostgreSQL outages: postgres.rs, cluster.rs)");
+        return;
+    };
+    let (release, holder) = hold_write_lock(db);
     let path = format!("/api/soporte/tickets/{ticket}/chat/sync/");
     let body = json!({"messages": [{"client_id": "rest-1", "contenido": "sin conexión"}]});
     let (status, answer) = app.post(&path, &customer(1), body.clone()).await;

@@ -359,9 +359,13 @@ impl TestApp {
         }
     }
 
-    /// This app's SQLite database file.
-    pub fn database_path(&self) -> std::path::PathBuf {
-        self._dir.path().join("soporte.db")
+    /// This app's SQLite database file (`None` when the suite runs on
+    /// PostgreSQL).
+    pub fn database_path(&self) -> Option<std::path::PathBuf> {
+        match self._database.url() {
+            DatabaseUrl::Sqlite(path) => Some(path),
+            DatabaseUrl::Postgres(_) => None,
+        }
     }
 
     /// Where this app keeps attachment bytes.
