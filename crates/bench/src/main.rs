@@ -8,6 +8,7 @@ mod cluster;
 mod connections;
 mod fanout;
 mod history;
+mod relay;
 mod server;
 mod stats;
 mod throughput;
@@ -44,6 +45,12 @@ enum Scenario {
     History(history::Options),
     /// Throughput on one node, then across several nodes of one cluster.
     Cluster(cluster::Options),
+    /// The throughput load against a bare relay that stores nothing: the
+    /// ceiling of sockets and generator alone on this machine.
+    Relay(throughput::Options),
+    /// Runs the bare relay (started by the `relay` scenario).
+    #[command(hide = true)]
+    RelayServer,
 }
 
 fn main() -> std::process::ExitCode {
@@ -73,6 +80,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             print_throughput("throughput", &report);
             failed = report.lost + report.duplicated + report.out_of_order > 0;
             serde_json::to_value(&report)
+        }
+        Scenario::Relay(options) => {
+            let relay = Server::spawn_relay().await?;
+            let report = throughput::run(&relay, options).await;
+            relay.stop().await;
+            let report = report?;
+            print_throughput("relay (stores nothing)", &report);
+            failed = report.lost + report.duplicated + report.out_of_order > 0;
+            serde_json::to_value(&report)
+        }
+        Scenario::RelayServer => {
+            relay::serve().await?;
+            return Ok(());
         }
         Scenario::Cluster(options) => {
             let report = cluster::run(&cli.server_bin, options).await?;

@@ -80,6 +80,34 @@ impl Server {
         })
     }
 
+    /// Starts the bare relay (this program's `relay-server`) the same way.
+    pub async fn spawn_relay() -> Result<Server, String> {
+        let me = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = Command::new(me)
+            .arg("relay-server")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start the relay: {e}"))?;
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines
+            .next_line()
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the relay exited at start")?;
+        let base = first
+            .strip_prefix("listening on ")
+            .ok_or_else(|| format!("unexpected first line: {first}"))?
+            .to_string();
+        Ok(Server {
+            base,
+            pid: child.id(),
+            child: Some(child),
+            _dir: None,
+        })
+    }
+
     pub fn existing(url: &str) -> Result<Server, String> {
         let host = url.split("://").nth(1).unwrap_or("");
         if !(host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]"))
