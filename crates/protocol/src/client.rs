@@ -97,17 +97,41 @@ fn data<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<T, FrameErr
     let raw =
         raw.ok_or_else(|| FrameError::new(ErrorCode::DatosInvalidos, "Falta el campo data."))?;
     serde_json::from_str(raw.get()).map_err(|e| {
-        // serde's message names the field and the expected type; it never
-        // echoes the client's values, so it is safe to return.
+        // serde's message names the field and the expected type; the value the
+        // client sent is cut out of it (an error frame is short whatever the
+        // frame was), then it is safe to return.
         FrameError::new(
             ErrorCode::DatosInvalidos,
-            format!("Datos inválidos: {}", strip_position(&e.to_string())),
+            format!(
+                "Datos inválidos: {}",
+                without_value(strip_position(&e.to_string()))
+            ),
         )
     })
 }
 
 fn strip_position(message: &str) -> &str {
     message.split(" at line ").next().unwrap_or(message)
+}
+
+/// serde's `invalid type: string "<the client's text>", expected a map` without
+/// the client's value: `invalid type: string, expected a map`. Its other
+/// messages (missing or duplicate field, syntax) name only our own fields.
+fn without_value(message: &str) -> std::borrow::Cow<'_, str> {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            // The kind ("string", "integer", "floating point", …) ends where
+            // the quoted value starts; the expected part is ours and comes last.
+            let kind = rest
+                .split(['"', '`', ','])
+                .next()
+                .unwrap_or_default()
+                .trim_end();
+            let expected = rest.rfind(", expected").map_or("", |at| &rest[at..]);
+            return format!("{prefix}{kind}{expected}").into();
+        }
+    }
+    message.into()
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {
@@ -265,6 +289,68 @@ mod tests {
         assert!(validate_client_id("con espacio").is_err());
         assert!(validate_client_id(&"x".repeat(101)).is_err());
         assert!(validate_client_id(&"x".repeat(100)).is_ok());
+    }
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/client_frame.rs`): serde's
+    /// message quoted the value, so a long string of the wrong type came back
+    /// whole in the error frame.
+    #[test]
+    fn an_error_detail_never_echoes_the_clients_value() {
+        let long = "x".repeat(10_000);
+        for frame in [
+            format!(
+                r#"{{"tipo":"mensaje","data":{{"mensaje":"hola","client_id":"c","metadata":"{long}"}}}}"#
+            ),
+            format!(r#"{{"tipo":"mensaje","data":"{long}, expected"}}"#),
+            format!(
+                r#"{{"tipo":"file_upload_request","data":{{"nombre_archivo":"a","tamaño":-{}}}}}"#,
+                "9".repeat(18)
+            ),
+            r#"{"tipo":"file_upload_request","data":{"nombre_archivo":"a","tamaño":1.5}}"#
+                .to_string(),
+        ] {
+            let err = ClientFrame::parse(&frame).unwrap_err();
+            assert_eq!(err.code, ErrorCode::DatosInvalidos);
+            assert!(
+                !err.detail.contains("xx")
+                    && !err.detail.contains("99")
+                    && !err.detail.contains("1.5"),
+                "{}",
+                err.detail
+            );
+            assert!(
+                err.detail.starts_with("Datos inválidos: invalid "),
+                "{}",
+                err.detail
+            );
+            assert!(err.detail.contains(", expected "), "{}", err.detail);
+        }
+        let err =
+            ClientFrame::parse(r#"{"tipo":"mensaje","data":{"mensaje":"hola"}}"#).unwrap_err();
+        assert_eq!(err.detail, "Datos inválidos: missing field `client_id`");
+    }
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/client_frame.rs`): without
+    /// serde_json's `float_roundtrip`, a long number was parsed one unit in the
+    /// last place off, so the message changed on its way through the store.
+    #[test]
+    fn metadata_numbers_survive_a_round_trip() {
+        let frame = r#"{"tipo":"mensaje","data":{"mensaje":"hola","client_id":"c-2","metadata":{"n":1222222222222222222222222222222222222222222222,"f":0.30000000000000004,"e":1.7976931348623157e308}}}"#;
+        let ClientFrame::Message(first) = ClientFrame::parse(frame).unwrap() else {
+            panic!("not a message");
+        };
+        let again = format!(
+            r#"{{"tipo":"mensaje","data":{}}}"#,
+            serde_json::to_string(&first).unwrap()
+        );
+        let ClientFrame::Message(second) = ClientFrame::parse(&again).unwrap() else {
+            panic!("not a message");
+        };
+        assert_eq!(first, second);
+        assert_eq!(
+            first.metadata.unwrap()["n"].as_f64(),
+            Some(1.2222222222222222e45)
+        );
     }
 
     #[test]
