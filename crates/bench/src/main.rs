@@ -10,6 +10,7 @@ mod fanout;
 mod history;
 mod relay;
 mod server;
+mod soak;
 mod stats;
 mod throughput;
 
@@ -48,6 +49,9 @@ enum Scenario {
     /// The throughput load against a bare relay that stores nothing: the
     /// ceiling of sockets and generator alone on this machine.
     Relay(throughput::Options),
+    /// Mixed traffic for a long time; fails on lost messages, leaked
+    /// connections or descriptors, or memory that keeps growing.
+    Soak(soak::Options),
     /// Runs the bare relay (started by the `relay` scenario).
     #[command(hide = true)]
     RelayServer,
@@ -88,6 +92,24 @@ async fn run(cli: Cli) -> Result<(), String> {
             let report = report?;
             print_throughput("relay (stores nothing)", &report);
             failed = report.lost + report.duplicated + report.out_of_order > 0;
+            serde_json::to_value(&report)
+        }
+        Scenario::Soak(options) => {
+            let server = Server::spawn(&cli.server_bin, None, &[]).await?;
+            let report = soak::run(&server, options).await;
+            server.stop().await;
+            let report = report?;
+            println!(
+                "soak: {:.0} s, {} clients: {} sessions ({} dropped abruptly), {} messages confirmed, {} delivered, {} uploads, {} lost\n  RSS {} KiB at start, {} at half time, {} max, {} at the end\n  open files {} at start, {} max, {} at the end; connections open at the end: {}",
+                report.duration_s, report.clients, report.counts.sessions, report.counts.abrupt_disconnects,
+                report.counts.messages_confirmed, report.counts.messages_delivered, report.counts.uploads, report.counts.lost,
+                report.rss_start_kib, report.rss_half_kib, report.rss_max_kib, report.rss_end_kib,
+                report.fds_start, report.fds_max, report.fds_end, report.connections_end
+            );
+            for failure in &report.failures {
+                println!("  FAILED: {failure}");
+            }
+            failed = !report.failures.is_empty();
             serde_json::to_value(&report)
         }
         Scenario::RelayServer => {

@@ -1,0 +1,312 @@
+//! `soak`: mixed traffic for a long time against one node, watching the
+//! server for leaks. Virtual customers loop: open a ticket (or reuse one),
+//! connect with their agent, type, send messages, sometimes upload a file,
+//! then leave, cleanly or by dropping the socket. Every second the server's
+//! RSS, open file descriptors and open connections are sampled. The run
+//! fails when a message is lost, when connections or file descriptors do not
+//! come back to their baseline after the traffic stops, or when memory keeps
+//! growing in the second half (steady state means flat).
+
+use crate::client;
+use crate::server::Server;
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use serde_json::{json, Value};
+use soporte_protocol::Role;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\x0dIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// Seconds of traffic.
+    #[arg(long, default_value_t = 60.0)]
+    pub duration: f64,
+    /// Virtual customers looping at once (each with an agent socket).
+    #[arg(long, default_value_t = 40)]
+    pub clients: usize,
+    /// Largest growth of RSS allowed over the second half of the run, KiB.
+    #[arg(long, default_value_t = 16_384)]
+    pub max_growth_kib: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Counts {
+    pub sessions: u64,
+    pub abrupt_disconnects: u64,
+    pub messages_confirmed: u64,
+    pub messages_delivered: u64,
+    pub uploads: u64,
+    pub lost: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub scenario: &'static str,
+    pub duration_s: f64,
+    pub clients: usize,
+    pub counts: Counts,
+    pub rss_start_kib: u64,
+    pub rss_half_kib: u64,
+    pub rss_max_kib: u64,
+    pub rss_end_kib: u64,
+    pub fds_start: usize,
+    pub fds_max: usize,
+    pub fds_end: usize,
+    pub connections_end: f64,
+    /// Why the run failed, if it did.
+    pub failures: Vec<String>,
+}
+
+#[derive(Default)]
+struct Tally {
+    sessions: AtomicU64,
+    abrupt: AtomicU64,
+    confirmed: AtomicU64,
+    delivered: AtomicU64,
+    uploads: AtomicU64,
+    lost: AtomicU64,
+}
+
+fn fds(server: &Server) -> usize {
+    server
+        .pid
+        .and_then(|pid| std::fs::read_dir(format!("/proc/{pid}/fd")).ok())
+        .map_or(0, |dir| dir.count())
+}
+
+pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
+    let rss_start = server.rss_kib().unwrap_or(0);
+    let fds_start = fds(server);
+    let tally = Arc::new(Tally::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..options.clients {
+        workers.push(tokio::spawn(customer_loop(
+            server.base.clone(),
+            server.ws_base(),
+            worker as i64,
+            tally.clone(),
+            stop.clone(),
+        )));
+    }
+    let (mut rss_half, mut rss_max, mut fds_max) = (0, 0, 0);
+    let half = Duration::from_secs_f64(options.duration / 2.0);
+    while started.elapsed() < Duration::from_secs_f64(options.duration) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss = server.rss_kib().unwrap_or(0);
+        if rss_half == 0 && started.elapsed() >= half {
+            rss_half = rss;
+        }
+        rss_max = rss_max.max(rss);
+        fds_max = fds_max.max(fds(server));
+    }
+    stop.store(true, Ordering::SeqCst);
+    for worker in workers {
+        let _ = worker.await;
+    }
+    // Every session gone: connections and descriptors back to the baseline.
+    let mut connections_end = f64::MAX;
+    for _ in 0..100 {
+        connections_end = server
+            .metrics()
+            .await
+            .get("soporte_connections_open")
+            .copied()
+            .unwrap_or(0.0);
+        if connections_end == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (rss_end, fds_end) = (server.rss_kib().unwrap_or(0), fds(server));
+    let counts = Counts {
+        sessions: tally.sessions.load(Ordering::Relaxed),
+        abrupt_disconnects: tally.abrupt.load(Ordering::Relaxed),
+        messages_confirmed: tally.confirmed.load(Ordering::Relaxed),
+        messages_delivered: tally.delivered.load(Ordering::Relaxed),
+        uploads: tally.uploads.load(Ordering::Relaxed),
+        lost: tally.lost.load(Ordering::Relaxed),
+    };
+    let mut failures = Vec::new();
+    if counts.lost > 0 {
+        failures.push(format!("{} messages lost", counts.lost));
+    }
+    if connections_end != 0.0 {
+        failures.push(format!(
+            "{connections_end} connections still open after the traffic"
+        ));
+    }
+    // A few descriptors come and go (database readers, log files).
+    if fds_end > fds_start + 8 {
+        failures.push(format!("file descriptors {fds_start} -> {fds_end}"));
+    }
+    if rss_max > rss_half + options.max_growth_kib {
+        failures.push(format!(
+            "RSS grew {} KiB in the second half (limit {})",
+            rss_max - rss_half,
+            options.max_growth_kib
+        ));
+    }
+    Ok(Report {
+        scenario: "soak",
+        duration_s: options.duration,
+        clients: options.clients,
+        counts,
+        rss_start_kib: rss_start,
+        rss_half_kib: rss_half,
+        rss_max_kib: rss_max,
+        rss_end_kib: rss_end,
+        fds_start,
+        fds_max,
+        fds_end,
+        connections_end,
+        failures,
+    })
+}
+
+/// One virtual customer's life, over and over until `stop`.
+async fn customer_loop(
+    base: String,
+    ws_base: String,
+    worker: i64,
+    tally: Arc<Tally>,
+    stop: Arc<AtomicBool>,
+) {
+    let http = reqwest::Client::new();
+    let customer = 500_000 + worker;
+    let agent = 600_000 + worker;
+    let mut round: u64 = 0;
+    let mut ticket: Option<i64> = None;
+    while !stop.load(Ordering::SeqCst) {
+        round += 1;
+        // A new ticket every fourth round; otherwise come back to the last.
+        if ticket.is_none() || round % 4 == 0 {
+            let created = http
+                .post(format!("{base}/api/soporte/tickets/"))
+                .bearer_auth(client::token(customer, Role::Cliente))
+                .json(&json!({"asunto": "soak"}))
+                .send()
+                .await;
+            let Ok(created) = created else { continue };
+            let Ok(body) = created.json::<Value>().await else {
+                continue;
+            };
+            ticket = body["id"].as_i64();
+        }
+        let Some(id) = ticket else { continue };
+        if let Err(error) = one_visit(&http, &ws_base, id, customer, agent, round, &tally).await {
+            eprintln!("soak: worker {worker}: {error}");
+            tally.lost.fetch_add(1, Ordering::Relaxed);
+        }
+        tally.sessions.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(20 + (round * 37 % 200))).await;
+    }
+}
+
+async fn connect(
+    ws_base: &str,
+    ticket: i64,
+    user: i64,
+    role: Role,
+) -> Result<client::Socket, String> {
+    let url = format!(
+        "{ws_base}/ws/soporte/ticket/{ticket}/?token={}",
+        client::token(user, role)
+    );
+    let (socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(socket)
+}
+
+/// Waits for the next frame of one of `tipos`, skipping others.
+async fn next_of(socket: &mut client::Socket, tipos: &[&str]) -> Result<Value, String> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .map_err(|_| format!("no {tipos:?} within 10 s"))?
+            .ok_or("closed")?
+            .map_err(|e| e.to_string())?;
+        if let WsMessage::Text(text) = frame {
+            let value: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            if tipos.iter().any(|t| value["tipo"] == *t) {
+                return Ok(value);
+            }
+        }
+    }
+}
+
+async fn one_visit(
+    http: &reqwest::Client,
+    ws_base: &str,
+    ticket: i64,
+    customer: i64,
+    agent: i64,
+    round: u64,
+    tally: &Tally,
+) -> Result<(), String> {
+    let mut c = connect(ws_base, ticket, customer, Role::Cliente).await?;
+    next_of(&mut c, &["connection_established"]).await?;
+    let mut a = connect(ws_base, ticket, agent, Role::Agente).await?;
+    next_of(&mut a, &["connection_established"]).await?;
+    let send = |frame: Value| WsMessage::Text(frame.to_string().into());
+    for n in 0..5 {
+        c.send(send(json!({"tipo": "typing_start", "data": {}})))
+            .await
+            .map_err(|e| e.to_string())?;
+        let client_id = format!("soak-{round}-{n}");
+        c.send(client::message_frame(
+            "mensaje de prueba de larga duración",
+            &client_id,
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+        next_of(&mut c, &["mensaje_confirmado"]).await?;
+        tally.confirmed.fetch_add(1, Ordering::Relaxed);
+        let got = next_of(&mut a, &["mensaje_recibido"]).await?;
+        if got["data"]["client_id"] != client_id.as_str() {
+            return Err(format!("agent got {got} instead of {client_id}"));
+        }
+        tally.delivered.fetch_add(1, Ordering::Relaxed);
+    }
+    if round % 3 == 0 {
+        c.send(send(json!({"tipo": "file_upload_request", "data": {"nombre_archivo": "captura.png", "tamaño": PNG.len(), "tipo_mime": "image/png"}})))
+            .await
+            .map_err(|e| e.to_string())?;
+        let grant = next_of(&mut c, &["file_upload_authorized", "error"]).await?;
+        let grant = &grant["data"];
+        let url = grant["upload_url"]
+            .as_str()
+            .ok_or(format!("no upload_url in {grant}"))?;
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(PNG.to_vec()).file_name("captura.png"),
+        );
+        let mut request = http.post(url).multipart(form);
+        for (name, value) in grant["headers"].as_object().into_iter().flatten() {
+            request = request.header(name, value.as_str().unwrap_or_default());
+        }
+        let status = request.send().await.map_err(|e| e.to_string())?.status();
+        if status.as_u16() != 201 {
+            return Err(format!("upload answered {status}"));
+        }
+        next_of(&mut a, &["file_uploaded"]).await?;
+        tally.uploads.fetch_add(1, Ordering::Relaxed);
+    }
+    if round % 2 == 0 {
+        let _ = c.close(None).await;
+        let _ = a.close(None).await;
+    } else {
+        // Gone without a word (a phone losing its network).
+        tally.abrupt.fetch_add(1, Ordering::Relaxed);
+        drop(c);
+        drop(a);
+    }
+    Ok(())
+}
