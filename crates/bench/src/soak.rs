@@ -186,7 +186,7 @@ async fn customer_loop(
     while !stop.load(Ordering::SeqCst) {
         round += 1;
         // A new ticket every fourth round; otherwise come back to the last.
-        if ticket.is_none() || round % 4 == 0 {
+        if ticket.is_none() || round.is_multiple_of(4) {
             let created = http
                 .post(format!("{base}/api/soporte/tickets/"))
                 .bearer_auth(client::token(customer, Role::Cliente))
@@ -275,7 +275,7 @@ async fn one_visit(
         }
         tally.delivered.fetch_add(1, Ordering::Relaxed);
     }
-    if round % 3 == 0 {
+    if round.is_multiple_of(3) {
         c.send(send(json!({"tipo": "file_upload_request", "data": {"nombre_archivo": "captura.png", "tamaño": PNG.len(), "tipo_mime": "image/png"}})))
             .await
             .map_err(|e| e.to_string())?;
@@ -299,7 +299,7 @@ async fn one_visit(
         next_of(&mut a, &["file_uploaded"]).await?;
         tally.uploads.fetch_add(1, Ordering::Relaxed);
     }
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         let _ = c.close(None).await;
         let _ = a.close(None).await;
     } else {
