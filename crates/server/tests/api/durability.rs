@@ -4,7 +4,6 @@
 use crate::helpers::*;
 use serde_json::json;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -26,15 +25,7 @@ fn start(db: &TestDb, files: &std::path::Path) -> Server {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the soporte binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let addr = listening_addr(&mut child);
     Server { child, addr }
 }
 

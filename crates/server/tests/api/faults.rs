@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\x0dIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82";
-
 /// The next confirmation or error, waiting up to `wait` (a locked database
 /// answers after its busy timeout, longer than the helpers' default wait).
 async fn answer_within(ws: &mut WsClient, wait: Duration) -> Value {
@@ -240,15 +238,7 @@ async fn tokens_in_query_strings_never_reach_the_logs_at_any_level() {
         .stderr(Stdio::from(log))
         .spawn()
         .expect("the soporte binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let addr = listening_addr(&mut child);
     let http = reqwest::Client::new();
     let base = format!("http://{addr}");
 

@@ -21,6 +21,23 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const SECRET: &str = "secreto-de-pruebas-de-al-menos-32-bytes!!";
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A valid 1×1 PNG.
+pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\x0dIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82";
+
+/// The address a `soporte serve --bind 127.0.0.1:0` child prints on its
+/// first line of stdout.
+pub fn listening_addr(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string()
+}
+
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
     pub http: reqwest::Client,
