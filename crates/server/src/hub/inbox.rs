@@ -1,19 +1,17 @@
 //! Agents' inboxes: the staff connections that follow many tickets at once
 //! (`/ws/soporte/agentes/`). Same rules as rooms: events are encoded once,
-//! queued with `try_send`, and a member that falls behind is evicted.
+//! queued without waiting, and a member that falls behind is evicted.
 //!
 //! Who gets what: supervisors see everything; an agent sees the tickets
 //! assigned to them and the unassigned queue, never another agent's tickets.
 
-use super::{offer, ConnId, Encoded, Outbound};
+use super::{ConnId, Encoded, Outbox};
 use crate::metrics::METRICS;
 use axum::extract::ws::Utf8Bytes;
 use soporte_protocol::{Role, UserId};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 /// Which inboxes an event is for (supervisors always are).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +34,8 @@ pub struct InboxMember {
     pub conn: ConnId,
     pub user: UserId,
     pub role: Role,
-    pub queue: mpsc::Sender<Outbound>,
-    pub evicted: CancellationToken,
+    /// Its outgoing queue; an inbox that falls behind is evicted by it.
+    pub outbox: Outbox,
 }
 
 #[derive(Default)]
@@ -103,7 +101,7 @@ impl Inboxes {
             if !wanted {
                 continue;
             }
-            if offer(&member.queue, &member.evicted, &shared, member.conn) {
+            if member.outbox.offer(&shared, member.conn) {
                 delivered += 1;
             }
         }
@@ -117,15 +115,16 @@ impl Inboxes {
 mod tests {
     use super::*;
 
-    fn member(conn: ConnId, user: UserId, role: Role) -> (InboxMember, mpsc::Receiver<Outbound>) {
-        let (queue, rx) = mpsc::channel(8);
+    use crate::hub::{outbox, Next, OutboxReader};
+
+    fn member(conn: ConnId, user: UserId, role: Role) -> (InboxMember, OutboxReader) {
+        let (outbox, rx) = outbox(8);
         (
             InboxMember {
                 conn,
                 user,
                 role,
-                queue,
-                evicted: CancellationToken::new(),
+                outbox,
             },
             rx,
         )
@@ -149,8 +148,13 @@ mod tests {
         send(InboxRoute::Ticket { agent: Some(10) });
         send(InboxRoute::Ticket { agent: None });
         send(InboxRoute::Agents(vec![20]));
-        let count =
-            |rx: &mut mpsc::Receiver<Outbound>| std::iter::from_fn(|| rx.try_recv().ok()).count();
+        let count = |rx: &mut OutboxReader| {
+            std::iter::from_fn(|| match rx.try_next() {
+                Some(Next::Event(e)) => Some(e),
+                _ => None,
+            })
+            .count()
+        };
         assert_eq!(count(&mut a_rx), 2);
         assert_eq!(count(&mut b_rx), 2);
         assert_eq!(count(&mut s_rx), 3);

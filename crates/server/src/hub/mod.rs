@@ -1,7 +1,7 @@
 //! Rooms: which connections watch which ticket, and fan-out to them.
 //!
 //! An event is encoded once by whoever produces it; the hub only clones the
-//! shared bytes into each member's bounded outgoing queue with `try_send`, so
+//! shared bytes into each member's bounded outgoing queue ([`outbox`]), so
 //! nothing here ever waits on a reader. A member whose queue is full cannot
 //! keep up: it is evicted (its connection closes with a reason and the client
 //! resumes with `since`), rather than letting the server buffer without end.
@@ -17,41 +17,16 @@ use soporte_protocol::{Participant, Role, Seq, Ticket, TicketId, Timestamp, User
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 /// A connection's id, unique in this process.
 pub type ConnId = u64;
 
 pub mod inbox;
+pub mod outbox;
+
+pub use outbox::{outbox, Next, Outbox, OutboxReader};
 
 const SHARDS: usize = 16;
-
-/// Queues `item` for one connection without waiting. A full queue means the
-/// reader cannot keep up: it is evicted (its session closes; the client
-/// resumes with `since`). True when queued.
-pub fn offer(
-    queue: &mpsc::Sender<Outbound>,
-    evicted: &CancellationToken,
-    item: &Outbound,
-    conn: ConnId,
-) -> bool {
-    match queue.try_send(item.clone()) {
-        Ok(()) => true,
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            if !evicted.is_cancelled() {
-                METRICS
-                    .slow_consumers_closed
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(conn, "outgoing queue full; closing slow connection");
-                evicted.cancel();
-            }
-            false
-        }
-        // The session is ending; it leaves on its way out.
-        Err(mpsc::error::TrySendError::Closed(_)) => false,
-    }
-}
 
 /// What a connection's outgoing queue carries, shared by every recipient.
 #[derive(Debug)]
@@ -103,9 +78,8 @@ pub struct TicketEvent {
 pub struct Member {
     pub conn: ConnId,
     pub user: Participant,
-    pub queue: mpsc::Sender<Outbound>,
-    /// Cancelled when the member falls behind; its session then closes.
-    pub evicted: CancellationToken,
+    /// Its outgoing queue; a member that falls behind is evicted by it.
+    pub outbox: Outbox,
 }
 
 struct Room {
@@ -265,7 +239,7 @@ impl Hub {
             .iter()
             .filter(|m| m.user.tipo == Role::Agente && m.user.id != agent)
         {
-            offer(&member.queue, &member.evicted, &close, member.conn);
+            member.outbox.offer(&close, member.conn);
         }
     }
 }
@@ -287,7 +261,7 @@ impl Room {
             if excluded || (event.audience == Audience::StaffOnly && !member.user.tipo.is_staff()) {
                 continue;
             }
-            if offer(&member.queue, &member.evicted, &shared, member.conn) {
+            if member.outbox.offer(&shared, member.conn) {
                 delivered += 1;
             }
         }
@@ -307,7 +281,7 @@ impl Hub {
         };
         let close = Arc::new(Encoded::Close { code, reason });
         for member in room.members.iter().filter(|m| m.user.id == user) {
-            offer(&member.queue, &member.evicted, &close, member.conn);
+            member.outbox.offer(&close, member.conn);
         }
     }
 
@@ -372,7 +346,7 @@ mod tests {
     #[test]
     fn in_order_delivery_takes_the_next_seq_drops_the_old_and_reports_gaps() {
         let hub = Hub::default();
-        let (queue, mut rx) = mpsc::channel(16);
+        let (outbox, mut rx) = outbox(16);
         hub.join(
             &ticket(3),
             Member {
@@ -385,8 +359,7 @@ mod tests {
                     online: true,
                     last_seen: None,
                 },
-                queue,
-                evicted: CancellationToken::new(),
+                outbox,
             },
         );
         assert_eq!(hub.deliver_in_order(&event(3)), InOrder::Stale);
@@ -394,12 +367,15 @@ mod tests {
         assert_eq!(hub.deliver_in_order(&event(4)), InOrder::Done);
         assert_eq!(hub.deliver_in_order(&event(5)), InOrder::Done);
         assert_eq!(hub.delivered(1), Some(5));
-        let got: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
-            .map(|e| match &*e {
-                Encoded::Frame { text, .. } => text.to_string(),
-                Encoded::Close { .. } => "close".into(),
-            })
-            .collect();
+        let got: Vec<String> = std::iter::from_fn(|| match rx.try_next() {
+            Some(Next::Event(e)) => Some(e),
+            _ => None,
+        })
+        .map(|e| match &*e {
+            Encoded::Frame { text, .. } => text.to_string(),
+            Encoded::Close { .. } => "close".into(),
+        })
+        .collect();
         assert_eq!(got, ["m4", "m5"]);
         // Nobody watches ticket 2: nothing to order.
         assert_eq!(

@@ -5,6 +5,7 @@
 //! `inbox_escribiendo` and `agente_disponibilidad`. The only frame a client
 //! sends is `heartbeat`.
 
+use super::keepalive::{self, Due, Keepalive};
 use super::rate::TokenBucket;
 use super::{authenticate, limited, take_slot, user_record};
 use crate::app::AppState;
@@ -12,7 +13,7 @@ use crate::auth::Identity;
 use crate::http::error::ApiError;
 use crate::http::team::{agent_views, announce_agent};
 use crate::hub::inbox::InboxMember;
-use crate::hub::{Encoded, Outbound};
+use crate::hub::{outbox, Encoded, Next, OutboxReader};
 use crate::metrics::METRICS;
 use crate::store::{TicketScope, Viewer};
 use axum::extract::ws::{
@@ -27,9 +28,7 @@ use soporte_protocol::server::{ErrorFrame, Heartbeat, InboxSnapshot};
 use soporte_protocol::*;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// Events an inbox may have waiting: busier than a ticket's socket.
 const INBOX_QUEUE: usize = 1024;
@@ -85,16 +84,14 @@ async fn run(state: AppState, identity: Identity, mut socket: WebSocket) {
     let conn = state.next_conn_id();
     METRICS.connections_total.fetch_add(1, Ordering::Relaxed);
     METRICS.connections_open.fetch_add(1, Ordering::Relaxed);
-    let (queue, mut events) = mpsc::channel::<Outbound>(INBOX_QUEUE);
-    let evicted = CancellationToken::new();
+    let (outbox, mut events) = outbox(INBOX_QUEUE);
     // Join before the snapshot: what changes in between arrives as an event
     // (clients apply them by ticket id, so seeing a change twice is harmless).
     let first_here = state.inboxes.join(InboxMember {
         conn,
         user: identity.id,
         role: identity.role,
-        queue,
-        evicted: evicted.clone(),
+        outbox,
     });
     if first_here {
         state
@@ -107,7 +104,7 @@ async fn run(state: AppState, identity: Identity, mut socket: WebSocket) {
     }
     let end = match snapshot(&state, &identity).await {
         Ok(frame) => match send(&mut socket, WsMessage::Text(frame.encode().into())).await {
-            Ok(()) => serve(&state, &identity, &mut socket, &mut events, &evicted).await,
+            Ok(()) => serve(&state, &identity, &mut socket, &mut events).await,
             Err(()) => None,
         },
         Err(error) => {
@@ -156,30 +153,28 @@ async fn serve(
     state: &AppState,
     identity: &Identity,
     socket: &mut WebSocket,
-    events: &mut mpsc::Receiver<Outbound>,
-    evicted: &CancellationToken,
+    events: &mut OutboxReader,
 ) -> Option<(u16, &'static str)> {
-    let heartbeat = state.config.heartbeat_interval;
-    let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
-    let expiry = tokio::time::sleep(Duration::from_millis(
-        (identity.expires_at.millis() - Timestamp::now().millis()).max(0) as u64,
-    ));
-    tokio::pin!(expiry);
-    let mut last_heard = Instant::now();
+    let mut keepalive = Keepalive::new(state.config.heartbeat_interval, identity.expires_at);
+    let timer = tokio::time::sleep_until(keepalive.wake_at(None));
+    tokio::pin!(timer);
     // An inbox only sends heartbeats: anything like a flood is a misbehaving client.
     let mut frames = TokenBucket::new(10, 50);
     loop {
+        keepalive::arm(timer.as_mut(), keepalive.wake_at(None));
         let outgoing = tokio::select! {
             biased;
             _ = state.shutdown.cancelled() => return Some((1001, "el servidor se está reiniciando")),
-            _ = evicted.cancelled() => return Some((1013, "no se leen los mensajes a tiempo; reconecta")),
-            event = events.recv() => match event.as_deref() {
-                None => return None,
-                Some(Encoded::Close { code, reason }) => return Some((*code, reason)),
-                Some(Encoded::Frame { text, .. }) => WsMessage::Text(text.clone()),
+            next = events.next() => match next {
+                Next::Evicted => return Some((1013, "no se leen los mensajes a tiempo; reconecta")),
+                Next::Closed => return None,
+                Next::Event(event) => match &*event {
+                    Encoded::Close { code, reason } => return Some((*code, reason)),
+                    Encoded::Frame { text, .. } => WsMessage::Text(text.clone()),
+                },
             },
             incoming = socket.recv() => {
-                last_heard = Instant::now();
+                keepalive.heard();
                 match incoming {
                     None | Some(Ok(WsMessage::Close(_))) => return None,
                     Some(Err(error)) => return super::read_failure(error),
@@ -188,13 +183,12 @@ async fn serve(
                     Some(Ok(_)) => continue,
                 }
             }
-            _ = ping.tick() => {
-                if last_heard.elapsed() > heartbeat * 2 {
-                    return Some((1001, "conexión inactiva"));
-                }
-                WsMessage::Ping(Default::default())
-            }
-            _ = &mut expiry => return Some((1008, "el token ha expirado")),
+            _ = &mut timer => match keepalive.due(Instant::now()) {
+                None => continue,
+                Some(Due::Expired) => return Some((1008, "el token ha expirado")),
+                Some(Due::Silent) => return Some((1001, "conexión inactiva")),
+                Some(Due::Ping) => WsMessage::Ping(Default::default()),
+            },
         };
         if send(socket, outgoing).await.is_err() {
             return None;

@@ -6,6 +6,7 @@
 //! the connection limits. Only then does [`session`] take over the socket.
 
 pub mod inbox;
+pub mod keepalive;
 pub mod rate;
 pub mod session;
 pub mod slots;

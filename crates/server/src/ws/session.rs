@@ -1,15 +1,16 @@
 //! One WebSocket connection, from `connection_established` to close.
 //!
 //! A single task per connection runs one `select!` loop over: frames from the
-//! client, events queued for it by the hub, confirmations of its messages as
-//! their commits finish, the ping timer, the typing deadline, token expiry,
-//! eviction and shutdown. One task (rather than a reader and a writer) keeps
+//! client, events queued for it by the hub (or its eviction), confirmations
+//! of its messages as their commits finish, one timer (pings, the typing
+//! deadline and token expiry share it) and shutdown. One task (rather than a reader and a writer) keeps
 //! per-connection memory small and needs no locks: the loop owns the socket.
 //!
 //! Ordering and resumption: the session joins its room *before* reading
 //! history, so nothing committed in between can fall through the crack; what
 //! arrives twice (in history and in the queue) is dropped by `seq`.
 
+use super::keepalive::{self, Due, Keepalive};
 use super::rate::TokenBucket;
 use super::Admitted;
 use crate::access;
@@ -19,7 +20,7 @@ use crate::bus::Event;
 use crate::chat;
 use crate::http::files;
 use crate::hub::inbox::{InboxEvent, InboxRoute};
-use crate::hub::{Audience, Encoded, Except, Member, Outbound, TicketEvent};
+use crate::hub::{outbox, Audience, Encoded, Except, Member, Next, OutboxReader, TicketEvent};
 use crate::metrics::METRICS;
 use crate::store::{Appended, StoreError};
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
@@ -29,9 +30,7 @@ use soporte_protocol::server::*;
 use soporte_protocol::*;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// Events that may wait for a connection before it counts as too slow.
@@ -74,9 +73,10 @@ struct Session {
     /// Highest `seq` sent to this client: queued events at or below it were
     /// already sent from history.
     sent_seq: Seq,
-    pending: FuturesOrdered<Confirmation>,
+    /// Messages committing, answered in the order they came. Made on the
+    /// first message: an idle connection holds none.
+    pending: Option<FuturesOrdered<Confirmation>>,
     typing_until: Option<Instant>,
-    last_heard: Instant,
     messages: TokenBucket,
     frames: TokenBucket,
     rate_strikes: u32,
@@ -107,16 +107,14 @@ pub fn run(
     // A debug span: an info span would keep its fields allocated for the
     // life of every connection, which matters at tens of thousands of them.
     let span = tracing::debug_span!("session", conn, ticket = ticket.id, user = identity.id);
-    let (queue, events) = mpsc::channel(OUTGOING_QUEUE);
-    let evicted = CancellationToken::new();
+    let (outbox, events) = outbox(OUTGOING_QUEUE);
     let me = participant(&identity, true);
     let first_of_user = state.hub.join(
         &ticket,
         Member {
             conn,
             user: me,
-            queue,
-            evicted: evicted.clone(),
+            outbox,
         },
     );
     let msg_rate = state.config.msg_rate;
@@ -126,9 +124,8 @@ pub fn run(
         conn,
         socket,
         sent_seq: 0,
-        pending: FuturesOrdered::new(),
+        pending: None,
         typing_until: None,
-        last_heard: Instant::now(),
         // A burst of three seconds' worth; every other frame (typing,
         // heartbeats) gets a looser budget of its own.
         messages: TokenBucket::new(msg_rate, msg_rate.saturating_mul(3)),
@@ -140,7 +137,6 @@ pub fn run(
     let mut live = Live {
         session,
         events,
-        evicted,
         resume,
     };
     async move {
@@ -151,7 +147,7 @@ pub fn run(
         // The greeting and the goodbye run once; boxed, their state does not
         // weigh on every idle connection's task for its whole life.
         let end = match Box::pin(live.session.greet(std::mem::take(&mut live.resume))).await {
-            Ok(()) => live.session.serve(&mut live.events, &live.evicted).await,
+            Ok(()) => live.session.serve(&mut live.events).await,
             Err(end) => end,
         };
         Box::pin(live.session.finish(end)).await;
@@ -166,8 +162,7 @@ pub fn run(
 /// What a running session owns.
 struct Live {
     session: Session,
-    events: mpsc::Receiver<Outbound>,
-    evicted: CancellationToken,
+    events: OutboxReader,
     resume: super::Resume,
 }
 
@@ -405,35 +400,32 @@ async fn participants(state: &AppState, ticket: &Ticket) -> Vec<Participant> {
 }
 
 impl Session {
-    async fn serve(
-        &mut self,
-        events: &mut mpsc::Receiver<Outbound>,
-        evicted: &CancellationToken,
-    ) -> End {
-        let heartbeat = self.state.config.heartbeat_interval;
-        let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+    async fn serve(&mut self, events: &mut OutboxReader) -> End {
         let shutdown = self.state.shutdown.clone();
-        // Timers made once and re-armed, not re-created on every loop turn.
-        let token_expiry = tokio::time::sleep(until(self.identity.expires_at));
-        let typing_timer = tokio::time::sleep(Duration::ZERO);
-        tokio::pin!(token_expiry, typing_timer);
+        let mut keepalive = Keepalive::new(
+            self.state.config.heartbeat_interval,
+            self.identity.expires_at,
+        );
+        // One timer, re-armed for the earliest of pings, token expiry and
+        // the typing deadline.
+        let timer = tokio::time::sleep_until(keepalive.wake_at(self.typing_until));
+        tokio::pin!(timer);
         loop {
-            if let Some(deadline) = self.typing_until {
-                if typing_timer.deadline() != deadline {
-                    typing_timer.as_mut().reset(deadline);
-                }
-            }
+            keepalive::arm(timer.as_mut(), keepalive.wake_at(self.typing_until));
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return End::Close(CLOSE_GOING_AWAY, "el servidor se está reiniciando"),
-                _ = evicted.cancelled() => return End::Close(CLOSE_TRY_AGAIN, "no se leen los mensajes a tiempo; reconecta con since"),
-                Some((client_id, result)) = self.pending.next(), if !self.pending.is_empty() => {
+                Some((client_id, result)) = next_confirmation(&mut self.pending), if self.in_flight() > 0 => {
                     if let Err(end) = Box::pin(self.confirm(client_id, result)).await {
                         return end;
                     }
                 }
-                event = events.recv() => {
-                    let Some(event) = event else { return End::Gone };
+                next = events.next() => {
+                    let event = match next {
+                        Next::Event(event) => event,
+                        Next::Evicted => return End::Close(CLOSE_TRY_AGAIN, "no se leen los mensajes a tiempo; reconecta con since"),
+                        Next::Closed => return End::Gone,
+                    };
                     let (seq, text) = match &*event {
                         Encoded::Frame { seq, text } => (*seq, text),
                         Encoded::Close { code, reason } => return End::Close(*code, reason),
@@ -448,7 +440,7 @@ impl Session {
                         return end;
                     }
                 }
-                incoming = self.socket.recv(), if self.pending.len() < MAX_IN_FLIGHT => {
+                incoming = self.socket.recv(), if self.in_flight() < MAX_IN_FLIGHT => {
                     let frame = match incoming {
                         None => return End::Gone,
                         Some(Err(error)) => {
@@ -459,27 +451,36 @@ impl Session {
                         }
                         Some(Ok(frame)) => frame,
                     };
-                    self.last_heard = Instant::now();
+                    keepalive.heard();
                     // Boxed: handling a frame needs far more state than
                     // waiting for one, and connections mostly wait.
                     if let Err(end) = Box::pin(self.on_frame(frame)).await {
                         return end;
                     }
                 }
-                _ = ping.tick() => {
-                    if self.last_heard.elapsed() > heartbeat * 2 {
-                        return End::Close(CLOSE_GOING_AWAY, "conexión inactiva");
+                _ = &mut timer => {
+                    let now = Instant::now();
+                    if self.typing_until.is_some_and(|until| until <= now) {
+                        self.stop_typing();
                     }
-                    if let Err(end) = Box::pin(self.send(WsMessage::Ping(Default::default()))).await {
-                        return end;
+                    match keepalive.due(now) {
+                        None => {}
+                        Some(Due::Expired) => return End::Close(CLOSE_POLICY, "el token ha expirado"),
+                        Some(Due::Silent) => return End::Close(CLOSE_GOING_AWAY, "conexión inactiva"),
+                        Some(Due::Ping) => {
+                            if let Err(end) = Box::pin(self.send(WsMessage::Ping(Default::default()))).await {
+                                return end;
+                            }
+                        }
                     }
                 }
-                _ = &mut typing_timer, if self.typing_until.is_some() => {
-                    self.stop_typing();
-                }
-                _ = &mut token_expiry => return End::Close(CLOSE_POLICY, "el token ha expirado"),
             }
         }
+    }
+
+    /// Messages of this connection still committing.
+    fn in_flight(&self) -> usize {
+        self.pending.as_ref().map_or(0, FuturesOrdered::len)
     }
 
     async fn on_frame(&mut self, frame: WsMessage) -> Result<(), End> {
@@ -595,7 +596,8 @@ impl Session {
         let state = self.state.clone();
         let identity = self.identity.clone();
         let origin = self.conn;
-        self.pending.push_back(Box::pin(async move {
+        let pending = self.pending.get_or_insert_with(FuturesOrdered::new);
+        pending.push_back(Box::pin(async move {
             let result = chat::post_text(&state, &identity, ticket, message, Some(origin)).await;
             (client_id, result)
         }));
@@ -720,7 +722,7 @@ impl Session {
     /// owed for every commit), says goodbye, and tells the room.
     async fn finish(&mut self, end: End) {
         if let End::Close(code, reason) = end {
-            while let Some((client_id, result)) = self.pending.next().await {
+            while let Some((client_id, result)) = next_confirmation(&mut self.pending).await {
                 if self.confirm(client_id, result).await.is_err() {
                     break;
                 }
@@ -733,7 +735,7 @@ impl Session {
         } else {
             // The client is gone; its messages still commit (they were
             // accepted), it just cannot be told. A retry will be deduplicated.
-            while self.pending.next().await.is_some() {}
+            while next_confirmation(&mut self.pending).await.is_some() {}
         }
         self.stop_typing();
         let last_here = self.state.hub.leave(self.ticket, self.conn);
@@ -778,9 +780,11 @@ fn announces_presence(role: Role) -> bool {
     role == Role::Agente
 }
 
-/// Time from now until `at` (zero if past).
-fn until(at: Timestamp) -> Duration {
-    Duration::from_millis((at.millis() - Timestamp::now().millis()).max(0) as u64)
+/// The next of `pending`'s answers, in order (`None`: none in flight).
+async fn next_confirmation(
+    pending: &mut Option<FuturesOrdered<Confirmation>>,
+) -> Option<(String, Result<Appended, FrameError>)> {
+    pending.as_mut()?.next().await
 }
 
 #[cfg(test)]
