@@ -2,7 +2,7 @@
 //! cluster (one database, one Redis), where each ticket's customer and agent
 //! are on different nodes, so every delivery crosses nodes through Redis.
 
-use crate::server::Server;
+use crate::server::{Limits, Server};
 use crate::throughput::{self, Report};
 use serde::Serialize;
 use std::path::Path;
@@ -63,7 +63,9 @@ async fn run_nodes(bin: &Path, options: &Options, nodes: usize) -> Result<Report
     let extra = ["--redis-url".to_string(), options.redis_url.clone()];
     let mut servers = Vec::new();
     for _ in 0..nodes {
-        servers.push(Server::spawn_with_url(bin, Some(database_url.clone()), &extra).await?);
+        servers.push(
+            Server::spawn_with_url(bin, Some(database_url.clone()), &extra, Limits::Off).await?,
+        );
     }
     for server in &servers {
         server.wait_ready().await?;

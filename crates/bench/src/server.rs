@@ -14,6 +14,15 @@ pub struct Server {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// The server's abuse limits (message rates, connections per user and in
+/// all): off where the generator is one process opening thousands of sockets
+/// as fast as it can, as shipped where it plays ordinary users and abusers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limits {
+    Off,
+    Shipped,
+}
+
 pub const SECRET: &str = "soporte-bench-secret-of-at-least-32-bytes";
 
 impl Server {
@@ -25,7 +34,7 @@ impl Server {
         extra: &[String],
     ) -> Result<Server, String> {
         let url = database.map(|db| format!("sqlite://{}", db.display()));
-        Server::spawn_with_url(bin, url, extra).await
+        Server::spawn_with_url(bin, url, extra, Limits::Off).await
     }
 
     /// As [`Server::spawn`], on a database given by URL (SQLite or
@@ -34,22 +43,25 @@ impl Server {
         bin: &Path,
         database_url: Option<String>,
         extra: &[String],
+        limits: Limits,
     ) -> Result<Server, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let database_url = database_url
             .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-        let mut child = Command::new(bin)
-            .args([
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
+        let limits_off: &[&str] = match limits {
+            Limits::Off => &[
                 "--msg-rate",
                 "0",
                 "--max-connections-per-user",
                 "0",
                 "--max-connections",
                 "0",
-            ])
+            ],
+            Limits::Shipped => &[],
+        };
+        let mut child = Command::new(bin)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(limits_off)
             .arg("--database-url")
             .arg(database_url)
             .arg("--storage")

@@ -1,7 +1,10 @@
 //! `soak`: mixed traffic for a long time against one node, watching the
 //! server for leaks. Virtual customers loop: open a ticket (or reuse one),
 //! connect with their agent, type, send messages, sometimes upload a file,
-//! then leave, cleanly or by dropping the socket. Every second the server's
+//! then leave, cleanly or by dropping the socket. Beside them a flooder
+//! sends far more than the rate limits allow, round after round: the server
+//! (run with its limits as shipped) must refuse with `error` frames and close
+//! it with 1008 every time. Every second the server's
 //! RSS, open file descriptors and open connections are sampled. The run
 //! fails when a message is lost, when connections or file descriptors do not
 //! come back to their baseline after the traffic stops, or when memory keeps
@@ -41,6 +44,11 @@ pub struct Counts {
     pub messages_delivered: u64,
     pub uploads: u64,
     pub lost: u64,
+    /// Rounds of the flooder, and how many ended as they must: refusals,
+    /// then a close with 1008.
+    pub flood_rounds: u64,
+    pub flood_closed_1008: u64,
+    pub flood_refusals: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,6 +77,9 @@ struct Tally {
     delivered: AtomicU64,
     uploads: AtomicU64,
     lost: AtomicU64,
+    flood_rounds: AtomicU64,
+    flood_closed: AtomicU64,
+    flood_refusals: AtomicU64,
 }
 
 fn fds(server: &Server) -> usize {
@@ -94,6 +105,12 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
             stop.clone(),
         )));
     }
+    workers.push(tokio::spawn(flooder_loop(
+        server.base.clone(),
+        server.ws_base(),
+        tally.clone(),
+        stop.clone(),
+    )));
     let (mut rss_half, mut rss_max, mut fds_max) = (0, 0, 0);
     let half = Duration::from_secs_f64(options.duration / 2.0);
     while started.elapsed() < Duration::from_secs_f64(options.duration) {
@@ -132,10 +149,19 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
         messages_delivered: tally.delivered.load(Ordering::Relaxed),
         uploads: tally.uploads.load(Ordering::Relaxed),
         lost: tally.lost.load(Ordering::Relaxed),
+        flood_rounds: tally.flood_rounds.load(Ordering::Relaxed),
+        flood_closed_1008: tally.flood_closed.load(Ordering::Relaxed),
+        flood_refusals: tally.flood_refusals.load(Ordering::Relaxed),
     };
     let mut failures = Vec::new();
     if counts.lost > 0 {
         failures.push(format!("{} messages lost", counts.lost));
+    }
+    if counts.flood_rounds == 0 || counts.flood_closed_1008 != counts.flood_rounds {
+        failures.push(format!(
+            "{} of {} flood rounds closed with 1008",
+            counts.flood_closed_1008, counts.flood_rounds
+        ));
     }
     if connections_end != 0.0 {
         failures.push(format!(
@@ -206,6 +232,86 @@ async fn customer_loop(
         }
         tally.sessions.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(20 + (round * 37 % 200))).await;
+    }
+}
+
+/// A client that sends far faster than allowed, over and over: each round
+/// must end with refusals and a close with 1008 (never with the server
+/// taking it all, nor with a hang).
+async fn flooder_loop(base: String, ws_base: String, tally: Arc<Tally>, stop: Arc<AtomicBool>) {
+    const BURST: usize = 200;
+    let http = reqwest::Client::new();
+    let flooder = 700_000;
+    let mut round: u64 = 0;
+    while !stop.load(Ordering::SeqCst) {
+        round += 1;
+        let created = http
+            .post(format!("{base}/api/soporte/tickets/"))
+            .bearer_auth(client::token(flooder, Role::Cliente))
+            .json(&json!({"asunto": "flood"}))
+            .send()
+            .await;
+        let Some(ticket) = (match created {
+            Ok(created) => created
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|b| b["id"].as_i64()),
+            Err(_) => None,
+        }) else {
+            eprintln!("soak: flooder: cannot open a ticket");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        };
+        tally.flood_rounds.fetch_add(1, Ordering::Relaxed);
+        match flood_once(&ws_base, ticket, flooder, round, BURST, &tally).await {
+            Ok(()) => {
+                tally.flood_closed.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => eprintln!("soak: flooder round {round}: {error}"),
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// One flood: `burst` messages at once, then read until the server closes.
+async fn flood_once(
+    ws_base: &str,
+    ticket: i64,
+    flooder: i64,
+    round: u64,
+    burst: usize,
+    tally: &Tally,
+) -> Result<(), String> {
+    let mut socket = connect(ws_base, ticket, flooder, Role::Cliente).await?;
+    next_of(&mut socket, &["connection_established"]).await?;
+    for n in 0..burst {
+        let frame = client::message_frame("¡mira esto!", &format!("flood-{round}-{n}"));
+        // The server may close mid-burst: that is the point.
+        if socket.feed(frame).await.is_err() {
+            break;
+        }
+    }
+    let _ = socket.flush().await;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .map_err(|_| "not closed within 10 s".to_string())?;
+        match frame {
+            Some(Ok(WsMessage::Text(text))) => {
+                let value: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+                if value["tipo"] == "error" && value["data"]["codigo"] == "limite_de_frecuencia" {
+                    tally.flood_refusals.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Some(Ok(WsMessage::Close(Some(close)))) if u16::from(close.code) == 1008 => {
+                return Ok(())
+            }
+            Some(Ok(WsMessage::Close(close))) => return Err(format!("closed with {close:?}")),
+            Some(Ok(_)) => {}
+            Some(Err(error)) => return Err(format!("failed before a close: {error}")),
+            None => return Err("ended without a close frame".into()),
+        }
     }
 }
 
