@@ -102,12 +102,17 @@ pub fn sanitize_name(name: &str) -> String {
         .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}'))
         .map(|c| if matches!(c, '"' | '\\' | ';' | ':' | '*' | '?' | '<' | '>' | '|') { '_' } else { c })
         .collect();
-    let trimmed = cleaned.trim().trim_start_matches('.').trim();
-    let mut safe: String = trimmed.chars().take(120).collect();
-    if safe.is_empty() {
-        safe = "archivo".into();
+    // Dots and spaces together (". ." must not become ".").
+    let trimmed = cleaned
+        .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
+        .trim_end();
+    let safe: String = trimmed.chars().take(120).collect();
+    // Cut at 120, it may end in a space: trimmed again, a name is a fixed
+    // point (sanitizing it twice changes nothing).
+    match safe.trim_end() {
+        "" => "archivo".into(),
+        safe => safe.into(),
     }
-    safe
 }
 
 /// `Content-Disposition` for a download: `inline` for images, `attachment`
@@ -196,6 +201,14 @@ mod tests {
         assert_eq!(sanitize_name("a\r\nX-Evil: 1\".pdf"), "aX-Evil_ 1_.pdf");
         assert_eq!(sanitize_name("..."), "archivo");
         assert_eq!(sanitize_name(".htaccess"), "htaccess");
+        // Dots and spaces mixed never leave a dot-name (". ." was ".").
+        assert_eq!(sanitize_name(". ."), "archivo");
+        assert_eq!(sanitize_name(" . .x"), "x");
+        // Cut at 120 characters without a trailing space: sanitizing twice
+        // changes nothing.
+        let cut = sanitize_name(&format!("{} b", "a".repeat(119)));
+        assert_eq!(cut, "a".repeat(119));
+        assert_eq!(sanitize_name(&cut), cut);
         assert_eq!(extension("informe.final.PDF").as_deref(), Some("pdf"));
         assert_eq!(extension(".png"), None);
         assert_eq!(extension("sin_extension"), None);
