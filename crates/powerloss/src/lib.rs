@@ -14,6 +14,9 @@
 //! system that keeps what fsync promised and nothing more (see
 //! docs/RELIABILITY.md for what is and is not modelled).
 //!
+//! `SOPORTE_POWERLOSS_KILL_AFTER` makes the process kill itself at a chosen
+//! I/O step (see [`CrashPoint`]).
+//!
 //! `SOPORTE_POWERLOSS_MODE=lying-fsync` makes fsync and fdatasync return
 //! success without doing anything or recording anything, as a disk that
 //! lies about its cache would: after a restore nothing written since the
@@ -44,11 +47,28 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 const DIRS_ENV: &str = "SOPORTE_POWERLOSS_DIRS";
 const JOURNAL_ENV: &str = "SOPORTE_POWERLOSS_JOURNAL";
 const MODE_ENV: &str = "SOPORTE_POWERLOSS_MODE";
+const KILL_AFTER_ENV: &str = "SOPORTE_POWERLOSS_KILL_AFTER";
+const ARMED_ENV: &str = "SOPORTE_POWERLOSS_ARMED";
 
 struct State {
     roots: Vec<PathBuf>,
     lying_fsync: bool,
     journal: Mutex<Journal>,
+    crash: Option<CrashPoint>,
+}
+
+/// `SOPORTE_POWERLOSS_KILL_AFTER=N`: the process kills itself with SIGKILL
+/// right after its N-th change to a watched file or folder (a write,
+/// truncate, sync, create, mkdir or rename), counted from when the file
+/// `SOPORTE_POWERLOSS_ARMED` names exists (so a test can let the process
+/// start first). Where a test's own SIGKILL lands at a random moment, which
+/// is rarely between a write and its fsync, this lands on a random I/O step:
+/// inside a commit, between the WAL's write and its sync, in a checkpoint.
+struct CrashPoint {
+    after: u64,
+    armed_by: PathBuf,
+    armed: std::sync::atomic::AtomicBool,
+    seen: std::sync::atomic::AtomicU64,
 }
 
 struct Journal {
@@ -181,7 +201,35 @@ impl State {
             roots,
             lying_fsync: std::env::var_os(MODE_ENV).is_some_and(|m| m == "lying-fsync"),
             journal: Mutex::new(Journal { file, next_seq: 0 }),
+            crash: std::env::var(KILL_AFTER_ENV)
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .zip(std::env::var_os(ARMED_ENV))
+                .map(|(after, armed_by)| CrashPoint {
+                    after,
+                    armed_by: armed_by.into(),
+                    armed: false.into(),
+                    seen: 0.into(),
+                }),
         })
+    }
+
+    /// Called after each change made to a watched file or folder (`tracked`):
+    /// dies there if this is the crash point.
+    fn changed(&self, tracked: bool) {
+        let Some(crash) = self.crash.as_ref().filter(|_| tracked) else {
+            return;
+        };
+        if !crash.armed.load(Ordering::Relaxed) {
+            if stat_path(&crash.armed_by).is_none() {
+                return;
+            }
+            crash.armed.store(true, Ordering::Relaxed);
+        }
+        if crash.seen.fetch_add(1, Ordering::Relaxed) + 1 >= crash.after {
+            // SAFETY: kill(2) on this very process.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
     }
 
     fn watched(&self, path: &Path) -> bool {
@@ -294,6 +342,7 @@ impl State {
         let result = real();
         if result == 0 {
             keeping_errno(|| self.lock().append(via, Change::Sync { file, path, upto }));
+            self.changed(true);
         }
         result
     }
@@ -333,6 +382,8 @@ impl State {
                 };
                 journal.append(via, change);
             });
+            drop(journal);
+            self.changed(true);
         }
         result
     }
@@ -406,8 +457,10 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: usize) -> isize
     guarded(
         || unsafe { real(fd, buf, n) },
         |state| {
-            let _held = state.before_write(fd, None, n, "write");
-            unsafe { real(fd, buf, n) }
+            let held = state.before_write(fd, None, n, "write");
+            let result = unsafe { real(fd, buf, n) };
+            state.changed(held.is_some());
+            result
         },
     )
 }
@@ -418,8 +471,10 @@ pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, n: usize, offset:
     guarded(
         || unsafe { real(fd, buf, n, offset) },
         |state| {
-            let _held = state.before_write(fd, Some(offset), n, "pwrite");
-            unsafe { real(fd, buf, n, offset) }
+            let held = state.before_write(fd, Some(offset), n, "pwrite");
+            let result = unsafe { real(fd, buf, n, offset) };
+            state.changed(held.is_some());
+            result
         },
     )
 }
@@ -430,8 +485,10 @@ pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: usize, offse
     guarded(
         || unsafe { real(fd, buf, n, offset) },
         |state| {
-            let _held = state.before_write(fd, Some(offset), n, "pwrite64");
-            unsafe { real(fd, buf, n, offset) }
+            let held = state.before_write(fd, Some(offset), n, "pwrite64");
+            let result = unsafe { real(fd, buf, n, offset) };
+            state.changed(held.is_some());
+            result
         },
     )
 }
@@ -442,8 +499,10 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, count: c_int
     guarded(
         || unsafe { real(fd, iov, count) },
         |state| {
-            let _held = state.before_write(fd, None, iov_length(iov, count), "writev");
-            unsafe { real(fd, iov, count) }
+            let held = state.before_write(fd, None, iov_length(iov, count), "writev");
+            let result = unsafe { real(fd, iov, count) };
+            state.changed(held.is_some());
+            result
         },
     )
 }
@@ -460,8 +519,10 @@ pub unsafe extern "C" fn pwritev(
         || unsafe { real(fd, iov, count, offset) },
         |state| {
             let length = iov_length(iov, count);
-            let _held = state.before_write(fd, Some(offset), length, "pwritev");
-            unsafe { real(fd, iov, count, offset) }
+            let held = state.before_write(fd, Some(offset), length, "pwritev");
+            let result = unsafe { real(fd, iov, count, offset) };
+            state.changed(held.is_some());
+            result
         },
     )
 }
@@ -478,8 +539,10 @@ pub unsafe extern "C" fn pwritev64(
         || unsafe { real(fd, iov, count, offset) },
         |state| {
             let length = iov_length(iov, count);
-            let _held = state.before_write(fd, Some(offset), length, "pwritev64");
-            unsafe { real(fd, iov, count, offset) }
+            let held = state.before_write(fd, Some(offset), length, "pwritev64");
+            let result = unsafe { real(fd, iov, count, offset) };
+            state.changed(held.is_some());
+            result
         },
     )
 }
@@ -490,8 +553,10 @@ pub unsafe extern "C" fn ftruncate(fd: c_int, length: i64) -> c_int {
     guarded(
         || unsafe { real(fd, length) },
         |state| {
-            let _held = state.before_truncate(fd, length, "ftruncate");
-            unsafe { real(fd, length) }
+            let held = state.before_truncate(fd, length, "ftruncate");
+            let result = unsafe { real(fd, length) };
+            state.changed(held.is_some());
+            result
         },
     )
 }
@@ -502,8 +567,10 @@ pub unsafe extern "C" fn ftruncate64(fd: c_int, length: i64) -> c_int {
     guarded(
         || unsafe { real(fd, length) },
         |state| {
-            let _held = state.before_truncate(fd, length, "ftruncate64");
-            unsafe { real(fd, length) }
+            let held = state.before_truncate(fd, length, "ftruncate64");
+            let result = unsafe { real(fd, length) };
+            state.changed(held.is_some());
+            result
         },
     )
 }

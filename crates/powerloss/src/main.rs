@@ -47,12 +47,17 @@ pub struct Report {
     pub undone_names: u64,
     /// Data records left as they are (synced).
     pub durable_writes: u64,
+    /// Undone records, counted as `seen` counts them.
+    pub undone: BTreeMap<String, u64>,
 }
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for (what, count) in &self.seen {
             writeln!(f, "seen {what} {count}")?;
+        }
+        for (what, count) in &self.undone {
+            writeln!(f, "undone {what} {count}")?;
         }
         writeln!(f, "durable writes {}", self.durable_writes)?;
         writeln!(f, "undone writes {}", self.undone_writes)?;
@@ -69,21 +74,7 @@ pub fn restore(journal: &Path, roots: &[PathBuf]) -> std::io::Result<Report> {
     let mut synced: HashMap<Inode, u64> = HashMap::new();
     let mut synced_all = 0;
     for record in &records {
-        let name = |path: &Path| {
-            path.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        };
-        let what = match &record.change {
-            Change::Data { path, .. } | Change::Sync { path, .. } => name(path),
-            Change::Create { path, .. } | Change::Mkdir { path, .. } => name(path),
-            Change::Rename { to, .. } => name(to),
-            Change::SyncAll { .. } => String::new(),
-        };
-        *report
-            .seen
-            .entry(format!("{} {what}", record.via))
-            .or_default() += 1;
+        *report.seen.entry(label(record)).or_default() += 1;
         match record.change {
             Change::Sync { file, upto, .. } => {
                 let durable = synced.entry(file).or_default();
@@ -117,6 +108,7 @@ pub fn restore(journal: &Path, roots: &[PathBuf]) -> std::io::Result<Report> {
                 continue;
             }
             report.undone_writes += 1;
+            *report.undone.entry(label(record)).or_default() += 1;
             let Some(path) = where_now.get(file) else {
                 continue;
             };
@@ -127,32 +119,54 @@ pub fn restore(journal: &Path, roots: &[PathBuf]) -> std::io::Result<Report> {
     }
     // Then names, newest first.
     for record in records.iter().rev() {
-        match &record.change {
-            Change::Create { parent, path } if !durable(*parent, record.seq) => {
-                if path.is_file() {
-                    std::fs::remove_file(path)?;
-                    report.undone_names += 1;
-                }
+        let undone = match &record.change {
+            Change::Create { parent, path } if !durable(*parent, record.seq) && path.is_file() => {
+                std::fs::remove_file(path)?;
+                true
             }
-            Change::Mkdir { parent, path } if !durable(*parent, record.seq) => {
-                if path.is_dir() {
-                    std::fs::remove_dir_all(path)?;
-                    report.undone_names += 1;
-                }
+            Change::Mkdir { parent, path } if !durable(*parent, record.seq) && path.is_dir() => {
+                std::fs::remove_dir_all(path)?;
+                true
             }
-            Change::Rename { parent, from, to } if !durable(*parent, record.seq) => {
-                if to.exists() {
-                    if let Some(folder) = from.parent() {
-                        std::fs::create_dir_all(folder)?;
-                    }
-                    std::fs::rename(to, from)?;
-                    report.undone_names += 1;
+            Change::Rename { parent, from, to } if !durable(*parent, record.seq) && to.exists() => {
+                if let Some(folder) = from.parent() {
+                    std::fs::create_dir_all(folder)?;
                 }
+                std::fs::rename(to, from)?;
+                true
             }
-            _ => {}
+            _ => false,
+        };
+        if undone {
+            report.undone_names += 1;
+            *report.undone.entry(label(record)).or_default() += 1;
         }
     }
     Ok(report)
+}
+
+/// A record as the report counts it: the function that made it and the
+/// file's name (`pwrite64 soporte.db-wal`).
+fn label(record: &journal::Record) -> String {
+    let path = match &record.change {
+        Change::Data { path, .. } | Change::Sync { path, .. } => path,
+        Change::Create { path, .. } | Change::Mkdir { path, .. } => path,
+        Change::Rename { to, .. } => to,
+        Change::SyncAll { .. } => return record.via.clone(),
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    format!("{} {}", record.via, shape(&name))
+}
+
+/// A file's name as the report counts it: generated names (long runs of
+/// hex digits, two-digit hex folders) all count as one.
+fn shape(name: &str) -> String {
+    let hex = !name.is_empty() && name.bytes().all(|b| b.is_ascii_hexdigit());
+    match name.len() {
+        16.. if hex => "<random>".into(),
+        2 if hex => "<xx>".into(),
+        _ => name.into(),
+    }
 }
 
 /// Where each regular file under `dir` is now, by inode.
