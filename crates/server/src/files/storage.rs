@@ -4,7 +4,7 @@
 //! durable under a generated key, and only then does a record point to it.
 //!
 //! - Folder: the scratch file is fsynced, renamed into place, and its folder
-//!   fsynced.
+//!   and the root fsynced (the folder may be new).
 //! - Object store: the scratch file is streamed to a multipart upload, which
 //!   the store makes visible only once complete.
 
