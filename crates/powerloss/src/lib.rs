@@ -338,6 +338,9 @@ impl State {
             return 0;
         }
         // What was recorded before the sync started is what it makes durable.
+        // A write another thread completes between here and the real call
+        // counts as unsynced: stricter than fsync(2), never laxer (and
+        // SQLite's threads do not write one file at once).
         let upto = self.lock().next_seq;
         let result = real();
         if result == 0 {

@@ -590,8 +590,9 @@ async fn repeated_sigkills_at_random_moments_lose_no_confirmed_message_and_store
 }
 
 /// The `soporte-powerloss` library and its restore tool, built beside the
-/// binary under test (`cargo build -p soporte-powerloss`; scripts/test and
-/// any workspace build do it).
+/// binary under test by `cargo build -p soporte-powerloss` (or
+/// `cargo build --workspace`; scripts/test does it before the tests): a
+/// test build does not make them, as no test target depends on them.
 fn powerloss_tools() -> (PathBuf, PathBuf) {
     // Files only: a folder's time changes with files cargo ignores.
     fn newest(path: &Path) -> std::time::SystemTime {
