@@ -4,7 +4,7 @@
 //! durable under a generated key, and only then does a record point to it.
 //!
 //! - Folder: the scratch file is fsynced, renamed into place, and its folder
-//!   fsynced.
+//!   and the root fsynced (the folder may be new).
 //! - Object store: the scratch file is streamed to a multipart upload, which
 //!   the store makes visible only once complete.
 
@@ -200,7 +200,13 @@ impl FileStore {
                 let folder = target.parent().expect("a key has a folder").to_path_buf();
                 tokio::fs::create_dir_all(&folder).await?;
                 tokio::fs::rename(&pending.temp, &target).await?;
-                sync_dir(&folder).await
+                sync_dir(&folder).await?;
+                // The key folder may be new (made here or by an upload
+                // beside this one a moment ago): its own name in the root
+                // is durable only once the root is synced too. Without it a
+                // power cut can take the folder, and the confirmed file in
+                // it (found by durability::a_power_cut_after_sigkill_…).
+                sync_dir(root).await
             }
             Backend::Object { store, prefix } => {
                 let result = upload(store.as_ref(), &object_path(prefix, key), &pending.temp).await;
