@@ -6,7 +6,7 @@
 //! sends is `heartbeat`.
 
 use super::rate::TokenBucket;
-use super::{authenticate, limited, take_slot, user_record};
+use super::{authenticate, limited, send, take_slot, user_record, Incoming};
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::http::error::ApiError;
@@ -16,8 +16,7 @@ use crate::hub::{Encoded, Outbound};
 use crate::metrics::METRICS;
 use crate::store::{TicketScope, Viewer};
 use axum::extract::ws::{
-    rejection::WebSocketUpgradeRejection, CloseFrame, Message as WsMessage, WebSocket,
-    WebSocketUpgrade,
+    rejection::WebSocketUpgradeRejection, Message as WsMessage, WebSocket, WebSocketUpgrade,
 };
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -35,7 +34,6 @@ use tokio_util::sync::CancellationToken;
 const INBOX_QUEUE: usize = 1024;
 /// Tickets in the opening snapshot.
 const SNAPSHOT_TICKETS: usize = 200;
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Deserialize)]
 pub struct InboxParams {
@@ -115,13 +113,7 @@ async fn run(state: AppState, identity: Identity, mut socket: WebSocket) {
             Some((1011, "error interno"))
         }
     };
-    if let Some((code, reason)) = end {
-        let close = WsMessage::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }));
-        let _ = tokio::time::timeout(Duration::from_secs(2), socket.send(close)).await;
-    }
+    super::finish(&mut socket, end).await;
     if state.inboxes.leave(conn) {
         state.presence.inbox_closed(identity.id).await;
     }
@@ -180,12 +172,12 @@ async fn serve(
             },
             incoming = socket.recv() => {
                 last_heard = Instant::now();
-                match incoming {
-                    None | Some(Ok(WsMessage::Close(_))) => return None,
-                    Some(Err(error)) => return super::read_failure(error),
-                    Some(Ok(WsMessage::Text(_))) if !frames.try_take() => return Some((1008, "demasiados mensajes")),
-                    Some(Ok(WsMessage::Text(text))) => reply(&text),
-                    Some(Ok(_)) => continue,
+                match super::incoming(incoming) {
+                    Incoming::Closed => return None,
+                    Incoming::Fail(code, reason) => return Some((code, reason)),
+                    Incoming::Message(WsMessage::Text(_)) if !frames.try_take() => return Some((1008, "demasiados mensajes")),
+                    Incoming::Message(WsMessage::Text(text)) => reply(&text),
+                    Incoming::Message(_) | Incoming::Control => continue,
                 }
             }
             _ = ping.tick() => {
@@ -222,11 +214,4 @@ fn reply(text: &str) -> WsMessage {
         }),
     };
     WsMessage::Text(frame.encode().into())
-}
-
-async fn send(socket: &mut WebSocket, message: WsMessage) -> Result<(), ()> {
-    match tokio::time::timeout(WRITE_TIMEOUT, socket.send(message)).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
-    }
 }

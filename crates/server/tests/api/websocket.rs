@@ -662,3 +662,63 @@ async fn a_retry_of_a_stored_message_is_confirmed_even_if_it_would_now_be_refuse
         "mensaje_demasiado_largo"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_closes_gets_the_closing_handshake_answered() {
+    use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame};
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut ws = app.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    ws.stream
+        .send(tokio_tungstenite::tungstenite::Message::Close(Some(
+            CloseFrame {
+                code: CloseCode::Away,
+                reason: "me voy".into(),
+            },
+        )))
+        .await
+        .unwrap();
+    // The server's close frame answers with the same code (RFC 6455 5.5.1),
+    // rather than the connection just dropping.
+    let closed = ws.closed_within(Duration::from_secs(3)).await;
+    assert_eq!(closed.code, Some(1001), "{closed:?}");
+}
+
+#[tokio::test]
+async fn a_protocol_breach_closes_with_1002_and_text_that_is_not_utf8_with_1007() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut reserved_bit = Frame::message("{}", OpCode::Data(Data::Text), true);
+    reserved_bit.header_mut().rsv2 = true;
+    let cases = [
+        ("a reserved bit", reserved_bit, 1002),
+        (
+            "a reserved opcode",
+            Frame::message("x", OpCode::Data(Data::Reserved(3)), true),
+            1002,
+        ),
+        (
+            "a continuation with nothing to continue",
+            Frame::message("x", OpCode::Data(Data::Continue), true),
+            1002,
+        ),
+        (
+            "text that is not UTF-8",
+            Frame::message(&b"\xce\xba\xed\xa0\x80"[..], OpCode::Data(Data::Text), true),
+            1007,
+        ),
+    ];
+    for (what, frame, code) in cases {
+        let mut ws = app.connect(ticket, &customer(1)).await;
+        ws.expect("connection_established").await;
+        ws.stream
+            .send(tokio_tungstenite::tungstenite::Message::Frame(frame))
+            .await
+            .unwrap();
+        let closed = ws.closed_within(Duration::from_secs(3)).await;
+        assert_eq!(closed.code, Some(code), "{what}: {closed:?}");
+    }
+}
