@@ -5,6 +5,7 @@
 //! browser's `Origin`, the token, the ticket, the caller's right to it, and
 //! the connection limits. Only then does [`session`] take over the socket.
 
+pub mod echo;
 pub mod inbox;
 pub mod rate;
 pub mod session;

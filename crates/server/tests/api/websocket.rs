@@ -722,3 +722,58 @@ async fn a_protocol_breach_closes_with_1002_and_text_that_is_not_utf8_with_1007(
         assert_eq!(closed.code, Some(code), "{what}: {closed:?}");
     }
 }
+
+/// `soporte ws-echo`, the stand-in of `scripts/autobahn`, has the chat
+/// sockets' limits: the same flag raises them.
+#[tokio::test]
+async fn the_conformance_echo_answers_with_the_servers_socket_limits() {
+    use futures_util::StreamExt;
+    use std::process::{Command, Stdio};
+    use tokio_tungstenite::tungstenite::Message;
+    let start = |frame_size: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_soporte"))
+            .args(["ws-echo", "--port", "0", "--max-frame-size", frame_size])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let addr = listening_addr(&mut child);
+        (child, format!("ws://{addr}/"))
+    };
+    type Socket = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+    async fn next(ws: &mut Socket) -> Message {
+        let next = tokio::time::timeout(FRAME_TIMEOUT, ws.next()).await;
+        next.expect("in time").expect("open").expect("a message")
+    }
+    let large = "x".repeat(300 * 1024);
+
+    // The default limit (48 KiB frames: 256 KiB messages).
+    let (mut child, url) = start("49152");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    ws.send(Message::Text("hola".into())).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::Text("hola".into()));
+    ws.send(Message::Binary(vec![0, 255].into())).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::Binary(vec![0, 255].into()));
+    ws.send(Message::Ping("¿sigues?".into())).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::Pong("¿sigues?".into()));
+    let _ = ws.send(Message::Text(large.clone().into())).await;
+    match next(&mut ws).await {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1009),
+        other => panic!("expected a close, got {other:?}"),
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Raised (1 MiB frames: 4 MiB messages), as the conformance run does.
+    let (mut child, url) = start("1048576");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    ws.send(Message::Text(large.clone().into())).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::Text(large.into()));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
