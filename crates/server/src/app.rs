@@ -250,15 +250,7 @@ impl Application {
                 shutdown.cancel();
             }
         });
-        // TCP_NODELAY: a chat sends many small frames; with Nagle's algorithm
-        // a frame written after another unacknowledged one waits for the
-        // peer's delayed ACK (up to 40 ms).
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-        });
-        let serve = axum::serve(listener, router).with_graceful_shutdown({
+        let serve = axum::serve(no_delay(self.listener), router).with_graceful_shutdown({
             let shutdown = shutdown.clone();
             async move { shutdown.cancelled().await }
         });
@@ -319,6 +311,17 @@ fn origin_of(url: &str) -> String {
 }
 
 /// Resolves on SIGINT or SIGTERM.
+/// The listener with TCP_NODELAY on every connection: a chat sends many small
+/// frames; with Nagle's algorithm a frame written after another
+/// unacknowledged one waits for the peer's delayed ACK (up to 40 ms).
+pub fn no_delay(listener: TcpListener) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
+    listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    })
+}
+
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

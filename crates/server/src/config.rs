@@ -26,6 +26,39 @@ pub enum Command {
     Token(TokenArgs),
     /// Apply database migrations and exit.
     Migrate(MigrateArgs),
+    /// A WebSocket echo on 127.0.0.1 with the server's socket settings, for
+    /// protocol conformance runs (scripts/autobahn).
+    #[command(hide = true)]
+    WsEcho(WsEchoArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WsEchoArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    #[command(flatten)]
+    pub frames: FrameArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct FrameArgs {
+    /// Largest WebSocket text frame the server reads, in bytes (at least 1024);
+    /// larger ones get `frame_demasiado_grande`.
+    #[arg(long, env = "SOPORTE_MAX_FRAME_SIZE", default_value_t = 49_152)]
+    pub max_frame_size: usize,
+}
+
+impl FrameArgs {
+    pub fn max_frame_size(&self) -> Result<usize, ConfigError> {
+        if self.max_frame_size < 1024 {
+            return Err(ConfigError::new(
+                "SOPORTE_MAX_FRAME_SIZE (--max-frame-size)",
+                "must be at least 1024 bytes",
+            ));
+        }
+        Ok(self.max_frame_size)
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -104,10 +137,8 @@ pub struct ServeArgs {
     /// --max-file-size); larger ones get 413.
     #[arg(long, env = "SOPORTE_MAX_REQUEST_BODY", default_value_t = 1_048_576)]
     pub max_request_body: usize,
-    /// Largest WebSocket text frame the server reads, in bytes (at least 1024);
-    /// larger ones get `frame_demasiado_grande`.
-    #[arg(long, env = "SOPORTE_MAX_FRAME_SIZE", default_value_t = 49_152)]
-    pub max_frame_size: usize,
+    #[command(flatten)]
+    pub frames: FrameArgs,
     /// Sockets one user may hold at once; 0 turns the limit off.
     #[arg(long, env = "SOPORTE_MAX_CONNECTIONS_PER_USER", default_value_t = 20)]
     pub max_connections_per_user: u32,
@@ -335,12 +366,7 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if args.max_frame_size < 1024 {
-            return Err(ConfigError::new(
-                "SOPORTE_MAX_FRAME_SIZE (--max-frame-size)",
-                "must be at least 1024 bytes",
-            ));
-        }
+        let max_frame_size = args.frames.max_frame_size()?;
         if args.heartbeat_interval == 0 {
             return Err(ConfigError::new(
                 "SOPORTE_HEARTBEAT_INTERVAL (--heartbeat-interval)",
@@ -358,7 +384,7 @@ impl Config {
             msg_rate: args.msg_rate,
             user_msg_rate: args.user_msg_rate,
             max_request_body: args.max_request_body,
-            max_frame_size: args.max_frame_size,
+            max_frame_size,
             max_connections_per_user: args.max_connections_per_user,
             max_connections: args.max_connections,
             public_url,

@@ -3,7 +3,7 @@
 use clap::Parser;
 use soporte_server::auth::{Minter, TokenRequest, Verifier};
 use soporte_server::config::{
-    Cli, Command, Config, ConfigError, DatabaseUrl, ServeArgs, TokenArgs,
+    Cli, Command, Config, ConfigError, DatabaseUrl, ServeArgs, TokenArgs, WsEchoArgs,
 };
 use soporte_server::store::postgres::PostgresStore;
 use soporte_server::store::sqlite::SqliteStore;
@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Token(args) => token(args),
         Command::Migrate(args) => migrate(&args.database.database_url, args.new_epoch),
+        Command::WsEcho(args) => ws_echo(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -81,6 +82,24 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             .await
             .map_err(|e| format!("server error: {e}"))
     })
+}
+
+/// The WebSocket echo of protocol conformance runs (`ws::echo`).
+fn ws_echo(args: WsEchoArgs) -> Result<(), String> {
+    let max_frame = args.frames.max_frame_size().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime
+        .block_on(soporte_server::ws::echo::serve(
+            args.port,
+            max_frame,
+            |addr| {
+                println!("listening on http://{addr}");
+            },
+        ))
+        .map_err(|e| format!("ws-echo: {e}"))
 }
 
 fn token(args: TokenArgs) -> Result<(), String> {

@@ -7,7 +7,7 @@
 
 use super::keepalive::{self, Due, Keepalive};
 use super::rate::TokenBucket;
-use super::{authenticate, limited, take_slot, user_record};
+use super::{authenticate, limited, send, take_slot, user_record, Incoming};
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::http::error::ApiError;
@@ -17,8 +17,7 @@ use crate::hub::{outbox, Encoded, Next, OutboxReader};
 use crate::metrics::METRICS;
 use crate::store::{TicketScope, Viewer};
 use axum::extract::ws::{
-    rejection::WebSocketUpgradeRejection, CloseFrame, Message as WsMessage, WebSocket,
-    WebSocketUpgrade,
+    rejection::WebSocketUpgradeRejection, Message as WsMessage, WebSocket, WebSocketUpgrade,
 };
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -27,14 +26,12 @@ use serde::Deserialize;
 use soporte_protocol::server::{ErrorFrame, Heartbeat, InboxSnapshot};
 use soporte_protocol::*;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 use tokio::time::Instant;
 
 /// Events an inbox may have waiting: busier than a ticket's socket.
 const INBOX_QUEUE: usize = 1024;
 /// Tickets in the opening snapshot.
 const SNAPSHOT_TICKETS: usize = 200;
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Deserialize)]
 pub struct InboxParams {
@@ -112,13 +109,7 @@ async fn run(state: AppState, identity: Identity, mut socket: WebSocket) {
             Some((1011, "error interno"))
         }
     };
-    if let Some((code, reason)) = end {
-        let close = WsMessage::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }));
-        let _ = tokio::time::timeout(Duration::from_secs(2), socket.send(close)).await;
-    }
+    super::finish(&mut socket, end).await;
     if state.inboxes.leave(conn) {
         state.presence.inbox_closed(identity.id).await;
     }
@@ -175,12 +166,12 @@ async fn serve(
             },
             incoming = socket.recv() => {
                 keepalive.heard();
-                match incoming {
-                    None | Some(Ok(WsMessage::Close(_))) => return None,
-                    Some(Err(error)) => return super::read_failure(error),
-                    Some(Ok(WsMessage::Text(_))) if !frames.try_take() => return Some((1008, "demasiados mensajes")),
-                    Some(Ok(WsMessage::Text(text))) => reply(&text),
-                    Some(Ok(_)) => continue,
+                match super::incoming(incoming) {
+                    Incoming::Closed => return None,
+                    Incoming::Fail(code, reason) => return Some((code, reason)),
+                    Incoming::Message(WsMessage::Text(_)) if !frames.try_take() => return Some((1008, "demasiados mensajes")),
+                    Incoming::Message(WsMessage::Text(text)) => reply(&text),
+                    Incoming::Message(_) | Incoming::Control => continue,
                 }
             }
             _ = &mut timer => match keepalive.due(Instant::now()) {
@@ -216,11 +207,4 @@ fn reply(text: &str) -> WsMessage {
         }),
     };
     WsMessage::Text(frame.encode().into())
-}
-
-async fn send(socket: &mut WebSocket, message: WsMessage) -> Result<(), ()> {
-    match tokio::time::timeout(WRITE_TIMEOUT, socket.send(message)).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
-    }
 }

@@ -5,6 +5,7 @@
 //! browser's `Origin`, the token, the ticket, the caller's right to it, and
 //! the connection limits. Only then does [`session`] take over the socket.
 
+pub mod echo;
 pub mod inbox;
 pub mod keepalive;
 pub mod rate;
@@ -17,13 +18,18 @@ use crate::auth::Identity;
 use crate::http::error::ApiError;
 use crate::metrics::METRICS;
 use crate::store::{Claim, UserRecord};
-use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
+use axum::extract::ws::{
+    rejection::WebSocketUpgradeRejection, CloseFrame, Message as WsMessage, WebSocket,
+    WebSocketUpgrade,
+};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use futures_util::SinkExt;
 use serde::Deserialize;
 use slots::SlotRefused;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 /// Largest WebSocket message the library will assemble (at least; four times
 /// `--max-frame-size` when that is larger). Anything bigger is a protocol
@@ -34,6 +40,9 @@ pub const MAX_WS_MESSAGE_BYTES: usize = 256 * 1024;
 /// a larger message is still read whole (the buffer grows for it), this only
 /// sets what every idle connection keeps allocated.
 pub const READ_BUFFER_BYTES: usize = 512;
+/// Largest frame the server may send (its write buffer's cap): its largest
+/// is the greeting, kept under half of this.
+pub const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 /// Largest frame the application reads by default (`--max-frame-size`);
 /// bigger ones get an `error` frame.
 pub const MAX_FRAME_BYTES: usize = 48 * 1024;
@@ -89,17 +98,93 @@ pub async fn upgrade(
     }
 }
 
+/// What one read from a socket means for a connection's loop.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A text or binary message, for the application.
+    Message(WsMessage),
+    /// A ping or a pong: the library answers pings itself; either one only
+    /// proves the peer alive.
+    Control,
+    /// The peer closed (the library's answer goes out in [`finish`]) or is gone.
+    Closed,
+    /// The connection must end, with this close code.
+    Fail(u16, &'static str),
+}
+
+/// Sorts out what `socket.recv()` returned. Every WebSocket loop of ours
+/// reads through this, so they all end connections the same way.
+pub fn incoming(read: Option<Result<WsMessage, axum::Error>>) -> Incoming {
+    match read {
+        None | Some(Ok(WsMessage::Close(_))) => Incoming::Closed,
+        Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => Incoming::Control,
+        Some(Ok(message)) => Incoming::Message(message),
+        Some(Err(error)) => match read_failure(error) {
+            Some((code, reason)) => Incoming::Fail(code, reason),
+            None => Incoming::Closed,
+        },
+    }
+}
+
 /// How a failed read ends a connection: a message over the size limit is
 /// answered with 1009 (the rest of it is unread, so the connection cannot go
-/// on); anything else means the peer is gone (`None`: nothing to send).
+/// on), a text message that is not UTF-8 with 1007, any other breach of the
+/// protocol (reserved bits or opcodes, a continuation out of place, a
+/// fragmented or oversized control frame, a bad close frame) with 1002;
+/// anything else means the peer is gone (`None`: nothing to send).
 pub fn read_failure(error: axum::Error) -> Option<(u16, &'static str)> {
-    use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
+    use tokio_tungstenite::tungstenite::error::{CapacityError, Error, ProtocolError};
     match error.into_inner().downcast_ref::<Error>() {
         Some(Error::Capacity(CapacityError::MessageTooLong { .. })) => {
             Some((1009, "mensaje demasiado grande"))
         }
+        Some(Error::Utf8(_)) => Some((1007, "texto que no es UTF-8")),
+        // The peer went away mid-handshake or mid-frame: nobody to tell.
+        Some(Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => None,
+        Some(Error::Protocol(_)) => Some((1002, "error de protocolo")),
         _ => None,
     }
+}
+
+/// A send that takes longer than this means a dead or stuck peer.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends one message; `Err` when the peer is gone or stuck (the connection
+/// is over).
+pub async fn send(socket: &mut WebSocket, message: WsMessage) -> Result<(), ()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// How long the goodbye may take: our close frame, then the peer's answer.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Ends a connection. With a code: sends our close frame and waits (at most
+/// [`CLOSE_TIMEOUT`]) for the peer's answer, so the closing handshake
+/// completes and the server is the one to drop the TCP connection, as
+/// RFC 6455 asks. Without one (the peer closed, or is gone): sends the
+/// library's answer to the peer's close frame, if there is one to send.
+pub async fn finish(socket: &mut WebSocket, close: Option<(u16, &'static str)>) {
+    let goodbye = async {
+        match close {
+            Some((code, reason)) => {
+                let frame = WsMessage::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                }));
+                if socket.send(frame).await.is_ok() {
+                    // Whatever still arrives is dropped; the answer ends it.
+                    while let Some(Ok(_)) = socket.recv().await {}
+                }
+            }
+            None => {
+                let _ = socket.flush().await;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, goodbye).await;
 }
 
 /// The socket settings every WebSocket of ours uses.
@@ -111,7 +196,7 @@ pub fn limited(ws: WebSocketUpgrade, max_frame: usize) -> WebSocketUpgrade {
         // extra reads for the rare large frame.
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
-        .max_write_buffer_size(1024 * 1024)
+        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
 }
 
 /// Who is connecting: the browser's `Origin` must be on the list, and the
@@ -254,4 +339,68 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .to_str()
         .ok()?
         .strip_prefix("Bearer ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::error::{CapacityError, Error, ProtocolError};
+
+    fn failure(error: Error) -> Option<u16> {
+        read_failure(axum::Error::new(error)).map(|(code, _)| code)
+    }
+
+    #[test]
+    fn a_failed_read_closes_with_the_code_of_its_cause() {
+        let too_long = CapacityError::MessageTooLong {
+            size: 2,
+            max_size: 1,
+        };
+        assert_eq!(failure(Error::Capacity(too_long)), Some(1009));
+        assert_eq!(failure(Error::Utf8("bad".into())), Some(1007));
+        for breach in [
+            ProtocolError::NonZeroReservedBits,
+            ProtocolError::UnknownControlFrameType(11),
+            ProtocolError::UnexpectedContinueFrame,
+            ProtocolError::FragmentedControlFrame,
+            ProtocolError::InvalidCloseSequence,
+        ] {
+            assert_eq!(failure(Error::Protocol(breach)), Some(1002));
+        }
+        // A peer that is gone is not told anything.
+        assert_eq!(
+            failure(Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)),
+            None
+        );
+        assert_eq!(failure(Error::ConnectionClosed), None);
+        assert_eq!(
+            failure(Error::Io(std::io::ErrorKind::ConnectionReset.into())),
+            None
+        );
+    }
+
+    #[test]
+    fn control_frames_and_closes_never_reach_the_application() {
+        assert!(matches!(
+            incoming(Some(Ok(WsMessage::Ping(Default::default())))),
+            Incoming::Control
+        ));
+        assert!(matches!(
+            incoming(Some(Ok(WsMessage::Pong(Default::default())))),
+            Incoming::Control
+        ));
+        assert!(matches!(
+            incoming(Some(Ok(WsMessage::Close(None)))),
+            Incoming::Closed
+        ));
+        assert!(matches!(incoming(None), Incoming::Closed));
+        assert!(matches!(
+            incoming(Some(Ok(WsMessage::Binary(vec![1].into())))),
+            Incoming::Message(WsMessage::Binary(_))
+        ));
+        assert!(matches!(
+            incoming(Some(Err(axum::Error::new(Error::Utf8("bad".into()))))),
+            Incoming::Fail(1007, _)
+        ));
+    }
 }

@@ -12,7 +12,7 @@
 
 use super::keepalive::{self, Due, Keepalive};
 use super::rate::TokenBucket;
-use super::Admitted;
+use super::{Admitted, Incoming};
 use crate::access;
 use crate::app::AppState;
 use crate::auth::Identity;
@@ -23,13 +23,12 @@ use crate::hub::inbox::{InboxEvent, InboxRoute};
 use crate::hub::{outbox, Audience, Encoded, Except, Member, Next, OutboxReader, TicketEvent};
 use crate::metrics::METRICS;
 use crate::store::{Appended, StoreError};
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+use axum::extract::ws::{Message as WsMessage, WebSocket};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use soporte_protocol::server::*;
 use soporte_protocol::*;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -46,8 +45,6 @@ const HISTORY_IN_HELLO: usize = 50;
 const HISTORY_IN_HELLO_BYTES: usize = 512 * 1024;
 /// Page size of a catch-up after `since`.
 const CATCH_UP_PAGE: usize = 500;
-/// A send that takes longer than this means a dead or stuck peer.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Consecutive refusals by the rate limit before the connection is closed.
 const MAX_RATE_STRIKES: u32 = 20;
 
@@ -441,15 +438,14 @@ impl Session {
                     }
                 }
                 incoming = self.socket.recv(), if self.in_flight() < MAX_IN_FLIGHT => {
-                    let frame = match incoming {
-                        None => return End::Gone,
-                        Some(Err(error)) => {
-                            return match super::read_failure(error) {
-                                Some((code, reason)) => End::Close(code, reason),
-                                None => End::Gone,
-                            }
+                    let frame = match super::incoming(incoming) {
+                        Incoming::Closed => return End::Gone,
+                        Incoming::Fail(code, reason) => return End::Close(code, reason),
+                        Incoming::Control => {
+                            keepalive.heard();
+                            continue;
                         }
-                        Some(Ok(frame)) => frame,
+                        Incoming::Message(frame) => frame,
                     };
                     keepalive.heard();
                     // Boxed: handling a frame needs far more state than
@@ -483,12 +479,11 @@ impl Session {
         self.pending.as_ref().map_or(0, FuturesOrdered::len)
     }
 
+    /// A text or binary message (control frames stop at [`super::incoming`]).
     async fn on_frame(&mut self, frame: WsMessage) -> Result<(), End> {
         let text = match frame {
             WsMessage::Text(text) => text,
-            WsMessage::Close(_) => return Err(End::Gone),
-            // The library answers pings; a pong only proves the peer is alive.
-            WsMessage::Ping(_) | WsMessage::Pong(_) => return Ok(()),
+            WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Close(_) => return Ok(()),
             WsMessage::Binary(_) => {
                 return self
                     .refuse(
@@ -712,10 +707,9 @@ impl Session {
     }
 
     async fn send(&mut self, message: WsMessage) -> Result<(), End> {
-        match tokio::time::timeout(WRITE_TIMEOUT, self.socket.send(message)).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(End::Gone),
-        }
+        super::send(&mut self.socket, message)
+            .await
+            .map_err(|()| End::Gone)
     }
 
     /// Leaves cleanly: confirms what is still committing (a confirmation is
@@ -727,14 +721,12 @@ impl Session {
                     break;
                 }
             }
-            let close = WsMessage::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            }));
-            let _ = tokio::time::timeout(Duration::from_secs(2), self.socket.send(close)).await;
+            super::finish(&mut self.socket, Some((code, reason))).await;
         } else {
-            // The client is gone; its messages still commit (they were
-            // accepted), it just cannot be told. A retry will be deduplicated.
+            // The client closed (answered here) or is gone; its messages
+            // still commit (they were accepted), it just cannot be told. A
+            // retry will be deduplicated.
+            super::finish(&mut self.socket, None).await;
             while next_confirmation(&mut self.pending).await.is_some() {}
         }
         self.stop_typing();

@@ -662,3 +662,118 @@ async fn a_retry_of_a_stored_message_is_confirmed_even_if_it_would_now_be_refuse
         "mensaje_demasiado_largo"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_closes_gets_the_closing_handshake_answered() {
+    use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame};
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut ws = app.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    ws.stream
+        .send(tokio_tungstenite::tungstenite::Message::Close(Some(
+            CloseFrame {
+                code: CloseCode::Away,
+                reason: "me voy".into(),
+            },
+        )))
+        .await
+        .unwrap();
+    // The server's close frame answers with the same code (RFC 6455 5.5.1),
+    // rather than the connection just dropping.
+    let closed = ws.closed_within(Duration::from_secs(3)).await;
+    assert_eq!(closed.code, Some(1001), "{closed:?}");
+}
+
+#[tokio::test]
+async fn a_protocol_breach_closes_with_1002_and_text_that_is_not_utf8_with_1007() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut reserved_bit = Frame::message("{}", OpCode::Data(Data::Text), true);
+    reserved_bit.header_mut().rsv2 = true;
+    let cases = [
+        ("a reserved bit", reserved_bit, 1002),
+        (
+            "a reserved opcode",
+            Frame::message("x", OpCode::Data(Data::Reserved(3)), true),
+            1002,
+        ),
+        (
+            "a continuation with nothing to continue",
+            Frame::message("x", OpCode::Data(Data::Continue), true),
+            1002,
+        ),
+        (
+            "text that is not UTF-8",
+            Frame::message(&b"\xce\xba\xed\xa0\x80"[..], OpCode::Data(Data::Text), true),
+            1007,
+        ),
+    ];
+    for (what, frame, code) in cases {
+        let mut ws = app.connect(ticket, &customer(1)).await;
+        ws.expect("connection_established").await;
+        ws.stream
+            .send(tokio_tungstenite::tungstenite::Message::Frame(frame))
+            .await
+            .unwrap();
+        let closed = ws.closed_within(Duration::from_secs(3)).await;
+        assert_eq!(closed.code, Some(code), "{what}: {closed:?}");
+    }
+}
+
+/// `soporte ws-echo`, the stand-in of `scripts/autobahn`, has the chat
+/// sockets' limits: the same flag raises them.
+#[tokio::test]
+async fn the_conformance_echo_answers_with_the_servers_socket_limits() {
+    use futures_util::StreamExt;
+    use std::process::{Command, Stdio};
+    use tokio_tungstenite::tungstenite::Message;
+    let start = |frame_size: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_soporte"))
+            .args(["ws-echo", "--port", "0", "--max-frame-size", frame_size])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let addr = listening_addr(&mut child);
+        (child, format!("ws://{addr}/"))
+    };
+    type Socket = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+    async fn next(ws: &mut Socket) -> Message {
+        let next = tokio::time::timeout(FRAME_TIMEOUT, ws.next()).await;
+        next.expect("in time").expect("open").expect("a message")
+    }
+    let large = "x".repeat(300 * 1024);
+
+    // The default limit (48 KiB frames: 256 KiB messages).
+    let (mut child, url) = start("49152");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    ws.send(Message::Text("hola".into())).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::Text("hola".into()));
+    ws.send(Message::Binary(vec![0, 255].into())).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::Binary(vec![0, 255].into()));
+    ws.send(Message::Ping("¿sigues?".into())).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::Pong("¿sigues?".into()));
+    let _ = ws.send(Message::Text(large.clone().into())).await;
+    match next(&mut ws).await {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1009),
+        other => panic!("expected a close, got {other:?}"),
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Raised (1 MiB frames: 4 MiB messages), as the conformance run does.
+    let (mut child, url) = start("1048576");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    ws.send(Message::Text(large.clone().into())).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::Text(large.into()));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
