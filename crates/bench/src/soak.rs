@@ -213,17 +213,10 @@ async fn customer_loop(
         round += 1;
         // A new ticket every fourth round; otherwise come back to the last.
         if ticket.is_none() || round.is_multiple_of(4) {
-            let created = http
-                .post(format!("{base}/api/soporte/tickets/"))
-                .bearer_auth(client::token(customer, Role::Cliente))
-                .json(&json!({"asunto": "soak"}))
-                .send()
-                .await;
-            let Ok(created) = created else { continue };
-            let Ok(body) = created.json::<Value>().await else {
+            let Some(created) = open_ticket(&http, &base, customer, "soak").await else {
                 continue;
             };
-            ticket = body["id"].as_i64();
+            ticket = Some(created);
         }
         let Some(id) = ticket else { continue };
         if let Err(error) = one_visit(&http, &ws_base, id, customer, agent, round, &tally).await {
@@ -233,6 +226,23 @@ async fn customer_loop(
         tally.sessions.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(20 + (round * 37 % 200))).await;
     }
+}
+
+/// A new ticket of `customer`'s, or `None` if the server would not open one.
+async fn open_ticket(
+    http: &reqwest::Client,
+    base: &str,
+    customer: i64,
+    asunto: &str,
+) -> Option<i64> {
+    let created = http
+        .post(format!("{base}/api/soporte/tickets/"))
+        .bearer_auth(client::token(customer, Role::Cliente))
+        .json(&json!({ "asunto": asunto }))
+        .send()
+        .await
+        .ok()?;
+    created.json::<Value>().await.ok()?["id"].as_i64()
 }
 
 /// A client that sends far faster than allowed, over and over: each round
@@ -245,20 +255,7 @@ async fn flooder_loop(base: String, ws_base: String, tally: Arc<Tally>, stop: Ar
     let mut round: u64 = 0;
     while !stop.load(Ordering::SeqCst) {
         round += 1;
-        let created = http
-            .post(format!("{base}/api/soporte/tickets/"))
-            .bearer_auth(client::token(flooder, Role::Cliente))
-            .json(&json!({"asunto": "flood"}))
-            .send()
-            .await;
-        let Some(ticket) = (match created {
-            Ok(created) => created
-                .json::<Value>()
-                .await
-                .ok()
-                .and_then(|b| b["id"].as_i64()),
-            Err(_) => None,
-        }) else {
+        let Some(ticket) = open_ticket(&http, &base, flooder, "flood").await else {
             eprintln!("soak: flooder: cannot open a ticket");
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
