@@ -67,9 +67,13 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
                 "{base}/ws/soporte/ticket/{ticket}/?token={}",
                 client::token(500_000 + i as i64, Role::Cliente)
             );
-            let (socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
-                .await
-                .ok()?;
+            let (socket, _) = tokio_tungstenite::connect_async_with_config(
+                url,
+                Some(client::socket_config()),
+                true,
+            )
+            .await
+            .ok()?;
             drop(permit);
             opened.fetch_add(1, Ordering::SeqCst);
             alive.fetch_add(1, Ordering::SeqCst);

@@ -65,7 +65,9 @@ async fn upgrade(
     Path(ticket): Path<i64>,
     ws: WebSocketUpgrade,
 ) -> impl IntoResponse {
-    ws.on_upgrade(move |socket| session(relay, ticket, socket))
+    // The server's own socket settings (buffer sizes, limits).
+    soporte_server::ws::limited(ws, soporte_server::ws::MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| session(relay, ticket, socket))
 }
 
 async fn session(relay: Arc<Relay>, ticket: i64, socket: WebSocket) {
@@ -83,8 +85,17 @@ async fn session(relay: Arc<Relay>, ticket: i64, socket: WebSocket) {
     let hello = json!({"tipo": "connection_established", "data": {"historial_reciente": [], "last_seq": 0}});
     let _ = queue.send(hello.to_string().into());
     let writer = tokio::spawn(async move {
+        // Like the server: what is ready together leaves in one write.
         while let Some(text) = outgoing.recv().await {
-            if sink.send(Message::Text(text)).await.is_err() {
+            if sink.feed(Message::Text(text)).await.is_err() {
+                return;
+            }
+            while let Ok(text) = outgoing.try_recv() {
+                if sink.feed(Message::Text(text)).await.is_err() {
+                    return;
+                }
+            }
+            if sink.flush().await.is_err() {
                 return;
             }
         }

@@ -322,9 +322,10 @@ async fn connect(
         "{ws_base}/ws/soporte/ticket/{ticket}/?token={}",
         client::token(user, role)
     );
-    let (socket, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (socket, _) =
+        tokio_tungstenite::connect_async_with_config(url, Some(client::socket_config()), true)
+            .await
+            .map_err(|e| e.to_string())?;
     Ok(socket)
 }
 

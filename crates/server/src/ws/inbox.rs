@@ -7,7 +7,7 @@
 
 use super::keepalive::{self, Due, Keepalive};
 use super::rate::TokenBucket;
-use super::{authenticate, limited, send, take_slot, user_record, Incoming};
+use super::{authenticate, feed, flush, limited, send, take_slot, user_record, Incoming};
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::http::error::ApiError;
@@ -156,13 +156,9 @@ async fn serve(
         let outgoing = tokio::select! {
             biased;
             _ = state.shutdown.cancelled() => return Some((1001, "el servidor se está reiniciando")),
-            next = events.next() => match next {
-                Next::Evicted => return Some((1013, "no se leen los mensajes a tiempo; reconecta")),
-                Next::Closed => return None,
-                Next::Event(event) => match &*event {
-                    Encoded::Close { code, reason } => return Some((*code, reason)),
-                    Encoded::Frame { text, .. } => WsMessage::Text(text.clone()),
-                },
+            next = events.next() => match write_out(socket, next, events).await {
+                Ok(()) => continue,
+                Err(end) => return end,
             },
             incoming = socket.recv() => {
                 keepalive.heard();
@@ -185,6 +181,39 @@ async fn serve(
             return None;
         }
     }
+}
+
+/// Writes `first` and every event already waiting behind it in one go (a
+/// burst of previews leaves in one write); `Err` is how the loop ends.
+async fn write_out(
+    socket: &mut WebSocket,
+    first: Next,
+    events: &mut OutboxReader,
+) -> Result<(), Option<(u16, &'static str)>> {
+    let mut next = Some(first);
+    let mut written = 0;
+    while let Some(item) = next.take() {
+        let event = match item {
+            Next::Evicted => {
+                return Err(Some((1013, "no se leen los mensajes a tiempo; reconecta")))
+            }
+            Next::Closed => return Err(None),
+            Next::Event(event) => event,
+        };
+        match &*event {
+            Encoded::Close { code, reason } => return Err(Some((*code, reason))),
+            Encoded::Frame { text, .. } => {
+                if feed(socket, WsMessage::Text(text.clone())).await.is_err() {
+                    return Err(None);
+                }
+            }
+        }
+        written += 1;
+        if written < super::MAX_FRAMES_PER_WRITE {
+            next = events.try_next();
+        }
+    }
+    flush(socket).await.map_err(|()| None)
 }
 
 /// The answer to a client frame: `heartbeat` is the only one an inbox takes.

@@ -40,6 +40,9 @@ pub const MAX_WS_MESSAGE_BYTES: usize = 256 * 1024;
 /// a larger message is still read whole (the buffer grows for it), this only
 /// sets what every idle connection keeps allocated.
 pub const READ_BUFFER_BYTES: usize = 512;
+/// Bytes of frames fed together before the socket writes them out without
+/// waiting for the flush. Only a connection that gets a burst fills it.
+pub const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 /// Largest frame the server may send (its write buffer's cap): its largest
 /// is the greeting, kept under half of this.
 pub const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
@@ -158,6 +161,27 @@ pub async fn send(socket: &mut WebSocket, message: WsMessage) -> Result<(), ()> 
     }
 }
 
+/// Queues one message in the socket's write buffer, to go out with the next
+/// [`flush`]: what is ready together leaves in one write, not one each.
+pub async fn feed(socket: &mut WebSocket, message: WsMessage) -> Result<(), ()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, socket.feed(message)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// Writes out what [`feed`] queued.
+pub async fn flush(socket: &mut WebSocket) -> Result<(), ()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, socket.flush()).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// Most frames written out together: a connection with an endless stream of
+/// events still reads its socket between writes.
+pub const MAX_FRAMES_PER_WRITE: usize = 64;
+
 /// How long the goodbye may take: our close frame, then the peer's answer.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -195,7 +219,9 @@ pub fn limited(ws: WebSocketUpgrade, max_frame: usize) -> WebSocketUpgrade {
         // Small buffers: memory per idle connection matters more than a few
         // extra reads for the rare large frame.
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(0)
+        // Frames fed together (see `feed`) leave in one write; a frame
+        // larger than this goes out at once.
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
 }
 

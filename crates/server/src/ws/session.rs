@@ -24,7 +24,7 @@ use crate::hub::{outbox, Audience, Encoded, Except, Member, Next, OutboxReader, 
 use crate::metrics::METRICS;
 use crate::store::{Appended, StoreError};
 use axum::extract::ws::{Message as WsMessage, WebSocket};
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use soporte_protocol::server::*;
 use soporte_protocol::*;
@@ -59,6 +59,15 @@ enum End {
     /// The client closed, or the socket failed: nothing to send.
     Gone,
     Close(u16, &'static str),
+}
+
+/// Something to write to the socket that needs no waiting.
+// Lives only on the stack of `write_out`, one at a time: boxing would only add
+// an allocation per frame.
+#[allow(clippy::large_enum_variant)]
+enum Ready {
+    Confirmation(String, Result<Appended, FrameError>),
+    Event(Next),
 }
 
 struct Session {
@@ -413,27 +422,12 @@ impl Session {
                 biased;
                 _ = shutdown.cancelled() => return End::Close(CLOSE_GOING_AWAY, "el servidor se está reiniciando"),
                 Some((client_id, result)) = next_confirmation(&mut self.pending), if self.in_flight() > 0 => {
-                    if let Err(end) = Box::pin(self.confirm(client_id, result)).await {
+                    if let Err(end) = Box::pin(self.write_out(Ready::Confirmation(client_id, result), events)).await {
                         return end;
                     }
                 }
                 next = events.next() => {
-                    let event = match next {
-                        Next::Event(event) => event,
-                        Next::Evicted => return End::Close(CLOSE_TRY_AGAIN, "no se leen los mensajes a tiempo; reconecta con since"),
-                        Next::Closed => return End::Gone,
-                    };
-                    let (seq, text) = match &*event {
-                        Encoded::Frame { seq, text } => (*seq, text),
-                        Encoded::Close { code, reason } => return End::Close(*code, reason),
-                    };
-                    if let Some(seq) = seq {
-                        if seq <= self.sent_seq {
-                            continue;
-                        }
-                        self.sent_seq = seq;
-                    }
-                    if let Err(end) = Box::pin(self.send(WsMessage::Text(text.clone()))).await {
+                    if let Err(end) = Box::pin(self.write_out(Ready::Event(next), events)).await {
                         return end;
                     }
                 }
@@ -472,6 +466,65 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Writes `first` and whatever else is ready right now (confirmations,
+    /// room events) in one go: a batch commit confirms several messages of a
+    /// connection at once, and they leave in one write instead of one each.
+    async fn write_out(&mut self, first: Ready, events: &mut OutboxReader) -> Result<(), End> {
+        let mut ready = Some(first);
+        let mut written = 0;
+        while let Some(item) = ready.take() {
+            match item {
+                Ready::Confirmation(client_id, result) => self.confirm(client_id, result).await?,
+                Ready::Event(next) => self.feed_event(next).await?,
+            }
+            written += 1;
+            if written < super::MAX_FRAMES_PER_WRITE {
+                ready = self.ready_now(events);
+            }
+        }
+        super::flush(&mut self.socket).await.map_err(|()| End::Gone)
+    }
+
+    /// A confirmation or an event that is ready without waiting.
+    fn ready_now(&mut self, events: &mut OutboxReader) -> Option<Ready> {
+        if self.in_flight() > 0 {
+            if let Some(Some((client_id, result))) =
+                next_confirmation(&mut self.pending).now_or_never()
+            {
+                return Some(Ready::Confirmation(client_id, result));
+            }
+        }
+        events.try_next().map(Ready::Event)
+    }
+
+    /// Queues a room event for this socket (see [`Session::write_out`]).
+    async fn feed_event(&mut self, next: Next) -> Result<(), End> {
+        let event = match next {
+            Next::Event(event) => event,
+            Next::Evicted => {
+                return Err(End::Close(
+                    CLOSE_TRY_AGAIN,
+                    "no se leen los mensajes a tiempo; reconecta con since",
+                ))
+            }
+            Next::Closed => return Err(End::Gone),
+        };
+        let (seq, text) = match &*event {
+            Encoded::Frame { seq, text } => (*seq, text),
+            Encoded::Close { code, reason } => return Err(End::Close(*code, reason)),
+        };
+        if let Some(seq) = seq {
+            // Already sent (a sync that overlapped with live events).
+            if seq <= self.sent_seq {
+                return Ok(());
+            }
+            self.sent_seq = seq;
+        }
+        super::feed(&mut self.socket, WsMessage::Text(text.clone()))
+            .await
+            .map_err(|()| End::Gone)
     }
 
     /// Messages of this connection still committing.
@@ -615,7 +668,10 @@ impl Session {
                     seq: appended.message.seq,
                     duplicado: appended.duplicate,
                 });
-                self.send_text(frame.encode()).await
+                // Written out by the caller's flush (or the goodbye's).
+                super::feed(&mut self.socket, WsMessage::Text(frame.encode().into()))
+                    .await
+                    .map_err(|()| End::Gone)
             }
             Err(error) => self.refuse(Some("mensaje"), Some(client_id), error).await,
         }

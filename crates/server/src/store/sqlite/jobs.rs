@@ -1,4 +1,4 @@
-//! Writes: each runs inside the writer's batch transaction (in a savepoint),
+//! Writes: each runs inside the writer's batch transaction (see writer.rs),
 //! so every check here is made against the ticket as it is in the
 //! transaction that changes it: two agents cannot both take a ticket, a
 //! message cannot land on a ticket closed a moment before.

@@ -151,7 +151,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Batch<'_>) -> StoreResult<T> + Send + 'static,
+        F: Fn(&mut Batch<'_>) -> StoreResult<T> + Send + 'static,
     {
         self.writer.write(work).await
     }
@@ -228,7 +228,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_ticket(&self, ticket: NewTicket) -> StoreResult<Ticket> {
-        self.write(move |batch| jobs::create_ticket(batch, ticket))
+        self.write(move |batch| jobs::create_ticket(batch, ticket.clone()))
             .await
     }
 
@@ -241,7 +241,7 @@ impl Store for SqliteStore {
     }
 
     async fn claim_ticket(&self, id: TicketId, agent: UserRecord) -> StoreResult<Claim> {
-        self.write(move |batch| jobs::claim_ticket(batch, id, agent))
+        self.write(move |batch| jobs::claim_ticket(batch, id, agent.clone()))
             .await
     }
 
@@ -251,7 +251,7 @@ impl Store for SqliteStore {
         actor: UserRecord,
         command: TicketCommand,
     ) -> StoreResult<Ticket> {
-        self.write(move |batch| jobs::change_ticket(batch, id, actor, command))
+        self.write(move |batch| jobs::change_ticket(batch, id, actor.clone(), command.clone()))
             .await
     }
 
@@ -275,7 +275,8 @@ impl Store for SqliteStore {
     }
 
     async fn append(&self, message: NewMessage) -> StoreResult<Appended> {
-        self.write(move |batch| jobs::append(batch, message)).await
+        self.write(move |batch| jobs::append(batch, message.clone()))
+            .await
     }
 
     async fn find_sent(
@@ -342,7 +343,7 @@ impl Store for SqliteStore {
         reader_role: Role,
         ids: Vec<MessageId>,
     ) -> StoreResult<MarkRead> {
-        self.write(move |batch| jobs::mark_read(batch, ticket, reader, reader_role, ids))
+        self.write(move |batch| jobs::mark_read(batch, ticket, reader, reader_role, ids.clone()))
             .await
     }
 
@@ -366,7 +367,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_upload_grant(&self, grant: UploadGrant) -> StoreResult<()> {
-        self.write(move |batch| jobs::create_upload_grant(batch.conn, grant))
+        self.write(move |batch| jobs::create_upload_grant(batch.conn, grant.clone()))
             .await
     }
 
@@ -378,7 +379,7 @@ impl Store for SqliteStore {
 
     async fn complete_upload(&self, upload: CompleteUpload) -> StoreResult<Uploaded> {
         let base = self.url_base.clone();
-        self.write(move |batch| jobs::complete_upload(batch, upload, &base))
+        self.write(move |batch| jobs::complete_upload(batch, upload.clone(), &base))
             .await
     }
 
@@ -416,7 +417,7 @@ impl Store for SqliteStore {
         input: CannedResponseInput,
         by: UserId,
     ) -> StoreResult<CannedResponse> {
-        self.write(move |batch| jobs::save_canned_response(batch.conn, id, input, by))
+        self.write(move |batch| jobs::save_canned_response(batch.conn, id, input.clone(), by))
             .await
     }
 

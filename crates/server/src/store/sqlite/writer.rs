@@ -4,9 +4,18 @@
 //! Why one writer: SQLite allows one writer at a time anyway; giving it a
 //! thread of its own replaces lock contention (and `SQLITE_BUSY`) with a
 //! queue, and lets N waiting messages share one fsync instead of paying N.
-//! Each job runs inside a savepoint, so a job that fails leaves the others of
-//! its batch intact; a failed COMMIT fails them all, and nobody is told
-//! "stored" unless the COMMIT returned.
+//!
+//! A job that fails leaves the others of its batch intact. Jobs first run
+//! one after another with nothing around them: almost every failure (a
+//! closed ticket, a missing one, a refused change) is found before the job
+//! writes anything, and then there is nothing to undo. A job that fails after
+//! it wrote rolls the whole batch back, and the batch runs again from the
+//! start with each job in a savepoint of its own (that is why jobs are `Fn`).
+//! Savepoints on every job would cost a copy of every page each job touches
+//! (SQLite's statement journal), on the path every message takes.
+//!
+//! Nobody is told "stored", and the commit listener sees nothing, unless the
+//! COMMIT returned.
 
 use super::super::{CommitListener, Committed, StoreError, StoreResult};
 use crate::metrics::METRICS;
@@ -27,35 +36,73 @@ pub struct Batch<'c> {
     pub committed: Vec<Committed>,
 }
 
-/// Called once the batch's fate is known: `None` means committed.
-type Finisher = Box<dyn FnOnce(Option<&StoreError>) + Send>;
-/// Runs its work in the open batch (`Some`), or skips it when the batch could
-/// not even begin (`None`), and returns how to answer its caller.
-type Job = Box<dyn FnOnce(Option<&mut Batch<'_>>) -> Finisher + Send>;
+/// One caller's write, queued: its work, what the work answered in the
+/// batch's last run, and where the answer goes.
+trait Job: Send {
+    /// Runs the work in the open batch, inside a savepoint when `isolated`,
+    /// and says whether it succeeded. A failed run leaves nothing in
+    /// `batch.committed`.
+    fn run(&mut self, batch: &mut Batch<'_>, isolated: bool) -> bool;
+    /// Answers the caller once the batch's fate is known: `batch_error` when
+    /// nothing of the batch is stored.
+    fn answer(self: Box<Self>, batch_error: Option<&StoreError>);
+}
+
+struct Pending<T, F> {
+    work: F,
+    result: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send,
+    F: Fn(&mut Batch<'_>) -> StoreResult<T> + Send,
+{
+    fn run(&mut self, batch: &mut Batch<'_>, isolated: bool) -> bool {
+        let visible_before = batch.committed.len();
+        let result = if isolated {
+            in_savepoint(batch, &self.work)
+        } else {
+            (self.work)(batch)
+        };
+        let succeeded = result.is_ok();
+        if !succeeded {
+            batch.committed.truncate(visible_before);
+        }
+        self.result = Some(result);
+        succeeded
+    }
+
+    fn answer(self: Box<Self>, batch_error: Option<&StoreError>) {
+        let outcome = match (batch_error, self.result) {
+            (Some(error), _) => Err(error.clone()),
+            (None, Some(result)) => result,
+            (None, None) => Err(StoreError::Closed),
+        };
+        let _ = self.reply.send(outcome);
+    }
+}
 
 #[derive(Clone)]
 pub struct WriterHandle {
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::Sender<Box<dyn Job>>,
 }
 
 impl WriterHandle {
     /// Runs `work` in the next batch and returns its result after the commit.
+    /// `work` may run more than once (see the module's notes); only its last
+    /// run counts.
     pub async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Batch<'_>) -> StoreResult<T> + Send + 'static,
+        F: Fn(&mut Batch<'_>) -> StoreResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |batch| {
-            let result = batch.map(|batch| in_savepoint(batch, work));
-            Box::new(move |commit_error| {
-                let outcome = match (commit_error, result) {
-                    (Some(error), _) => Err(error.clone()),
-                    (None, Some(result)) => result,
-                    (None, None) => Err(StoreError::Closed),
-                };
-                let _ = reply.send(outcome);
-            })
+        let job = Box::new(Pending {
+            work,
+            result: None,
+            reply,
         });
         METRICS.writer_queue_depth.fetch_add(1, Ordering::Relaxed);
         if self.queue.send(job).await.is_err() {
@@ -68,9 +115,8 @@ impl WriterHandle {
 
 fn in_savepoint<T>(
     batch: &mut Batch<'_>,
-    work: impl FnOnce(&mut Batch<'_>) -> StoreResult<T>,
+    work: impl Fn(&mut Batch<'_>) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    let visible_before = batch.committed.len();
     batch
         .conn
         .execute_batch("SAVEPOINT job")
@@ -78,17 +124,11 @@ fn in_savepoint<T>(
     let result = work(batch);
     let end = match &result {
         Ok(_) => batch.conn.execute_batch("RELEASE job"),
-        Err(_) => {
-            batch.committed.truncate(visible_before);
-            batch.conn.execute_batch("ROLLBACK TO job; RELEASE job")
-        }
+        Err(_) => batch.conn.execute_batch("ROLLBACK TO job; RELEASE job"),
     };
     match end {
         Ok(()) => result,
-        Err(e) => {
-            batch.committed.truncate(visible_before);
-            Err(unavailable(e))
-        }
+        Err(e) => Err(unavailable(e)),
     }
 }
 
@@ -105,12 +145,12 @@ pub fn spawn(
     let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
     let thread = std::thread::Builder::new()
         .name("sqlite-writer".into())
-        .spawn(move || run(conn, jobs, listener))
+        .spawn(move || run(conn, jobs, listener.as_ref()))
         .expect("spawning the writer thread");
     (WriterHandle { queue }, thread)
 }
 
-fn run(conn: Connection, mut jobs: mpsc::Receiver<Job>, listener: Arc<dyn CommitListener>) {
+fn run(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>, listener: &dyn CommitListener) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.blocking_recv() {
         waiting.push(first);
@@ -123,27 +163,36 @@ fn run(conn: Connection, mut jobs: mpsc::Receiver<Job>, listener: Arc<dyn Commit
         METRICS
             .writer_queue_depth
             .fetch_sub(waiting.len() as i64, Ordering::Relaxed);
-        commit_batch(&conn, &mut waiting, listener.as_ref());
+        commit_batch(&conn, &mut waiting, listener);
     }
     tracing::debug!("sqlite writer stopped");
 }
 
-fn commit_batch(conn: &Connection, jobs: &mut Vec<Job>, listener: &dyn CommitListener) {
+/// Runs and commits one batch, then tells the listener what became visible
+/// and answers every job: in commit order, so `seq` order holds everywhere,
+/// and a message reaches its room before its sender hears it is stored.
+fn commit_batch(conn: &Connection, jobs: &mut Vec<Box<dyn Job>>, listener: &dyn CommitListener) {
     let started = std::time::Instant::now();
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let error = unavailable(e);
-        tracing::error!(%error, jobs = jobs.len(), "cannot begin a write transaction");
-        for job in jobs.drain(..) {
-            job(None)(Some(&error));
-        }
-        return;
-    }
     let mut batch = Batch {
         conn,
         committed: Vec::new(),
     };
-    let finishers: Vec<Finisher> = jobs.drain(..).map(|job| job(Some(&mut batch))).collect();
-    match conn.execute_batch("COMMIT") {
+    let outcome = run_jobs(&mut batch, jobs, false).and_then(|redo| {
+        if !redo {
+            return Ok(());
+        }
+        // A job failed after it wrote: undo everything, and run the batch
+        // again with each job isolated.
+        tracing::debug!(
+            jobs = jobs.len(),
+            "a job failed halfway; running its batch again in savepoints"
+        );
+        conn.execute_batch("ROLLBACK").map_err(unavailable)?;
+        batch.committed.clear();
+        run_jobs(&mut batch, jobs, true).map(|_| ())
+    });
+    let outcome = outcome.and_then(|()| conn.execute_batch("COMMIT").map_err(unavailable));
+    let error = match outcome {
         Ok(()) => {
             METRICS.commit_batches.fetch_add(1, Ordering::Relaxed);
             METRICS
@@ -153,18 +202,218 @@ fn commit_batch(conn: &Connection, jobs: &mut Vec<Job>, listener: &dyn CommitLis
             if !batch.committed.is_empty() {
                 listener.committed(&batch.committed);
             }
-            for finish in finishers {
-                finish(None);
-            }
+            None
         }
-        Err(e) => {
-            let error = unavailable(e);
-            tracing::error!(%error, jobs = finishers.len(), "commit failed; nothing of this batch is stored");
+        Err(error) => {
+            tracing::error!(%error, jobs = jobs.len(), "write batch failed; nothing of it is stored");
             METRICS.commit_failures.fetch_add(1, Ordering::Relaxed);
-            let _ = conn.execute_batch("ROLLBACK");
-            for finish in finishers {
-                finish(Some(&error));
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
             }
+            Some(error)
         }
+    };
+    for job in jobs.drain(..) {
+        job.answer(error.as_ref());
+    }
+}
+
+/// Opens the batch's transaction and runs its jobs in it. Returns whether
+/// the batch must run again isolated: never when `isolated`; otherwise when
+/// a job failed after writing (the count of changed rows moved), in which
+/// case the jobs after it have not run.
+fn run_jobs(batch: &mut Batch<'_>, jobs: &mut [Box<dyn Job>], isolated: bool) -> StoreResult<bool> {
+    let conn = batch.conn;
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(unavailable)?;
+    for job in jobs.iter_mut() {
+        let changes_before = conn.total_changes();
+        let succeeded = job.run(batch, isolated);
+        // Some errors (a full disk, I/O) make SQLite roll the whole
+        // transaction back itself; nothing more may run, or it would run
+        // outside any transaction and be stored whatever we answer.
+        if conn.is_autocommit() {
+            return Err(StoreError::Unavailable(
+                "the write transaction was rolled back by the database".into(),
+            ));
+        }
+        if !succeeded && !isolated && conn.total_changes() != changes_before {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// Records the `seq` of every message it is told of.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<i64>>);
+
+    impl CommitListener for Recorder {
+        fn committed(&self, messages: &[Committed]) {
+            let mut seen = self.0.lock().unwrap();
+            seen.extend(messages.iter().map(|c| c.message.seq));
+        }
+    }
+
+    fn visible(seq: i64) -> Committed {
+        let message = serde_json::from_value(serde_json::json!({
+            "id": seq, "client_id": null, "ticket": 1, "seq": seq,
+            "timestamp": "2026-11-28T00:00:00.000Z",
+            "autor": {"id": 1, "nombre": "Ana", "tipo": "CLIENTE", "avatar": null},
+            "contenido": "hola", "tipo": "TEXTO", "estado": "ENTREGADO", "archivos": [],
+            "replyTo": null, "editado": false, "eliminado": false, "metadata": {}, "interno": false
+        }))
+        .expect("a message");
+        Committed {
+            message,
+            origin: None,
+            ticket_agent: None,
+            ticket_change: None,
+        }
+    }
+
+    fn open() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = super::super::open_connection(&dir.path().join("w.db"), false).unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER NOT NULL)")
+            .unwrap();
+        (dir, conn)
+    }
+
+    /// How a test job ends.
+    #[derive(Clone, Copy)]
+    enum Ending {
+        Stores,
+        /// Refused before it wrote anything.
+        RefusedFirst,
+        /// Wrote its row, then failed.
+        FailsAfterWriting,
+    }
+
+    /// Queues jobs that all land in one batch, in this order: a first job
+    /// holds the writer until the others are queued behind it.
+    async fn one_batch(
+        writer: &WriterHandle,
+        jobs: Vec<(i64, Ending, Arc<AtomicUsize>)>,
+    ) -> Vec<StoreResult<i64>> {
+        let (started, holding) = std::sync::mpsc::channel::<()>();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let (started, hold) = (Mutex::new(started), Mutex::new(hold));
+        let holder = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                writer
+                    .write(move |_| {
+                        let _ = started.lock().unwrap().send(());
+                        let _ = hold.lock().unwrap().recv_timeout(Duration::from_secs(5));
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        tokio::task::spawn_blocking(move || holding.recv_timeout(Duration::from_secs(5)))
+            .await
+            .unwrap()
+            .expect("the holder runs");
+        let mut answers = Vec::new();
+        for (x, ending, runs) in jobs {
+            let mut answer = Box::pin(writer.write(move |batch| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                if let Ending::RefusedFirst = ending {
+                    return Err(StoreError::TicketClosed);
+                }
+                batch
+                    .conn
+                    .execute("INSERT INTO t (x) VALUES (?1)", [x])
+                    .map_err(unavailable)?;
+                batch.committed.push(visible(x));
+                match ending {
+                    Ending::FailsAfterWriting => Err(StoreError::NotFound),
+                    _ => Ok(x),
+                }
+            }));
+            // One poll queues it (the queue has room); the answer waits.
+            assert!(futures_util::future::poll_immediate(&mut answer)
+                .await
+                .is_none());
+            answers.push(answer);
+        }
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        futures_util::future::join_all(answers).await
+    }
+
+    fn stored(dir: &tempfile::TempDir) -> Vec<i64> {
+        let conn = super::super::open_connection(&dir.path().join("w.db"), true).unwrap();
+        let mut stmt = conn.prepare("SELECT x FROM t ORDER BY x").unwrap();
+        let rows = stmt.query_map([], |row| row.get(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    /// What one batch of jobs 1, 2, 3 (the middle one ending as `middle`)
+    /// did: the answers, the rows stored, what the listener heard, and how
+    /// often each job ran.
+    struct Outcome {
+        answers: Vec<StoreResult<i64>>,
+        stored: Vec<i64>,
+        heard: Vec<i64>,
+        runs: Vec<usize>,
+    }
+
+    async fn batch_of_three(middle: Ending) -> Outcome {
+        let (dir, conn) = open();
+        let listener = Arc::new(Recorder::default());
+        let (writer, _thread) = spawn(conn, listener.clone());
+        let runs: Vec<_> = (0..3).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+        let endings = [Ending::Stores, middle, Ending::Stores];
+        let jobs = (1..=3).zip(endings).zip(&runs);
+        let answers = one_batch(&writer, jobs.map(|((x, e), r)| (x, e, r.clone())).collect()).await;
+        let heard = listener.0.lock().unwrap().clone();
+        Outcome {
+            answers,
+            stored: stored(&dir),
+            heard,
+            runs: runs.iter().map(|r| r.load(Ordering::SeqCst)).collect(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_refused_before_writing_costs_the_others_nothing() {
+        let outcome = batch_of_three(Ending::RefusedFirst).await;
+        let answers = &outcome.answers;
+        assert!(matches!(answers[0], Ok(1)), "{answers:?}");
+        assert!(
+            matches!(answers[1], Err(StoreError::TicketClosed)),
+            "{answers:?}"
+        );
+        assert!(matches!(answers[2], Ok(3)), "{answers:?}");
+        assert_eq!(outcome.stored, vec![1, 3]);
+        assert_eq!(outcome.heard, vec![1, 3]);
+        // Nothing to undo, so the batch ran once.
+        assert_eq!(outcome.runs, vec![1, 1, 1]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_failing_after_it_wrote_leaves_nothing_and_the_others_are_stored() {
+        let outcome = batch_of_three(Ending::FailsAfterWriting).await;
+        let answers = &outcome.answers;
+        assert!(matches!(answers[0], Ok(1)), "{answers:?}");
+        assert!(
+            matches!(answers[1], Err(StoreError::NotFound)),
+            "{answers:?}"
+        );
+        assert!(matches!(answers[2], Ok(3)), "{answers:?}");
+        // The failed job's row is gone; the listener heard of the others once.
+        assert_eq!(outcome.stored, vec![1, 3]);
+        assert_eq!(outcome.heard, vec![1, 3]);
+        // The batch ran again isolated: the jobs up to the failure twice, the
+        // one after it only in the second run.
+        assert_eq!(outcome.runs, vec![2, 2, 1]);
     }
 }
