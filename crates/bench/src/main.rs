@@ -110,6 +110,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 report.rss_start_kib, report.rss_half_kib, report.rss_max_kib, report.rss_end_kib,
                 report.fds_start, report.fds_max, report.fds_end, report.connections_end
             );
+            if let (Some(first), Some(last)) = (report.samples.first(), report.samples.last()) {
+                println!(
+                    "  heap in use {} KiB at {} s, {} KiB at the end; freed but kept {} KiB, then {} KiB",
+                    first.heap_in_use_kib, first.t_s, last.heap_in_use_kib, first.heap_free_kib, last.heap_free_kib
+                );
+            }
             for failure in &report.failures {
                 println!("  FAILED: {failure}");
             }

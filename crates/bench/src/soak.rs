@@ -34,6 +34,27 @@ pub struct Options {
     /// Largest growth of RSS allowed over the second half of the run, KiB.
     #[arg(long, default_value_t = 16_384)]
     pub max_growth_kib: u64,
+    /// Run without the flooder (to tell what it costs from what the
+    /// ordinary traffic does).
+    #[arg(long)]
+    pub no_flooder: bool,
+}
+
+/// Seconds between the samples kept in the report.
+const SAMPLE_EVERY: u64 = 10;
+
+/// The server at one moment of the run.
+#[derive(Debug, Serialize)]
+pub struct Sample {
+    pub t_s: u64,
+    pub rss_kib: u64,
+    /// Allocated and not freed (the server's `soporte_heap_in_use_bytes`).
+    pub heap_in_use_kib: u64,
+    /// Freed but kept by the allocator (`soporte_heap_free_bytes`).
+    pub heap_free_kib: u64,
+    pub fds: usize,
+    pub connections: u64,
+    pub messages_confirmed: u64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -65,6 +86,8 @@ pub struct Report {
     pub fds_max: usize,
     pub fds_end: usize,
     pub connections_end: f64,
+    /// Every [`SAMPLE_EVERY`] seconds, and once after the traffic stopped.
+    pub samples: Vec<Sample>,
     /// Why the run failed, if it did.
     pub failures: Vec<String>,
 }
@@ -105,22 +128,30 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
             stop.clone(),
         )));
     }
-    workers.push(tokio::spawn(flooder_loop(
-        server.base.clone(),
-        server.ws_base(),
-        tally.clone(),
-        stop.clone(),
-    )));
+    if !options.no_flooder {
+        workers.push(tokio::spawn(flooder_loop(
+            server.base.clone(),
+            server.ws_base(),
+            tally.clone(),
+            stop.clone(),
+        )));
+    }
     let (mut rss_half, mut rss_max, mut fds_max) = (0, 0, 0);
+    let mut samples = Vec::new();
     let half = Duration::from_secs_f64(options.duration / 2.0);
+    let mut seconds = 0;
     while started.elapsed() < Duration::from_secs_f64(options.duration) {
         tokio::time::sleep(Duration::from_secs(1)).await;
+        seconds += 1;
         let rss = server.rss_kib().unwrap_or(0);
         if rss_half == 0 && started.elapsed() >= half {
             rss_half = rss;
         }
         rss_max = rss_max.max(rss);
         fds_max = fds_max.max(fds(server));
+        if seconds % SAMPLE_EVERY == 0 {
+            samples.push(sample(server, started, &tally).await);
+        }
     }
     stop.store(true, Ordering::SeqCst);
     for worker in workers {
@@ -142,6 +173,7 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (rss_end, fds_end) = (server.rss_kib().unwrap_or(0), fds(server));
+    samples.push(sample(server, started, &tally).await);
     let counts = Counts {
         sessions: tally.sessions.load(Ordering::Relaxed),
         abrupt_disconnects: tally.abrupt.load(Ordering::Relaxed),
@@ -157,7 +189,9 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
     if counts.lost > 0 {
         failures.push(format!("{} messages lost", counts.lost));
     }
-    if counts.flood_rounds == 0 || counts.flood_closed_1008 != counts.flood_rounds {
+    if !options.no_flooder
+        && (counts.flood_rounds == 0 || counts.flood_closed_1008 != counts.flood_rounds)
+    {
         failures.push(format!(
             "{} of {} flood rounds closed with 1008",
             counts.flood_closed_1008, counts.flood_rounds
@@ -192,8 +226,23 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
         fds_max,
         fds_end,
         connections_end,
+        samples,
         failures,
     })
+}
+
+async fn sample(server: &Server, started: Instant, tally: &Tally) -> Sample {
+    let metrics = server.metrics().await;
+    let gauge = |name: &str| metrics.get(name).copied().unwrap_or(0.0) as u64;
+    Sample {
+        t_s: started.elapsed().as_secs(),
+        rss_kib: server.rss_kib().unwrap_or(0),
+        heap_in_use_kib: gauge("soporte_heap_in_use_bytes") / 1024,
+        heap_free_kib: gauge("soporte_heap_free_bytes") / 1024,
+        fds: fds(server),
+        connections: gauge("soporte_connections_open"),
+        messages_confirmed: tally.confirmed.load(Ordering::Relaxed),
+    }
 }
 
 /// One virtual customer's life, over and over until `stop`.

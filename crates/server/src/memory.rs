@@ -39,3 +39,64 @@ pub fn trim() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn trim() {}
+
+/// The allocator's view of the heap.
+pub struct Heap {
+    /// Allocated and not yet freed.
+    pub in_use: u64,
+    /// Freed, but still held by the allocator (in its arenas).
+    pub free: u64,
+}
+
+/// What glibc's allocator holds, over all its arenas. It walks the free
+/// lists under each arena's lock: fine for a scrape, not for a hot path.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn heap() -> Option<Heap> {
+    /// glibc's `struct mallinfo2` (glibc >= 2.33): every field a `size_t`.
+    #[repr(C)]
+    struct MallInfo2 {
+        arena: usize,
+        ordblks: usize,
+        smblks: usize,
+        hblks: usize,
+        hblkhd: usize,
+        usmblks: usize,
+        fsmblks: usize,
+        uordblks: usize,
+        fordblks: usize,
+        keepcost: usize,
+    }
+    extern "C" {
+        fn mallinfo2() -> MallInfo2;
+    }
+    // SAFETY: mallinfo2 takes nothing and returns a plain struct by value;
+    // it locks each arena itself.
+    let info = unsafe { mallinfo2() };
+    Some(Heap {
+        // Chunks in use in the arenas, plus blocks mmapped on their own.
+        in_use: (info.uordblks + info.hblkhd) as u64,
+        free: info.fordblks as u64,
+    })
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn heap() -> Option<Heap> {
+    None
+}
+
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heap_count_follows_an_allocation_and_its_release() {
+        const BIG: usize = 64 << 20;
+        let before = heap().unwrap().in_use;
+        let block = vec![1u8; BIG];
+        let during = heap().unwrap().in_use;
+        assert!(during >= before + BIG as u64, "{before} -> {during}");
+        drop(std::hint::black_box(block));
+        let after = heap().unwrap().in_use;
+        assert!(after + (BIG as u64) / 2 < during, "{during} -> {after}");
+    }
+}

@@ -188,6 +188,28 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
             );
         }
+        // RSS alone cannot tell a leak (more in use) from memory the
+        // allocator keeps after it was freed; these two can.
+        if let Some(heap) = crate::memory::heap() {
+            let heap_gauges = [
+                (
+                    "soporte_heap_in_use_bytes",
+                    "Heap bytes allocated and not yet freed (glibc mallinfo2)",
+                    heap.in_use,
+                ),
+                (
+                    "soporte_heap_free_bytes",
+                    "Heap bytes freed but kept by the allocator (glibc mallinfo2)",
+                    heap.free,
+                ),
+            ];
+            for (name, help, value) in heap_gauges {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+                );
+            }
+        }
         let name = "soporte_commit_seconds";
         let _ = writeln!(
             out,

@@ -34,6 +34,8 @@ async fn health_readiness_and_metrics_answer() {
         "soporte_messages_committed_total",
         "soporte_commit_seconds_bucket",
         "soporte_writer_queue_depth",
+        "soporte_heap_in_use_bytes",
+        "soporte_heap_free_bytes",
     ] {
         assert!(metrics.contains(name), "missing {name}");
     }
