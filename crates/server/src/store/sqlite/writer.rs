@@ -18,6 +18,7 @@
 //! COMMIT returned.
 
 use super::super::{CommitListener, Committed, StoreError, StoreResult};
+use super::checkpointer::RestartRequest;
 use crate::metrics::METRICS;
 use rusqlite::Connection;
 use std::sync::atomic::Ordering;
@@ -137,20 +138,27 @@ pub fn unavailable(error: rusqlite::Error) -> StoreError {
 }
 
 /// Starts the writer thread. It ends when every handle is dropped, after
-/// finishing what was queued.
+/// finishing what was queued. Between batches it answers the checkpoint
+/// thread's `restart` requests (see `checkpointer`).
 pub fn spawn(
     conn: Connection,
     listener: Arc<dyn CommitListener>,
+    restart: RestartRequest,
 ) -> (WriterHandle, std::thread::JoinHandle<()>) {
     let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
     let thread = std::thread::Builder::new()
         .name("sqlite-writer".into())
-        .spawn(move || run(conn, jobs, listener.as_ref()))
+        .spawn(move || run(conn, jobs, listener.as_ref(), &restart))
         .expect("spawning the writer thread");
     (WriterHandle { queue }, thread)
 }
 
-fn run(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>, listener: &dyn CommitListener) {
+fn run(
+    conn: Connection,
+    mut jobs: mpsc::Receiver<Box<dyn Job>>,
+    listener: &dyn CommitListener,
+    restart: &RestartRequest,
+) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.blocking_recv() {
         waiting.push(first);
@@ -164,6 +172,7 @@ fn run(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>, listener: &dyn 
             .writer_queue_depth
             .fetch_sub(waiting.len() as i64, Ordering::Relaxed);
         commit_batch(&conn, &mut waiting, listener);
+        restart.answer(&conn);
     }
     tracing::debug!("sqlite writer stopped");
 }
@@ -369,7 +378,7 @@ mod tests {
     async fn batch_of_three(middle: Ending) -> Outcome {
         let (dir, conn) = open();
         let listener = Arc::new(Recorder::default());
-        let (writer, _thread) = spawn(conn, listener.clone());
+        let (writer, _thread) = spawn(conn, listener.clone(), RestartRequest::default());
         let runs: Vec<_> = (0..3).map(|_| Arc::new(AtomicUsize::new(0))).collect();
         let endings = [Ending::Stores, middle, Ending::Stores];
         let jobs = (1..=3).zip(endings).zip(&runs);
