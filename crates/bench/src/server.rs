@@ -11,7 +11,7 @@ pub struct Server {
     pub base: String,
     pub pid: Option<u32>,
     child: Option<Child>,
-    _dir: Option<tempfile::TempDir>,
+    dir: Option<tempfile::TempDir>,
 }
 
 /// The server's abuse limits (message rates, connections per user and in
@@ -88,7 +88,7 @@ impl Server {
             base,
             pid: child.id(),
             child: Some(child),
-            _dir: Some(dir),
+            dir: Some(dir),
         })
     }
 
@@ -116,7 +116,7 @@ impl Server {
             base,
             pid: child.id(),
             child: Some(child),
-            _dir: None,
+            dir: None,
         })
     }
 
@@ -130,7 +130,7 @@ impl Server {
             base: url.trim_end_matches('/').to_string(),
             pid: None,
             child: None,
-            _dir: None,
+            dir: None,
         })
     }
 
@@ -155,6 +155,15 @@ impl Server {
     }
 
     /// Resident memory of the server process, in KiB.
+    /// Size of the SQLite WAL file, when the server runs on its own SQLite
+    /// database.
+    pub fn wal_bytes(&self) -> Option<u64> {
+        let dir = self.dir.as_ref()?;
+        std::fs::metadata(dir.path().join("bench.db-wal"))
+            .ok()
+            .map(|m| m.len())
+    }
+
     pub fn rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
         status

@@ -55,6 +55,8 @@ pub struct Sample {
     pub fds: usize,
     pub connections: u64,
     pub messages_confirmed: u64,
+    /// The SQLite WAL file: it must stay bounded under steady writes.
+    pub wal_kib: u64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -242,6 +244,7 @@ async fn sample(server: &Server, started: Instant, tally: &Tally) -> Sample {
         fds: fds(server),
         connections: gauge("soporte_connections_open"),
         messages_confirmed: tally.confirmed.load(Ordering::Relaxed),
+        wal_kib: server.wal_bytes().unwrap_or(0) / 1024,
     }
 }
 

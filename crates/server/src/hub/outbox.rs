@@ -184,6 +184,9 @@ impl Drop for OutboxReader {
         let mut state = self.shared.lock();
         state.closed = true;
         state.items = VecDeque::new();
+        // The waker holds the connection's task: let it go with the reader,
+        // not when the room drops its end.
+        state.reader = None;
     }
 }
 
@@ -276,5 +279,27 @@ mod tests {
             .await
             .expect("woken by the writer's drop");
         assert!(matches!(next, Next::Closed));
+    }
+
+    #[test]
+    fn a_dropped_reader_lets_go_of_its_waker() {
+        struct Count;
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {}
+        }
+        let count = Arc::new(Count);
+        let waker = std::task::Waker::from(count.clone());
+        let (outbox, mut reader) = outbox(4);
+        let mut cx = Context::from_waker(&waker);
+        assert!(reader.poll_next(&mut cx).is_pending());
+        drop(waker);
+        assert_eq!(Arc::strong_count(&count), 2, "the outbox keeps the waker");
+        drop(reader);
+        assert_eq!(
+            Arc::strong_count(&count),
+            1,
+            "the reader's drop releases it"
+        );
+        drop(outbox);
     }
 }
