@@ -112,8 +112,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             if let (Some(first), Some(last)) = (report.samples.first(), report.samples.last()) {
                 println!(
-                    "  heap in use {} KiB at {} s, {} KiB at the end; freed but kept {} KiB, then {} KiB",
-                    first.heap_in_use_kib, first.t_s, last.heap_in_use_kib, first.heap_free_kib, last.heap_free_kib
+                    "  heap in use {} KiB at {} s, {} KiB at the end (SQLite {} KiB, then {} KiB); freed but kept {} KiB, then {} KiB",
+                    first.heap_in_use_kib, first.t_s, last.heap_in_use_kib, first.sqlite_kib, last.sqlite_kib, first.heap_free_kib, last.heap_free_kib
                 );
             }
             for failure in &report.failures {
@@ -197,7 +197,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 fn print_throughput(title: &str, report: &throughput::Report) {
     println!(
-        "{title}: {} tickets, {}, {:.1} s\n  confirmed {} of {} sent: {:.0} msg/s\n  confirm   {}\n  delivery  {}\n  lost {}  duplicated {}  out of order {}  errors {}\n  server: {} commits, {:.1} messages per commit, {:.3} ms per commit",
+        "{title}: {} tickets, {}, {:.1} s\n  confirmed {} of {} sent: {:.0} msg/s\n  confirm   {}\n  delivery  {}\n  lost {}  duplicated {}  out of order {}  errors {}\n  server: {} commits, {:.1} messages per commit, {:.3} ms per commit, {} over 5 ms; {} WAL restarts, {:.1} ms in all",
         report.tickets,
         report.rate.map(|r| format!("{r} msg/s offered")).unwrap_or_else(|| format!("window {}", report.window.unwrap_or(0))),
         report.duration_s,
@@ -212,6 +212,9 @@ fn print_throughput(title: &str, report: &throughput::Report) {
         report.errors,
         report.commit_batches,
         report.messages_per_commit,
-        report.mean_commit_ms
+        report.mean_commit_ms,
+        report.commits_over_5ms,
+        report.wal_restarts,
+        report.wal_restart_ms
     );
 }

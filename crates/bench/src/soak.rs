@@ -52,6 +52,8 @@ pub struct Sample {
     pub heap_in_use_kib: u64,
     /// Freed but kept by the allocator (`soporte_heap_free_bytes`).
     pub heap_free_kib: u64,
+    /// SQLite's share of the heap in use (`soporte_sqlite_memory_bytes`).
+    pub sqlite_kib: u64,
     pub fds: usize,
     pub connections: u64,
     pub messages_confirmed: u64,
@@ -241,6 +243,7 @@ async fn sample(server: &Server, started: Instant, tally: &Tally) -> Sample {
         rss_kib: server.rss_kib().unwrap_or(0),
         heap_in_use_kib: gauge("soporte_heap_in_use_bytes") / 1024,
         heap_free_kib: gauge("soporte_heap_free_bytes") / 1024,
+        sqlite_kib: gauge("soporte_sqlite_memory_bytes") / 1024,
         fds: fds(server),
         connections: gauge("soporte_connections_open"),
         messages_confirmed: tally.confirmed.load(Ordering::Relaxed),

@@ -59,6 +59,13 @@ pub struct Report {
     pub messages_per_commit: f64,
     /// Mean time to write and commit one batch.
     pub mean_commit_ms: f64,
+    /// Batches that took more than 5 ms to write and commit: the disk's
+    /// share of a latency tail.
+    pub commits_over_5ms: f64,
+    /// Checkpoints the writer ran so the WAL starts over (SQLite only), and
+    /// the time it spent in them, committing nothing.
+    pub wal_restarts: f64,
+    pub wal_restart_ms: f64,
 }
 
 #[derive(Deserialize)]
@@ -179,6 +186,10 @@ pub async fn run_on(servers: &[Server], options: &Options) -> Result<Report, Str
         messages_per_commit: delta("soporte_messages_committed_total") / commit_batches.max(1.0),
         mean_commit_ms: delta("soporte_commit_seconds_sum") * 1000.0
             / delta("soporte_commit_seconds_count").max(1.0),
+        commits_over_5ms: delta("soporte_commit_seconds_count")
+            - delta("soporte_commit_seconds_bucket{le=\"0.005\"}"),
+        wal_restarts: delta("soporte_wal_restarts_total"),
+        wal_restart_ms: delta("soporte_wal_restart_seconds_total") * 1000.0,
         scenario: "throughput",
         tickets: options.tickets,
         window: options.rate.is_none().then_some(options.window),

@@ -39,6 +39,10 @@ pub struct Metrics {
     commit_seconds_buckets: [AtomicU64; COMMIT_BUCKETS.len()],
     commit_seconds_count: AtomicU64,
     commit_micros_sum: AtomicU64,
+    /// Checkpoints the SQLite writer ran between two batches so that the WAL
+    /// starts over, and the time it spent in them: no batch commits meanwhile.
+    pub wal_restarts: AtomicU64,
+    wal_restart_micros: AtomicU64,
 }
 
 impl Metrics {
@@ -65,6 +69,8 @@ impl Metrics {
             commit_seconds_buckets: [const { AtomicU64::new(0) }; COMMIT_BUCKETS.len()],
             commit_seconds_count: AtomicU64::new(0),
             commit_micros_sum: AtomicU64::new(0),
+            wal_restarts: AtomicU64::new(0),
+            wal_restart_micros: AtomicU64::new(0),
         }
     }
 
@@ -80,9 +86,15 @@ impl Metrics {
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
+    pub fn observe_wal_restart(&self, took: Duration) {
+        self.wal_restarts.fetch_add(1, Ordering::Relaxed);
+        self.wal_restart_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        let counters: [(&str, &str, u64); 15] = [
+        let counters: [(&str, &str, u64); 16] = [
             (
                 "soporte_connections_total",
                 "WebSocket connections accepted",
@@ -117,6 +129,11 @@ impl Metrics {
                 "soporte_commit_failures_total",
                 "Write transactions that failed to commit",
                 self.commit_failures.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_wal_restarts_total",
+                "Checkpoints the SQLite writer finished between two batches so the WAL starts over",
+                self.wal_restarts.load(Ordering::Relaxed),
             ),
             (
                 "soporte_events_delivered_total",
@@ -202,6 +219,11 @@ impl Metrics {
                     "Heap bytes freed but kept by the allocator (glibc mallinfo2)",
                     heap.free,
                 ),
+                (
+                    "soporte_sqlite_memory_bytes",
+                    "Heap bytes SQLite holds: page caches, statements, schema (part of the heap in use)",
+                    crate::store::sqlite::memory_used(),
+                ),
             ];
             for (name, help, value) in heap_gauges {
                 let _ = writeln!(
@@ -230,6 +252,12 @@ impl Metrics {
             self.commit_micros_sum.load(Ordering::Relaxed) as f64 / 1e6
         );
         let _ = writeln!(out, "{name}_count {count}");
+        let name = "soporte_wal_restart_seconds_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time the SQLite writer spent in those checkpoints, committing nothing\n# TYPE {name} counter\n{name} {}",
+            self.wal_restart_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
         out
     }
 }

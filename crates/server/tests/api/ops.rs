@@ -1,8 +1,11 @@
 use crate::helpers::*;
+use soporte_server::auth::Verifier;
 
 #[tokio::test]
 async fn health_readiness_and_metrics_answer() {
-    let app = spawn_app().await;
+    let database = TestDb::new().await;
+    let on_sqlite = database.postgres().is_none();
+    let app = spawn_on(&database, Verifier::hs256(SECRET).unwrap(), |_| {}).await;
     let health = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     let ready: serde_json::Value = app
@@ -36,17 +39,26 @@ async fn health_readiness_and_metrics_answer() {
         "soporte_writer_queue_depth",
         "soporte_heap_in_use_bytes",
         "soporte_heap_free_bytes",
+        "soporte_sqlite_memory_bytes",
+        "soporte_wal_restarts_total",
+        "soporte_wal_restart_seconds_total",
     ] {
         assert!(metrics.contains(name), "missing {name}");
     }
-    let committed: f64 = metrics
-        .lines()
-        .find(|l| l.starts_with("soporte_messages_committed_total "))
-        .and_then(|l| l.split(' ').nth(1))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(committed >= 1.0);
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.split(' ').nth(1))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(value("soporte_messages_committed_total") >= 1.0);
+    // On SQLite, its page caches and statements are in the heap.
+    if on_sqlite {
+        assert!(value("soporte_sqlite_memory_bytes") > 0.0);
+    }
 }
 
 #[tokio::test]
