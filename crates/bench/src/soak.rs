@@ -89,6 +89,10 @@ pub struct Report {
     pub fds_start: usize,
     pub fds_max: usize,
     pub fds_end: usize,
+    /// Tasks alive in the server's runtime (`soporte_tasks_alive`) before and
+    /// after the traffic.
+    pub tasks_start: f64,
+    pub tasks_end: f64,
     pub connections_end: f64,
     /// Every [`SAMPLE_EVERY`] seconds, and once after the traffic stopped.
     pub samples: Vec<Sample>,
@@ -119,6 +123,7 @@ fn fds(server: &Server) -> usize {
 pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
     let rss_start = server.rss_kib().unwrap_or(0);
     let fds_start = fds(server);
+    let tasks_start = tasks(server).await;
     let tally = Arc::new(Tally::default());
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -177,6 +182,7 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (rss_end, fds_end) = (server.rss_kib().unwrap_or(0), fds(server));
+    let tasks_end = tasks(server).await;
     samples.push(sample(server, started, &tally).await);
     let counts = Counts {
         sessions: tally.sessions.load(Ordering::Relaxed),
@@ -210,6 +216,10 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
     if fds_end > fds_start + 8 {
         failures.push(format!("file descriptors {fds_start} -> {fds_end}"));
     }
+    // The same few: the generator's own HTTP connections, still closing.
+    if tasks_end > tasks_start + 8.0 {
+        failures.push(format!("tasks alive {tasks_start} -> {tasks_end}"));
+    }
     if rss_max > rss_half + options.max_growth_kib {
         failures.push(format!(
             "RSS grew {} KiB in the second half (limit {})",
@@ -229,10 +239,17 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
         fds_start,
         fds_max,
         fds_end,
+        tasks_start,
+        tasks_end,
         connections_end,
         samples,
         failures,
     })
+}
+
+async fn tasks(server: &Server) -> f64 {
+    let metrics = server.metrics().await;
+    metrics.get("soporte_tasks_alive").copied().unwrap_or(0.0)
 }
 
 async fn sample(server: &Server, started: Instant, tally: &Tally) -> Sample {

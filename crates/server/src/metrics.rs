@@ -205,6 +205,16 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
             );
         }
+        // Tasks of the runtime that renders this: a task that outlives its
+        // connection shows as a count that does not come back down.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let name = "soporte_tasks_alive";
+            let _ = writeln!(
+                out,
+                "# HELP {name} Tasks alive in the async runtime\n# TYPE {name} gauge\n{name} {}",
+                runtime.metrics().num_alive_tasks()
+            );
+        }
         // RSS alone cannot tell a leak (more in use) from memory the
         // allocator keeps after it was freed; these two can.
         if let Some(heap) = crate::memory::heap() {

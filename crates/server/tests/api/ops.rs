@@ -40,6 +40,7 @@ async fn health_readiness_and_metrics_answer() {
         "soporte_heap_in_use_bytes",
         "soporte_heap_free_bytes",
         "soporte_sqlite_memory_bytes",
+        "soporte_tasks_alive",
         "soporte_wal_restarts_total",
         "soporte_wal_restart_seconds_total",
     ] {
@@ -55,6 +56,8 @@ async fn health_readiness_and_metrics_answer() {
             .unwrap()
     };
     assert!(value("soporte_messages_committed_total") >= 1.0);
+    // At least the socket's session and the server's accept loop.
+    assert!(value("soporte_tasks_alive") >= 2.0);
     // On SQLite, its page caches and statements are in the heap.
     if on_sqlite {
         assert!(value("soporte_sqlite_memory_bytes") > 0.0);
