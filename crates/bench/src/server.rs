@@ -154,7 +154,6 @@ impl Server {
         self.base.replacen("http://", "ws://", 1)
     }
 
-    /// Resident memory of the server process, in KiB.
     /// Size of the SQLite WAL file, when the server runs on its own SQLite
     /// database.
     pub fn wal_bytes(&self) -> Option<u64> {
@@ -164,6 +163,7 @@ impl Server {
             .map(|m| m.len())
     }
 
+    /// Resident memory of the server process, in KiB.
     pub fn rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
         status

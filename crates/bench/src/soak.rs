@@ -56,6 +56,8 @@ pub struct Sample {
     pub sqlite_kib: u64,
     pub fds: usize,
     pub connections: u64,
+    /// Tasks alive in the server's runtime (`soporte_tasks_alive`).
+    pub tasks: u64,
     pub messages_confirmed: u64,
     /// The SQLite WAL file: it must stay bounded under steady writes.
     pub wal_kib: u64,
@@ -182,8 +184,9 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (rss_end, fds_end) = (server.rss_kib().unwrap_or(0), fds(server));
-    let tasks_end = tasks(server).await;
-    samples.push(sample(server, started, &tally).await);
+    let end = sample(server, started, &tally).await;
+    let tasks_end = end.tasks as f64;
+    samples.push(end);
     let counts = Counts {
         sessions: tally.sessions.load(Ordering::Relaxed),
         abrupt_disconnects: tally.abrupt.load(Ordering::Relaxed),
@@ -263,6 +266,7 @@ async fn sample(server: &Server, started: Instant, tally: &Tally) -> Sample {
         sqlite_kib: gauge("soporte_sqlite_memory_bytes") / 1024,
         fds: fds(server),
         connections: gauge("soporte_connections_open"),
+        tasks: gauge("soporte_tasks_alive"),
         messages_confirmed: tally.confirmed.load(Ordering::Relaxed),
         wal_kib: server.wal_bytes().unwrap_or(0) / 1024,
     }

@@ -122,11 +122,9 @@ pub fn spawn(path: &Path, restart: RestartRequest) -> rusqlite::Result<Handle> {
                 Err(RecvTimeoutError::Disconnected) | Ok(())
             );
             let checkpointed = checkpoint(&conn);
-            if let (Ok((_, copied)), Some(database)) = (&checkpointed, &database) {
-                if *copied > 0 {
-                    if let Err(error) = write_back(database) {
-                        tracing::debug!(%error, "database write-back failed");
-                    }
+            if let (Ok((_, 1..)), Some(database)) = (&checkpointed, &database) {
+                if let Err(error) = write_back(database) {
+                    tracing::debug!(%error, "database write-back failed");
                 }
             }
             match checkpointed {
