@@ -110,10 +110,25 @@ async fn run(cli: Cli) -> Result<(), String> {
                 report.rss_start_kib, report.rss_half_kib, report.rss_max_kib, report.rss_end_kib,
                 report.fds_start, report.fds_max, report.fds_end, report.tasks_start, report.tasks_end, report.connections_end
             );
-            if let (Some(first), Some(last)) = (report.samples.first(), report.samples.last()) {
+            if let Some(last) = report.samples.last() {
+                let before = &report.before;
                 println!(
-                    "  heap in use {} KiB at {} s, {} KiB at the end (SQLite {} KiB, then {} KiB); freed but kept {} KiB, then {} KiB",
-                    first.heap_in_use_kib, first.t_s, last.heap_in_use_kib, first.sqlite_kib, last.sqlite_kib, first.heap_free_kib, last.heap_free_kib
+                    "  heap in use {} KiB before the traffic, {} KiB after it with every client gone (SQLite {} KiB, then {} KiB; the rest {} KiB, then {} KiB)",
+                    before.heap_in_use_kib, last.heap_in_use_kib, before.sqlite_kib, last.sqlite_kib,
+                    before.heap_in_use_kib.saturating_sub(before.sqlite_kib), last.heap_in_use_kib.saturating_sub(last.sqlite_kib)
+                );
+            }
+            println!("  quiet points (threads {} before the traffic):", report.threads_start);
+            for quiet in &report.quiet {
+                println!(
+                    "    {:>5} s: heap in use {} KiB (SQLite {}, the rest {}), RSS {} KiB, threads {}, open files {}",
+                    quiet.t_s,
+                    quiet.heap_in_use_kib,
+                    quiet.sqlite_kib,
+                    quiet.heap_in_use_kib.saturating_sub(quiet.sqlite_kib),
+                    quiet.rss_kib,
+                    quiet.threads,
+                    quiet.fds
                 );
             }
             for failure in &report.failures {

@@ -165,10 +165,21 @@ impl Server {
 
     /// Resident memory of the server process, in KiB.
     pub fn rss_kib(&self) -> Option<u64> {
+        self.status_field("VmRSS:")
+    }
+
+    /// Threads of the server process: the runtime's workers plus its
+    /// blocking pool, which grows under load and shrinks when idle.
+    pub fn threads(&self) -> Option<u64> {
+        self.status_field("Threads:")
+    }
+
+    /// A number from the server's `/proc/<pid>/status`.
+    fn status_field(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
         status
             .lines()
-            .find(|l| l.starts_with("VmRSS:"))?
+            .find(|l| l.starts_with(field))?
             .split_whitespace()
             .nth(1)?
             .parse()

@@ -5,10 +5,19 @@
 //! sends far more than the rate limits allow, round after round: the server
 //! (run with its limits as shipped) must refuse with `error` frames and close
 //! it with 1008 every time. Every second the server's
-//! RSS, open file descriptors and open connections are sampled. The run
-//! fails when a message is lost, when connections or file descriptors do not
-//! come back to their baseline after the traffic stops, or when memory keeps
-//! growing in the second half (steady state means flat).
+//! RSS, open file descriptors and open connections are sampled.
+//!
+//! A few times in the run (`--quiet-points`, the last at the end) the traffic
+//! pauses until the server is quiet: no connection open and its blocking
+//! threads gone. The heap it holds then is what it keeps, without requests
+//! in flight or the allocator's per-thread caches, so those points are
+//! comparable with each other.
+//!
+//! The run fails when a message is lost, when the server does not go quiet,
+//! when what it keeps once quiet grows from the first quiet point to the
+//! last, when connections, file descriptors or tasks do not come back to
+//! their baseline after the traffic stops, or when RSS keeps growing in the
+//! second half.
 
 use crate::client;
 use crate::server::Server;
@@ -38,6 +47,14 @@ pub struct Options {
     /// ordinary traffic does).
     #[arg(long)]
     pub no_flooder: bool,
+    /// Times the traffic pauses, evenly spread, the last at the end, for the
+    /// server to go quiet and have its heap measured.
+    #[arg(long, default_value_t = 4)]
+    pub quiet_points: u32,
+    /// Largest growth allowed of the heap in use outside SQLite, from the
+    /// first quiet point to the last, KiB.
+    #[arg(long, default_value_t = 1024)]
+    pub max_heap_growth_kib: u64,
 }
 
 /// Seconds between the samples kept in the report.
@@ -58,6 +75,9 @@ pub struct Sample {
     pub connections: u64,
     /// Tasks alive in the server's runtime (`soporte_tasks_alive`).
     pub tasks: u64,
+    /// Threads of the server process (each keeps a cache of freed chunks
+    /// that the allocator counts as in use).
+    pub threads: u64,
     pub messages_confirmed: u64,
     /// The SQLite WAL file: it must stay bounded under steady writes.
     pub wal_kib: u64,
@@ -96,6 +116,16 @@ pub struct Report {
     pub tasks_start: f64,
     pub tasks_end: f64,
     pub connections_end: f64,
+    /// Threads of the server before the traffic.
+    pub threads_start: u64,
+    /// The server before the traffic, to compare with the last sample,
+    /// taken when every client has gone.
+    pub before: Sample,
+    /// At each pause of the traffic, once the server is quiet: no
+    /// connection open and its blocking threads gone, so that what the heap
+    /// holds is what the server keeps, not requests in flight nor the
+    /// allocator's per-thread caches.
+    pub quiet: Vec<Sample>,
     /// Every [`SAMPLE_EVERY`] seconds, and once after the traffic stopped.
     pub samples: Vec<Sample>,
     /// Why the run failed, if it did.
@@ -122,13 +152,32 @@ fn fds(server: &Server) -> usize {
         .map_or(0, |dir| dir.count())
 }
 
+/// The traffic's switch: every visit (and flood round) holds a read guard
+/// of `gate`; a quiet point takes the write guard, which waits for the
+/// visits in flight to end and holds the next ones back until it is dropped.
+#[derive(Default)]
+struct Traffic {
+    stop: AtomicBool,
+    gate: tokio::sync::RwLock<()>,
+}
+
+impl Traffic {
+    /// Leave to make one more visit, or `None` once the run is over.
+    async fn turn(&self) -> Option<tokio::sync::RwLockReadGuard<'_, ()>> {
+        let turn = self.gate.read().await;
+        (!self.stop.load(Ordering::SeqCst)).then_some(turn)
+    }
+}
+
 pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
     let rss_start = server.rss_kib().unwrap_or(0);
     let fds_start = fds(server);
     let tasks_start = tasks(server).await;
+    let threads_start = server.threads().unwrap_or(0);
     let tally = Arc::new(Tally::default());
-    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = Arc::new(Traffic::default());
     let started = Instant::now();
+    let before = sample(server, started, &tally).await;
     let mut workers = Vec::new();
     for worker in 0..options.clients {
         workers.push(tokio::spawn(customer_loop(
@@ -136,7 +185,7 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
             server.ws_base(),
             worker as i64,
             tally.clone(),
-            stop.clone(),
+            traffic.clone(),
         )));
     }
     if !options.no_flooder {
@@ -144,45 +193,54 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
             server.base.clone(),
             server.ws_base(),
             tally.clone(),
-            stop.clone(),
+            traffic.clone(),
         )));
     }
     let (mut rss_half, mut rss_max, mut fds_max) = (0, 0, 0);
     let mut samples = Vec::new();
-    let half = Duration::from_secs_f64(options.duration / 2.0);
+    let mut quiet = Vec::new();
+    let mut failures = Vec::new();
+    let points = options.quiet_points.max(1);
+    // Seconds of traffic, pauses left out.
     let mut seconds = 0;
-    while started.elapsed() < Duration::from_secs_f64(options.duration) {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        seconds += 1;
-        let rss = server.rss_kib().unwrap_or(0);
-        if rss_half == 0 && started.elapsed() >= half {
-            rss_half = rss;
+    for point in 1..=points {
+        let until = options.duration * f64::from(point) / f64::from(points);
+        while (seconds as f64) < until {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            seconds += 1;
+            let rss = server.rss_kib().unwrap_or(0);
+            if rss_half == 0 && seconds as f64 >= options.duration / 2.0 {
+                rss_half = rss;
+            }
+            rss_max = rss_max.max(rss);
+            fds_max = fds_max.max(fds(server));
+            if seconds % SAMPLE_EVERY == 0 {
+                samples.push(sample(server, started, &tally).await);
+            }
         }
-        rss_max = rss_max.max(rss);
-        fds_max = fds_max.max(fds(server));
-        if seconds % SAMPLE_EVERY == 0 {
-            samples.push(sample(server, started, &tally).await);
+        let pause = traffic.gate.write().await;
+        if let Err(why) = settle(server, threads_start).await {
+            failures.push(format!("quiet point {point}: {why}"));
         }
+        quiet.push(sample(server, started, &tally).await);
+        if point == points {
+            // Before the gate opens: no worker may start another visit.
+            traffic.stop.store(true, Ordering::SeqCst);
+        }
+        drop(pause);
     }
-    stop.store(true, Ordering::SeqCst);
+    // Every client gone, their keep-alive HTTP connections closed with them:
+    // connections and descriptors back to the baseline.
     for worker in workers {
         let _ = worker.await;
     }
-    // Every session gone: connections and descriptors back to the baseline.
-    let mut connections_end = f64::MAX;
-    for _ in 0..100 {
-        connections_end = server
-            .metrics()
-            .await
-            .get("soporte_connections_open")
-            .copied()
-            .unwrap_or(0.0);
-        if connections_end == 0.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let connections_end = server
+        .metrics()
+        .await
+        .get("soporte_connections_open")
+        .copied()
+        .unwrap_or(f64::MAX);
     let (rss_end, fds_end) = (server.rss_kib().unwrap_or(0), fds(server));
     let end = sample(server, started, &tally).await;
     let tasks_end = end.tasks as f64;
@@ -198,7 +256,6 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
         flood_closed_1008: tally.flood_closed.load(Ordering::Relaxed),
         flood_refusals: tally.flood_refusals.load(Ordering::Relaxed),
     };
-    let mut failures = Vec::new();
     if counts.lost > 0 {
         failures.push(format!("{} messages lost", counts.lost));
     }
@@ -223,6 +280,20 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
     if tasks_end > tasks_start + 8.0 {
         failures.push(format!("tasks alive {tasks_start} -> {tasks_end}"));
     }
+    // What the server keeps, once quiet, must not grow with the time it has
+    // served. SQLite's share is left out: its page caches fill up to their
+    // bound as the database grows.
+    let kept = |s: &Sample| s.heap_in_use_kib.saturating_sub(s.sqlite_kib);
+    if let (Some(first), Some(last)) = (quiet.first(), quiet.last()) {
+        if kept(last) > kept(first) + options.max_heap_growth_kib {
+            failures.push(format!(
+                "heap in use outside SQLite grew {} KiB -> {} KiB between the first and the last quiet point (limit {})",
+                kept(first),
+                kept(last),
+                options.max_heap_growth_kib
+            ));
+        }
+    }
     if rss_max > rss_half + options.max_growth_kib {
         failures.push(format!(
             "RSS grew {} KiB in the second half (limit {})",
@@ -245,6 +316,9 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
         tasks_start,
         tasks_end,
         connections_end,
+        threads_start,
+        before,
+        quiet,
         samples,
         failures,
     })
@@ -253,6 +327,32 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
 async fn tasks(server: &Server) -> f64 {
     let metrics = server.metrics().await;
     metrics.get("soporte_tasks_alive").copied().unwrap_or(0.0)
+}
+
+/// Waits for the server to go quiet once the traffic is held back: no
+/// connection open, and no more threads than before the traffic (the
+/// runtime's blocking threads end after 10 s idle; each one holds a cache of
+/// freed chunks that the allocator counts as in use).
+async fn settle(server: &Server, threads_start: u64) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let connections = server
+            .metrics()
+            .await
+            .get("soporte_connections_open")
+            .copied()
+            .unwrap_or(0.0);
+        let threads = server.threads().unwrap_or(0);
+        if connections == 0.0 && threads <= threads_start {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{connections} connections open and {threads} threads ({threads_start} before the traffic) after 30 s"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 async fn sample(server: &Server, started: Instant, tally: &Tally) -> Sample {
@@ -267,6 +367,7 @@ async fn sample(server: &Server, started: Instant, tally: &Tally) -> Sample {
         fds: fds(server),
         connections: gauge("soporte_connections_open"),
         tasks: gauge("soporte_tasks_alive"),
+        threads: server.threads().unwrap_or(0),
         messages_confirmed: tally.confirmed.load(Ordering::Relaxed),
         wal_kib: server.wal_bytes().unwrap_or(0) / 1024,
     }
@@ -278,14 +379,14 @@ async fn customer_loop(
     ws_base: String,
     worker: i64,
     tally: Arc<Tally>,
-    stop: Arc<AtomicBool>,
+    traffic: Arc<Traffic>,
 ) {
     let http = reqwest::Client::new();
     let customer = 500_000 + worker;
     let agent = 600_000 + worker;
     let mut round: u64 = 0;
     let mut ticket: Option<i64> = None;
-    while !stop.load(Ordering::SeqCst) {
+    while let Some(turn) = traffic.turn().await {
         round += 1;
         // A new ticket every fourth round; otherwise come back to the last.
         if ticket.is_none() || round.is_multiple_of(4) {
@@ -300,6 +401,7 @@ async fn customer_loop(
             tally.lost.fetch_add(1, Ordering::Relaxed);
         }
         tally.sessions.fetch_add(1, Ordering::Relaxed);
+        drop(turn);
         tokio::time::sleep(Duration::from_millis(20 + (round * 37 % 200))).await;
     }
 }
@@ -324,12 +426,12 @@ async fn open_ticket(
 /// A client that sends far faster than allowed, over and over: each round
 /// must end with refusals and a close with 1008 (never with the server
 /// taking it all, nor with a hang).
-async fn flooder_loop(base: String, ws_base: String, tally: Arc<Tally>, stop: Arc<AtomicBool>) {
+async fn flooder_loop(base: String, ws_base: String, tally: Arc<Tally>, traffic: Arc<Traffic>) {
     const BURST: usize = 200;
     let http = reqwest::Client::new();
     let flooder = 700_000;
     let mut round: u64 = 0;
-    while !stop.load(Ordering::SeqCst) {
+    while let Some(turn) = traffic.turn().await {
         round += 1;
         let Some(ticket) = open_ticket(&http, &base, flooder, "flood").await else {
             eprintln!("soak: flooder: cannot open a ticket");
@@ -343,6 +445,7 @@ async fn flooder_loop(base: String, ws_base: String, tally: Arc<Tally>, stop: Ar
             }
             Err(error) => eprintln!("soak: flooder round {round}: {error}"),
         }
+        drop(turn);
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }

@@ -13,7 +13,6 @@ use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::DynStore;
 use crate::ws::slots::Slots;
-use axum::serve::ListenerExt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -250,11 +249,13 @@ impl Application {
                 shutdown.cancel();
             }
         });
-        let serve = axum::serve(no_delay(self.listener), router).with_graceful_shutdown({
-            let shutdown = shutdown.clone();
-            async move { shutdown.cancelled().await }
-        });
-        serve.await?;
+        crate::http::serve::serve(
+            self.listener,
+            router,
+            state.config.http_header_timeout,
+            shutdown.clone(),
+        )
+        .await;
         state.sessions.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, state.sessions.wait())
             .await
@@ -311,17 +312,6 @@ fn origin_of(url: &str) -> String {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-/// The listener with TCP_NODELAY on every connection: a chat sends many small
-/// frames; with Nagle's algorithm a frame written after another
-/// unacknowledged one waits for the peer's delayed ACK (up to 40 ms).
-pub fn no_delay(listener: TcpListener) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
-    listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    })
-}
-
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -154,6 +154,12 @@ pub struct ServeArgs {
     /// Seconds between pings; a connection silent for twice this is closed.
     #[arg(long, env = "SOPORTE_HEARTBEAT_INTERVAL", default_value_t = 30)]
     pub heartbeat_interval: u64,
+    /// Seconds an HTTP connection may take to send a request's headers,
+    /// counted from when it opens or its previous response ends: an idle
+    /// keep-alive connection, or a client trickling its headers, is closed
+    /// after it.
+    #[arg(long, env = "SOPORTE_HTTP_HEADER_TIMEOUT", default_value_t = 30)]
+    pub http_header_timeout: u64,
     /// Milliseconds a typing state lasts without a new `typing_start`.
     #[arg(long, env = "SOPORTE_TYPING_TIMEOUT_MS", default_value_t = 5000)]
     pub typing_timeout_ms: u64,
@@ -287,6 +293,8 @@ pub struct Config {
     pub public_url: Option<String>,
     pub max_message_length: usize,
     pub heartbeat_interval: Duration,
+    /// See `--http-header-timeout`.
+    pub http_header_timeout: Duration,
     pub typing_timeout: Duration,
     pub auto_assign: bool,
     pub max_chats_per_agent: u32,
@@ -373,6 +381,12 @@ impl Config {
                 "must be at least 1 second",
             ));
         }
+        if args.http_header_timeout == 0 {
+            return Err(ConfigError::new(
+                "SOPORTE_HTTP_HEADER_TIMEOUT (--http-header-timeout)",
+                "must be at least 1 second",
+            ));
+        }
         Ok(Config {
             bind,
             database,
@@ -390,6 +404,7 @@ impl Config {
             public_url,
             max_message_length: args.max_message_length,
             heartbeat_interval: Duration::from_secs(args.heartbeat_interval),
+            http_header_timeout: Duration::from_secs(args.http_header_timeout),
             typing_timeout: Duration::from_millis(args.typing_timeout_ms.max(100)),
             auto_assign: args.auto_assign,
             max_chats_per_agent: args.max_chats_per_agent,
@@ -418,6 +433,7 @@ impl Config {
             public_url: None,
             max_message_length: 5000,
             heartbeat_interval: Duration::from_secs(30),
+            http_header_timeout: Duration::from_secs(30),
             typing_timeout: Duration::from_secs(5),
             auto_assign: false,
             max_chats_per_agent: 5,

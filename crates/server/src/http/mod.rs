@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod files;
 pub mod ops;
+pub mod serve;
 pub mod team;
 pub mod tickets;
 

@@ -71,7 +71,21 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).await?;
     bound(listener.local_addr()?);
-    axum::serve(crate::app::no_delay(listener), router(max_frame))
-        .with_graceful_shutdown(crate::app::shutdown_signal())
-        .await
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            crate::app::shutdown_signal().await;
+            shutdown.cancel();
+        }
+    });
+    crate::http::serve::serve(
+        listener,
+        router(max_frame),
+        // The server's default `--http-header-timeout`.
+        std::time::Duration::from_secs(30),
+        shutdown,
+    )
+    .await;
+    Ok(())
 }

@@ -591,6 +591,84 @@ async fn guessed_ids_of_other_tickets_messages_and_files_get_nothing() {
     assert_eq!(response.status(), 200);
 }
 
+/// Reads until the server closes `stream`; how long that took, or `None`
+/// if it was still open after `limit`.
+async fn closed_after(stream: &mut tokio::net::TcpStream, limit: Duration) -> Option<Duration> {
+    let started = std::time::Instant::now();
+    let mut buffer = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at(
+            tokio::time::Instant::from_std(started + limit),
+            stream.read(&mut buffer),
+        )
+        .await
+        {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            // hyper may answer 408 before closing.
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// A connection that sends no whole request head within
+/// `--http-header-timeout` is closed: one that never sends a byte, one that
+/// trickles its headers a byte at a time (slowloris), and a keep-alive
+/// connection left idle after its response. A request sent in time is served.
+#[tokio::test]
+async fn http_connections_that_send_no_whole_request_in_time_are_closed() {
+    let app = spawn_with(|c| c.http_header_timeout = Duration::from_secs(1)).await;
+    let mut silent = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let mut idle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: soporte\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 512];
+    let read = idle.read(&mut answer).await.unwrap();
+    assert!(
+        answer[..read].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&answer[..read])
+    );
+    let trickle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let (mut trickle_read, mut trickle_write) = trickle.into_split();
+    let trickler = tokio::spawn(async move {
+        for byte in b"GET /healthz HTTP/1.1\r\nX-Slow: "
+            .iter()
+            .chain(std::iter::repeat(&b'a'))
+        {
+            if trickle_write.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let limit = Duration::from_secs(5);
+    let silent_closed = closed_after(&mut silent, limit)
+        .await
+        .expect("the silent connection is closed");
+    closed_after(&mut idle, limit)
+        .await
+        .expect("the idle keep-alive connection is closed");
+    let mut buffer = [0u8; 1024];
+    let trickle_closed = tokio::time::timeout(limit, async {
+        loop {
+            match trickle_read.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(trickle_closed.is_ok(), "the trickling connection is closed");
+    trickler.abort();
+    // Closed by the timeout, not at once.
+    assert!(
+        silent_closed >= Duration::from_millis(500),
+        "{silent_closed:?}"
+    );
+}
+
 #[tokio::test]
 async fn the_server_wide_connection_cap_refuses_with_503_and_frees_on_close() {
     let app = spawn_with(|c| c.max_connections = 2).await;

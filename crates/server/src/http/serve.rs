@@ -1,0 +1,78 @@
+//! Accepting TCP connections and serving HTTP/1.1 on them, WebSocket
+//! upgrades included.
+//!
+//! hyper directly rather than `axum::serve`, because that one gives hyper no
+//! timer, and without a timer hyper never times out a connection waiting for
+//! request headers: a client could hold a socket (and its buffers) forever by
+//! trickling its headers a byte at a time, or by keeping an idle keep-alive
+//! connection open. With it, a connection that has not sent a whole request
+//! head within `header_timeout` of opening, or of its previous response, is
+//! closed. An upgraded connection leaves hyper; the WebSocket session's own
+//! heartbeat watches it from then on.
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::pin::pin;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Serves `router` on `listener` until `shutdown` is cancelled; then stops
+/// accepting, lets each connection finish the request it is serving (idle
+/// ones close at once) and returns when all are closed.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    header_timeout: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let connections = TaskTracker::new();
+    loop {
+        let tcp = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _peer)) => tcp,
+                Err(error) => {
+                    // Out of file descriptors, most likely: give connections
+                    // time to close instead of spinning on the error.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        // A chat sends many small frames; with Nagle's algorithm a frame
+        // written after another unacknowledged one waits for the peer's
+        // delayed ACK (up to 40 ms).
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+        let service = TowerToHyperService::new(router.clone());
+        let connection = http
+            .serve_connection(TokioIo::new(tcp), service)
+            .with_upgrades();
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let mut connection = pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                _ = shutdown.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = result {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+}
