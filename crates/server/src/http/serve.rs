@@ -20,9 +20,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// How long shutdown waits for requests in flight (an upload on a slow link,
+/// say) before leaving them to be dropped with the runtime.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves `router` on `listener` until `shutdown` is cancelled; then stops
 /// accepting, lets each connection finish the request it is serving (idle
-/// ones close at once) and returns when all are closed.
+/// ones close at once) and returns when all are closed, or after
+/// [`DRAIN_TIMEOUT`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -74,5 +79,13 @@ pub async fn serve(
     }
     drop(listener);
     connections.close();
-    connections.wait().await;
+    if tokio::time::timeout(DRAIN_TIMEOUT, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = connections.len(),
+            "HTTP requests still in flight after the drain timeout; stopping anyway"
+        );
+    }
 }
