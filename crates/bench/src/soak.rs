@@ -170,14 +170,11 @@ impl Traffic {
 }
 
 pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
-    let rss_start = server.rss_kib().unwrap_or(0);
-    let fds_start = fds(server);
-    let tasks_start = tasks(server).await;
-    let threads_start = server.threads().unwrap_or(0);
     let tally = Arc::new(Tally::default());
     let traffic = Arc::new(Traffic::default());
     let started = Instant::now();
     let before = sample(server, started, &tally).await;
+    let (fds_start, threads_start) = (before.fds, before.threads);
     let mut workers = Vec::new();
     for worker in 0..options.clients {
         workers.push(tokio::spawn(customer_loop(
@@ -241,9 +238,9 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
         .get("soporte_connections_open")
         .copied()
         .unwrap_or(f64::MAX);
-    let (rss_end, fds_end) = (server.rss_kib().unwrap_or(0), fds(server));
     let end = sample(server, started, &tally).await;
-    let tasks_end = end.tasks as f64;
+    let (fds_end, tasks_start, tasks_end) = (end.fds, before.tasks as f64, end.tasks as f64);
+    let rss_end = end.rss_kib;
     samples.push(end);
     let counts = Counts {
         sessions: tally.sessions.load(Ordering::Relaxed),
@@ -306,7 +303,7 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
         duration_s: options.duration,
         clients: options.clients,
         counts,
-        rss_start_kib: rss_start,
+        rss_start_kib: before.rss_kib,
         rss_half_kib: rss_half,
         rss_max_kib: rss_max,
         rss_end_kib: rss_end,
@@ -322,11 +319,6 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
         samples,
         failures,
     })
-}
-
-async fn tasks(server: &Server) -> f64 {
-    let metrics = server.metrics().await;
-    metrics.get("soporte_tasks_alive").copied().unwrap_or(0.0)
 }
 
 /// Waits for the server to go quiet once the traffic is held back: no

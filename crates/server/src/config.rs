@@ -98,6 +98,10 @@ pub struct KeyArgs {
     pub jwt_audience: Option<String>,
 }
 
+/// Default of `--http-header-timeout`, in seconds (also the `ws-echo` test
+/// server's).
+pub const HTTP_HEADER_TIMEOUT_SECS: u64 = 30;
+
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
     /// Listen address (`:0` picks a free port).
@@ -158,7 +162,7 @@ pub struct ServeArgs {
     /// counted from when it opens or its previous response ends: an idle
     /// keep-alive connection, or a client trickling its headers, is closed
     /// after it.
-    #[arg(long, env = "SOPORTE_HTTP_HEADER_TIMEOUT", default_value_t = 30)]
+    #[arg(long, env = "SOPORTE_HTTP_HEADER_TIMEOUT", default_value_t = HTTP_HEADER_TIMEOUT_SECS)]
     pub http_header_timeout: u64,
     /// Milliseconds a typing state lasts without a new `typing_start`.
     #[arg(long, env = "SOPORTE_TYPING_TIMEOUT_MS", default_value_t = 5000)]
@@ -433,7 +437,7 @@ impl Config {
             public_url: None,
             max_message_length: 5000,
             heartbeat_interval: Duration::from_secs(30),
-            http_header_timeout: Duration::from_secs(30),
+            http_header_timeout: Duration::from_secs(HTTP_HEADER_TIMEOUT_SECS),
             typing_timeout: Duration::from_secs(5),
             auto_assign: false,
             max_chats_per_agent: 5,

@@ -82,8 +82,7 @@ pub async fn serve(
     crate::http::serve::serve(
         listener,
         router(max_frame),
-        // The server's default `--http-header-timeout`.
-        std::time::Duration::from_secs(30),
+        std::time::Duration::from_secs(crate::config::HTTP_HEADER_TIMEOUT_SECS),
         shutdown,
     )
     .await;
