@@ -9,6 +9,7 @@ use crate::files::storage::FileStore;
 use crate::hub::inbox::Inboxes;
 use crate::hub::Hub;
 use crate::presence::{DynPresence, LocalPresence};
+use crate::rate::MessageBudgets;
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::DynStore;
@@ -45,6 +46,8 @@ pub struct Shared {
     /// Where attachment bytes live.
     pub files: FileStore,
     pub slots: Slots,
+    /// Each user's message budget on this node, spent by sockets and REST alike.
+    pub message_budgets: MessageBudgets,
     /// Base of the URLs handed to clients, without a trailing slash.
     pub public_url: String,
     /// Browser origins allowed to open a WebSocket or call the API.
@@ -192,11 +195,8 @@ impl Application {
         } else {
             config.user_msg_rate
         };
-        let slots = Slots::with_user_rate(
-            config.max_connections_per_user,
-            config.max_connections,
-            user_msg_rate,
-        );
+        let slots = Slots::new(config.max_connections_per_user, config.max_connections);
+        let message_budgets = MessageBudgets::new(user_msg_rate);
         let state = AppState(Arc::new(Shared {
             config,
             verifier,
@@ -208,6 +208,7 @@ impl Application {
             redis,
             files,
             slots,
+            message_budgets,
             public_url,
             allowed_origins,
             shutdown,

@@ -9,6 +9,10 @@ use crate::auth::Identity;
 use crate::store::{Appended, NewMessage, OriginTag, StoreError};
 use soporte_protocol::{ErrorCode, FrameError, MessageKind, SendMessage};
 
+/// What a user is told when their messages, over all their sockets and REST
+/// together, go faster than their budget (`crate::rate::MessageBudgets`).
+pub const USER_RATE_REFUSAL: &str = "Estás enviando demasiados mensajes. Espera un momento.";
+
 /// Validates and stores a text message by `author` on `ticket`.
 pub async fn post_text(
     state: &AppState,

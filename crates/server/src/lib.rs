@@ -16,6 +16,8 @@
 //! - [`cluster`]: cluster mode on Redis: the bus to every node (with gap fill
 //!   from the database), presence with expiry, the recent-history cache.
 //! - [`chat`]: posting a message, the one path every message takes.
+//! - [`rate`]: token buckets, and each user's message budget, spent by their
+//!   sockets and REST `sync/` alike.
 //! - [`files`]: attachments: content checks, safe names, local storage.
 //! - [`ws`]: the WebSocket endpoint: admission before the upgrade, then one
 //!   session task per connection.
@@ -45,6 +47,7 @@ pub mod hub;
 pub mod memory;
 pub mod metrics;
 pub mod presence;
+pub mod rate;
 pub mod store;
 pub mod ws;
 

@@ -9,6 +9,7 @@ use crate::app::AppState;
 use crate::bus::Event;
 use crate::chat;
 use crate::hub::{Audience, Except, TicketEvent};
+use crate::metrics::METRICS;
 use crate::store::{TicketCommand, Viewer};
 use crate::ws::user_record;
 use axum::extract::{Path, State};
@@ -17,7 +18,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use soporte_protocol::rest::*;
 use soporte_protocol::server::MessagesRead;
-use soporte_protocol::{SendMessage, Seq, ServerFrame, Timestamp};
+use soporte_protocol::{ErrorCode, SendMessage, Seq, ServerFrame, Timestamp};
+use std::sync::atomic::Ordering;
 
 const DEFAULT_PAGE_SIZE: i64 = 50;
 const MAX_PAGE_SIZE: i64 = 100;
@@ -146,10 +148,22 @@ async fn sync(
             "Como máximo {MAX_SYNC_MESSAGES} mensajes por sincronización."
         )));
     }
+    // The messages spend the sender's budget as they would over a socket.
+    // Those past it are refused, the tail of the request, so what is stored
+    // stays in request order; the client sends them again a moment later.
+    let mut messages = body.messages;
+    let wanted = messages.len();
+    let allowed = state.message_budgets.take_up_to(caller.id, wanted as u32) as usize;
+    let over_budget = messages.split_off(allowed);
+    if !over_budget.is_empty() {
+        METRICS
+            .rate_limited
+            .fetch_add(over_budget.len() as u64, Ordering::Relaxed);
+    }
     // Each message goes the same way as one sent over the WebSocket; they are
     // submitted together so the writer commits them in one batch, and their
     // order in the request is their order in the ticket.
-    let posts = body.messages.into_iter().map(|m| {
+    let posts = messages.into_iter().map(|m| {
         let (state, caller, ticket) = (&state, &caller, &ticket);
         async move {
             let client_id = m.client_id.clone();
@@ -185,6 +199,13 @@ async fn sync(
             }),
         }
     }
+    response
+        .errores
+        .extend(over_budget.into_iter().map(|m| SyncError {
+            client_id: m.client_id,
+            codigo: ErrorCode::LimiteDeFrecuencia,
+            detalle: chat::USER_RATE_REFUSAL.into(),
+        }));
     Ok(Json(response))
 }
 

@@ -6,7 +6,6 @@
 //! sends is `heartbeat`.
 
 use super::keepalive::{self, Due, Keepalive};
-use super::rate::TokenBucket;
 use super::{authenticate, feed, flush, limited, send, take_slot, user_record, Incoming};
 use crate::app::AppState;
 use crate::auth::Identity;
@@ -15,6 +14,7 @@ use crate::http::team::{agent_views, announce_agent};
 use crate::hub::inbox::InboxMember;
 use crate::hub::{outbox, Encoded, Next, OutboxReader};
 use crate::metrics::METRICS;
+use crate::rate::TokenBucket;
 use crate::store::{TicketScope, Viewer};
 use axum::extract::ws::{
     rejection::WebSocketUpgradeRejection, Message as WsMessage, WebSocket, WebSocketUpgrade,

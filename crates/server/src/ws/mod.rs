@@ -8,7 +8,6 @@
 pub mod echo;
 pub mod inbox;
 pub mod keepalive;
-pub mod rate;
 pub mod session;
 pub mod slots;
 

@@ -11,7 +11,6 @@
 //! arrives twice (in history and in the queue) is dropped by `seq`.
 
 use super::keepalive::{self, Due, Keepalive};
-use super::rate::TokenBucket;
 use super::{Admitted, Incoming};
 use crate::access;
 use crate::app::AppState;
@@ -22,6 +21,7 @@ use crate::http::files;
 use crate::hub::inbox::{InboxEvent, InboxRoute};
 use crate::hub::{outbox, Audience, Encoded, Except, Member, Next, OutboxReader, TicketEvent};
 use crate::metrics::METRICS;
+use crate::rate::TokenBucket;
 use crate::store::{Appended, StoreError};
 use axum::extract::ws::{Message as WsMessage, WebSocket};
 use futures_util::future::{BoxFuture, FutureExt};
@@ -86,9 +86,8 @@ struct Session {
     messages: TokenBucket,
     frames: TokenBucket,
     rate_strikes: u32,
-    /// This socket's connection slot; it also holds the user's message
-    /// budget shared by all their sockets.
-    slot: super::slots::Slot,
+    /// This socket's connection slot, given back when the session ends.
+    _slot: super::slots::Slot,
 }
 
 /// The session of an upgraded socket. The set-up (joining the room,
@@ -137,7 +136,7 @@ pub fn run(
         messages: TokenBucket::new(msg_rate, msg_rate.saturating_mul(3)),
         frames: TokenBucket::new(if msg_rate == 0 { 0 } else { 50 }, 200),
         rate_strikes: 0,
-        slot,
+        _slot: slot,
         state,
     };
     let mut live = Live {
@@ -589,7 +588,9 @@ impl Session {
                 .await
             }
             ClientFrame::FileUploadRequest(request) => {
-                if !self.messages.try_take() || !self.slot.try_take_message() {
+                if !self.messages.try_take()
+                    || !self.state.message_budgets.try_take(self.identity.id)
+                {
                     METRICS.rate_limited.fetch_add(1, Ordering::Relaxed);
                     let error = FrameError::new(
                         ErrorCode::LimiteDeFrecuencia,
@@ -613,13 +614,11 @@ impl Session {
 
     async fn on_message(&mut self, message: SendMessage) -> Result<(), End> {
         let client_id = message.client_id.clone();
-        // This socket's budget first, then the user's over all their sockets.
+        // This socket's budget first, then the user's over all the ways they write.
         let refusal = if !self.messages.try_take() {
             Some("Estás enviando mensajes demasiado rápido. Espera un momento.")
-        } else if !self.slot.try_take_message() {
-            Some(
-                "Estás enviando demasiados mensajes entre todas tus conexiones. Espera un momento.",
-            )
+        } else if !self.state.message_budgets.try_take(self.identity.id) {
+            Some(chat::USER_RATE_REFUSAL)
         } else {
             None
         };

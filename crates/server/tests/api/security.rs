@@ -306,6 +306,136 @@ async fn a_users_sockets_share_one_message_budget_and_a_flood_is_closed_with_100
     assert!(page["count"].as_i64().unwrap() <= 4 + 2 + 1, "{page}");
 }
 
+#[tokio::test]
+async fn rest_sync_spends_the_users_message_budget_whether_or_not_a_socket_is_open() {
+    // Each socket alone may send 100/s; the user, over sockets and REST
+    // together, 1/s with a burst of 3. The budget refills by at most one
+    // message per second since `start`, so at any moment the user can have
+    // had at most `3 + elapsed` messages stored.
+    let app = spawn_with(|c| {
+        c.msg_rate = 100;
+        c.user_msg_rate = 1;
+    })
+    .await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let sync = format!("/api/soporte/tickets/{ticket}/chat/sync/");
+    let batch = |prefix: &str, n: usize| {
+        let messages: Vec<Value> = (0..n)
+            .map(|i| json!({"client_id": format!("{prefix}-{i}"), "contenido": format!("mensaje {i}")}))
+            .collect();
+        json!({ "messages": messages })
+    };
+    let start = std::time::Instant::now();
+    let mut stored = 0usize;
+    let within_budget = |stored: usize| {
+        assert!(
+            stored as f64 <= 3.0 + start.elapsed().as_secs_f64(),
+            "{stored} messages stored in {:?}",
+            start.elapsed()
+        );
+    };
+
+    // A socket spends the burst, then closes: the budget outlives it.
+    let mut ws = app.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    for n in 0..3 {
+        ws.send_message("por el socket", &format!("ws-{n}")).await;
+        ws.wait_for("mensaje_confirmado").await;
+    }
+    stored += 3;
+    ws.close().await;
+
+    // A sync right after gets only what refilled since, as a prefix of the
+    // request; the rest is refused in order, with the same code as on a socket.
+    let (status, body) = app.post(&sync, &customer(1), batch("a", 10)).await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    let errores = body["errores"].as_array().unwrap();
+    assert_eq!(results.len() + errores.len(), 10, "{body}");
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(result["client_id"], format!("a-{i}"));
+    }
+    for (i, error) in errores.iter().enumerate() {
+        assert_eq!(error["client_id"], format!("a-{}", results.len() + i));
+        assert_eq!(error["codigo"], "limite_de_frecuencia", "{error}");
+        assert_eq!(
+            error["detalle"],
+            "Estás enviando demasiados mensajes. Espera un momento."
+        );
+    }
+    stored += results.len();
+    within_budget(stored);
+
+    // What REST spent, a new socket cannot spend again.
+    let mut ws = app.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    for n in 0..3 {
+        ws.send_message("otra vez", &format!("ws2-{n}")).await;
+    }
+    for _ in 0..3 {
+        let frame = ws.wait_for_any(&["mensaje_confirmado", "error"]).await;
+        if frame["tipo"] == "error" {
+            assert_eq!(frame["data"]["codigo"], "limite_de_frecuencia", "{frame}");
+        } else {
+            stored += 1;
+        }
+    }
+    within_budget(stored);
+
+    // A script flooding sync/ with full batches gets no further.
+    let (mut requests, mut refused) = (0, 0);
+    while start.elapsed() < Duration::from_secs(4) {
+        let (status, body) = app
+            .post(&sync, &customer(1), batch(&format!("f{requests}"), 100))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let passed = body["results"].as_array().unwrap().len();
+        let limited = body["errores"].as_array().unwrap().len();
+        assert_eq!(passed + limited, 100, "{body}");
+        stored += passed;
+        refused += limited;
+        requests += 1;
+        within_budget(stored);
+    }
+    assert!(
+        requests > 1 && refused > 0,
+        "{refused} refused in {requests} requests"
+    );
+
+    // Another user has a budget of their own.
+    let other = app.ticket_for(&customer(2)).await;
+    let (_, body) = app
+        .post(
+            &format!("/api/soporte/tickets/{other}/chat/sync/"),
+            &customer(2),
+            batch("b", 3),
+        )
+        .await;
+    assert_eq!(body["results"].as_array().unwrap().len(), 3, "{body}");
+
+    // A moment later, a refused message sent again with its client_id is stored.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let (_, body) = app
+        .post(
+            &sync,
+            &customer(1),
+            json!({"messages": [{"client_id": "a-9", "contenido": "mensaje 9"}]}),
+        )
+        .await;
+    assert_eq!(body["results"][0]["client_id"], "a-9", "{body}");
+    assert_eq!(body["results"][0]["duplicado"], false);
+    stored += 1;
+
+    // Exactly what was accepted is in the history; nothing refused was kept.
+    let (_, page) = app
+        .get(
+            &format!("/api/soporte/tickets/{ticket}/chat/historial/?size=100"),
+            &customer(1),
+        )
+        .await;
+    assert_eq!(page["count"].as_u64().unwrap() as usize, stored, "{page}");
+}
+
 /// A JSON body just over `limit` bytes.
 fn body_over(limit: usize) -> String {
     json!({"relleno": "a".repeat(limit + 1)}).to_string()

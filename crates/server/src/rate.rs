@@ -1,0 +1,209 @@
+//! Rate limits: a token bucket, and the per-user message budgets built on it.
+//!
+//! A connection has buckets of its own (in `ws::session`); a user has one
+//! message budget per node, spent by every message they send, whichever way
+//! it comes: any of their sockets, or REST `sync/`. So opening more sockets,
+//! or posting through REST instead, does not multiply how fast one user may
+//! write.
+
+use soporte_protocol::UserId;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Each user's message budget: `rate` messages per second with a burst of
+/// three seconds' worth, kept whether or not the user has a socket open.
+pub struct MessageBudgets {
+    rate: u32,
+    buckets: Mutex<Buckets>,
+}
+
+struct Buckets {
+    by_user: HashMap<UserId, TokenBucket>,
+    /// The map is swept of refilled buckets when it reaches this size.
+    sweep_at: usize,
+}
+
+/// A map this small is never swept: sweeping it would cost more than it holds.
+const MIN_SWEEP_AT: usize = 1024;
+
+impl MessageBudgets {
+    /// `rate == 0` turns the budgets off.
+    pub fn new(rate: u32) -> MessageBudgets {
+        MessageBudgets {
+            rate,
+            buckets: Mutex::new(Buckets {
+                by_user: HashMap::new(),
+                sweep_at: MIN_SWEEP_AT,
+            }),
+        }
+    }
+
+    /// Takes one message from `user`'s budget; false when they are sending
+    /// too fast.
+    pub fn try_take(&self, user: UserId) -> bool {
+        self.take_up_to(user, 1) == 1
+    }
+
+    /// Takes up to `wanted` messages from `user`'s budget at once and says
+    /// how many it took: a batch gets a prefix, never a gap.
+    pub fn take_up_to(&self, user: UserId, wanted: u32) -> u32 {
+        if self.rate == 0 {
+            return wanted;
+        }
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().expect("budgets lock");
+        let rate = self.rate;
+        let taken = buckets
+            .by_user
+            .entry(user)
+            .or_insert_with(|| TokenBucket::new(rate, rate.saturating_mul(3)))
+            .take_up_to_at(wanted, now);
+        buckets.sweep(now);
+        taken
+    }
+
+    #[cfg(test)]
+    fn users_kept(&self) -> usize {
+        self.buckets.lock().expect("budgets lock").by_user.len()
+    }
+}
+
+impl Buckets {
+    /// A bucket that has refilled is the same as a new one, so it can go:
+    /// the map holds only users who wrote in the last few seconds. Sweeping
+    /// when the map doubles keeps the cost per message constant.
+    fn sweep(&mut self, now: Instant) {
+        if self.by_user.len() < self.sweep_at {
+            return;
+        }
+        self.by_user.retain(|_, bucket| !bucket.is_full_at(now));
+        self.sweep_at = (self.by_user.len() * 2).max(MIN_SWEEP_AT);
+    }
+}
+
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// `rate == 0` means unlimited.
+    pub fn new(rate: u32, burst: u32) -> TokenBucket {
+        TokenBucket {
+            rate: rate as f64,
+            burst: burst.max(1) as f64,
+            tokens: burst.max(1) as f64,
+            last: Instant::now(),
+        }
+    }
+
+    pub fn try_take(&mut self) -> bool {
+        self.try_take_at(Instant::now())
+    }
+
+    fn try_take_at(&mut self, now: Instant) -> bool {
+        self.take_up_to_at(1, now) == 1
+    }
+
+    fn take_up_to_at(&mut self, wanted: u32, now: Instant) -> u32 {
+        if self.rate == 0.0 {
+            return wanted;
+        }
+        self.refill(now);
+        let taken = (self.tokens.floor() as u32).min(wanted);
+        self.tokens -= f64::from(taken);
+        taken
+    }
+
+    fn is_full_at(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= self.burst
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_burst_passes_then_the_rate_applies() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket {
+            last: start,
+            ..TokenBucket::new(10, 30)
+        };
+        for _ in 0..30 {
+            assert!(bucket.try_take_at(start));
+        }
+        assert!(!bucket.try_take_at(start));
+        // 100 ms at 10/s gives back exactly one.
+        let later = start + Duration::from_millis(100);
+        assert!(bucket.try_take_at(later));
+        assert!(!bucket.try_take_at(later));
+    }
+
+    #[test]
+    fn a_batch_takes_what_is_left_and_no_more() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket {
+            last: start,
+            ..TokenBucket::new(2, 6)
+        };
+        assert_eq!(bucket.take_up_to_at(4, start), 4);
+        assert_eq!(bucket.take_up_to_at(4, start), 2);
+        assert_eq!(bucket.take_up_to_at(4, start), 0);
+        assert_eq!(bucket.take_up_to_at(4, start + Duration::from_secs(1)), 2);
+    }
+
+    #[test]
+    fn every_way_a_user_writes_spends_one_budget_and_other_users_have_their_own() {
+        let budgets = MessageBudgets::new(2);
+        // A burst of three seconds' worth (6), whether taken one by one
+        // (sockets) or as a batch (REST sync).
+        assert_eq!((0..4).filter(|_| budgets.try_take(1)).count(), 4);
+        assert_eq!(budgets.take_up_to(1, 100), 2);
+        assert!(!budgets.try_take(1));
+        assert!(budgets.try_take(2), "another user has their own budget");
+        assert_eq!(MessageBudgets::new(0).take_up_to(1, 1_000), 1_000);
+    }
+
+    #[test]
+    fn refilled_budgets_are_forgotten_and_spent_ones_kept() {
+        let budgets = MessageBudgets::new(1);
+        // One user spent their budget; many others wrote one message each
+        // long enough ago (in the bucket's clock) to have refilled.
+        assert_eq!(budgets.take_up_to(0, 10), 3);
+        {
+            let mut buckets = budgets.buckets.lock().unwrap();
+            let long_ago = Instant::now() - Duration::from_secs(10);
+            for user in 1..MIN_SWEEP_AT as UserId {
+                let mut bucket = TokenBucket::new(1, 3);
+                bucket.last = long_ago;
+                bucket.tokens = 2.0;
+                buckets.by_user.insert(user, bucket);
+            }
+        }
+        assert_eq!(budgets.users_kept(), MIN_SWEEP_AT);
+        // The next message sweeps: the refilled ones go, the spent one stays
+        // (forgetting it would hand its user a fresh burst).
+        assert!(budgets.try_take(MIN_SWEEP_AT as UserId));
+        assert_eq!(budgets.users_kept(), 2);
+        assert_eq!(budgets.take_up_to(0, 10), 0, "still spent");
+    }
+
+    #[test]
+    fn zero_means_unlimited() {
+        let mut bucket = TokenBucket::new(0, 0);
+        assert!((0..10_000).all(|_| bucket.try_take()));
+    }
+}
