@@ -366,6 +366,13 @@ async fn sample(server: &Server, started: Instant, tally: &Tally) -> Sample {
 }
 
 /// One virtual customer's life, over and over until `stop`.
+/// The customers one worker plays in turn, one per ticket, so that nobody
+/// writes faster than a person does. The server's per-user message budget
+/// (shipped: 20/s, burst 60) outlives a user's sockets: a ticket's four visits
+/// spend at most 22 of it, and 16 tickets (64 visits, each followed by a pause
+/// of at least 20 ms) pass before the same customer writes again.
+const CUSTOMERS_PER_WORKER: i64 = 16;
+
 async fn customer_loop(
     base: String,
     ws_base: String,
@@ -374,20 +381,26 @@ async fn customer_loop(
     traffic: Arc<Traffic>,
 ) {
     let http = reqwest::Client::new();
-    let customer = 500_000 + worker;
     let agent = 600_000 + worker;
     let mut round: u64 = 0;
-    let mut ticket: Option<i64> = None;
+    let mut opened: i64 = 0;
+    // The ticket visited, and the customer whose it is.
+    let mut ticket: Option<(i64, i64)> = None;
     while let Some(turn) = traffic.turn().await {
         round += 1;
-        // A new ticket every fourth round; otherwise come back to the last.
+        // A new ticket every fourth round, by the worker's next customer;
+        // otherwise come back to the last.
         if ticket.is_none() || round.is_multiple_of(4) {
+            let customer = 500_000 + worker * CUSTOMERS_PER_WORKER + opened % CUSTOMERS_PER_WORKER;
+            opened += 1;
             let Some(created) = open_ticket(&http, &base, customer, "soak").await else {
                 continue;
             };
-            ticket = Some(created);
+            ticket = Some((created, customer));
         }
-        let Some(id) = ticket else { continue };
+        let Some((id, customer)) = ticket else {
+            continue;
+        };
         if let Err(error) = one_visit(&http, &ws_base, id, customer, agent, round, &tally).await {
             eprintln!("soak: worker {worker}: {error}");
             tally.lost.fetch_add(1, Ordering::Relaxed);
@@ -542,7 +555,10 @@ async fn one_visit(
         ))
         .await
         .map_err(|e| e.to_string())?;
-        next_of(&mut c, &["mensaje_confirmado"]).await?;
+        let answer = next_of(&mut c, &["mensaje_confirmado", "error"]).await?;
+        if answer["tipo"] == "error" {
+            return Err(format!("{client_id} refused: {answer}"));
+        }
         tally.confirmed.fetch_add(1, Ordering::Relaxed);
         let got = next_of(&mut a, &["mensaje_recibido"]).await?;
         if got["data"]["client_id"] != client_id.as_str() {
