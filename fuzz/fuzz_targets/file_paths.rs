@@ -22,14 +22,6 @@ use libfuzzer_sys::fuzz_target;
 use soporte_server::files::{content_disposition, sanitize_name, FileKind};
 use soporte_server::http::files::byte_range;
 
-const KINDS: [FileKind; 5] = [
-    FileKind::Jpeg,
-    FileKind::Png,
-    FileKind::Pdf,
-    FileKind::Doc,
-    FileKind::Docx,
-];
-
 #[derive(Debug)]
 struct Input<'a> {
     name: &'a str,
@@ -53,7 +45,10 @@ fuzz_target!(|bytes: &[u8]| {
     let Ok(input) = Input::arbitrary(&mut Unstructured::new(bytes)) else {
         return;
     };
-    check_name(input.name, KINDS[input.kind as usize % KINDS.len()]);
+    check_name(
+        input.name,
+        FileKind::ALL[input.kind as usize % FileKind::ALL.len()],
+    );
     check_range(input.range, input.size);
 });
 
@@ -66,7 +61,10 @@ fn check_name(name: &str, kind: FileKind) {
     for c in safe.chars() {
         assert!(!c.is_control(), "control {c:?} in {safe:?}");
         assert!(
-            !matches!(c, '/' | '\\' | '"' | ';' | ':' | '*' | '?' | '<' | '>' | '|'),
+            !matches!(
+                c,
+                '/' | '\\' | '"' | ';' | ':' | '*' | '?' | '<' | '>' | '|'
+            ),
             "{c:?} in {safe:?}"
         );
         assert!(
@@ -88,7 +86,10 @@ fn check_range(range: &str, size: u64) {
     let header = format!("bytes={range}");
     for asked in [Some(range), Some(header.as_str())] {
         if let Some(Ok((start, end))) = byte_range(asked, size) {
-            assert!(start <= end && end < size, "{asked:?} of {size}: {start}-{end}");
+            assert!(
+                start <= end && end < size,
+                "{asked:?} of {size}: {start}-{end}"
+            );
             if let Some(suffix) = asked
                 .and_then(|a| a.strip_prefix("bytes=-"))
                 .and_then(|n| n.trim().parse::<u64>().ok())

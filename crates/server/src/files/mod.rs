@@ -22,6 +22,15 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    /// Every kind the server can check.
+    pub const ALL: [FileKind; 5] = [
+        FileKind::Png,
+        FileKind::Jpeg,
+        FileKind::Pdf,
+        FileKind::Doc,
+        FileKind::Docx,
+    ];
+
     /// The kind an extension claims (`jpg` and `jpeg` are the same).
     pub fn from_extension(extension: &str) -> Option<FileKind> {
         match extension.to_ascii_lowercase().as_str() {

@@ -2,10 +2,11 @@
 //! and downloads.
 //!
 //! Upload: the single-use credential (header `X-Upload-Token`) is checked
-//! before the body is read; the body streams to storage while its size is
-//! counted (stopping at the declared size) and its first bytes are checked
-//! against the declared type; only a whole, fsynced file gets a record, and
-//! a refused upload leaves nothing behind.
+//! before the body is read; the body streams to a scratch file while its size
+//! is counted (stopping at the declared size) and its first bytes are checked
+//! against the declared type ([`read_body`]); only a body read to its end is
+//! kept, only a whole, fsynced file gets a record, and a refused upload leaves
+//! nothing behind.
 
 use super::error::ApiError;
 use super::extract::QueryParams;
@@ -13,6 +14,7 @@ use crate::access::{self, TicketAccess};
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::bus::Event;
+use crate::files::storage::PendingFile;
 use crate::files::{self as content, FileKind};
 use crate::hub::{Audience, Except, TicketEvent};
 use crate::store::{CompleteUpload, StoredFile, UploadGrant};
@@ -161,18 +163,12 @@ async fn upload(
         ));
     }
     let declared = grant.grant.size;
-    let too_large = || {
-        ApiError::BadBody(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("El archivo supera los {declared} bytes autorizados."),
-        )
-    };
     let content_length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if content_length.is_some_and(|length| length > declared + MULTIPART_OVERHEAD) {
-        return Err(too_large());
+        return Err(too_large(declared));
     }
     let mut multipart = multipart.map_err(|e| {
         ApiError::BadRequest(format!(
@@ -182,97 +178,41 @@ async fn upload(
     })?;
     let expected = FileKind::from_extension(&grant.grant.extension)
         .ok_or_else(|| ApiError::BadRequest("Tipo no admitido.".into()))?;
-    let mut attach_to = None;
-    let mut stored = None;
-    while let Some(mut field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| multipart_error(e, declared))?
-    {
-        match field.name() {
-            Some("mensaje_id") => {
-                let text = field
-                    .text()
-                    .await
-                    .map_err(|e| multipart_error(e, declared))?;
-                attach_to =
-                    Some(text.trim().parse::<MessageId>().map_err(|_| {
-                        ApiError::BadRequest("mensaje_id debe ser un número.".into())
-                    })?);
-            }
-            Some("file") if stored.is_none() => {
-                let mut pending = state.files.begin().await.map_err(storage_down)?;
-                let mut hasher = Sha256::new();
-                let mut size: u64 = 0;
-                let mut head: Vec<u8> = Vec::with_capacity(FileKind::SNIFF_BYTES);
-                let outcome: Result<(), ApiError> = async {
-                    while let Some(chunk) = field
-                        .chunk()
-                        .await
-                        .map_err(|e| multipart_error(e, declared))?
-                    {
-                        size += chunk.len() as u64;
-                        if size > declared {
-                            return Err(too_large());
-                        }
-                        if head.len() < FileKind::SNIFF_BYTES {
-                            let take = (FileKind::SNIFF_BYTES - head.len()).min(chunk.len());
-                            head.extend_from_slice(&chunk[..take]);
-                            if head.len() == FileKind::SNIFF_BYTES
-                                && FileKind::sniff(&head) != Some(expected)
-                            {
-                                return Err(not_that_type(expected));
-                            }
-                        }
-                        hasher.update(&chunk);
-                        pending.write(&chunk).await.map_err(storage_down)?;
-                    }
-                    if size == 0 {
-                        return Err(ApiError::BadRequest("El archivo está vacío.".into()));
-                    }
-                    if head.len() < FileKind::SNIFF_BYTES
-                        && FileKind::sniff(&head) != Some(expected)
-                    {
-                        return Err(not_that_type(expected));
-                    }
-                    Ok(())
-                }
-                .await;
-                if let Err(error) = outcome {
-                    pending.discard().await;
-                    return Err(error);
-                }
-                // The preview is made from the scratch copy, before it goes.
-                let preview = if expected.is_image() {
-                    preview_of(pending.path()).await
-                } else {
-                    None
-                };
-                let key = state.files.keep(pending).await.map_err(storage_down)?;
-                let thumbnail_key = match preview {
-                    Some(bytes) => {
-                        match state.files.put_beside(&key, ".miniatura.png", bytes).await {
-                            Ok(derived) => Some(derived),
-                            Err(error) => {
-                                tracing::warn!(%error, "could not store a thumbnail");
-                                None
-                            }
-                        }
-                    }
-                    None => None,
-                };
-                stored = Some(StoredFile {
-                    key,
-                    thumbnail_key,
-                    size,
-                    mime: expected.mime().to_string(),
-                    sha256: content::sha256_hex(hasher),
-                });
-            }
-            _ => {}
+    // The whole body is read before anything is kept: an error anywhere in
+    // it (a bad field after the file, a body cut short) leaves nothing.
+    let mut pending = state.files.begin().await.map_err(storage_down)?;
+    let body = match read_body(&mut multipart, declared, expected, &mut pending).await {
+        Ok(body) => body,
+        Err(error) => {
+            pending.discard().await;
+            return Err(error);
         }
-    }
-    let file = stored.ok_or_else(|| ApiError::BadRequest("Falta el campo file.".into()))?;
+    };
+    // The preview is made from the scratch copy, before it goes.
+    let preview = if expected.is_image() {
+        preview_of(pending.path()).await
+    } else {
+        None
+    };
+    let key = state.files.keep(pending).await.map_err(storage_down)?;
+    let thumbnail_key = match preview {
+        Some(bytes) => match state.files.put_beside(&key, ".miniatura.png", bytes).await {
+            Ok(derived) => Some(derived),
+            Err(error) => {
+                tracing::warn!(%error, "could not store a thumbnail");
+                None
+            }
+        },
+        None => None,
+    };
+    let file = StoredFile {
+        key,
+        thumbnail_key,
+        size: body.size,
+        mime: expected.mime().to_string(),
+        sha256: body.sha256,
+    };
+    let attach_to = body.attach_to;
     let keys: Vec<String> = std::iter::once(file.key.clone())
         .chain(file.thumbnail_key.clone())
         .collect();
@@ -317,6 +257,133 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(event)))
 }
 
+/// Where an upload's bytes go while its body is read: a scratch file in the
+/// server, memory in the fuzzer (`fuzz/fuzz_targets/upload_body.rs`).
+pub trait Scratch {
+    fn write(
+        &mut self,
+        bytes: &[u8],
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
+}
+
+impl Scratch for PendingFile {
+    fn write(
+        &mut self,
+        bytes: &[u8],
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+        PendingFile::write(self, bytes)
+    }
+}
+
+impl Scratch for Vec<u8> {
+    async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+/// What an upload's form held, read to its end.
+#[derive(Debug)]
+pub struct ReceivedBody {
+    /// The message the file answers (`mensaje_id`), when the form names one.
+    pub attach_to: Option<MessageId>,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// The longest `mensaje_id` field read (an i64 has at most 20 characters).
+const MAX_ID_FIELD: usize = 32;
+
+/// Reads an upload's form to its end. The first `file` field streams into
+/// `scratch`, never more than `declared` bytes, its first bytes checked
+/// against `expected`; `mensaje_id` is parsed; other fields are skipped.
+/// On an error, what `scratch` holds is the caller's to discard.
+pub async fn read_body(
+    multipart: &mut Multipart,
+    declared: u64,
+    expected: FileKind,
+    scratch: &mut impl Scratch,
+) -> Result<ReceivedBody, ApiError> {
+    let mut attach_to = None;
+    let mut file = None;
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(e, declared))?
+    {
+        match field.name() {
+            Some("mensaje_id") => {
+                let mut text = Vec::new();
+                while let Some(chunk) = field
+                    .chunk()
+                    .await
+                    .map_err(|e| multipart_error(e, declared))?
+                {
+                    text.extend_from_slice(&chunk);
+                    if text.len() > MAX_ID_FIELD {
+                        break;
+                    }
+                }
+                let id = std::str::from_utf8(&text)
+                    .ok()
+                    .filter(|_| text.len() <= MAX_ID_FIELD)
+                    .and_then(|t| t.trim().parse::<MessageId>().ok());
+                attach_to = Some(id.ok_or_else(|| {
+                    ApiError::BadRequest("mensaje_id debe ser un número.".into())
+                })?);
+            }
+            Some("file") if file.is_none() => {
+                file = Some(read_file(&mut field, declared, expected, scratch).await?);
+            }
+            _ => {}
+        }
+    }
+    let (size, sha256) = file.ok_or_else(|| ApiError::BadRequest("Falta el campo file.".into()))?;
+    Ok(ReceivedBody {
+        attach_to,
+        size,
+        sha256,
+    })
+}
+
+/// Streams the `file` field into `scratch`: its size and SHA-256.
+async fn read_file(
+    field: &mut axum::extract::multipart::Field<'_>,
+    declared: u64,
+    expected: FileKind,
+    scratch: &mut impl Scratch,
+) -> Result<(u64, String), ApiError> {
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut head: Vec<u8> = Vec::with_capacity(FileKind::SNIFF_BYTES);
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| multipart_error(e, declared))?
+    {
+        size += chunk.len() as u64;
+        if size > declared {
+            return Err(too_large(declared));
+        }
+        if head.len() < FileKind::SNIFF_BYTES {
+            let take = (FileKind::SNIFF_BYTES - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+            if head.len() == FileKind::SNIFF_BYTES && FileKind::sniff(&head) != Some(expected) {
+                return Err(not_that_type(expected));
+            }
+        }
+        hasher.update(&chunk);
+        scratch.write(&chunk).await.map_err(storage_down)?;
+    }
+    if size == 0 {
+        return Err(ApiError::BadRequest("El archivo está vacío.".into()));
+    }
+    if head.len() < FileKind::SNIFF_BYTES && FileKind::sniff(&head) != Some(expected) {
+        return Err(not_that_type(expected));
+    }
+    Ok((size, content::sha256_hex(hasher)))
+}
+
 /// A PNG preview of the image at `path`; `None` when it cannot be made (the
 /// upload stays, without a preview).
 async fn preview_of(path: &std::path::Path) -> Option<Vec<u8>> {
@@ -337,12 +404,16 @@ fn not_that_type(expected: FileKind) -> ApiError {
     )
 }
 
+fn too_large(declared: u64) -> ApiError {
+    ApiError::BadBody(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("El archivo supera los {declared} bytes autorizados."),
+    )
+}
+
 fn multipart_error(error: axum::extract::multipart::MultipartError, declared: u64) -> ApiError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::BadBody(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("El archivo supera los {declared} bytes autorizados."),
-        );
+        return too_large(declared);
     }
     ApiError::BadRequest(format!("Cuerpo multipart inválido: {}", error.body_text()))
 }

@@ -69,6 +69,20 @@ fn stored_files(app: &TestApp) -> usize {
     count
 }
 
+/// Refused uploads left no file, no scratch copy and no message on `ticket`.
+async fn assert_nothing_kept(app: &TestApp, ticket: i64) {
+    assert_eq!(stored_files(app), 0, "refused uploads leave no file");
+    let scratch = walk(&app.storage_dir().join("tmp"));
+    assert!(scratch.is_empty(), "scratch left: {scratch:?}");
+    let (_, page) = app
+        .get(
+            &format!("/api/soporte/tickets/{ticket}/chat/historial/"),
+            &customer(1),
+        )
+        .await;
+    assert_eq!(page["count"], 0, "and no message");
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -212,6 +226,48 @@ async fn requests_for_too_large_or_unallowed_files_are_refused_over_the_socket()
 }
 
 #[tokio::test]
+async fn a_body_refused_after_its_file_leaves_nothing_and_the_grant_still_works() {
+    let app = spawn_app().await;
+    let (ticket, mut c, _) = chat(&app).await;
+    let grant = authorize(&mut c, "foto.png", PNG.len(), "image/png").await["data"].clone();
+    let file_part = [
+        b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"foto.png\"\r\nContent-Type: image/png\r\n\r\n".as_slice(),
+        PNG,
+        b"\r\n",
+    ]
+    .concat();
+    let bodies = [
+        // A mensaje_id that is not a number, after the file.
+        [
+            &file_part[..],
+            b"--b\r\nContent-Disposition: form-data; name=\"mensaje_id\"\r\n\r\nabc\r\n--b--\r\n",
+        ]
+        .concat(),
+        // A body cut short after the file: its next part never comes.
+        [&file_part[..], b"--b\r\nContent-Disposition: form-da"].concat(),
+    ];
+    for body in bodies {
+        let mut request = app
+            .http
+            .post(grant["upload_url"].as_str().unwrap())
+            .header("content-type", "multipart/form-data; boundary=b")
+            .body(body);
+        for (header, value) in grant["headers"].as_object().unwrap() {
+            request = request.header(header, value.as_str().unwrap());
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 400);
+        let detail = response.json::<Value>().await.unwrap()["detalle"].clone();
+        assert!(detail.is_string(), "{detail}");
+    }
+    assert_nothing_kept(&app, ticket).await;
+    // The grant was not spent: the same upload, whole, goes through.
+    let (status, body) = post_file(&app, &grant, "foto.png", PNG.to_vec(), None).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(stored_files(&app) >= 1);
+}
+
+#[tokio::test]
 async fn bad_uploads_get_their_status_and_leave_nothing_behind() {
     let app = spawn_app().await;
     let (ticket, mut c, _) = chat(&app).await;
@@ -258,14 +314,7 @@ async fn bad_uploads_get_their_status_and_leave_nothing_behind() {
             .0,
         415
     );
-    assert_eq!(stored_files(&app), 0, "refused uploads leave no file");
-    let (_, page) = app
-        .get(
-            &format!("/api/soporte/tickets/{ticket}/chat/historial/"),
-            &customer(1),
-        )
-        .await;
-    assert_eq!(page["count"], 0, "and no message");
+    assert_nothing_kept(&app, ticket).await;
 
     // Path traversal in the name: shown safely, stored under a generated key.
     let grant =
