@@ -150,9 +150,17 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
 }
 
 async fn upload(app: &TestApp, grant: &Value) -> (u16, Value) {
-    let form = Form::new().part("file", Part::bytes(PNG.to_vec()).file_name("foto.png"));
-    let mut request = app
-        .http
+    upload_bytes(&app.http, grant, "foto.png", PNG.to_vec()).await
+}
+
+async fn upload_bytes(
+    http: &reqwest::Client,
+    grant: &Value,
+    name: &str,
+    bytes: Vec<u8>,
+) -> (u16, Value) {
+    let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_string()));
+    let mut request = http
         .post(grant["upload_url"].as_str().unwrap())
         .multipart(form);
     for (name, value) in grant["headers"].as_object().unwrap() {
@@ -305,85 +313,134 @@ async fn tokens_in_query_strings_never_reach_the_logs_at_any_level() {
     }
 }
 
+/// A server with a small disk: a tmpfs of `size` mounted in a user and
+/// mount namespace of the server's own (`unshare -rm`: no root needed), most
+/// of it taken by `ballast` that the test deletes to "free space".
+struct SmallDisk {
+    child: std::process::Child,
+    addr: String,
+    /// The tmpfs, as this process sees it (through the server's own root).
+    disk: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// `flags` are `serve`'s, with `$1` for the tmpfs and `$3` for a folder
+    /// on the ordinary disk. `None`, after a SKIPPED line, where this machine
+    /// has no `unshare`, user namespaces or tmpfs.
+    fn start(size: &str, ballast: &str, flags: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = dir.path().join("disco");
+        let other = dir.path().join("otro");
+        std::fs::create_dir(&disk).unwrap();
+        std::fs::create_dir(&other).unwrap();
+        let spawned = Command::new("unshare")
+            .args(["-rm", "sh", "-c"])
+            .arg(format!(
+                r#"mount -t tmpfs -o size={size} tmpfs "$1" && head -c {ballast} /dev/zero > "$1/lastre" && exec "$2" serve --bind 127.0.0.1:0 --msg-rate 0 {flags}"#
+            ))
+            .arg("sh")
+            .arg(&disk)
+            .arg(env!("CARGO_BIN_EXE_soporte"))
+            .arg(&other)
+            .env("SOPORTE_JWT_SECRET", SECRET)
+            .env("SOPORTE_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn();
+        let Ok(mut child) = spawned else {
+            eprintln!("SKIPPED: unshare is not available here");
+            return None;
+        };
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let Some(addr) = line.trim().strip_prefix("listening on http://") else {
+            let _ = child.wait();
+            eprintln!("SKIPPED: no user namespaces or tmpfs here ({line:?})");
+            return None;
+        };
+        let addr = addr.to_string();
+        let disk = PathBuf::from(format!("/proc/{}/root", child.id()))
+            .join(disk.strip_prefix("/").unwrap());
+        assert!(disk.join("lastre").exists(), "{}", disk.display());
+        Some(SmallDisk {
+            child,
+            addr,
+            disk,
+            _dir: dir,
+        })
+    }
+
+    fn free_space(&self) {
+        std::fs::remove_file(self.disk.join("lastre")).unwrap();
+    }
+
+    /// A new ticket of customer 1's and a socket on it.
+    async fn ticket_and_socket(&self, http: &reqwest::Client, asunto: &str) -> (i64, WsClient) {
+        let ticket: Value = http
+            .post(format!("http://{}/api/soporte/tickets/", self.addr))
+            .bearer_auth(customer(1))
+            .json(&json!({ "asunto": asunto }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ticket = ticket["id"].as_i64().unwrap();
+        let (stream, _) = tokio_tungstenite::connect_async(format!(
+            "ws://{}/ws/soporte/ticket/{ticket}/?token={}",
+            self.addr,
+            customer(1)
+        ))
+        .await
+        .expect("connects");
+        let mut ws = WsClient { stream };
+        ws.expect("connection_established").await;
+        (ticket, ws)
+    }
+
+    /// How many messages `ticket`'s history holds.
+    async fn history_count(&self, http: &reqwest::Client, ticket: i64) -> i64 {
+        let page: Value = http
+            .get(format!(
+                "http://{}/api/soporte/tickets/{ticket}/chat/historial/",
+                self.addr
+            ))
+            .bearer_auth(customer(1))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["count"].as_i64().unwrap()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[tokio::test]
 async fn a_full_disk_gives_error_almacenamiento_and_the_same_client_id_succeeds_once_space_is_freed(
 ) {
-    // A 4 MiB tmpfs holding the database, mounted in a user and mount
-    // namespace of the server's own (`unshare -rm`: no root needed), most of
-    // it taken by ballast the test deletes to "free space".
-    let dir = tempfile::tempdir().unwrap();
-    let disk = dir.path().join("disco");
-    std::fs::create_dir(&disk).unwrap();
-    let spawned = Command::new("unshare")
-        .args(["-rm", "sh", "-c"])
-        .arg(
-            r#"mount -t tmpfs -o size=4m tmpfs "$1" && head -c 2900k /dev/zero > "$1/lastre" && exec "$2" serve --bind 127.0.0.1:0 --msg-rate 0 --database-url "sqlite://$1/soporte.db" --storage "$1/files""#,
-        )
-        .arg("sh")
-        .arg(&disk)
-        .arg(env!("CARGO_BIN_EXE_soporte"))
-        .env("SOPORTE_JWT_SECRET", SECRET)
-        .env("SOPORTE_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(mut child) = spawned else {
-        eprintln!("SKIPPED: unshare is not available here");
+    // The database on a 4 MiB disk, 2.9 MiB of it ballast.
+    let Some(server) = SmallDisk::start(
+        "4m",
+        "2900k",
+        r#"--database-url "sqlite://$1/soporte.db" --storage "$1/files""#,
+    ) else {
         return;
     };
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let Some(addr) = line.trim().strip_prefix("listening on http://") else {
-        let _ = child.wait();
-        eprintln!("SKIPPED: no user namespaces or tmpfs here ({line:?})");
-        return;
-    };
-    let addr = addr.to_string();
-    // The tmpfs is visible through the server's own root.
-    let ballast = PathBuf::from(format!("/proc/{}/root", child.id()))
-        .join(disk.strip_prefix("/").unwrap())
-        .join("lastre");
-    assert!(ballast.exists(), "{}", ballast.display());
-
     let http = reqwest::Client::new();
-    let base = format!("http://{addr}");
-    let ticket: Value = http
-        .post(format!("{base}/api/soporte/tickets/"))
-        .bearer_auth(customer(1))
-        .json(&json!({"asunto": "disco lleno"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ticket = ticket["id"].as_i64().unwrap();
-    let (stream, _) = tokio_tungstenite::connect_async(format!(
-        "ws://{addr}/ws/soporte/ticket/{ticket}/?token={}",
-        customer(1)
-    ))
-    .await
-    .expect("connects");
-    let mut ws = WsClient { stream };
-    ws.expect("connection_established").await;
-    let count = || {
-        let http = http.clone();
-        let url = format!("{base}/api/soporte/tickets/{ticket}/chat/historial/");
-        async move {
-            let page: Value = http
-                .get(url)
-                .bearer_auth(customer(1))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            page["count"].as_i64().unwrap()
-        }
-    };
+    let (ticket, mut ws) = server.ticket_and_socket(&http, "disco lleno").await;
+    let count = || server.history_count(&http, ticket);
 
     // Fill the disk, one 10 KB message at a time, until a write fails.
     let text = "ñ".repeat(5000);
@@ -406,7 +463,7 @@ async fn a_full_disk_gives_error_almacenamiento_and_the_same_client_id_succeeds_
     assert_eq!(count().await, confirmed);
 
     // Space comes back: the same client_id is stored, once.
-    std::fs::remove_file(&ballast).unwrap();
+    server.free_space();
     ws.send_message(&text, &failed).await;
     let retried = answer_within(&mut ws, Duration::from_secs(20)).await;
     assert_eq!(retried["tipo"], "mensaje_confirmado", "{retried}");
@@ -416,6 +473,57 @@ async fn a_full_disk_gives_error_almacenamiento_and_the_same_client_id_succeeds_
     let again = answer_within(&mut ws, Duration::from_secs(20)).await;
     assert_eq!(again["data"]["duplicado"], true);
     assert_eq!(count().await, confirmed + 1);
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn a_full_attachment_disk_gives_503_keeps_nothing_and_the_retry_succeeds_once_space_is_freed()
+{
+    // Attachments on a 1 MiB disk, 700 KiB of it ballast; the database
+    // elsewhere. A 600 KiB PDF runs out of space halfway through its write.
+    let Some(server) = SmallDisk::start(
+        "1m",
+        "700k",
+        r#"--database-url "sqlite://$3/soporte.db" --storage "$1/files""#,
+    ) else {
+        return;
+    };
+    let http = reqwest::Client::new();
+    let (ticket, mut ws) = server.ticket_and_socket(&http, "adjunto grande").await;
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.resize(600 * 1024, b'x');
+    ws.send_json(json!({"tipo": "file_upload_request", "data": {"nombre_archivo": "informe.pdf", "tamaño": pdf.len(), "tipo_mime": "application/pdf"}}))
+        .await;
+    let grant = ws.wait_for("file_upload_authorized").await;
+
+    let (status, body) = upload_bytes(&http, &grant, "informe.pdf", pdf.clone()).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["detalle"],
+        "No se pudo guardar el archivo. Inténtalo de nuevo."
+    );
+    // No file, no scratch copy, no record, no message, nothing told.
+    let root = server.disk.join("files");
+    assert!(files_under(&root).is_empty(), "{:?}", files_under(&root));
+    assert_eq!(server.history_count(&http, ticket).await, 0);
+    ws.assert_no("file_uploaded", Duration::from_millis(300))
+        .await;
+
+    // Space comes back: the same credential (never spent by a failure) works,
+    // and the file downloads whole.
+    server.free_space();
+    let (status, body) = upload_bytes(&http, &grant, "informe.pdf", pdf.clone()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(ws.wait_for("file_uploaded").await["id"], body["id"]);
+    assert_eq!(server.history_count(&http, ticket).await, 1);
+    let downloaded = http
+        .get(body["url"].as_str().unwrap())
+        .bearer_auth(customer(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(downloaded.status(), 200);
+    assert!(
+        downloaded.bytes().await.unwrap() == pdf,
+        "the download is the file"
+    );
 }
