@@ -527,3 +527,59 @@ async fn a_full_attachment_disk_gives_503_keeps_nothing_and_the_retry_succeeds_o
         "the download is the file"
     );
 }
+
+#[tokio::test]
+async fn a_database_failing_while_a_connection_is_greeted_closes_it_with_1011_and_the_resume_misses_nothing(
+) {
+    let app = spawn_app().await;
+    let Some(db) = app.database_path() else {
+        eprintln!("SKIPPED on PostgreSQL: the fault is a table renamed under SQLite's prepared statements (PostgreSQL's follow the table)");
+        return;
+    };
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut agent_ws = app.connect(ticket, &agent(50)).await;
+    agent_ws.expect("connection_established").await;
+    let mut c = app.connect(ticket, &customer(1)).await;
+    c.expect("connection_established").await;
+    for n in 1..=3 {
+        c.send_message(&format!("mensaje {n}"), &format!("c-{n}"))
+            .await;
+        c.wait_for("mensaje_confirmado").await;
+    }
+    c.close().await;
+
+    // Another process takes the messages table away: the greeting cannot
+    // read the history. The socket was upgraded, so the refusal is a close.
+    let side = rusqlite::Connection::open(&db).unwrap();
+    side.execute_batch("ALTER TABLE messages RENAME TO messages_aparte")
+        .unwrap();
+    let mut c = app.connect(ticket, &customer(1)).await;
+    let closed = c.closed_within(Duration::from_secs(10)).await;
+    assert_eq!(closed.code, Some(1011), "{closed:?}");
+    assert_eq!(closed.reason, "error interno");
+
+    // The table comes back, the agent writes, and the customer resumes from
+    // what it had: exactly the one message it missed, then live traffic.
+    side.execute_batch("ALTER TABLE messages_aparte RENAME TO messages")
+        .unwrap();
+    agent_ws.send_message("¿Sigues ahí?", "ag-1").await;
+    agent_ws.wait_for("mensaje_confirmado").await;
+    let url = format!("{}&since=3", app.ws_url(ticket, &customer(1)));
+    let mut c = app.connect_url(&url).await;
+    let hello = c.expect("connection_established").await;
+    assert_eq!(hello["resync"], false, "{hello}");
+    let missed: Vec<(i64, String)> = hello["historial_reciente"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["seq"].as_i64().unwrap(),
+                m["contenido"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(missed, vec![(4, "¿Sigues ahí?".to_string())]);
+    c.send_message("sí, aquí sigo", "c-4").await;
+    assert_eq!(c.wait_for("mensaje_confirmado").await["seq"], 5);
+}
