@@ -196,7 +196,10 @@ impl Application {
             config.user_msg_rate
         };
         let slots = Slots::new(config.max_connections_per_user, config.max_connections);
-        let message_budgets = MessageBudgets::new(user_msg_rate);
+        let message_budgets = match &redis {
+            Some(redis) => MessageBudgets::shared(user_msg_rate, redis.clone()),
+            None => MessageBudgets::new(user_msg_rate),
+        };
         let state = AppState(Arc::new(Shared {
             config,
             verifier,

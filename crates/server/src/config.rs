@@ -133,8 +133,9 @@ pub struct ServeArgs {
     /// Messages per second one connection may send (burst of a few seconds); 0 turns it off.
     #[arg(long, env = "SOPORTE_MSG_RATE", default_value_t = 10)]
     pub msg_rate: u32,
-    /// Messages per second one user may send over all their sockets together
-    /// (burst of three seconds' worth); 0 turns it off, and so does --msg-rate 0.
+    /// Messages per second one user may send over all their sockets and REST
+    /// sync together, on every node in cluster mode (burst of three seconds'
+    /// worth); 0 turns it off, and so does --msg-rate 0.
     #[arg(long, env = "SOPORTE_USER_MSG_RATE", default_value_t = 20)]
     pub user_msg_rate: u32,
     /// Largest REST request body in bytes (uploads have their own limit,
@@ -286,7 +287,7 @@ pub struct Config {
     /// `None`: only the server's own origin (known once bound).
     pub allowed_origins: Option<Vec<String>>,
     pub msg_rate: u32,
-    /// Per user, over all their sockets on this node (0: off).
+    /// Per user, over all their sockets and REST sync, on every node (0: off).
     pub user_msg_rate: u32,
     /// Largest REST request body, in bytes.
     pub max_request_body: usize,

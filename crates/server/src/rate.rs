@@ -1,13 +1,16 @@
 //! Rate limits: a token bucket, and the per-user message budgets built on it.
 //!
 //! A connection has buckets of its own (in `ws::session`); a user has one
-//! message budget per node, spent by every message they send, whichever way
-//! it comes: any of their sockets, or REST `sync/`. So opening more sockets,
-//! or posting through REST instead, does not multiply how fast one user may
-//! write.
+//! message budget, spent by every message they send, whichever way it comes:
+//! any of their sockets, or REST `sync/`. So opening more sockets, or posting
+//! through REST instead, does not multiply how fast one user may write. In
+//! cluster mode the budget is shared by the nodes through Redis
+//! ([`crate::cluster::budgets`]), so connecting to more nodes does not either.
 
+use crate::cluster::budgets::RedisBudgets;
 use soporte_protocol::UserId;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -16,6 +19,11 @@ use std::time::Instant;
 pub struct MessageBudgets {
     rate: u32,
     buckets: Mutex<Buckets>,
+    /// Cluster mode: the budget all nodes share. This node's own buckets
+    /// stand in while Redis cannot answer.
+    shared: Option<RedisBudgets>,
+    /// Whether the last call to `shared` failed (to log changes, not calls).
+    shared_failing: AtomicBool,
 }
 
 struct Buckets {
@@ -36,28 +44,58 @@ impl MessageBudgets {
                 by_user: HashMap::new(),
                 sweep_at: MIN_SWEEP_AT,
             }),
+            shared: None,
+            shared_failing: AtomicBool::new(false),
+        }
+    }
+
+    /// Cluster mode: the budgets live in Redis, shared by every node.
+    pub fn shared(rate: u32, redis: std::sync::Arc<crate::cluster::Redis>) -> MessageBudgets {
+        MessageBudgets {
+            shared: Some(RedisBudgets::new(redis, rate, burst(rate))),
+            ..MessageBudgets::new(rate)
         }
     }
 
     /// Takes one message from `user`'s budget; false when they are sending
     /// too fast.
-    pub fn try_take(&self, user: UserId) -> bool {
-        self.take_up_to(user, 1) == 1
+    pub async fn try_take(&self, user: UserId) -> bool {
+        self.take_up_to(user, 1).await == 1
     }
 
     /// Takes up to `wanted` messages from `user`'s budget at once and says
     /// how many it took: a batch gets a prefix, never a gap.
-    pub fn take_up_to(&self, user: UserId, wanted: u32) -> u32 {
+    pub async fn take_up_to(&self, user: UserId, wanted: u32) -> u32 {
         if self.rate == 0 {
             return wanted;
         }
+        if let Some(shared) = &self.shared {
+            match shared.take_up_to(user, wanted).await {
+                Ok(taken) => {
+                    if self.shared_failing.swap(false, Ordering::Relaxed) {
+                        tracing::info!("message budgets are shared through Redis again");
+                    }
+                    return taken;
+                }
+                Err(error) => {
+                    if !self.shared_failing.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(%error, "Redis cannot keep the message budgets; each node keeps its own until it can");
+                    }
+                }
+            }
+        }
+        self.take_locally(user, wanted)
+    }
+
+    /// This node's own budget for `user`.
+    fn take_locally(&self, user: UserId, wanted: u32) -> u32 {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().expect("budgets lock");
         let rate = self.rate;
         let taken = buckets
             .by_user
             .entry(user)
-            .or_insert_with(|| TokenBucket::new(rate, rate.saturating_mul(3)))
+            .or_insert_with(|| TokenBucket::new(rate, burst(rate)))
             .take_up_to_at(wanted, now);
         buckets.sweep(now);
         taken
@@ -67,6 +105,11 @@ impl MessageBudgets {
     fn users_kept(&self) -> usize {
         self.buckets.lock().expect("budgets lock").by_user.len()
     }
+}
+
+/// A user's burst: three seconds' worth.
+fn burst(rate: u32) -> u32 {
+    rate.saturating_mul(3)
 }
 
 impl Buckets {
@@ -170,11 +213,24 @@ mod tests {
         let budgets = MessageBudgets::new(2);
         // A burst of three seconds' worth (6), whether taken one by one
         // (sockets) or as a batch (REST sync).
-        assert_eq!((0..4).filter(|_| budgets.try_take(1)).count(), 4);
-        assert_eq!(budgets.take_up_to(1, 100), 2);
-        assert!(!budgets.try_take(1));
-        assert!(budgets.try_take(2), "another user has their own budget");
-        assert_eq!(MessageBudgets::new(0).take_up_to(1, 1_000), 1_000);
+        assert_eq!(
+            (0..4).filter(|_| budgets.take_locally(1, 1) == 1).count(),
+            4
+        );
+        assert_eq!(budgets.take_locally(1, 100), 2);
+        assert_eq!(budgets.take_locally(1, 1), 0);
+        assert_eq!(
+            budgets.take_locally(2, 1),
+            1,
+            "another user has their own budget"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rate_of_zero_turns_the_budgets_off() {
+        let budgets = MessageBudgets::new(0);
+        assert_eq!(budgets.take_up_to(1, 1_000).await, 1_000);
+        assert!(budgets.try_take(1).await);
     }
 
     #[test]
@@ -182,7 +238,7 @@ mod tests {
         let budgets = MessageBudgets::new(1);
         // One user spent their budget; many others wrote one message each
         // long enough ago (in the bucket's clock) to have refilled.
-        assert_eq!(budgets.take_up_to(0, 10), 3);
+        assert_eq!(budgets.take_locally(0, 10), 3);
         {
             let mut buckets = budgets.buckets.lock().unwrap();
             let long_ago = Instant::now() - Duration::from_secs(10);
@@ -196,9 +252,9 @@ mod tests {
         assert_eq!(budgets.users_kept(), MIN_SWEEP_AT);
         // The next message sweeps: the refilled ones go, the spent one stays
         // (forgetting it would hand its user a fresh burst).
-        assert!(budgets.try_take(MIN_SWEEP_AT as UserId));
+        assert_eq!(budgets.take_locally(MIN_SWEEP_AT as UserId, 1), 1);
         assert_eq!(budgets.users_kept(), 2);
-        assert_eq!(budgets.take_up_to(0, 10), 0, "still spent");
+        assert_eq!(budgets.take_locally(0, 10), 0, "still spent");
     }
 
     #[test]

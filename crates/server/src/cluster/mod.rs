@@ -12,7 +12,9 @@
 //!   inbox open, with an expiry each node keeps refreshing.
 //! - [`cache`]: the recent history of each ticket, written after the commit,
 //!   checked against the database's `last_seq` before it is trusted.
+//! - [`budgets`]: each user's message budget, shared by the nodes.
 
+pub mod budgets;
 pub mod bus;
 pub mod cache;
 pub mod presence;

@@ -153,7 +153,10 @@ async fn sync(
     // stays in request order; the client sends them again a moment later.
     let mut messages = body.messages;
     let wanted = messages.len();
-    let allowed = state.message_budgets.take_up_to(caller.id, wanted as u32) as usize;
+    let allowed = state
+        .message_budgets
+        .take_up_to(caller.id, wanted as u32)
+        .await as usize;
     let over_budget = messages.split_off(allowed);
     if !over_budget.is_empty() {
         METRICS

@@ -589,7 +589,7 @@ impl Session {
             }
             ClientFrame::FileUploadRequest(request) => {
                 if !self.messages.try_take()
-                    || !self.state.message_budgets.try_take(self.identity.id)
+                    || !self.state.message_budgets.try_take(self.identity.id).await
                 {
                     METRICS.rate_limited.fetch_add(1, Ordering::Relaxed);
                     let error = FrameError::new(
@@ -617,7 +617,7 @@ impl Session {
         // This socket's budget first, then the user's over all the ways they write.
         let refusal = if !self.messages.try_take() {
             Some("Estás enviando mensajes demasiado rápido. Espera un momento.")
-        } else if !self.state.message_budgets.try_take(self.identity.id) {
+        } else if !self.state.message_budgets.try_take(self.identity.id).await {
             Some(chat::USER_RATE_REFUSAL)
         } else {
             None

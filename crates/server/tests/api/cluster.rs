@@ -229,9 +229,15 @@ impl Cluster {
         }
     }
 
+    /// A node with every message limit off (`--msg-rate 0`).
     async fn node(&self) -> Node {
+        self.node_with(&["--msg-rate", "0"]).await
+    }
+
+    async fn node_with(&self, flags: &[&str]) -> Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_soporte"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--msg-rate", "0"])
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(flags)
             .args(["--presence-ttl", "3"])
             .arg("--database-url")
             .arg(&self.db.url)
@@ -807,4 +813,71 @@ async fn an_unreachable_database_gets_an_error_frame_never_a_confirmation_and_th
         .collect();
     assert_eq!(texts, ["antes", "durante"]);
     drop(cluster);
+}
+
+#[tokio::test]
+async fn a_users_message_budget_is_shared_by_the_nodes_and_each_node_keeps_one_while_redis_is_down()
+{
+    // Each socket alone may send 100/s; the user, over every node, 1/s with a
+    // burst of 3: at any moment at most `3 + elapsed` of theirs are stored.
+    let mut cluster = Cluster::new();
+    let limits = ["--msg-rate", "100", "--user-msg-rate", "1"];
+    let a = cluster.node_with(&limits).await;
+    let b = cluster.node_with(&limits).await;
+    let ticket = a.ticket_for(&customer(1)).await;
+    let start = Instant::now();
+    let within_budget = |stored: usize| {
+        assert!(
+            stored as f64 <= 3.0 + start.elapsed().as_secs_f64(),
+            "{stored} messages stored in {:?}",
+            start.elapsed()
+        );
+    };
+    let mut on_a = a.connect(ticket, &customer(1)).await;
+    on_a.expect("connection_established").await;
+    let mut on_b = b.connect(ticket, &customer(1)).await;
+    on_b.expect("connection_established").await;
+    let (mut stored, mut refused) = (0, 0);
+    // Write through both nodes, sockets and REST, for about 3 s: 12 rounds,
+    // so neither socket reaches the 20 refusals in a row that close it.
+    for round in 0..12 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        for (node, ws) in [(&a, &mut on_a), (&b, &mut on_b)] {
+            ws.send_message("hola", &format!("ws-{round}")).await;
+            let frame = ws.wait_for_any(&["mensaje_confirmado", "error"]).await;
+            if frame["tipo"] == "error" {
+                assert_eq!(frame["data"]["codigo"], "limite_de_frecuencia", "{frame}");
+                refused += 1;
+            } else {
+                stored += 1;
+            }
+            let messages: Vec<Value> = (0..5)
+                .map(|i| json!({"client_id": format!("sync-{round}-{i}"), "contenido": "hola"}))
+                .collect();
+            let (status, body) = node
+                .post(
+                    &format!("/api/soporte/tickets/{ticket}/chat/sync/"),
+                    &customer(1),
+                    json!({ "messages": messages }),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            stored += body["results"].as_array().unwrap().len();
+            refused += body["errores"].as_array().unwrap().len();
+            within_budget(stored);
+        }
+    }
+    assert!(
+        stored >= 3 && refused > 0,
+        "{stored} stored, {refused} refused"
+    );
+    assert_eq!(a.history(ticket, &customer(1)).await.len(), stored);
+
+    // Redis goes away: each node keeps a budget of its own, and chat goes on.
+    cluster.redis.kill();
+    for (n, ws) in [&mut on_a, &mut on_b].into_iter().enumerate() {
+        ws.send_message("sin redis", &format!("local-{n}")).await;
+        let frame = wait_within(ws, "mensaje_confirmado", Duration::from_secs(10)).await;
+        assert_eq!(frame["client_id"], format!("local-{n}"));
+    }
 }
