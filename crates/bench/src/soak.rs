@@ -365,7 +365,6 @@ async fn sample(server: &Server, started: Instant, tally: &Tally) -> Sample {
     }
 }
 
-/// One virtual customer's life, over and over until `stop`.
 /// The customers one worker plays in turn, one per ticket, so that nobody
 /// writes faster than a person does. The server's per-user message budget
 /// (shipped: 20/s, burst 60) outlives a user's sockets: a ticket's four visits
@@ -373,6 +372,7 @@ async fn sample(server: &Server, started: Instant, tally: &Tally) -> Sample {
 /// of at least 20 ms) pass before the same customer writes again.
 const CUSTOMERS_PER_WORKER: i64 = 16;
 
+/// One worker's virtual customers, visit after visit until `stop`.
 async fn customer_loop(
     base: String,
     ws_base: String,

@@ -10,9 +10,15 @@
 use crate::cluster::budgets::RedisBudgets;
 use soporte_protocol::UserId;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a message may wait on Redis for its budget. Past it, this node's
+/// own budget answers: a message must not stall its socket on a slow Redis.
+const SHARED_TIMEOUT: Duration = Duration::from_millis(200);
+/// After Redis failed to answer, how long every message is counted on this
+/// node alone before Redis is asked again.
+const SHARED_RETRY: Duration = Duration::from_secs(2);
 
 /// Each user's message budget: `rate` messages per second with a burst of
 /// three seconds' worth, kept whether or not the user has a socket open.
@@ -22,8 +28,8 @@ pub struct MessageBudgets {
     /// Cluster mode: the budget all nodes share. This node's own buckets
     /// stand in while Redis cannot answer.
     shared: Option<RedisBudgets>,
-    /// Whether the last call to `shared` failed (to log changes, not calls).
-    shared_failing: AtomicBool,
+    /// Set while Redis is failing: when to ask it again.
+    shared_retry_at: Mutex<Option<Instant>>,
 }
 
 struct Buckets {
@@ -45,7 +51,7 @@ impl MessageBudgets {
                 sweep_at: MIN_SWEEP_AT,
             }),
             shared: None,
-            shared_failing: AtomicBool::new(false),
+            shared_retry_at: Mutex::new(None),
         }
     }
 
@@ -69,27 +75,52 @@ impl MessageBudgets {
         if self.rate == 0 {
             return wanted;
         }
-        if let Some(shared) = &self.shared {
-            match shared.take_up_to(user, wanted).await {
-                Ok(taken) => {
-                    if self.shared_failing.swap(false, Ordering::Relaxed) {
-                        tracing::info!("message budgets are shared through Redis again");
-                    }
+        if let Some(shared) = self.shared.as_ref().filter(|_| self.shared_usable()) {
+            // A reply that comes too late may still have spent the shared
+            // budget: the message then counts twice, never zero times.
+            match tokio::time::timeout(SHARED_TIMEOUT, shared.take_up_to(user, wanted)).await {
+                Ok(Ok(taken)) => {
+                    self.shared_answered();
                     return taken;
                 }
-                Err(error) => {
-                    if !self.shared_failing.swap(true, Ordering::Relaxed) {
-                        tracing::warn!(%error, "Redis cannot keep the message budgets; each node keeps its own until it can");
-                    }
-                }
+                Ok(Err(error)) => self.shared_failed(&error),
+                Err(_) => self.shared_failed("timed out"),
             }
         }
         self.take_locally(user, wanted)
     }
 
+    fn shared_usable(&self) -> bool {
+        let retry_at = self.shared_retry_at.lock().expect("budgets lock");
+        retry_at.is_none_or(|at| Instant::now() >= at)
+    }
+
+    fn shared_answered(&self) {
+        if self
+            .shared_retry_at
+            .lock()
+            .expect("budgets lock")
+            .take()
+            .is_some()
+        {
+            tracing::info!("message budgets are shared through Redis again");
+        }
+    }
+
+    fn shared_failed(&self, error: &str) {
+        let mut retry_at = self.shared_retry_at.lock().expect("budgets lock");
+        if retry_at.is_none() {
+            tracing::warn!(%error, "Redis cannot keep the message budgets; each node keeps its own until it can");
+        }
+        *retry_at = Some(Instant::now() + SHARED_RETRY);
+    }
+
     /// This node's own budget for `user`.
     fn take_locally(&self, user: UserId, wanted: u32) -> u32 {
-        let now = Instant::now();
+        self.take_locally_at(user, wanted, Instant::now())
+    }
+
+    fn take_locally_at(&self, user: UserId, wanted: u32, now: Instant) -> u32 {
         let mut buckets = self.buckets.lock().expect("budgets lock");
         let rate = self.rate;
         let taken = buckets
@@ -211,19 +242,39 @@ mod tests {
     #[test]
     fn every_way_a_user_writes_spends_one_budget_and_other_users_have_their_own() {
         let budgets = MessageBudgets::new(2);
+        // New buckets start full whatever the clock; then one instant for all.
+        let now = Instant::now() + Duration::from_secs(1);
         // A burst of three seconds' worth (6), whether taken one by one
         // (sockets) or as a batch (REST sync).
-        assert_eq!(
-            (0..4).filter(|_| budgets.take_locally(1, 1) == 1).count(),
-            4
+        let take = |user, wanted| budgets.take_locally_at(user, wanted, now);
+        assert_eq!((0..4).filter(|_| take(1, 1) == 1).count(), 4);
+        assert_eq!(take(1, 100), 2);
+        assert_eq!(take(1, 1), 0);
+        assert_eq!(take(2, 1), 1, "another user has their own budget");
+    }
+
+    #[tokio::test]
+    async fn while_redis_does_not_answer_each_message_is_counted_here_without_waiting() {
+        // A "Redis" that accepts connections and never answers (a network
+        // partition looks the same).
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("redis://{}", silent.local_addr().unwrap());
+        let budgets = MessageBudgets::shared(1, crate::cluster::Redis::open(&url).unwrap());
+        // The first message waits for Redis at most SHARED_TIMEOUT, then
+        // this node's budget (burst 3) answers.
+        assert_eq!(budgets.take_up_to(7, 10).await, 3);
+        assert!(!budgets.shared_usable(), "Redis is not asked again at once");
+        // The next ones are counted here without asking Redis: were it
+        // asked, the call would last SHARED_TIMEOUT.
+        let started = Instant::now();
+        assert_eq!(budgets.take_up_to(7, 10).await, 0);
+        assert!(budgets.try_take(8).await);
+        assert!(
+            started.elapsed() < SHARED_TIMEOUT,
+            "{:?}",
+            started.elapsed()
         );
-        assert_eq!(budgets.take_locally(1, 100), 2);
-        assert_eq!(budgets.take_locally(1, 1), 0);
-        assert_eq!(
-            budgets.take_locally(2, 1),
-            1,
-            "another user has their own budget"
-        );
+        drop(silent);
     }
 
     #[tokio::test]

@@ -15,6 +15,9 @@ use std::sync::Arc;
 /// of its tokens and the time they were counted; it expires once it would be
 /// full again, since a full bucket and no bucket are the same.
 const TAKE: &str = r#"
+-- Before Redis 5, a script that reads TIME must ask to replicate its
+-- effects, not itself, before it may write; from 5 on this changes nothing.
+redis.replicate_commands()
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local wanted = tonumber(ARGV[3])

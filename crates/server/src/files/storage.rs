@@ -84,10 +84,14 @@ enum Backend {
     },
 }
 
-/// A file being written: bytes go in, then it is kept or discarded.
+/// A file being written: bytes go in, then it is kept. Dropped without
+/// being kept (a refused upload, a failed write, a handler cancelled by a
+/// closed connection), it removes its scratch copy.
 pub struct PendingFile {
     temp: PathBuf,
     file: tokio::fs::File,
+    /// The bytes have a final name now: nothing is left to clean up.
+    kept: bool,
 }
 
 impl FileStore {
@@ -151,19 +155,18 @@ impl FileStore {
     pub async fn begin(&self) -> std::io::Result<PendingFile> {
         let temp = self.scratch.join(super::random_token(16));
         let file = tokio::fs::File::create(&temp).await?;
-        Ok(PendingFile { temp, file })
+        Ok(PendingFile {
+            temp,
+            file,
+            kept: false,
+        })
     }
 
     /// Makes the pending file durable under a new generated key (never the
     /// user's name), and returns the key.
     pub async fn keep(&self, pending: PendingFile) -> std::io::Result<String> {
         let key = format!("{}/{}", super::random_token(1), super::random_token(16));
-        let temp = pending.temp.clone();
-        if let Err(error) = self.keep_as(pending, &key).await {
-            // A failed keep leaves nothing behind, not even the scratch copy.
-            let _ = tokio::fs::remove_file(&temp).await;
-            return Err(error);
-        }
+        self.keep_as(pending, &key).await?;
         Ok(key)
     }
 
@@ -191,6 +194,9 @@ impl FileStore {
         Ok(derived)
     }
 
+    /// Gives the pending file its final name. On any failure nothing is
+    /// left: neither the scratch copy (dropped with `pending`) nor a file
+    /// under `key` whose name may not be durable.
     async fn keep_as(&self, mut pending: PendingFile, key: &str) -> std::io::Result<()> {
         pending.file.flush().await?;
         match &self.backend {
@@ -200,18 +206,24 @@ impl FileStore {
                 let folder = target.parent().expect("a key has a folder").to_path_buf();
                 tokio::fs::create_dir_all(&folder).await?;
                 tokio::fs::rename(&pending.temp, &target).await?;
-                sync_dir(&folder).await?;
+                pending.kept = true;
                 // The key folder may be new (made here or by an upload
                 // beside this one a moment ago): its own name in the root
                 // is durable only once the root is synced too. Without it a
                 // power cut can take the folder, and the confirmed file in
                 // it (found by durability::a_power_cut_after_sigkill_…).
-                sync_dir(root).await
+                let synced = match sync_dir(&folder).await {
+                    Ok(()) => sync_dir(root).await,
+                    Err(error) => Err(error),
+                };
+                if synced.is_err() {
+                    let _ = tokio::fs::remove_file(&target).await;
+                }
+                synced
             }
+            // The scratch copy goes with `pending` either way.
             Backend::Object { store, prefix } => {
-                let result = upload(store.as_ref(), &object_path(prefix, key), &pending.temp).await;
-                let _ = tokio::fs::remove_file(&pending.temp).await;
-                result
+                upload(store.as_ref(), &object_path(prefix, key), &pending.temp).await
             }
         }
     }
@@ -280,11 +292,14 @@ impl PendingFile {
     pub fn path(&self) -> &Path {
         &self.temp
     }
+}
 
-    /// Drops what was written (a refused upload leaves nothing behind).
-    pub async fn discard(self) {
-        drop(self.file);
-        let _ = tokio::fs::remove_file(&self.temp).await;
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            // One unlink: cheap enough to do in place, even on a runtime thread.
+            let _ = std::fs::remove_file(&self.temp);
+        }
     }
 }
 

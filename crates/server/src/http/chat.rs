@@ -151,12 +151,18 @@ async fn sync(
     // The messages spend the sender's budget as they would over a socket.
     // Those past it are refused, the tail of the request, so what is stored
     // stays in request order; the client sends them again a moment later.
+    // A caller who may not write here spends nothing: each message gets its
+    // own lasting refusal (sin_permiso, ticket_cerrado), not one to retry.
     let mut messages = body.messages;
     let wanted = messages.len();
-    let allowed = state
-        .message_budgets
-        .take_up_to(caller.id, wanted as u32)
-        .await as usize;
+    let allowed = if access::check_write(&caller, &ticket).is_ok() {
+        state
+            .message_budgets
+            .take_up_to(caller.id, wanted as u32)
+            .await as usize
+    } else {
+        wanted
+    };
     let over_budget = messages.split_off(allowed);
     if !over_budget.is_empty() {
         METRICS

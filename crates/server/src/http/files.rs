@@ -171,23 +171,16 @@ async fn upload(
         return Err(too_large(declared));
     }
     let mut multipart = multipart.map_err(|e| {
-        ApiError::BadRequest(format!(
-            "Se esperaba multipart/form-data: {}",
-            e.body_text()
-        ))
+        tracing::debug!(error = %e.body_text(), "upload is not multipart");
+        ApiError::BadRequest("Se esperaba un formulario multipart/form-data.".into())
     })?;
     let expected = FileKind::from_extension(&grant.grant.extension)
         .ok_or_else(|| ApiError::BadRequest("Tipo no admitido.".into()))?;
     // The whole body is read before anything is kept: an error anywhere in
     // it (a bad field after the file, a body cut short) leaves nothing.
     let mut pending = state.files.begin().await.map_err(storage_down)?;
-    let body = match read_body(&mut multipart, declared, expected, &mut pending).await {
-        Ok(body) => body,
-        Err(error) => {
-            pending.discard().await;
-            return Err(error);
-        }
-    };
+    // On an error `pending` is dropped, and its scratch copy with it.
+    let body = read_body(&mut multipart, declared, expected, &mut pending).await?;
     // The preview is made from the scratch copy, before it goes.
     let preview = if expected.is_image() {
         preview_of(pending.path()).await
@@ -415,7 +408,9 @@ fn multipart_error(error: axum::extract::multipart::MultipartError, declared: u6
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return too_large(declared);
     }
-    ApiError::BadRequest(format!("Cuerpo multipart inválido: {}", error.body_text()))
+    // multer's own words are English: they go to the log, not to the person.
+    tracing::debug!(error = %error.body_text(), "invalid multipart body");
+    ApiError::BadRequest("El cuerpo de la subida no es un formulario multipart válido.".into())
 }
 
 fn storage_down(error: std::io::Error) -> ApiError {

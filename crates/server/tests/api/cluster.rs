@@ -873,11 +873,29 @@ async fn a_users_message_budget_is_shared_by_the_nodes_and_each_node_keeps_one_w
     );
     assert_eq!(a.history(ticket, &customer(1)).await.len(), stored);
 
-    // Redis goes away: each node keeps a budget of its own, and chat goes on.
+    // Redis goes away: chat goes on, each node with a budget of its own
+    // (a fresh burst of 3, then refusals).
     cluster.redis.kill();
+    let start = Instant::now();
     for (n, ws) in [&mut on_a, &mut on_b].into_iter().enumerate() {
-        ws.send_message("sin redis", &format!("local-{n}")).await;
-        let frame = wait_within(ws, "mensaje_confirmado", Duration::from_secs(10)).await;
-        assert_eq!(frame["client_id"], format!("local-{n}"));
+        let (mut confirmed, mut limited) = (0, 0);
+        for i in 0..6 {
+            ws.send_message("sin redis", &format!("local-{n}-{i}"))
+                .await;
+            let frame = ws.wait_for_any(&["mensaje_confirmado", "error"]).await;
+            if frame["tipo"] == "error" {
+                assert_eq!(frame["data"]["codigo"], "limite_de_frecuencia", "{frame}");
+                limited += 1;
+            } else {
+                confirmed += 1;
+            }
+        }
+        assert!(confirmed >= 3, "node {n}: {confirmed} confirmed");
+        assert!(
+            confirmed as f64 <= 3.0 + start.elapsed().as_secs_f64(),
+            "node {n}: {confirmed} confirmed in {:?}",
+            start.elapsed()
+        );
+        assert_eq!(confirmed + limited, 6);
     }
 }

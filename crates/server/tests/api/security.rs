@@ -412,6 +412,22 @@ async fn rest_sync_spends_the_users_message_budget_whether_or_not_a_socket_is_op
         )
         .await;
     assert_eq!(body["results"].as_array().unwrap().len(), 3, "{body}");
+    // Someone who may not write there spends nothing: every message gets its
+    // lasting refusal, none a "wait and retry".
+    let (_, body) = app
+        .post(
+            &format!("/api/soporte/tickets/{other}/chat/sync/"),
+            &agent(50),
+            batch("no-asignado", 10),
+        )
+        .await;
+    let codes: Vec<&str> = body["errores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["codigo"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["sin_permiso"; 10], "{body}");
 
     // A moment later, a refused message sent again with its client_id is stored.
     tokio::time::sleep(Duration::from_millis(1_200)).await;
