@@ -15,7 +15,7 @@
 //! docs/RELIABILITY.md for what is and is not modelled).
 //!
 //! `SOPORTE_POWERLOSS_KILL_AFTER` makes the process kill itself at a chosen
-//! I/O step (see [`CrashPoint`]).
+//! I/O step (see `CrashPoint`).
 //!
 //! `SOPORTE_POWERLOSS_MODE=lying-fsync` makes fsync and fdatasync return
 //! success without doing anything or recording anything, as a disk that

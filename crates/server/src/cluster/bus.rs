@@ -3,7 +3,7 @@
 //!
 //! Every event a node produces is delivered to its own connections and
 //! published on one channel that every node subscribes to. Events that carry
-//! a message (`seq`) go through the node's [`Sequencer`] before they reach a
+//! a message (`seq`) go through the node's `Sequencer` before they reach a
 //! room: a room takes them strictly in `seq` order. What comes early waits a
 //! moment for what is missing (local commits and other nodes' publications
 //! interleave); if the missing messages do not come, they are read from the

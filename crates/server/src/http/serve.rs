@@ -27,7 +27,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serves `router` on `listener` until `shutdown` is cancelled; then stops
 /// accepting, lets each connection finish the request it is serving (idle
 /// ones close at once) and returns when all are closed, or after
-/// [`DRAIN_TIMEOUT`].
+/// `DRAIN_TIMEOUT`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,

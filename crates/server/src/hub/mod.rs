@@ -1,7 +1,7 @@
 //! Rooms: which connections watch which ticket, and fan-out to them.
 //!
 //! An event is encoded once by whoever produces it; the hub only clones the
-//! shared bytes into each member's bounded outgoing queue ([`outbox`]), so
+//! shared bytes into each member's bounded outgoing queue ([`outbox`](mod@outbox)), so
 //! nothing here ever waits on a reader. A member whose queue is full cannot
 //! keep up: it is evicted (its connection closes with a reason and the client
 //! resumes with `since`), rather than letting the server buffer without end.

@@ -9,7 +9,7 @@
 //! close codes of [`super::read_failure`]), every send through
 //! [`super::send`], every goodbye through [`super::finish`]. What differs
 //! is what becomes of a message (here it goes back as it came) and so how
-//! large a frame may be sent ([`write_cap`]).
+//! large a frame may be sent (`write_cap`).
 
 use super::{finish, incoming, limited, send, ws_message_limit, Incoming, MAX_WRITE_BUFFER_BYTES};
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};

@@ -185,7 +185,7 @@ pub const MAX_FRAMES_PER_WRITE: usize = 64;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Ends a connection. With a code: sends our close frame and waits (at most
-/// [`CLOSE_TIMEOUT`]) for the peer's answer, so the closing handshake
+/// `CLOSE_TIMEOUT`) for the peer's answer, so the closing handshake
 /// completes and the server is the one to drop the TCP connection, as
 /// RFC 6455 asks. Without one (the peer closed, or is gone): sends the
 /// library's answer to the peer's close frame, if there is one to send.

@@ -2,7 +2,7 @@
 //! (cluster mode). It keeps every promise of [`Store`] exactly as the SQLite
 //! store does, with the same answers, texts and orderings:
 //! - writes go through one writer task per node doing group commit
-//!   ([`writer`]); each ticket's `seq` is taken from its row
+//!   (`writer`); each ticket's `seq` is taken from its row
 //!   (`UPDATE tickets SET last_seq = last_seq + 1 … RETURNING`) under the row
 //!   lock, in the transaction that inserts the message, so nodes writing to
 //!   one ticket at once still get 1, 2, 3, … with no gap and no repeat;

@@ -1,5 +1,5 @@
 //! The embedded store: SQLite in WAL mode with `synchronous=FULL`, one writer
-//! thread doing group commit ([`writer`]) and a small pool of read-only
+//! thread doing group commit (`writer`) and a small pool of read-only
 //! connections that never wait for it (WAL lets readers run beside a writer).
 
 mod checkpointer;
