@@ -55,34 +55,6 @@ impl Drop for Server {
     }
 }
 
-async fn create_ticket(addr: &str, token: &str) -> i64 {
-    let body: Value = reqwest::Client::new()
-        .post(format!("http://{addr}/api/soporte/tickets/"))
-        .bearer_auth(token)
-        .json(&json!({"asunto": "durabilidad"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["id"].as_i64().unwrap()
-}
-
-async fn open_socket(url: &str) -> WsClient {
-    let (stream, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("connects");
-    WsClient { stream }
-}
-
-async fn connect(addr: &str, ticket: i64, token: &str) -> WsClient {
-    open_socket(&format!(
-        "ws://{addr}/ws/soporte/ticket/{ticket}/?token={token}"
-    ))
-    .await
-}
-
 /// Every message of the ticket, oldest first, over REST; `Err` with the
 /// status when the ticket cannot be read (it is gone).
 async fn full_history(addr: &str, ticket: i64, token: &str) -> Result<Vec<Value>, String> {
@@ -212,7 +184,7 @@ impl ChatClient {
     async fn new(addr: &str) -> ChatClient {
         let token = customer(1);
         ChatClient {
-            ticket: create_ticket(addr, &token).await,
+            ticket: create_ticket_at(addr, &token, "durabilidad").await,
             token,
             typed: Vec::new(),
             confirmed: HashMap::new(),
@@ -840,8 +812,8 @@ async fn sigterm_finishes_in_flight_commits_and_closes_sockets_with_1001() {
     let (db, files) = (TestDb::new().await, tempfile::tempdir().unwrap());
     let mut server = Server::start(&db, files.path());
     let token = customer(1);
-    let ticket = create_ticket(&server.addr, &token).await;
-    let mut ws = connect(&server.addr, ticket, &token).await;
+    let ticket = create_ticket_at(&server.addr, &token, "durabilidad").await;
+    let mut ws = connect_at(&server.addr, ticket, &token).await;
     ws.expect("connection_established").await;
     for n in 0..50 {
         ws.send_message(&format!("m{n}"), &format!("t{n}")).await;
@@ -878,8 +850,8 @@ async fn after_migrate_new_epoch_a_client_resuming_from_the_old_history_is_told_
     let (db, files) = (TestDb::new().await, tempfile::tempdir().unwrap());
     let server = Server::start(&db, files.path());
     let token = customer(1);
-    let ticket = create_ticket(&server.addr, &token).await;
-    let mut ws = connect(&server.addr, ticket, &token).await;
+    let ticket = create_ticket_at(&server.addr, &token, "durabilidad").await;
+    let mut ws = connect_at(&server.addr, ticket, &token).await;
     let epoch = ws.expect("connection_established").await["epoch"]
         .as_str()
         .unwrap()

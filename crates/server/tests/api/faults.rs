@@ -378,26 +378,9 @@ impl SmallDisk {
     }
 
     /// A new ticket of customer 1's and a socket on it.
-    async fn ticket_and_socket(&self, http: &reqwest::Client, asunto: &str) -> (i64, WsClient) {
-        let ticket: Value = http
-            .post(format!("http://{}/api/soporte/tickets/", self.addr))
-            .bearer_auth(customer(1))
-            .json(&json!({ "asunto": asunto }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let ticket = ticket["id"].as_i64().unwrap();
-        let (stream, _) = tokio_tungstenite::connect_async(format!(
-            "ws://{}/ws/soporte/ticket/{ticket}/?token={}",
-            self.addr,
-            customer(1)
-        ))
-        .await
-        .expect("connects");
-        let mut ws = WsClient { stream };
+    async fn ticket_and_socket(&self, asunto: &str) -> (i64, WsClient) {
+        let ticket = create_ticket_at(&self.addr, &customer(1), asunto).await;
+        let mut ws = connect_at(&self.addr, ticket, &customer(1)).await;
         ws.expect("connection_established").await;
         (ticket, ws)
     }
@@ -439,7 +422,7 @@ async fn a_full_disk_gives_error_almacenamiento_and_the_same_client_id_succeeds_
         return;
     };
     let http = reqwest::Client::new();
-    let (ticket, mut ws) = server.ticket_and_socket(&http, "disco lleno").await;
+    let (ticket, mut ws) = server.ticket_and_socket("disco lleno").await;
     let count = || server.history_count(&http, ticket);
 
     // Fill the disk, one 10 KB message at a time, until a write fails.
@@ -488,7 +471,7 @@ async fn a_full_attachment_disk_gives_503_keeps_nothing_and_the_retry_succeeds_o
         return;
     };
     let http = reqwest::Client::new();
-    let (ticket, mut ws) = server.ticket_and_socket(&http, "adjunto grande").await;
+    let (ticket, mut ws) = server.ticket_and_socket("adjunto grande").await;
     let mut pdf = b"%PDF-1.7\n".to_vec();
     pdf.resize(600 * 1024, b'x');
     ws.send_json(json!({"tipo": "file_upload_request", "data": {"nombre_archivo": "informe.pdf", "tamaño": pdf.len(), "tipo_mime": "application/pdf"}}))

@@ -545,3 +545,35 @@ impl WsClient {
         .await;
     }
 }
+
+/// A new ticket of `token`'s on the server at `addr` (a binary a test
+/// started itself, not a [`TestApp`]).
+pub async fn create_ticket_at(addr: &str, token: &str, asunto: &str) -> i64 {
+    let body: Value = reqwest::Client::new()
+        .post(format!("http://{addr}/api/soporte/tickets/"))
+        .bearer_auth(token)
+        .json(&json!({ "asunto": asunto }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["id"].as_i64().unwrap()
+}
+
+/// A socket on `url`, which must accept it.
+pub async fn open_socket(url: &str) -> WsClient {
+    let (stream, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connects");
+    WsClient { stream }
+}
+
+/// A socket on `ticket` of the server at `addr` (see [`create_ticket_at`]).
+pub async fn connect_at(addr: &str, ticket: i64, token: &str) -> WsClient {
+    open_socket(&format!(
+        "ws://{addr}/ws/soporte/ticket/{ticket}/?token={token}"
+    ))
+    .await
+}
