@@ -5,29 +5,38 @@
 use crate::error::{ErrorCode, FrameError};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use ts_rs::TS;
 
 /// Longest `client_id` accepted: the seed's ids are about 30 characters.
 pub const MAX_CLIENT_ID_LEN: usize = 100;
 /// Largest `metadata` object accepted, in bytes of JSON.
 pub const MAX_METADATA_BYTES: usize = 4096;
 
-/// A frame from a client, after parsing.
-#[derive(Clone, Debug, PartialEq)]
+/// A frame from a client, after parsing. Parsed by hand ([`ClientFrame::parse`])
+/// to tell each kind of bad input apart; its TypeScript shape is the envelope
+/// the client sends.
+#[derive(Clone, Debug, PartialEq, TS)]
+#[ts(tag = "tipo", content = "data")]
 pub enum ClientFrame {
     /// `mensaje`: a new text message.
+    #[ts(rename = "mensaje")]
     Message(SendMessage),
     /// `typing_start`
+    #[ts(rename = "typing_start")]
     TypingStart,
     /// `typing_stop`
+    #[ts(rename = "typing_stop")]
     TypingStop,
     /// `heartbeat`: the client's keep-alive, answered with a `heartbeat`.
+    #[ts(rename = "heartbeat")]
     Heartbeat,
     /// `file_upload_request`: permission to upload an attachment.
+    #[ts(rename = "file_upload_request")]
     FileUploadRequest(FileUploadRequest),
 }
 
 /// `data` of a `mensaje` frame, as the seed's `sendMessage` builds it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct SendMessage {
     #[serde(rename = "mensaje")]
     pub text: String,
@@ -42,7 +51,7 @@ pub struct SendMessage {
 }
 
 /// `data` of a `file_upload_request` frame.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct FileUploadRequest {
     pub nombre_archivo: String,
     #[serde(rename = "tamaño")]

@@ -2,9 +2,10 @@
 //! `detalle` a person can read.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// Machine-readable reason of an `error` frame (`codigo`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The frame is not JSON, or not an object with a string `tipo`.

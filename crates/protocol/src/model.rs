@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use ts_rs::TS;
 
 pub type UserId = i64;
 pub type TicketId = i64;
@@ -12,7 +13,8 @@ pub type Seq = i64;
 
 /// A point in time with millisecond precision, written as RFC 3339 in UTC
 /// (`2024-09-20T17:30:00.123Z`), as the seed's client parses with `new Date()`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, TS)]
+#[ts(type = "string")]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
@@ -63,7 +65,7 @@ impl<'de> Deserialize<'de> for Timestamp {
 }
 
 /// What a token says a user is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Role {
     /// A helpdesk customer: sees only their own tickets.
@@ -98,7 +100,7 @@ impl Role {
 }
 
 /// `autor.tipo`: a person's role, or `SISTEMA` for messages the server writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AuthorKind {
     Cliente,
@@ -136,7 +138,7 @@ impl AuthorKind {
 }
 
 /// A person as messages and events name them (`autor`, `usuario`, `lector`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Person {
     /// `None` only for the system author.
     pub id: Option<UserId>,
@@ -168,7 +170,7 @@ impl Person {
 }
 
 /// A person taking part in a ticket's conversation, with presence.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Participant {
     pub id: UserId,
     pub nombre: String,
@@ -180,7 +182,7 @@ pub struct Participant {
     pub last_seen: Option<Timestamp>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MessageKind {
     Texto,
@@ -212,7 +214,7 @@ impl MessageKind {
 
 /// Delivery state as the server knows it. `ENVIANDO` and `ERROR` exist only in
 /// a client's optimistic copy, never on the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MessageState {
     /// Stored and sent to the ticket's connections.
@@ -222,7 +224,7 @@ pub enum MessageState {
 }
 
 /// A file attached to a message.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Attachment {
     pub id: i64,
     pub nombre: String,
@@ -235,7 +237,7 @@ pub struct Attachment {
 }
 
 /// A stored message, in the seed's shape plus `seq`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct Message {
     pub id: MessageId,
     /// The id the sending client gave it; `None` for messages the server wrote.
@@ -266,7 +268,7 @@ pub struct Message {
     pub interno: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TicketState {
     Abierto,
@@ -317,7 +319,7 @@ impl TicketState {
 }
 
 /// An agent's availability for new conversations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Availability {
     Disponible,
@@ -342,7 +344,7 @@ impl Availability {
 }
 
 /// A support ticket: one customer's conversation with the helpdesk.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct Ticket {
     pub id: TicketId,
     pub asunto: String,

@@ -2,9 +2,10 @@
 
 use crate::model::*;
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// `POST /api/soporte/tickets/`
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTicket {
     pub asunto: String,
@@ -13,7 +14,7 @@ pub struct CreateTicket {
     pub cliente: Option<CustomerRef>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct CustomerRef {
     pub id: UserId,
     pub nombre: String,
@@ -22,7 +23,7 @@ pub struct CustomerRef {
 }
 
 /// A ticket as listed for one viewer: with what that viewer has not read yet.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct TicketView {
     #[serde(flatten)]
     pub ticket: Ticket,
@@ -30,14 +31,14 @@ pub struct TicketView {
     pub ultimo_mensaje: Option<Message>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct TicketList {
     pub count: usize,
     pub results: Vec<TicketView>,
 }
 
 /// `GET .../chat/historial/`: Django REST framework's page shape.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct HistoryPage {
     /// Messages in the ticket (older than `before` when it was given).
     pub count: i64,
@@ -51,12 +52,12 @@ pub struct HistoryPage {
 
 /// `POST .../chat/sync/`: messages written while offline, as the seed's
 /// `syncOfflineMessages` sends them.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct SyncRequest {
     pub messages: Vec<SyncMessage>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct SyncMessage {
     pub client_id: String,
     pub contenido: String,
@@ -66,7 +67,7 @@ pub struct SyncMessage {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct SyncResponse {
     /// One entry per stored (or already stored) message, in request order.
     pub results: Vec<SyncResult>,
@@ -74,7 +75,7 @@ pub struct SyncResponse {
     pub errores: Vec<SyncError>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct SyncResult {
     pub client_id: String,
     pub mensaje_id: MessageId,
@@ -83,7 +84,7 @@ pub struct SyncResult {
     pub duplicado: bool,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct SyncError {
     pub client_id: String,
     pub codigo: crate::ErrorCode,
@@ -91,12 +92,12 @@ pub struct SyncError {
 }
 
 /// `POST .../chat/mark-read/`
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct MarkReadRequest {
     pub message_ids: Vec<MessageId>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct MarkReadResponse {
     /// The messages that became `LEIDO` with this call.
     pub marcados: Vec<MessageId>,
@@ -105,7 +106,7 @@ pub struct MarkReadResponse {
 }
 
 /// `GET .../chat/stats/`
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct ChatStats {
     pub total_mensajes: i64,
     /// Messages by `autor.tipo`: `CLIENTE`, `AGENTE`, `SUPERVISOR`, `SISTEMA`.
@@ -125,7 +126,7 @@ pub struct ChatStats {
 
 /// `POST .../assign/`: an agent takes the ticket (no body); a supervisor
 /// names the agent.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct AssignRequest {
     #[serde(default)]
@@ -133,7 +134,7 @@ pub struct AssignRequest {
 }
 
 /// `POST .../chat/transfer/`
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
     pub agente_id: UserId,
@@ -142,21 +143,21 @@ pub struct TransferRequest {
 }
 
 /// `POST .../estado/`
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct StateRequest {
     pub estado: TicketState,
 }
 
 /// `POST /api/soporte/agentes/disponibilidad/`
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct AvailabilityRequest {
     pub disponibilidad: Availability,
 }
 
 /// A canned response shared by the team.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct CannedResponse {
     pub id: i64,
     /// What an agent types to find it, e.g. `saludo`.
@@ -167,7 +168,7 @@ pub struct CannedResponse {
     pub actualizado: Timestamp,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct CannedResponseInput {
     pub atajo: String,
@@ -175,14 +176,14 @@ pub struct CannedResponseInput {
 }
 
 /// Median and 90th percentile of a duration, in seconds, over `n` tickets.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct DurationStats {
     pub n: usize,
     pub mediana_segundos: Option<f64>,
     pub p90_segundos: Option<f64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct AgentStats {
     pub agente: Option<Person>,
     pub tickets: usize,
@@ -191,7 +192,7 @@ pub struct AgentStats {
 }
 
 /// `GET /api/soporte/stats/?desde=&hasta=` (supervisors).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct TeamStats {
     pub desde: Option<Timestamp>,
     pub hasta: Option<Timestamp>,
@@ -209,7 +210,7 @@ pub struct TeamStats {
 }
 
 /// The body of every 4xx/5xx answer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct ErrorBody {
     pub detalle: String,
 }

@@ -4,8 +4,9 @@
 use crate::error::ErrorCode;
 use crate::model::*;
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "tipo", content = "data")]
 pub enum ServerFrame {
     #[serde(rename = "connection_established")]
@@ -58,7 +59,7 @@ pub enum ServerFrame {
 }
 
 /// Limits the client should respect, so it can check before sending.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct Limits {
     /// Maximum characters of a message text.
     pub max_mensaje: usize,
@@ -70,7 +71,7 @@ pub struct Limits {
     pub mensajes_por_segundo: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct ConnectionEstablished {
     pub usuario: Participant,
     pub ticket: Ticket,
@@ -97,7 +98,7 @@ pub struct ConnectionEstablished {
     pub limites: Limits,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct MessageConfirmed {
     pub client_id: String,
     pub mensaje_id: MessageId,
@@ -108,26 +109,26 @@ pub struct MessageConfirmed {
     pub duplicado: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct TypingEvent {
     pub usuario: Person,
     pub timestamp: Timestamp,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct MessagesRead {
     pub lector: Person,
     pub message_ids: Vec<MessageId>,
     pub timestamp: Timestamp,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct PresenceEvent {
     pub usuario: Participant,
     pub timestamp: Timestamp,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct ChatTransferred {
     pub ticket: TicketId,
     pub agente_anterior: Option<Participant>,
@@ -141,7 +142,7 @@ pub struct ChatTransferred {
 }
 
 /// Why a ticket changed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketChange {
     Nuevo,
@@ -150,14 +151,14 @@ pub enum TicketChange {
     Estado,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct TicketUpdated {
     pub evento: TicketChange,
     pub ticket: Ticket,
 }
 
 /// An agent as the team sees them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct AgentView {
     pub id: UserId,
     pub nombre: String,
@@ -170,7 +171,7 @@ pub struct AgentView {
     pub tickets_abiertos: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct InboxSnapshot {
     pub usuario: Person,
     /// The agent's tickets and the unassigned queue (a supervisor: every
@@ -181,7 +182,7 @@ pub struct InboxSnapshot {
 }
 
 /// A message preview for inboxes: enough to list, not the whole message.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct InboxMessage {
     pub ticket: TicketId,
     pub mensaje_id: MessageId,
@@ -194,14 +195,14 @@ pub struct InboxMessage {
     pub timestamp: Timestamp,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct InboxTyping {
     pub ticket: TicketId,
     pub usuario: Person,
     pub escribiendo: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct FileUploadAuthorized {
     pub upload_id: String,
     /// Absolute URL to POST the file to (multipart form data, field `file`).
@@ -216,7 +217,7 @@ pub struct FileUploadAuthorized {
 }
 
 /// `file_uploaded`, in the shape the seed's hook appends to `archivos`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct FileUploaded {
     pub mensaje_id: MessageId,
     pub ticket: TicketId,
@@ -226,12 +227,12 @@ pub struct FileUploaded {
     pub file: Attachment,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct Heartbeat {
     pub timestamp: Timestamp,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct ErrorFrame {
     pub codigo: ErrorCode,
     pub detalle: String,
