@@ -110,17 +110,17 @@ fn reference(message: &SendMessage, max_chars: usize) -> Result<(), ErrorCode> {
             .chars()
             .any(|c| !c.is_ascii() || c.is_ascii_control() || c == ' ')
     {
-        return Err(ErrorCode::DatosInvalidos);
+        return Err(ErrorCode::InvalidData);
     }
     if message.text.chars().all(char::is_whitespace) {
-        return Err(ErrorCode::MensajeVacio);
+        return Err(ErrorCode::EmptyMessage);
     }
     if message.text.chars().count() > max_chars {
-        return Err(ErrorCode::MensajeDemasiadoLargo);
+        return Err(ErrorCode::MessageTooLong);
     }
     if let Some(metadata) = &message.metadata {
         if serde_json::to_vec(metadata).unwrap().len() > MAX_METADATA_BYTES {
-            return Err(ErrorCode::DatosInvalidos);
+            return Err(ErrorCode::InvalidData);
         }
     }
     Ok(())

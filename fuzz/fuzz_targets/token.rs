@@ -143,7 +143,7 @@ fn mutated(bytes: &[u8]) {
     let Ok(m) = Mutation::arbitrary(&mut Unstructured::new(bytes)) else {
         return;
     };
-    let role = [Role::Cliente, Role::Agente, Role::Supervisor][m.role as usize % 3];
+    let role = [Role::Customer, Role::Agent, Role::Supervisor][m.role as usize % 3];
     let ttl_seconds = 60 + m.ttl_seconds as u64;
     let before = now_seconds();
     let token = MINTER.mint(&TokenRequest {

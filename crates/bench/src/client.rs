@@ -33,7 +33,7 @@ pub async fn create_ticket(
 ) -> Result<i64, String> {
     let response = http
         .post(format!("{}/api/soporte/tickets/", server.base))
-        .bearer_auth(token(customer, Role::Cliente))
+        .bearer_auth(token(customer, Role::Customer))
         .json(&json!({"asunto": "bench"}))
         .send()
         .await

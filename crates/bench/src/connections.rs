@@ -65,7 +65,7 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
             let permit = gate.acquire_owned().await.ok()?;
             let url = format!(
                 "{base}/ws/soporte/ticket/{ticket}/?token={}",
-                client::token(500_000 + i as i64, Role::Cliente)
+                client::token(500_000 + i as i64, Role::Customer)
             );
             let (socket, _) = tokio_tungstenite::connect_async_with_config(
                 url,

@@ -77,7 +77,7 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
             (got, samples)
         }));
     }
-    let (mut sink, _stream) = client::connect(server, ticket, customer, Role::Cliente).await?;
+    let (mut sink, _stream) = client::connect(server, ticket, customer, Role::Customer).await?;
     // Let the last joins' presence frames drain before measuring.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut pacer = tokio::time::interval(Duration::from_secs_f64(1.0 / options.rate));

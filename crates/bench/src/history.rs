@@ -47,7 +47,7 @@ pub async fn fill(path: &Path, messages: usize) -> Result<(i64, f64), String> {
     let customer = UserRecord {
         id: CUSTOMER,
         name: "Cliente".into(),
-        role: Role::Cliente,
+        role: Role::Customer,
         avatar: None,
     };
     let ticket = store
@@ -62,8 +62,8 @@ pub async fn fill(path: &Path, messages: usize) -> Result<(i64, f64), String> {
     let started = Instant::now();
     let author = Person {
         id: Some(CUSTOMER),
-        nombre: "Cliente".into(),
-        tipo: AuthorKind::Cliente,
+        name: "Cliente".into(),
+        kind: AuthorKind::Customer,
         avatar: None,
     };
     let mut next = 0;
@@ -79,7 +79,7 @@ pub async fn fill(path: &Path, messages: usize) -> Result<(i64, f64), String> {
                         author,
                         client_id: Some(format!("h{n}")),
                         content: format!("mensaje número {n} de una conversación muy larga"),
-                        kind: MessageKind::Texto,
+                        kind: MessageKind::Text,
                         metadata: Default::default(),
                         internal: false,
                         origin: None,
@@ -102,7 +102,7 @@ pub async fn run(
     fill_seconds: f64,
 ) -> Result<Report, String> {
     let http = reqwest::Client::new();
-    let token = client::token(CUSTOMER, Role::Cliente);
+    let token = client::token(CUSTOMER, Role::Customer);
     let base = format!(
         "{}/api/soporte/tickets/{ticket}/chat/historial/",
         server.base

@@ -420,7 +420,7 @@ async fn open_ticket(
 ) -> Option<i64> {
     let created = http
         .post(format!("{base}/api/soporte/tickets/"))
-        .bearer_auth(client::token(customer, Role::Cliente))
+        .bearer_auth(client::token(customer, Role::Customer))
         .json(&json!({ "asunto": asunto }))
         .send()
         .await
@@ -464,7 +464,7 @@ async fn flood_once(
     burst: usize,
     tally: &Tally,
 ) -> Result<(), String> {
-    let mut socket = connect(ws_base, ticket, flooder, Role::Cliente).await?;
+    let mut socket = connect(ws_base, ticket, flooder, Role::Customer).await?;
     next_of(&mut socket, &["connection_established"]).await?;
     for n in 0..burst {
         let frame = client::message_frame("¡mira esto!", &format!("flood-{round}-{n}"));
@@ -539,9 +539,9 @@ async fn one_visit(
     round: u64,
     tally: &Tally,
 ) -> Result<(), String> {
-    let mut c = connect(ws_base, ticket, customer, Role::Cliente).await?;
+    let mut c = connect(ws_base, ticket, customer, Role::Customer).await?;
     next_of(&mut c, &["connection_established"]).await?;
-    let mut a = connect(ws_base, ticket, agent, Role::Agente).await?;
+    let mut a = connect(ws_base, ticket, agent, Role::Agent).await?;
     next_of(&mut a, &["connection_established"]).await?;
     let send = |frame: Value| WsMessage::Text(frame.to_string().into());
     for n in 0..5 {

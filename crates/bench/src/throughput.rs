@@ -116,8 +116,8 @@ pub async fn run_on(servers: &[Server], options: &Options) -> Result<Report, Str
         let agent = 200_000 + i as i64;
         let (near, far) = (&servers[i % n], &servers[(i + 1) % n]);
         let ticket = client::create_ticket(&http, near, customer).await?;
-        let customer_socket = client::connect(near, ticket, customer, Role::Cliente).await?;
-        let agent_socket = client::connect(far, ticket, agent, Role::Agente).await?;
+        let customer_socket = client::connect(near, ticket, customer, Role::Customer).await?;
+        let agent_socket = client::connect(far, ticket, agent, Role::Agent).await?;
         pairs.push((ticket, customer_socket, agent_socket));
     }
     let before = metrics_of(servers).await;

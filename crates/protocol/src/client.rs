@@ -53,11 +53,13 @@ pub struct SendMessage {
 /// `data` of a `file_upload_request` frame.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct FileUploadRequest {
-    pub nombre_archivo: String,
+    #[serde(rename = "nombre_archivo")]
+    pub file_name: String,
     #[serde(rename = "tamaño")]
     pub size: u64,
     #[serde(default)]
-    pub tipo_mime: String,
+    #[serde(rename = "tipo_mime")]
+    pub mime_type: String,
 }
 
 #[derive(Deserialize)]
@@ -73,7 +75,7 @@ impl ClientFrame {
     pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
         let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|_| {
             FrameError::new(
-                ErrorCode::JsonInvalido,
+                ErrorCode::InvalidJson,
                 "El mensaje no es JSON válido con la forma {\"tipo\": ..., \"data\": {...}}.",
             )
         })?;
@@ -84,7 +86,7 @@ impl ClientFrame {
             "heartbeat" => Ok(ClientFrame::Heartbeat),
             "file_upload_request" => Ok(ClientFrame::FileUploadRequest(data(envelope.data)?)),
             other => Err(FrameError::new(
-                ErrorCode::TipoDesconocido,
+                ErrorCode::UnknownType,
                 format!("Tipo de mensaje desconocido: {}", truncate(other, 40)),
             )),
         }
@@ -103,14 +105,13 @@ impl ClientFrame {
 }
 
 fn data<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<T, FrameError> {
-    let raw =
-        raw.ok_or_else(|| FrameError::new(ErrorCode::DatosInvalidos, "Falta el campo data."))?;
+    let raw = raw.ok_or_else(|| FrameError::new(ErrorCode::InvalidData, "Falta el campo data."))?;
     serde_json::from_str(raw.get()).map_err(|e| {
         // serde's message names the field and the expected type; the value the
         // client sent is cut out of it (an error frame is short whatever the
         // frame was), then it is safe to return.
         FrameError::new(
-            ErrorCode::DatosInvalidos,
+            ErrorCode::InvalidData,
             format!(
                 "Datos inválidos: {}",
                 without_value(strip_position(&e.to_string()))
@@ -160,7 +161,7 @@ impl SendMessage {
                 .unwrap_or(usize::MAX);
             if size > MAX_METADATA_BYTES {
                 return Err(FrameError::new(
-                    ErrorCode::DatosInvalidos,
+                    ErrorCode::InvalidData,
                     format!("metadata supera los {MAX_METADATA_BYTES} bytes."),
                 ));
             }
@@ -173,14 +174,14 @@ impl SendMessage {
 pub fn validate_text(text: &str, max_chars: usize) -> Result<(), FrameError> {
     if text.trim().is_empty() {
         return Err(FrameError::new(
-            ErrorCode::MensajeVacio,
+            ErrorCode::EmptyMessage,
             "El mensaje está vacío.",
         ));
     }
     // Count lazily: stop as soon as the limit is passed.
     if text.len() > max_chars && text.chars().nth(max_chars).is_some() {
         return Err(FrameError::new(
-            ErrorCode::MensajeDemasiadoLargo,
+            ErrorCode::MessageTooLong,
             format!("El mensaje supera el máximo de {max_chars} caracteres."),
         ));
     }
@@ -196,7 +197,7 @@ pub fn validate_client_id(client_id: &str) -> Result<(), FrameError> {
         Ok(())
     } else {
         Err(FrameError::new(
-            ErrorCode::DatosInvalidos,
+            ErrorCode::InvalidData,
             format!(
                 "client_id debe tener entre 1 y {MAX_CLIENT_ID_LEN} caracteres ASCII visibles."
             ),
@@ -244,22 +245,22 @@ mod tests {
     fn refuses_text_that_is_not_json() {
         assert_eq!(
             ClientFrame::parse("hola").unwrap_err().code,
-            ErrorCode::JsonInvalido
+            ErrorCode::InvalidJson
         );
         assert_eq!(
             ClientFrame::parse("[1,2]").unwrap_err().code,
-            ErrorCode::JsonInvalido
+            ErrorCode::InvalidJson
         );
         assert_eq!(
             ClientFrame::parse(r#"{"tipo":5}"#).unwrap_err().code,
-            ErrorCode::JsonInvalido
+            ErrorCode::InvalidJson
         );
     }
 
     #[test]
     fn refuses_an_unknown_tipo() {
         let err = ClientFrame::parse(r#"{"tipo":"borrar_todo","data":{}}"#).unwrap_err();
-        assert_eq!(err.code, ErrorCode::TipoDesconocido);
+        assert_eq!(err.code, ErrorCode::UnknownType);
         assert!(err.detail.contains("borrar_todo"));
     }
 
@@ -267,25 +268,25 @@ mod tests {
     fn refuses_fields_of_the_wrong_type() {
         let err = ClientFrame::parse(r#"{"tipo":"mensaje","data":{"mensaje":42,"client_id":"a"}}"#)
             .unwrap_err();
-        assert_eq!(err.code, ErrorCode::DatosInvalidos);
+        assert_eq!(err.code, ErrorCode::InvalidData);
         let err =
             ClientFrame::parse(r#"{"tipo":"mensaje","data":{"mensaje":"hola"}}"#).unwrap_err();
-        assert_eq!(err.code, ErrorCode::DatosInvalidos);
+        assert_eq!(err.code, ErrorCode::InvalidData);
         assert!(err.detail.contains("client_id"), "{}", err.detail);
         let err = ClientFrame::parse(r#"{"tipo":"mensaje"}"#).unwrap_err();
-        assert_eq!(err.code, ErrorCode::DatosInvalidos);
+        assert_eq!(err.code, ErrorCode::InvalidData);
     }
 
     #[test]
     fn blank_and_overlong_texts_are_refused_at_exact_boundaries() {
         assert_eq!(
             validate_text("   \n\t", 10).unwrap_err().code,
-            ErrorCode::MensajeVacio
+            ErrorCode::EmptyMessage
         );
         assert!(validate_text(&"ñ".repeat(10), 10).is_ok());
         assert_eq!(
             validate_text(&"ñ".repeat(11), 10).unwrap_err().code,
-            ErrorCode::MensajeDemasiadoLargo
+            ErrorCode::MessageTooLong
         );
         assert!(validate_text(&"a".repeat(5000), 5000).is_ok());
         assert!(validate_text(&"a".repeat(5001), 5000).is_err());
@@ -319,7 +320,7 @@ mod tests {
                 .to_string(),
         ] {
             let err = ClientFrame::parse(&frame).unwrap_err();
-            assert_eq!(err.code, ErrorCode::DatosInvalidos);
+            assert_eq!(err.code, ErrorCode::InvalidData);
             assert!(
                 !err.detail.contains("xx")
                     && !err.detail.contains("99")
@@ -372,6 +373,6 @@ mod tests {
             client_id: "c1".into(),
             metadata: Some(metadata),
         };
-        assert_eq!(m.validate(100).unwrap_err().code, ErrorCode::DatosInvalidos);
+        assert_eq!(m.validate(100).unwrap_err().code, ErrorCode::InvalidData);
     }
 }

@@ -6,36 +6,49 @@ use ts_rs::TS;
 
 /// Machine-readable reason of an `error` frame (`codigo`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The frame is not JSON, or not an object with a string `tipo`.
-    JsonInvalido,
+    #[serde(rename = "json_invalido")]
+    InvalidJson,
     /// `tipo` names no frame a client may send.
-    TipoDesconocido,
+    #[serde(rename = "tipo_desconocido")]
+    UnknownType,
     /// `data` is missing a field or a field has the wrong type.
-    DatosInvalidos,
+    #[serde(rename = "datos_invalidos")]
+    InvalidData,
     /// The text is empty or only whitespace.
-    MensajeVacio,
+    #[serde(rename = "mensaje_vacio")]
+    EmptyMessage,
     /// The text is longer than the configured maximum.
-    MensajeDemasiadoLargo,
+    #[serde(rename = "mensaje_demasiado_largo")]
+    MessageTooLong,
     /// The frame is larger than the server accepts.
-    FrameDemasiadoGrande,
+    #[serde(rename = "frame_demasiado_grande")]
+    FrameTooLarge,
     /// Too many messages per second from this connection.
-    LimiteDeFrecuencia,
+    #[serde(rename = "limite_de_frecuencia")]
+    RateLimited,
     /// The user may not do this on this ticket (any more).
-    SinPermiso,
+    #[serde(rename = "sin_permiso")]
+    Forbidden,
     /// The ticket is closed and takes no new messages.
-    TicketCerrado,
+    #[serde(rename = "ticket_cerrado")]
+    TicketClosed,
     /// The file is larger than the server accepts.
-    ArchivoDemasiadoGrande,
+    #[serde(rename = "archivo_demasiado_grande")]
+    FileTooLarge,
     /// The file's type is not among those allowed.
-    TipoNoPermitido,
+    #[serde(rename = "tipo_no_permitido")]
+    TypeNotAllowed,
     /// The capability exists in the protocol but is not enabled on this server.
-    NoDisponible,
+    #[serde(rename = "no_disponible")]
+    Unavailable,
     /// The message could not be stored; nothing was confirmed, retry with the same `client_id`.
-    ErrorAlmacenamiento,
+    #[serde(rename = "error_almacenamiento")]
+    StorageError,
     /// Anything else that went wrong on the server.
-    ErrorInterno,
+    #[serde(rename = "error_interno")]
+    InternalError,
 }
 
 /// A refused frame: what goes into an `error` frame.

@@ -66,33 +66,35 @@ impl<'de> Deserialize<'de> for Timestamp {
 
 /// What a token says a user is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Role {
     /// A helpdesk customer: sees only their own tickets.
-    Cliente,
+    #[serde(rename = "CLIENTE")]
+    Customer,
     /// A support agent: sees the tickets assigned to them and the unassigned queue.
-    Agente,
+    #[serde(rename = "AGENTE")]
+    Agent,
     /// Sees and may act on every ticket.
+    #[serde(rename = "SUPERVISOR")]
     Supervisor,
 }
 
 impl Role {
     pub fn is_staff(self) -> bool {
-        matches!(self, Role::Agente | Role::Supervisor)
+        matches!(self, Role::Agent | Role::Supervisor)
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::Cliente => "CLIENTE",
-            Role::Agente => "AGENTE",
+            Role::Customer => "CLIENTE",
+            Role::Agent => "AGENTE",
             Role::Supervisor => "SUPERVISOR",
         }
     }
 
     pub fn parse(text: &str) -> Option<Role> {
         match text {
-            "CLIENTE" => Some(Role::Cliente),
-            "AGENTE" => Some(Role::Agente),
+            "CLIENTE" => Some(Role::Customer),
+            "AGENTE" => Some(Role::Agent),
             "SUPERVISOR" => Some(Role::Supervisor),
             _ => None,
         }
@@ -101,19 +103,22 @@ impl Role {
 
 /// `autor.tipo`: a person's role, or `SISTEMA` for messages the server writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AuthorKind {
-    Cliente,
-    Agente,
+    #[serde(rename = "CLIENTE")]
+    Customer,
+    #[serde(rename = "AGENTE")]
+    Agent,
+    #[serde(rename = "SUPERVISOR")]
     Supervisor,
-    Sistema,
+    #[serde(rename = "SISTEMA")]
+    System,
 }
 
 impl From<Role> for AuthorKind {
     fn from(role: Role) -> Self {
         match role {
-            Role::Cliente => AuthorKind::Cliente,
-            Role::Agente => AuthorKind::Agente,
+            Role::Customer => AuthorKind::Customer,
+            Role::Agent => AuthorKind::Agent,
             Role::Supervisor => AuthorKind::Supervisor,
         }
     }
@@ -122,16 +127,16 @@ impl From<Role> for AuthorKind {
 impl AuthorKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            AuthorKind::Cliente => "CLIENTE",
-            AuthorKind::Agente => "AGENTE",
+            AuthorKind::Customer => "CLIENTE",
+            AuthorKind::Agent => "AGENTE",
             AuthorKind::Supervisor => "SUPERVISOR",
-            AuthorKind::Sistema => "SISTEMA",
+            AuthorKind::System => "SISTEMA",
         }
     }
 
     pub fn parse(text: &str) -> Option<AuthorKind> {
         match text {
-            "SISTEMA" => Some(AuthorKind::Sistema),
+            "SISTEMA" => Some(AuthorKind::System),
             other => Role::parse(other).map(AuthorKind::from),
         }
     }
@@ -142,8 +147,10 @@ impl AuthorKind {
 pub struct Person {
     /// `None` only for the system author.
     pub id: Option<UserId>,
-    pub nombre: String,
-    pub tipo: AuthorKind,
+    #[serde(rename = "nombre")]
+    pub name: String,
+    #[serde(rename = "tipo")]
+    pub kind: AuthorKind,
     #[serde(default)]
     pub avatar: Option<String>,
 }
@@ -153,8 +160,8 @@ impl Person {
     pub fn user(id: UserId, nombre: &str, role: Role, avatar: Option<&str>) -> Self {
         Person {
             id: Some(id),
-            nombre: nombre.to_string(),
-            tipo: AuthorKind::from(role),
+            name: nombre.to_string(),
+            kind: AuthorKind::from(role),
             avatar: avatar.map(str::to_string),
         }
     }
@@ -162,8 +169,8 @@ impl Person {
     pub fn system() -> Self {
         Person {
             id: None,
-            nombre: "Sistema".into(),
-            tipo: AuthorKind::Sistema,
+            name: "Sistema".into(),
+            kind: AuthorKind::System,
             avatar: None,
         }
     }
@@ -173,8 +180,10 @@ impl Person {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Participant {
     pub id: UserId,
-    pub nombre: String,
-    pub tipo: Role,
+    #[serde(rename = "nombre")]
+    pub name: String,
+    #[serde(rename = "tipo")]
+    pub role: Role,
     #[serde(default)]
     pub avatar: Option<String>,
     pub online: bool,
@@ -183,30 +192,33 @@ pub struct Participant {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MessageKind {
-    Texto,
-    Archivo,
-    Sistema,
-    Transferencia,
+    #[serde(rename = "TEXTO")]
+    Text,
+    #[serde(rename = "ARCHIVO")]
+    File,
+    #[serde(rename = "SISTEMA")]
+    System,
+    #[serde(rename = "TRANSFERENCIA")]
+    Transfer,
 }
 
 impl MessageKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            MessageKind::Texto => "TEXTO",
-            MessageKind::Archivo => "ARCHIVO",
-            MessageKind::Sistema => "SISTEMA",
-            MessageKind::Transferencia => "TRANSFERENCIA",
+            MessageKind::Text => "TEXTO",
+            MessageKind::File => "ARCHIVO",
+            MessageKind::System => "SISTEMA",
+            MessageKind::Transfer => "TRANSFERENCIA",
         }
     }
 
     pub fn parse(text: &str) -> Option<MessageKind> {
         match text {
-            "TEXTO" => Some(MessageKind::Texto),
-            "ARCHIVO" => Some(MessageKind::Archivo),
-            "SISTEMA" => Some(MessageKind::Sistema),
-            "TRANSFERENCIA" => Some(MessageKind::Transferencia),
+            "TEXTO" => Some(MessageKind::Text),
+            "ARCHIVO" => Some(MessageKind::File),
+            "SISTEMA" => Some(MessageKind::System),
+            "TRANSFERENCIA" => Some(MessageKind::Transfer),
             _ => None,
         }
     }
@@ -215,22 +227,25 @@ impl MessageKind {
 /// Delivery state as the server knows it. `ENVIANDO` and `ERROR` exist only in
 /// a client's optimistic copy, never on the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MessageState {
     /// Stored and sent to the ticket's connections.
-    Entregado,
+    #[serde(rename = "ENTREGADO")]
+    Delivered,
     /// Marked read by someone on the other side of the conversation.
-    Leido,
+    #[serde(rename = "LEIDO")]
+    Read,
 }
 
 /// A file attached to a message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Attachment {
     pub id: i64,
-    pub nombre: String,
+    #[serde(rename = "nombre")]
+    pub name: String,
     #[serde(rename = "tamaño")]
     pub size: u64,
-    pub tipo_mime: String,
+    #[serde(rename = "tipo_mime")]
+    pub mime_type: String,
     pub url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thumbnail_url: Option<String>,
@@ -245,7 +260,8 @@ pub struct Message {
     pub ticket: TicketId,
     pub seq: Seq,
     pub timestamp: Timestamp,
-    pub autor: Person,
+    #[serde(rename = "autor")]
+    pub author: Person,
     #[serde(rename = "contenido")]
     pub content: String,
     #[serde(rename = "tipo")]
@@ -265,34 +281,38 @@ pub struct Message {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// An internal note: shown to agents and supervisors only.
     #[serde(default)]
-    pub interno: bool,
+    #[serde(rename = "interno")]
+    pub internal: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TicketState {
-    Abierto,
-    EnEspera,
-    Resuelto,
-    Cerrado,
+    #[serde(rename = "ABIERTO")]
+    Open,
+    #[serde(rename = "EN_ESPERA")]
+    Waiting,
+    #[serde(rename = "RESUELTO")]
+    Resolved,
+    #[serde(rename = "CERRADO")]
+    Closed,
 }
 
 impl TicketState {
     pub fn as_str(self) -> &'static str {
         match self {
-            TicketState::Abierto => "ABIERTO",
-            TicketState::EnEspera => "EN_ESPERA",
-            TicketState::Resuelto => "RESUELTO",
-            TicketState::Cerrado => "CERRADO",
+            TicketState::Open => "ABIERTO",
+            TicketState::Waiting => "EN_ESPERA",
+            TicketState::Resolved => "RESUELTO",
+            TicketState::Closed => "CERRADO",
         }
     }
 
     pub fn parse(text: &str) -> Option<TicketState> {
         match text {
-            "ABIERTO" => Some(TicketState::Abierto),
-            "EN_ESPERA" => Some(TicketState::EnEspera),
-            "RESUELTO" => Some(TicketState::Resuelto),
-            "CERRADO" => Some(TicketState::Cerrado),
+            "ABIERTO" => Some(TicketState::Open),
+            "EN_ESPERA" => Some(TicketState::Waiting),
+            "RESUELTO" => Some(TicketState::Resolved),
+            "CERRADO" => Some(TicketState::Closed),
             _ => None,
         }
     }
@@ -303,16 +323,16 @@ impl TicketState {
     /// lifecycle; a customer may only close. A closed ticket stays closed.
     pub fn may_become(self, to: TicketState, role: Role) -> bool {
         use TicketState::*;
-        if self == to || self == Cerrado {
+        if self == to || self == Closed {
             return false;
         }
         match role {
-            Role::Cliente => to == Cerrado,
-            Role::Agente | Role::Supervisor => matches!(
+            Role::Customer => to == Closed,
+            Role::Agent | Role::Supervisor => matches!(
                 (self, to),
-                (Abierto, EnEspera | Resuelto | Cerrado)
-                    | (EnEspera, Abierto | Resuelto | Cerrado)
-                    | (Resuelto, Abierto | Cerrado)
+                (Open, Waiting | Resolved | Closed)
+                    | (Waiting, Open | Resolved | Closed)
+                    | (Resolved, Open | Closed)
             ),
         }
     }
@@ -320,24 +340,25 @@ impl TicketState {
 
 /// An agent's availability for new conversations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
-#[serde(rename_all = "lowercase")]
 pub enum Availability {
-    Disponible,
-    Ausente,
+    #[serde(rename = "disponible")]
+    Available,
+    #[serde(rename = "ausente")]
+    Away,
 }
 
 impl Availability {
     pub fn as_str(self) -> &'static str {
         match self {
-            Availability::Disponible => "disponible",
-            Availability::Ausente => "ausente",
+            Availability::Available => "disponible",
+            Availability::Away => "ausente",
         }
     }
 
     pub fn parse(text: &str) -> Option<Availability> {
         match text {
-            "disponible" => Some(Availability::Disponible),
-            "ausente" => Some(Availability::Ausente),
+            "disponible" => Some(Availability::Available),
+            "ausente" => Some(Availability::Away),
             _ => None,
         }
     }
@@ -347,13 +368,19 @@ impl Availability {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct Ticket {
     pub id: TicketId,
-    pub asunto: String,
-    pub estado: TicketState,
-    pub cliente: Person,
+    #[serde(rename = "asunto")]
+    pub subject: String,
+    #[serde(rename = "estado")]
+    pub state: TicketState,
+    #[serde(rename = "cliente")]
+    pub customer: Person,
     /// The agent the ticket is assigned to; `None` while it waits in the queue.
-    pub agente: Option<Person>,
-    pub creado: Timestamp,
-    pub actualizado: Timestamp,
+    #[serde(rename = "agente")]
+    pub agent: Option<Person>,
+    #[serde(rename = "creado")]
+    pub created: Timestamp,
+    #[serde(rename = "actualizado")]
+    pub updated: Timestamp,
     /// `seq` of the newest message (0 when there is none).
     pub last_seq: Seq,
 }
@@ -365,26 +392,23 @@ mod tests {
 
     #[test]
     fn staff_run_the_lifecycle_and_customers_may_only_close() {
-        let staff = [Role::Agente, Role::Supervisor];
+        let staff = [Role::Agent, Role::Supervisor];
         for role in staff {
-            assert!(Abierto.may_become(EnEspera, role));
-            assert!(Abierto.may_become(Resuelto, role));
-            assert!(EnEspera.may_become(Abierto, role));
-            assert!(Resuelto.may_become(Abierto, role));
-            assert!(Resuelto.may_become(Cerrado, role));
-            assert!(!Resuelto.may_become(EnEspera, role));
-            assert!(!Abierto.may_become(Abierto, role));
+            assert!(Open.may_become(Waiting, role));
+            assert!(Open.may_become(Resolved, role));
+            assert!(Waiting.may_become(Open, role));
+            assert!(Resolved.may_become(Open, role));
+            assert!(Resolved.may_become(Closed, role));
+            assert!(!Resolved.may_become(Waiting, role));
+            assert!(!Open.may_become(Open, role));
         }
-        assert!(Abierto.may_become(Cerrado, Role::Cliente));
-        assert!(Resuelto.may_become(Cerrado, Role::Cliente));
-        assert!(!Abierto.may_become(Resuelto, Role::Cliente));
-        assert!(!Resuelto.may_become(Abierto, Role::Cliente));
-        for to in [Abierto, EnEspera, Resuelto] {
-            for role in [Role::Cliente, Role::Agente, Role::Supervisor] {
-                assert!(
-                    !Cerrado.may_become(to, role),
-                    "a closed ticket stays closed"
-                );
+        assert!(Open.may_become(Closed, Role::Customer));
+        assert!(Resolved.may_become(Closed, Role::Customer));
+        assert!(!Open.may_become(Resolved, Role::Customer));
+        assert!(!Resolved.may_become(Open, Role::Customer));
+        for to in [Open, Waiting, Resolved] {
+            for role in [Role::Customer, Role::Agent, Role::Supervisor] {
+                assert!(!Closed.may_become(to, role), "a closed ticket stays closed");
             }
         }
     }

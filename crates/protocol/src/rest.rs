@@ -8,16 +8,19 @@ use ts_rs::TS;
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTicket {
-    pub asunto: String,
+    #[serde(rename = "asunto")]
+    pub subject: String,
     /// Only agents and supervisors give it: the customer the ticket is for.
     #[serde(default)]
-    pub cliente: Option<CustomerRef>,
+    #[serde(rename = "cliente")]
+    pub customer: Option<CustomerRef>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct CustomerRef {
     pub id: UserId,
-    pub nombre: String,
+    #[serde(rename = "nombre")]
+    pub name: String,
     #[serde(default)]
     pub avatar: Option<String>,
 }
@@ -27,8 +30,10 @@ pub struct CustomerRef {
 pub struct TicketView {
     #[serde(flatten)]
     pub ticket: Ticket,
-    pub no_leidos: i64,
-    pub ultimo_mensaje: Option<Message>,
+    #[serde(rename = "no_leidos")]
+    pub unread: i64,
+    #[serde(rename = "ultimo_mensaje")]
+    pub last_message: Option<Message>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
@@ -60,7 +65,8 @@ pub struct SyncRequest {
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct SyncMessage {
     pub client_id: String,
-    pub contenido: String,
+    #[serde(rename = "contenido")]
+    pub content: String,
     #[serde(default)]
     pub timestamp: Option<String>,
     #[serde(default)]
@@ -72,23 +78,28 @@ pub struct SyncResponse {
     /// One entry per stored (or already stored) message, in request order.
     pub results: Vec<SyncResult>,
     /// Messages refused, with why.
-    pub errores: Vec<SyncError>,
+    #[serde(rename = "errores")]
+    pub errors: Vec<SyncError>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct SyncResult {
     pub client_id: String,
-    pub mensaje_id: MessageId,
+    #[serde(rename = "mensaje_id")]
+    pub message_id: MessageId,
     pub seq: Seq,
     pub timestamp: Timestamp,
-    pub duplicado: bool,
+    #[serde(rename = "duplicado")]
+    pub duplicate: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct SyncError {
     pub client_id: String,
-    pub codigo: crate::ErrorCode,
-    pub detalle: String,
+    #[serde(rename = "codigo")]
+    pub code: crate::ErrorCode,
+    #[serde(rename = "detalle")]
+    pub detail: String,
 }
 
 /// `POST .../chat/mark-read/`
@@ -100,28 +111,39 @@ pub struct MarkReadRequest {
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct MarkReadResponse {
     /// The messages that became `LEIDO` with this call.
-    pub marcados: Vec<MessageId>,
+    #[serde(rename = "marcados")]
+    pub marked: Vec<MessageId>,
     /// What the caller still has not read on this ticket.
-    pub no_leidos: i64,
+    #[serde(rename = "no_leidos")]
+    pub unread: i64,
 }
 
 /// `GET .../chat/stats/`
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct ChatStats {
-    pub total_mensajes: i64,
+    #[serde(rename = "total_mensajes")]
+    pub total_messages: i64,
     /// Messages by `autor.tipo`: `CLIENTE`, `AGENTE`, `SUPERVISOR`, `SISTEMA`.
-    pub por_tipo_autor: std::collections::BTreeMap<String, i64>,
+    #[serde(rename = "por_tipo_autor")]
+    pub by_author_kind: std::collections::BTreeMap<String, i64>,
     /// From the customer's first message to the first answer by staff.
-    pub primera_respuesta_segundos: Option<f64>,
+    #[serde(rename = "primera_respuesta_segundos")]
+    pub first_response_seconds: Option<f64>,
     /// Mean wait from a customer's message to the next answer by staff.
-    pub tiempo_respuesta_promedio_segundos: Option<f64>,
-    pub archivos: i64,
+    #[serde(rename = "tiempo_respuesta_promedio_segundos")]
+    pub mean_response_seconds: Option<f64>,
+    #[serde(rename = "archivos")]
+    pub files: i64,
     /// Messages the caller has not read.
-    pub no_leidos: i64,
+    #[serde(rename = "no_leidos")]
+    pub unread: i64,
     /// From the first message to the last.
-    pub duracion_segundos: Option<f64>,
-    pub primer_mensaje: Option<Timestamp>,
-    pub ultimo_mensaje: Option<Timestamp>,
+    #[serde(rename = "duracion_segundos")]
+    pub duration_seconds: Option<f64>,
+    #[serde(rename = "primer_mensaje")]
+    pub first_message: Option<Timestamp>,
+    #[serde(rename = "ultimo_mensaje")]
+    pub last_message: Option<Timestamp>,
 }
 
 /// `POST .../assign/`: an agent takes the ticket (no body); a supervisor
@@ -130,30 +152,35 @@ pub struct ChatStats {
 #[serde(deny_unknown_fields)]
 pub struct AssignRequest {
     #[serde(default)]
-    pub agente_id: Option<UserId>,
+    #[serde(rename = "agente_id")]
+    pub agent_id: Option<UserId>,
 }
 
 /// `POST .../chat/transfer/`
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
-    pub agente_id: UserId,
+    #[serde(rename = "agente_id")]
+    pub agent_id: UserId,
     #[serde(default)]
-    pub motivo: String,
+    #[serde(rename = "motivo")]
+    pub reason: String,
 }
 
 /// `POST .../estado/`
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct StateRequest {
-    pub estado: TicketState,
+    #[serde(rename = "estado")]
+    pub state: TicketState,
 }
 
 /// `POST /api/soporte/agentes/disponibilidad/`
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct AvailabilityRequest {
-    pub disponibilidad: Availability,
+    #[serde(rename = "disponibilidad")]
+    pub availability: Availability,
 }
 
 /// A canned response shared by the team.
@@ -161,56 +188,77 @@ pub struct AvailabilityRequest {
 pub struct CannedResponse {
     pub id: i64,
     /// What an agent types to find it, e.g. `saludo`.
-    pub atajo: String,
-    pub texto: String,
-    pub creado_por: UserId,
-    pub creado: Timestamp,
-    pub actualizado: Timestamp,
+    #[serde(rename = "atajo")]
+    pub shortcut: String,
+    #[serde(rename = "texto")]
+    pub text: String,
+    #[serde(rename = "creado_por")]
+    pub created_by: UserId,
+    #[serde(rename = "creado")]
+    pub created: Timestamp,
+    #[serde(rename = "actualizado")]
+    pub updated: Timestamp,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct CannedResponseInput {
-    pub atajo: String,
-    pub texto: String,
+    #[serde(rename = "atajo")]
+    pub shortcut: String,
+    #[serde(rename = "texto")]
+    pub text: String,
 }
 
 /// Median and 90th percentile of a duration, in seconds, over `n` tickets.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct DurationStats {
     pub n: usize,
-    pub mediana_segundos: Option<f64>,
-    pub p90_segundos: Option<f64>,
+    #[serde(rename = "mediana_segundos")]
+    pub median_seconds: Option<f64>,
+    #[serde(rename = "p90_segundos")]
+    pub p90_seconds: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct AgentStats {
-    pub agente: Option<Person>,
+    #[serde(rename = "agente")]
+    pub agent: Option<Person>,
     pub tickets: usize,
-    pub primera_respuesta: DurationStats,
-    pub resolucion: DurationStats,
+    #[serde(rename = "primera_respuesta")]
+    pub first_response: DurationStats,
+    #[serde(rename = "resolucion")]
+    pub resolution: DurationStats,
 }
 
 /// `GET /api/soporte/stats/?desde=&hasta=` (supervisors).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct TeamStats {
-    pub desde: Option<Timestamp>,
-    pub hasta: Option<Timestamp>,
+    #[serde(rename = "desde")]
+    pub from: Option<Timestamp>,
+    #[serde(rename = "hasta")]
+    pub to: Option<Timestamp>,
     /// Tickets in each state now (all time).
-    pub por_estado: std::collections::BTreeMap<String, i64>,
+    #[serde(rename = "por_estado")]
+    pub by_state: std::collections::BTreeMap<String, i64>,
     /// Tickets created in the range.
-    pub tickets_creados: usize,
+    #[serde(rename = "tickets_creados")]
+    pub tickets_created: usize,
     /// From creation to assignment.
-    pub espera_en_cola: DurationStats,
+    #[serde(rename = "espera_en_cola")]
+    pub queue_wait: DurationStats,
     /// From creation to the first answer by staff.
-    pub primera_respuesta: DurationStats,
+    #[serde(rename = "primera_respuesta")]
+    pub first_response: DurationStats,
     /// From creation to resolution.
-    pub resolucion: DurationStats,
-    pub por_agente: Vec<AgentStats>,
+    #[serde(rename = "resolucion")]
+    pub resolution: DurationStats,
+    #[serde(rename = "por_agente")]
+    pub by_agent: Vec<AgentStats>,
 }
 
 /// The body of every 4xx/5xx answer.
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct ErrorBody {
-    pub detalle: String,
+    #[serde(rename = "detalle")]
+    pub detail: String,
 }

@@ -62,23 +62,27 @@ pub enum ServerFrame {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct Limits {
     /// Maximum characters of a message text.
-    pub max_mensaje: usize,
+    #[serde(rename = "max_mensaje")]
+    pub max_message: usize,
     /// How often the server expects a sign of life (a `heartbeat` frame or a pong), in ms.
     pub heartbeat_ms: u64,
     /// How long a typing state lasts without a new `typing_start`, in ms.
     pub typing_timeout_ms: u64,
     /// Messages per second this connection may send (0: unlimited).
-    pub mensajes_por_segundo: u32,
+    #[serde(rename = "mensajes_por_segundo")]
+    pub messages_per_second: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct ConnectionEstablished {
-    pub usuario: Participant,
+    #[serde(rename = "usuario")]
+    pub user: Participant,
     pub ticket: Ticket,
     pub participants: Vec<Participant>,
     /// Without `since`: the last 50 messages. With `since`: the first messages
     /// after it (the rest follow at once as `mensaje_recibido`). Oldest first.
-    pub historial_reciente: Vec<Message>,
+    #[serde(rename = "historial_reciente")]
+    pub recent_history: Vec<Message>,
     /// The `since` the connection resumed from: `None` for a fresh start,
     /// and when the server refused the client's cursor (`resync`).
     pub since: Option<Seq>,
@@ -95,65 +99,80 @@ pub struct ConnectionEstablished {
     pub resync: bool,
     /// `seq` of the ticket's newest message when the connection opened.
     pub last_seq: Seq,
-    pub limites: Limits,
+    #[serde(rename = "limites")]
+    pub limits: Limits,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct MessageConfirmed {
     pub client_id: String,
-    pub mensaje_id: MessageId,
+    #[serde(rename = "mensaje_id")]
+    pub message_id: MessageId,
     pub timestamp: Timestamp,
     pub seq: Seq,
     /// True when this `client_id` had been stored before (a retry).
     #[serde(default)]
-    pub duplicado: bool,
+    #[serde(rename = "duplicado")]
+    pub duplicate: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct TypingEvent {
-    pub usuario: Person,
+    #[serde(rename = "usuario")]
+    pub user: Person,
     pub timestamp: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct MessagesRead {
-    pub lector: Person,
+    #[serde(rename = "lector")]
+    pub reader: Person,
     pub message_ids: Vec<MessageId>,
     pub timestamp: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct PresenceEvent {
-    pub usuario: Participant,
+    #[serde(rename = "usuario")]
+    pub user: Participant,
     pub timestamp: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct ChatTransferred {
     pub ticket: TicketId,
-    pub agente_anterior: Option<Participant>,
-    pub nuevo_agente: Participant,
-    pub motivo: String,
+    #[serde(rename = "agente_anterior")]
+    pub previous_agent: Option<Participant>,
+    #[serde(rename = "nuevo_agente")]
+    pub new_agent: Participant,
+    #[serde(rename = "motivo")]
+    pub reason: String,
     /// The text of the `TRANSFERENCIA` message, ready to show.
-    pub mensaje_automatico: String,
+    #[serde(rename = "mensaje_automatico")]
+    pub automatic_message: String,
     pub timestamp: Timestamp,
     /// The stored `TRANSFERENCIA` message (with its `id` and `seq`).
-    pub mensaje: Message,
+    #[serde(rename = "mensaje")]
+    pub message: Message,
 }
 
 /// Why a ticket changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
 pub enum TicketChange {
-    Nuevo,
-    Asignado,
-    Transferido,
-    Estado,
+    #[serde(rename = "nuevo")]
+    Created,
+    #[serde(rename = "asignado")]
+    Assigned,
+    #[serde(rename = "transferido")]
+    Transferred,
+    #[serde(rename = "estado")]
+    State,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct TicketUpdated {
-    pub evento: TicketChange,
+    #[serde(rename = "evento")]
+    pub change: TicketChange,
     pub ticket: Ticket,
 }
 
@@ -161,45 +180,57 @@ pub struct TicketUpdated {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct AgentView {
     pub id: UserId,
-    pub nombre: String,
+    #[serde(rename = "nombre")]
+    pub name: String,
     #[serde(default)]
     pub avatar: Option<String>,
-    pub disponibilidad: Availability,
+    #[serde(rename = "disponibilidad")]
+    pub availability: Availability,
     /// Has an inbox open now.
     pub online: bool,
     /// Tickets assigned and not resolved or closed.
-    pub tickets_abiertos: i64,
+    #[serde(rename = "tickets_abiertos")]
+    pub open_tickets: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct InboxSnapshot {
-    pub usuario: Person,
+    #[serde(rename = "usuario")]
+    pub user: Person,
     /// The agent's tickets and the unassigned queue (a supervisor: every
     /// ticket), newest activity first, with unread counts and last message.
     /// Closed tickets are included: clients filter by `estado`.
     pub tickets: Vec<crate::rest::TicketView>,
-    pub agentes: Vec<AgentView>,
+    #[serde(rename = "agentes")]
+    pub agents: Vec<AgentView>,
 }
 
 /// A message preview for inboxes: enough to list, not the whole message.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct InboxMessage {
     pub ticket: TicketId,
-    pub mensaje_id: MessageId,
+    #[serde(rename = "mensaje_id")]
+    pub message_id: MessageId,
     pub seq: Seq,
-    pub autor: Person,
+    #[serde(rename = "autor")]
+    pub author: Person,
     /// The first 140 characters.
-    pub contenido: String,
-    pub tipo: MessageKind,
-    pub interno: bool,
+    #[serde(rename = "contenido")]
+    pub content: String,
+    #[serde(rename = "tipo")]
+    pub kind: MessageKind,
+    #[serde(rename = "interno")]
+    pub internal: bool,
     pub timestamp: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct InboxTyping {
     pub ticket: TicketId,
-    pub usuario: Person,
-    pub escribiendo: bool,
+    #[serde(rename = "usuario")]
+    pub user: Person,
+    #[serde(rename = "escribiendo")]
+    pub typing: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
@@ -213,13 +244,15 @@ pub struct FileUploadAuthorized {
     /// The most bytes the upload may have (the declared size).
     pub max_size: u64,
     /// The name the file will be shown with.
-    pub nombre: String,
+    #[serde(rename = "nombre")]
+    pub name: String,
 }
 
 /// `file_uploaded`, in the shape the seed's hook appends to `archivos`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct FileUploaded {
-    pub mensaje_id: MessageId,
+    #[serde(rename = "mensaje_id")]
+    pub message_id: MessageId,
     pub ticket: TicketId,
     /// The attachment's own fields (`id`, `nombre`, `tamaño`, `tipo_mime`,
     /// `url`, `thumbnail_url`), flat, as the seed appends them to `archivos`.
@@ -234,11 +267,14 @@ pub struct Heartbeat {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct ErrorFrame {
-    pub codigo: ErrorCode,
-    pub detalle: String,
+    #[serde(rename = "codigo")]
+    pub code: ErrorCode,
+    #[serde(rename = "detalle")]
+    pub detail: String,
     /// The `tipo` of the refused frame, when it could be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tipo: Option<String>,
+    #[serde(rename = "tipo")]
+    pub frame_type: Option<String>,
     /// The `client_id` of a refused `mensaje`, so the client can mark it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
@@ -272,10 +308,10 @@ mod tests {
     fn frames_use_the_seed_envelope() {
         let frame = ServerFrame::MessageConfirmed(MessageConfirmed {
             client_id: "c1".into(),
-            mensaje_id: 7,
+            message_id: 7,
             timestamp: Timestamp(1_726_853_400_123),
             seq: 3,
-            duplicado: false,
+            duplicate: false,
         });
         let json: serde_json::Value = serde_json::from_str(&frame.encode()).unwrap();
         assert_eq!(json["tipo"], "mensaje_confirmado");
@@ -293,16 +329,16 @@ mod tests {
             ticket: 2,
             seq: 3,
             timestamp: Timestamp(5),
-            autor: Person::system(),
+            author: Person::system(),
             content: "\"hola\"\n".into(),
-            kind: MessageKind::Sistema,
-            state: MessageState::Entregado,
+            kind: MessageKind::System,
+            state: MessageState::Delivered,
             attachments: vec![],
             reply_to: None,
             edited: false,
             deleted: false,
             metadata: Default::default(),
-            interno: false,
+            internal: false,
         };
         let fast: serde_json::Value =
             serde_json::from_str(&ServerFrame::encode_message_received(&m)).unwrap();
@@ -314,9 +350,9 @@ mod tests {
     #[test]
     fn error_codes_are_snake_case() {
         let frame = ServerFrame::Error(ErrorFrame {
-            codigo: ErrorCode::MensajeDemasiadoLargo,
-            detalle: "x".into(),
-            tipo: Some("mensaje".into()),
+            code: ErrorCode::MessageTooLong,
+            detail: "x".into(),
+            frame_type: Some("mensaje".into()),
             client_id: None,
         });
         let json: serde_json::Value = serde_json::from_str(&frame.encode()).unwrap();
@@ -332,21 +368,21 @@ mod tests {
             ticket: 2,
             seq: 1,
             timestamp: Timestamp(0),
-            autor: Person {
+            author: Person {
                 id: Some(5),
-                nombre: "María".into(),
-                tipo: AuthorKind::Agente,
+                name: "María".into(),
+                kind: AuthorKind::Agent,
                 avatar: None,
             },
             content: "Hola".into(),
-            kind: MessageKind::Texto,
-            state: MessageState::Entregado,
+            kind: MessageKind::Text,
+            state: MessageState::Delivered,
             attachments: vec![],
             reply_to: None,
             edited: false,
             deleted: false,
             metadata: Default::default(),
-            interno: false,
+            internal: false,
         };
         let json = serde_json::to_value(&m).unwrap();
         for key in [

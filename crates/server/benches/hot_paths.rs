@@ -20,21 +20,21 @@ fn message() -> Message {
         ticket: 42,
         seq: 1_234,
         timestamp: Timestamp::now(),
-        autor: Person {
+        author: Person {
             id: Some(7),
-            nombre: "Juan Pérez".into(),
-            tipo: AuthorKind::Cliente,
+            name: "Juan Pérez".into(),
+            kind: AuthorKind::Customer,
             avatar: None,
         },
         content: "Hola, no puedo acceder a mi cuenta desde ayer, ¿me ayudan?".into(),
-        kind: MessageKind::Texto,
-        state: MessageState::Entregado,
+        kind: MessageKind::Text,
+        state: MessageState::Delivered,
         attachments: vec![],
         reply_to: None,
         edited: false,
         deleted: false,
         metadata: Default::default(),
-        interno: false,
+        internal: false,
     }
 }
 
@@ -68,7 +68,7 @@ fn storage(c: &mut Criterion) {
     let customer = UserRecord {
         id: 1,
         name: "Juan".into(),
-        role: Role::Cliente,
+        role: Role::Customer,
         avatar: None,
     };
     let ticket = runtime
@@ -81,8 +81,8 @@ fn storage(c: &mut Criterion) {
         .unwrap();
     let author = Person {
         id: Some(1),
-        nombre: "Juan".into(),
-        tipo: AuthorKind::Cliente,
+        name: "Juan".into(),
+        kind: AuthorKind::Customer,
         avatar: None,
     };
     let mut group = c.benchmark_group("storage");
@@ -100,7 +100,7 @@ fn storage(c: &mut Criterion) {
                                 author: author.clone(),
                                 client_id: Some(format!("b{next}")),
                                 content: "Hola, no puedo acceder a mi cuenta desde ayer".into(),
-                                kind: MessageKind::Texto,
+                                kind: MessageKind::Text,
                                 metadata: Default::default(),
                                 internal: false,
                                 origin: None,

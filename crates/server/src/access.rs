@@ -18,9 +18,9 @@ impl From<&Ticket> for TicketAccess {
     fn from(ticket: &Ticket) -> Self {
         TicketAccess {
             id: ticket.id,
-            customer: ticket.cliente.id,
-            agent: ticket.agente.as_ref().and_then(|a| a.id),
-            state: ticket.estado,
+            customer: ticket.customer.id,
+            agent: ticket.agent.as_ref().and_then(|a| a.id),
+            state: ticket.state,
         }
     }
 }
@@ -45,9 +45,9 @@ pub fn access(identity: &Identity, ticket: impl Into<TicketAccess>) -> Access {
     let ticket = ticket.into();
     match identity.role {
         Role::Supervisor => Access::Granted,
-        Role::Cliente if ticket.customer == Some(identity.id) => Access::Granted,
-        Role::Cliente => Access::Denied,
-        Role::Agente => match ticket.agent {
+        Role::Customer if ticket.customer == Some(identity.id) => Access::Granted,
+        Role::Customer => Access::Denied,
+        Role::Agent => match ticket.agent {
             Some(agent) if agent == identity.id => Access::Granted,
             Some(_) => Access::Denied,
             None => Access::ClaimOnOpen,
@@ -66,13 +66,13 @@ pub fn check_write(identity: &Identity, ticket: impl Into<TicketAccess>) -> Resu
     let ticket = ticket.into();
     if access(identity, ticket) != Access::Granted {
         return Err(FrameError::new(
-            ErrorCode::SinPermiso,
+            ErrorCode::Forbidden,
             "No tienes permiso para escribir en este ticket.",
         ));
     }
-    if ticket.state == TicketState::Cerrado {
+    if ticket.state == TicketState::Closed {
         return Err(FrameError::new(
-            ErrorCode::TicketCerrado,
+            ErrorCode::TicketClosed,
             "El ticket está cerrado y no admite mensajes nuevos.",
         ));
     }
@@ -87,8 +87,8 @@ mod tests {
     fn person(id: i64, tipo: AuthorKind) -> Person {
         Person {
             id: Some(id),
-            nombre: format!("u{id}"),
-            tipo,
+            name: format!("u{id}"),
+            kind: tipo,
             avatar: None,
         }
     }
@@ -96,12 +96,12 @@ mod tests {
     fn ticket(customer: i64, agent: Option<i64>) -> Ticket {
         Ticket {
             id: 1,
-            asunto: "x".into(),
-            estado: TicketState::Abierto,
-            cliente: person(customer, AuthorKind::Cliente),
-            agente: agent.map(|a| person(a, AuthorKind::Agente)),
-            creado: Timestamp(0),
-            actualizado: Timestamp(0),
+            subject: "x".into(),
+            state: TicketState::Open,
+            customer: person(customer, AuthorKind::Customer),
+            agent: agent.map(|a| person(a, AuthorKind::Agent)),
+            created: Timestamp(0),
+            updated: Timestamp(0),
             last_seq: 0,
         }
     }
@@ -119,15 +119,15 @@ mod tests {
     #[test]
     fn customers_reach_only_their_own_tickets() {
         assert_eq!(
-            access(&who(1, Role::Cliente), &ticket(1, None)),
+            access(&who(1, Role::Customer), &ticket(1, None)),
             Access::Granted
         );
         assert_eq!(
-            access(&who(2, Role::Cliente), &ticket(1, None)),
+            access(&who(2, Role::Customer), &ticket(1, None)),
             Access::Denied
         );
         assert_eq!(
-            access(&who(2, Role::Cliente), &ticket(1, Some(2))),
+            access(&who(2, Role::Customer), &ticket(1, Some(2))),
             Access::Denied
         );
     }
@@ -135,19 +135,19 @@ mod tests {
     #[test]
     fn agents_reach_their_tickets_and_claim_the_queue() {
         assert_eq!(
-            access(&who(5, Role::Agente), &ticket(1, Some(5))),
+            access(&who(5, Role::Agent), &ticket(1, Some(5))),
             Access::Granted
         );
         assert_eq!(
-            access(&who(5, Role::Agente), &ticket(1, None)),
+            access(&who(5, Role::Agent), &ticket(1, None)),
             Access::ClaimOnOpen
         );
         assert_eq!(
-            access(&who(5, Role::Agente), &ticket(1, Some(6))),
+            access(&who(5, Role::Agent), &ticket(1, Some(6))),
             Access::Denied
         );
-        assert!(may_read(&who(5, Role::Agente), &ticket(1, None)));
-        assert!(check_write(&who(5, Role::Agente), &ticket(1, None)).is_err());
+        assert!(may_read(&who(5, Role::Agent), &ticket(1, None)));
+        assert!(check_write(&who(5, Role::Agent), &ticket(1, None)).is_err());
     }
 
     #[test]
@@ -161,12 +161,12 @@ mod tests {
     #[test]
     fn closed_tickets_take_no_messages() {
         let mut closed = ticket(1, None);
-        closed.estado = TicketState::Cerrado;
+        closed.state = TicketState::Closed;
         assert_eq!(
-            check_write(&who(1, Role::Cliente), &closed)
+            check_write(&who(1, Role::Customer), &closed)
                 .unwrap_err()
                 .code,
-            ErrorCode::TicketCerrado
+            ErrorCode::TicketClosed
         );
     }
 }

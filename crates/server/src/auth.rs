@@ -343,11 +343,11 @@ mod tests {
     fn a_minted_token_verifies_to_its_identity() {
         let identity = Verifier::hs256(SECRET)
             .unwrap()
-            .verify(&mint(Role::Agente, 60))
+            .verify(&mint(Role::Agent, 60))
             .unwrap();
         assert_eq!(identity.id, 42);
         assert_eq!(identity.name, "Juan Pérez");
-        assert_eq!(identity.role, Role::Agente);
+        assert_eq!(identity.role, Role::Agent);
     }
 
     #[test]

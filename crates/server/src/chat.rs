@@ -50,7 +50,7 @@ pub async fn post_text(
         == Some(true);
     if internal && !author.role.is_staff() {
         return Err(FrameError::new(
-            ErrorCode::SinPermiso,
+            ErrorCode::Forbidden,
             "Solo el equipo de soporte puede escribir notas internas.",
         ));
     }
@@ -59,7 +59,7 @@ pub async fn post_text(
         author: author.person(),
         client_id: Some(message.client_id),
         content: message.text,
-        kind: MessageKind::Texto,
+        kind: MessageKind::Text,
         metadata: message.metadata.unwrap_or_default(),
         internal,
         origin,
@@ -70,19 +70,19 @@ pub async fn post_text(
 /// What a person is told when a write was refused or could not be made.
 pub fn storage_error(error: StoreError) -> FrameError {
     match error {
-        StoreError::NotFound => FrameError::new(ErrorCode::SinPermiso, "El ticket no existe."),
+        StoreError::NotFound => FrameError::new(ErrorCode::Forbidden, "El ticket no existe."),
         StoreError::TicketClosed => FrameError::new(
-            ErrorCode::TicketCerrado,
+            ErrorCode::TicketClosed,
             "El ticket está cerrado y no admite mensajes nuevos.",
         ),
         StoreError::Conflict(detail) | StoreError::Forbidden(detail) => {
-            FrameError::new(ErrorCode::SinPermiso, detail)
+            FrameError::new(ErrorCode::Forbidden, detail)
         }
-        StoreError::Invalid(detail) => FrameError::new(ErrorCode::DatosInvalidos, detail),
+        StoreError::Invalid(detail) => FrameError::new(ErrorCode::InvalidData, detail),
         StoreError::Unavailable(_) | StoreError::Closed => {
             tracing::error!(%error, "write failed");
             FrameError::new(
-                ErrorCode::ErrorAlmacenamiento,
+                ErrorCode::StorageError,
                 "No se pudo guardar el mensaje. Reinténtalo con el mismo client_id.",
             )
         }

@@ -56,7 +56,7 @@ pub async fn seed(state: &AppState, secret: &str) -> Result<Vec<(String, String)
         role,
         avatar: None,
     };
-    for (person, role) in [(AGENT, Role::Agente), (SUPERVISOR, Role::Supervisor)] {
+    for (person, role) in [(AGENT, Role::Agent), (SUPERVISOR, Role::Supervisor)] {
         store
             .upsert_user(record(person, role))
             .await
@@ -65,7 +65,7 @@ pub async fn seed(state: &AppState, secret: &str) -> Result<Vec<(String, String)
     let existing = store
         .list_tickets(
             TicketScope::OwnedBy(CUSTOMER.0),
-            Viewer::new(CUSTOMER.0, Role::Cliente),
+            Viewer::new(CUSTOMER.0, Role::Customer),
             1,
         )
         .await
@@ -75,7 +75,7 @@ pub async fn seed(state: &AppState, secret: &str) -> Result<Vec<(String, String)
         None => store
             .create_ticket(NewTicket {
                 subject: "No puedo acceder a mi cuenta".into(),
-                customer: record(CUSTOMER, Role::Cliente),
+                customer: record(CUSTOMER, Role::Customer),
                 auto_assign: Vec::new(),
                 max_open: 0,
             })
@@ -102,7 +102,7 @@ pub async fn seed(state: &AppState, secret: &str) -> Result<Vec<(String, String)
             format!(
                 "{base}/?ticket={}#token={}",
                 ticket.id,
-                token(CUSTOMER, Role::Cliente)
+                token(CUSTOMER, Role::Customer)
             ),
         ),
         (
@@ -110,7 +110,7 @@ pub async fn seed(state: &AppState, secret: &str) -> Result<Vec<(String, String)
             format!(
                 "{base}/agente/?ticket={}#token={}",
                 ticket.id,
-                token(AGENT, Role::Agente)
+                token(AGENT, Role::Agent)
             ),
         ),
         (

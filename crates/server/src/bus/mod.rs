@@ -66,7 +66,7 @@ impl Bus for InProcessBus {
 pub fn announce_assignment(bus: &dyn Bus, ticket: &Ticket) {
     bus.publish(Event::TicketChanged(ticket.clone()));
     let frame = ServerFrame::TicketUpdated(TicketUpdated {
-        evento: TicketChange::Asignado,
+        change: TicketChange::Assigned,
         ticket: ticket.clone(),
     });
     bus.publish(Event::Inbox(InboxEvent {
@@ -104,8 +104,7 @@ impl CommitListener for CommitFanout {
             }
             let except = committed.origin.map_or(Except::Nobody, Except::Conn);
             let mut room_event = message_event(message, except);
-            if let (Some(record), MessageKind::Transferencia) =
-                (&committed.ticket_change, message.kind)
+            if let (Some(record), MessageKind::Transfer) = (&committed.ticket_change, message.kind)
             {
                 room_event.text = ServerFrame::ChatTransferred(transferred(record, message))
                     .encode()
@@ -114,12 +113,12 @@ impl CommitListener for CommitFanout {
             self.bus.publish(Event::Room(room_event));
             let preview = ServerFrame::InboxMessage(InboxMessage {
                 ticket,
-                mensaje_id: message.id,
+                message_id: message.id,
                 seq: message.seq,
-                autor: message.autor.clone(),
-                contenido: message.content.chars().take(PREVIEW_CHARS).collect(),
-                tipo: message.kind,
-                interno: message.interno,
+                author: message.author.clone(),
+                content: message.content.chars().take(PREVIEW_CHARS).collect(),
+                kind: message.kind,
+                internal: message.internal,
                 timestamp: message.timestamp,
             });
             self.bus.publish(Event::Inbox(InboxEvent {
@@ -132,7 +131,7 @@ impl CommitListener for CommitFanout {
                 continue;
             };
             let update = ServerFrame::TicketUpdated(TicketUpdated {
-                evento: record.change,
+                change: record.change,
                 ticket: record.ticket.clone(),
             })
             .encode();
@@ -146,11 +145,11 @@ impl CommitListener for CommitFanout {
             let previous = record.previous_agent.as_ref().and_then(|p| p.id);
             let route = match record.change {
                 // Both agents' inboxes: one loses the ticket, one gains it.
-                TicketChange::Transferido if previous.is_some() => {
+                TicketChange::Transferred if previous.is_some() => {
                     InboxRoute::Agents(previous.into_iter().chain(committed.ticket_agent).collect())
                 }
                 // Straight from the queue: it leaves every agent's queue.
-                TicketChange::Transferido => InboxRoute::Everyone,
+                TicketChange::Transferred => InboxRoute::Everyone,
                 // Its agent's, or every agent's while it waits in the queue.
                 _ => InboxRoute::Ticket {
                     agent: committed.ticket_agent,
@@ -160,7 +159,7 @@ impl CommitListener for CommitFanout {
                 route: route.clone(),
                 text: update.into(),
             }));
-            if record.change == TicketChange::Transferido {
+            if record.change == TicketChange::Transferred {
                 let event = ServerFrame::ChatTransferred(transferred(record, message)).encode();
                 self.bus.publish(Event::Inbox(InboxEvent {
                     route,
@@ -183,7 +182,7 @@ pub fn message_event(message: &Message, except: Except) -> TicketEvent {
     TicketEvent {
         ticket: message.ticket,
         seq: Some(message.seq),
-        audience: if message.interno {
+        audience: if message.internal {
             Audience::StaffOnly
         } else {
             Audience::Everyone
@@ -196,8 +195,8 @@ pub fn message_event(message: &Message, except: Except) -> TicketEvent {
 fn participant(person: &Person) -> Option<Participant> {
     Some(Participant {
         id: person.id?,
-        nombre: person.nombre.clone(),
-        tipo: Role::Agente,
+        name: person.name.clone(),
+        role: Role::Agent,
         avatar: person.avatar.clone(),
         online: false,
         last_seen: None,
@@ -208,22 +207,22 @@ fn participant(person: &Person) -> Option<Participant> {
 fn transferred(record: &crate::store::TicketChangeRecord, message: &Message) -> ChatTransferred {
     let new_agent = record
         .ticket
-        .agente
+        .agent
         .as_ref()
         .and_then(participant)
         .expect("a transfer has a new agent");
     ChatTransferred {
         ticket: record.ticket.id,
-        agente_anterior: record.previous_agent.as_ref().and_then(participant),
-        nuevo_agente: new_agent,
-        motivo: message
+        previous_agent: record.previous_agent.as_ref().and_then(participant),
+        new_agent,
+        reason: message
             .metadata
             .get("motivo")
             .and_then(|m| m.as_str())
             .unwrap_or_default()
             .to_string(),
-        mensaje_automatico: message.content.clone(),
+        automatic_message: message.content.clone(),
         timestamp: message.timestamp,
-        mensaje: message.clone(),
+        message: message.clone(),
     }
 }

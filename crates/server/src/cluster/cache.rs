@@ -115,7 +115,7 @@ fn usable(
     }
     let visible: Vec<&Message> = cached
         .iter()
-        .filter(|m| sees_internal || !m.interno)
+        .filter(|m| sees_internal || !m.internal)
         .collect();
     // Fewer than asked is the whole answer only if the entry starts at the
     // ticket's first message.

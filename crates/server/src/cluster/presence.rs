@@ -245,7 +245,7 @@ impl RedisPresence {
                 let Ok(mut user) = serde_json::from_str::<Participant>(&shown) else {
                     continue;
                 };
-                if user.tipo != Role::Agente {
+                if user.role != Role::Agent {
                     continue;
                 }
                 tracing::info!(
@@ -255,7 +255,7 @@ impl RedisPresence {
                 );
                 user.online = false;
                 let frame = ServerFrame::AgentLeft(PresenceEvent {
-                    usuario: user,
+                    user,
                     timestamp: Timestamp::now(),
                 });
                 bus.publish(Event::Room(TicketEvent {

@@ -177,7 +177,7 @@ async fn sync(
         async move {
             let client_id = m.client_id.clone();
             let message = SendMessage {
-                text: m.contenido,
+                text: m.content,
                 timestamp: m.timestamp,
                 client_id: m.client_id,
                 metadata: m.metadata,
@@ -190,30 +190,30 @@ async fn sync(
     });
     let mut response = SyncResponse {
         results: Vec::new(),
-        errores: Vec::new(),
+        errors: Vec::new(),
     };
     for (client_id, outcome) in futures_util::future::join_all(posts).await {
         match outcome {
             Ok(appended) => response.results.push(SyncResult {
                 client_id,
-                mensaje_id: appended.message.id,
+                message_id: appended.message.id,
                 seq: appended.message.seq,
                 timestamp: appended.message.timestamp,
-                duplicado: appended.duplicate,
+                duplicate: appended.duplicate,
             }),
-            Err(error) => response.errores.push(SyncError {
+            Err(error) => response.errors.push(SyncError {
                 client_id,
-                codigo: error.code,
-                detalle: error.detail,
+                code: error.code,
+                detail: error.detail,
             }),
         }
     }
     response
-        .errores
+        .errors
         .extend(over_budget.into_iter().map(|m| SyncError {
             client_id: m.client_id,
-            codigo: ErrorCode::LimiteDeFrecuencia,
-            detalle: chat::USER_RATE_REFUSAL.into(),
+            code: ErrorCode::RateLimited,
+            detail: chat::USER_RATE_REFUSAL.into(),
         }));
     Ok(Json(response))
 }
@@ -250,7 +250,7 @@ async fn mark_read(
     }
     if !outcome.marked.is_empty() {
         let frame = ServerFrame::MessagesRead(MessagesRead {
-            lector: caller.person(),
+            reader: caller.person(),
             message_ids: outcome.marked.clone(),
             timestamp: Timestamp::now(),
         });
@@ -264,8 +264,8 @@ async fn mark_read(
     }
     let no_leidos = state.store.unread_count(ticket.id, viewer).await?;
     Ok(Json(MarkReadResponse {
-        marcados: outcome.marked,
-        no_leidos,
+        marked: outcome.marked,
+        unread: no_leidos,
     }))
 }
 
@@ -293,14 +293,14 @@ async fn transfer(
         ));
     }
     let ticket = visible_ticket(&state, &caller, &id).await?;
-    if body.motivo.chars().count() > 500 {
+    if body.reason.chars().count() > 500 {
         return Err(ApiError::BadRequest(
             "El motivo tiene como máximo 500 caracteres.".into(),
         ));
     }
     let command = TicketCommand::Transfer {
-        agent: body.agente_id,
-        reason: body.motivo,
+        agent: body.agent_id,
+        reason: body.reason,
     };
     Ok(Json(
         state

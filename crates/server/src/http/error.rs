@@ -79,7 +79,7 @@ impl IntoResponse for ApiError {
         let mut response = (
             status,
             Json(ErrorBody {
-                detalle: self.detail(),
+                detail: self.detail(),
             }),
         )
             .into_response();

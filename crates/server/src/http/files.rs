@@ -60,13 +60,13 @@ pub async fn authorize(
     request: FileUploadRequest,
 ) -> Result<FileUploadAuthorized, FrameError> {
     access::check_write(identity, ticket)?;
-    let name = content::sanitize_name(&request.nombre_archivo);
+    let name = content::sanitize_name(&request.file_name);
     let allowed = &state.config.allowed_file_types;
     let extension = content::extension(&name)
         .filter(|e| allowed.contains(e))
         .ok_or_else(|| {
             refused(
-                ErrorCode::TipoNoPermitido,
+                ErrorCode::TypeNotAllowed,
                 format!(
                     "Tipo de archivo no permitido. Se aceptan: {}.",
                     allowed.join(", ")
@@ -75,11 +75,11 @@ pub async fn authorize(
         })?;
     let max = state.config.max_file_size;
     if request.size == 0 {
-        return Err(refused(ErrorCode::DatosInvalidos, "El archivo está vacío."));
+        return Err(refused(ErrorCode::InvalidData, "El archivo está vacío."));
     }
     if request.size > max {
         return Err(refused(
-            ErrorCode::ArchivoDemasiadoGrande,
+            ErrorCode::FileTooLarge,
             format!(
                 "El archivo supera el máximo de {} MB.",
                 max as f64 / 1_048_576.0
@@ -112,7 +112,7 @@ pub async fn authorize(
         headers: BTreeMap::from([(UPLOAD_HEADER.to_string(), credential)]),
         expires_at,
         max_size: request.size,
-        nombre: name,
+        name,
     })
 }
 
@@ -230,7 +230,7 @@ async fn upload(
         }
     };
     let event = FileUploaded {
-        mensaje_id: uploaded.message.id,
+        message_id: uploaded.message.id,
         ticket: uploaded.message.ticket,
         file: uploaded.attachment,
     };
@@ -508,7 +508,7 @@ async fn serve(
     }
     let (key, kind, name, etag) = if thumbnail {
         let key = file.thumbnail_key.clone().ok_or(ApiError::NotFound)?;
-        let name = format!("miniatura-{}.png", file.attachment.nombre);
+        let name = format!("miniatura-{}.png", file.attachment.name);
         (
             key,
             FileKind::Png,
@@ -516,11 +516,11 @@ async fn serve(
             format!("\"{}-miniatura\"", file.sha256),
         )
     } else {
-        let kind = FileKind::from_mime(&file.attachment.tipo_mime).unwrap_or(FileKind::Pdf);
+        let kind = FileKind::from_mime(&file.attachment.mime_type).unwrap_or(FileKind::Pdf);
         (
             file.key.clone(),
             kind,
-            file.attachment.nombre.clone(),
+            file.attachment.name.clone(),
             format!("\"{}\"", file.sha256),
         )
     };

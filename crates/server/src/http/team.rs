@@ -89,7 +89,7 @@ async fn set_availability(
     Caller(caller): Caller,
     JsonBody(body): JsonBody<AvailabilityRequest>,
 ) -> Result<Json<AgentView>, ApiError> {
-    if caller.role != Role::Agente {
+    if caller.role != Role::Agent {
         return Err(ApiError::Forbidden(
             "Solo los agentes tienen disponibilidad.".into(),
         ));
@@ -100,7 +100,7 @@ async fn set_availability(
         .await?;
     state
         .store
-        .set_availability(caller.id, body.disponibilidad)
+        .set_availability(caller.id, body.availability)
         .await?;
     announce_agent(&state, caller.id).await;
     let me = agent_views(&state)
@@ -142,7 +142,7 @@ async fn team_stats(
 }
 
 fn validate(input: &CannedResponseInput, max_text: usize) -> Result<CannedResponseInput, ApiError> {
-    let shortcut = input.atajo.trim().to_string();
+    let shortcut = input.shortcut.trim().to_string();
     let ok = !shortcut.is_empty()
         && shortcut.chars().count() <= MAX_SHORTCUT_CHARS
         && !shortcut.chars().any(char::is_whitespace);
@@ -151,11 +151,11 @@ fn validate(input: &CannedResponseInput, max_text: usize) -> Result<CannedRespon
             "El atajo tiene entre 1 y {MAX_SHORTCUT_CHARS} caracteres, sin espacios."
         )));
     }
-    soporte_protocol::client::validate_text(&input.texto, max_text)
+    soporte_protocol::client::validate_text(&input.text, max_text)
         .map_err(|e| ApiError::BadRequest(e.detail))?;
     Ok(CannedResponseInput {
-        atajo: shortcut,
-        texto: input.texto.clone(),
+        shortcut,
+        text: input.text.clone(),
     })
 }
 

@@ -37,16 +37,16 @@ async fn create(
     Caller(caller): Caller,
     JsonBody(body): JsonBody<CreateTicket>,
 ) -> Result<(StatusCode, Json<TicketView>), ApiError> {
-    let subject = body.asunto.trim().to_string();
+    let subject = body.subject.trim().to_string();
     if subject.is_empty() || subject.chars().count() > MAX_SUBJECT_CHARS {
         return Err(ApiError::BadRequest(format!(
             "El asunto es obligatorio y tiene como máximo {MAX_SUBJECT_CHARS} caracteres."
         )));
     }
-    let customer = match (caller.role, body.cliente) {
-        (Role::Cliente, None) => user_record(&caller),
-        (Role::Cliente, Some(other)) if other.id == caller.id => user_record(&caller),
-        (Role::Cliente, Some(_)) => {
+    let customer = match (caller.role, body.customer) {
+        (Role::Customer, None) => user_record(&caller),
+        (Role::Customer, Some(other)) if other.id == caller.id => user_record(&caller),
+        (Role::Customer, Some(_)) => {
             return Err(ApiError::Forbidden(
                 "Un cliente solo puede abrir tickets a su nombre.".into(),
             ))
@@ -58,7 +58,7 @@ async fn create(
             ))
         }
         (_, Some(customer)) => {
-            let name = customer.nombre.trim().to_string();
+            let name = customer.name.trim().to_string();
             if customer.id <= 0 || name.is_empty() || name.chars().count() > 100 {
                 return Err(ApiError::BadRequest(
                     "El cliente necesita un id positivo y un nombre.".into(),
@@ -67,12 +67,12 @@ async fn create(
             UserRecord {
                 id: customer.id,
                 name,
-                role: Role::Cliente,
+                role: Role::Customer,
                 avatar: customer.avatar,
             }
         }
     };
-    if caller.role != Role::Cliente {
+    if caller.role != Role::Customer {
         state.store.upsert_user(user_record(&caller)).await?;
     }
     let (auto_assign, max_open) = auto_assign_candidates(&state).await?;
@@ -86,9 +86,9 @@ async fn create(
         })
         .await?;
     // Inboxes learn of it at once: the queue, or the agent it went to.
-    let agent = ticket.agente.as_ref().and_then(|a| a.id);
+    let agent = ticket.agent.as_ref().and_then(|a| a.id);
     let frame = ServerFrame::TicketUpdated(TicketUpdated {
-        evento: TicketChange::Nuevo,
+        change: TicketChange::Created,
         ticket: ticket.clone(),
     });
     state.bus.publish(Event::Inbox(InboxEvent {
@@ -100,8 +100,8 @@ async fn create(
         StatusCode::CREATED,
         Json(TicketView {
             ticket,
-            no_leidos: 0,
-            ultimo_mensaje: None,
+            unread: 0,
+            last_message: None,
         }),
     ))
 }
@@ -118,8 +118,8 @@ async fn list(
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<TicketList>, ApiError> {
     let scope = match caller.role {
-        Role::Cliente => TicketScope::OwnedBy(caller.id),
-        Role::Agente => TicketScope::AgentQueue(caller.id),
+        Role::Customer => TicketScope::OwnedBy(caller.id),
+        Role::Agent => TicketScope::AgentQueue(caller.id),
         Role::Supervisor => TicketScope::All,
     };
     let limit = params.limit.unwrap_or(DEFAULT_LIST).clamp(1, MAX_LIST);
@@ -146,8 +146,8 @@ async fn show(
         .pop();
     Ok(Json(TicketView {
         ticket,
-        no_leidos,
-        ultimo_mensaje,
+        unread: no_leidos,
+        last_message: ultimo_mensaje,
     }))
 }
 
@@ -182,7 +182,7 @@ async fn auto_assign_candidates(state: &AppState) -> Result<(Vec<i64>, i64), Api
         .agents()
         .await?
         .into_iter()
-        .filter(|a| a.disponibilidad == Availability::Disponible && online.contains(&a.id))
+        .filter(|a| a.availability == Availability::Available && online.contains(&a.id))
         .map(|a| a.id)
         .collect();
     Ok((candidates, state.config.max_chats_per_agent as i64))
@@ -212,8 +212,8 @@ async fn assign(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::BadRequest(format!("Cuerpo JSON inválido: {e}")))?
     };
-    let target = match (caller.role, request.agente_id) {
-        (Role::Cliente, _) => {
+    let target = match (caller.role, request.agent_id) {
+        (Role::Customer, _) => {
             return Err(ApiError::Forbidden(
                 "Solo el equipo de soporte asigna tickets.".into(),
             ))
@@ -248,7 +248,7 @@ async fn set_state(
     JsonBody(body): JsonBody<StateRequest>,
 ) -> Result<Json<Ticket>, ApiError> {
     let ticket = visible_ticket(&state, &caller, &id).await?;
-    let command = TicketCommand::SetState { state: body.estado };
+    let command = TicketCommand::SetState { state: body.state };
     Ok(Json(
         state
             .store

@@ -68,7 +68,7 @@ impl Inboxes {
         let mut present: Vec<(UserId, bool)> = Vec::new();
         for member in members.iter() {
             if !present.iter().any(|(user, _)| *user == member.user) {
-                present.push((member.user, member.role == Role::Agente));
+                present.push((member.user, member.role == Role::Agent));
             }
         }
         present
@@ -79,7 +79,7 @@ impl Inboxes {
         let members = self.members.lock().expect("inbox lock");
         members
             .iter()
-            .filter(|m| m.role == Role::Agente)
+            .filter(|m| m.role == Role::Agent)
             .map(|m| m.user)
             .collect()
     }
@@ -133,8 +133,8 @@ mod tests {
     #[test]
     fn agents_get_their_tickets_and_the_queue_supervisors_everything() {
         let inboxes = Inboxes::default();
-        let (a, mut a_rx) = member(1, 10, Role::Agente);
-        let (b, mut b_rx) = member(2, 20, Role::Agente);
+        let (a, mut a_rx) = member(1, 10, Role::Agent);
+        let (b, mut b_rx) = member(2, 20, Role::Agent);
         let (s, mut s_rx) = member(3, 30, Role::Supervisor);
         for m in [a, b, s] {
             assert!(inboxes.join(m));

@@ -237,7 +237,7 @@ impl Hub {
         for member in room
             .members
             .iter()
-            .filter(|m| m.user.tipo == Role::Agente && m.user.id != agent)
+            .filter(|m| m.user.role == Role::Agent && m.user.id != agent)
         {
             member.outbox.offer(&close, member.conn);
         }
@@ -258,7 +258,7 @@ impl Room {
                 Except::Conn(conn) => member.conn == conn,
                 Except::User(user) => member.user.id == user,
             };
-            if excluded || (event.audience == Audience::StaffOnly && !member.user.tipo.is_staff()) {
+            if excluded || (event.audience == Audience::StaffOnly && !member.user.role.is_staff()) {
                 continue;
             }
             if member.outbox.offer(&shared, member.conn) {
@@ -323,12 +323,12 @@ mod tests {
     fn ticket(last_seq: Seq) -> Ticket {
         Ticket {
             id: 1,
-            asunto: "x".into(),
-            estado: soporte_protocol::TicketState::Abierto,
-            cliente: soporte_protocol::Person::user(5, "Ana", Role::Cliente, None),
-            agente: None,
-            creado: Timestamp::now(),
-            actualizado: Timestamp::now(),
+            subject: "x".into(),
+            state: soporte_protocol::TicketState::Open,
+            customer: soporte_protocol::Person::user(5, "Ana", Role::Customer, None),
+            agent: None,
+            created: Timestamp::now(),
+            updated: Timestamp::now(),
             last_seq,
         }
     }
@@ -353,8 +353,8 @@ mod tests {
                 conn: 1,
                 user: Participant {
                     id: 5,
-                    nombre: "Ana".into(),
-                    tipo: Role::Cliente,
+                    name: "Ana".into(),
+                    role: Role::Customer,
                     avatar: None,
                     online: true,
                     last_seen: None,

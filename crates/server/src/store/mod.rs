@@ -405,10 +405,10 @@ pub fn response_times(
     let (mut total_ms, mut turns) = (0i64, 0i64);
     for (kind, at) in messages {
         match kind {
-            AuthorKind::Cliente => {
+            AuthorKind::Customer => {
                 waiting_since.get_or_insert(at);
             }
-            AuthorKind::Agente | AuthorKind::Supervisor => {
+            AuthorKind::Agent | AuthorKind::Supervisor => {
                 if let Some(since) = waiting_since.take() {
                     let wait = at.millis() - since.millis();
                     first_response.get_or_insert(wait as f64 / 1000.0);
@@ -416,7 +416,7 @@ pub fn response_times(
                     turns += 1;
                 }
             }
-            AuthorKind::Sistema => {}
+            AuthorKind::System => {}
         }
     }
     let average = (turns > 0).then(|| total_ms as f64 / turns as f64 / 1000.0);
@@ -435,8 +435,8 @@ pub fn duration_stats(mut millis: Vec<i64>) -> soporte_protocol::rest::DurationS
     };
     soporte_protocol::rest::DurationStats {
         n: millis.len(),
-        mediana_segundos: at(0.5),
-        p90_segundos: at(0.9),
+        median_seconds: at(0.5),
+        p90_seconds: at(0.9),
     }
 }
 
@@ -448,24 +448,24 @@ mod tests {
     fn duration_stats_use_nearest_rank() {
         let stats = duration_stats((1..=10).map(|s| s * 1000).collect());
         assert_eq!(
-            (stats.n, stats.mediana_segundos, stats.p90_segundos),
+            (stats.n, stats.median_seconds, stats.p90_seconds),
             (10, Some(5.0), Some(9.0))
         );
-        assert_eq!(duration_stats(vec![]).mediana_segundos, None);
+        assert_eq!(duration_stats(vec![]).median_seconds, None);
     }
 
     #[test]
     fn response_times_measure_each_customer_turn() {
         let t = |s: i64| Timestamp::from_millis(s * 1000);
         let messages = vec![
-            (AuthorKind::Sistema, t(0)),
-            (AuthorKind::Cliente, t(10)),
-            (AuthorKind::Cliente, t(15)),
-            (AuthorKind::Agente, t(40)), // waited 30 s
-            (AuthorKind::Agente, t(50)),
-            (AuthorKind::Cliente, t(100)),
+            (AuthorKind::System, t(0)),
+            (AuthorKind::Customer, t(10)),
+            (AuthorKind::Customer, t(15)),
+            (AuthorKind::Agent, t(40)), // waited 30 s
+            (AuthorKind::Agent, t(50)),
+            (AuthorKind::Customer, t(100)),
             (AuthorKind::Supervisor, t(110)), // waited 10 s
-            (AuthorKind::Cliente, t(200)),    // still waiting: not counted
+            (AuthorKind::Customer, t(200)),   // still waiting: not counted
         ];
         let (first, average) = response_times(messages);
         assert_eq!(first, Some(30.0));
@@ -475,7 +475,7 @@ mod tests {
     #[test]
     fn no_answer_means_no_response_time() {
         let (first, average) =
-            response_times(vec![(AuthorKind::Cliente, Timestamp::from_millis(0))]);
+            response_times(vec![(AuthorKind::Customer, Timestamp::from_millis(0))]);
         assert_eq!((first, average), (None, None));
     }
 }

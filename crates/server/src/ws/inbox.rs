@@ -93,10 +93,10 @@ async fn run(state: AppState, identity: Identity, mut socket: WebSocket) {
     if first_here {
         state
             .presence
-            .inbox_opened(identity.id, identity.role == Role::Agente)
+            .inbox_opened(identity.id, identity.role == Role::Agent)
             .await;
     }
-    if identity.role == Role::Agente {
+    if identity.role == Role::Agent {
         announce_agent(&state, identity.id).await;
     }
     let end = match snapshot(&state, &identity).await {
@@ -113,7 +113,7 @@ async fn run(state: AppState, identity: Identity, mut socket: WebSocket) {
     if state.inboxes.leave(conn) {
         state.presence.inbox_closed(identity.id).await;
     }
-    if identity.role == Role::Agente {
+    if identity.role == Role::Agent {
         announce_agent(&state, identity.id).await;
     }
     METRICS.connections_open.fetch_sub(1, Ordering::Relaxed);
@@ -133,9 +133,9 @@ async fn snapshot(state: &AppState, identity: &Identity) -> Result<ServerFrame, 
         )
         .await?;
     Ok(ServerFrame::Inbox(InboxSnapshot {
-        usuario: identity.person(),
+        user: identity.person(),
         tickets,
-        agentes: agent_views(state).await?,
+        agents: agent_views(state).await?,
     }))
 }
 
@@ -223,15 +223,15 @@ fn reply(text: &str) -> WsMessage {
             timestamp: Timestamp::now(),
         }),
         Ok(other) => ServerFrame::Error(ErrorFrame {
-            codigo: ErrorCode::TipoDesconocido,
-            detalle: "La bandeja solo acepta heartbeat; escribe en el socket del ticket.".into(),
-            tipo: Some(other.tipo().into()),
+            code: ErrorCode::UnknownType,
+            detail: "La bandeja solo acepta heartbeat; escribe en el socket del ticket.".into(),
+            frame_type: Some(other.tipo().into()),
             client_id: None,
         }),
         Err(error) => ServerFrame::Error(ErrorFrame {
-            codigo: error.code,
-            detalle: error.detail,
-            tipo: None,
+            code: error.code,
+            detail: error.detail,
+            frame_type: None,
             client_id: None,
         }),
     };

@@ -174,8 +174,8 @@ struct Live {
 fn participant(identity: &Identity, online: bool) -> Participant {
     Participant {
         id: identity.id,
-        nombre: identity.name.clone(),
-        tipo: identity.role,
+        name: identity.name.clone(),
+        role: identity.role,
         avatar: identity.avatar.clone(),
         online,
         last_seen: Some(Timestamp::now()),
@@ -191,7 +191,7 @@ impl Session {
         if first_anywhere && announces_presence(self.identity.role) {
             self.publish(
                 ServerFrame::AgentJoined(PresenceEvent {
-                    usuario: me,
+                    user: me,
                     timestamp: Timestamp::now(),
                 }),
                 Except::Conn(self.conn),
@@ -240,19 +240,19 @@ impl Session {
         // history this server no longer has) must not hide new messages.
         self.sent_seq = last.unwrap_or(since.unwrap_or(0).min(ticket.last_seq));
         let hello = ServerFrame::ConnectionEstablished(ConnectionEstablished {
-            usuario: participant(&self.identity, true),
+            user: participant(&self.identity, true),
             participants,
             since,
             epoch: store.epoch().to_string(),
             resync,
             last_seq: ticket.last_seq.max(self.sent_seq),
-            limites: Limits {
-                max_mensaje: self.state.config.max_message_length,
+            limits: Limits {
+                max_message: self.state.config.max_message_length,
                 heartbeat_ms: self.state.config.heartbeat_interval.as_millis() as u64,
                 typing_timeout_ms: self.state.config.typing_timeout.as_millis() as u64,
-                mensajes_por_segundo: self.state.config.msg_rate,
+                messages_per_second: self.state.config.msg_rate,
             },
-            historial_reciente: history,
+            recent_history: history,
             ticket,
         });
         self.send_text(hello.encode()).await?;
@@ -355,27 +355,27 @@ async fn participants(state: &AppState, ticket: &Ticket) -> Vec<Participant> {
     let online = state.presence.online(ticket.id).await;
     let mut people: Vec<Participant> = Vec::new();
     let named = [
-        (&Some(ticket.cliente.clone()), Role::Cliente),
-        (&ticket.agente, Role::Agente),
+        (&Some(ticket.customer.clone()), Role::Customer),
+        (&ticket.agent, Role::Agent),
     ];
     for (person, default_role) in named {
         if let Some(Person {
             id: Some(id),
-            nombre,
-            tipo,
+            name: nombre,
+            kind: tipo,
             avatar,
         }) = person
         {
             let role = match tipo {
                 AuthorKind::Supervisor => Role::Supervisor,
-                AuthorKind::Cliente => Role::Cliente,
-                AuthorKind::Agente => Role::Agente,
-                AuthorKind::Sistema => default_role,
+                AuthorKind::Customer => Role::Customer,
+                AuthorKind::Agent => Role::Agent,
+                AuthorKind::System => default_role,
             };
             people.push(Participant {
                 id: *id,
-                nombre: nombre.clone(),
-                tipo: role,
+                name: nombre.clone(),
+                role,
                 avatar: avatar.clone(),
                 online: false,
                 last_seen: None,
@@ -389,7 +389,7 @@ async fn participants(state: &AppState, ticket: &Ticket) -> Vec<Participant> {
         }
     }
     for live in online {
-        if announces_presence(live.tipo) && !people.iter().any(|p| p.id == live.id) {
+        if announces_presence(live.role) && !people.iter().any(|p| p.id == live.id) {
             people.push(live);
         }
     }
@@ -542,7 +542,7 @@ impl Session {
                         None,
                         None,
                         FrameError::new(
-                            ErrorCode::JsonInvalido,
+                            ErrorCode::InvalidJson,
                             "Solo se aceptan mensajes de texto JSON.",
                         ),
                     )
@@ -556,7 +556,7 @@ impl Session {
         let max_frame = self.state.config.max_frame_size;
         if text.len() > max_frame {
             let error = FrameError::new(
-                ErrorCode::FrameDemasiadoGrande,
+                ErrorCode::FrameTooLarge,
                 format!(
                     "El mensaje supera el tamaño máximo de {} KiB.",
                     max_frame / 1024
@@ -593,7 +593,7 @@ impl Session {
                 {
                     METRICS.rate_limited.fetch_add(1, Ordering::Relaxed);
                     let error = FrameError::new(
-                        ErrorCode::LimiteDeFrecuencia,
+                        ErrorCode::RateLimited,
                         "Demasiadas solicitudes. Espera un momento.",
                     );
                     return self.refuse(Some("file_upload_request"), None, error).await;
@@ -628,7 +628,7 @@ impl Session {
             if self.rate_strikes > MAX_RATE_STRIKES {
                 return Err(End::Close(CLOSE_POLICY, "demasiados mensajes"));
             }
-            let error = FrameError::new(ErrorCode::LimiteDeFrecuencia, detail);
+            let error = FrameError::new(ErrorCode::RateLimited, detail);
             return self.refuse(Some("mensaje"), Some(client_id), error).await;
         }
         self.rate_strikes = 0;
@@ -662,10 +662,10 @@ impl Session {
             Ok(appended) => {
                 let frame = ServerFrame::MessageConfirmed(MessageConfirmed {
                     client_id,
-                    mensaje_id: appended.message.id,
+                    message_id: appended.message.id,
                     timestamp: appended.message.timestamp,
                     seq: appended.message.seq,
-                    duplicado: appended.duplicate,
+                    duplicate: appended.duplicate,
                 });
                 // Written out by the caller's flush (or the goodbye's).
                 super::feed(&mut self.socket, WsMessage::Text(frame.encode().into()))
@@ -687,7 +687,7 @@ impl Session {
         self.typing_until = Some(Instant::now() + self.state.config.typing_timeout);
         if !was_typing {
             let event = TypingEvent {
-                usuario: self.identity.person(),
+                user: self.identity.person(),
                 timestamp: Timestamp::now(),
             };
             self.publish(
@@ -701,7 +701,7 @@ impl Session {
     fn stop_typing(&mut self) {
         if self.typing_until.take().is_some() {
             let event = TypingEvent {
-                usuario: self.identity.person(),
+                user: self.identity.person(),
                 timestamp: Timestamp::now(),
             };
             self.publish(
@@ -727,8 +727,8 @@ impl Session {
         let agent = self.state.hub.ticket(self.ticket).and_then(|t| t.agent);
         let frame = ServerFrame::InboxTyping(InboxTyping {
             ticket: self.ticket,
-            usuario: self.identity.person(),
-            escribiendo: typing,
+            user: self.identity.person(),
+            typing,
         });
         self.state.bus.publish(Event::Inbox(InboxEvent {
             route: InboxRoute::Agents(
@@ -749,9 +749,9 @@ impl Session {
     ) -> Result<(), End> {
         METRICS.frames_refused.fetch_add(1, Ordering::Relaxed);
         let frame = ServerFrame::Error(ErrorFrame {
-            codigo: error.code,
-            detalle: error.detail,
-            tipo: tipo.map(str::to_string),
+            code: error.code,
+            detail: error.detail,
+            frame_type: tipo.map(str::to_string),
             client_id,
         });
         self.send_text(frame.encode()).await
@@ -798,7 +798,7 @@ impl Session {
                 gone.last_seen = Some(now);
                 self.publish(
                     ServerFrame::AgentLeft(PresenceEvent {
-                        usuario: gone,
+                        user: gone,
                         timestamp: now,
                     }),
                     Except::Conn(self.conn),
@@ -824,7 +824,7 @@ impl Session {
 /// ticket watched by many supervisors from turning every join into a
 /// frame for every watcher (a join storm is quadratic).
 fn announces_presence(role: Role) -> bool {
-    role == Role::Agente
+    role == Role::Agent
 }
 
 /// The next of `pending`'s answers, in order (`None`: none in flight).

@@ -152,7 +152,7 @@ async fn rs256_es256_and_eddsa_tokens_verify_against_their_public_keys_only() {
         );
         let (status, _) = app.get("/api/soporte/tickets/", &confused).await;
         assert_eq!(status, 401, "{public}: HS256 with the public key as secret");
-        let hs = token(5, "Ana", Role::Cliente);
+        let hs = token(5, "Ana", Role::Customer);
         assert_eq!(
             app.get("/api/soporte/tickets/", &hs).await.0,
             401,

@@ -249,11 +249,11 @@ pub fn token_with_ttl(id: i64, name: &str, role: Role, ttl_seconds: u64) -> Stri
 }
 
 pub fn customer(id: i64) -> String {
-    token(id, &format!("Cliente {id}"), Role::Cliente)
+    token(id, &format!("Cliente {id}"), Role::Customer)
 }
 
 pub fn agent(id: i64) -> String {
-    token(id, &format!("Agente {id}"), Role::Agente)
+    token(id, &format!("Agente {id}"), Role::Agent)
 }
 
 pub fn supervisor(id: i64) -> String {

@@ -59,10 +59,10 @@ fn user(id: UserId, role: Role) -> UserRecord {
 fn message(ticket: TicketId, author: UserId, client_id: &str) -> NewMessage {
     NewMessage {
         ticket,
-        author: Person::user(author, &format!("Usuario {author}"), Role::Cliente, None),
+        author: Person::user(author, &format!("Usuario {author}"), Role::Customer, None),
         client_id: Some(client_id.to_string()),
         content: format!("mensaje {client_id}"),
-        kind: MessageKind::Texto,
+        kind: MessageKind::Text,
         metadata: serde_json::Map::new(),
         internal: false,
         origin: None,
@@ -73,7 +73,7 @@ async fn new_ticket(store: &PostgresStore, customer: UserId) -> TicketId {
     store
         .create_ticket(NewTicket {
             subject: "varios nodos".into(),
-            customer: user(customer, Role::Cliente),
+            customer: user(customer, Role::Customer),
             auto_assign: Vec::new(),
             max_open: 0,
         })
@@ -249,17 +249,17 @@ async fn automatic_assignment_on_two_stores_respects_the_limit() {
     };
     let a = open(&schema.url, Arc::new(Recorder::default())).await;
     let b = open(&schema.url, Arc::new(Recorder::default())).await;
-    a.upsert_user(user(50, Role::Agente)).await.unwrap();
+    a.upsert_user(user(50, Role::Agent)).await.unwrap();
     for id in [60, 61] {
-        a.upsert_user(user(id, Role::Cliente)).await.unwrap();
+        a.upsert_user(user(id, Role::Customer)).await.unwrap();
     }
     let renamed = |id| UserRecord {
         name: "Otro nombre".into(),
-        ..user(id, Role::Cliente)
+        ..user(id, Role::Customer)
     };
     let auto = |customer| NewTicket {
         subject: "automática".into(),
-        customer: user(customer, Role::Cliente),
+        customer: user(customer, Role::Customer),
         auto_assign: vec![50],
         max_open: 1,
     };
@@ -312,11 +312,8 @@ async fn automatic_assignment_on_two_stores_respects_the_limit() {
     then_blocked.await.unwrap().unwrap();
     let on_a = created_on_a.await.unwrap().unwrap();
     let on_b = created_on_b.await.unwrap().unwrap();
-    assert_eq!(on_a.agente.and_then(|p| p.id), Some(50));
-    assert_eq!(
-        on_b.agente, None,
-        "the agent already holds max_open tickets"
-    );
+    assert_eq!(on_a.agent.and_then(|p| p.id), Some(50));
+    assert_eq!(on_b.agent, None, "the agent already holds max_open tickets");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -812,7 +809,7 @@ fn said(
         author: who.person(),
         client_id: client_id.map(String::from),
         content: text.into(),
-        kind: MessageKind::Texto,
+        kind: MessageKind::Text,
         metadata,
         internal,
         origin: Some(7),
@@ -862,23 +859,23 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
             log.push(($label.to_string(), outcome($result, $json)));
         }};
     }
-    let ana = person(1, "Ana", Role::Cliente);
-    let beto = person(2, "Beto", Role::Cliente);
-    let zoe = person(10, "Zoe", Role::Agente);
-    let alba = person(11, "alba", Role::Agente);
-    let omar = person(12, "Ómar", Role::Agente);
+    let ana = person(1, "Ana", Role::Customer);
+    let beto = person(2, "Beto", Role::Customer);
+    let zoe = person(10, "Zoe", Role::Agent);
+    let alba = person(11, "alba", Role::Agent);
+    let omar = person(12, "Ómar", Role::Agent);
     let sara = person(20, "Sara", Role::Supervisor);
     for who in [&zoe, &alba, &omar, &sara] {
         step!("upsert", store.upsert_user(who.clone()).await, to_json);
     }
     step!(
         "away",
-        store.set_availability(11, Availability::Ausente).await,
+        store.set_availability(11, Availability::Away).await,
         to_json
     );
     step!(
         "away unknown",
-        store.set_availability(999, Availability::Ausente).await,
+        store.set_availability(999, Availability::Away).await,
         to_json
     );
     step!("agents", store.agents().await, to_json);
@@ -1015,12 +1012,12 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
     );
     step!(
         "wait by a stranger",
-        change(t1.id, &zoe, state(TicketState::EnEspera)).await,
+        change(t1.id, &zoe, state(TicketState::Waiting)).await,
         to_json
     );
     step!(
         "wait",
-        change(t1.id, &omar, state(TicketState::EnEspera)).await,
+        change(t1.id, &omar, state(TicketState::Waiting)).await,
         to_json
     );
     let a = store
@@ -1037,32 +1034,32 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
     log.push(("append o1".into(), appended(a)));
     step!(
         "resolve",
-        change(t1.id, &omar, state(TicketState::Resuelto)).await,
+        change(t1.id, &omar, state(TicketState::Resolved)).await,
         to_json
     );
     step!(
         "resolve again",
-        change(t1.id, &omar, state(TicketState::Resuelto)).await,
+        change(t1.id, &omar, state(TicketState::Resolved)).await,
         to_json
     );
 
     let mark = |m: MarkRead| json!({"marked": m.marked, "unknown": m.unknown});
-    let ana_sees = Viewer::new(1, Role::Cliente);
-    let omar_sees = Viewer::new(12, Role::Agente);
+    let ana_sees = Viewer::new(1, Role::Customer);
+    let omar_sees = Viewer::new(12, Role::Agent);
     let sara_sees = Viewer::new(20, Role::Supervisor);
     let mut both = staff_messages.clone();
     both.extend(&customer_messages);
     step!(
         "ana reads",
         store
-            .mark_read(t1.id, ana_sees, Role::Cliente, both.clone())
+            .mark_read(t1.id, ana_sees, Role::Customer, both.clone())
             .await,
         mark
     );
     step!(
         "ana reads again",
         store
-            .mark_read(t1.id, ana_sees, Role::Cliente, both.clone())
+            .mark_read(t1.id, ana_sees, Role::Customer, both.clone())
             .await,
         mark
     );
@@ -1072,7 +1069,7 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
             .mark_read(
                 t1.id,
                 ana_sees,
-                Role::Cliente,
+                Role::Customer,
                 vec![staff_messages[0], 99_999]
             )
             .await,
@@ -1081,7 +1078,7 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
     step!(
         "nothing",
         store
-            .mark_read(t1.id, ana_sees, Role::Cliente, vec![])
+            .mark_read(t1.id, ana_sees, Role::Customer, vec![])
             .await,
         mark
     );
@@ -1091,7 +1088,7 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
             .mark_read(
                 t1.id,
                 omar_sees,
-                Role::Agente,
+                Role::Agent,
                 customer_messages[..1].to_vec()
             )
             .await,
@@ -1114,7 +1111,7 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
         (
             "zoe's queue",
             TicketScope::AgentQueue(10),
-            Viewer::new(10, Role::Agente),
+            Viewer::new(10, Role::Agent),
         ),
         ("omar's queue", TicketScope::AgentQueue(12), omar_sees),
         ("all", TicketScope::All, sara_sees),
@@ -1154,7 +1151,7 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
     step!("find none", store.find_sent(t1.id, 1, "zz").await, to_json);
     step!(
         "close",
-        change(t1.id, &ana, state(TicketState::Cerrado)).await,
+        change(t1.id, &ana, state(TicketState::Closed)).await,
         to_json
     );
     step!(
@@ -1179,8 +1176,8 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
 
     let by = 20;
     let input = |atajo: &str, texto: &str| CannedResponseInput {
-        atajo: atajo.into(),
-        texto: texto.into(),
+        shortcut: atajo.into(),
+        text: texto.into(),
     };
     let first = store
         .save_canned_response(None, input("/hola", "¡Hola!"), by)
@@ -1314,7 +1311,7 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
     step!(
         "beto's list",
         store
-            .list_tickets(TicketScope::OwnedBy(2), Viewer::new(2, Role::Cliente), 10)
+            .list_tickets(TicketScope::OwnedBy(2), Viewer::new(2, Role::Customer), 10)
             .await,
         to_json
     );

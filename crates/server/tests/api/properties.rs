@@ -45,7 +45,7 @@ proptest! {
                 let ticket = store
                     .create_ticket(NewTicket {
                         subject: format!("t{n}"),
-                        customer: UserRecord { id: 1, name: "Ana".into(), role: Role::Cliente, avatar: None },
+                        customer: UserRecord { id: 1, name: "Ana".into(), role: Role::Customer, avatar: None },
                         auto_assign: Vec::new(),
                         max_open: 0,
                     })
@@ -67,10 +67,10 @@ proptest! {
                         let appended = store
                             .append(NewMessage {
                                 ticket: tickets[ticket],
-                                author: Person::user(author, "x", Role::Cliente, None),
+                                author: Person::user(author, "x", Role::Customer, None),
                                 client_id: Some(format!("k{client_id}")),
                                 content: format!("{author}/{client_id}"),
-                                kind: MessageKind::Texto,
+                                kind: MessageKind::Text,
                                 metadata: Default::default(),
                                 internal: false,
                                 origin: None,

@@ -171,8 +171,8 @@ async fn insert_message(batch: &mut Batch<'_>, new: Insert) -> R<Message> {
             &new.ticket,
             &new.client_id,
             &new.author.id,
-            &new.author.nombre,
-            &new.author.tipo.as_str(),
+            &new.author.name,
+            &new.author.kind.as_str(),
             &new.author.avatar,
             &new.content,
             &new.kind.as_str(),
@@ -192,16 +192,16 @@ async fn insert_message(batch: &mut Batch<'_>, new: Insert) -> R<Message> {
         ticket: new.ticket,
         seq,
         timestamp: at,
-        autor: new.author,
+        author: new.author,
         content: new.content,
         kind: new.kind,
-        state: MessageState::Entregado,
+        state: MessageState::Delivered,
         attachments: Vec::new(),
         reply_to: None,
         edited: false,
         deleted: false,
         metadata: new.metadata,
-        interno: new.internal,
+        internal: new.internal,
     };
     let ticket_change = match new.change {
         None => None,
@@ -257,15 +257,15 @@ async fn set_state(batch: &mut Batch<'_>, ticket: &Ticket, to: TicketState, text
         &[&ticket.id, &to.as_str(), &now()],
     )
     .await?;
-    let data = serde_json::json!({"evento": "estado", "anterior": ticket.estado, "nuevo": to});
+    let data = serde_json::json!({"evento": "estado", "anterior": ticket.state, "nuevo": to});
     record(
         batch,
         ticket.id,
         Record {
-            kind: MessageKind::Sistema,
+            kind: MessageKind::System,
             text,
             metadata: metadata(data),
-            change: TicketChange::Estado,
+            change: TicketChange::State,
             previous_agent: None,
             internal: false,
         },
@@ -290,7 +290,7 @@ async fn assign<C: GenericClient>(c: &C, ticket: &Ticket, agent: &Person) -> R<(
 /// A known agent (someone whose token said AGENTE).
 async fn agent<C: GenericClient>(c: &C, id: UserId) -> R<Person> {
     match reads::user(c, id).await? {
-        Some((person, Role::Agente)) => Ok(person),
+        Some((person, Role::Agent)) => Ok(person),
         _ => Err(StoreError::Invalid(format!("No hay ningún agente con id {id}.")).into()),
     }
 }
@@ -301,7 +301,7 @@ async fn create_ticket(batch: &mut Batch<'_>, new: &NewTicket) -> R<Ticket> {
     // The customer named by staff must be a customer: an id we know as
     // someone else is refused rather than silently turned into a customer.
     if let Some((_, role)) = reads::user(tx, new.customer.id).await? {
-        if role != Role::Cliente {
+        if role != Role::Customer {
             return Err(StoreError::Invalid(format!(
                 "El usuario {} no es un cliente.",
                 new.customer.id
@@ -342,11 +342,11 @@ async fn claim_ticket(batch: &mut Batch<'_>, id: TicketId, who: &UserRecord) -> 
     let tx = batch.tx;
     upsert_user(tx, who).await?;
     let ticket = ticket_or_missing(tx, id).await?;
-    match ticket.agente.as_ref().and_then(|a| a.id) {
+    match ticket.agent.as_ref().and_then(|a| a.id) {
         Some(holder) if holder == who.id => Ok(Claim::Assigned(ticket)),
         Some(_) => Ok(Claim::HeldBy(ticket)),
         // A closed ticket is not taken from the queue by looking at it.
-        None if ticket.estado == TicketState::Cerrado => Ok(Claim::Closed(ticket)),
+        None if ticket.state == TicketState::Closed => Ok(Claim::Closed(ticket)),
         None => {
             assign(tx, &ticket, &who.person()).await?;
             Ok(Claim::Assigned(ticket_or_missing(tx, id).await?))
@@ -363,22 +363,22 @@ async fn change_ticket(
     let tx = batch.tx;
     upsert_user(tx, actor).await?;
     let ticket = ticket_or_missing(tx, id).await?;
-    let holder = ticket.agente.as_ref().and_then(|a| a.id);
+    let holder = ticket.agent.as_ref().and_then(|a| a.id);
     let name = actor.name.clone();
     match command {
         TicketCommand::Assign { agent: target } => {
             let target = *target;
-            if ticket.estado == TicketState::Cerrado {
+            if ticket.state == TicketState::Closed {
                 return Err(StoreError::Conflict("El ticket está cerrado.".into()).into());
             }
             match actor.role {
-                Role::Cliente => {
+                Role::Customer => {
                     return Err(StoreError::Forbidden(
                         "Solo el equipo de soporte asigna tickets.".into(),
                     )
                     .into())
                 }
-                Role::Agente if target != actor.id => {
+                Role::Agent if target != actor.id => {
                     return Err(StoreError::Forbidden(
                         "Un agente solo puede asignarse tickets a sí mismo.".into(),
                     )
@@ -408,7 +408,7 @@ async fn change_ticket(
                 )
                 .into());
             }
-            if ticket.estado == TicketState::Cerrado {
+            if ticket.state == TicketState::Closed {
                 return Err(StoreError::Conflict("El ticket está cerrado.".into()).into());
             }
             if holder == Some(target) {
@@ -419,55 +419,55 @@ async fn change_ticket(
             }
             let person = agent(tx, target).await?;
             let previous = ticket
-                .agente
+                .agent
                 .as_ref()
-                .map(|a| a.nombre.clone())
+                .map(|a| a.name.clone())
                 .unwrap_or_else(|| "la cola".into());
-            let mut text = format!("Chat transferido de {previous} a {}.", person.nombre);
+            let mut text = format!("Chat transferido de {previous} a {}.", person.name);
             if !reason.trim().is_empty() {
                 text.push_str(&format!(" Motivo: {}", reason.trim()));
             }
             let data = serde_json::json!({
                 "evento": "transferencia",
-                "agente_anterior": ticket.agente,
+                "agente_anterior": ticket.agent,
                 "nuevo_agente": person,
                 "motivo": reason.trim(),
                 "por": actor.person(),
             });
             assign(tx, &ticket, &person).await?;
             let record_of = Record {
-                kind: MessageKind::Transferencia,
+                kind: MessageKind::Transfer,
                 text,
                 metadata: metadata(data),
-                change: TicketChange::Transferido,
-                previous_agent: ticket.agente.clone(),
+                change: TicketChange::Transferred,
+                previous_agent: ticket.agent.clone(),
                 internal: false,
             };
             record(batch, ticket.id, record_of).await?;
         }
         TicketCommand::SetState { state } => {
             let state = *state;
-            if !ticket.estado.may_become(state, actor.role) {
+            if !ticket.state.may_become(state, actor.role) {
                 return Err(StoreError::Conflict(format!(
                     "No se puede pasar de {} a {}.",
-                    ticket.estado.as_str(),
+                    ticket.state.as_str(),
                     state.as_str()
                 ))
                 .into());
             }
-            if actor.role == Role::Agente && holder != Some(actor.id) {
+            if actor.role == Role::Agent && holder != Some(actor.id) {
                 return Err(StoreError::Forbidden(
                     "Solo el agente asignado o un supervisor cambian el estado.".into(),
                 )
                 .into());
             }
             let text = match state {
-                TicketState::Abierto => format!("{name} reabrió el ticket."),
-                TicketState::EnEspera => {
+                TicketState::Open => format!("{name} reabrió el ticket."),
+                TicketState::Waiting => {
                     format!("{name} dejó el ticket en espera de respuesta del cliente.")
                 }
-                TicketState::Resuelto => format!("{name} marcó el ticket como resuelto."),
-                TicketState::Cerrado => format!("{name} cerró el ticket."),
+                TicketState::Resolved => format!("{name} marcó el ticket como resuelto."),
+                TicketState::Closed => format!("{name} cerró el ticket."),
             };
             set_state(batch, &ticket, state, text).await?;
         }
@@ -512,19 +512,19 @@ async fn append(batch: &mut Batch<'_>, new: &NewMessage) -> R<Appended> {
         });
     }
     let state: String = row.try_get(0)?;
-    let state = TicketState::parse(&state).unwrap_or(TicketState::Abierto);
-    if state == TicketState::Cerrado {
+    let state = TicketState::parse(&state).unwrap_or(TicketState::Open);
+    if state == TicketState::Closed {
         return Err(StoreError::TicketClosed.into());
     }
-    if new.author.tipo == AuthorKind::Cliente
-        && matches!(state, TicketState::Resuelto | TicketState::EnEspera)
+    if new.author.kind == AuthorKind::Customer
+        && matches!(state, TicketState::Resolved | TicketState::Waiting)
     {
         let ticket = ticket_or_missing(tx, new.ticket).await?;
         let text = "El cliente respondió: el ticket vuelve a estar abierto.".to_string();
-        set_state(batch, &ticket, TicketState::Abierto, text).await?;
+        set_state(batch, &ticket, TicketState::Open, text).await?;
     }
     let staff_answer =
-        matches!(new.author.tipo, AuthorKind::Agente | AuthorKind::Supervisor) && !new.internal;
+        matches!(new.author.kind, AuthorKind::Agent | AuthorKind::Supervisor) && !new.internal;
     let message = insert_message(
         batch,
         Insert {
@@ -585,7 +585,7 @@ async fn mark_read(
     }
     // Receipts go across the conversation: staff's reading marks the
     // customer's messages, the customer's reading marks staff's.
-    let other_side = if reader_role == Role::Cliente {
+    let other_side = if reader_role == Role::Customer {
         "autor_tipo IN ('AGENTE', 'SUPERVISOR')"
     } else {
         "autor_tipo = 'CLIENTE'"
@@ -650,7 +650,7 @@ async fn save_canned_response<C: GenericClient>(
     let taken: Option<i64> = match query_opt(
         c,
         "SELECT id FROM respuestas WHERE atajo = $1",
-        &[&input.atajo],
+        &[&input.shortcut],
     )
     .await?
     {
@@ -658,13 +658,13 @@ async fn save_canned_response<C: GenericClient>(
         None => None,
     };
     if taken.is_some() && taken != id {
-        return Err(shortcut_taken(&input.atajo));
+        return Err(shortcut_taken(&input.shortcut));
     }
     // Another node may take the shortcut between the check and the write:
     // the unique index refuses it, with the same answer.
     let unique = |error: tokio_postgres::Error| -> JobError {
         if error.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-            shortcut_taken(&input.atajo)
+            shortcut_taken(&input.shortcut)
         } else {
             error.into()
         }
@@ -674,7 +674,7 @@ async fn save_canned_response<C: GenericClient>(
             let changed = execute(
                 c,
                 "UPDATE respuestas SET atajo = $2, texto = $3, actualizado = $4 WHERE id = $1",
-                &[&id, &input.atajo, &input.texto, &at],
+                &[&id, &input.shortcut, &input.text, &at],
             )
             .await
             .map_err(unique)?;
@@ -686,7 +686,7 @@ async fn save_canned_response<C: GenericClient>(
         None => query_one(
             c,
             "INSERT INTO respuestas (atajo, texto, creado_por, creado, actualizado) VALUES ($1, $2, $3, $4, $4) RETURNING id",
-            &[&input.atajo, &input.texto, &by, &at],
+            &[&input.shortcut, &input.text, &by, &at],
         )
         .await
         .map_err(unique)?
@@ -770,8 +770,8 @@ async fn complete_upload(
                     ))
                 })?;
             let message = message_from_row(&row)?;
-            if message.autor.id != Some(grant.user)
-                || message.interno
+            if message.author.id != Some(grant.user)
+                || message.internal
                 || now() - message.timestamp.millis() > ATTACH_WINDOW_MS
             {
                 return Err(StoreError::Invalid(
@@ -790,7 +790,7 @@ async fn complete_upload(
             )
             .await?
             .try_get(0)?;
-            if state == TicketState::Cerrado.as_str() {
+            if state == TicketState::Closed.as_str() {
                 return Err(StoreError::TicketClosed.into());
             }
             insert_message(
@@ -800,7 +800,7 @@ async fn complete_upload(
                     author: uploader,
                     client_id: None,
                     content: grant.name.clone(),
-                    kind: MessageKind::Archivo,
+                    kind: MessageKind::File,
                     metadata: serde_json::Map::new(),
                     internal: false,
                     origin: None,
@@ -831,9 +831,9 @@ async fn complete_upload(
     .try_get(0)?;
     let attachment = Attachment {
         id,
-        nombre: grant.name,
+        name: grant.name,
         size: upload.file.size,
-        tipo_mime: upload.file.mime.clone(),
+        mime_type: upload.file.mime.clone(),
         url: reads::attachment_url(base, id),
         thumbnail_url: upload
             .file

@@ -246,8 +246,8 @@ pub async fn list_tickets<C: GenericClient>(
     Ok(tickets
         .into_iter()
         .map(|ticket| TicketView {
-            no_leidos: unread.get(&ticket.id).copied().unwrap_or(0),
-            ultimo_mensaje: last.remove(&ticket.id),
+            unread: unread.get(&ticket.id).copied().unwrap_or(0),
+            last_message: last.remove(&ticket.id),
             ticket,
         })
         .collect())
@@ -268,17 +268,17 @@ pub async fn stats<C: GenericClient>(
         let kind_text: String = row.try_get(0)?;
         let at = Timestamp::from_millis(row.try_get(1)?);
         let message_kind: String = row.try_get(2)?;
-        let kind = AuthorKind::parse(&kind_text).unwrap_or(AuthorKind::Sistema);
+        let kind = AuthorKind::parse(&kind_text).unwrap_or(AuthorKind::System);
         *stats
-            .por_tipo_autor
+            .by_author_kind
             .entry(kind.as_str().to_string())
             .or_default() += 1;
-        stats.total_mensajes += 1;
-        if message_kind == MessageKind::Archivo.as_str() {
-            stats.archivos += 1;
+        stats.total_messages += 1;
+        if message_kind == MessageKind::File.as_str() {
+            stats.files += 1;
         }
-        stats.primer_mensaje.get_or_insert(at);
-        stats.ultimo_mensaje = Some(at);
+        stats.first_message.get_or_insert(at);
+        stats.last_message = Some(at);
         // A note is not an answer the customer got.
         let internal: bool = row.try_get(3)?;
         if !internal {
@@ -286,16 +286,16 @@ pub async fn stats<C: GenericClient>(
         }
     }
     for kind in ["CLIENTE", "AGENTE", "SUPERVISOR", "SISTEMA"] {
-        stats.por_tipo_autor.entry(kind.to_string()).or_default();
+        stats.by_author_kind.entry(kind.to_string()).or_default();
     }
     let (first, average) = response_times(timeline);
-    stats.primera_respuesta_segundos = first;
-    stats.tiempo_respuesta_promedio_segundos = average;
-    stats.duracion_segundos = match (stats.primer_mensaje, stats.ultimo_mensaje) {
+    stats.first_response_seconds = first;
+    stats.mean_response_seconds = average;
+    stats.duration_seconds = match (stats.first_message, stats.last_message) {
         (Some(a), Some(b)) => Some((b.millis() - a.millis()) as f64 / 1000.0),
         _ => None,
     };
-    stats.no_leidos = unread_count(c, ticket, viewer).await?;
+    stats.unread = unread_count(c, ticket, viewer).await?;
     Ok(stats)
 }
 
@@ -326,11 +326,11 @@ pub async fn agents<C: GenericClient>(c: &C) -> Result<Vec<AgentView>, Error> {
             let availability: String = row.try_get(3)?;
             Ok(AgentView {
                 id: row.try_get(0)?,
-                nombre: row.try_get(1)?,
+                name: row.try_get(1)?,
                 avatar: row.try_get(2)?,
-                disponibilidad: Availability::parse(&availability).unwrap_or(Availability::Ausente),
+                availability: Availability::parse(&availability).unwrap_or(Availability::Away),
                 online: false,
-                tickets_abiertos: row.try_get(4)?,
+                open_tickets: row.try_get(4)?,
             })
         })
         .collect()
@@ -347,12 +347,12 @@ pub async fn user<C: GenericClient>(c: &C, id: UserId) -> Result<Option<(Person,
         return Ok(None);
     };
     let role: String = row.try_get(2)?;
-    let role = Role::parse(&role).unwrap_or(Role::Cliente);
+    let role = Role::parse(&role).unwrap_or(Role::Customer);
     Ok(Some((
         Person {
             id: row.try_get(0)?,
-            nombre: row.try_get(1)?,
-            tipo: AuthorKind::from(role),
+            name: row.try_get(1)?,
+            kind: AuthorKind::from(role),
             avatar: row.try_get(3)?,
         },
         role,
@@ -382,8 +382,8 @@ pub async fn team_stats<C: GenericClient>(
     to: Option<Timestamp>,
 ) -> Result<TeamStats, Error> {
     let mut stats = TeamStats {
-        desde: from,
-        hasta: to,
+        from,
+        to,
         ..TeamStats::default()
     };
     for row in query(
@@ -393,10 +393,10 @@ pub async fn team_stats<C: GenericClient>(
     )
     .await?
     {
-        stats.por_estado.insert(row.try_get(0)?, row.try_get(1)?);
+        stats.by_state.insert(row.try_get(0)?, row.try_get(1)?);
     }
     for state in ["ABIERTO", "EN_ESPERA", "RESUELTO", "CERRADO"] {
-        stats.por_estado.entry(state.to_string()).or_default();
+        stats.by_state.entry(state.to_string()).or_default();
     }
     let from = from.map(|t| t.millis()).unwrap_or(i64::MIN);
     let to = to.map(|t| t.millis()).unwrap_or(i64::MAX);
@@ -411,7 +411,7 @@ pub async fn team_stats<C: GenericClient>(
     let (mut queue, mut first, mut resolution) = (Vec::new(), Vec::new(), Vec::new());
     let mut per_agent: BTreeMap<i64, (Person, usize, Vec<i64>, Vec<i64>)> = BTreeMap::new();
     for row in rows {
-        stats.tickets_creados += 1;
+        stats.tickets_created += 1;
         let created: i64 = row.try_get(0)?;
         let since = |at: Option<i64>| at.map(|at| (at - created).max(0));
         let (assigned, answered, resolved) = (
@@ -425,8 +425,8 @@ pub async fn team_stats<C: GenericClient>(
         if let Some(agent) = row.try_get::<_, Option<i64>>(4)? {
             let person = Person {
                 id: Some(agent),
-                nombre: row.try_get(5)?,
-                tipo: AuthorKind::Agente,
+                name: row.try_get(5)?,
+                kind: AuthorKind::Agent,
                 avatar: row.try_get(6)?,
             };
             let entry = per_agent
@@ -437,16 +437,16 @@ pub async fn team_stats<C: GenericClient>(
             entry.3.extend(resolved);
         }
     }
-    stats.espera_en_cola = duration_stats(queue);
-    stats.primera_respuesta = duration_stats(first);
-    stats.resolucion = duration_stats(resolution);
-    stats.por_agente = per_agent
+    stats.queue_wait = duration_stats(queue);
+    stats.first_response = duration_stats(first);
+    stats.resolution = duration_stats(resolution);
+    stats.by_agent = per_agent
         .into_values()
         .map(|(agent, tickets, first, resolved)| AgentStats {
-            agente: Some(agent),
+            agent: Some(agent),
             tickets,
-            primera_respuesta: duration_stats(first),
-            resolucion: duration_stats(resolved),
+            first_response: duration_stats(first),
+            resolution: duration_stats(resolved),
         })
         .collect();
     Ok(stats)
@@ -457,11 +457,11 @@ const CANNED_COLUMNS: &str = "id, atajo, texto, creado_por, creado, actualizado"
 fn canned_from_row(row: &Row) -> Result<CannedResponse, Error> {
     Ok(CannedResponse {
         id: row.try_get(0)?,
-        atajo: row.try_get(1)?,
-        texto: row.try_get(2)?,
-        creado_por: row.try_get(3)?,
-        creado: Timestamp::from_millis(row.try_get(4)?),
-        actualizado: Timestamp::from_millis(row.try_get(5)?),
+        shortcut: row.try_get(1)?,
+        text: row.try_get(2)?,
+        created_by: row.try_get(3)?,
+        created: Timestamp::from_millis(row.try_get(4)?),
+        updated: Timestamp::from_millis(row.try_get(5)?),
     })
 }
 
@@ -508,9 +508,9 @@ fn attachment_from_row(row: &Row, base: &str) -> Result<(MessageId, AttachmentFi
         AttachmentFile {
             attachment: Attachment {
                 id,
-                nombre: row.try_get(2)?,
+                name: row.try_get(2)?,
                 size: size as u64,
-                tipo_mime: row.try_get(4)?,
+                mime_type: row.try_get(4)?,
                 url: attachment_url(base, id),
                 thumbnail_url: thumbnail_key.as_ref().map(|_| thumbnail_url(base, id)),
             },

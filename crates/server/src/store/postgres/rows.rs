@@ -33,18 +33,18 @@ pub fn message_at(row: &Row, at: usize) -> Result<Message, Error> {
         ticket: row.try_get(at + 2)?,
         seq: row.try_get(at + 3)?,
         timestamp: Timestamp::from_millis(row.try_get(at + 4)?),
-        autor: Person {
+        author: Person {
             id: row.try_get(at + 5)?,
-            nombre: row.try_get(at + 6)?,
-            tipo: AuthorKind::parse(&author_kind).unwrap_or(AuthorKind::Sistema),
+            name: row.try_get(at + 6)?,
+            kind: AuthorKind::parse(&author_kind).unwrap_or(AuthorKind::System),
             avatar: row.try_get(at + 8)?,
         },
         content: row.try_get(at + 9)?,
-        kind: MessageKind::parse(&kind).unwrap_or(MessageKind::Texto),
+        kind: MessageKind::parse(&kind).unwrap_or(MessageKind::Text),
         state: if state == "LEIDO" {
-            MessageState::Leido
+            MessageState::Read
         } else {
-            MessageState::Entregado
+            MessageState::Delivered
         },
         attachments: Vec::new(),
         reply_to: row.try_get(at + 12)?,
@@ -53,7 +53,7 @@ pub fn message_at(row: &Row, at: usize) -> Result<Message, Error> {
         metadata: metadata
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default(),
-        interno: row.try_get(at + 14)?,
+        internal: row.try_get(at + 14)?,
     })
 }
 
@@ -76,25 +76,25 @@ pub fn ticket_from_row(row: &Row) -> Result<Ticket, Error> {
             let role: String = row.try_get(11)?;
             Some(Person {
                 id: Some(id),
-                nombre: row.try_get(10)?,
-                tipo: AuthorKind::parse(&role).unwrap_or(AuthorKind::Agente),
+                name: row.try_get(10)?,
+                kind: AuthorKind::parse(&role).unwrap_or(AuthorKind::Agent),
                 avatar: row.try_get(12)?,
             })
         }
     };
     Ok(Ticket {
         id: row.try_get(0)?,
-        asunto: row.try_get(1)?,
-        estado: TicketState::parse(&state).unwrap_or(TicketState::Abierto),
-        creado: Timestamp::from_millis(row.try_get(3)?),
-        actualizado: Timestamp::from_millis(row.try_get(4)?),
+        subject: row.try_get(1)?,
+        state: TicketState::parse(&state).unwrap_or(TicketState::Open),
+        created: Timestamp::from_millis(row.try_get(3)?),
+        updated: Timestamp::from_millis(row.try_get(4)?),
         last_seq: row.try_get(5)?,
-        cliente: Person {
+        customer: Person {
             id: row.try_get(6)?,
-            nombre: row.try_get(7)?,
-            tipo: AuthorKind::Cliente,
+            name: row.try_get(7)?,
+            kind: AuthorKind::Customer,
             avatar: row.try_get(8)?,
         },
-        agente: agent,
+        agent,
     })
 }

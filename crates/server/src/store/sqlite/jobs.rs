@@ -81,8 +81,8 @@ fn insert_message(
             seq,
             client_id,
             author.id,
-            author.nombre,
-            author.tipo.as_str(),
+            author.name,
+            author.kind.as_str(),
             author.avatar,
             content,
             kind.as_str(),
@@ -98,16 +98,16 @@ fn insert_message(
         ticket,
         seq,
         timestamp: at,
-        autor: author,
+        author,
         content,
         kind,
-        state: MessageState::Entregado,
+        state: MessageState::Delivered,
         attachments: Vec::new(),
         reply_to: None,
         edited: false,
         deleted: false,
         metadata,
-        interno: internal,
+        internal,
     };
     let ticket_change = match change {
         None => None,
@@ -161,15 +161,15 @@ fn set_state(batch: &mut Batch<'_>, ticket: &Ticket, to: TicketState, text: Stri
         )
         .and_then(|mut stmt| stmt.execute(params![ticket.id, to.as_str(), at]))
         .map_err(unavailable)?;
-    let data = serde_json::json!({"evento": "estado", "anterior": ticket.estado, "nuevo": to});
+    let data = serde_json::json!({"evento": "estado", "anterior": ticket.state, "nuevo": to});
     record(
         batch,
         ticket.id,
         Record {
-            kind: MessageKind::Sistema,
+            kind: MessageKind::System,
             text,
             metadata: metadata(data),
-            change: TicketChange::Estado,
+            change: TicketChange::State,
             previous_agent: None,
             internal: false,
         },
@@ -190,7 +190,7 @@ fn assign(conn: &Connection, ticket: &Ticket, agent: &Person) -> R<()> {
 /// A known agent (someone whose token said AGENTE).
 fn agent(conn: &Connection, id: UserId) -> R<Person> {
     match reads::user(conn, id).map_err(unavailable)? {
-        Some((person, Role::Agente)) => Ok(person),
+        Some((person, Role::Agent)) => Ok(person),
         _ => Err(StoreError::Invalid(format!(
             "No hay ningún agente con id {id}."
         ))),
@@ -203,7 +203,7 @@ pub fn create_ticket(batch: &mut Batch<'_>, new: NewTicket) -> R<Ticket> {
     // The customer named by staff must be a customer: an id we know as
     // someone else is refused rather than silently turned into a customer.
     if let Some((_, role)) = reads::user(conn, new.customer.id).map_err(unavailable)? {
-        if role != Role::Cliente {
+        if role != Role::Customer {
             return Err(StoreError::Invalid(format!(
                 "El usuario {} no es un cliente.",
                 new.customer.id
@@ -235,11 +235,11 @@ pub fn create_ticket(batch: &mut Batch<'_>, new: NewTicket) -> R<Ticket> {
 pub fn claim_ticket(batch: &mut Batch<'_>, id: TicketId, who: UserRecord) -> R<Claim> {
     upsert_user(batch.conn, &who).map_err(unavailable)?;
     let ticket = ticket_or_missing(batch.conn, id)?;
-    match ticket.agente.as_ref().and_then(|a| a.id) {
+    match ticket.agent.as_ref().and_then(|a| a.id) {
         Some(holder) if holder == who.id => Ok(Claim::Assigned(ticket)),
         Some(_) => Ok(Claim::HeldBy(ticket)),
         // A closed ticket is not taken from the queue by looking at it.
-        None if ticket.estado == TicketState::Cerrado => Ok(Claim::Closed(ticket)),
+        None if ticket.state == TicketState::Closed => Ok(Claim::Closed(ticket)),
         None => {
             assign(batch.conn, &ticket, &who.person())?;
             Ok(Claim::Assigned(ticket_or_missing(batch.conn, id)?))
@@ -255,20 +255,20 @@ pub fn change_ticket(
 ) -> R<Ticket> {
     upsert_user(batch.conn, &actor).map_err(unavailable)?;
     let ticket = ticket_or_missing(batch.conn, id)?;
-    let holder = ticket.agente.as_ref().and_then(|a| a.id);
+    let holder = ticket.agent.as_ref().and_then(|a| a.id);
     let name = actor.name.clone();
     match command {
         TicketCommand::Assign { agent: target } => {
-            if ticket.estado == TicketState::Cerrado {
+            if ticket.state == TicketState::Closed {
                 return Err(StoreError::Conflict("El ticket está cerrado.".into()));
             }
             match actor.role {
-                Role::Cliente => {
+                Role::Customer => {
                     return Err(StoreError::Forbidden(
                         "Solo el equipo de soporte asigna tickets.".into(),
                     ))
                 }
-                Role::Agente if target != actor.id => {
+                Role::Agent if target != actor.id => {
                     return Err(StoreError::Forbidden(
                         "Un agente solo puede asignarse tickets a sí mismo.".into(),
                     ))
@@ -293,7 +293,7 @@ pub fn change_ticket(
                     "Solo el agente asignado o un supervisor pueden transferir el ticket.".into(),
                 ));
             }
-            if ticket.estado == TicketState::Cerrado {
+            if ticket.state == TicketState::Closed {
                 return Err(StoreError::Conflict("El ticket está cerrado.".into()));
             }
             if holder == Some(target) {
@@ -303,52 +303,52 @@ pub fn change_ticket(
             }
             let person = agent(batch.conn, target)?;
             let previous = ticket
-                .agente
+                .agent
                 .as_ref()
-                .map(|a| a.nombre.clone())
+                .map(|a| a.name.clone())
                 .unwrap_or_else(|| "la cola".into());
-            let mut text = format!("Chat transferido de {previous} a {}.", person.nombre);
+            let mut text = format!("Chat transferido de {previous} a {}.", person.name);
             if !reason.trim().is_empty() {
                 text.push_str(&format!(" Motivo: {}", reason.trim()));
             }
             let data = serde_json::json!({
                 "evento": "transferencia",
-                "agente_anterior": ticket.agente,
+                "agente_anterior": ticket.agent,
                 "nuevo_agente": person,
                 "motivo": reason.trim(),
                 "por": actor.person(),
             });
             assign(batch.conn, &ticket, &person)?;
             let record_of = Record {
-                kind: MessageKind::Transferencia,
+                kind: MessageKind::Transfer,
                 text,
                 metadata: metadata(data),
-                change: TicketChange::Transferido,
-                previous_agent: ticket.agente.clone(),
+                change: TicketChange::Transferred,
+                previous_agent: ticket.agent.clone(),
                 internal: false,
             };
             record(batch, ticket.id, record_of)?;
         }
         TicketCommand::SetState { state } => {
-            if !ticket.estado.may_become(state, actor.role) {
+            if !ticket.state.may_become(state, actor.role) {
                 return Err(StoreError::Conflict(format!(
                     "No se puede pasar de {} a {}.",
-                    ticket.estado.as_str(),
+                    ticket.state.as_str(),
                     state.as_str()
                 )));
             }
-            if actor.role == Role::Agente && holder != Some(actor.id) {
+            if actor.role == Role::Agent && holder != Some(actor.id) {
                 return Err(StoreError::Forbidden(
                     "Solo el agente asignado o un supervisor cambian el estado.".into(),
                 ));
             }
             let text = match state {
-                TicketState::Abierto => format!("{name} reabrió el ticket."),
-                TicketState::EnEspera => {
+                TicketState::Open => format!("{name} reabrió el ticket."),
+                TicketState::Waiting => {
                     format!("{name} dejó el ticket en espera de respuesta del cliente.")
                 }
-                TicketState::Resuelto => format!("{name} marcó el ticket como resuelto."),
-                TicketState::Cerrado => format!("{name} cerró el ticket."),
+                TicketState::Resolved => format!("{name} marcó el ticket como resuelto."),
+                TicketState::Closed => format!("{name} cerró el ticket."),
             };
             set_state(batch, &ticket, state, text)?;
         }
@@ -382,19 +382,19 @@ pub fn append(batch: &mut Batch<'_>, new: NewMessage) -> R<Appended> {
         .and_then(|mut stmt| stmt.query_row([new.ticket], |row| row.get(0)).optional())
         .map_err(unavailable)?
         .ok_or(StoreError::NotFound)?;
-    let state = TicketState::parse(&state).unwrap_or(TicketState::Abierto);
-    if state == TicketState::Cerrado {
+    let state = TicketState::parse(&state).unwrap_or(TicketState::Open);
+    if state == TicketState::Closed {
         return Err(StoreError::TicketClosed);
     }
-    if new.author.tipo == AuthorKind::Cliente
-        && matches!(state, TicketState::Resuelto | TicketState::EnEspera)
+    if new.author.kind == AuthorKind::Customer
+        && matches!(state, TicketState::Resolved | TicketState::Waiting)
     {
         let ticket = ticket_or_missing(conn, new.ticket)?;
         let text = "El cliente respondió: el ticket vuelve a estar abierto.".to_string();
-        set_state(batch, &ticket, TicketState::Abierto, text)?;
+        set_state(batch, &ticket, TicketState::Open, text)?;
     }
     let staff_answer =
-        matches!(new.author.tipo, AuthorKind::Agente | AuthorKind::Supervisor) && !new.internal;
+        matches!(new.author.kind, AuthorKind::Agent | AuthorKind::Supervisor) && !new.internal;
     if staff_answer {
         batch
             .conn
@@ -457,7 +457,7 @@ pub fn mark_read(
     }
     // Receipts go across the conversation: staff's reading marks the
     // customer's messages, the customer's reading marks staff's.
-    let other_side = if reader_role == Role::Cliente {
+    let other_side = if reader_role == Role::Customer {
         "autor_tipo IN ('AGENTE', 'SUPERVISOR')"
     } else {
         "autor_tipo = 'CLIENTE'"
@@ -504,12 +504,15 @@ pub fn save_canned_response(
     let at = now();
     let taken: Option<i64> = conn
         .prepare_cached("SELECT id FROM respuestas WHERE atajo = ?1")
-        .and_then(|mut stmt| stmt.query_row([&input.atajo], |row| row.get(0)).optional())
+        .and_then(|mut stmt| {
+            stmt.query_row([&input.shortcut], |row| row.get(0))
+                .optional()
+        })
         .map_err(unavailable)?;
     if taken.is_some() && taken != id {
         return Err(StoreError::Conflict(format!(
             "Ya existe una respuesta con el atajo {:?}.",
-            input.atajo
+            input.shortcut
         )));
     }
     let id = match id {
@@ -517,7 +520,7 @@ pub fn save_canned_response(
             let changed = conn
                 .execute(
                     "UPDATE respuestas SET atajo = ?2, texto = ?3, actualizado = ?4 WHERE id = ?1",
-                    params![id, input.atajo, input.texto, at],
+                    params![id, input.shortcut, input.text, at],
                 )
                 .map_err(unavailable)?;
             if changed == 0 {
@@ -528,7 +531,7 @@ pub fn save_canned_response(
         None => {
             conn.execute(
                 "INSERT INTO respuestas (atajo, texto, creado_por, creado, actualizado) VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![input.atajo, input.texto, by, at],
+                params![input.shortcut, input.text, by, at],
             )
             .map_err(unavailable)?;
             conn.last_insert_rowid()
@@ -613,8 +616,8 @@ pub fn complete_upload(batch: &mut Batch<'_>, upload: CompleteUpload, base: &str
                 .ok_or_else(|| {
                     StoreError::Invalid("mensaje_id no es un mensaje de este ticket.".into())
                 })?;
-            if message.autor.id != Some(grant.user)
-                || message.interno
+            if message.author.id != Some(grant.user)
+                || message.internal
                 || now() - message.timestamp.millis() > ATTACH_WINDOW_MS
             {
                 return Err(StoreError::Invalid(
@@ -629,7 +632,7 @@ pub fn complete_upload(batch: &mut Batch<'_>, upload: CompleteUpload, base: &str
                 .prepare_cached("SELECT estado FROM tickets WHERE id = ?1")
                 .and_then(|mut stmt| stmt.query_row([grant.ticket], |row| row.get(0)))
                 .map_err(unavailable)?;
-            if state == TicketState::Cerrado.as_str() {
+            if state == TicketState::Closed.as_str() {
                 return Err(StoreError::TicketClosed);
             }
             insert_message(
@@ -638,7 +641,7 @@ pub fn complete_upload(batch: &mut Batch<'_>, upload: CompleteUpload, base: &str
                 uploader,
                 None,
                 grant.name.clone(),
-                MessageKind::Archivo,
+                MessageKind::File,
                 serde_json::Map::new(),
                 false,
                 None,
@@ -669,9 +672,9 @@ pub fn complete_upload(batch: &mut Batch<'_>, upload: CompleteUpload, base: &str
     let id = batch.conn.last_insert_rowid();
     let attachment = Attachment {
         id,
-        nombre: grant.name,
+        name: grant.name,
         size: upload.file.size,
-        tipo_mime: upload.file.mime,
+        mime_type: upload.file.mime,
         url: reads::attachment_url(base, id),
         thumbnail_url: upload
             .file

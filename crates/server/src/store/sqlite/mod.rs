@@ -257,7 +257,7 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let mut views = reads::list_tickets(conn, scope, viewer, limit)?;
             for view in &mut views {
-                if let Some(last) = view.ultimo_mensaje.as_mut() {
+                if let Some(last) = view.last_message.as_mut() {
                     reads::fill_attachments(conn, std::slice::from_mut(last), &base)?;
                 }
             }
@@ -445,7 +445,7 @@ mod tests {
         let customer = UserRecord {
             id: 1,
             name: "Ana".into(),
-            role: Role::Cliente,
+            role: Role::Customer,
             avatar: None,
         };
         let ticket = store
@@ -496,7 +496,7 @@ mod tests {
         let customer = UserRecord {
             id: 1,
             name: "Ana".into(),
-            role: Role::Cliente,
+            role: Role::Customer,
             avatar: None,
         };
         let author = customer.person();
@@ -531,7 +531,7 @@ mod tests {
                         author: author.clone(),
                         client_id: Some(format!("c{n}-{i}")),
                         content: "hola ".repeat(20),
-                        kind: MessageKind::Texto,
+                        kind: MessageKind::Text,
                         metadata: Default::default(),
                         internal: false,
                         origin: None,

@@ -124,8 +124,8 @@ pub fn ticket_view(
 ) -> rusqlite::Result<TicketView> {
     let last = recent_messages(conn, ticket.id, 1, viewer.sees_internal)?.pop();
     Ok(TicketView {
-        no_leidos: unread_count(conn, ticket.id, viewer)?,
-        ultimo_mensaje: last,
+        unread: unread_count(conn, ticket.id, viewer)?,
+        last_message: last,
         ticket,
     })
 }
@@ -166,17 +166,17 @@ pub fn stats(conn: &Connection, ticket: TicketId, viewer: Viewer) -> rusqlite::R
         let kind_text: String = row.get(0)?;
         let at = Timestamp::from_millis(row.get(1)?);
         let message_kind: String = row.get(2)?;
-        let kind = AuthorKind::parse(&kind_text).unwrap_or(AuthorKind::Sistema);
+        let kind = AuthorKind::parse(&kind_text).unwrap_or(AuthorKind::System);
         *stats
-            .por_tipo_autor
+            .by_author_kind
             .entry(kind.as_str().to_string())
             .or_default() += 1;
-        stats.total_mensajes += 1;
-        if message_kind == MessageKind::Archivo.as_str() {
-            stats.archivos += 1;
+        stats.total_messages += 1;
+        if message_kind == MessageKind::File.as_str() {
+            stats.files += 1;
         }
-        stats.primer_mensaje.get_or_insert(at);
-        stats.ultimo_mensaje = Some(at);
+        stats.first_message.get_or_insert(at);
+        stats.last_message = Some(at);
         // A note is not an answer the customer got.
         let internal: bool = row.get(3)?;
         if !internal {
@@ -184,16 +184,16 @@ pub fn stats(conn: &Connection, ticket: TicketId, viewer: Viewer) -> rusqlite::R
         }
     }
     for kind in ["CLIENTE", "AGENTE", "SUPERVISOR", "SISTEMA"] {
-        stats.por_tipo_autor.entry(kind.to_string()).or_default();
+        stats.by_author_kind.entry(kind.to_string()).or_default();
     }
     let (first, average) = response_times(timeline);
-    stats.primera_respuesta_segundos = first;
-    stats.tiempo_respuesta_promedio_segundos = average;
-    stats.duracion_segundos = match (stats.primer_mensaje, stats.ultimo_mensaje) {
+    stats.first_response_seconds = first;
+    stats.mean_response_seconds = average;
+    stats.duration_seconds = match (stats.first_message, stats.last_message) {
         (Some(a), Some(b)) => Some((b.millis() - a.millis()) as f64 / 1000.0),
         _ => None,
     };
-    stats.no_leidos = unread_count(conn, ticket, viewer)?;
+    stats.unread = unread_count(conn, ticket, viewer)?;
     Ok(stats)
 }
 
@@ -215,11 +215,11 @@ pub fn agents(conn: &Connection) -> rusqlite::Result<Vec<AgentView>> {
         let availability: String = row.get(3)?;
         Ok(AgentView {
             id: row.get(0)?,
-            nombre: row.get(1)?,
+            name: row.get(1)?,
             avatar: row.get(2)?,
-            disponibilidad: Availability::parse(&availability).unwrap_or(Availability::Ausente),
+            availability: Availability::parse(&availability).unwrap_or(Availability::Away),
             online: false,
-            tickets_abiertos: row.get(4)?,
+            open_tickets: row.get(4)?,
         })
     })?;
     rows.collect()
@@ -229,12 +229,12 @@ pub fn user(conn: &Connection, id: UserId) -> rusqlite::Result<Option<(Person, R
     conn.prepare_cached("SELECT id, nombre, rol, avatar FROM users WHERE id = ?1")?
         .query_row([id], |row| {
             let role: String = row.get(2)?;
-            let role = Role::parse(&role).unwrap_or(Role::Cliente);
+            let role = Role::parse(&role).unwrap_or(Role::Customer);
             Ok((
                 Person {
                     id: row.get(0)?,
-                    nombre: row.get(1)?,
-                    tipo: AuthorKind::from(role),
+                    name: row.get(1)?,
+                    kind: AuthorKind::from(role),
                     avatar: row.get(3)?,
                 },
                 role,
@@ -249,8 +249,8 @@ pub fn team_stats(
     to: Option<Timestamp>,
 ) -> rusqlite::Result<TeamStats> {
     let mut stats = TeamStats {
-        desde: from,
-        hasta: to,
+        from,
+        to,
         ..TeamStats::default()
     };
     let mut by_state =
@@ -259,10 +259,10 @@ pub fn team_stats(
         Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
     })? {
         let (state, count) = row?;
-        stats.por_estado.insert(state, count);
+        stats.by_state.insert(state, count);
     }
     for state in ["ABIERTO", "EN_ESPERA", "RESUELTO", "CERRADO"] {
-        stats.por_estado.entry(state.to_string()).or_default();
+        stats.by_state.entry(state.to_string()).or_default();
     }
     let mut stmt = conn.prepare_cached(
         "SELECT t.creado, t.asignado_at, t.primera_respuesta_at, t.resuelto_at, t.agente_id, a.nombre, a.avatar
@@ -275,7 +275,7 @@ pub fn team_stats(
     let mut per_agent: BTreeMap<i64, (Person, usize, Vec<i64>, Vec<i64>)> = BTreeMap::new();
     let mut rows = stmt.query(params![from, to])?;
     while let Some(row) = rows.next()? {
-        stats.tickets_creados += 1;
+        stats.tickets_created += 1;
         let created: i64 = row.get(0)?;
         let since = |at: Option<i64>| at.map(|at| (at - created).max(0));
         let (assigned, answered, resolved) =
@@ -286,8 +286,8 @@ pub fn team_stats(
         if let Some(agent) = row.get::<_, Option<i64>>(4)? {
             let person = Person {
                 id: Some(agent),
-                nombre: row.get(5)?,
-                tipo: AuthorKind::Agente,
+                name: row.get(5)?,
+                kind: AuthorKind::Agent,
                 avatar: row.get(6)?,
             };
             let entry = per_agent
@@ -298,16 +298,16 @@ pub fn team_stats(
             entry.3.extend(resolved);
         }
     }
-    stats.espera_en_cola = duration_stats(queue);
-    stats.primera_respuesta = duration_stats(first);
-    stats.resolucion = duration_stats(resolution);
-    stats.por_agente = per_agent
+    stats.queue_wait = duration_stats(queue);
+    stats.first_response = duration_stats(first);
+    stats.resolution = duration_stats(resolution);
+    stats.by_agent = per_agent
         .into_values()
         .map(|(agent, tickets, first, resolved)| AgentStats {
-            agente: Some(agent),
+            agent: Some(agent),
             tickets,
-            primera_respuesta: duration_stats(first),
-            resolucion: duration_stats(resolved),
+            first_response: duration_stats(first),
+            resolution: duration_stats(resolved),
         })
         .collect();
     Ok(stats)
@@ -318,11 +318,11 @@ const CANNED_COLUMNS: &str = "id, atajo, texto, creado_por, creado, actualizado"
 fn canned_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CannedResponse> {
     Ok(CannedResponse {
         id: row.get(0)?,
-        atajo: row.get(1)?,
-        texto: row.get(2)?,
-        creado_por: row.get(3)?,
-        creado: Timestamp::from_millis(row.get(4)?),
-        actualizado: Timestamp::from_millis(row.get(5)?),
+        shortcut: row.get(1)?,
+        text: row.get(2)?,
+        created_by: row.get(3)?,
+        created: Timestamp::from_millis(row.get(4)?),
+        updated: Timestamp::from_millis(row.get(5)?),
     })
 }
 
@@ -367,9 +367,9 @@ fn attachment_from_row(
         crate::store::AttachmentFile {
             attachment: Attachment {
                 id,
-                nombre: row.get(2)?,
+                name: row.get(2)?,
                 size: size as u64,
-                tipo_mime: row.get(4)?,
+                mime_type: row.get(4)?,
                 url: attachment_url(base, id),
                 thumbnail_url: thumbnail_key.as_ref().map(|_| thumbnail_url(base, id)),
             },

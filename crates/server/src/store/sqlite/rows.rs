@@ -19,18 +19,18 @@ pub fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         ticket: row.get(2)?,
         seq: row.get(3)?,
         timestamp: Timestamp::from_millis(row.get(4)?),
-        autor: Person {
+        author: Person {
             id: row.get(5)?,
-            nombre: row.get(6)?,
-            tipo: AuthorKind::parse(&author_kind).unwrap_or(AuthorKind::Sistema),
+            name: row.get(6)?,
+            kind: AuthorKind::parse(&author_kind).unwrap_or(AuthorKind::System),
             avatar: row.get(8)?,
         },
         content: row.get(9)?,
-        kind: MessageKind::parse(&kind).unwrap_or(MessageKind::Texto),
+        kind: MessageKind::parse(&kind).unwrap_or(MessageKind::Text),
         state: if state == "LEIDO" {
-            MessageState::Leido
+            MessageState::Read
         } else {
-            MessageState::Entregado
+            MessageState::Delivered
         },
         attachments: Vec::new(),
         reply_to: row.get(12)?,
@@ -39,7 +39,7 @@ pub fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         metadata: metadata
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default(),
-        interno: row.get(14)?,
+        internal: row.get(14)?,
     })
 }
 
@@ -58,25 +58,25 @@ pub fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
             let role: String = row.get(11)?;
             Some(Person {
                 id: Some(id),
-                nombre: row.get(10)?,
-                tipo: AuthorKind::parse(&role).unwrap_or(AuthorKind::Agente),
+                name: row.get(10)?,
+                kind: AuthorKind::parse(&role).unwrap_or(AuthorKind::Agent),
                 avatar: row.get(12)?,
             })
         }
     };
     Ok(Ticket {
         id: row.get(0)?,
-        asunto: row.get(1)?,
-        estado: TicketState::parse(&state).unwrap_or(TicketState::Abierto),
-        creado: Timestamp::from_millis(row.get(3)?),
-        actualizado: Timestamp::from_millis(row.get(4)?),
+        subject: row.get(1)?,
+        state: TicketState::parse(&state).unwrap_or(TicketState::Open),
+        created: Timestamp::from_millis(row.get(3)?),
+        updated: Timestamp::from_millis(row.get(4)?),
         last_seq: row.get(5)?,
-        cliente: Person {
+        customer: Person {
             id: row.get(6)?,
-            nombre: row.get(7)?,
-            tipo: AuthorKind::Cliente,
+            name: row.get(7)?,
+            kind: AuthorKind::Customer,
             avatar: row.get(8)?,
         },
-        agente: agent,
+        agent,
     })
 }
