@@ -8,8 +8,9 @@ use crate::server::Server;
 use crate::stats::{Samples, Summary};
 use serde::Serialize;
 use soporte_protocol::{AuthorKind, MessageKind, Person, Role};
+use soporte_server::domain::User;
 use soporte_server::store::sqlite::SqliteStore;
-use soporte_server::store::{NewMessage, NewTicket, NoListener, Store, UserRecord};
+use soporte_server::store::{NewMessage, NewTicket, NoListener, Store};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,11 +41,11 @@ const CUSTOMER: i64 = 900_000;
 pub async fn fill(path: &Path, messages: usize) -> Result<(i64, f64), String> {
     let path = path.to_path_buf();
     let store = Arc::new(
-        tokio::task::spawn_blocking(move || SqliteStore::open(&path, Arc::new(NoListener)))
+        tokio::task::spawn_blocking(move || SqliteStore::open(&path, Arc::new(NoListener), ""))
             .await
             .map_err(|e| e.to_string())??,
     );
-    let customer = UserRecord {
+    let customer = User {
         id: CUSTOMER,
         name: "Cliente".into(),
         role: Role::Customer,

@@ -236,6 +236,23 @@ pub enum MessageState {
     Read,
 }
 
+impl MessageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageState::Delivered => "ENTREGADO",
+            MessageState::Read => "LEIDO",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<MessageState> {
+        match text {
+            "ENTREGADO" => Some(MessageState::Delivered),
+            "LEIDO" => Some(MessageState::Read),
+            _ => None,
+        }
+    }
+}
+
 /// A file attached to a message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Attachment {
@@ -362,6 +379,61 @@ impl Availability {
             _ => None,
         }
     }
+}
+
+/// What a message the server writes (`SISTEMA`, `TRANSFERENCIA`) records, as
+/// its `metadata`: clients read the change from it without parsing the text.
+// Made once per recorded change and turned into JSON at once: boxing the
+// larger variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[serde(tag = "evento")]
+pub enum SystemEvent {
+    /// The ticket moved from one state to another.
+    #[serde(rename = "estado")]
+    State {
+        #[serde(rename = "anterior")]
+        previous: TicketState,
+        #[serde(rename = "nuevo")]
+        new: TicketState,
+    },
+    /// The ticket changed hands.
+    #[serde(rename = "transferencia")]
+    Transfer {
+        #[serde(rename = "agente_anterior")]
+        previous_agent: Option<Person>,
+        #[serde(rename = "nuevo_agente")]
+        new_agent: Person,
+        #[serde(rename = "motivo")]
+        reason: String,
+        #[serde(rename = "por")]
+        by: Person,
+    },
+}
+
+impl SystemEvent {
+    /// As the `metadata` object of the message that records it.
+    pub fn to_metadata(&self) -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(map)) => map,
+            // An internally tagged enum of structs is always an object.
+            _ => serde_json::Map::new(),
+        }
+    }
+}
+
+/// The key of a message's `metadata` that makes it an internal note
+/// (`{"interno": true}`), the one key of a client's metadata the server reads.
+pub const INTERNAL_NOTE_KEY: &str = "interno";
+
+/// Whether a client's `metadata` asks for an internal note.
+pub fn asks_for_internal_note(
+    metadata: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> bool {
+    metadata
+        .and_then(|m| m.get(INTERNAL_NOTE_KEY))
+        .and_then(serde_json::Value::as_bool)
+        == Some(true)
 }
 
 /// A support ticket: one customer's conversation with the helpdesk.

@@ -25,6 +25,7 @@ fn export_all(dir: &Path) {
         ClientFrame,
         client::FileUploadRequest,
         server::TicketChange,
+        soporte_protocol::SystemEvent,
         rest::CreateTicket,
         rest::TicketList,
         rest::HistoryPage,

@@ -6,8 +6,9 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use soporte_protocol::*;
+use soporte_server::domain::User;
 use soporte_server::store::sqlite::SqliteStore;
-use soporte_server::store::{NewMessage, NewTicket, NoListener, Store, UserRecord};
+use soporte_server::store::{NewMessage, NewTicket, NoListener, Store};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -63,9 +64,10 @@ fn storage(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        Arc::new(SqliteStore::open(&dir.path().join("bench.db"), Arc::new(NoListener)).unwrap());
-    let customer = UserRecord {
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("bench.db"), Arc::new(NoListener), "").unwrap(),
+    );
+    let customer = User {
         id: 1,
         name: "Juan".into(),
         role: Role::Customer,

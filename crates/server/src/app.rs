@@ -152,8 +152,7 @@ impl Application {
                 let path = path.clone();
                 let url_base = public_url.clone();
                 let store = tokio::task::spawn_blocking(move || {
-                    SqliteStore::open(&path, listener_for_commits)
-                        .map(|s| s.with_url_base(&url_base))
+                    SqliteStore::open(&path, listener_for_commits, &url_base)
                 })
                 .await
                 .map_err(|e| StartError::Database(e.to_string()))?
@@ -161,10 +160,10 @@ impl Application {
                 Arc::new(store)
             }
             DatabaseUrl::Postgres(url) => {
-                let store = PostgresStore::open(url, listener_for_commits)
+                let store = PostgresStore::open(url, listener_for_commits, &public_url)
                     .await
                     .map_err(StartError::Database)?;
-                Arc::new(store.with_url_base(&public_url))
+                Arc::new(store)
             }
         };
 

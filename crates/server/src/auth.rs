@@ -6,10 +6,11 @@
 //! are checked when present or configured.
 
 use crate::config::{ConfigError, KeyArgs};
+use crate::domain::User;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use soporte_protocol::{Person, Role, Timestamp, UserId};
+use soporte_protocol::{Role, Timestamp, UserId};
 
 /// HS256 secrets shorter than this are refused at start (RFC 7518 §3.2).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -17,18 +18,10 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// Who is calling, as their token says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
-    pub id: UserId,
-    pub name: String,
-    pub role: Role,
-    pub avatar: Option<String>,
+    /// Who the token says the caller is.
+    pub user: User,
     /// When the token stops being valid: an open socket is closed then.
     pub expires_at: Timestamp,
-}
-
-impl Identity {
-    pub fn person(&self) -> Person {
-        Person::user(self.id, &self.name, self.role, self.avatar.as_deref())
-    }
 }
 
 /// Why a token was refused. The text is Spanish: it reaches the person in a
@@ -220,10 +213,12 @@ fn identity_from(claims: Claims) -> Result<Identity, AuthError> {
         .unwrap_or_else(|| format!("Usuario {id}"));
     let avatar = claims.avatar.filter(|a| a.len() <= 2048);
     Ok(Identity {
-        id,
-        name,
-        role,
-        avatar,
+        user: User {
+            id,
+            name,
+            role,
+            avatar,
+        },
         expires_at: Timestamp::from_millis(claims.exp.saturating_mul(1000)),
     })
 }
@@ -345,9 +340,9 @@ mod tests {
             .unwrap()
             .verify(&mint(Role::Agent, 60))
             .unwrap();
-        assert_eq!(identity.id, 42);
-        assert_eq!(identity.name, "Juan Pérez");
-        assert_eq!(identity.role, Role::Agent);
+        assert_eq!(identity.user.id, 42);
+        assert_eq!(identity.user.name, "Juan Pérez");
+        assert_eq!(identity.user.role, Role::Agent);
     }
 
     #[test]
@@ -373,7 +368,12 @@ mod tests {
         let token =
             sign(serde_json::json!({"user_id": 7, "name": "Ana", "role": "CLIENTE", "exp": exp()}));
         assert_eq!(
-            Verifier::hs256(SECRET).unwrap().verify(&token).unwrap().id,
+            Verifier::hs256(SECRET)
+                .unwrap()
+                .verify(&token)
+                .unwrap()
+                .user
+                .id,
             7
         );
     }

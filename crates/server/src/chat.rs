@@ -3,11 +3,12 @@
 //! on the ticket as it is now, append (commit), and let the store's commit
 //! listener fan it out.
 
-use crate::access::{self, TicketAccess};
 use crate::app::AppState;
 use crate::auth::Identity;
+use crate::domain::access::{self, TicketAccess};
+use crate::domain::messages;
 use crate::store::{Appended, NewMessage, OriginTag, StoreError};
-use soporte_protocol::{ErrorCode, FrameError, MessageKind, SendMessage};
+use soporte_protocol::{asks_for_internal_note, ErrorCode, FrameError, MessageKind, SendMessage};
 
 /// What a user is told when their messages, over all their sockets and REST
 /// together, go faster than their budget (`crate::rate::MessageBudgets`).
@@ -23,7 +24,7 @@ pub async fn post_text(
 ) -> Result<Appended, FrameError> {
     if let Err(refused) = message
         .validate(state.config.max_message_length)
-        .and_then(|()| access::check_write(author, ticket))
+        .and_then(|()| access::check_write(&author.user, ticket))
     {
         // A retry of a message stored earlier is confirmed with the first
         // copy, even if the ticket no longer takes new messages (it was
@@ -31,7 +32,7 @@ pub async fn post_text(
         // something that is in the history.
         return match state
             .store
-            .find_sent(ticket.id, author.id, &message.client_id)
+            .find_sent(ticket.id, author.user.id, &message.client_id)
             .await
         {
             Ok(Some(message)) => Ok(Appended {
@@ -41,22 +42,13 @@ pub async fn post_text(
             _ => Err(refused),
         };
     }
-    // An internal note (`metadata.interno = true`) is for staff only.
-    let internal = message
-        .metadata
-        .as_ref()
-        .and_then(|m| m.get("interno"))
-        .and_then(|v| v.as_bool())
-        == Some(true);
-    if internal && !author.role.is_staff() {
-        return Err(FrameError::new(
-            ErrorCode::Forbidden,
-            "Solo el equipo de soporte puede escribir notas internas.",
-        ));
+    let internal = asks_for_internal_note(message.metadata.as_ref());
+    if internal {
+        messages::check_internal_note(author.user.role).map_err(|r| r.frame_error())?;
     }
     let new = NewMessage {
         ticket: ticket.id,
-        author: author.person(),
+        author: author.user.person(),
         client_id: Some(message.client_id),
         content: message.text,
         kind: MessageKind::Text,
@@ -68,18 +60,11 @@ pub async fn post_text(
 }
 
 /// What a person is told when a write was refused or could not be made.
+/// Internal failures are logged here, where they become an answer.
 pub fn storage_error(error: StoreError) -> FrameError {
     match error {
-        StoreError::NotFound => FrameError::new(ErrorCode::Forbidden, "El ticket no existe."),
-        StoreError::TicketClosed => FrameError::new(
-            ErrorCode::TicketClosed,
-            "El ticket está cerrado y no admite mensajes nuevos.",
-        ),
-        StoreError::Conflict(detail) | StoreError::Forbidden(detail) => {
-            FrameError::new(ErrorCode::Forbidden, detail)
-        }
-        StoreError::Invalid(detail) => FrameError::new(ErrorCode::InvalidData, detail),
-        StoreError::Unavailable(_) | StoreError::Closed => {
+        StoreError::Refused(refusal) => refusal.frame_error(),
+        StoreError::Unavailable(_) | StoreError::Corrupt(_) | StoreError::Closed => {
             tracing::error!(%error, "write failed");
             FrameError::new(
                 ErrorCode::StorageError,

@@ -4,7 +4,8 @@
 
 use crate::app::AppState;
 use crate::auth::{Minter, TokenRequest};
-use crate::store::{NewTicket, TicketScope, UserRecord, Viewer};
+use crate::domain::User;
+use crate::store::{NewTicket, TicketScope, Viewer};
 use soporte_protocol::Role;
 use std::path::Path;
 
@@ -50,7 +51,7 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 /// Creates the demo people and ticket (once) and returns the links to print.
 pub async fn seed(state: &AppState, secret: &str) -> Result<Vec<(String, String)>, String> {
     let store = &state.store;
-    let record = |(id, name): (i64, &str), role| UserRecord {
+    let record = |(id, name): (i64, &str), role| User {
         id,
         name: name.into(),
         role,

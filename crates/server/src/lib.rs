@@ -33,7 +33,6 @@
 //! the [`hub`] to every other connection of the ticket; the sender gets
 //! `mensaje_confirmado` when its commit returns.
 
-pub mod access;
 pub mod app;
 pub mod auth;
 pub mod bus;
@@ -41,6 +40,7 @@ pub mod chat;
 pub mod cluster;
 pub mod config;
 pub mod demo;
+pub mod domain;
 pub mod files;
 pub mod http;
 pub mod hub;

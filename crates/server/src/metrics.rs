@@ -92,7 +92,9 @@ impl Metrics {
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
-    pub fn render(&self) -> String {
+    /// The metrics in Prometheus text; `store_memory` is what the store's
+    /// database library holds (SQLite), when it reports it.
+    pub fn render(&self, store_memory: Option<u64>) -> String {
         let mut out = String::with_capacity(4096);
         let counters: [(&str, &str, u64); 16] = [
             (
@@ -229,11 +231,6 @@ impl Metrics {
                     "Heap bytes freed but kept by the allocator (glibc mallinfo2)",
                     heap.free,
                 ),
-                (
-                    "soporte_sqlite_memory_bytes",
-                    "Heap bytes SQLite holds: page caches, statements, schema (part of the heap in use)",
-                    crate::store::sqlite::memory_used(),
-                ),
             ];
             for (name, help, value) in heap_gauges {
                 let _ = writeln!(
@@ -241,6 +238,14 @@ impl Metrics {
                     "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
                 );
             }
+        }
+        if let Some(value) = store_memory {
+            let name = "soporte_sqlite_memory_bytes";
+            let help = "Heap bytes SQLite holds: page caches, statements, schema (part of the heap in use)";
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         }
         let name = "soporte_commit_seconds";
         let _ = writeln!(

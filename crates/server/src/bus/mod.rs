@@ -215,12 +215,7 @@ fn transferred(record: &crate::store::TicketChangeRecord, message: &Message) -> 
         ticket: record.ticket.id,
         previous_agent: record.previous_agent.as_ref().and_then(participant),
         new_agent,
-        reason: message
-            .metadata
-            .get("motivo")
-            .and_then(|m| m.as_str())
-            .unwrap_or_default()
-            .to_string(),
+        reason: record.reason.clone(),
         automatic_message: message.content.clone(),
         timestamp: message.timestamp,
         message: message.clone(),

@@ -13,9 +13,10 @@
 //! - Redis unreachable means every read goes to the database.
 
 use super::Redis;
+use crate::domain::User;
 use crate::store::*;
 use async_trait::async_trait;
-use soporte_protocol::rest::{CannedResponse, CannedResponseInput, ChatStats, TicketView};
+use soporte_protocol::rest::{CannedResponse, ChatStats, TicketView};
 use soporte_protocol::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -164,7 +165,7 @@ impl Store for CachedStore {
         Ok(appended)
     }
 
-    async fn claim_ticket(&self, id: TicketId, agent: UserRecord) -> StoreResult<Claim> {
+    async fn claim_ticket(&self, id: TicketId, agent: User) -> StoreResult<Claimed> {
         let claim = self.inner.claim_ticket(id, agent).await?;
         self.forget(id).await;
         Ok(claim)
@@ -173,7 +174,7 @@ impl Store for CachedStore {
     async fn change_ticket(
         &self,
         id: TicketId,
-        actor: UserRecord,
+        actor: User,
         command: TicketCommand,
     ) -> StoreResult<Ticket> {
         let ticket = self.inner.change_ticket(id, actor, command).await?;
@@ -206,29 +207,29 @@ impl Store for CachedStore {
 
     // Everything else is the database's alone.
 
+    fn url_base(&self) -> Arc<str> {
+        self.inner.url_base()
+    }
+
+    fn memory_in_use(&self) -> Option<u64> {
+        self.inner.memory_in_use()
+    }
+
+    async fn submit(&self, job: Box<dyn Job>) -> StoreResult<()> {
+        self.inner.submit(job).await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.inner.ping().await
     }
     fn epoch(&self) -> &str {
         self.inner.epoch()
     }
-    async fn upsert_user(&self, user: UserRecord) -> StoreResult<()> {
-        self.inner.upsert_user(user).await
-    }
-    async fn touch_last_seen(&self, user: UserId, at: Timestamp) -> StoreResult<()> {
-        self.inner.touch_last_seen(user, at).await
-    }
     async fn last_seen(&self, users: Vec<UserId>) -> StoreResult<HashMap<UserId, Timestamp>> {
         self.inner.last_seen(users).await
     }
-    async fn set_availability(&self, user: UserId, availability: Availability) -> StoreResult<()> {
-        self.inner.set_availability(user, availability).await
-    }
     async fn agents(&self) -> StoreResult<Vec<soporte_protocol::server::AgentView>> {
         self.inner.agents().await
-    }
-    async fn create_ticket(&self, ticket: NewTicket) -> StoreResult<Ticket> {
-        self.inner.create_ticket(ticket).await
     }
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
         self.inner.ticket(id).await
@@ -286,34 +287,17 @@ impl Store for CachedStore {
     ) -> StoreResult<soporte_protocol::rest::TeamStats> {
         self.inner.team_stats(from, to).await
     }
-    async fn create_upload_grant(&self, grant: UploadGrant) -> StoreResult<()> {
-        self.inner.create_upload_grant(grant).await
-    }
     async fn upload_grant(&self, upload_id: &str) -> StoreResult<Option<GrantState>> {
         self.inner.upload_grant(upload_id).await
     }
     async fn attachment_file(&self, id: i64) -> StoreResult<Option<AttachmentFile>> {
         self.inner.attachment_file(id).await
     }
-    async fn purge_upload_grants(&self, before: Timestamp) -> StoreResult<usize> {
-        self.inner.purge_upload_grants(before).await
-    }
     async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>> {
         self.inner.canned_responses().await
     }
     async fn canned_response(&self, id: i64) -> StoreResult<Option<CannedResponse>> {
         self.inner.canned_response(id).await
-    }
-    async fn save_canned_response(
-        &self,
-        id: Option<i64>,
-        input: CannedResponseInput,
-        by: UserId,
-    ) -> StoreResult<CannedResponse> {
-        self.inner.save_canned_response(id, input, by).await
-    }
-    async fn delete_canned_response(&self, id: i64) -> StoreResult<bool> {
-        self.inner.delete_canned_response(id).await
     }
 }
 

@@ -4,14 +4,13 @@ use super::error::ApiError;
 use super::extract::{Caller, JsonBody, QueryParams};
 use super::routes;
 use super::tickets::visible_ticket;
-use crate::access::{self, Access};
 use crate::app::AppState;
 use crate::bus::Event;
 use crate::chat;
+use crate::domain::access::{self, Access};
 use crate::hub::{Audience, Except, TicketEvent};
 use crate::metrics::METRICS;
 use crate::store::{TicketCommand, Viewer};
-use crate::ws::user_record;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -98,7 +97,7 @@ async fn history(
         )));
     }
     let w = window(ticket.last_seq, params.before, page, size);
-    let (count, results, has_older) = if caller.role.is_staff() {
+    let (count, results, has_older) = if caller.user.role.is_staff() {
         let results = if w.up_to > w.after {
             state
                 .store
@@ -155,10 +154,10 @@ async fn sync(
     // own lasting refusal (sin_permiso, ticket_cerrado), not one to retry.
     let mut messages = body.messages;
     let wanted = messages.len();
-    let allowed = if access::check_write(&caller, &ticket).is_ok() {
+    let allowed = if access::check_write(&caller.user, &ticket).is_ok() {
         state
             .message_budgets
-            .take_up_to(caller.id, wanted as u32)
+            .take_up_to(caller.user.id, wanted as u32)
             .await as usize
     } else {
         wanted
@@ -232,15 +231,15 @@ async fn mark_read(
     }
     // Reading for the record takes a seat in the conversation: an agent
     // looking at the unassigned queue does not mark the customer's messages read.
-    let viewer = Viewer::new(caller.id, caller.role);
-    if access::access(&caller, &ticket) != Access::Granted {
+    let viewer = Viewer::new(caller.user.id, caller.user.role);
+    if access::access(&caller.user, &ticket) != Access::Granted {
         return Err(ApiError::Forbidden(
             "Asígnate el ticket antes de marcar mensajes como leídos.".into(),
         ));
     }
     let outcome = state
         .store
-        .mark_read(ticket.id, viewer, caller.role, body.message_ids)
+        .mark_read(ticket.id, viewer, caller.user.role, body.message_ids)
         .await?;
     if !outcome.unknown.is_empty() {
         return Err(ApiError::BadRequest(format!(
@@ -250,7 +249,7 @@ async fn mark_read(
     }
     if !outcome.marked.is_empty() {
         let frame = ServerFrame::MessagesRead(MessagesRead {
-            reader: caller.person(),
+            reader: caller.user.person(),
             message_ids: outcome.marked.clone(),
             timestamp: Timestamp::now(),
         });
@@ -275,7 +274,7 @@ async fn stats(
     Path(id): Path<String>,
 ) -> Result<Json<ChatStats>, ApiError> {
     let ticket = visible_ticket(&state, &caller, &id).await?;
-    let viewer = Viewer::new(caller.id, caller.role);
+    let viewer = Viewer::new(caller.user.id, caller.user.role);
     Ok(Json(state.store.stats(ticket.id, viewer).await?))
 }
 
@@ -287,7 +286,7 @@ async fn transfer(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<TransferRequest>,
 ) -> Result<Json<soporte_protocol::Ticket>, ApiError> {
-    if !caller.role.is_staff() {
+    if !caller.user.role.is_staff() {
         return Err(ApiError::Forbidden(
             "Solo el equipo de soporte transfiere conversaciones.".into(),
         ));
@@ -305,7 +304,7 @@ async fn transfer(
     Ok(Json(
         state
             .store
-            .change_ticket(ticket.id, user_record(&caller), command)
+            .change_ticket(ticket.id, caller.user.clone(), command)
             .await?,
     ))
 }

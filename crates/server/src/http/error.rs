@@ -2,6 +2,7 @@
 //! the person; internal causes are logged, never sent.
 
 use crate::auth::AuthError;
+use crate::domain::Refusal;
 use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -58,17 +59,25 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::NotFound => ApiError::NotFound,
-            StoreError::TicketClosed => ApiError::Conflict("El ticket está cerrado.".into()),
-            StoreError::Conflict(detail) => ApiError::Conflict(detail),
-            StoreError::Forbidden(detail) => ApiError::Forbidden(detail),
-            StoreError::Invalid(detail) => ApiError::BadRequest(detail),
-            StoreError::Unavailable(_) | StoreError::Closed => {
+            StoreError::Refused(refusal) => refusal.into(),
+            StoreError::Unavailable(_) | StoreError::Corrupt(_) | StoreError::Closed => {
                 tracing::error!(%error, "store error in a request");
                 ApiError::Unavailable(
                     "El servicio no está disponible en este momento. Inténtalo de nuevo.".into(),
                 )
             }
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotFound => ApiError::NotFound,
+            Refusal::TicketClosed => ApiError::Conflict("El ticket está cerrado.".into()),
+            Refusal::Conflict(detail) => ApiError::Conflict(detail),
+            Refusal::Forbidden(detail) => ApiError::Forbidden(detail),
+            Refusal::Invalid(detail) => ApiError::BadRequest(detail),
         }
     }
 }

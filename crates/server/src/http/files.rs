@@ -10,10 +10,10 @@
 
 use super::error::ApiError;
 use super::extract::QueryParams;
-use crate::access::{self, TicketAccess};
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::bus::Event;
+use crate::domain::access::{self, TicketAccess};
 use crate::files::storage::PendingFile;
 use crate::files::{self as content, FileKind};
 use crate::hub::{Audience, Except, TicketEvent};
@@ -59,7 +59,7 @@ pub async fn authorize(
     ticket: &TicketAccess,
     request: FileUploadRequest,
 ) -> Result<FileUploadAuthorized, FrameError> {
-    access::check_write(identity, ticket)?;
+    access::check_write(&identity.user, ticket)?;
     let name = content::sanitize_name(&request.file_name);
     let allowed = &state.config.allowed_file_types;
     let extension = content::extension(&name)
@@ -94,7 +94,7 @@ pub async fn authorize(
     let grant = UploadGrant {
         upload_id: upload_id.clone(),
         credential_hash: content::credential_hash(&credential),
-        user: identity.id,
+        user: identity.user.id,
         ticket: ticket.id,
         name: name.clone(),
         size: request.size,
@@ -146,7 +146,7 @@ async fn upload(
             .verifier
             .verify(token.trim())
             .map_err(ApiError::Unauthorized)?;
-        if caller.id != grant.grant.user {
+        if caller.user.id != grant.grant.user {
             return Err(ApiError::Forbidden(
                 "La autorización de subida es de otro usuario.".into(),
             ));
@@ -501,7 +501,7 @@ async fn serve(
         .ticket(file.ticket)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if !access::may_read(&caller, &ticket) {
+    if !access::may_read(&caller.user, &ticket) {
         return Err(ApiError::Forbidden(
             "No tienes acceso a este archivo.".into(),
         ));

@@ -43,7 +43,7 @@ pub fn router() -> Router<AppState> {
 }
 
 fn staff_only(caller: &Identity) -> Result<(), ApiError> {
-    if caller.role.is_staff() {
+    if caller.user.role.is_staff() {
         Ok(())
     } else {
         Err(ApiError::Forbidden(
@@ -89,24 +89,21 @@ async fn set_availability(
     Caller(caller): Caller,
     JsonBody(body): JsonBody<AvailabilityRequest>,
 ) -> Result<Json<AgentView>, ApiError> {
-    if caller.role != Role::Agent {
+    if caller.user.role != Role::Agent {
         return Err(ApiError::Forbidden(
             "Solo los agentes tienen disponibilidad.".into(),
         ));
     }
+    state.store.upsert_user(caller.user.clone()).await?;
     state
         .store
-        .upsert_user(crate::ws::user_record(&caller))
+        .set_availability(caller.user.id, body.availability)
         .await?;
-    state
-        .store
-        .set_availability(caller.id, body.availability)
-        .await?;
-    announce_agent(&state, caller.id).await;
+    announce_agent(&state, caller.user.id).await;
     let me = agent_views(&state)
         .await?
         .into_iter()
-        .find(|a| a.id == caller.id)
+        .find(|a| a.id == caller.user.id)
         .ok_or(ApiError::NotFound)?;
     Ok(Json(me))
 }
@@ -133,7 +130,7 @@ async fn team_stats(
     Caller(caller): Caller,
     QueryParams(range): QueryParams<RangeParams>,
 ) -> Result<Json<TeamStats>, ApiError> {
-    if caller.role != Role::Supervisor {
+    if caller.user.role != Role::Supervisor {
         return Err(ApiError::Forbidden("Solo para supervisores.".into()));
     }
     let from = instant("desde", range.desde.as_deref())?;
@@ -183,7 +180,7 @@ async fn create_response(
         Json(
             state
                 .store
-                .save_canned_response(None, input, caller.id)
+                .save_canned_response(None, input, caller.user.id)
                 .await?,
         ),
     ))
@@ -214,7 +211,7 @@ async fn update_response(
     Ok(Json(
         state
             .store
-            .save_canned_response(Some(response_id(&id)?), input, caller.id)
+            .save_canned_response(Some(response_id(&id)?), input, caller.user.id)
             .await?,
     ))
 }

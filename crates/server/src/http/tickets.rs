@@ -3,13 +3,13 @@
 use super::error::ApiError;
 use super::extract::{ticket_id, Caller, JsonBody, QueryParams};
 use super::routes;
-use crate::access;
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::bus::Event;
+use crate::domain::access;
+use crate::domain::User;
 use crate::hub::inbox::{InboxEvent, InboxRoute};
-use crate::store::{NewTicket, TicketCommand, TicketScope, UserRecord, Viewer};
-use crate::ws::user_record;
+use crate::store::{NewTicket, TicketCommand, TicketScope, Viewer};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -43,9 +43,9 @@ async fn create(
             "El asunto es obligatorio y tiene como máximo {MAX_SUBJECT_CHARS} caracteres."
         )));
     }
-    let customer = match (caller.role, body.customer) {
-        (Role::Customer, None) => user_record(&caller),
-        (Role::Customer, Some(other)) if other.id == caller.id => user_record(&caller),
+    let customer = match (caller.user.role, body.customer) {
+        (Role::Customer, None) => caller.user.clone(),
+        (Role::Customer, Some(other)) if other.id == caller.user.id => caller.user.clone(),
         (Role::Customer, Some(_)) => {
             return Err(ApiError::Forbidden(
                 "Un cliente solo puede abrir tickets a su nombre.".into(),
@@ -64,7 +64,7 @@ async fn create(
                     "El cliente necesita un id positivo y un nombre.".into(),
                 ));
             }
-            UserRecord {
+            User {
                 id: customer.id,
                 name,
                 role: Role::Customer,
@@ -72,8 +72,8 @@ async fn create(
             }
         }
     };
-    if caller.role != Role::Customer {
-        state.store.upsert_user(user_record(&caller)).await?;
+    if caller.user.role != Role::Customer {
+        state.store.upsert_user(caller.user.clone()).await?;
     }
     let (auto_assign, max_open) = auto_assign_candidates(&state).await?;
     let ticket = state
@@ -95,7 +95,7 @@ async fn create(
         route: InboxRoute::Ticket { agent },
         text: frame.encode().into(),
     }));
-    tracing::info!(ticket = ticket.id, by = caller.id, "ticket created");
+    tracing::info!(ticket = ticket.id, by = caller.user.id, "ticket created");
     Ok((
         StatusCode::CREATED,
         Json(TicketView {
@@ -117,13 +117,13 @@ async fn list(
     Caller(caller): Caller,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<TicketList>, ApiError> {
-    let scope = match caller.role {
-        Role::Customer => TicketScope::OwnedBy(caller.id),
-        Role::Agent => TicketScope::AgentQueue(caller.id),
+    let scope = match caller.user.role {
+        Role::Customer => TicketScope::OwnedBy(caller.user.id),
+        Role::Agent => TicketScope::AgentQueue(caller.user.id),
         Role::Supervisor => TicketScope::All,
     };
     let limit = params.limit.unwrap_or(DEFAULT_LIST).clamp(1, MAX_LIST);
-    let viewer = Viewer::new(caller.id, caller.role);
+    let viewer = Viewer::new(caller.user.id, caller.user.role);
     let results = state.store.list_tickets(scope, viewer, limit).await?;
     Ok(Json(TicketList {
         count: results.len(),
@@ -137,7 +137,7 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<TicketView>, ApiError> {
     let ticket = visible_ticket(&state, &caller, &id).await?;
-    let viewer = Viewer::new(caller.id, caller.role);
+    let viewer = Viewer::new(caller.user.id, caller.user.role);
     let no_leidos = state.store.unread_count(ticket.id, viewer).await?;
     let ultimo_mensaje = state
         .store
@@ -163,7 +163,7 @@ pub async fn visible_ticket(
         .ticket(ticket_id(raw_id)?)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if !access::may_read(caller, &ticket) {
+    if !access::may_read(&caller.user, &ticket) {
         return Err(ApiError::Forbidden(
             "No tienes acceso a este ticket.".into(),
         ));
@@ -212,7 +212,7 @@ async fn assign(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::BadRequest(format!("Cuerpo JSON inválido: {e}")))?
     };
-    let target = match (caller.role, request.agent_id) {
+    let target = match (caller.user.role, request.agent_id) {
         (Role::Customer, _) => {
             return Err(ApiError::Forbidden(
                 "Solo el equipo de soporte asigna tickets.".into(),
@@ -224,17 +224,17 @@ async fn assign(
                 "Indica el agente: {\"agente_id\": ...}.".into(),
             ))
         }
-        (_, Some(agent)) if agent != caller.id => {
+        (_, Some(agent)) if agent != caller.user.id => {
             return Err(ApiError::Forbidden(
                 "Un agente solo puede asignarse tickets a sí mismo.".into(),
             ))
         }
-        _ => caller.id,
+        _ => caller.user.id,
     };
     let command = TicketCommand::Assign { agent: target };
     let assigned = state
         .store
-        .change_ticket(ticket.id, user_record(&caller), command)
+        .change_ticket(ticket.id, caller.user.clone(), command)
         .await?;
     crate::bus::announce_assignment(state.bus.as_ref(), &assigned);
     Ok(Json(assigned))
@@ -252,7 +252,7 @@ async fn set_state(
     Ok(Json(
         state
             .store
-            .change_ticket(ticket.id, user_record(&caller), command)
+            .change_ticket(ticket.id, caller.user.clone(), command)
             .await?,
     ))
 }

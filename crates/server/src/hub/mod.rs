@@ -10,7 +10,7 @@
 //! on one ticket does not hold up another. The locks are held only to walk a
 //! member list, never across an `.await`.
 
-use crate::access::TicketAccess;
+use crate::domain::access::TicketAccess;
 use crate::metrics::METRICS;
 use axum::extract::ws::Utf8Bytes;
 use soporte_protocol::{Participant, Role, Seq, Ticket, TicketId, Timestamp, UserId};

@@ -12,42 +12,45 @@
 //! - committed messages are handed to the [`CommitListener`] in commit order,
 //!   after the commit, so fan-out can never show what was not stored.
 
+pub mod columns;
 pub mod postgres;
+pub mod rows;
 pub mod sqlite;
+pub mod writes;
 
+pub use crate::domain::tickets::TicketCommand;
+use crate::domain::{Refusal, User};
 use async_trait::async_trait;
 use soporte_protocol::rest::{CannedResponse, CannedResponseInput, ChatStats, TicketView};
 use soporte_protocol::*;
 use std::collections::HashMap;
 use std::sync::Arc;
+pub use writes::{Job, WriteTx};
 
 /// Opaque tag of the connection a message came from, so fan-out can skip it.
 pub type OriginTag = u64;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    #[error("not found")]
-    NotFound,
-    /// The ticket is closed and takes no new messages.
-    #[error("ticket closed")]
-    TicketClosed,
-    /// The request does not fit the ticket as it is now (already assigned,
-    /// a transition its state does not allow, …). The text is for a person.
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// The actor may not do this to this ticket as it is now.
-    #[error("forbidden: {0}")]
-    Forbidden(String),
-    /// The request names something that does not fit (an unknown agent, …).
-    #[error("invalid: {0}")]
-    Invalid(String),
+    /// The rules refused it, against the data as it is in the transaction
+    /// that would have made it; nothing was written.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// The database could not do it right now (disk full, locked, I/O error).
     /// Nothing was committed; the same call may succeed later.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// A row holds a value we never write: the read fails rather than
+    /// guessing (see `columns`).
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
     /// The store is shutting down.
     #[error("store closed")]
     Closed,
+}
+
+impl StoreError {
+    pub const NOT_FOUND: StoreError = StoreError::Refused(Refusal::NotFound);
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -92,6 +95,8 @@ pub struct TicketChangeRecord {
     pub ticket: Ticket,
     /// The agent the ticket was assigned to before (transfers, reassignments).
     pub previous_agent: Option<Person>,
+    /// Why it was transferred (empty when no reason was given).
+    pub reason: String,
 }
 
 /// Told of every committed message, in commit order, right after the commit.
@@ -108,26 +113,10 @@ impl CommitListener for NoListener {
     fn committed(&self, _: &[Committed]) {}
 }
 
-/// A user as the last token we saw described them: names and avatars shown in
-/// tickets and participant lists come from here.
-#[derive(Debug, Clone)]
-pub struct UserRecord {
-    pub id: UserId,
-    pub name: String,
-    pub role: Role,
-    pub avatar: Option<String>,
-}
-
-impl UserRecord {
-    pub fn person(&self) -> Person {
-        Person::user(self.id, &self.name, self.role, self.avatar.as_deref())
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct NewTicket {
     pub subject: String,
-    pub customer: UserRecord,
+    pub customer: User,
     /// Agents the ticket may be assigned to at once (automatic assignment),
     /// in no particular order; the store picks the one with the fewest open
     /// tickets under `max_open`.
@@ -164,7 +153,7 @@ impl Viewer {
 
 /// The outcome of assigning a ticket to an agent who opens it.
 #[derive(Debug, Clone)]
-pub enum Claim {
+pub enum Claimed {
     /// The ticket is (now, or already) the agent's.
     Assigned(Ticket),
     /// Someone else holds it.
@@ -179,25 +168,6 @@ pub struct MarkRead {
     pub marked: Vec<MessageId>,
     /// Ids that are not messages of this ticket (visible to the reader).
     pub unknown: Vec<MessageId>,
-}
-
-/// A change to a ticket, made by `actor`, checked against the ticket as it is
-/// in the transaction that makes it.
-#[derive(Debug, Clone)]
-pub enum TicketCommand {
-    /// The actor (an agent) takes the unassigned ticket, or a supervisor
-    /// assigns it to `agent`.
-    Assign {
-        agent: UserId,
-    },
-    /// The assigned agent or a supervisor hands the ticket to `agent`.
-    Transfer {
-        agent: UserId,
-        reason: String,
-    },
-    SetState {
-        state: TicketState,
-    },
 }
 
 /// A page of what a viewer may see, for history.
@@ -269,6 +239,10 @@ pub struct AttachmentFile {
     pub sha256: String,
 }
 
+/// The database. Reads are each store's own SQL. Writes are queued to the
+/// store's writer as [`Job`]s and run by `writes` against the store's
+/// [`WriteTx`], so every rule a write applies is written once; a store
+/// implements [`Store::submit`] and the provided methods do the rest.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Cheap round trip, for `/readyz`.
@@ -277,17 +251,22 @@ pub trait Store: Send + Sync + 'static {
     /// renewed after a restore). Clients resume with it: another epoch means
     /// their `since` belongs to a different history.
     fn epoch(&self) -> &str;
+    /// Base of the download URLs of attachments (the server's public URL).
+    fn url_base(&self) -> Arc<str>;
+    /// Heap bytes the database library holds in this process (SQLite's
+    /// caches), for `/metrics`; `None` when it keeps none here.
+    fn memory_in_use(&self) -> Option<u64> {
+        None
+    }
 
-    /// Remembers how a user is called and shown.
-    async fn upsert_user(&self, user: UserRecord) -> StoreResult<()>;
-    async fn touch_last_seen(&self, user: UserId, at: Timestamp) -> StoreResult<()>;
+    /// Queues `job` for the writer (waiting while its queue is full). Its
+    /// answer goes to the job's own channel after the commit.
+    async fn submit(&self, job: Box<dyn Job>) -> StoreResult<()>;
+
     async fn last_seen(&self, users: Vec<UserId>) -> StoreResult<HashMap<UserId, Timestamp>>;
-    async fn set_availability(&self, user: UserId, availability: Availability) -> StoreResult<()>;
     /// Every agent we know, with availability and open tickets (`online` false:
     /// presence is the inbox hub's).
     async fn agents(&self) -> StoreResult<Vec<soporte_protocol::server::AgentView>>;
-
-    async fn create_ticket(&self, ticket: NewTicket) -> StoreResult<Ticket>;
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>>;
     /// The newest `seq` of each of these tickets (unknown ones are left out).
     /// Cluster nodes compare it with what their rooms have, to catch up on
@@ -301,16 +280,6 @@ pub trait Store: Send + Sync + 'static {
         }
         Ok(last)
     }
-    /// Assigns an unassigned ticket to `agent`, atomically.
-    async fn claim_ticket(&self, id: TicketId, agent: UserRecord) -> StoreResult<Claim>;
-    /// Applies `command` by `actor`, stores the message that records it, and
-    /// returns the ticket after the change.
-    async fn change_ticket(
-        &self,
-        id: TicketId,
-        actor: UserRecord,
-        command: TicketCommand,
-    ) -> StoreResult<Ticket>;
     /// Tickets in `scope`, newest activity first, with `viewer`'s unread count.
     async fn list_tickets(
         &self,
@@ -318,9 +287,6 @@ pub trait Store: Send + Sync + 'static {
         viewer: Viewer,
         limit: usize,
     ) -> StoreResult<Vec<TicketView>>;
-
-    /// Stores a message (or finds the earlier copy of a retry). Returns after the commit.
-    async fn append(&self, message: NewMessage) -> StoreResult<Appended>;
     /// The message `author` stored on `ticket` with `client_id`, if any.
     async fn find_sent(
         &self,
@@ -353,7 +319,49 @@ pub trait Store: Send + Sync + 'static {
         offset: usize,
         limit: usize,
     ) -> StoreResult<VisiblePage>;
+    async fn unread_count(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<i64>;
+    async fn stats(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<ChatStats>;
+    async fn team_stats(
+        &self,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+    ) -> StoreResult<soporte_protocol::rest::TeamStats>;
+    async fn upload_grant(&self, upload_id: &str) -> StoreResult<Option<GrantState>>;
+    async fn attachment_file(&self, id: i64) -> StoreResult<Option<AttachmentFile>>;
+    async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>>;
+    async fn canned_response(&self, id: i64) -> StoreResult<Option<CannedResponse>>;
 
+    /// Remembers how a user is called and shown.
+    async fn upsert_user(&self, user: User) -> StoreResult<()> {
+        writes::upsert_user(self, user).await
+    }
+    async fn touch_last_seen(&self, user: UserId, at: Timestamp) -> StoreResult<()> {
+        writes::touch_last_seen(self, user, at).await
+    }
+    async fn set_availability(&self, user: UserId, availability: Availability) -> StoreResult<()> {
+        writes::set_availability(self, user, availability).await
+    }
+    async fn create_ticket(&self, ticket: NewTicket) -> StoreResult<Ticket> {
+        writes::create_ticket(self, ticket).await
+    }
+    /// Assigns an unassigned ticket to `agent`, atomically.
+    async fn claim_ticket(&self, id: TicketId, agent: User) -> StoreResult<Claimed> {
+        writes::claim_ticket(self, id, agent).await
+    }
+    /// Applies `command` by `actor`, stores the message that records it, and
+    /// returns the ticket after the change.
+    async fn change_ticket(
+        &self,
+        id: TicketId,
+        actor: User,
+        command: TicketCommand,
+    ) -> StoreResult<Ticket> {
+        writes::change_ticket(self, id, actor, command).await
+    }
+    /// Stores a message (or finds the earlier copy of a retry). Returns after the commit.
+    async fn append(&self, message: NewMessage) -> StoreResult<Appended> {
+        writes::append(self, message).await
+    }
     /// Marks read, by `reader`, the messages of the other side of the
     /// conversation among `ids` (a customer reads staff's, staff read the
     /// customer's); all or nothing if an id is not a message of `ticket`.
@@ -363,119 +371,33 @@ pub trait Store: Send + Sync + 'static {
         reader: Viewer,
         reader_role: Role,
         ids: Vec<MessageId>,
-    ) -> StoreResult<MarkRead>;
-    async fn unread_count(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<i64>;
-    async fn stats(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<ChatStats>;
-    async fn team_stats(
-        &self,
-        from: Option<Timestamp>,
-        to: Option<Timestamp>,
-    ) -> StoreResult<soporte_protocol::rest::TeamStats>;
-
-    async fn create_upload_grant(&self, grant: UploadGrant) -> StoreResult<()>;
-    async fn upload_grant(&self, upload_id: &str) -> StoreResult<Option<GrantState>>;
+    ) -> StoreResult<MarkRead> {
+        writes::mark_read(self, ticket, reader, reader_role, ids).await
+    }
+    async fn create_upload_grant(&self, grant: UploadGrant) -> StoreResult<()> {
+        writes::create_upload_grant(self, grant).await
+    }
     /// Uses the grant (once), and stores the file's record with its message
     /// (a new `ARCHIVO` message, or the uploader's recent one).
-    async fn complete_upload(&self, upload: CompleteUpload) -> StoreResult<Uploaded>;
-    async fn attachment_file(&self, id: i64) -> StoreResult<Option<AttachmentFile>>;
+    async fn complete_upload(&self, upload: CompleteUpload) -> StoreResult<Uploaded> {
+        writes::complete_upload(self, upload).await
+    }
     /// Forgets upload grants that expired before `before`; returns how many.
-    async fn purge_upload_grants(&self, before: Timestamp) -> StoreResult<usize>;
-
-    async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>>;
-    async fn canned_response(&self, id: i64) -> StoreResult<Option<CannedResponse>>;
+    async fn purge_upload_grants(&self, before: Timestamp) -> StoreResult<usize> {
+        writes::purge_upload_grants(self, before).await
+    }
     /// Creates (`id` None) or replaces one; a shortcut already taken is a conflict.
     async fn save_canned_response(
         &self,
         id: Option<i64>,
         input: CannedResponseInput,
         by: UserId,
-    ) -> StoreResult<CannedResponse>;
-    async fn delete_canned_response(&self, id: i64) -> StoreResult<bool>;
+    ) -> StoreResult<CannedResponse> {
+        writes::save_canned_response(self, id, input, by).await
+    }
+    async fn delete_canned_response(&self, id: i64) -> StoreResult<bool> {
+        writes::delete_canned_response(self, id).await
+    }
 }
 
 pub type DynStore = Arc<dyn Store>;
-
-/// First answer by staff, and the mean wait of each customer turn, from the
-/// ticket's messages in order. Pure, so it is tested on its own.
-pub fn response_times(
-    messages: impl IntoIterator<Item = (AuthorKind, Timestamp)>,
-) -> (Option<f64>, Option<f64>) {
-    let mut first_response = None;
-    let mut waiting_since: Option<Timestamp> = None;
-    let (mut total_ms, mut turns) = (0i64, 0i64);
-    for (kind, at) in messages {
-        match kind {
-            AuthorKind::Customer => {
-                waiting_since.get_or_insert(at);
-            }
-            AuthorKind::Agent | AuthorKind::Supervisor => {
-                if let Some(since) = waiting_since.take() {
-                    let wait = at.millis() - since.millis();
-                    first_response.get_or_insert(wait as f64 / 1000.0);
-                    total_ms += wait;
-                    turns += 1;
-                }
-            }
-            AuthorKind::System => {}
-        }
-    }
-    let average = (turns > 0).then(|| total_ms as f64 / turns as f64 / 1000.0);
-    (first_response, average)
-}
-
-/// Median and 90th percentile (nearest rank) of durations in milliseconds.
-pub fn duration_stats(mut millis: Vec<i64>) -> soporte_protocol::rest::DurationStats {
-    millis.sort_unstable();
-    let at = |q: f64| -> Option<f64> {
-        if millis.is_empty() {
-            return None;
-        }
-        let rank = ((millis.len() as f64 * q).ceil() as usize).clamp(1, millis.len());
-        Some(millis[rank - 1] as f64 / 1000.0)
-    };
-    soporte_protocol::rest::DurationStats {
-        n: millis.len(),
-        median_seconds: at(0.5),
-        p90_seconds: at(0.9),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn duration_stats_use_nearest_rank() {
-        let stats = duration_stats((1..=10).map(|s| s * 1000).collect());
-        assert_eq!(
-            (stats.n, stats.median_seconds, stats.p90_seconds),
-            (10, Some(5.0), Some(9.0))
-        );
-        assert_eq!(duration_stats(vec![]).median_seconds, None);
-    }
-
-    #[test]
-    fn response_times_measure_each_customer_turn() {
-        let t = |s: i64| Timestamp::from_millis(s * 1000);
-        let messages = vec![
-            (AuthorKind::System, t(0)),
-            (AuthorKind::Customer, t(10)),
-            (AuthorKind::Customer, t(15)),
-            (AuthorKind::Agent, t(40)), // waited 30 s
-            (AuthorKind::Agent, t(50)),
-            (AuthorKind::Customer, t(100)),
-            (AuthorKind::Supervisor, t(110)), // waited 10 s
-            (AuthorKind::Customer, t(200)),   // still waiting: not counted
-        ];
-        let (first, average) = response_times(messages);
-        assert_eq!(first, Some(30.0));
-        assert_eq!(average, Some(20.0));
-    }
-
-    #[test]
-    fn no_answer_means_no_response_time() {
-        let (first, average) =
-            response_times(vec![(AuthorKind::Customer, Timestamp::from_millis(0))]);
-        assert_eq!((first, average), (None, None));
-    }
-}

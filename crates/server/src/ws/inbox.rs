@@ -6,7 +6,7 @@
 //! sends is `heartbeat`.
 
 use super::keepalive::{self, Due, Keepalive};
-use super::{authenticate, feed, flush, limited, send, take_slot, user_record, Incoming};
+use super::{authenticate, feed, flush, limited, send, take_slot, Incoming};
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::http::error::ApiError;
@@ -46,12 +46,12 @@ pub async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let admitted = authenticate(&state, params.token.as_deref(), &headers).and_then(|identity| {
-        if !identity.role.is_staff() {
+        if !identity.user.role.is_staff() {
             return Err(ApiError::Forbidden(
                 "La bandeja es solo para agentes y supervisores.".into(),
             ));
         }
-        Ok((take_slot(&state, identity.id)?, identity))
+        Ok((take_slot(&state, identity.user.id)?, identity))
     });
     let (slot, identity) = match admitted {
         Ok(admitted) => admitted,
@@ -60,7 +60,7 @@ pub async fn upgrade(
             return error.into_response();
         }
     };
-    if let Err(error) = state.store.upsert_user(user_record(&identity)).await {
+    if let Err(error) = state.store.upsert_user(identity.user.clone()).await {
         return ApiError::from(error).into_response();
     }
     match ws {
@@ -86,18 +86,18 @@ async fn run(state: AppState, identity: Identity, mut socket: WebSocket) {
     // (clients apply them by ticket id, so seeing a change twice is harmless).
     let first_here = state.inboxes.join(InboxMember {
         conn,
-        user: identity.id,
-        role: identity.role,
+        user: identity.user.id,
+        role: identity.user.role,
         outbox,
     });
     if first_here {
         state
             .presence
-            .inbox_opened(identity.id, identity.role == Role::Agent)
+            .inbox_opened(identity.user.id, identity.user.role == Role::Agent)
             .await;
     }
-    if identity.role == Role::Agent {
-        announce_agent(&state, identity.id).await;
+    if identity.user.role == Role::Agent {
+        announce_agent(&state, identity.user.id).await;
     }
     let end = match snapshot(&state, &identity).await {
         Ok(frame) => match send(&mut socket, WsMessage::Text(frame.encode().into())).await {
@@ -111,29 +111,29 @@ async fn run(state: AppState, identity: Identity, mut socket: WebSocket) {
     };
     super::finish(&mut socket, end).await;
     if state.inboxes.leave(conn) {
-        state.presence.inbox_closed(identity.id).await;
+        state.presence.inbox_closed(identity.user.id).await;
     }
-    if identity.role == Role::Agent {
-        announce_agent(&state, identity.id).await;
+    if identity.user.role == Role::Agent {
+        announce_agent(&state, identity.user.id).await;
     }
     METRICS.connections_open.fetch_sub(1, Ordering::Relaxed);
 }
 
 async fn snapshot(state: &AppState, identity: &Identity) -> Result<ServerFrame, ApiError> {
-    let scope = match identity.role {
+    let scope = match identity.user.role {
         Role::Supervisor => TicketScope::All,
-        _ => TicketScope::AgentQueue(identity.id),
+        _ => TicketScope::AgentQueue(identity.user.id),
     };
     let tickets = state
         .store
         .list_tickets(
             scope,
-            Viewer::new(identity.id, identity.role),
+            Viewer::new(identity.user.id, identity.user.role),
             SNAPSHOT_TICKETS,
         )
         .await?;
     Ok(ServerFrame::Inbox(InboxSnapshot {
-        user: identity.person(),
+        user: identity.user.person(),
         tickets,
         agents: agent_views(state).await?,
     }))

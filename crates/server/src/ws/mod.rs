@@ -11,12 +11,12 @@ pub mod keepalive;
 pub mod session;
 pub mod slots;
 
-use crate::access::{self, Access};
 use crate::app::AppState;
 use crate::auth::Identity;
+use crate::domain::access::{self, Access};
 use crate::http::error::ApiError;
 use crate::metrics::METRICS;
-use crate::store::{Claim, UserRecord};
+use crate::store::Claimed;
 use axum::extract::ws::{
     rejection::WebSocketUpgradeRejection, CloseFrame, Message as WsMessage, WebSocket,
     WebSocketUpgrade,
@@ -308,8 +308,8 @@ async fn admit(
         .ok_or(ApiError::NotFound)?;
     // Take a slot before anything changes state (a claim), so a refused
     // connection leaves the ticket as it was.
-    let slot = take_slot(state, identity.id)?;
-    match access::access(&identity, &ticket) {
+    let slot = take_slot(state, identity.user.id)?;
+    match access::access(&identity.user, &ticket) {
         Access::Granted => {}
         Access::Denied => {
             return Err(ApiError::Forbidden(
@@ -321,17 +321,17 @@ async fn admit(
             // two agents opening it at once, one gets it and the other a 403.
             match state
                 .store
-                .claim_ticket(ticket.id, user_record(&identity))
+                .claim_ticket(ticket.id, identity.user.clone())
                 .await?
             {
-                Claim::Assigned(claimed) => {
+                Claimed::Assigned(claimed) => {
                     crate::bus::announce_assignment(state.bus.as_ref(), &claimed);
                     ticket = claimed;
                 }
-                Claim::Closed(_) => {
+                Claimed::Closed(_) => {
                     return Err(ApiError::Forbidden("El ticket está cerrado.".into()))
                 }
-                Claim::HeldBy(_) => {
+                Claimed::HeldBy(_) => {
                     return Err(ApiError::Forbidden(
                         "El ticket ya está asignado a otro agente.".into(),
                     ))
@@ -340,22 +340,13 @@ async fn admit(
         }
     }
 
-    state.store.upsert_user(user_record(&identity)).await?;
+    state.store.upsert_user(identity.user.clone()).await?;
     Ok(Admitted {
         identity,
         ticket,
         resume,
         slot,
     })
-}
-
-pub fn user_record(identity: &crate::auth::Identity) -> UserRecord {
-    UserRecord {
-        id: identity.id,
-        name: identity.name.clone(),
-        role: identity.role,
-        avatar: identity.avatar.clone(),
-    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

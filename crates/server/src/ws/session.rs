@@ -12,11 +12,11 @@
 
 use super::keepalive::{self, Due, Keepalive};
 use super::{Admitted, Incoming};
-use crate::access;
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::bus::Event;
 use crate::chat;
+use crate::domain::access;
 use crate::http::files;
 use crate::hub::inbox::{InboxEvent, InboxRoute};
 use crate::hub::{outbox, Audience, Encoded, Except, Member, Next, OutboxReader, TicketEvent};
@@ -111,7 +111,7 @@ pub fn run(
     METRICS.connections_open.fetch_add(1, Ordering::Relaxed);
     // A debug span: an info span would keep its fields allocated for the
     // life of every connection, which matters at tens of thousands of them.
-    let span = tracing::debug_span!("session", conn, ticket = ticket.id, user = identity.id);
+    let span = tracing::debug_span!("session", conn, ticket = ticket.id, user = identity.user.id);
     let (outbox, events) = outbox(OUTGOING_QUEUE);
     let me = participant(&identity, true);
     let first_of_user = state.hub.join(
@@ -173,10 +173,10 @@ struct Live {
 
 fn participant(identity: &Identity, online: bool) -> Participant {
     Participant {
-        id: identity.id,
-        name: identity.name.clone(),
-        role: identity.role,
-        avatar: identity.avatar.clone(),
+        id: identity.user.id,
+        name: identity.user.name.clone(),
+        role: identity.user.role,
+        avatar: identity.user.avatar.clone(),
         online,
         last_seen: Some(Timestamp::now()),
     }
@@ -188,7 +188,7 @@ impl Session {
     async fn arrive(&mut self) {
         let me = participant(&self.identity, true);
         let first_anywhere = self.state.presence.arrived(self.ticket, &me).await;
-        if first_anywhere && announces_presence(self.identity.role) {
+        if first_anywhere && announces_presence(self.identity.user.role) {
             self.publish(
                 ServerFrame::AgentJoined(PresenceEvent {
                     user: me,
@@ -205,7 +205,7 @@ impl Session {
     async fn greet(&mut self, resume: super::Resume) -> Result<(), End> {
         let store = self.state.store.clone();
         // Customers never see internal notes.
-        let staff = self.identity.role.is_staff();
+        let staff = self.identity.user.role.is_staff();
         let ticket = store
             .ticket(self.ticket)
             .await
@@ -589,7 +589,11 @@ impl Session {
             }
             ClientFrame::FileUploadRequest(request) => {
                 if !self.messages.try_take()
-                    || !self.state.message_budgets.try_take(self.identity.id).await
+                    || !self
+                        .state
+                        .message_budgets
+                        .try_take(self.identity.user.id)
+                        .await
                 {
                     METRICS.rate_limited.fetch_add(1, Ordering::Relaxed);
                     let error = FrameError::new(
@@ -617,7 +621,12 @@ impl Session {
         // This socket's budget first, then the user's over all the ways they write.
         let refusal = if !self.messages.try_take() {
             Some("Estás enviando mensajes demasiado rápido. Espera un momento.")
-        } else if !self.state.message_budgets.try_take(self.identity.id).await {
+        } else if !self
+            .state
+            .message_budgets
+            .try_take(self.identity.user.id)
+            .await
+        {
             Some(chat::USER_RATE_REFUSAL)
         } else {
             None
@@ -680,19 +689,19 @@ impl Session {
         let Some(ticket) = self.state.hub.ticket(self.ticket) else {
             return;
         };
-        if !access::may_read(&self.identity, ticket) {
+        if !access::may_read(&self.identity.user, ticket) {
             return;
         }
         let was_typing = self.typing_until.is_some();
         self.typing_until = Some(Instant::now() + self.state.config.typing_timeout);
         if !was_typing {
             let event = TypingEvent {
-                user: self.identity.person(),
+                user: self.identity.user.person(),
                 timestamp: Timestamp::now(),
             };
             self.publish(
                 ServerFrame::UserTyping(event),
-                Except::User(self.identity.id),
+                Except::User(self.identity.user.id),
             );
             self.publish_typing_to_inbox(true);
         }
@@ -701,12 +710,12 @@ impl Session {
     fn stop_typing(&mut self) {
         if self.typing_until.take().is_some() {
             let event = TypingEvent {
-                user: self.identity.person(),
+                user: self.identity.user.person(),
                 timestamp: Timestamp::now(),
             };
             self.publish(
                 ServerFrame::UserStoppedTyping(event),
-                Except::User(self.identity.id),
+                Except::User(self.identity.user.id),
             );
             self.publish_typing_to_inbox(false);
         }
@@ -727,14 +736,14 @@ impl Session {
         let agent = self.state.hub.ticket(self.ticket).and_then(|t| t.agent);
         let frame = ServerFrame::InboxTyping(InboxTyping {
             ticket: self.ticket,
-            user: self.identity.person(),
+            user: self.identity.user.person(),
             typing,
         });
         self.state.bus.publish(Event::Inbox(InboxEvent {
             route: InboxRoute::Agents(
                 agent
                     .into_iter()
-                    .filter(|a| *a != self.identity.id)
+                    .filter(|a| *a != self.identity.user.id)
                     .collect(),
             ),
             text: frame.encode().into(),
@@ -791,9 +800,9 @@ impl Session {
             let last_anywhere = self
                 .state
                 .presence
-                .departed(self.ticket, self.identity.id)
+                .departed(self.ticket, self.identity.user.id)
                 .await;
-            if last_anywhere && announces_presence(self.identity.role) {
+            if last_anywhere && announces_presence(self.identity.user.role) {
                 let mut gone = participant(&self.identity, false);
                 gone.last_seen = Some(now);
                 self.publish(
@@ -807,7 +816,7 @@ impl Session {
             if let Err(error) = self
                 .state
                 .store
-                .touch_last_seen(self.identity.id, now)
+                .touch_last_seen(self.identity.user.id, now)
                 .await
             {
                 if !matches!(error, StoreError::Closed) {

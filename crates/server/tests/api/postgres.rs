@@ -9,6 +9,7 @@ use soporte_protocol::rest::CannedResponseInput;
 use soporte_protocol::*;
 use soporte_server::auth::Verifier;
 use soporte_server::config::DatabaseUrl;
+use soporte_server::domain::User;
 use soporte_server::store::postgres::PostgresStore;
 use soporte_server::store::*;
 use soporte_server::{Application, Config};
@@ -47,8 +48,8 @@ impl Recorder {
     }
 }
 
-fn user(id: UserId, role: Role) -> UserRecord {
-    UserRecord {
+fn user(id: UserId, role: Role) -> User {
+    User {
         id,
         name: format!("Usuario {id}"),
         role,
@@ -83,7 +84,7 @@ async fn new_ticket(store: &PostgresStore, customer: UserId) -> TicketId {
 }
 
 async fn open(url: &str, listener: Arc<Recorder>) -> Arc<PostgresStore> {
-    Arc::new(PostgresStore::open(url, listener).await.unwrap())
+    Arc::new(PostgresStore::open(url, listener, "").await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,7 +254,7 @@ async fn automatic_assignment_on_two_stores_respects_the_limit() {
     for id in [60, 61] {
         a.upsert_user(user(id, Role::Customer)).await.unwrap();
     }
-    let renamed = |id| UserRecord {
+    let renamed = |id| User {
         name: "Otro nombre".into(),
         ..user(id, Role::Customer)
     };
@@ -341,8 +342,8 @@ async fn migrations_run_once_when_nodes_start_together_and_again_changes_nothing
         return;
     };
     let (a, b) = tokio::join!(
-        PostgresStore::open(&fresh.url, Arc::new(NoListener)),
-        PostgresStore::open(&fresh.url, Arc::new(NoListener)),
+        PostgresStore::open(&fresh.url, Arc::new(NoListener), ""),
+        PostgresStore::open(&fresh.url, Arc::new(NoListener), ""),
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     a.ping().await.unwrap();
@@ -786,8 +787,8 @@ fn normalize(value: &mut serde_json::Value) {
     }
 }
 
-fn person(id: UserId, name: &str, role: Role) -> UserRecord {
-    UserRecord {
+fn person(id: UserId, name: &str, role: Role) -> User {
+    User {
         id,
         name: name.into(),
         role,
@@ -797,7 +798,7 @@ fn person(id: UserId, name: &str, role: Role) -> UserRecord {
 
 fn said(
     ticket: TicketId,
-    who: &UserRecord,
+    who: &User,
     client_id: Option<&str>,
     text: &str,
     internal: bool,
@@ -880,7 +881,7 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
     );
     step!("agents", store.agents().await, to_json);
 
-    let new_ticket = |customer: &UserRecord, auto: Vec<UserId>| NewTicket {
+    let new_ticket = |customer: &User, auto: Vec<UserId>| NewTicket {
         subject: format!("Ayuda para {}", customer.name),
         customer: customer.clone(),
         auto_assign: auto,
@@ -906,10 +907,10 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
         store.create_ticket(new_ticket(&beto, vec![20])).await,
         to_json
     );
-    let claim = |c: Claim| match c {
-        Claim::Assigned(t) => json!({"assigned": t}),
-        Claim::HeldBy(t) => json!({"held_by": t}),
-        Claim::Closed(t) => json!({"closed": t}),
+    let claim = |c: Claimed| match c {
+        Claimed::Assigned(t) => json!({"assigned": t}),
+        Claimed::HeldBy(t) => json!({"held_by": t}),
+        Claimed::Closed(t) => json!({"closed": t}),
     };
     step!(
         "claim t2",
@@ -974,7 +975,7 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
         appended
     );
 
-    let change = |id, actor: &UserRecord, command| store.change_ticket(id, actor.clone(), command);
+    let change = |id, actor: &User, command| store.change_ticket(id, actor.clone(), command);
     let transfer = |agent, reason: &str| TicketCommand::Transfer {
         agent,
         reason: reason.into(),
@@ -1372,14 +1373,13 @@ async fn the_postgres_store_answers_exactly_as_the_sqlite_store() {
     let sqlite = soporte_server::store::sqlite::SqliteStore::open(
         &dir.path().join("parity.db"),
         sqlite_commits.clone(),
+        base,
     )
-    .unwrap()
-    .with_url_base(base);
+    .unwrap();
     let pg_commits = Arc::new(FullRecorder::default());
-    let pg = PostgresStore::open(&schema.url, pg_commits.clone())
+    let pg = PostgresStore::open(&schema.url, pg_commits.clone(), base)
         .await
-        .unwrap()
-        .with_url_base(base);
+        .unwrap();
     let on_sqlite = store_session(&sqlite).await;
     let on_postgres = store_session(&pg).await;
     assert_eq!(on_sqlite.len(), on_postgres.len());

@@ -5,8 +5,9 @@
 
 use proptest::prelude::*;
 use soporte_protocol::{MessageKind, Person, Role};
+use soporte_server::domain::User;
 use soporte_server::store::sqlite::SqliteStore;
-use soporte_server::store::{CommitListener, Committed, NewMessage, NewTicket, Store, UserRecord};
+use soporte_server::store::{CommitListener, Committed, NewMessage, NewTicket, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -39,13 +40,13 @@ proptest! {
         runtime.block_on(async move {
             let dir = tempfile::tempdir().unwrap();
             let recorder = Arc::new(Recorder::default());
-            let store = Arc::new(SqliteStore::open(&dir.path().join("p.db"), recorder.clone()).unwrap());
+            let store = Arc::new(SqliteStore::open(&dir.path().join("p.db"), recorder.clone(), "").unwrap());
             let mut tickets = Vec::new();
             for n in 0..3 {
                 let ticket = store
                     .create_ticket(NewTicket {
                         subject: format!("t{n}"),
-                        customer: UserRecord { id: 1, name: "Ana".into(), role: Role::Customer, avatar: None },
+                        customer: User { id: 1, name: "Ana".into(), role: Role::Customer, avatar: None },
                         auto_assign: Vec::new(),
                         max_open: 0,
                     })

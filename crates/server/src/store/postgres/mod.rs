@@ -16,22 +16,19 @@
 //! private network. TLS would go where `NoTls` is passed here (`connect` and
 //! `pool`).
 
-mod jobs;
 mod migrations;
 mod reads;
-mod rows;
+mod tx;
 mod writer;
 
 use super::*;
 use crate::config::redact_url;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use soporte_protocol::rest::{
-    CannedResponse, CannedResponseInput, ChatStats, TeamStats, TicketView,
-};
+use soporte_protocol::rest::{CannedResponse, ChatStats, TeamStats, TicketView};
 use soporte_protocol::server::AgentView;
 use std::time::Duration;
 use tokio_postgres::NoTls;
-use writer::{connection_lost, unavailable, Done, Op, WriterHandle};
+use writer::{connection_lost, unavailable, unreachable, WriterHandle};
 
 /// Read connections: enough for both cores plus requests waiting on I/O.
 const READERS: usize = 4;
@@ -117,6 +114,7 @@ impl PostgresStore {
     pub async fn open(
         url: &str,
         listener: Arc<dyn CommitListener>,
+        url_base: &str,
     ) -> Result<PostgresStore, String> {
         let config = connection_config(url)?;
         let mut client = connect(&config, url).await?;
@@ -139,10 +137,13 @@ impl PostgresStore {
                 .map_err(|e| format!("cannot connect to {}: {e}", redact_url(url)))?,
         );
         let writer_pool = pool(&config, 1)?;
+        let url_base: Arc<str> = Arc::from(url_base.trim_end_matches('/'));
+        let writer = writer::spawn(writer_pool, listener, url_base.clone())
+            .map_err(|e| format!("cannot start the writer of {}: {e}", redact_url(url)))?;
         Ok(PostgresStore {
-            writer: writer::spawn(writer_pool, listener),
+            writer,
             readers,
-            url_base: Arc::from(""),
+            url_base,
             epoch,
         })
     }
@@ -171,12 +172,6 @@ impl PostgresStore {
             .await
             .map_err(|e| format!("migrating {}: {e}", redact_url(url)))
     }
-
-    /// Sets the base of attachment URLs (`https://chat.example.com`).
-    pub fn with_url_base(mut self, base: &str) -> PostgresStore {
-        self.url_base = Arc::from(base.trim_end_matches('/'));
-        self
-    }
 }
 
 /// Runs `$body` (a `Result<_, tokio_postgres::Error>` expression using the
@@ -196,40 +191,15 @@ macro_rules! read {
                 Err(error) if tries <= READERS && connection_lost(&error) => {
                     drop(Object::take($c));
                 }
-                Err(error) => break Err(unavailable(error)),
+                Err(error) => break Err(unavailable(&error)),
             }
         }
     }};
 }
 
-/// The answer a write gets, of the kind its operation gives.
-macro_rules! answer {
-    ($done:expr, $kind:path) => {
-        match $done? {
-            $kind(value) => Ok(value),
-            other => Err(StoreError::Unavailable(format!(
-                "unexpected answer from the writer: {other:?}"
-            ))),
-        }
-    };
-}
-
 impl PostgresStore {
     async fn reader(&self) -> StoreResult<Object> {
-        self.readers.get().await.map_err(unavailable)
-    }
-
-    async fn write(&self, op: Op) -> StoreResult<Done> {
-        self.writer.write(op).await
-    }
-
-    async fn unit(&self, op: Op) -> StoreResult<()> {
-        match self.write(op).await? {
-            Done::Unit => Ok(()),
-            other => Err(StoreError::Unavailable(format!(
-                "unexpected answer from the writer: {other:?}"
-            ))),
-        }
+        self.readers.get().await.map_err(unreachable)
     }
 }
 
@@ -239,32 +209,24 @@ impl Store for PostgresStore {
         &self.epoch
     }
 
+    fn url_base(&self) -> Arc<str> {
+        self.url_base.clone()
+    }
+
+    async fn submit(&self, job: Box<dyn Job>) -> StoreResult<()> {
+        self.writer.submit(job).await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         read!(self, |c| c.simple_query("SELECT 1").await.map(|_| ()))
-    }
-
-    async fn upsert_user(&self, user: UserRecord) -> StoreResult<()> {
-        self.unit(Op::UpsertUser(user)).await
-    }
-
-    async fn touch_last_seen(&self, user: UserId, at: Timestamp) -> StoreResult<()> {
-        self.unit(Op::TouchLastSeen(user, at)).await
     }
 
     async fn last_seen(&self, users: Vec<UserId>) -> StoreResult<HashMap<UserId, Timestamp>> {
         read!(self, |c| reads::last_seen(&c, &users).await)
     }
 
-    async fn set_availability(&self, user: UserId, availability: Availability) -> StoreResult<()> {
-        self.unit(Op::SetAvailability(user, availability)).await
-    }
-
     async fn agents(&self) -> StoreResult<Vec<AgentView>> {
         read!(self, |c| reads::agents(&c).await)
-    }
-
-    async fn create_ticket(&self, ticket: NewTicket) -> StoreResult<Ticket> {
-        answer!(self.write(Op::CreateTicket(ticket)).await, Done::Ticket)
     }
 
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
@@ -274,22 +236,6 @@ impl Store for PostgresStore {
     /// One query, however many tickets the node watches.
     async fn last_seqs(&self, ids: Vec<TicketId>) -> StoreResult<HashMap<TicketId, Seq>> {
         read!(self, |c| reads::last_seqs(&c, &ids).await)
-    }
-
-    async fn claim_ticket(&self, id: TicketId, agent: UserRecord) -> StoreResult<Claim> {
-        answer!(self.write(Op::ClaimTicket(id, agent)).await, Done::Claim)
-    }
-
-    async fn change_ticket(
-        &self,
-        id: TicketId,
-        actor: UserRecord,
-        command: TicketCommand,
-    ) -> StoreResult<Ticket> {
-        answer!(
-            self.write(Op::ChangeTicket(id, actor, command)).await,
-            Done::Ticket
-        )
     }
 
     async fn list_tickets(
@@ -303,10 +249,6 @@ impl Store for PostgresStore {
             &c, scope, viewer, limit, &base
         )
         .await)
-    }
-
-    async fn append(&self, message: NewMessage) -> StoreResult<Appended> {
-        answer!(self.write(Op::Append(message)).await, Done::Appended)
     }
 
     async fn find_sent(
@@ -365,25 +307,6 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn mark_read(
-        &self,
-        ticket: TicketId,
-        reader: Viewer,
-        reader_role: Role,
-        ids: Vec<MessageId>,
-    ) -> StoreResult<MarkRead> {
-        answer!(
-            self.write(Op::MarkRead {
-                ticket,
-                reader,
-                reader_role,
-                ids
-            })
-            .await,
-            Done::MarkRead
-        )
-    }
-
     async fn unread_count(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<i64> {
         read!(self, |c| reads::unread_count(&c, ticket, viewer).await)
     }
@@ -400,29 +323,13 @@ impl Store for PostgresStore {
         read!(self, |c| reads::team_stats(&c, from, to).await)
     }
 
-    async fn create_upload_grant(&self, grant: UploadGrant) -> StoreResult<()> {
-        self.unit(Op::CreateUploadGrant(grant)).await
-    }
-
     async fn upload_grant(&self, upload_id: &str) -> StoreResult<Option<GrantState>> {
         read!(self, |c| reads::upload_grant(&c, upload_id).await)
-    }
-
-    async fn complete_upload(&self, upload: CompleteUpload) -> StoreResult<Uploaded> {
-        answer!(
-            self.write(Op::CompleteUpload(upload, self.url_base.clone()))
-                .await,
-            Done::Uploaded
-        )
     }
 
     async fn attachment_file(&self, id: i64) -> StoreResult<Option<AttachmentFile>> {
         read!(self, |c| reads::attachment_file(&c, id, &self.url_base)
             .await)
-    }
-
-    async fn purge_upload_grants(&self, before: Timestamp) -> StoreResult<usize> {
-        answer!(self.write(Op::PurgeUploadGrants(before)).await, Done::Count)
     }
 
     async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>> {
@@ -431,24 +338,5 @@ impl Store for PostgresStore {
 
     async fn canned_response(&self, id: i64) -> StoreResult<Option<CannedResponse>> {
         read!(self, |c| reads::canned_response(&c, id).await)
-    }
-
-    async fn save_canned_response(
-        &self,
-        id: Option<i64>,
-        input: CannedResponseInput,
-        by: UserId,
-    ) -> StoreResult<CannedResponse> {
-        answer!(
-            self.write(Op::SaveCannedResponse(id, input, by)).await,
-            Done::Canned
-        )
-    }
-
-    async fn delete_canned_response(&self, id: i64) -> StoreResult<bool> {
-        answer!(
-            self.write(Op::DeleteCannedResponse(id)).await,
-            Done::Deleted
-        )
     }
 }

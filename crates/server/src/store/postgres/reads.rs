@@ -1,17 +1,16 @@
 //! Queries: everything the read pool answers. Each takes the client it runs
 //! on (a pooled connection or the writer's open transaction), so the
-//! writer's jobs use them too.
+//! writer's transaction uses them too. Rows become values in `store::rows`;
+//! stats are counted by the domain.
 
-use super::rows::*;
-use crate::store::{
-    duration_stats, response_times, AttachmentFile, GrantState, TicketScope, UploadGrant, Viewer,
-    VisiblePage,
-};
+use crate::domain::{stats, User};
+use crate::store::rows::{self, *};
+use crate::store::{AttachmentFile, GrantState, TicketScope, Viewer, VisiblePage};
 use deadpool_postgres::GenericClient;
-use soporte_protocol::rest::{AgentStats, CannedResponse, ChatStats, TeamStats, TicketView};
+use soporte_protocol::rest::{CannedResponse, ChatStats, TeamStats, TicketView};
 use soporte_protocol::server::AgentView;
 use soporte_protocol::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Error, Row};
 
@@ -50,6 +49,16 @@ pub async fn execute<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> 
     c.execute(&statement, params).await
 }
 
+/// Every row as a value.
+fn all<T>(found: &[Row], read: impl Fn(&Row) -> Result<T, Error>) -> Result<Vec<T>, Error> {
+    found.iter().map(read).collect()
+}
+
+/// At most one row as a value.
+fn one<T>(found: Option<Row>, read: impl Fn(&Row) -> Result<T, Error>) -> Result<Option<T>, Error> {
+    found.as_ref().map(read).transpose()
+}
+
 /// ` AND NOT interno` for viewers who may not see internal notes.
 fn notes_filter(sees_internal: bool) -> &'static str {
     if sees_internal {
@@ -61,23 +70,17 @@ fn notes_filter(sees_internal: bool) -> &'static str {
 
 pub async fn load_ticket<C: GenericClient>(c: &C, id: TicketId) -> Result<Option<Ticket>, Error> {
     let sql = format!("SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE t.id = $1");
-    query_opt(c, &sql, &[&id])
-        .await?
-        .map(|row| ticket_from_row(&row))
-        .transpose()
+    one(query_opt(c, &sql, &[&id]).await?, rows::ticket)
 }
 
 pub async fn last_seqs<C: GenericClient>(
     c: &C,
     ids: &[TicketId],
 ) -> Result<HashMap<TicketId, Seq>, Error> {
-    let rows = query(
-        c,
-        "SELECT id, last_seq FROM tickets WHERE id = ANY($1)",
-        &[&ids],
-    )
-    .await?;
-    rows.iter()
+    let sql = "SELECT id, last_seq FROM tickets WHERE id = ANY($1)";
+    let found = query(c, sql, &[&ids]).await?;
+    found
+        .iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
         .collect()
 }
@@ -91,10 +94,10 @@ pub async fn find_sent<C: GenericClient>(
     let sql = format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = $1 AND autor_id = $2 AND client_id = $3"
     );
-    query_opt(c, &sql, &[&ticket, &author, &client_id])
-        .await?
-        .map(|row| message_from_row(&row))
-        .transpose()
+    one(
+        query_opt(c, &sql, &[&ticket, &author, &client_id]).await?,
+        rows::message,
+    )
 }
 
 pub async fn messages_between<C: GenericClient>(
@@ -110,8 +113,8 @@ pub async fn messages_between<C: GenericClient>(
          WHERE ticket_id = $1 AND seq > $2 AND seq <= $3{} ORDER BY seq LIMIT $4",
         notes_filter(sees_internal)
     );
-    let rows = query(c, &sql, &[&ticket, &after, &up_to, &(limit as i64)]).await?;
-    messages_from_rows(&rows)
+    let found = query(c, &sql, &[&ticket, &after, &up_to, &(limit as i64)]).await?;
+    all(&found, rows::message)
 }
 
 /// The newest `limit` visible messages, oldest first.
@@ -125,8 +128,8 @@ pub async fn recent_messages<C: GenericClient>(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = $1{} ORDER BY seq DESC LIMIT $2",
         notes_filter(sees_internal)
     );
-    let rows = query(c, &sql, &[&ticket, &(limit as i64)]).await?;
-    let mut messages = messages_from_rows(&rows)?;
+    let found = query(c, &sql, &[&ticket, &(limit as i64)]).await?;
+    let mut messages = all(&found, rows::message)?;
     messages.reverse();
     Ok(messages)
 }
@@ -160,8 +163,8 @@ pub async fn visible_page<C: GenericClient>(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = $1 AND NOT interno AND seq <= $2
          ORDER BY seq DESC LIMIT $3 OFFSET $4"
     );
-    let rows = query(c, &sql, &[&ticket, &top, &(limit as i64), &(offset as i64)]).await?;
-    let mut messages = messages_from_rows(&rows)?;
+    let found = query(c, &sql, &[&ticket, &top, &(limit as i64), &(offset as i64)]).await?;
+    let mut messages = all(&found, rows::message)?;
     messages.reverse();
     Ok(VisiblePage {
         count: top - notes,
@@ -196,7 +199,7 @@ pub async fn list_tickets<C: GenericClient>(
 ) -> Result<Vec<TicketView>, Error> {
     let limit = limit as i64;
     let order = "ORDER BY t.actualizado DESC, t.id DESC LIMIT";
-    let rows = match scope {
+    let found = match scope {
         TicketScope::OwnedBy(id) => {
             let sql = format!(
                 "SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE t.cliente_id = $1 {order} $2"
@@ -215,10 +218,7 @@ pub async fn list_tickets<C: GenericClient>(
             query(c, &sql, &[&limit]).await?
         }
     };
-    let tickets = rows
-        .iter()
-        .map(ticket_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+    let tickets = all(&found, rows::ticket)?;
     if tickets.is_empty() {
         return Ok(Vec::new());
     }
@@ -240,7 +240,7 @@ pub async fn list_tickets<C: GenericClient>(
         "SELECT DISTINCT ON (ticket_id) {MESSAGE_COLUMNS} FROM messages
          WHERE ticket_id = ANY($1){notes} ORDER BY ticket_id, seq DESC"
     );
-    let mut lasts = messages_from_rows(&query(c, &sql, &[&ids]).await?)?;
+    let mut lasts = all(&query(c, &sql, &[&ids]).await?, rows::message)?;
     fill_attachments(c, &mut lasts, base).await?;
     let mut last: HashMap<i64, Message> = lasts.into_iter().map(|m| (m.ticket, m)).collect();
     Ok(tickets
@@ -258,45 +258,15 @@ pub async fn stats<C: GenericClient>(
     ticket: TicketId,
     viewer: Viewer,
 ) -> Result<ChatStats, Error> {
-    let mut stats = ChatStats::default();
     let sql = format!(
-        "SELECT autor_tipo, creado, tipo, interno FROM messages WHERE ticket_id = $1{} ORDER BY seq",
+        "SELECT {MESSAGE_FACTS_COLUMNS} FROM messages WHERE ticket_id = $1{} ORDER BY seq",
         notes_filter(viewer.sees_internal)
     );
-    let mut timeline = Vec::new();
-    for row in query(c, &sql, &[&ticket]).await? {
-        let kind_text: String = row.try_get(0)?;
-        let at = Timestamp::from_millis(row.try_get(1)?);
-        let message_kind: String = row.try_get(2)?;
-        let kind = AuthorKind::parse(&kind_text).unwrap_or(AuthorKind::System);
-        *stats
-            .by_author_kind
-            .entry(kind.as_str().to_string())
-            .or_default() += 1;
-        stats.total_messages += 1;
-        if message_kind == MessageKind::File.as_str() {
-            stats.files += 1;
-        }
-        stats.first_message.get_or_insert(at);
-        stats.last_message = Some(at);
-        // A note is not an answer the customer got.
-        let internal: bool = row.try_get(3)?;
-        if !internal {
-            timeline.push((kind, at));
-        }
-    }
-    for kind in ["CLIENTE", "AGENTE", "SUPERVISOR", "SISTEMA"] {
-        stats.by_author_kind.entry(kind.to_string()).or_default();
-    }
-    let (first, average) = response_times(timeline);
-    stats.first_response_seconds = first;
-    stats.mean_response_seconds = average;
-    stats.duration_seconds = match (stats.first_message, stats.last_message) {
-        (Some(a), Some(b)) => Some((b.millis() - a.millis()) as f64 / 1000.0),
-        _ => None,
-    };
-    stats.unread = unread_count(c, ticket, viewer).await?;
-    Ok(stats)
+    let messages = all(&query(c, &sql, &[&ticket]).await?, rows::message_facts)?;
+    Ok(stats::chat(
+        messages,
+        unread_count(c, ticket, viewer).await?,
+    ))
 }
 
 /// Open tickets (not resolved or closed) assigned to `agent`.
@@ -313,67 +283,25 @@ pub async fn open_tickets_of<C: GenericClient>(c: &C, agent: UserId) -> Result<i
 /// Every agent, by name. `COLLATE "C"`: byte order, as SQLite sorts, so the
 /// list reads the same whatever the database's locale.
 pub async fn agents<C: GenericClient>(c: &C) -> Result<Vec<AgentView>, Error> {
-    let rows = query(
-        c,
-        "SELECT u.id, u.nombre, u.avatar, u.disponibilidad,
-                (SELECT COUNT(*) FROM tickets t WHERE t.agente_id = u.id AND t.estado IN ('ABIERTO', 'EN_ESPERA'))
-         FROM users u WHERE u.rol = 'AGENTE' ORDER BY u.nombre COLLATE \"C\", u.id",
-        &[],
-    )
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let availability: String = row.try_get(3)?;
-            Ok(AgentView {
-                id: row.try_get(0)?,
-                name: row.try_get(1)?,
-                avatar: row.try_get(2)?,
-                availability: Availability::parse(&availability).unwrap_or(Availability::Away),
-                online: false,
-                open_tickets: row.try_get(4)?,
-            })
-        })
-        .collect()
+    let sql = format!("{AGENT_VIEW_SELECT} ORDER BY u.nombre COLLATE \"C\", u.id");
+    all(&query(c, &sql, &[]).await?, rows::agent_view)
 }
 
-pub async fn user<C: GenericClient>(c: &C, id: UserId) -> Result<Option<(Person, Role)>, Error> {
-    let Some(row) = query_opt(
-        c,
-        "SELECT id, nombre, rol, avatar FROM users WHERE id = $1",
-        &[&id],
-    )
-    .await?
-    else {
-        return Ok(None);
-    };
-    let role: String = row.try_get(2)?;
-    let role = Role::parse(&role).unwrap_or(Role::Customer);
-    Ok(Some((
-        Person {
-            id: row.try_get(0)?,
-            name: row.try_get(1)?,
-            kind: AuthorKind::from(role),
-            avatar: row.try_get(3)?,
-        },
-        role,
-    )))
+pub async fn user<C: GenericClient>(c: &C, id: UserId) -> Result<Option<User>, Error> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    one(query_opt(c, &sql, &[&id]).await?, rows::user)
 }
 
 pub async fn last_seen<C: GenericClient>(
     c: &C,
     users: &[UserId],
 ) -> Result<HashMap<UserId, Timestamp>, Error> {
-    let rows = query(
-        c,
-        "SELECT id, last_seen FROM users WHERE id = ANY($1) AND last_seen IS NOT NULL",
-        &[&users],
-    )
-    .await?;
-    let mut seen = HashMap::new();
-    for row in rows {
-        seen.insert(row.try_get(0)?, Timestamp::from_millis(row.try_get(1)?));
-    }
-    Ok(seen)
+    let sql = "SELECT id, last_seen FROM users WHERE id = ANY($1) AND last_seen IS NOT NULL";
+    let found = query(c, sql, &[&users]).await?;
+    found
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, Timestamp::from_millis(row.try_get(1)?))))
+        .collect()
 }
 
 pub async fn team_stats<C: GenericClient>(
@@ -381,98 +309,21 @@ pub async fn team_stats<C: GenericClient>(
     from: Option<Timestamp>,
     to: Option<Timestamp>,
 ) -> Result<TeamStats, Error> {
-    let mut stats = TeamStats {
-        from,
-        to,
-        ..TeamStats::default()
-    };
-    for row in query(
-        c,
-        "SELECT estado, COUNT(*) FROM tickets GROUP BY estado",
-        &[],
-    )
-    .await?
-    {
-        stats.by_state.insert(row.try_get(0)?, row.try_get(1)?);
-    }
-    for state in ["ABIERTO", "EN_ESPERA", "RESUELTO", "CERRADO"] {
-        stats.by_state.entry(state.to_string()).or_default();
-    }
-    let from = from.map(|t| t.millis()).unwrap_or(i64::MIN);
-    let to = to.map(|t| t.millis()).unwrap_or(i64::MAX);
-    let rows = query(
-        c,
-        "SELECT t.creado, t.asignado_at, t.primera_respuesta_at, t.resuelto_at, t.agente_id, a.nombre, a.avatar
-         FROM tickets t LEFT JOIN users a ON a.id = t.agente_id
-         WHERE t.creado >= $1 AND t.creado <= $2",
-        &[&from, &to],
-    )
-    .await?;
-    let (mut queue, mut first, mut resolution) = (Vec::new(), Vec::new(), Vec::new());
-    let mut per_agent: BTreeMap<i64, (Person, usize, Vec<i64>, Vec<i64>)> = BTreeMap::new();
-    for row in rows {
-        stats.tickets_created += 1;
-        let created: i64 = row.try_get(0)?;
-        let since = |at: Option<i64>| at.map(|at| (at - created).max(0));
-        let (assigned, answered, resolved) = (
-            since(row.try_get(1)?),
-            since(row.try_get(2)?),
-            since(row.try_get(3)?),
-        );
-        queue.extend(assigned);
-        first.extend(answered);
-        resolution.extend(resolved);
-        if let Some(agent) = row.try_get::<_, Option<i64>>(4)? {
-            let person = Person {
-                id: Some(agent),
-                name: row.try_get(5)?,
-                kind: AuthorKind::Agent,
-                avatar: row.try_get(6)?,
-            };
-            let entry = per_agent
-                .entry(agent)
-                .or_insert((person, 0, Vec::new(), Vec::new()));
-            entry.1 += 1;
-            entry.2.extend(answered);
-            entry.3.extend(resolved);
-        }
-    }
-    stats.queue_wait = duration_stats(queue);
-    stats.first_response = duration_stats(first);
-    stats.resolution = duration_stats(resolution);
-    stats.by_agent = per_agent
-        .into_values()
-        .map(|(agent, tickets, first, resolved)| AgentStats {
-            agent: Some(agent),
-            tickets,
-            first_response: duration_stats(first),
-            resolution: duration_stats(resolved),
-        })
-        .collect();
-    Ok(stats)
-}
-
-const CANNED_COLUMNS: &str = "id, atajo, texto, creado_por, creado, actualizado";
-
-fn canned_from_row(row: &Row) -> Result<CannedResponse, Error> {
-    Ok(CannedResponse {
-        id: row.try_get(0)?,
-        shortcut: row.try_get(1)?,
-        text: row.try_get(2)?,
-        created_by: row.try_get(3)?,
-        created: Timestamp::from_millis(row.try_get(4)?),
-        updated: Timestamp::from_millis(row.try_get(5)?),
-    })
+    let sql = "SELECT estado, COUNT(*) FROM tickets GROUP BY estado";
+    let states = all(&query(c, sql, &[]).await?, rows::state_count)?;
+    let (low, high) = (
+        from.map_or(i64::MIN, Timestamp::millis),
+        to.map_or(i64::MAX, Timestamp::millis),
+    );
+    let sql = format!("{TICKET_FACTS_SELECT} WHERE t.creado >= $1 AND t.creado <= $2");
+    let tickets = all(&query(c, &sql, &[&low, &high]).await?, rows::ticket_facts)?;
+    Ok(stats::team(from, to, states, tickets))
 }
 
 /// By shortcut, in byte order (as SQLite sorts).
 pub async fn canned_responses<C: GenericClient>(c: &C) -> Result<Vec<CannedResponse>, Error> {
     let sql = format!("SELECT {CANNED_COLUMNS} FROM respuestas ORDER BY atajo COLLATE \"C\"");
-    query(c, &sql, &[])
-        .await?
-        .iter()
-        .map(canned_from_row)
-        .collect()
+    all(&query(c, &sql, &[]).await?, rows::canned)
 }
 
 pub async fn canned_response<C: GenericClient>(
@@ -480,46 +331,7 @@ pub async fn canned_response<C: GenericClient>(
     id: i64,
 ) -> Result<Option<CannedResponse>, Error> {
     let sql = format!("SELECT {CANNED_COLUMNS} FROM respuestas WHERE id = $1");
-    query_opt(c, &sql, &[&id])
-        .await?
-        .map(|row| canned_from_row(&row))
-        .transpose()
-}
-
-/// Where attachment `id` is downloaded from.
-pub fn attachment_url(base: &str, id: i64) -> String {
-    format!("{base}/api/soporte/archivos/{id}/")
-}
-
-/// Where the thumbnail of attachment `id` is downloaded from.
-pub fn thumbnail_url(base: &str, id: i64) -> String {
-    format!("{base}/api/soporte/archivos/{id}/miniatura/")
-}
-
-const ATTACHMENT_COLUMNS: &str =
-    "id, mensaje_id, nombre, tamano, tipo_mime, ticket_id, storage_key, sha256, thumbnail_key";
-
-fn attachment_from_row(row: &Row, base: &str) -> Result<(MessageId, AttachmentFile), Error> {
-    let id: i64 = row.try_get(0)?;
-    let size: i64 = row.try_get(3)?;
-    let thumbnail_key: Option<String> = row.try_get(8)?;
-    Ok((
-        row.try_get(1)?,
-        AttachmentFile {
-            attachment: Attachment {
-                id,
-                name: row.try_get(2)?,
-                size: size as u64,
-                mime_type: row.try_get(4)?,
-                url: attachment_url(base, id),
-                thumbnail_url: thumbnail_key.as_ref().map(|_| thumbnail_url(base, id)),
-            },
-            ticket: row.try_get(5)?,
-            key: row.try_get(6)?,
-            thumbnail_key,
-            sha256: row.try_get(7)?,
-        },
-    ))
+    one(query_opt(c, &sql, &[&id]).await?, rows::canned)
 }
 
 /// Puts each message's files in its `archivos`: one query per page.
@@ -535,12 +347,9 @@ pub async fn fill_attachments<C: GenericClient>(
     let sql = format!(
         "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE mensaje_id = ANY($1) ORDER BY id"
     );
-    for row in query(c, &sql, &[&ids]).await? {
-        let (message, file) = attachment_from_row(&row, base)?;
-        if let Some(m) = messages.iter_mut().find(|m| m.id == message) {
-            m.attachments.push(file.attachment);
-        }
-    }
+    let found = query(c, &sql, &[&ids]).await?;
+    let files = all(&found, |row| rows::attachment(row, base))?;
+    rows::attach(messages, files);
     Ok(())
 }
 
@@ -550,38 +359,15 @@ pub async fn attachment_file<C: GenericClient>(
     base: &str,
 ) -> Result<Option<AttachmentFile>, Error> {
     let sql = format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE id = $1");
-    query_opt(c, &sql, &[&id])
-        .await?
-        .map(|row| attachment_from_row(&row, base).map(|(_, file)| file))
-        .transpose()
+    one(query_opt(c, &sql, &[&id]).await?, |row| {
+        rows::attachment(row, base).map(|(_, file)| file)
+    })
 }
 
 pub async fn upload_grant<C: GenericClient>(
     c: &C,
     upload_id: &str,
 ) -> Result<Option<GrantState>, Error> {
-    let Some(row) = query_opt(
-        c,
-        "SELECT id, credential_hash, user_id, ticket_id, nombre, tamano, extension, expires_at, used_at
-         FROM upload_grants WHERE id = $1",
-        &[&upload_id],
-    )
-    .await?
-    else {
-        return Ok(None);
-    };
-    let size: i64 = row.try_get(5)?;
-    Ok(Some(GrantState {
-        grant: UploadGrant {
-            upload_id: row.try_get(0)?,
-            credential_hash: row.try_get(1)?,
-            user: row.try_get(2)?,
-            ticket: row.try_get(3)?,
-            name: row.try_get(4)?,
-            size: size as u64,
-            extension: row.try_get(6)?,
-            expires_at: Timestamp::from_millis(row.try_get(7)?),
-        },
-        used: row.try_get::<_, Option<i64>>(8)?.is_some(),
-    }))
+    let sql = format!("SELECT {GRANT_COLUMNS} FROM upload_grants WHERE id = $1");
+    one(query_opt(c, &sql, &[&upload_id]).await?, rows::grant)
 }

@@ -2,7 +2,7 @@
 //! queue, and commits everything waiting in one transaction (group commit),
 //! exactly as the SQLite store's writer thread does.
 //!
-//! Jobs are data ([`Op`]), not closures, so a batch can be run again from the
+//! A job keeps its input, so a batch can be run again from the
 //! start: when PostgreSQL aborts it to break a deadlock or a serialization
 //! conflict with another node (40P01, 40001), or when the connection is lost
 //! before COMMIT was sent (the server rolled everything back). Each job runs
@@ -18,17 +18,16 @@
 //! makes (the ticket's state, its agent, an earlier copy of a `client_id`) is
 //! made under that lock, against the latest committed data.
 
-use super::jobs;
+use super::tx::PgTx;
 use crate::metrics::METRICS;
+use crate::store::columns::corrupt_value;
 use crate::store::*;
 use deadpool_postgres::{Object, Pool, Transaction};
 use futures_util::future;
-use soporte_protocol::rest::{CannedResponse, CannedResponseInput};
-use soporte_protocol::*;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
 
 /// Most jobs committed in one transaction: bounds the latency one batch adds.
@@ -39,107 +38,37 @@ pub const QUEUE_CAPACITY: usize = 8192;
 /// its jobs are answered `Unavailable`.
 const CONFLICT_ATTEMPTS: u32 = 8;
 
-/// A write, as data: run (and, after a conflict, run again) inside a batch.
-#[derive(Debug)]
-pub enum Op {
-    UpsertUser(UserRecord),
-    TouchLastSeen(UserId, Timestamp),
-    SetAvailability(UserId, Availability),
-    CreateTicket(NewTicket),
-    ClaimTicket(TicketId, UserRecord),
-    ChangeTicket(TicketId, UserRecord, TicketCommand),
-    Append(NewMessage),
-    MarkRead {
-        ticket: TicketId,
-        reader: Viewer,
-        reader_role: Role,
-        ids: Vec<MessageId>,
-    },
-    CreateUploadGrant(UploadGrant),
-    /// With the base of the attachment URLs it answers with.
-    CompleteUpload(CompleteUpload, Arc<str>),
-    PurgeUploadGrants(Timestamp),
-    SaveCannedResponse(Option<i64>, CannedResponseInput, UserId),
-    DeleteCannedResponse(i64),
-}
-
-impl Op {
-    /// The ticket whose row this write must hold, when known before it runs.
-    fn ticket(&self) -> Option<TicketId> {
-        match self {
-            Op::ClaimTicket(id, _) | Op::ChangeTicket(id, _, _) => Some(*id),
-            Op::Append(message) => Some(message.ticket),
-            Op::MarkRead { ticket, .. } => Some(*ticket),
-            _ => None,
-        }
-    }
-}
-
-/// What a write answers.
-#[derive(Debug)]
-pub enum Done {
-    Unit,
-    Ticket(Ticket),
-    Claim(Claim),
-    Appended(Appended),
-    MarkRead(MarkRead),
-    Uploaded(Uploaded),
-    Count(usize),
-    Canned(CannedResponse),
-    Deleted(bool),
-}
-
-/// Why a job failed: an answer for its caller, or the database's error,
-/// which the writer sorts (conflict, lost connection, or this job's fault).
-#[derive(Debug)]
-pub enum JobError {
-    Store(StoreError),
-    Db(tokio_postgres::Error),
-}
-
-impl From<StoreError> for JobError {
-    fn from(error: StoreError) -> Self {
-        JobError::Store(error)
-    }
-}
-
-impl From<tokio_postgres::Error> for JobError {
-    fn from(error: tokio_postgres::Error) -> Self {
-        JobError::Db(error)
-    }
-}
-
-/// What a job sees: the open transaction, and where to put messages that
-/// become visible when it commits.
-pub struct Batch<'a> {
-    pub tx: &'a Transaction<'a>,
-    pub committed: Vec<Committed>,
-}
-
-struct Job {
-    op: Op,
-    reply: oneshot::Sender<StoreResult<Done>>,
-}
-
 #[derive(Clone)]
 pub struct WriterHandle {
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::Sender<Box<dyn Job>>,
 }
 
 impl WriterHandle {
-    /// Runs `op` in the next batch and returns its answer after the commit.
-    pub async fn write(&self, op: Op) -> StoreResult<Done> {
-        let (reply, answer) = oneshot::channel();
+    /// Queues `job` for the next batch (waiting while the queue is full).
+    pub async fn submit(&self, job: Box<dyn Job>) -> StoreResult<()> {
         METRICS.writer_queue_depth.fetch_add(1, Ordering::Relaxed);
-        if self.queue.send(Job { op, reply }).await.is_err() {
+        if self.queue.send(job).await.is_err() {
             METRICS.writer_queue_depth.fetch_sub(1, Ordering::Relaxed);
             return Err(StoreError::Closed);
         }
-        answer.await.map_err(|_| StoreError::Closed)?
+        Ok(())
     }
 }
 
-pub fn unavailable(error: impl std::fmt::Display) -> StoreError {
+/// A database error as the store reports it: a value we never write is
+/// corrupt data (logged where it is met), anything else is unavailability.
+pub fn unavailable(error: &tokio_postgres::Error) -> StoreError {
+    match corrupt_value(error) {
+        Some(corrupt) => {
+            tracing::error!(%corrupt, "a row cannot be read");
+            StoreError::Corrupt(corrupt.to_string())
+        }
+        None => StoreError::Unavailable(format!("PostgreSQL: {error}")),
+    }
+}
+
+/// A failure that is not the database's answer (no connection from the pool).
+pub fn unreachable(error: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("PostgreSQL: {error}"))
 }
 
@@ -167,15 +96,32 @@ pub fn connection_lost(error: &tokio_postgres::Error) -> bool {
     std::error::Error::source(error).is_some_and(|source| source.is::<std::io::Error>())
 }
 
-/// Starts the writer task. It ends when every handle is dropped, after
-/// finishing what was queued.
-pub fn spawn(pool: Pool, listener: Arc<dyn CommitListener>) -> WriterHandle {
+/// Starts the writer on a thread of its own, with a runtime of its own: the
+/// rules of `store::writes` run against a `&mut dyn WriteTx`, whose futures
+/// are not `Send`, so they cannot move between the server's worker threads.
+/// It also keeps the writer's I/O off the threads that serve sockets. It
+/// ends when every handle is dropped, after finishing what was queued.
+pub fn spawn(
+    pool: Pool,
+    listener: Arc<dyn CommitListener>,
+    url_base: Arc<str>,
+) -> std::io::Result<WriterHandle> {
     let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
-    tokio::spawn(run(pool, jobs, listener));
-    WriterHandle { queue }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("postgres-writer".into())
+        .spawn(move || runtime.block_on(run(pool, jobs, listener, url_base)))?;
+    Ok(WriterHandle { queue })
 }
 
-async fn run(pool: Pool, mut jobs: mpsc::Receiver<Job>, listener: Arc<dyn CommitListener>) {
+async fn run(
+    pool: Pool,
+    mut jobs: mpsc::Receiver<Box<dyn Job>>,
+    listener: Arc<dyn CommitListener>,
+    url_base: Arc<str>,
+) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.recv().await {
         waiting.push(first);
@@ -188,17 +134,16 @@ async fn run(pool: Pool, mut jobs: mpsc::Receiver<Job>, listener: Arc<dyn Commit
         METRICS
             .writer_queue_depth
             .fetch_sub(waiting.len() as i64, Ordering::Relaxed);
-        commit_batch(&pool, &mut waiting, listener.as_ref()).await;
+        commit_batch(&pool, &mut waiting, listener.as_ref(), &url_base).await;
     }
     tracing::debug!("postgres writer stopped");
 }
 
 /// How one run of a batch ended.
 enum Attempt {
-    Committed {
-        answers: Vec<StoreResult<Done>>,
-        committed: Vec<Committed>,
-    },
+    /// Committed (or, for a batch of one failed job, rolled back): each job
+    /// holds its answer.
+    Committed { committed: Vec<Committed> },
     /// Rolled back by a conflict with another transaction: run it again.
     Conflict(tokio_postgres::Error),
     /// The connection was lost before COMMIT was sent, so nothing was
@@ -208,12 +153,17 @@ enum Attempt {
     Failed(StoreError),
 }
 
-async fn commit_batch(pool: &Pool, jobs: &mut Vec<Job>, listener: &dyn CommitListener) {
+async fn commit_batch(
+    pool: &Pool,
+    jobs: &mut Vec<Box<dyn Job>>,
+    listener: &dyn CommitListener,
+    url_base: &str,
+) {
     let started = std::time::Instant::now();
     let (mut conflicts, mut reconnected) = (0, false);
     let error = loop {
-        match attempt(pool, jobs).await {
-            Attempt::Committed { answers, committed } => {
+        match attempt(pool, jobs, url_base).await {
+            Attempt::Committed { committed } => {
                 METRICS.commit_batches.fetch_add(1, Ordering::Relaxed);
                 METRICS
                     .messages_committed
@@ -222,15 +172,15 @@ async fn commit_batch(pool: &Pool, jobs: &mut Vec<Job>, listener: &dyn CommitLis
                 if !committed.is_empty() {
                     listener.committed(&committed);
                 }
-                for (job, answer) in jobs.drain(..).zip(answers) {
-                    let _ = job.reply.send(answer);
+                for job in jobs.drain(..) {
+                    job.answer(None);
                 }
                 return;
             }
             Attempt::Conflict(error) => {
                 conflicts += 1;
                 if conflicts >= CONFLICT_ATTEMPTS {
-                    break unavailable(error);
+                    break unavailable(&error);
                 }
                 tracing::debug!(%error, conflicts, "write batch rolled back by a conflict; running it again");
                 // A short, growing pause lets the other transaction finish.
@@ -250,7 +200,7 @@ async fn commit_batch(pool: &Pool, jobs: &mut Vec<Job>, listener: &dyn CommitLis
     tracing::error!(%error, jobs = jobs.len(), "write batch failed; its callers are told so");
     METRICS.commit_failures.fetch_add(1, Ordering::Relaxed);
     for job in jobs.drain(..) {
-        let _ = job.reply.send(Err(error.clone()));
+        job.answer(Some(&error));
     }
 }
 
@@ -264,19 +214,19 @@ fn before_commit(client: Option<Object>, error: tokio_postgres::Error) -> Attemp
         if let Some(client) = client {
             drop(Object::take(client));
         }
-        return Attempt::Lost(unavailable(error));
+        return Attempt::Lost(unavailable(&error));
     }
-    Attempt::Failed(unavailable(error))
+    Attempt::Failed(unavailable(&error))
 }
 
-async fn attempt(pool: &Pool, jobs: &[Job]) -> Attempt {
+async fn attempt(pool: &Pool, jobs: &mut [Box<dyn Job>], url_base: &str) -> Attempt {
     let mut client = match pool.get().await {
         Ok(client) => client,
-        Err(error) => return Attempt::Failed(unavailable(error)),
+        Err(error) => return Attempt::Failed(unreachable(error)),
     };
     // The statements of the transaction, and how it ended; `client` is free
     // again once `tx` is gone.
-    let outcome = run_in_transaction(&mut client, jobs).await;
+    let outcome = run_in_transaction(&mut client, jobs, url_base).await;
     match outcome {
         Ok(done) => done,
         Err(error) => before_commit(Some(client), error),
@@ -285,13 +235,16 @@ async fn attempt(pool: &Pool, jobs: &[Job]) -> Attempt {
 
 async fn run_in_transaction(
     client: &mut Object,
-    jobs: &[Job],
+    jobs: &mut [Box<dyn Job>],
+    url_base: &str,
 ) -> Result<Attempt, tokio_postgres::Error> {
     let tx = client.transaction().await?;
     lock_tickets(&tx, jobs).await?;
-    let mut batch = Batch {
+    let mut batch = PgTx {
         tx: &tx,
         committed: Vec::new(),
+        url_base,
+        fatal: None,
     };
     // A batch of one needs no savepoint: if its job fails, the transaction
     // is rolled back whole, which is the same.
@@ -299,10 +252,10 @@ async fn run_in_transaction(
     // The savepoint of the last job, kept until the next one begins (or
     // COMMIT), so each job costs no round trip of its own for it.
     let mut unreleased = false;
-    let mut answers = Vec::with_capacity(jobs.len());
-    for job in jobs {
+    let mut all_failed = true;
+    for job in jobs.iter_mut() {
         let visible_before = batch.committed.len();
-        let outcome = if isolate {
+        let succeeded = if isolate {
             let begin = if unreleased {
                 "RELEASE SAVEPOINT job; SAVEPOINT job"
             } else {
@@ -310,52 +263,41 @@ async fn run_in_transaction(
             };
             // Sent ahead of the job's first statement on the same
             // connection (pipelined): the server runs them in that order.
-            let (begun, outcome) =
-                future::join(tx.batch_execute(begin), jobs::run(&mut batch, &job.op)).await;
+            let statements = batch.tx;
+            let (begun, succeeded) =
+                future::join(statements.batch_execute(begin), job.run(&mut batch)).await;
             begun?;
-            outcome
+            succeeded
         } else {
-            jobs::run(&mut batch, &job.op).await
+            job.run(&mut batch).await
         };
-        match outcome {
-            Ok(done) => {
-                unreleased = isolate;
-                answers.push(Ok(done));
+        // The whole batch goes again, or fails: not this job alone.
+        if let Some(error) = batch.fatal.take() {
+            return Err(error);
+        }
+        if succeeded {
+            unreleased = isolate;
+            all_failed = false;
+        } else {
+            batch.committed.truncate(visible_before);
+            if isolate {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
+                    .await?;
             }
-            Err(failure) => {
-                let error = match failure {
-                    JobError::Store(error) => error,
-                    // The whole batch goes again, or fails: not this job alone.
-                    JobError::Db(error) if is_conflict(&error) || connection_lost(&error) => {
-                        return Err(error)
-                    }
-                    JobError::Db(error) => {
-                        tracing::warn!(%error, "a write failed; the rest of its batch goes on");
-                        unavailable(error)
-                    }
-                };
-                batch.committed.truncate(visible_before);
-                if isolate {
-                    tx.batch_execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
-                        .await?;
-                }
-                unreleased = false;
-                answers.push(Err(error));
-            }
+            unreleased = false;
         }
     }
     let committed = std::mem::take(&mut batch.committed);
     drop(batch);
-    if !isolate && answers.iter().all(|answer| answer.is_err()) {
+    if !isolate && all_failed {
         // The only job failed: keep nothing of it.
         tx.rollback().await?;
         return Ok(Attempt::Committed {
-            answers,
             committed: Vec::new(),
         });
     }
     match tx.commit().await {
-        Ok(()) => Ok(Attempt::Committed { answers, committed }),
+        Ok(()) => Ok(Attempt::Committed { committed }),
         Err(error) if is_conflict(&error) => Ok(Attempt::Conflict(error)),
         // The answer to COMMIT never came: it may or may not have happened.
         Err(error) => Ok(Attempt::Failed(StoreError::Unavailable(format!(
@@ -368,14 +310,14 @@ async fn run_in_transaction(
 /// batches on different nodes touching the same tickets queue up instead of
 /// deadlocking. `FOR NO KEY UPDATE`: new messages and grants may still
 /// reference the tickets (foreign keys) meanwhile.
-async fn lock_tickets(tx: &Transaction<'_>, jobs: &[Job]) -> Result<(), tokio_postgres::Error> {
-    let mut tickets: Vec<i64> = jobs.iter().filter_map(|job| job.op.ticket()).collect();
+async fn lock_tickets(
+    tx: &Transaction<'_>,
+    jobs: &[Box<dyn Job>],
+) -> Result<(), tokio_postgres::Error> {
+    let mut tickets: Vec<i64> = jobs.iter().filter_map(|job| job.locks().ticket).collect();
     let grants: Vec<&str> = jobs
         .iter()
-        .filter_map(|job| match &job.op {
-            Op::CompleteUpload(upload, _) => Some(upload.upload_id.as_str()),
-            _ => None,
-        })
+        .filter_map(|job| job.locks().grant.as_deref())
         .collect();
     if tickets.is_empty() && grants.is_empty() {
         return Ok(());

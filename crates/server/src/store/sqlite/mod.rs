@@ -3,22 +3,18 @@
 //! connections that never wait for it (WAL lets readers run beside a writer).
 
 mod checkpointer;
-mod jobs;
 mod migrations;
 mod readers;
 mod reads;
-mod rows;
+mod tx;
 mod writer;
 
 use super::*;
-use rows::*;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use soporte_protocol::rest::{
-    CannedResponse, CannedResponseInput, ChatStats, TeamStats, TicketView,
-};
+use rusqlite::{Connection, OpenFlags};
+use soporte_protocol::rest::{CannedResponse, ChatStats, TeamStats, TicketView};
 use soporte_protocol::server::AgentView;
 use std::path::Path;
-use writer::{unavailable, Batch, WriterHandle};
+use writer::WriterHandle;
 
 /// Read connections: enough for both cores plus requests waiting on I/O.
 const READERS: usize = 4;
@@ -37,7 +33,11 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, applies migrations
     /// and starts the writer, which reports commits to `listener`.
-    pub fn open(path: &Path, listener: Arc<dyn CommitListener>) -> Result<SqliteStore, String> {
+    pub fn open(
+        path: &Path,
+        listener: Arc<dyn CommitListener>,
+        url_base: &str,
+    ) -> Result<SqliteStore, String> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
@@ -68,12 +68,14 @@ impl SqliteStore {
         let restart = checkpointer::RestartRequest::default();
         let checkpoints = checkpointer::spawn(path, restart.clone())
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let (writer, _thread) = writer::spawn(writer_conn, listener, restart);
+        let url_base: Arc<str> = Arc::from(url_base.trim_end_matches('/'));
+        let (writer, _thread) = writer::spawn(writer_conn, listener, restart, url_base.clone())
+            .map_err(|e| format!("cannot start the writer of {}: {e}", path.display()))?;
         Ok(SqliteStore {
             _checkpoints: checkpoints,
             writer,
             readers: readers::Readers::new(readers),
-            url_base: Arc::from(""),
+            url_base,
             epoch,
         })
     }
@@ -102,12 +104,6 @@ impl SqliteStore {
         migrations::apply(&mut conn).map_err(|e| format!("migrating {}: {e}", path.display()))
     }
 
-    /// Sets the base of attachment URLs (`https://chat.example.com`).
-    pub fn with_url_base(mut self, base: &str) -> SqliteStore {
-        self.url_base = Arc::from(base.trim_end_matches('/'));
-        self
-    }
-
     /// Reads messages, then fills in their attachments, on one connection.
     async fn read_messages<F>(&self, query: F) -> StoreResult<Vec<Message>>
     where
@@ -130,26 +126,9 @@ impl SqliteStore {
     {
         self.readers.run(query).await
     }
-
-    async fn write<T, F>(&self, work: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: Fn(&mut Batch<'_>) -> StoreResult<T> + Send + 'static,
-    {
-        self.writer.write(work).await
-    }
 }
 
-/// Heap bytes SQLite holds in this process, all connections together: page
-/// caches (each connection's up to `cache_size`), prepared statements,
-/// schema. Part of the process's heap in use.
-pub fn memory_used() -> u64 {
-    // SAFETY: a read of SQLite's global memory statistics, thread-safe.
-    let used = unsafe { rusqlite::ffi::sqlite3_memory_used() };
-    used.max(0) as u64
-}
-
-pub(crate) fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -177,74 +156,39 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn upsert_user(&self, user: UserRecord) -> StoreResult<()> {
-        self.write(move |batch| jobs::upsert_user(batch.conn, &user).map_err(unavailable))
-            .await
+    fn epoch(&self) -> &str {
+        &self.epoch
     }
 
-    async fn touch_last_seen(&self, user: UserId, at: Timestamp) -> StoreResult<()> {
-        self.write(move |batch| {
-            batch
-                .conn
-                .prepare_cached("UPDATE users SET last_seen = ?2 WHERE id = ?1")
-                .and_then(|mut stmt| stmt.execute(params![user, at.millis()]))
-                .map(|_| ())
-                .map_err(unavailable)
-        })
-        .await
+    fn url_base(&self) -> Arc<str> {
+        self.url_base.clone()
+    }
+
+    /// All connections together: page caches (each up to its
+    /// `cache_size`), prepared statements, schema.
+    fn memory_in_use(&self) -> Option<u64> {
+        // SAFETY: a read of SQLite's global memory statistics, thread-safe.
+        let used = unsafe { rusqlite::ffi::sqlite3_memory_used() };
+        Some(used.max(0) as u64)
+    }
+
+    async fn submit(&self, job: Box<dyn Job>) -> StoreResult<()> {
+        self.writer.submit(job).await
     }
 
     async fn last_seen(&self, users: Vec<UserId>) -> StoreResult<HashMap<UserId, Timestamp>> {
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached("SELECT last_seen FROM users WHERE id = ?1")?;
-            let mut seen = HashMap::new();
-            for user in users {
-                let at: Option<Option<i64>> =
-                    stmt.query_row([user], |row| row.get(0)).optional()?;
-                if let Some(Some(at)) = at {
-                    seen.insert(user, Timestamp::from_millis(at));
-                }
-            }
-            Ok(seen)
-        })
-        .await
-    }
-
-    async fn set_availability(&self, user: UserId, availability: Availability) -> StoreResult<()> {
-        self.write(move |batch| jobs::set_availability(batch.conn, user, availability))
-            .await
+        let seen = self
+            .read(move |conn| reads::last_seen(conn, &users))
+            .await?;
+        Ok(seen.into_iter().collect())
     }
 
     async fn agents(&self) -> StoreResult<Vec<AgentView>> {
         self.read(reads::agents).await
     }
 
-    async fn create_ticket(&self, ticket: NewTicket) -> StoreResult<Ticket> {
-        self.write(move |batch| jobs::create_ticket(batch, ticket.clone()))
-            .await
-    }
-
-    fn epoch(&self) -> &str {
-        &self.epoch
-    }
-
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
         self.read(move |conn| reads::load_ticket(conn, id)).await
-    }
-
-    async fn claim_ticket(&self, id: TicketId, agent: UserRecord) -> StoreResult<Claim> {
-        self.write(move |batch| jobs::claim_ticket(batch, id, agent.clone()))
-            .await
-    }
-
-    async fn change_ticket(
-        &self,
-        id: TicketId,
-        actor: UserRecord,
-        command: TicketCommand,
-    ) -> StoreResult<Ticket> {
-        self.write(move |batch| jobs::change_ticket(batch, id, actor.clone(), command.clone()))
-            .await
     }
 
     async fn list_tickets(
@@ -254,20 +198,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<TicketView>> {
         let base = self.url_base.clone();
-        self.read(move |conn| {
-            let mut views = reads::list_tickets(conn, scope, viewer, limit)?;
-            for view in &mut views {
-                if let Some(last) = view.last_message.as_mut() {
-                    reads::fill_attachments(conn, std::slice::from_mut(last), &base)?;
-                }
-            }
-            Ok(views)
-        })
-        .await
-    }
-
-    async fn append(&self, message: NewMessage) -> StoreResult<Appended> {
-        self.write(move |batch| jobs::append(batch, message.clone()))
+        self.read(move |conn| reads::list_tickets(conn, scope, viewer, limit, &base))
             .await
     }
 
@@ -278,14 +209,8 @@ impl Store for SqliteStore {
         client_id: &str,
     ) -> StoreResult<Option<Message>> {
         let client_id = client_id.to_string();
-        self.read(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = ?1 AND autor_id = ?2 AND client_id = ?3"
-            ))?
-            .query_row(params![ticket, author, client_id], message_from_row)
-            .optional()
-        })
-        .await
+        self.read(move |conn| reads::find_sent(conn, ticket, author, &client_id))
+            .await
     }
 
     async fn recent_messages(
@@ -328,17 +253,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn mark_read(
-        &self,
-        ticket: TicketId,
-        reader: Viewer,
-        reader_role: Role,
-        ids: Vec<MessageId>,
-    ) -> StoreResult<MarkRead> {
-        self.write(move |batch| jobs::mark_read(batch, ticket, reader, reader_role, ids.clone()))
-            .await
-    }
-
     async fn unread_count(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<i64> {
         self.read(move |conn| reads::unread_count(conn, ticket, viewer))
             .await
@@ -358,20 +272,9 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn create_upload_grant(&self, grant: UploadGrant) -> StoreResult<()> {
-        self.write(move |batch| jobs::create_upload_grant(batch.conn, grant.clone()))
-            .await
-    }
-
     async fn upload_grant(&self, upload_id: &str) -> StoreResult<Option<GrantState>> {
         let upload_id = upload_id.to_string();
         self.read(move |conn| reads::upload_grant(conn, &upload_id))
-            .await
-    }
-
-    async fn complete_upload(&self, upload: CompleteUpload) -> StoreResult<Uploaded> {
-        let base = self.url_base.clone();
-        self.write(move |batch| jobs::complete_upload(batch, upload.clone(), &base))
             .await
     }
 
@@ -381,40 +284,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn purge_upload_grants(&self, before: Timestamp) -> StoreResult<usize> {
-        self.write(move |batch| {
-            batch
-                .conn
-                .execute(
-                    "DELETE FROM upload_grants WHERE expires_at < ?1",
-                    [before.millis()],
-                )
-                .map_err(unavailable)
-        })
-        .await
-    }
-
     async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>> {
         self.read(reads::canned_responses).await
     }
 
     async fn canned_response(&self, id: i64) -> StoreResult<Option<CannedResponse>> {
         self.read(move |conn| reads::canned_response(conn, id))
-            .await
-    }
-
-    async fn save_canned_response(
-        &self,
-        id: Option<i64>,
-        input: CannedResponseInput,
-        by: UserId,
-    ) -> StoreResult<CannedResponse> {
-        self.write(move |batch| jobs::save_canned_response(batch.conn, id, input.clone(), by))
-            .await
-    }
-
-    async fn delete_canned_response(&self, id: i64) -> StoreResult<bool> {
-        self.write(move |batch| jobs::delete_canned_response(batch.conn, id))
             .await
     }
 }
@@ -441,8 +316,8 @@ mod tests {
     #[tokio::test]
     async fn expired_upload_grants_are_purged_and_live_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("t.db"), Arc::new(NoListener)).unwrap();
-        let customer = UserRecord {
+        let store = SqliteStore::open(&dir.path().join("t.db"), Arc::new(NoListener), "").unwrap();
+        let customer = crate::domain::User {
             id: 1,
             name: "Ana".into(),
             role: Role::Customer,
@@ -492,8 +367,8 @@ mod tests {
     async fn the_wal_starts_over_under_steady_writes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let store = SqliteStore::open(&path, Arc::new(NoListener)).unwrap();
-        let customer = UserRecord {
+        let store = SqliteStore::open(&path, Arc::new(NoListener), "").unwrap();
+        let customer = crate::domain::User {
             id: 1,
             name: "Ana".into(),
             role: Role::Customer,

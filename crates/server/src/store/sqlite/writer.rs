@@ -10,80 +10,29 @@
 //! closed ticket, a missing one, a refused change) is found before the job
 //! writes anything, and then there is nothing to undo. A job that fails after
 //! it wrote rolls the whole batch back, and the batch runs again from the
-//! start with each job in a savepoint of its own (that is why jobs are `Fn`).
+//! start with each job in a savepoint of its own (a job keeps its input, so
+//! it can run again).
 //! Savepoints on every job would cost a copy of every page each job touches
 //! (SQLite's statement journal), on the path every message takes.
 //!
 //! Nobody is told "stored", and the commit listener sees nothing, unless the
 //! COMMIT returned.
 
-use super::super::{CommitListener, Committed, StoreError, StoreResult};
 use super::checkpointer::RestartRequest;
+use super::tx::SqliteTx;
 use crate::metrics::METRICS;
+use crate::store::columns::corrupt_value;
+use crate::store::writes::{run_now, Job};
+use crate::store::{CommitListener, StoreError, StoreResult};
 use rusqlite::Connection;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// Most jobs committed in one transaction: bounds the latency one batch adds.
 const MAX_BATCH: usize = 1024;
 /// Jobs waiting for the writer; senders wait when it is full (backpressure).
 pub const QUEUE_CAPACITY: usize = 8192;
-
-/// What a job sees: the connection inside the open transaction, and where to
-/// put messages that become visible when it commits.
-pub struct Batch<'c> {
-    pub conn: &'c Connection,
-    pub committed: Vec<Committed>,
-}
-
-/// One caller's write, queued: its work, what the work answered in the
-/// batch's last run, and where the answer goes.
-trait Job: Send {
-    /// Runs the work in the open batch, inside a savepoint when `isolated`,
-    /// and says whether it succeeded. A failed run leaves nothing in
-    /// `batch.committed`.
-    fn run(&mut self, batch: &mut Batch<'_>, isolated: bool) -> bool;
-    /// Answers the caller once the batch's fate is known: `batch_error` when
-    /// nothing of the batch is stored.
-    fn answer(self: Box<Self>, batch_error: Option<&StoreError>);
-}
-
-struct Pending<T, F> {
-    work: F,
-    result: Option<StoreResult<T>>,
-    reply: oneshot::Sender<StoreResult<T>>,
-}
-
-impl<T, F> Job for Pending<T, F>
-where
-    T: Send,
-    F: Fn(&mut Batch<'_>) -> StoreResult<T> + Send,
-{
-    fn run(&mut self, batch: &mut Batch<'_>, isolated: bool) -> bool {
-        let visible_before = batch.committed.len();
-        let result = if isolated {
-            in_savepoint(batch, &self.work)
-        } else {
-            (self.work)(batch)
-        };
-        let succeeded = result.is_ok();
-        if !succeeded {
-            batch.committed.truncate(visible_before);
-        }
-        self.result = Some(result);
-        succeeded
-    }
-
-    fn answer(self: Box<Self>, batch_error: Option<&StoreError>) {
-        let outcome = match (batch_error, self.result) {
-            (Some(error), _) => Err(error.clone()),
-            (None, Some(result)) => result,
-            (None, None) => Err(StoreError::Closed),
-        };
-        let _ = self.reply.send(outcome);
-    }
-}
 
 #[derive(Clone)]
 pub struct WriterHandle {
@@ -91,50 +40,60 @@ pub struct WriterHandle {
 }
 
 impl WriterHandle {
-    /// Runs `work` in the next batch and returns its result after the commit.
-    /// `work` may run more than once (see the module's notes); only its last
-    /// run counts.
-    pub async fn write<T, F>(&self, work: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: Fn(&mut Batch<'_>) -> StoreResult<T> + Send + 'static,
-    {
-        let (reply, answer) = oneshot::channel();
-        let job = Box::new(Pending {
-            work,
-            result: None,
-            reply,
-        });
+    /// Queues `job` for the next batch (waiting while the queue is full).
+    pub async fn submit(&self, job: Box<dyn Job>) -> StoreResult<()> {
         METRICS.writer_queue_depth.fetch_add(1, Ordering::Relaxed);
         if self.queue.send(job).await.is_err() {
             METRICS.writer_queue_depth.fetch_sub(1, Ordering::Relaxed);
             return Err(StoreError::Closed);
         }
-        answer.await.map_err(|_| StoreError::Closed)?
+        Ok(())
     }
 }
 
-fn in_savepoint<T>(
-    batch: &mut Batch<'_>,
-    work: impl Fn(&mut Batch<'_>) -> StoreResult<T>,
-) -> StoreResult<T> {
-    batch
-        .conn
-        .execute_batch("SAVEPOINT job")
-        .map_err(unavailable)?;
-    let result = work(batch);
-    let end = match &result {
-        Ok(_) => batch.conn.execute_batch("RELEASE job"),
-        Err(_) => batch.conn.execute_batch("ROLLBACK TO job; RELEASE job"),
+/// Runs `job` in the open batch, inside a savepoint when `isolated`, and
+/// says whether it succeeded. A failed run leaves nothing of it in
+/// `tx.committed`.
+fn run_job(tx: &mut SqliteTx<'_>, job: &mut dyn Job, isolated: bool) -> bool {
+    let visible_before = tx.committed.len();
+    if isolated && tx.conn.execute_batch("SAVEPOINT job").is_err() {
+        return false;
+    }
+    let succeeded = match run_now(job.run(tx)) {
+        Some(succeeded) => succeeded,
+        None => {
+            tracing::error!("a write waited on the SQLite writer thread; it is failed");
+            false
+        }
     };
-    match end {
-        Ok(()) => result,
-        Err(e) => Err(unavailable(e)),
+    if isolated {
+        let end = if succeeded {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        if let Err(error) = tx.conn.execute_batch(end) {
+            tracing::error!(%error, "ending a job's savepoint");
+            tx.committed.truncate(visible_before);
+            return false;
+        }
     }
+    if !succeeded {
+        tx.committed.truncate(visible_before);
+    }
+    succeeded
 }
 
+/// A database error as the store reports it: a value we never write is
+/// corrupt data (logged where it is met), anything else is unavailability.
 pub fn unavailable(error: rusqlite::Error) -> StoreError {
-    StoreError::Unavailable(error.to_string())
+    match corrupt_value(&error) {
+        Some(corrupt) => {
+            tracing::error!(%corrupt, "a row cannot be read");
+            StoreError::Corrupt(corrupt.to_string())
+        }
+        None => StoreError::Unavailable(error.to_string()),
+    }
 }
 
 /// Starts the writer thread. It ends when every handle is dropped, after
@@ -144,13 +103,13 @@ pub fn spawn(
     conn: Connection,
     listener: Arc<dyn CommitListener>,
     restart: RestartRequest,
-) -> (WriterHandle, std::thread::JoinHandle<()>) {
+    url_base: Arc<str>,
+) -> std::io::Result<(WriterHandle, std::thread::JoinHandle<()>)> {
     let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
     let thread = std::thread::Builder::new()
         .name("sqlite-writer".into())
-        .spawn(move || run(conn, jobs, listener.as_ref(), &restart))
-        .expect("spawning the writer thread");
-    (WriterHandle { queue }, thread)
+        .spawn(move || run(conn, jobs, listener.as_ref(), &restart, &url_base))?;
+    Ok((WriterHandle { queue }, thread))
 }
 
 fn run(
@@ -158,6 +117,7 @@ fn run(
     mut jobs: mpsc::Receiver<Box<dyn Job>>,
     listener: &dyn CommitListener,
     restart: &RestartRequest,
+    url_base: &str,
 ) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.blocking_recv() {
@@ -171,7 +131,7 @@ fn run(
         METRICS
             .writer_queue_depth
             .fetch_sub(waiting.len() as i64, Ordering::Relaxed);
-        commit_batch(&conn, &mut waiting, listener);
+        commit_batch(&conn, &mut waiting, listener, url_base);
         restart.answer(&conn);
     }
     tracing::debug!("sqlite writer stopped");
@@ -180,11 +140,17 @@ fn run(
 /// Runs and commits one batch, then tells the listener what became visible
 /// and answers every job: in commit order, so `seq` order holds everywhere,
 /// and a message reaches its room before its sender hears it is stored.
-fn commit_batch(conn: &Connection, jobs: &mut Vec<Box<dyn Job>>, listener: &dyn CommitListener) {
+fn commit_batch(
+    conn: &Connection,
+    jobs: &mut Vec<Box<dyn Job>>,
+    listener: &dyn CommitListener,
+    url_base: &str,
+) {
     let started = std::time::Instant::now();
-    let mut batch = Batch {
+    let mut batch = SqliteTx {
         conn,
         committed: Vec::new(),
+        url_base,
     };
     let outcome = run_jobs(&mut batch, jobs, false).and_then(|redo| {
         if !redo {
@@ -231,12 +197,16 @@ fn commit_batch(conn: &Connection, jobs: &mut Vec<Box<dyn Job>>, listener: &dyn 
 /// the batch must run again isolated: never when `isolated`; otherwise when
 /// a job failed after writing (the count of changed rows moved), in which
 /// case the jobs after it have not run.
-fn run_jobs(batch: &mut Batch<'_>, jobs: &mut [Box<dyn Job>], isolated: bool) -> StoreResult<bool> {
+fn run_jobs(
+    batch: &mut SqliteTx<'_>,
+    jobs: &mut [Box<dyn Job>],
+    isolated: bool,
+) -> StoreResult<bool> {
     let conn = batch.conn;
     conn.execute_batch("BEGIN IMMEDIATE").map_err(unavailable)?;
     for job in jobs.iter_mut() {
         let changes_before = conn.total_changes();
-        let succeeded = job.run(batch, isolated);
+        let succeeded = run_job(batch, job.as_mut(), isolated);
         // Some errors (a full disk, I/O) make SQLite roll the whole
         // transaction back itself; nothing more may run, or it would run
         // outside any transaction and be stored whatever we answer.
@@ -255,9 +225,15 @@ fn run_jobs(batch: &mut Batch<'_>, jobs: &mut [Box<dyn Job>], isolated: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::User;
+    use crate::store::writes::{Locks, WriteTx};
+    use crate::store::Committed;
+    use futures_util::future::{FutureExt, LocalBoxFuture};
+    use soporte_protocol::Role;
     use std::sync::atomic::AtomicUsize;
     use std::sync::Mutex;
     use std::time::Duration;
+    use tokio::sync::oneshot;
 
     /// Records the `seq` of every message it is told of.
     #[derive(Default)]
@@ -289,9 +265,8 @@ mod tests {
 
     fn open() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let conn = super::super::open_connection(&dir.path().join("w.db"), false).unwrap();
-        conn.execute_batch("CREATE TABLE t (x INTEGER NOT NULL)")
-            .unwrap();
+        let mut conn = super::super::open_connection(&dir.path().join("w.db"), false).unwrap();
+        super::super::migrations::apply(&mut conn).unwrap();
         (dir, conn)
     }
 
@@ -303,6 +278,93 @@ mod tests {
         RefusedFirst,
         /// Wrote its row, then failed.
         FailsAfterWriting,
+        /// Holds the writer until released.
+        Holds,
+    }
+
+    /// A job that stores user `x` (and says so to the listener as message
+    /// `x`), ending as told.
+    struct TestJob {
+        x: i64,
+        ending: Ending,
+        runs: Arc<AtomicUsize>,
+        gate: Option<(
+            std::sync::mpsc::Sender<()>,
+            Mutex<std::sync::mpsc::Receiver<()>>,
+        )>,
+        locks: Locks,
+        result: Option<StoreResult<i64>>,
+        reply: oneshot::Sender<StoreResult<i64>>,
+    }
+
+    impl Job for TestJob {
+        fn locks(&self) -> &Locks {
+            &self.locks
+        }
+
+        fn run<'a>(&'a mut self, tx: &'a mut dyn WriteTx) -> LocalBoxFuture<'a, bool> {
+            async move {
+                self.runs.fetch_add(1, Ordering::SeqCst);
+                if let Some((started, hold)) = &self.gate {
+                    let _ = started.send(());
+                    let _ = hold.lock().unwrap().recv_timeout(Duration::from_secs(5));
+                }
+                let result = match self.ending {
+                    Ending::RefusedFirst => {
+                        Err(StoreError::Refused(crate::domain::Refusal::TicketClosed))
+                    }
+                    ending => {
+                        let user = User {
+                            id: self.x,
+                            name: "x".into(),
+                            role: Role::Customer,
+                            avatar: None,
+                        };
+                        match tx.save_user(&user).await {
+                            Err(error) => Err(error),
+                            Ok(()) => {
+                                tx.committed(visible(self.x));
+                                match ending {
+                                    Ending::FailsAfterWriting => Err(StoreError::NOT_FOUND),
+                                    _ => Ok(self.x),
+                                }
+                            }
+                        }
+                    }
+                };
+                let succeeded = result.is_ok();
+                self.result = Some(result);
+                succeeded
+            }
+            .boxed_local()
+        }
+
+        fn answer(self: Box<Self>, batch_error: Option<&StoreError>) {
+            let outcome = match (batch_error, self.result) {
+                (Some(error), _) => Err(error.clone()),
+                (None, Some(result)) => result,
+                (None, None) => Err(StoreError::Closed),
+            };
+            let _ = self.reply.send(outcome);
+        }
+    }
+
+    fn job(
+        x: i64,
+        ending: Ending,
+        runs: Arc<AtomicUsize>,
+    ) -> (Box<TestJob>, oneshot::Receiver<StoreResult<i64>>) {
+        let (reply, answer) = oneshot::channel();
+        let job = TestJob {
+            x,
+            ending,
+            runs,
+            gate: None,
+            locks: Locks::default(),
+            result: None,
+            reply,
+        };
+        (Box::new(job), answer)
     }
 
     /// Queues jobs that all land in one batch, in this order: a first job
@@ -313,54 +375,33 @@ mod tests {
     ) -> Vec<StoreResult<i64>> {
         let (started, holding) = std::sync::mpsc::channel::<()>();
         let (release, hold) = std::sync::mpsc::channel::<()>();
-        let (started, hold) = (Mutex::new(started), Mutex::new(hold));
-        let holder = tokio::spawn({
-            let writer = writer.clone();
-            async move {
-                writer
-                    .write(move |_| {
-                        let _ = started.lock().unwrap().send(());
-                        let _ = hold.lock().unwrap().recv_timeout(Duration::from_secs(5));
-                        Ok(())
-                    })
-                    .await
-            }
-        });
+        let (mut holder, held) = job(0, Ending::Holds, Arc::default());
+        holder.gate = Some((started, Mutex::new(hold)));
+        writer.submit(holder).await.unwrap();
         tokio::task::spawn_blocking(move || holding.recv_timeout(Duration::from_secs(5)))
             .await
             .unwrap()
             .expect("the holder runs");
         let mut answers = Vec::new();
         for (x, ending, runs) in jobs {
-            let mut answer = Box::pin(writer.write(move |batch| {
-                runs.fetch_add(1, Ordering::SeqCst);
-                if let Ending::RefusedFirst = ending {
-                    return Err(StoreError::TicketClosed);
-                }
-                batch
-                    .conn
-                    .execute("INSERT INTO t (x) VALUES (?1)", [x])
-                    .map_err(unavailable)?;
-                batch.committed.push(visible(x));
-                match ending {
-                    Ending::FailsAfterWriting => Err(StoreError::NotFound),
-                    _ => Ok(x),
-                }
-            }));
-            // One poll queues it (the queue has room); the answer waits.
-            assert!(futures_util::future::poll_immediate(&mut answer)
-                .await
-                .is_none());
+            let (job, answer) = job(x, ending, runs);
+            writer.submit(job).await.unwrap();
             answers.push(answer);
         }
         release.send(()).unwrap();
-        holder.await.unwrap().unwrap();
-        futures_util::future::join_all(answers).await
+        held.await.unwrap().unwrap();
+        let mut results = Vec::new();
+        for answer in answers {
+            results.push(answer.await.unwrap());
+        }
+        results
     }
 
     fn stored(dir: &tempfile::TempDir) -> Vec<i64> {
         let conn = super::super::open_connection(&dir.path().join("w.db"), true).unwrap();
-        let mut stmt = conn.prepare("SELECT x FROM t ORDER BY x").unwrap();
+        let mut stmt = conn
+            .prepare("SELECT id FROM users WHERE id > 0 ORDER BY id")
+            .unwrap();
         let rows = stmt.query_map([], |row| row.get(0)).unwrap();
         rows.map(Result::unwrap).collect()
     }
@@ -378,12 +419,20 @@ mod tests {
     async fn batch_of_three(middle: Ending) -> Outcome {
         let (dir, conn) = open();
         let listener = Arc::new(Recorder::default());
-        let (writer, _thread) = spawn(conn, listener.clone(), RestartRequest::default());
+        let restart = RestartRequest::default();
+        let (writer, _thread) = spawn(conn, listener.clone(), restart, Arc::from("")).unwrap();
         let runs: Vec<_> = (0..3).map(|_| Arc::new(AtomicUsize::new(0))).collect();
         let endings = [Ending::Stores, middle, Ending::Stores];
         let jobs = (1..=3).zip(endings).zip(&runs);
         let answers = one_batch(&writer, jobs.map(|((x, e), r)| (x, e, r.clone())).collect()).await;
-        let heard = listener.0.lock().unwrap().clone();
+        let heard = listener
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .copied()
+            .filter(|x| *x > 0)
+            .collect();
         Outcome {
             answers,
             stored: stored(&dir),
@@ -398,7 +447,10 @@ mod tests {
         let answers = &outcome.answers;
         assert!(matches!(answers[0], Ok(1)), "{answers:?}");
         assert!(
-            matches!(answers[1], Err(StoreError::TicketClosed)),
+            matches!(
+                answers[1],
+                Err(StoreError::Refused(crate::domain::Refusal::TicketClosed))
+            ),
             "{answers:?}"
         );
         assert!(matches!(answers[2], Ok(3)), "{answers:?}");
@@ -414,7 +466,10 @@ mod tests {
         let answers = &outcome.answers;
         assert!(matches!(answers[0], Ok(1)), "{answers:?}");
         assert!(
-            matches!(answers[1], Err(StoreError::NotFound)),
+            matches!(
+                answers[1],
+                Err(StoreError::Refused(crate::domain::Refusal::NotFound))
+            ),
             "{answers:?}"
         );
         assert!(matches!(answers[2], Ok(3)), "{answers:?}");

@@ -1,7 +1,7 @@
 //! Who may see and act on which ticket. Pure rules, checked for every action
 //! (not only at connect), against the ticket as it is now.
 
-use crate::auth::Identity;
+use super::User;
 use soporte_protocol::{ErrorCode, FrameError, Role, Ticket, TicketId, TicketState, UserId};
 
 /// What the rules need of a ticket: who owns it, who holds it, its state.
@@ -41,7 +41,7 @@ pub enum Access {
 }
 
 /// What `identity` may do with `ticket`.
-pub fn access(identity: &Identity, ticket: impl Into<TicketAccess>) -> Access {
+pub fn access(identity: &User, ticket: impl Into<TicketAccess>) -> Access {
     let ticket = ticket.into();
     match identity.role {
         Role::Supervisor => Access::Granted,
@@ -57,12 +57,12 @@ pub fn access(identity: &Identity, ticket: impl Into<TicketAccess>) -> Access {
 
 /// May `identity` read this ticket (REST reads, history)? Agents may look at
 /// the unassigned queue without taking a ticket.
-pub fn may_read(identity: &Identity, ticket: impl Into<TicketAccess>) -> bool {
+pub fn may_read(identity: &User, ticket: impl Into<TicketAccess>) -> bool {
     access(identity, ticket) != Access::Denied
 }
 
 /// May `identity` write on this ticket now?
-pub fn check_write(identity: &Identity, ticket: impl Into<TicketAccess>) -> Result<(), FrameError> {
+pub fn check_write(identity: &User, ticket: impl Into<TicketAccess>) -> Result<(), FrameError> {
     let ticket = ticket.into();
     if access(identity, ticket) != Access::Granted {
         return Err(FrameError::new(
@@ -73,7 +73,7 @@ pub fn check_write(identity: &Identity, ticket: impl Into<TicketAccess>) -> Resu
     if ticket.state == TicketState::Closed {
         return Err(FrameError::new(
             ErrorCode::TicketClosed,
-            "El ticket está cerrado y no admite mensajes nuevos.",
+            super::refusal::TICKET_CLOSED,
         ));
     }
     Ok(())
@@ -106,13 +106,12 @@ mod tests {
         }
     }
 
-    fn who(id: i64, role: Role) -> Identity {
-        Identity {
+    fn who(id: i64, role: Role) -> User {
+        User {
             id,
             name: "x".into(),
             role,
             avatar: None,
-            expires_at: Timestamp(i64::MAX),
         }
     }
 

@@ -1,0 +1,55 @@
+//! Why the rules said no. Every refusal carries the Spanish text the person
+//! reads; the edges only choose the status or `codigo` from its kind.
+
+use soporte_protocol::{ErrorCode, FrameError};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// What the request names does not exist (a ticket, a grant, a message).
+    #[error("not found")]
+    NotFound,
+    /// The ticket is closed and takes no new messages.
+    #[error("ticket closed")]
+    TicketClosed,
+    /// The request does not fit the resource as it is now (already assigned,
+    /// a transition its state does not allow, a grant already used, …).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The actor may not do this to this resource as it is now.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The request names something that does not fit (an unknown agent, …).
+    #[error("invalid: {0}")]
+    Invalid(String),
+}
+
+/// What a customer reads when their ticket takes no more messages.
+pub const TICKET_CLOSED: &str = "El ticket está cerrado y no admite mensajes nuevos.";
+
+impl Refusal {
+    pub fn conflict(text: impl Into<String>) -> Refusal {
+        Refusal::Conflict(text.into())
+    }
+
+    pub fn forbidden(text: impl Into<String>) -> Refusal {
+        Refusal::Forbidden(text.into())
+    }
+
+    pub fn invalid(text: impl Into<String>) -> Refusal {
+        Refusal::Invalid(text.into())
+    }
+
+    /// As an `error` frame (a socket's message, a `sync/` entry, an upload
+    /// request): a missing ticket reads as no permission, so a probe learns
+    /// nothing of which tickets exist.
+    pub fn frame_error(&self) -> FrameError {
+        match self {
+            Refusal::NotFound => FrameError::new(ErrorCode::Forbidden, "El ticket no existe."),
+            Refusal::TicketClosed => FrameError::new(ErrorCode::TicketClosed, TICKET_CLOSED),
+            Refusal::Conflict(text) | Refusal::Forbidden(text) => {
+                FrameError::new(ErrorCode::Forbidden, text.clone())
+            }
+            Refusal::Invalid(text) => FrameError::new(ErrorCode::InvalidData, text.clone()),
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The one type for a person with an account, whatever told us about them
+//! (a token, a stored row): wire shapes are derived from it.
+
+use soporte_protocol::{AuthorKind, Participant, Person, Role, Timestamp, UserId};
+
+/// Someone with an account, as the last token we saw (or the store)
+/// describes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub name: String,
+    pub role: Role,
+    pub avatar: Option<String>,
+}
+
+impl User {
+    /// As a message's author or an event's `usuario`.
+    pub fn person(&self) -> Person {
+        Person {
+            id: Some(self.id),
+            name: self.name.clone(),
+            kind: AuthorKind::from(self.role),
+            avatar: self.avatar.clone(),
+        }
+    }
+
+    /// As a participant of a conversation.
+    pub fn participant(&self, online: bool, last_seen: Option<Timestamp>) -> Participant {
+        Participant {
+            id: self.id,
+            name: self.name.clone(),
+            role: self.role,
+            avatar: self.avatar.clone(),
+            online,
+            last_seen,
+        }
+    }
+
+    /// The user a person names, when it names one (not the system).
+    pub fn from_person(person: &Person) -> Option<User> {
+        let role = match person.kind {
+            AuthorKind::Customer => Role::Customer,
+            AuthorKind::Agent => Role::Agent,
+            AuthorKind::Supervisor => Role::Supervisor,
+            AuthorKind::System => return None,
+        };
+        Some(User {
+            id: person.id?,
+            name: person.name.clone(),
+            role,
+            avatar: person.avatar.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_and_the_person_it_shows_as_name_the_same_one() {
+        let ana = User {
+            id: 7,
+            name: "Ana".into(),
+            role: Role::Supervisor,
+            avatar: Some("https://x/a.png".into()),
+        };
+        assert_eq!(User::from_person(&ana.person()), Some(ana.clone()));
+        let seen = ana.participant(true, None);
+        assert_eq!(
+            (seen.id, seen.role, seen.online),
+            (7, Role::Supervisor, true)
+        );
+        assert_eq!(User::from_person(&Person::system()), None);
+    }
+}

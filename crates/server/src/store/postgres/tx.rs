@@ -1,0 +1,426 @@
+//! The rows `store::writes` reads and writes, in PostgreSQL, inside the
+//! writer's batch transaction, after the batch locked the rows of the
+//! tickets it touches (see `writer`): every read here is the latest
+//! committed data of those tickets, whichever node wrote last.
+
+use super::reads::{self, execute, query, query_one, query_opt};
+use super::writer::{is_conflict, unavailable};
+use crate::domain::tickets::ResolvedAt;
+use crate::domain::User;
+use crate::store::columns::Stored;
+use crate::store::rows::{self, message_columns_of, MESSAGE_COLUMNS};
+use crate::store::writes::*;
+use crate::store::*;
+use async_trait::async_trait;
+use deadpool_postgres::Transaction;
+use soporte_protocol::rest::{CannedResponse, CannedResponseInput};
+use std::collections::HashSet;
+use tokio_postgres::error::SqlState;
+
+/// The advisory lock key automatic assignment takes, so two nodes do not
+/// both count an agent's open tickets and give them one too many.
+const AUTO_ASSIGN_LOCK: i64 = 0x0073_6f70_6f72_7461;
+
+/// The writer's open transaction, and what its commit will make visible.
+pub struct PgTx<'a> {
+    pub tx: &'a Transaction<'a>,
+    pub committed: Vec<Committed>,
+    pub url_base: &'a str,
+    /// A database error that ends the whole batch (a conflict with another
+    /// node, a lost connection): the writer runs the batch again or fails
+    /// it, never just the job that met it.
+    pub fatal: Option<tokio_postgres::Error>,
+}
+
+type R<T> = StoreResult<T>;
+
+impl PgTx<'_> {
+    fn db<T>(&mut self, result: Result<T, tokio_postgres::Error>) -> R<T> {
+        result.map_err(|error| {
+            let store_error = unavailable(&error);
+            if is_conflict(&error) || super::writer::connection_lost(&error) {
+                self.fatal.get_or_insert(error);
+            }
+            store_error
+        })
+    }
+}
+
+/// `'A', 'B'` for an `IN (…)` of author kinds (our own constants, not input).
+fn kinds(authors: &[AuthorKind]) -> String {
+    let quoted: Vec<String> = authors
+        .iter()
+        .map(|k| format!("'{}'", k.as_str()))
+        .collect();
+    quoted.join(", ")
+}
+
+#[async_trait(?Send)]
+impl WriteTx for PgTx<'_> {
+    fn url_base(&self) -> &str {
+        self.url_base
+    }
+
+    fn committed(&mut self, committed: Committed) {
+        self.committed.push(committed);
+    }
+
+    async fn user(&mut self, id: UserId) -> R<Option<User>> {
+        let found = reads::user(self.tx, id).await;
+        self.db(found)
+    }
+
+    /// Most calls describe the user as stored already: those only read, and
+    /// take no row lock another node's batch could queue behind.
+    async fn save_user(&mut self, user: &User) -> R<()> {
+        if self.user(user.id).await?.as_ref() == Some(user) {
+            return Ok(());
+        }
+        let written = execute(
+            self.tx,
+            "INSERT INTO users (id, nombre, rol, avatar) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET nombre = excluded.nombre, rol = excluded.rol, avatar = excluded.avatar
+             WHERE users.nombre IS DISTINCT FROM excluded.nombre OR users.rol IS DISTINCT FROM excluded.rol
+                OR users.avatar IS DISTINCT FROM excluded.avatar",
+            &[&user.id, &user.name, &user.role.as_str(), &user.avatar],
+        )
+        .await;
+        self.db(written).map(drop)
+    }
+
+    async fn touch_last_seen(&mut self, user: UserId, at: Timestamp) -> R<()> {
+        let sql = "UPDATE users SET last_seen = $2 WHERE id = $1";
+        let written = execute(self.tx, sql, &[&user, &at.millis()]).await;
+        self.db(written).map(drop)
+    }
+
+    async fn set_availability(&mut self, user: UserId, availability: Availability) -> R<bool> {
+        let sql = "UPDATE users SET disponibilidad = $2 WHERE id = $1";
+        let changed = execute(self.tx, sql, &[&user, &availability.as_str()]).await;
+        Ok(self.db(changed)? > 0)
+    }
+
+    async fn ticket(&mut self, id: TicketId) -> R<Option<Ticket>> {
+        let found = reads::load_ticket(self.tx, id).await;
+        self.db(found)
+    }
+
+    async fn ticket_state(&mut self, id: TicketId) -> R<Option<TicketState>> {
+        let sql = "SELECT estado FROM tickets WHERE id = $1";
+        let row = query_opt(self.tx, sql, &[&id]).await;
+        let state = row.and_then(|row| {
+            row.map(|r| r.try_get::<_, Stored<TicketState>>(0))
+                .transpose()
+        });
+        Ok(self.db(state)?.map(|s| s.0))
+    }
+
+    /// The earlier copy and the ticket's state in one round trip: only the
+    /// state is needed on this hot path.
+    async fn append_context(
+        &mut self,
+        ticket: TicketId,
+        sent: Option<(UserId, &str)>,
+    ) -> R<Option<AppendContext>> {
+        let Some((author, client_id)) = sent else {
+            return Ok(self.ticket_state(ticket).await?.map(|state| AppendContext {
+                state,
+                earlier: None,
+            }));
+        };
+        let sql = format!(
+            "SELECT t.estado, {} FROM tickets t
+             LEFT JOIN messages m ON m.ticket_id = t.id AND m.autor_id = $2 AND m.client_id = $3
+             WHERE t.id = $1",
+            message_columns_of("m")
+        );
+        let row = query_opt(self.tx, &sql, &[&ticket, &author, &client_id]).await;
+        let context = row.and_then(|row| {
+            row.map(|row| {
+                let state = row.try_get::<_, Stored<TicketState>>(0)?.0;
+                let earlier = match row.try_get::<_, Option<i64>>(1)? {
+                    Some(_) => Some(rows::message_at(&row, 1)?),
+                    None => None,
+                };
+                Ok(AppendContext { state, earlier })
+            })
+            .transpose()
+        });
+        self.db(context)
+    }
+
+    async fn insert_ticket(
+        &mut self,
+        subject: &str,
+        customer: UserId,
+        at: Timestamp,
+    ) -> R<TicketId> {
+        let sql = "INSERT INTO tickets (asunto, cliente_id, creado, actualizado) VALUES ($1, $2, $3, $3) RETURNING id";
+        let id = query_one(self.tx, sql, &[&subject, &customer, &at.millis()])
+            .await
+            .and_then(|row| row.try_get(0));
+        self.db(id)
+    }
+
+    /// One node at a time counts and assigns (held until commit).
+    async fn lock_auto_assign(&mut self) -> R<()> {
+        let locked = execute(
+            self.tx,
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&AUTO_ASSIGN_LOCK],
+        )
+        .await;
+        self.db(locked).map(drop)
+    }
+
+    async fn open_tickets_of(&mut self, agent: UserId) -> R<i64> {
+        let open = reads::open_tickets_of(self.tx, agent).await;
+        self.db(open)
+    }
+
+    async fn set_agent(&mut self, ticket: TicketId, agent: UserId, at: Timestamp) -> R<()> {
+        let sql = "UPDATE tickets SET agente_id = $2, actualizado = $3, asignado_at = COALESCE(asignado_at, $3) WHERE id = $1";
+        let written = execute(self.tx, sql, &[&ticket, &agent, &at.millis()]).await;
+        self.db(written).map(drop)
+    }
+
+    async fn set_state(
+        &mut self,
+        ticket: TicketId,
+        state: TicketState,
+        resolved: ResolvedAt,
+        at: Timestamp,
+    ) -> R<()> {
+        let resolved_at = match resolved {
+            ResolvedAt::Set => "$3",
+            ResolvedAt::SetIfUnset => "COALESCE(resuelto_at, $3)",
+            ResolvedAt::Clear => "NULL",
+        };
+        let sql = format!(
+            "UPDATE tickets SET estado = $2, actualizado = $3, resuelto_at = {resolved_at} WHERE id = $1"
+        );
+        let written = execute(self.tx, &sql, &[&ticket, &state.as_str(), &at.millis()]).await;
+        self.db(written).map(drop)
+    }
+
+    /// The ticket's next `seq` (under the ticket row's lock) and the row, in
+    /// one statement.
+    async fn insert_message(&mut self, row: &MessageRow<'_>) -> R<Option<Inserted>> {
+        let inserted = query_opt(
+            self.tx,
+            "WITH t AS (
+                 UPDATE tickets SET last_seq = last_seq + 1, actualizado = $11,
+                     primera_respuesta_at = CASE WHEN $12 AND primera_respuesta_at IS NULL THEN $11
+                                                 ELSE primera_respuesta_at END
+                 WHERE id = $1 RETURNING last_seq, agente_id
+             )
+             INSERT INTO messages (ticket_id, seq, client_id, autor_id, autor_nombre, autor_tipo, autor_avatar,
+                                   contenido, tipo, metadata, interno, creado)
+             SELECT $1::bigint, t.last_seq, $2::text, $3::bigint, $4::text, $5::text, $6::text,
+                    $7::text, $8::text, $9::text, $10::boolean, $11::bigint FROM t
+             RETURNING id, seq, (SELECT agente_id FROM t)",
+            &[
+                &row.ticket,
+                &row.client_id,
+                &row.author.id,
+                &row.author.name,
+                &row.author.kind.as_str(),
+                &row.author.avatar,
+                &row.content,
+                &row.kind.as_str(),
+                &row.metadata,
+                &row.internal,
+                &row.at.millis(),
+                &row.first_answer,
+            ],
+        )
+        .await
+        .and_then(|found| {
+            found
+                .map(|r| {
+                    Ok(Inserted {
+                        id: r.try_get(0)?,
+                        seq: r.try_get(1)?,
+                        ticket_agent: r.try_get(2)?,
+                    })
+                })
+                .transpose()
+        });
+        self.db(inserted)
+    }
+
+    async fn message(&mut self, ticket: TicketId, id: MessageId) -> R<Option<Message>> {
+        let sql =
+            format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND ticket_id = $2");
+        let found = query_opt(self.tx, &sql, &[&id, &ticket])
+            .await
+            .and_then(|row| row.map(|row| rows::message(&row)).transpose());
+        self.db(found)
+    }
+
+    async fn visible_seqs(
+        &mut self,
+        ticket: TicketId,
+        ids: &[MessageId],
+        sees_internal: bool,
+    ) -> R<HashMap<MessageId, Seq>> {
+        let notes = if sees_internal {
+            ""
+        } else {
+            " AND NOT interno"
+        };
+        let sql =
+            format!("SELECT id, seq FROM messages WHERE id = ANY($1) AND ticket_id = $2{notes}");
+        let found = query(self.tx, &sql, &[&ids, &ticket])
+            .await
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .collect()
+            });
+        self.db(found)
+    }
+
+    async fn mark_read(
+        &mut self,
+        ticket: TicketId,
+        ids: &[MessageId],
+        authors: &[AuthorKind],
+        at: Timestamp,
+    ) -> R<HashSet<MessageId>> {
+        let sql = format!(
+            "UPDATE messages SET estado = 'LEIDO', leido_at = $3
+             WHERE id = ANY($1) AND ticket_id = $2 AND estado = 'ENTREGADO' AND autor_tipo IN ({})
+             RETURNING id",
+            kinds(authors)
+        );
+        let marked = query(self.tx, &sql, &[&ids, &ticket, &at.millis()])
+            .await
+            .and_then(|rows| rows.iter().map(|row| row.try_get(0)).collect());
+        self.db(marked)
+    }
+
+    async fn advance_read_cursor(&mut self, ticket: TicketId, user: UserId, seq: Seq) -> R<()> {
+        let written = execute(
+            self.tx,
+            "INSERT INTO ticket_reads (ticket_id, user_id, last_read_seq) VALUES ($1, $2, $3)
+             ON CONFLICT (ticket_id, user_id) DO UPDATE
+             SET last_read_seq = GREATEST(ticket_reads.last_read_seq, excluded.last_read_seq)",
+            &[&ticket, &user, &seq],
+        )
+        .await;
+        self.db(written).map(drop)
+    }
+
+    async fn insert_grant(&mut self, grant: &UploadGrant) -> R<()> {
+        let written = execute(
+            self.tx,
+            "INSERT INTO upload_grants (id, credential_hash, user_id, ticket_id, nombre, tamano, extension, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &grant.upload_id,
+                &grant.credential_hash,
+                &grant.user,
+                &grant.ticket,
+                &grant.name,
+                &(grant.size as i64),
+                &grant.extension,
+                &grant.expires_at.millis(),
+            ],
+        )
+        .await;
+        self.db(written).map(drop)
+    }
+
+    async fn upload_grant(&mut self, upload_id: &str) -> R<Option<GrantState>> {
+        let found = reads::upload_grant(self.tx, upload_id).await;
+        self.db(found)
+    }
+
+    async fn use_grant(&mut self, upload_id: &str, at: Timestamp) -> R<bool> {
+        let sql = "UPDATE upload_grants SET used_at = $2 WHERE id = $1 AND used_at IS NULL";
+        let taken = execute(self.tx, sql, &[&upload_id, &at.millis()]).await;
+        Ok(self.db(taken)? > 0)
+    }
+
+    async fn purge_grants(&mut self, expired_before: Timestamp) -> R<usize> {
+        let sql = "DELETE FROM upload_grants WHERE expires_at < $1";
+        let purged = execute(self.tx, sql, &[&expired_before.millis()]).await;
+        Ok(self.db(purged)? as usize)
+    }
+
+    async fn insert_attachment(&mut self, row: &AttachmentRow<'_>) -> R<i64> {
+        let id = query_one(
+            self.tx,
+            "INSERT INTO attachments (ticket_id, mensaje_id, storage_key, nombre, tamano, tipo_mime, sha256, thumbnail_key, creado)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            &[
+                &row.ticket,
+                &row.message,
+                &row.file.key,
+                &row.name,
+                &(row.file.size as i64),
+                &row.file.mime,
+                &row.file.sha256,
+                &row.file.thumbnail_key,
+                &row.at.millis(),
+            ],
+        )
+        .await
+        .and_then(|row| row.try_get(0));
+        self.db(id)
+    }
+
+    async fn canned_with_shortcut(&mut self, shortcut: &str) -> R<Option<i64>> {
+        let sql = "SELECT id FROM respuestas WHERE atajo = $1";
+        let found = query_opt(self.tx, sql, &[&shortcut])
+            .await
+            .and_then(|row| row.map(|r| r.try_get(0)).transpose());
+        self.db(found)
+    }
+
+    /// Another node may take the shortcut between the check and the write:
+    /// the unique index refuses it.
+    async fn save_canned(
+        &mut self,
+        id: Option<i64>,
+        input: &CannedResponseInput,
+        by: UserId,
+        at: Timestamp,
+    ) -> R<CannedSave> {
+        let at = at.millis();
+        let saved = match id {
+            Some(id) => execute(
+                self.tx,
+                "UPDATE respuestas SET atajo = $2, texto = $3, actualizado = $4 WHERE id = $1",
+                &[&id, &input.shortcut, &input.text, &at],
+            )
+            .await
+            .map(|changed| if changed == 0 { CannedSave::NotFound } else { CannedSave::Saved(id) }),
+            None => query_one(
+                self.tx,
+                "INSERT INTO respuestas (atajo, texto, creado_por, creado, actualizado) VALUES ($1, $2, $3, $4, $4) RETURNING id",
+                &[&input.shortcut, &input.text, &by, &at],
+            )
+            .await
+            .and_then(|row| row.try_get(0))
+            .map(CannedSave::Saved),
+        };
+        match saved {
+            Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                Ok(CannedSave::ShortcutTaken)
+            }
+            other => self.db(other),
+        }
+    }
+
+    async fn canned_response(&mut self, id: i64) -> R<Option<CannedResponse>> {
+        let found = reads::canned_response(self.tx, id).await;
+        self.db(found)
+    }
+
+    async fn delete_canned(&mut self, id: i64) -> R<bool> {
+        let deleted = execute(self.tx, "DELETE FROM respuestas WHERE id = $1", &[&id]).await;
+        Ok(self.db(deleted)? > 0)
+    }
+}

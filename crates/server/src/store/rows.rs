@@ -1,0 +1,269 @@
+//! Rows to values, once for both databases: each store runs its own SQL
+//! and hands the rows here. Column lists live next to the code that reads
+//! them by position, so the two cannot drift apart.
+
+use super::columns::{JsonObject, Stored};
+use super::{AttachmentFile, GrantState, UploadGrant};
+use crate::domain::stats::{MessageFacts, TicketFacts};
+use crate::domain::User;
+use soporte_protocol::rest::CannedResponse;
+use soporte_protocol::server::AgentView;
+use soporte_protocol::*;
+
+/// What both databases' rows can be read as.
+pub trait Column: rusqlite::types::FromSql + for<'a> tokio_postgres::types::FromSql<'a> {}
+impl<T: rusqlite::types::FromSql + for<'a> tokio_postgres::types::FromSql<'a>> Column for T {}
+
+/// A row of either database, read by position.
+pub trait SqlRow {
+    type Error;
+    fn col<T: Column>(&self, index: usize) -> Result<T, Self::Error>;
+
+    fn at(&self, index: usize) -> Result<Timestamp, Self::Error> {
+        self.col(index).map(Timestamp::from_millis)
+    }
+
+    fn at_opt(&self, index: usize) -> Result<Option<Timestamp>, Self::Error> {
+        Ok(self.col::<Option<i64>>(index)?.map(Timestamp::from_millis))
+    }
+}
+
+impl SqlRow for rusqlite::Row<'_> {
+    type Error = rusqlite::Error;
+    fn col<T: Column>(&self, index: usize) -> rusqlite::Result<T> {
+        self.get(index)
+    }
+}
+
+impl SqlRow for tokio_postgres::Row {
+    type Error = tokio_postgres::Error;
+    fn col<T: Column>(&self, index: usize) -> Result<T, tokio_postgres::Error> {
+        self.try_get(index)
+    }
+}
+
+pub const MESSAGE_COLUMNS: &str =
+    "id, client_id, ticket_id, seq, creado, autor_id, autor_nombre, autor_tipo, \
+     autor_avatar, contenido, tipo, estado, reply_to, metadata, interno";
+
+/// [`MESSAGE_COLUMNS`] of the table named `alias` in a join.
+pub fn message_columns_of(alias: &str) -> String {
+    MESSAGE_COLUMNS
+        .split(',')
+        .map(|column| format!("{alias}.{}", column.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn message<R: SqlRow>(row: &R) -> Result<Message, R::Error> {
+    message_at(row, 0)
+}
+
+/// The message whose [`MESSAGE_COLUMNS`] start at column `at`.
+pub fn message_at<R: SqlRow>(row: &R, at: usize) -> Result<Message, R::Error> {
+    let metadata: Option<JsonObject> = row.col(at + 13)?;
+    Ok(Message {
+        id: row.col(at)?,
+        client_id: row.col(at + 1)?,
+        ticket: row.col(at + 2)?,
+        seq: row.col(at + 3)?,
+        timestamp: row.at(at + 4)?,
+        author: Person {
+            id: row.col(at + 5)?,
+            name: row.col(at + 6)?,
+            kind: row.col::<Stored<AuthorKind>>(at + 7)?.0,
+            avatar: row.col(at + 8)?,
+        },
+        content: row.col(at + 9)?,
+        kind: row.col::<Stored<MessageKind>>(at + 10)?.0,
+        state: row.col::<Stored<MessageState>>(at + 11)?.0,
+        attachments: Vec::new(),
+        reply_to: row.col(at + 12)?,
+        edited: false,
+        deleted: false,
+        metadata: metadata.unwrap_or_default().0,
+        internal: row.col(at + 14)?,
+    })
+}
+
+pub const TICKET_COLUMNS: &str = "t.id, t.asunto, t.estado, t.creado, t.actualizado, t.last_seq, \
+     c.id, c.nombre, c.avatar, a.id, a.nombre, a.rol, a.avatar";
+
+pub const TICKET_FROM: &str =
+    "tickets t JOIN users c ON c.id = t.cliente_id LEFT JOIN users a ON a.id = t.agente_id";
+
+pub fn ticket<R: SqlRow>(row: &R) -> Result<Ticket, R::Error> {
+    let agent = match row.col::<Option<i64>>(9)? {
+        None => None,
+        Some(id) => Some(Person {
+            id: Some(id),
+            name: row.col(10)?,
+            kind: AuthorKind::from(row.col::<Stored<Role>>(11)?.0),
+            avatar: row.col(12)?,
+        }),
+    };
+    Ok(Ticket {
+        id: row.col(0)?,
+        subject: row.col(1)?,
+        state: row.col::<Stored<TicketState>>(2)?.0,
+        created: row.at(3)?,
+        updated: row.at(4)?,
+        last_seq: row.col(5)?,
+        customer: Person {
+            id: row.col(6)?,
+            name: row.col(7)?,
+            kind: AuthorKind::Customer,
+            avatar: row.col(8)?,
+        },
+        agent,
+    })
+}
+
+pub const USER_COLUMNS: &str = "id, nombre, rol, avatar";
+
+pub fn user<R: SqlRow>(row: &R) -> Result<User, R::Error> {
+    Ok(User {
+        id: row.col(0)?,
+        name: row.col(1)?,
+        role: row.col::<Stored<Role>>(2)?.0,
+        avatar: row.col(3)?,
+    })
+}
+
+/// Every agent with their open tickets (`online` is presence's to fill).
+pub const AGENT_VIEW_SELECT: &str = "SELECT u.id, u.nombre, u.avatar, u.disponibilidad,
+        (SELECT COUNT(*) FROM tickets t WHERE t.agente_id = u.id AND t.estado IN ('ABIERTO', 'EN_ESPERA'))
+     FROM users u WHERE u.rol = 'AGENTE'";
+
+pub fn agent_view<R: SqlRow>(row: &R) -> Result<AgentView, R::Error> {
+    Ok(AgentView {
+        id: row.col(0)?,
+        name: row.col(1)?,
+        avatar: row.col(2)?,
+        availability: row.col::<Stored<Availability>>(3)?.0,
+        online: false,
+        open_tickets: row.col(4)?,
+    })
+}
+
+pub const CANNED_COLUMNS: &str = "id, atajo, texto, creado_por, creado, actualizado";
+
+pub fn canned<R: SqlRow>(row: &R) -> Result<CannedResponse, R::Error> {
+    Ok(CannedResponse {
+        id: row.col(0)?,
+        shortcut: row.col(1)?,
+        text: row.col(2)?,
+        created_by: row.col(3)?,
+        created: row.at(4)?,
+        updated: row.at(5)?,
+    })
+}
+
+pub const ATTACHMENT_COLUMNS: &str =
+    "id, mensaje_id, nombre, tamano, tipo_mime, ticket_id, storage_key, sha256, thumbnail_key";
+
+/// Where attachment `id` is downloaded from.
+pub fn attachment_url(base: &str, id: i64) -> String {
+    format!("{base}/api/soporte/archivos/{id}/")
+}
+
+/// Where the thumbnail of attachment `id` is downloaded from.
+pub fn thumbnail_url(base: &str, id: i64) -> String {
+    format!("{base}/api/soporte/archivos/{id}/miniatura/")
+}
+
+/// An attachment and the message it belongs to.
+pub fn attachment<R: SqlRow>(row: &R, base: &str) -> Result<(MessageId, AttachmentFile), R::Error> {
+    let id: i64 = row.col(0)?;
+    let size: i64 = row.col(3)?;
+    let thumbnail_key: Option<String> = row.col(8)?;
+    Ok((
+        row.col(1)?,
+        AttachmentFile {
+            attachment: Attachment {
+                id,
+                name: row.col(2)?,
+                size: size as u64,
+                mime_type: row.col(4)?,
+                url: attachment_url(base, id),
+                thumbnail_url: thumbnail_key.as_ref().map(|_| thumbnail_url(base, id)),
+            },
+            ticket: row.col(5)?,
+            key: row.col(6)?,
+            thumbnail_key,
+            sha256: row.col(7)?,
+        },
+    ))
+}
+
+/// Puts each file of `files` (message id, file) in its message's `archivos`.
+pub fn attach(
+    messages: &mut [Message],
+    files: impl IntoIterator<Item = (MessageId, AttachmentFile)>,
+) {
+    for (message, file) in files {
+        if let Some(m) = messages.iter_mut().find(|m| m.id == message) {
+            m.attachments.push(file.attachment);
+        }
+    }
+}
+
+pub const GRANT_COLUMNS: &str =
+    "id, credential_hash, user_id, ticket_id, nombre, tamano, extension, expires_at, used_at";
+
+pub fn grant<R: SqlRow>(row: &R) -> Result<GrantState, R::Error> {
+    let size: i64 = row.col(5)?;
+    Ok(GrantState {
+        grant: UploadGrant {
+            upload_id: row.col(0)?,
+            credential_hash: row.col(1)?,
+            user: row.col(2)?,
+            ticket: row.col(3)?,
+            name: row.col(4)?,
+            size: size as u64,
+            extension: row.col(6)?,
+            expires_at: row.at(7)?,
+        },
+        used: row.col::<Option<i64>>(8)?.is_some(),
+    })
+}
+
+/// A conversation's messages as its stats see them.
+pub const MESSAGE_FACTS_COLUMNS: &str = "autor_tipo, creado, tipo, interno";
+
+pub fn message_facts<R: SqlRow>(row: &R) -> Result<MessageFacts, R::Error> {
+    Ok(MessageFacts {
+        author: row.col::<Stored<AuthorKind>>(0)?.0,
+        at: row.at(1)?,
+        kind: row.col::<Stored<MessageKind>>(2)?.0,
+        internal: row.col(3)?,
+    })
+}
+
+/// Tickets as the team's stats see them; `WHERE` on `t.creado` follows.
+pub const TICKET_FACTS_SELECT: &str =
+    "SELECT t.creado, t.asignado_at, t.primera_respuesta_at, t.resuelto_at, t.agente_id, a.nombre, a.avatar
+     FROM tickets t LEFT JOIN users a ON a.id = t.agente_id";
+
+pub fn ticket_facts<R: SqlRow>(row: &R) -> Result<TicketFacts, R::Error> {
+    let agent = match row.col::<Option<i64>>(4)? {
+        None => None,
+        Some(id) => Some(Person {
+            id: Some(id),
+            name: row.col(5)?,
+            kind: AuthorKind::Agent,
+            avatar: row.col(6)?,
+        }),
+    };
+    Ok(TicketFacts {
+        created: row.at(0)?,
+        assigned: row.at_opt(1)?,
+        first_response: row.at_opt(2)?,
+        resolved: row.at_opt(3)?,
+        agent,
+    })
+}
+
+pub fn state_count<R: SqlRow>(row: &R) -> Result<(TicketState, i64), R::Error> {
+    Ok((row.col::<Stored<TicketState>>(0)?.0, row.col(1)?))
+}

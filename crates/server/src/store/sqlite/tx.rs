@@ -1,0 +1,392 @@
+//! The rows `store::writes` reads and writes, in SQLite, on the writer's
+//! connection inside its open batch transaction. Synchronous: each future
+//! here is ready when first polled (see `writes::run_now`).
+
+use super::reads;
+use super::writer::unavailable;
+use crate::domain::tickets::ResolvedAt;
+use crate::domain::User;
+use crate::store::rows::{self, MESSAGE_COLUMNS};
+use crate::store::writes::*;
+use crate::store::*;
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+use soporte_protocol::rest::{CannedResponse, CannedResponseInput};
+use std::collections::HashSet;
+
+/// The writer's connection in an open batch, and what the batch's commit
+/// will make visible.
+pub struct SqliteTx<'c> {
+    pub conn: &'c Connection,
+    pub committed: Vec<Committed>,
+    pub url_base: &'c str,
+}
+
+type R<T> = StoreResult<T>;
+
+fn one<T>(result: rusqlite::Result<T>) -> R<T> {
+    result.map_err(unavailable)
+}
+
+#[async_trait(?Send)]
+impl WriteTx for SqliteTx<'_> {
+    fn url_base(&self) -> &str {
+        self.url_base
+    }
+
+    fn committed(&mut self, committed: Committed) {
+        self.committed.push(committed);
+    }
+
+    async fn user(&mut self, id: UserId) -> R<Option<User>> {
+        one(reads::user(self.conn, id))
+    }
+
+    async fn save_user(&mut self, user: &User) -> R<()> {
+        let sql = "INSERT INTO users (id, nombre, rol, avatar) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET nombre = excluded.nombre, rol = excluded.rol, avatar = excluded.avatar
+             WHERE nombre IS NOT excluded.nombre OR rol IS NOT excluded.rol OR avatar IS NOT excluded.avatar";
+        let values = params![user.id, user.name, user.role.as_str(), user.avatar];
+        one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(values)))
+        .map(drop)
+    }
+
+    async fn touch_last_seen(&mut self, user: UserId, at: Timestamp) -> R<()> {
+        let sql = "UPDATE users SET last_seen = ?2 WHERE id = ?1";
+        one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params![user, at.millis()])))
+        .map(drop)
+    }
+
+    async fn set_availability(&mut self, user: UserId, availability: Availability) -> R<bool> {
+        let sql = "UPDATE users SET disponibilidad = ?2 WHERE id = ?1";
+        let changed = self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params![user, availability.as_str()]));
+        Ok(one(changed)? > 0)
+    }
+
+    async fn ticket(&mut self, id: TicketId) -> R<Option<Ticket>> {
+        one(reads::load_ticket(self.conn, id))
+    }
+
+    async fn ticket_state(&mut self, id: TicketId) -> R<Option<TicketState>> {
+        let sql = "SELECT estado FROM tickets WHERE id = ?1";
+        let state = self.conn.prepare_cached(sql).and_then(|mut s| {
+            s.query_row([id], |row| row.get::<_, columns::Stored<TicketState>>(0))
+                .optional()
+        });
+        Ok(one(state)?.map(|s| s.0))
+    }
+
+    async fn append_context(
+        &mut self,
+        ticket: TicketId,
+        sent: Option<(UserId, &str)>,
+    ) -> R<Option<AppendContext>> {
+        let earlier = match sent {
+            None => None,
+            Some((author, client_id)) => {
+                let sql = format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = ?1 AND autor_id = ?2 AND client_id = ?3"
+                );
+                one(self.conn.prepare_cached(&sql).and_then(|mut s| {
+                    s.query_row(params![ticket, author, client_id], |row| rows::message(row))
+                        .optional()
+                }))?
+            }
+        };
+        // Only the state is needed on this hot path.
+        Ok(self
+            .ticket_state(ticket)
+            .await?
+            .map(|state| AppendContext { state, earlier }))
+    }
+
+    async fn insert_ticket(
+        &mut self,
+        subject: &str,
+        customer: UserId,
+        at: Timestamp,
+    ) -> R<TicketId> {
+        let sql =
+            "INSERT INTO tickets (asunto, cliente_id, creado, actualizado) VALUES (?1, ?2, ?3, ?3)";
+        one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params![subject, customer, at.millis()])))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The single writer already serializes every write of the node.
+    async fn lock_auto_assign(&mut self) -> R<()> {
+        Ok(())
+    }
+
+    async fn open_tickets_of(&mut self, agent: UserId) -> R<i64> {
+        one(reads::open_tickets_of(self.conn, agent))
+    }
+
+    async fn set_agent(&mut self, ticket: TicketId, agent: UserId, at: Timestamp) -> R<()> {
+        let sql = "UPDATE tickets SET agente_id = ?2, actualizado = ?3, asignado_at = COALESCE(asignado_at, ?3) WHERE id = ?1";
+        one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params![ticket, agent, at.millis()])))
+        .map(drop)
+    }
+
+    async fn set_state(
+        &mut self,
+        ticket: TicketId,
+        state: TicketState,
+        resolved: ResolvedAt,
+        at: Timestamp,
+    ) -> R<()> {
+        let resolved_at = match resolved {
+            ResolvedAt::Set => "?3",
+            ResolvedAt::SetIfUnset => "COALESCE(resuelto_at, ?3)",
+            ResolvedAt::Clear => "NULL",
+        };
+        let sql = format!(
+            "UPDATE tickets SET estado = ?2, actualizado = ?3, resuelto_at = {resolved_at} WHERE id = ?1"
+        );
+        one(self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.execute(params![ticket, state.as_str(), at.millis()])))
+        .map(drop)
+    }
+
+    async fn insert_message(&mut self, row: &MessageRow<'_>) -> R<Option<Inserted>> {
+        let conn = self.conn;
+        let at = row.at.millis();
+        let sql = "UPDATE tickets SET last_seq = last_seq + 1, actualizado = ?2 WHERE id = ?1 RETURNING last_seq, agente_id";
+        let Some((seq, ticket_agent)) = one(conn.prepare_cached(sql).and_then(|mut s| {
+            s.query_row(params![row.ticket, at], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        }))?
+        else {
+            return Ok(None);
+        };
+        let sql = "INSERT INTO messages (ticket_id, seq, client_id, autor_id, autor_nombre, autor_tipo, autor_avatar,
+                                   contenido, tipo, metadata, interno, creado)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+        let values = params![
+            row.ticket,
+            seq,
+            row.client_id,
+            row.author.id,
+            row.author.name,
+            row.author.kind.as_str(),
+            row.author.avatar,
+            row.content,
+            row.kind.as_str(),
+            row.metadata,
+            row.internal,
+            at,
+        ];
+        one(conn.prepare_cached(sql).and_then(|mut s| s.execute(values)))?;
+        let id = conn.last_insert_rowid();
+        if row.first_answer {
+            let sql = "UPDATE tickets SET primera_respuesta_at = ?2 WHERE id = ?1 AND primera_respuesta_at IS NULL";
+            one(conn
+                .prepare_cached(sql)
+                .and_then(|mut s| s.execute(params![row.ticket, at])))?;
+        }
+        Ok(Some(Inserted {
+            id,
+            seq,
+            ticket_agent,
+        }))
+    }
+
+    async fn message(&mut self, ticket: TicketId, id: MessageId) -> R<Option<Message>> {
+        let sql =
+            format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND ticket_id = ?2");
+        one(self.conn.prepare_cached(&sql).and_then(|mut s| {
+            s.query_row(params![id, ticket], |row| rows::message(row))
+                .optional()
+        }))
+    }
+
+    async fn visible_seqs(
+        &mut self,
+        ticket: TicketId,
+        ids: &[MessageId],
+        sees_internal: bool,
+    ) -> R<HashMap<MessageId, Seq>> {
+        let notes = if sees_internal {
+            ""
+        } else {
+            " AND interno = 0"
+        };
+        let sql = format!("SELECT seq FROM messages WHERE id = ?1 AND ticket_id = ?2{notes}");
+        let mut stmt = one(self.conn.prepare_cached(&sql))?;
+        let mut seqs = HashMap::with_capacity(ids.len());
+        for &id in ids {
+            if let Some(seq) = one(stmt
+                .query_row(params![id, ticket], |row| row.get(0))
+                .optional())?
+            {
+                seqs.insert(id, seq);
+            }
+        }
+        Ok(seqs)
+    }
+
+    async fn mark_read(
+        &mut self,
+        ticket: TicketId,
+        ids: &[MessageId],
+        authors: &[AuthorKind],
+        at: Timestamp,
+    ) -> R<HashSet<MessageId>> {
+        let kinds: Vec<String> = authors
+            .iter()
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect();
+        let sql = format!(
+            "UPDATE messages SET estado = 'LEIDO', leido_at = ?3
+             WHERE id = ?1 AND ticket_id = ?2 AND estado = 'ENTREGADO' AND autor_tipo IN ({})",
+            kinds.join(", ")
+        );
+        let mut stmt = one(self.conn.prepare_cached(&sql))?;
+        let mut marked = HashSet::new();
+        for &id in ids {
+            if one(stmt.execute(params![id, ticket, at.millis()]))? > 0 {
+                marked.insert(id);
+            }
+        }
+        Ok(marked)
+    }
+
+    async fn advance_read_cursor(&mut self, ticket: TicketId, user: UserId, seq: Seq) -> R<()> {
+        let sql = "INSERT INTO ticket_reads (ticket_id, user_id, last_read_seq) VALUES (?1, ?2, ?3)
+             ON CONFLICT (ticket_id, user_id) DO UPDATE
+             SET last_read_seq = max(last_read_seq, excluded.last_read_seq)";
+        one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params![ticket, user, seq])))
+        .map(drop)
+    }
+
+    async fn insert_grant(&mut self, grant: &UploadGrant) -> R<()> {
+        let sql = "INSERT INTO upload_grants (id, credential_hash, user_id, ticket_id, nombre, tamano, extension, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+        let values = params![
+            grant.upload_id,
+            grant.credential_hash,
+            grant.user,
+            grant.ticket,
+            grant.name,
+            grant.size as i64,
+            grant.extension,
+            grant.expires_at.millis(),
+        ];
+        one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(values)))
+        .map(drop)
+    }
+
+    async fn upload_grant(&mut self, upload_id: &str) -> R<Option<GrantState>> {
+        one(reads::upload_grant(self.conn, upload_id))
+    }
+
+    async fn use_grant(&mut self, upload_id: &str, at: Timestamp) -> R<bool> {
+        let sql = "UPDATE upload_grants SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL";
+        Ok(one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params![upload_id, at.millis()])))?
+            > 0)
+    }
+
+    async fn purge_grants(&mut self, expired_before: Timestamp) -> R<usize> {
+        let sql = "DELETE FROM upload_grants WHERE expires_at < ?1";
+        one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute([expired_before.millis()])))
+    }
+
+    async fn insert_attachment(&mut self, row: &AttachmentRow<'_>) -> R<i64> {
+        let sql = "INSERT INTO attachments (ticket_id, mensaje_id, storage_key, nombre, tamano, tipo_mime, sha256, thumbnail_key, creado)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+        let values = params![
+            row.ticket,
+            row.message,
+            row.file.key,
+            row.name,
+            row.file.size as i64,
+            row.file.mime,
+            row.file.sha256,
+            row.file.thumbnail_key,
+            row.at.millis(),
+        ];
+        one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(values)))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    async fn canned_with_shortcut(&mut self, shortcut: &str) -> R<Option<i64>> {
+        let sql = "SELECT id FROM respuestas WHERE atajo = ?1";
+        one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_row([shortcut], |row| row.get(0)).optional()))
+    }
+
+    async fn save_canned(
+        &mut self,
+        id: Option<i64>,
+        input: &CannedResponseInput,
+        by: UserId,
+        at: Timestamp,
+    ) -> R<CannedSave> {
+        let at = at.millis();
+        match id {
+            Some(id) => {
+                let sql =
+                    "UPDATE respuestas SET atajo = ?2, texto = ?3, actualizado = ?4 WHERE id = ?1";
+                let changed = one(self
+                    .conn
+                    .execute(sql, params![id, input.shortcut, input.text, at]))?;
+                Ok(if changed == 0 {
+                    CannedSave::NotFound
+                } else {
+                    CannedSave::Saved(id)
+                })
+            }
+            None => {
+                let sql = "INSERT INTO respuestas (atajo, texto, creado_por, creado, actualizado) VALUES (?1, ?2, ?3, ?4, ?4)";
+                one(self
+                    .conn
+                    .execute(sql, params![input.shortcut, input.text, by, at]))?;
+                Ok(CannedSave::Saved(self.conn.last_insert_rowid()))
+            }
+        }
+    }
+
+    async fn canned_response(&mut self, id: i64) -> R<Option<CannedResponse>> {
+        one(reads::canned_response(self.conn, id))
+    }
+
+    async fn delete_canned(&mut self, id: i64) -> R<bool> {
+        Ok(one(self
+            .conn
+            .execute("DELETE FROM respuestas WHERE id = ?1", [id]))?
+            > 0)
+    }
+}

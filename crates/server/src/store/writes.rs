@@ -1,0 +1,710 @@
+//! Every write, once for both databases: what it reads, which rule of
+//! [`crate::domain`] decides it, and what it writes. A store only provides
+//! the rows ([`WriteTx`], inside its writer's open transaction) and runs the
+//! queued [`Job`]s in its batches; the SQL differs, the behaviour cannot.
+//!
+//! Jobs are re-runnable (a batch may run again, isolated or after a
+//! conflict with another node), so each keeps its input and builds its work
+//! afresh on every run. A job's answer is typed: it goes straight to its
+//! caller's channel once the batch's fate is known.
+
+use super::*;
+use crate::domain::tickets::{self, Claim, Plan, ResolvedAt};
+use crate::domain::uploads::{self, GrantFacts};
+use crate::domain::{canned, messages};
+use async_trait::async_trait;
+use futures_util::future::{FutureExt, LocalBoxFuture};
+use soporte_protocol::server::TicketChange;
+use std::collections::HashSet;
+use tokio::sync::oneshot;
+
+/// Rows, read and written inside a writer's open transaction. Every read
+/// here sees what the batch wrote so far, and (PostgreSQL) rows of the
+/// tickets the batch locked, so rules are judged on the latest data.
+#[async_trait(?Send)]
+pub trait WriteTx {
+    /// Base of attachment URLs (the server's public URL).
+    fn url_base(&self) -> &str;
+    /// Told of a message that becomes visible when the batch commits.
+    fn committed(&mut self, committed: Committed);
+
+    async fn user(&mut self, id: UserId) -> StoreResult<Option<User>>;
+    /// Stores how a user is called and shown (writing only what changed).
+    async fn save_user(&mut self, user: &User) -> StoreResult<()>;
+    async fn touch_last_seen(&mut self, user: UserId, at: Timestamp) -> StoreResult<()>;
+    /// False when the user is unknown.
+    async fn set_availability(
+        &mut self,
+        user: UserId,
+        availability: Availability,
+    ) -> StoreResult<bool>;
+
+    async fn ticket(&mut self, id: TicketId) -> StoreResult<Option<Ticket>>;
+    async fn ticket_state(&mut self, id: TicketId) -> StoreResult<Option<TicketState>>;
+    /// The ticket's state and, when `sent` names an author and a
+    /// `client_id`, the message they stored with it before (`None`: no such
+    /// ticket).
+    async fn append_context(
+        &mut self,
+        ticket: TicketId,
+        sent: Option<(UserId, &str)>,
+    ) -> StoreResult<Option<AppendContext>>;
+    async fn insert_ticket(
+        &mut self,
+        subject: &str,
+        customer: UserId,
+        at: Timestamp,
+    ) -> StoreResult<TicketId>;
+    /// Serializes automatic assignment among the writers of every node.
+    async fn lock_auto_assign(&mut self) -> StoreResult<()>;
+    /// Open tickets (not resolved or closed) assigned to `agent`.
+    async fn open_tickets_of(&mut self, agent: UserId) -> StoreResult<i64>;
+    async fn set_agent(
+        &mut self,
+        ticket: TicketId,
+        agent: UserId,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    async fn set_state(
+        &mut self,
+        ticket: TicketId,
+        state: TicketState,
+        resolved: ResolvedAt,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Gives the message its ticket's next `seq` and stores it; `None`: no such ticket.
+    async fn insert_message(&mut self, row: &MessageRow<'_>) -> StoreResult<Option<Inserted>>;
+    async fn message(&mut self, ticket: TicketId, id: MessageId) -> StoreResult<Option<Message>>;
+    /// The `seq` of each of `ids` that is a message of `ticket` the reader may see.
+    async fn visible_seqs(
+        &mut self,
+        ticket: TicketId,
+        ids: &[MessageId],
+        sees_internal: bool,
+    ) -> StoreResult<HashMap<MessageId, Seq>>;
+    /// Marks read those of `ids` written by `authors` and not read yet; returns them.
+    async fn mark_read(
+        &mut self,
+        ticket: TicketId,
+        ids: &[MessageId],
+        authors: &[AuthorKind],
+        at: Timestamp,
+    ) -> StoreResult<HashSet<MessageId>>;
+    async fn advance_read_cursor(
+        &mut self,
+        ticket: TicketId,
+        user: UserId,
+        seq: Seq,
+    ) -> StoreResult<()>;
+
+    async fn insert_grant(&mut self, grant: &UploadGrant) -> StoreResult<()>;
+    async fn upload_grant(&mut self, upload_id: &str) -> StoreResult<Option<GrantState>>;
+    /// Marks the grant used; false when it already was.
+    async fn use_grant(&mut self, upload_id: &str, at: Timestamp) -> StoreResult<bool>;
+    async fn purge_grants(&mut self, expired_before: Timestamp) -> StoreResult<usize>;
+    async fn insert_attachment(&mut self, row: &AttachmentRow<'_>) -> StoreResult<i64>;
+
+    async fn canned_with_shortcut(&mut self, shortcut: &str) -> StoreResult<Option<i64>>;
+    async fn save_canned(
+        &mut self,
+        id: Option<i64>,
+        input: &CannedResponseInput,
+        by: UserId,
+        at: Timestamp,
+    ) -> StoreResult<CannedSave>;
+    async fn canned_response(&mut self, id: i64) -> StoreResult<Option<CannedResponse>>;
+    async fn delete_canned(&mut self, id: i64) -> StoreResult<bool>;
+}
+
+/// What appending a message needs to know of its ticket.
+#[derive(Debug, Clone)]
+pub struct AppendContext {
+    pub state: TicketState,
+    /// The author's earlier copy of this `client_id`.
+    pub earlier: Option<Message>,
+}
+
+/// A message row to insert: what both stores write.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageRow<'a> {
+    pub ticket: TicketId,
+    pub author: &'a Person,
+    pub client_id: Option<&'a str>,
+    pub content: &'a str,
+    pub kind: MessageKind,
+    /// `None` when empty.
+    pub metadata: Option<&'a str>,
+    pub internal: bool,
+    pub at: Timestamp,
+    /// Staff's first answer the customer sees: the ticket records when.
+    pub first_answer: bool,
+}
+
+/// What inserting a message gave it.
+#[derive(Debug, Clone, Copy)]
+pub struct Inserted {
+    pub id: MessageId,
+    pub seq: Seq,
+    /// Who the ticket is assigned to.
+    pub ticket_agent: Option<UserId>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct AttachmentRow<'a> {
+    pub ticket: TicketId,
+    pub message: MessageId,
+    pub name: &'a str,
+    pub file: &'a StoredFile,
+    pub at: Timestamp,
+}
+
+/// How saving a canned response went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CannedSave {
+    Saved(i64),
+    NotFound,
+    /// Another response took the shortcut meanwhile (another node).
+    ShortcutTaken,
+}
+
+/// Rows a job must hold before it runs: PostgreSQL locks them, in id order,
+/// before any job of the batch runs, so nodes queue instead of deadlocking.
+#[derive(Debug, Clone, Default)]
+pub struct Locks {
+    pub ticket: Option<TicketId>,
+    /// The ticket of this upload grant.
+    pub grant: Option<String>,
+}
+
+/// One caller's write, queued for a store's writer.
+pub trait Job: Send {
+    fn locks(&self) -> &Locks;
+    /// Runs the work in the open batch and says whether it succeeded. The
+    /// writer may run it again; only the last run's result is answered.
+    fn run<'a>(&'a mut self, tx: &'a mut dyn WriteTx) -> LocalBoxFuture<'a, bool>;
+    /// Answers the caller once the batch's fate is known: `batch_error` when
+    /// nothing of the batch is stored.
+    fn answer(self: Box<Self>, batch_error: Option<&StoreError>);
+}
+
+struct Pending<T, F> {
+    locks: Locks,
+    work: F,
+    result: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send,
+    F: for<'a> Fn(&'a mut dyn WriteTx) -> LocalBoxFuture<'a, StoreResult<T>> + Send,
+{
+    fn locks(&self) -> &Locks {
+        &self.locks
+    }
+
+    fn run<'a>(&'a mut self, tx: &'a mut dyn WriteTx) -> LocalBoxFuture<'a, bool> {
+        async move {
+            let result = (self.work)(tx).await;
+            let succeeded = result.is_ok();
+            self.result = Some(result);
+            succeeded
+        }
+        .boxed_local()
+    }
+
+    fn answer(self: Box<Self>, batch_error: Option<&StoreError>) {
+        let outcome = match (batch_error, self.result) {
+            (Some(error), _) => Err(error.clone()),
+            (None, Some(result)) => result,
+            (None, None) => Err(StoreError::Unavailable("the write did not run".into())),
+        };
+        let _ = self.reply.send(outcome);
+    }
+}
+
+/// Queues `work` on `store`'s writer and returns its result after the commit.
+async fn write<S, T, F>(store: &S, locks: Locks, work: F) -> StoreResult<T>
+where
+    S: Store + ?Sized,
+    T: Send + 'static,
+    F: for<'a> Fn(&'a mut dyn WriteTx) -> LocalBoxFuture<'a, StoreResult<T>> + Send + 'static,
+{
+    let (reply, answer) = oneshot::channel();
+    let job = Pending {
+        locks,
+        work,
+        result: None,
+        reply,
+    };
+    store.submit(Box::new(job)).await?;
+    answer.await.map_err(|_| StoreError::Closed)?
+}
+
+fn on_ticket(ticket: TicketId) -> Locks {
+    Locks {
+        ticket: Some(ticket),
+        grant: None,
+    }
+}
+
+fn missing<T>(value: Option<T>) -> StoreResult<T> {
+    value.ok_or(StoreError::NOT_FOUND)
+}
+
+pub(super) async fn upsert_user<S: Store + ?Sized>(store: &S, user: User) -> StoreResult<()> {
+    write(store, Locks::default(), move |tx| {
+        let user = user.clone();
+        async move { tx.save_user(&user).await }.boxed_local()
+    })
+    .await
+}
+
+pub(super) async fn touch_last_seen<S: Store + ?Sized>(
+    store: &S,
+    user: UserId,
+    at: Timestamp,
+) -> StoreResult<()> {
+    write(store, Locks::default(), move |tx| {
+        tx.touch_last_seen(user, at)
+    })
+    .await
+}
+
+pub(super) async fn set_availability<S: Store + ?Sized>(
+    store: &S,
+    user: UserId,
+    availability: Availability,
+) -> StoreResult<()> {
+    write(store, Locks::default(), move |tx| {
+        async move {
+            match tx.set_availability(user, availability).await? {
+                true => Ok(()),
+                false => Err(StoreError::NOT_FOUND),
+            }
+        }
+        .boxed_local()
+    })
+    .await
+}
+
+pub(super) async fn create_ticket<S: Store + ?Sized>(
+    store: &S,
+    new: NewTicket,
+) -> StoreResult<Ticket> {
+    write(store, Locks::default(), move |tx| {
+        create_ticket_in(tx, new.clone()).boxed_local()
+    })
+    .await
+}
+
+async fn create_ticket_in(tx: &mut dyn WriteTx, new: NewTicket) -> StoreResult<Ticket> {
+    let at = Timestamp::now();
+    let known = tx.user(new.customer.id).await?;
+    tickets::check_customer(new.customer.id, known.map(|user| user.role))?;
+    tx.save_user(&new.customer).await?;
+    let id = tx.insert_ticket(&new.subject, new.customer.id, at).await?;
+    if !new.auto_assign.is_empty() {
+        tx.lock_auto_assign().await?;
+        let mut loads = Vec::with_capacity(new.auto_assign.len());
+        for &agent in &new.auto_assign {
+            loads.push((agent, tx.open_tickets_of(agent).await?));
+        }
+        if let Some(chosen) = tickets::choose_agent(&loads, new.max_open) {
+            let agent = tx.user(chosen).await?;
+            tickets::known_agent(chosen, agent.as_ref())?;
+            tx.set_agent(id, chosen, at).await?;
+        }
+    }
+    missing(tx.ticket(id).await?)
+}
+
+pub(super) async fn claim_ticket<S: Store + ?Sized>(
+    store: &S,
+    id: TicketId,
+    agent: User,
+) -> StoreResult<Claimed> {
+    write(store, on_ticket(id), move |tx| {
+        claim_ticket_in(tx, id, agent.clone()).boxed_local()
+    })
+    .await
+}
+
+async fn claim_ticket_in(tx: &mut dyn WriteTx, id: TicketId, who: User) -> StoreResult<Claimed> {
+    tx.save_user(&who).await?;
+    let ticket = missing(tx.ticket(id).await?)?;
+    Ok(match tickets::claim(&ticket, who.id) {
+        Claim::Theirs => Claimed::Assigned(ticket),
+        Claim::HeldByOther => Claimed::HeldBy(ticket),
+        Claim::Closed => Claimed::Closed(ticket),
+        Claim::Take => {
+            tx.set_agent(id, who.id, Timestamp::now()).await?;
+            Claimed::Assigned(missing(tx.ticket(id).await?)?)
+        }
+    })
+}
+
+pub(super) async fn change_ticket<S: Store + ?Sized>(
+    store: &S,
+    id: TicketId,
+    actor: User,
+    command: TicketCommand,
+) -> StoreResult<Ticket> {
+    write(store, on_ticket(id), move |tx| {
+        change_ticket_in(tx, id, actor.clone(), command.clone()).boxed_local()
+    })
+    .await
+}
+
+async fn change_ticket_in(
+    tx: &mut dyn WriteTx,
+    id: TicketId,
+    actor: User,
+    command: TicketCommand,
+) -> StoreResult<Ticket> {
+    tx.save_user(&actor).await?;
+    let ticket = missing(tx.ticket(id).await?)?;
+    let target = match command.target() {
+        Some(target) => tx.user(target).await?,
+        None => None,
+    };
+    let plan = tickets::decide(&ticket, &actor, &command, target.as_ref())?;
+    apply(tx, id, plan).await?;
+    missing(tx.ticket(id).await?)
+}
+
+/// Writes what a rule decided about a ticket.
+async fn apply(tx: &mut dyn WriteTx, ticket: TicketId, plan: Plan) -> StoreResult<()> {
+    let at = Timestamp::now();
+    if let Some(agent) = plan.assign {
+        tx.set_agent(ticket, agent, at).await?;
+    }
+    if let Some(state) = plan.state {
+        tx.set_state(ticket, state, ResolvedAt::on_entering(state), at)
+            .await?;
+    }
+    if let Some(record) = plan.record {
+        let reason = match &record.event {
+            SystemEvent::Transfer { reason, .. } => reason.clone(),
+            SystemEvent::State { .. } => String::new(),
+        };
+        let new = NewMessage {
+            ticket,
+            author: Person::system(),
+            client_id: None,
+            content: record.text,
+            kind: record.kind,
+            metadata: record.event.to_metadata(),
+            internal: false,
+            origin: None,
+        };
+        let change = ChangeNote {
+            change: record.change,
+            previous_agent: record.previous_agent,
+            reason,
+        };
+        insert(tx, &new, false, Some(change)).await?;
+    }
+    Ok(())
+}
+
+/// What the message recording a change of its ticket tells fan-out.
+struct ChangeNote {
+    change: TicketChange,
+    previous_agent: Option<Person>,
+    reason: String,
+}
+
+/// Stores `new` (its ticket's next `seq`) and puts it among the batch's
+/// commit notifications.
+async fn insert(
+    tx: &mut dyn WriteTx,
+    new: &NewMessage,
+    first_answer: bool,
+    change: Option<ChangeNote>,
+) -> StoreResult<Message> {
+    let at = Timestamp::now();
+    let metadata = (!new.metadata.is_empty())
+        .then(|| serde_json::Value::Object(new.metadata.clone()).to_string());
+    let row = MessageRow {
+        ticket: new.ticket,
+        author: &new.author,
+        client_id: new.client_id.as_deref(),
+        content: &new.content,
+        kind: new.kind,
+        metadata: metadata.as_deref(),
+        internal: new.internal,
+        at,
+        first_answer,
+    };
+    let inserted = missing(tx.insert_message(&row).await?)?;
+    let message = Message {
+        id: inserted.id,
+        client_id: new.client_id.clone(),
+        ticket: new.ticket,
+        seq: inserted.seq,
+        timestamp: at,
+        author: new.author.clone(),
+        content: new.content.clone(),
+        kind: new.kind,
+        state: MessageState::Delivered,
+        attachments: Vec::new(),
+        reply_to: None,
+        edited: false,
+        deleted: false,
+        metadata: new.metadata.clone(),
+        internal: new.internal,
+    };
+    let ticket_change = match change {
+        None => None,
+        Some(note) => Some(TicketChangeRecord {
+            change: note.change,
+            ticket: missing(tx.ticket(new.ticket).await?)?,
+            previous_agent: note.previous_agent,
+            reason: note.reason,
+        }),
+    };
+    tx.committed(Committed {
+        message: message.clone(),
+        origin: new.origin,
+        ticket_agent: inserted.ticket_agent,
+        ticket_change,
+    });
+    Ok(message)
+}
+
+pub(super) async fn append<S: Store + ?Sized>(
+    store: &S,
+    message: NewMessage,
+) -> StoreResult<Appended> {
+    write(store, on_ticket(message.ticket), move |tx| {
+        append_in(tx, message.clone()).boxed_local()
+    })
+    .await
+}
+
+/// Stores one message: the earlier copy when this author already sent this
+/// `client_id` (so a retry cannot take a second `seq`), otherwise what
+/// [`messages::append`] decides.
+async fn append_in(tx: &mut dyn WriteTx, new: NewMessage) -> StoreResult<Appended> {
+    let sent = match (&new.client_id, new.author.id) {
+        (Some(client_id), Some(author)) => Some((author, client_id.as_str())),
+        _ => None,
+    };
+    let context = missing(tx.append_context(new.ticket, sent).await?)?;
+    if let Some(message) = context.earlier {
+        return Ok(Appended {
+            message,
+            duplicate: true,
+        });
+    }
+    let plan = messages::append(context.state, new.author.kind, new.internal)?;
+    if let Some(reopen) = plan.reopen {
+        apply(tx, new.ticket, reopen).await?;
+    }
+    let message = insert(tx, &new, plan.first_answer, None).await?;
+    Ok(Appended {
+        message,
+        duplicate: false,
+    })
+}
+
+pub(super) async fn mark_read<S: Store + ?Sized>(
+    store: &S,
+    ticket: TicketId,
+    reader: Viewer,
+    reader_role: Role,
+    ids: Vec<MessageId>,
+) -> StoreResult<MarkRead> {
+    write(store, on_ticket(ticket), move |tx| {
+        mark_read_in(tx, ticket, reader, reader_role, ids.clone()).boxed_local()
+    })
+    .await
+}
+
+/// All or nothing: a request naming anything but messages of this ticket
+/// the reader may see changes nothing.
+async fn mark_read_in(
+    tx: &mut dyn WriteTx,
+    ticket: TicketId,
+    reader: Viewer,
+    reader_role: Role,
+    ids: Vec<MessageId>,
+) -> StoreResult<MarkRead> {
+    let seqs = tx.visible_seqs(ticket, &ids, reader.sees_internal).await?;
+    let mut outcome = MarkRead {
+        marked: Vec::new(),
+        unknown: ids
+            .iter()
+            .copied()
+            .filter(|id| !seqs.contains_key(id))
+            .collect(),
+    };
+    if !outcome.unknown.is_empty() || ids.is_empty() {
+        return Ok(outcome);
+    }
+    let authors = messages::read_across(reader_role);
+    let mut marked = tx
+        .mark_read(ticket, &ids, authors, Timestamp::now())
+        .await?;
+    // In the order asked, each once.
+    for &id in &ids {
+        if marked.remove(&id) {
+            outcome.marked.push(id);
+        }
+    }
+    let highest = seqs.values().copied().max().unwrap_or(0);
+    tx.advance_read_cursor(ticket, reader.id, highest).await?;
+    Ok(outcome)
+}
+
+pub(super) async fn create_upload_grant<S: Store + ?Sized>(
+    store: &S,
+    grant: UploadGrant,
+) -> StoreResult<()> {
+    write(store, Locks::default(), move |tx| {
+        let grant = grant.clone();
+        async move { tx.insert_grant(&grant).await }.boxed_local()
+    })
+    .await
+}
+
+pub(super) async fn purge_upload_grants<S: Store + ?Sized>(
+    store: &S,
+    before: Timestamp,
+) -> StoreResult<usize> {
+    write(store, Locks::default(), move |tx| tx.purge_grants(before)).await
+}
+
+pub(super) async fn complete_upload<S: Store + ?Sized>(
+    store: &S,
+    upload: CompleteUpload,
+) -> StoreResult<Uploaded> {
+    let locks = Locks {
+        ticket: None,
+        grant: Some(upload.upload_id.clone()),
+    };
+    write(store, locks, move |tx| {
+        complete_upload_in(tx, upload.clone()).boxed_local()
+    })
+    .await
+}
+
+async fn complete_upload_in(tx: &mut dyn WriteTx, upload: CompleteUpload) -> StoreResult<Uploaded> {
+    let now = Timestamp::now();
+    let state = missing(tx.upload_grant(&upload.upload_id).await?)?;
+    let facts = GrantFacts {
+        owner: state.grant.user,
+        credential_hash: &state.grant.credential_hash,
+        expires_at: state.grant.expires_at,
+        used: state.used,
+    };
+    uploads::check_grant(facts, &upload.credential_hash, upload.uploader, now)?;
+    let grant = state.grant;
+    let uploader = missing(tx.user(grant.user).await?)?;
+    if !tx.use_grant(&grant.upload_id, now).await? {
+        // Used by another node's upload since it was read.
+        return Err(uploads::used_already().into());
+    }
+    let mut message = match upload.attach_to {
+        Some(id) => {
+            let message = tx.message(grant.ticket, id).await?;
+            uploads::check_attach_to(message.as_ref(), grant.user, now)?;
+            missing(message)?
+        }
+        None => {
+            let state = missing(tx.ticket_state(grant.ticket).await?)?;
+            if state == TicketState::Closed {
+                return Err(Refusal::TicketClosed.into());
+            }
+            let new = NewMessage {
+                ticket: grant.ticket,
+                author: uploader.person(),
+                client_id: None,
+                content: grant.name.clone(),
+                kind: MessageKind::File,
+                metadata: Default::default(),
+                internal: false,
+                origin: None,
+            };
+            insert(tx, &new, false, None).await?
+        }
+    };
+    let row = AttachmentRow {
+        ticket: grant.ticket,
+        message: message.id,
+        name: &grant.name,
+        file: &upload.file,
+        at: now,
+    };
+    let id = tx.insert_attachment(&row).await?;
+    let base = tx.url_base();
+    let attachment = Attachment {
+        id,
+        name: grant.name,
+        size: upload.file.size,
+        mime_type: upload.file.mime.clone(),
+        url: rows::attachment_url(base, id),
+        thumbnail_url: upload
+            .file
+            .thumbnail_key
+            .as_ref()
+            .map(|_| rows::thumbnail_url(base, id)),
+    };
+    message.attachments.push(attachment.clone());
+    Ok(Uploaded {
+        attachment,
+        message,
+    })
+}
+
+pub(super) async fn save_canned_response<S: Store + ?Sized>(
+    store: &S,
+    id: Option<i64>,
+    input: CannedResponseInput,
+    by: UserId,
+) -> StoreResult<CannedResponse> {
+    write(store, Locks::default(), move |tx| {
+        save_canned_in(tx, id, input.clone(), by).boxed_local()
+    })
+    .await
+}
+
+async fn save_canned_in(
+    tx: &mut dyn WriteTx,
+    id: Option<i64>,
+    input: CannedResponseInput,
+    by: UserId,
+) -> StoreResult<CannedResponse> {
+    let taken = tx.canned_with_shortcut(&input.shortcut).await?;
+    if taken.is_some() && taken != id {
+        return Err(canned::shortcut_taken(&input.shortcut).into());
+    }
+    let id = match tx.save_canned(id, &input, by, Timestamp::now()).await? {
+        CannedSave::Saved(id) => id,
+        CannedSave::NotFound => return Err(StoreError::NOT_FOUND),
+        CannedSave::ShortcutTaken => return Err(canned::shortcut_taken(&input.shortcut).into()),
+    };
+    missing(tx.canned_response(id).await?)
+}
+
+pub(super) async fn delete_canned_response<S: Store + ?Sized>(
+    store: &S,
+    id: i64,
+) -> StoreResult<bool> {
+    write(store, Locks::default(), move |tx| tx.delete_canned(id)).await
+}
+
+/// Runs `future` to its end when it never waits (the SQLite store's rows are
+/// read and written synchronously on its writer thread): the writer thread
+/// has no executor, and needs none. `None` if it would have waited, which is
+/// a defect, not a state to sleep in.
+pub fn run_now<T>(future: LocalBoxFuture<'_, T>) -> Option<T> {
+    let mut future = future;
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(value) => Some(value),
+        std::task::Poll::Pending => None,
+    }
+}
