@@ -61,10 +61,14 @@ async fn full_history(addr: &str, ticket: i64, token: &str) -> Result<Vec<Value>
     let http = reqwest::Client::new();
     let mut all = Vec::new();
     let mut page = 1;
+    // Pages after the first are read under a `before` cursor fixed by the
+    // first: a client may still be resending while the history is read, and
+    // pages counted from the newest would shift under it.
+    let mut cursor = String::new();
     loop {
         let response = http
             .get(format!(
-                "http://{addr}/api/soporte/tickets/{ticket}/chat/historial/?page={page}&size=100"
+                "http://{addr}/api/soporte/tickets/{ticket}/chat/historial/?page={page}&size=100{cursor}"
             ))
             .bearer_auth(token)
             .send()
@@ -75,6 +79,11 @@ async fn full_history(addr: &str, ticket: i64, token: &str) -> Result<Vec<Value>
         }
         let body: Value = response.json().await.unwrap();
         let mut results = body["results"].as_array().unwrap().clone();
+        if page == 1 {
+            if let Some(newest) = results.last().and_then(|m| m["seq"].as_i64()) {
+                cursor = format!("&before={}", newest + 1);
+            }
+        }
         results.extend(all);
         all = results;
         if body["next"].is_null() {
