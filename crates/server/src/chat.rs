@@ -7,6 +7,7 @@ use crate::app::AppState;
 use crate::auth::Identity;
 use crate::domain::access::{self, TicketAccess};
 use crate::domain::messages;
+use crate::store::Sent;
 use crate::store::{Appended, NewMessage, OriginTag, StoreError};
 use soporte_protocol::{asks_for_internal_note, ErrorCode, FrameError, MessageKind, SendMessage};
 
@@ -32,7 +33,7 @@ pub async fn post_text(
         // something that is in the history.
         return match state
             .store
-            .find_sent(ticket.id, author.user.id, &message.client_id)
+            .find_sent(Sent::new(ticket.id, author.user.id, &message.client_id))
             .await
         {
             Ok(Some(message)) => Ok(Appended {

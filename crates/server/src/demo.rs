@@ -5,6 +5,7 @@
 use crate::app::AppState;
 use crate::auth::{Minter, TokenRequest};
 use crate::domain::User;
+use crate::store::TicketQuery;
 use crate::store::{NewTicket, TicketScope, Viewer};
 use soporte_protocol::Role;
 use std::path::Path;
@@ -64,11 +65,11 @@ pub async fn seed(state: &AppState, secret: &str) -> Result<Vec<(String, String)
             .map_err(|e| e.to_string())?;
     }
     let existing = store
-        .list_tickets(
+        .list_tickets(TicketQuery::new(
             TicketScope::OwnedBy(CUSTOMER.0),
             Viewer::new(CUSTOMER.0, Role::Customer),
             1,
-        )
+        ))
         .await
         .map_err(|e| e.to_string())?;
     let ticket = match existing.into_iter().next() {

@@ -22,6 +22,7 @@ use crate::bus::{message_event, Bus, Event, InProcessBus, TRANSFERRED_AWAY};
 use crate::hub::inbox::{InboxEvent, InboxRoute, Inboxes};
 use crate::hub::{Audience, Except, Hub, InOrder, TicketEvent};
 use crate::metrics::METRICS;
+use crate::store::Span;
 use crate::store::{DynStore, StoreResult};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -523,7 +524,7 @@ impl Sequencer {
             let result = async {
                 let fresh = store.ticket(ticket).await?;
                 let messages = store
-                    .messages_between(ticket, after, up_to, FILL_LIMIT, true)
+                    .messages_between(Span::new(ticket, after, up_to, FILL_LIMIT, true))
                     .await?;
                 Ok((fresh, messages))
             }

@@ -129,12 +129,12 @@ fn usable(
 
 #[async_trait]
 impl Store for CachedStore {
-    async fn recent_messages(
-        &self,
-        ticket: TicketId,
-        limit: usize,
-        sees_internal: bool,
-    ) -> StoreResult<Vec<Message>> {
+    async fn recent_messages(&self, newest: Newest) -> StoreResult<Vec<Message>> {
+        let Newest {
+            ticket,
+            limit,
+            sees_internal,
+        } = newest;
         let last_seq = match self.inner.ticket(ticket).await? {
             Some(found) => found.last_seq,
             None => return Ok(Vec::new()),
@@ -144,14 +144,17 @@ impl Store for CachedStore {
                 return Ok(messages);
             }
         }
-        let window = self.inner.recent_messages(ticket, KEPT, true).await?;
+        let window = self
+            .inner
+            .recent_messages(Newest::new(ticket, KEPT, true))
+            .await?;
         self.refill(ticket, &window).await;
         match usable(&window, last_seq, limit, sees_internal) {
             Some(messages) => Ok(messages),
             // Newer messages came meanwhile, or too many notes: ask exactly.
             None => {
                 self.inner
-                    .recent_messages(ticket, limit, sees_internal)
+                    .recent_messages(Newest::new(ticket, limit, sees_internal))
                     .await
             }
         }
@@ -237,42 +240,20 @@ impl Store for CachedStore {
     async fn last_seqs(&self, ids: Vec<TicketId>) -> StoreResult<HashMap<TicketId, Seq>> {
         self.inner.last_seqs(ids).await
     }
-    async fn list_tickets(
-        &self,
-        scope: TicketScope,
-        viewer: Viewer,
-        limit: usize,
-    ) -> StoreResult<Vec<TicketView>> {
-        self.inner.list_tickets(scope, viewer, limit).await
+    async fn list_tickets(&self, query: TicketQuery) -> StoreResult<Vec<TicketView>> {
+        self.inner.list_tickets(query).await
     }
-    async fn find_sent(
-        &self,
-        ticket: TicketId,
-        author: UserId,
-        client_id: &str,
-    ) -> StoreResult<Option<Message>> {
-        self.inner.find_sent(ticket, author, client_id).await
+    async fn find_sent(&self, sent: Sent<'_>) -> StoreResult<Option<Message>> {
+        self.inner.find_sent(sent).await
     }
-    async fn messages_between(
-        &self,
-        ticket: TicketId,
-        after: Seq,
-        up_to: Seq,
-        limit: usize,
-        sees_internal: bool,
-    ) -> StoreResult<Vec<Message>> {
-        self.inner
-            .messages_between(ticket, after, up_to, limit, sees_internal)
-            .await
+    async fn messages_between(&self, span: Span) -> StoreResult<Vec<Message>> {
+        self.inner.messages_between(span).await
     }
-    async fn visible_page(
-        &self,
-        ticket: TicketId,
-        top: Seq,
-        offset: usize,
-        limit: usize,
-    ) -> StoreResult<VisiblePage> {
-        self.inner.visible_page(ticket, top, offset, limit).await
+    async fn notes_up_to(&self, ticket: TicketId, top: Seq) -> StoreResult<i64> {
+        self.inner.notes_up_to(ticket, top).await
+    }
+    async fn visible_skipping_notes(&self, page: PageAt) -> StoreResult<Vec<Message>> {
+        self.inner.visible_skipping_notes(page).await
     }
     async fn unread_count(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<i64> {
         self.inner.unread_count(ticket, viewer).await
@@ -280,12 +261,8 @@ impl Store for CachedStore {
     async fn stats(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<ChatStats> {
         self.inner.stats(ticket, viewer).await
     }
-    async fn team_stats(
-        &self,
-        from: Option<Timestamp>,
-        to: Option<Timestamp>,
-    ) -> StoreResult<soporte_protocol::rest::TeamStats> {
-        self.inner.team_stats(from, to).await
+    async fn team_stats(&self, period: Period) -> StoreResult<soporte_protocol::rest::TeamStats> {
+        self.inner.team_stats(period).await
     }
     async fn upload_grant(&self, upload_id: &str) -> StoreResult<Option<GrantState>> {
         self.inner.upload_grant(upload_id).await

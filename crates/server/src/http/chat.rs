@@ -10,6 +10,7 @@ use crate::chat;
 use crate::domain::access::{self, Access};
 use crate::hub::{Audience, Except, TicketEvent};
 use crate::metrics::METRICS;
+use crate::store::{PageAt, Span};
 use crate::store::{TicketCommand, Viewer};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
@@ -101,7 +102,7 @@ async fn history(
         let results = if w.up_to > w.after {
             state
                 .store
-                .messages_between(ticket.id, w.after, w.up_to, size as usize, true)
+                .messages_between(Span::new(ticket.id, w.after, w.up_to, size as usize, true))
                 .await?
         } else {
             Vec::new()
@@ -113,7 +114,7 @@ async fn history(
         let offset = ((page - 1) * size) as usize;
         let visible = state
             .store
-            .visible_page(ticket.id, w.count, offset, size as usize)
+            .visible_page(PageAt::new(ticket.id, w.count, offset, size as usize))
             .await?;
         let older = visible.count > page * size;
         (visible.count, visible.messages, older)

@@ -8,6 +8,7 @@ use crate::app::AppState;
 use crate::auth::Identity;
 use crate::bus::Event;
 use crate::hub::inbox::{InboxEvent, InboxRoute};
+use crate::store::Period;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -135,7 +136,7 @@ async fn team_stats(
     }
     let from = instant("desde", range.desde.as_deref())?;
     let to = instant("hasta", range.hasta.as_deref())?;
-    Ok(Json(state.store.team_stats(from, to).await?))
+    Ok(Json(state.store.team_stats(Period::new(from, to)).await?))
 }
 
 fn validate(input: &CannedResponseInput, max_text: usize) -> Result<CannedResponseInput, ApiError> {

@@ -10,6 +10,7 @@ use crate::domain::access;
 use crate::domain::User;
 use crate::hub::inbox::{InboxEvent, InboxRoute};
 use crate::store::{NewTicket, TicketCommand, TicketScope, Viewer};
+use crate::store::{Newest, TicketQuery};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -124,7 +125,10 @@ async fn list(
     };
     let limit = params.limit.unwrap_or(DEFAULT_LIST).clamp(1, MAX_LIST);
     let viewer = Viewer::new(caller.user.id, caller.user.role);
-    let results = state.store.list_tickets(scope, viewer, limit).await?;
+    let results = state
+        .store
+        .list_tickets(TicketQuery::new(scope, viewer, limit))
+        .await?;
     Ok(Json(TicketList {
         count: results.len(),
         results,
@@ -141,7 +145,7 @@ async fn show(
     let no_leidos = state.store.unread_count(ticket.id, viewer).await?;
     let ultimo_mensaje = state
         .store
-        .recent_messages(ticket.id, 1, viewer.sees_internal)
+        .recent_messages(Newest::new(ticket.id, 1, viewer.sees_internal))
         .await?
         .pop();
     Ok(Json(TicketView {

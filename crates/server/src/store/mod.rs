@@ -14,6 +14,7 @@
 
 pub mod columns;
 pub mod postgres;
+pub mod queue;
 pub mod rows;
 pub mod sqlite;
 pub mod writes;
@@ -170,6 +171,124 @@ pub struct MarkRead {
     pub unknown: Vec<MessageId>,
 }
 
+/// Messages of a ticket with `after < seq <= up_to` the viewer may see,
+/// oldest first, at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub ticket: TicketId,
+    pub after: Seq,
+    pub up_to: Seq,
+    pub limit: usize,
+    pub sees_internal: bool,
+}
+
+impl Span {
+    pub fn new(
+        ticket: TicketId,
+        after: Seq,
+        up_to: Seq,
+        limit: usize,
+        sees_internal: bool,
+    ) -> Span {
+        Span {
+            ticket,
+            after,
+            up_to,
+            limit,
+            sees_internal,
+        }
+    }
+}
+
+/// The newest `limit` messages of a ticket the viewer may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Newest {
+    pub ticket: TicketId,
+    pub limit: usize,
+    pub sees_internal: bool,
+}
+
+impl Newest {
+    pub fn new(ticket: TicketId, limit: usize, sees_internal: bool) -> Newest {
+        Newest {
+            ticket,
+            limit,
+            sees_internal,
+        }
+    }
+}
+
+/// A customer's history page: visible messages with `seq <= top`, newest
+/// first skipping `offset`, at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageAt {
+    pub ticket: TicketId,
+    pub top: Seq,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+impl PageAt {
+    pub fn new(ticket: TicketId, top: Seq, offset: usize, limit: usize) -> PageAt {
+        PageAt {
+            ticket,
+            top,
+            offset,
+            limit,
+        }
+    }
+}
+
+/// Tickets in `scope`, newest activity first, with `viewer`'s unread
+/// counts, at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketQuery {
+    pub scope: TicketScope,
+    pub viewer: Viewer,
+    pub limit: usize,
+}
+
+impl TicketQuery {
+    pub fn new(scope: TicketScope, viewer: Viewer, limit: usize) -> TicketQuery {
+        TicketQuery {
+            scope,
+            viewer,
+            limit,
+        }
+    }
+}
+
+/// The message `author` sent on `ticket` with `client_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent<'a> {
+    pub ticket: TicketId,
+    pub author: UserId,
+    pub client_id: &'a str,
+}
+
+impl<'a> Sent<'a> {
+    pub fn new(ticket: TicketId, author: UserId, client_id: &'a str) -> Sent<'a> {
+        Sent {
+            ticket,
+            author,
+            client_id,
+        }
+    }
+}
+
+/// Tickets created in `[from, to]` (either end open when `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+impl Period {
+    pub fn new(from: Option<Timestamp>, to: Option<Timestamp>) -> Period {
+        Period { from, to }
+    }
+}
+
 /// A page of what a viewer may see, for history.
 #[derive(Debug, Clone)]
 pub struct VisiblePage {
@@ -280,52 +399,36 @@ pub trait Store: Send + Sync + 'static {
         }
         Ok(last)
     }
-    /// Tickets in `scope`, newest activity first, with `viewer`'s unread count.
-    async fn list_tickets(
-        &self,
-        scope: TicketScope,
-        viewer: Viewer,
-        limit: usize,
-    ) -> StoreResult<Vec<TicketView>>;
-    /// The message `author` stored on `ticket` with `client_id`, if any.
-    async fn find_sent(
-        &self,
-        ticket: TicketId,
-        author: UserId,
-        client_id: &str,
-    ) -> StoreResult<Option<Message>>;
-    /// The newest `limit` messages the viewer may see, oldest first.
-    async fn recent_messages(
-        &self,
-        ticket: TicketId,
-        limit: usize,
-        sees_internal: bool,
-    ) -> StoreResult<Vec<Message>>;
-    /// Messages with `after < seq <= up_to` the viewer may see, oldest first, at most `limit`.
-    async fn messages_between(
-        &self,
-        ticket: TicketId,
-        after: Seq,
-        up_to: Seq,
-        limit: usize,
-        sees_internal: bool,
-    ) -> StoreResult<Vec<Message>>;
-    /// A customer's history page: visible messages with `seq <= top`, newest
-    /// first skipping `offset`, returned oldest first.
-    async fn visible_page(
-        &self,
-        ticket: TicketId,
-        top: Seq,
-        offset: usize,
-        limit: usize,
-    ) -> StoreResult<VisiblePage>;
+    async fn list_tickets(&self, query: TicketQuery) -> StoreResult<Vec<TicketView>>;
+    async fn find_sent(&self, sent: Sent<'_>) -> StoreResult<Option<Message>>;
+    async fn recent_messages(&self, newest: Newest) -> StoreResult<Vec<Message>>;
+    async fn messages_between(&self, span: Span) -> StoreResult<Vec<Message>>;
+    /// Internal notes of `ticket` with `seq <= top`.
+    async fn notes_up_to(&self, ticket: TicketId, top: Seq) -> StoreResult<i64>;
+    /// The page counted in messages customers see, walking back from `top`
+    /// past the notes (a deep page by number costs its offset; the `before`
+    /// cursor keeps every page cheap).
+    async fn visible_skipping_notes(&self, page: PageAt) -> StoreResult<Vec<Message>>;
+    async fn visible_page(&self, page: PageAt) -> StoreResult<VisiblePage> {
+        let notes = self.notes_up_to(page.ticket, page.top).await?;
+        let messages = if notes == 0 {
+            // Nothing hidden below the cursor: the page is plain arithmetic
+            // on `seq`, as for staff, and a deep page costs what the newest does.
+            let up_to = (page.top - page.offset as i64).max(0);
+            let after = (up_to - page.limit as i64).max(0);
+            let span = Span::new(page.ticket, after, up_to, page.limit, false);
+            self.messages_between(span).await?
+        } else {
+            self.visible_skipping_notes(page).await?
+        };
+        Ok(VisiblePage {
+            count: page.top - notes,
+            messages,
+        })
+    }
     async fn unread_count(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<i64>;
     async fn stats(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<ChatStats>;
-    async fn team_stats(
-        &self,
-        from: Option<Timestamp>,
-        to: Option<Timestamp>,
-    ) -> StoreResult<soporte_protocol::rest::TeamStats>;
+    async fn team_stats(&self, period: Period) -> StoreResult<soporte_protocol::rest::TeamStats>;
     async fn upload_grant(&self, upload_id: &str) -> StoreResult<Option<GrantState>>;
     async fn attachment_file(&self, id: i64) -> StoreResult<Option<AttachmentFile>>;
     async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>>;

@@ -5,6 +5,7 @@
 use super::columns::{JsonObject, Stored};
 use super::{AttachmentFile, GrantState, UploadGrant};
 use crate::domain::stats::{MessageFacts, TicketFacts};
+use crate::domain::tickets::ResolvedAt;
 use crate::domain::User;
 use soporte_protocol::rest::CannedResponse;
 use soporte_protocol::server::AgentView;
@@ -266,4 +267,23 @@ pub fn ticket_facts<R: SqlRow>(row: &R) -> Result<TicketFacts, R::Error> {
 
 pub fn state_count<R: SqlRow>(row: &R) -> Result<(TicketState, i64), R::Error> {
     Ok((row.col::<Stored<TicketState>>(0)?.0, row.col(1)?))
+}
+
+/// The SQL that sets `resuelto_at` for a move of state, `at` being the
+/// placeholder of the moment.
+pub fn resolved_at(resolved: ResolvedAt, at: &str) -> String {
+    match resolved {
+        ResolvedAt::Set => at.to_string(),
+        ResolvedAt::SetIfUnset => format!("COALESCE(resuelto_at, {at})"),
+        ResolvedAt::Clear => "NULL".to_string(),
+    }
+}
+
+/// `'A', 'B'` for an `IN (…)` of author kinds (our constants, never input).
+pub fn author_kinds(authors: &[AuthorKind]) -> String {
+    let quoted: Vec<String> = authors
+        .iter()
+        .map(|k| format!("'{}'", k.as_str()))
+        .collect();
+    quoted.join(", ")
 }

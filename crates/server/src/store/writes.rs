@@ -41,20 +41,11 @@ pub trait WriteTx {
 
     async fn ticket(&mut self, id: TicketId) -> StoreResult<Option<Ticket>>;
     async fn ticket_state(&mut self, id: TicketId) -> StoreResult<Option<TicketState>>;
-    /// The ticket's state and, when `sent` names an author and a
+    /// The state of `new`'s ticket and, when it has an author and a
     /// `client_id`, the message they stored with it before (`None`: no such
     /// ticket).
-    async fn append_context(
-        &mut self,
-        ticket: TicketId,
-        sent: Option<(UserId, &str)>,
-    ) -> StoreResult<Option<AppendContext>>;
-    async fn insert_ticket(
-        &mut self,
-        subject: &str,
-        customer: UserId,
-        at: Timestamp,
-    ) -> StoreResult<TicketId>;
+    async fn append_context(&mut self, new: &NewMessage) -> StoreResult<Option<AppendContext>>;
+    async fn insert_ticket(&mut self, row: &TicketRow<'_>) -> StoreResult<TicketId>;
     /// Serializes automatic assignment among the writers of every node.
     async fn lock_auto_assign(&mut self) -> StoreResult<()>;
     /// Open tickets (not resolved or closed) assigned to `agent`.
@@ -65,32 +56,18 @@ pub trait WriteTx {
         agent: UserId,
         at: Timestamp,
     ) -> StoreResult<()>;
-    async fn set_state(
-        &mut self,
-        ticket: TicketId,
-        state: TicketState,
-        resolved: ResolvedAt,
-        at: Timestamp,
-    ) -> StoreResult<()>;
+    async fn set_state(&mut self, ticket: TicketId, change: &StateChange) -> StoreResult<()>;
 
     /// Gives the message its ticket's next `seq` and stores it; `None`: no such ticket.
     async fn insert_message(&mut self, row: &MessageRow<'_>) -> StoreResult<Option<Inserted>>;
     async fn message(&mut self, ticket: TicketId, id: MessageId) -> StoreResult<Option<Message>>;
-    /// The `seq` of each of `ids` that is a message of `ticket` the reader may see.
-    async fn visible_seqs(
-        &mut self,
-        ticket: TicketId,
-        ids: &[MessageId],
-        sees_internal: bool,
-    ) -> StoreResult<HashMap<MessageId, Seq>>;
-    /// Marks read those of `ids` written by `authors` and not read yet; returns them.
-    async fn mark_read(
-        &mut self,
-        ticket: TicketId,
-        ids: &[MessageId],
-        authors: &[AuthorKind],
-        at: Timestamp,
-    ) -> StoreResult<HashSet<MessageId>>;
+    /// The `seq` of each of the receipt's ids that is a message of its
+    /// ticket the reader may see.
+    async fn visible_seqs(&mut self, receipt: &Receipt<'_>)
+        -> StoreResult<HashMap<MessageId, Seq>>;
+    /// Marks read those of the receipt's ids written by its `authors` and not
+    /// read yet; returns them.
+    async fn mark_read(&mut self, receipt: &Receipt<'_>) -> StoreResult<HashSet<MessageId>>;
     async fn advance_read_cursor(
         &mut self,
         ticket: TicketId,
@@ -106,13 +83,7 @@ pub trait WriteTx {
     async fn insert_attachment(&mut self, row: &AttachmentRow<'_>) -> StoreResult<i64>;
 
     async fn canned_with_shortcut(&mut self, shortcut: &str) -> StoreResult<Option<i64>>;
-    async fn save_canned(
-        &mut self,
-        id: Option<i64>,
-        input: &CannedResponseInput,
-        by: UserId,
-        at: Timestamp,
-    ) -> StoreResult<CannedSave>;
+    async fn save_canned(&mut self, row: &CannedRow<'_>) -> StoreResult<CannedSave>;
     async fn canned_response(&mut self, id: i64) -> StoreResult<Option<CannedResponse>>;
     async fn delete_canned(&mut self, id: i64) -> StoreResult<bool>;
 }
@@ -123,6 +94,43 @@ pub struct AppendContext {
     pub state: TicketState,
     /// The author's earlier copy of this `client_id`.
     pub earlier: Option<Message>,
+}
+
+/// A ticket row to insert.
+#[derive(Debug, Clone, Copy)]
+pub struct TicketRow<'a> {
+    pub subject: &'a str,
+    pub customer: UserId,
+    pub at: Timestamp,
+}
+
+/// A ticket's move to `state`, at `at`.
+#[derive(Debug, Clone, Copy)]
+pub struct StateChange {
+    pub state: TicketState,
+    pub resolved: ResolvedAt,
+    pub at: Timestamp,
+}
+
+/// A reader's receipt for messages of a ticket.
+#[derive(Debug, Clone, Copy)]
+pub struct Receipt<'a> {
+    pub ticket: TicketId,
+    pub ids: &'a [MessageId],
+    /// May the reader see internal notes?
+    pub sees_internal: bool,
+    /// Whose messages it marks (the other side of the conversation).
+    pub authors: &'a [AuthorKind],
+    pub at: Timestamp,
+}
+
+/// A canned response to create (`id` None) or replace.
+#[derive(Debug, Clone, Copy)]
+pub struct CannedRow<'a> {
+    pub id: Option<i64>,
+    pub input: &'a CannedResponseInput,
+    pub by: UserId,
+    pub at: Timestamp,
 }
 
 /// A message row to insert: what both stores write.
@@ -304,7 +312,12 @@ async fn create_ticket_in(tx: &mut dyn WriteTx, new: NewTicket) -> StoreResult<T
     let known = tx.user(new.customer.id).await?;
     tickets::check_customer(new.customer.id, known.map(|user| user.role))?;
     tx.save_user(&new.customer).await?;
-    let id = tx.insert_ticket(&new.subject, new.customer.id, at).await?;
+    let row = TicketRow {
+        subject: &new.subject,
+        customer: new.customer.id,
+        at,
+    };
+    let id = tx.insert_ticket(&row).await?;
     if !new.auto_assign.is_empty() {
         tx.lock_auto_assign().await?;
         let mut loads = Vec::with_capacity(new.auto_assign.len());
@@ -381,8 +394,12 @@ async fn apply(tx: &mut dyn WriteTx, ticket: TicketId, plan: Plan) -> StoreResul
         tx.set_agent(ticket, agent, at).await?;
     }
     if let Some(state) = plan.state {
-        tx.set_state(ticket, state, ResolvedAt::on_entering(state), at)
-            .await?;
+        let change = StateChange {
+            state,
+            resolved: ResolvedAt::on_entering(state),
+            at,
+        };
+        tx.set_state(ticket, &change).await?;
     }
     if let Some(record) = plan.record {
         let reason = match &record.event {
@@ -488,11 +505,7 @@ pub(super) async fn append<S: Store + ?Sized>(
 /// `client_id` (so a retry cannot take a second `seq`), otherwise what
 /// [`messages::append`] decides.
 async fn append_in(tx: &mut dyn WriteTx, new: NewMessage) -> StoreResult<Appended> {
-    let sent = match (&new.client_id, new.author.id) {
-        (Some(client_id), Some(author)) => Some((author, client_id.as_str())),
-        _ => None,
-    };
-    let context = missing(tx.append_context(new.ticket, sent).await?)?;
+    let context = missing(tx.append_context(&new).await?)?;
     if let Some(message) = context.earlier {
         return Ok(Appended {
             message,
@@ -532,7 +545,14 @@ async fn mark_read_in(
     reader_role: Role,
     ids: Vec<MessageId>,
 ) -> StoreResult<MarkRead> {
-    let seqs = tx.visible_seqs(ticket, &ids, reader.sees_internal).await?;
+    let receipt = Receipt {
+        ticket,
+        ids: &ids,
+        sees_internal: reader.sees_internal,
+        authors: messages::read_across(reader_role),
+        at: Timestamp::now(),
+    };
+    let seqs = tx.visible_seqs(&receipt).await?;
     let mut outcome = MarkRead {
         marked: Vec::new(),
         unknown: ids
@@ -544,10 +564,7 @@ async fn mark_read_in(
     if !outcome.unknown.is_empty() || ids.is_empty() {
         return Ok(outcome);
     }
-    let authors = messages::read_across(reader_role);
-    let mut marked = tx
-        .mark_read(ticket, &ids, authors, Timestamp::now())
-        .await?;
+    let mut marked = tx.mark_read(&receipt).await?;
     // In the order asked, each once.
     for &id in &ids {
         if marked.remove(&id) {
@@ -681,7 +698,13 @@ async fn save_canned_in(
     if taken.is_some() && taken != id {
         return Err(canned::shortcut_taken(&input.shortcut).into());
     }
-    let id = match tx.save_canned(id, &input, by, Timestamp::now()).await? {
+    let row = CannedRow {
+        id,
+        input: &input,
+        by,
+        at: Timestamp::now(),
+    };
+    let id = match tx.save_canned(&row).await? {
         CannedSave::Saved(id) => id,
         CannedSave::NotFound => return Err(StoreError::NOT_FOUND),
         CannedSave::ShortcutTaken => return Err(canned::shortcut_taken(&input.shortcut).into()),

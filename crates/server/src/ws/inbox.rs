@@ -15,6 +15,7 @@ use crate::hub::inbox::InboxMember;
 use crate::hub::{outbox, Encoded, Next, OutboxReader};
 use crate::metrics::METRICS;
 use crate::rate::TokenBucket;
+use crate::store::TicketQuery;
 use crate::store::{TicketScope, Viewer};
 use axum::extract::ws::{
     rejection::WebSocketUpgradeRejection, Message as WsMessage, WebSocket, WebSocketUpgrade,
@@ -126,11 +127,11 @@ async fn snapshot(state: &AppState, identity: &Identity) -> Result<ServerFrame, 
     };
     let tickets = state
         .store
-        .list_tickets(
+        .list_tickets(TicketQuery::new(
             scope,
             Viewer::new(identity.user.id, identity.user.role),
             SNAPSHOT_TICKETS,
-        )
+        ))
         .await?;
     Ok(ServerFrame::Inbox(InboxSnapshot {
         user: identity.user.person(),

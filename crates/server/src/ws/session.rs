@@ -23,6 +23,7 @@ use crate::hub::{outbox, Audience, Encoded, Except, Member, Next, OutboxReader, 
 use crate::metrics::METRICS;
 use crate::rate::TokenBucket;
 use crate::store::{Appended, StoreError};
+use crate::store::{Newest, Span};
 use axum::extract::ws::{Message as WsMessage, WebSocket};
 use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::stream::{FuturesOrdered, StreamExt};
@@ -219,12 +220,18 @@ impl Session {
         let history = match since {
             None => {
                 store
-                    .recent_messages(ticket.id, HISTORY_IN_HELLO, staff)
+                    .recent_messages(Newest::new(ticket.id, HISTORY_IN_HELLO, staff))
                     .await
             }
             Some(since) => {
                 store
-                    .messages_between(ticket.id, since, Seq::MAX, HISTORY_IN_HELLO, staff)
+                    .messages_between(Span::new(
+                        ticket.id,
+                        since,
+                        Seq::MAX,
+                        HISTORY_IN_HELLO,
+                        staff,
+                    ))
                     .await
             }
         }
@@ -261,7 +268,13 @@ impl Session {
         if since.is_some() && full_page {
             while let Some(after) = last {
                 let page = store
-                    .messages_between(self.ticket, after, Seq::MAX, CATCH_UP_PAGE, staff)
+                    .messages_between(Span::new(
+                        self.ticket,
+                        after,
+                        Seq::MAX,
+                        CATCH_UP_PAGE,
+                        staff,
+                    ))
                     .await
                     .map_err(|_| End::Close(1011, "error interno"))?;
                 last = if page.len() == CATCH_UP_PAGE {
@@ -344,7 +357,7 @@ async fn cursor_matches(
     };
     // Internal notes count too: only ids are compared, nothing is sent.
     let at_since = store
-        .messages_between(ticket.id, since - 1, since, 1, true)
+        .messages_between(Span::new(ticket.id, since - 1, since, 1, true))
         .await
         .map_err(|_| End::Close(1011, "error interno"))?;
     Ok(at_since.first().is_some_and(|m| m.id == expected))

@@ -141,7 +141,7 @@ async fn two_stores_writing_to_the_same_tickets_get_unique_gapless_seq() {
         seqs.sort_unstable();
         assert_eq!(seqs, expected, "ticket {ticket}: every seq once, no gap");
         let history = a
-            .recent_messages(ticket, 1000, true)
+            .recent_messages(Newest::new(ticket, 1000, true))
             .await
             .unwrap()
             .iter()
@@ -210,7 +210,10 @@ async fn a_client_id_sent_through_two_stores_at_once_is_stored_once() {
             "every copy of dup-{k} answers with the first one"
         );
     }
-    let history = b.recent_messages(ticket, 1000, true).await.unwrap();
+    let history = b
+        .recent_messages(Newest::new(ticket, 1000, true))
+        .await
+        .unwrap();
     assert_eq!(
         history.iter().map(|m| m.seq).collect::<Vec<_>>(),
         (1..=30).collect::<Vec<_>>(),
@@ -218,7 +221,10 @@ async fn a_client_id_sent_through_two_stores_at_once_is_stored_once() {
     );
     assert_eq!(seen.seen().len(), 30, "duplicates are not reported as new");
     assert_eq!(
-        a.find_sent(ticket, 7, "dup-3").await.unwrap().map(|m| m.id),
+        a.find_sent(Sent::new(ticket, 7, "dup-3"))
+            .await
+            .unwrap()
+            .map(|m| m.id),
         Some(by_client[&3][0].message.id)
     );
 }
@@ -1119,37 +1125,63 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
     ] {
         step!(
             format!("list {label}"),
-            store.list_tickets(scope, viewer, 50).await,
+            store
+                .list_tickets(TicketQuery::new(scope, viewer, 50))
+                .await,
             to_json
         );
     }
     step!(
         "list one",
-        store.list_tickets(TicketScope::All, sara_sees, 1).await,
+        store
+            .list_tickets(TicketQuery::new(TicketScope::All, sara_sees, 1))
+            .await,
         to_json
     );
     let top = store.ticket(t1.id).await.unwrap().unwrap().last_seq;
     step!(
         "recent customer",
-        store.recent_messages(t1.id, 3, false).await,
+        store.recent_messages(Newest::new(t1.id, 3, false)).await,
         to_json
     );
     step!(
         "recent staff",
-        store.recent_messages(t1.id, 3, true).await,
+        store.recent_messages(Newest::new(t1.id, 3, true)).await,
         to_json
     );
     step!(
         "between",
-        store.messages_between(t1.id, 1, 5, 10, false).await,
+        store
+            .messages_between(Span::new(t1.id, 1, 5, 10, false))
+            .await,
         to_json
     );
     let page = |p: VisiblePage| json!({"count": p.count, "messages": p.messages});
-    step!("page", store.visible_page(t1.id, top, 0, 2).await, page);
-    step!("page 2", store.visible_page(t1.id, top, 2, 2).await, page);
-    step!("page of t2", store.visible_page(t2.id, 0, 0, 2).await, page);
-    step!("find c1", store.find_sent(t1.id, 1, "c1").await, to_json);
-    step!("find none", store.find_sent(t1.id, 1, "zz").await, to_json);
+    step!(
+        "page",
+        store.visible_page(PageAt::new(t1.id, top, 0, 2)).await,
+        page
+    );
+    step!(
+        "page 2",
+        store.visible_page(PageAt::new(t1.id, top, 2, 2)).await,
+        page
+    );
+    step!(
+        "page of t2",
+        store.visible_page(PageAt::new(t2.id, 0, 0, 2)).await,
+        page
+    );
+    step!(
+        "find c1",
+        store.find_sent(Sent::new(t1.id, 1, "c1")).await,
+        to_json
+    );
+    step!(
+        "find none",
+        store.find_sent(Sent::new(t1.id, 1, "zz")).await,
+        to_json
+    );
     step!(
         "close",
         change(t1.id, &ana, state(TicketState::Closed)).await,
@@ -1306,13 +1338,17 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
     step!("file none", store.attachment_file(999).await, file);
     step!(
         "t2 with files",
-        store.recent_messages(t2.id, 10, false).await,
+        store.recent_messages(Newest::new(t2.id, 10, false)).await,
         to_json
     );
     step!(
         "beto's list",
         store
-            .list_tickets(TicketScope::OwnedBy(2), Viewer::new(2, Role::Customer), 10)
+            .list_tickets(TicketQuery::new(
+                TicketScope::OwnedBy(2),
+                Viewer::new(2, Role::Customer),
+                10
+            ))
             .await,
         to_json
     );
@@ -1347,14 +1383,18 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
         }
     );
     step!("agents at the end", store.agents().await, to_json);
-    step!("team", store.team_stats(None, None).await, to_json);
+    step!(
+        "team",
+        store.team_stats(Period::new(None, None)).await,
+        to_json
+    );
     step!(
         "team, none in range",
         store
-            .team_stats(
+            .team_stats(Period::new(
                 Some(Timestamp::from_millis(0)),
                 Some(Timestamp::from_millis(1))
-            )
+            ))
             .await,
         to_json
     );

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use soporte_protocol::{MessageKind, Person, Role};
 use soporte_server::domain::User;
 use soporte_server::store::sqlite::SqliteStore;
+use soporte_server::store::Newest;
 use soporte_server::store::{CommitListener, Committed, NewMessage, NewTicket, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -93,7 +94,7 @@ proptest! {
                 prop_assert_eq!(id, appended.message.id, "a retry gets the first copy");
             }
             for ticket in &tickets {
-                let stored = store.recent_messages(*ticket, 1000, true).await.unwrap();
+                let stored = store.recent_messages(Newest::new(*ticket, 1000, true)).await.unwrap();
                 let seqs: Vec<i64> = stored.iter().map(|m| m.seq).collect();
                 prop_assert_eq!(&seqs, &(1..=stored.len() as i64).collect::<Vec<_>>());
                 let distinct = first.keys().filter(|(t, _, _)| t == ticket).count();

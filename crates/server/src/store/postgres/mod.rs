@@ -21,6 +21,7 @@ mod reads;
 mod tx;
 mod writer;
 
+use super::queue::WriteQueue;
 use super::*;
 use crate::config::redact_url;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -28,7 +29,7 @@ use soporte_protocol::rest::{CannedResponse, ChatStats, TeamStats, TicketView};
 use soporte_protocol::server::AgentView;
 use std::time::Duration;
 use tokio_postgres::NoTls;
-use writer::{connection_lost, unavailable, unreachable, WriterHandle};
+use writer::{connection_lost, unavailable, unreachable};
 
 /// Read connections: enough for both cores plus requests waiting on I/O.
 const READERS: usize = 4;
@@ -39,7 +40,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const POOL_WAIT: Duration = Duration::from_secs(10);
 
 pub struct PostgresStore {
-    writer: WriterHandle,
+    writer: WriteQueue,
     readers: Pool,
     /// Base of the download URLs of attachments (the server's public URL).
     url_base: Arc<str>,
@@ -238,72 +239,40 @@ impl Store for PostgresStore {
         read!(self, |c| reads::last_seqs(&c, &ids).await)
     }
 
-    async fn list_tickets(
-        &self,
-        scope: TicketScope,
-        viewer: Viewer,
-        limit: usize,
-    ) -> StoreResult<Vec<TicketView>> {
-        let base = self.url_base.clone();
-        read!(self, |c| reads::list_tickets(
-            &c, scope, viewer, limit, &base
-        )
-        .await)
-    }
-
-    async fn find_sent(
-        &self,
-        ticket: TicketId,
-        author: UserId,
-        client_id: &str,
-    ) -> StoreResult<Option<Message>> {
-        read!(self, |c| reads::find_sent(&c, ticket, author, client_id)
+    async fn list_tickets(&self, query: TicketQuery) -> StoreResult<Vec<TicketView>> {
+        read!(self, |c| reads::list_tickets(&c, query, &self.url_base)
             .await)
     }
 
-    async fn recent_messages(
-        &self,
-        ticket: TicketId,
-        limit: usize,
-        sees_internal: bool,
-    ) -> StoreResult<Vec<Message>> {
-        let base = self.url_base.clone();
+    async fn find_sent(&self, sent: Sent<'_>) -> StoreResult<Option<Message>> {
+        read!(self, |c| reads::find_sent(&c, sent).await)
+    }
+
+    async fn recent_messages(&self, newest: Newest) -> StoreResult<Vec<Message>> {
         read!(self, |c| {
-            let mut messages = reads::recent_messages(&c, ticket, limit, sees_internal).await?;
-            reads::fill_attachments(&c, &mut messages, &base).await?;
+            let mut messages = reads::recent_messages(&c, newest).await?;
+            reads::fill_attachments(&c, &mut messages, &self.url_base).await?;
             Ok(messages)
         })
     }
 
-    async fn messages_between(
-        &self,
-        ticket: TicketId,
-        after: Seq,
-        up_to: Seq,
-        limit: usize,
-        sees_internal: bool,
-    ) -> StoreResult<Vec<Message>> {
-        let base = self.url_base.clone();
+    async fn messages_between(&self, span: Span) -> StoreResult<Vec<Message>> {
         read!(self, |c| {
-            let mut messages =
-                reads::messages_between(&c, ticket, after, up_to, limit, sees_internal).await?;
-            reads::fill_attachments(&c, &mut messages, &base).await?;
+            let mut messages = reads::messages_between(&c, span).await?;
+            reads::fill_attachments(&c, &mut messages, &self.url_base).await?;
             Ok(messages)
         })
     }
 
-    async fn visible_page(
-        &self,
-        ticket: TicketId,
-        top: Seq,
-        offset: usize,
-        limit: usize,
-    ) -> StoreResult<VisiblePage> {
-        let base = self.url_base.clone();
+    async fn notes_up_to(&self, ticket: TicketId, top: Seq) -> StoreResult<i64> {
+        read!(self, |c| reads::notes_up_to(&c, ticket, top).await)
+    }
+
+    async fn visible_skipping_notes(&self, page: PageAt) -> StoreResult<Vec<Message>> {
         read!(self, |c| {
-            let mut page = reads::visible_page(&c, ticket, top, offset, limit).await?;
-            reads::fill_attachments(&c, &mut page.messages, &base).await?;
-            Ok(page)
+            let mut messages = reads::visible_skipping_notes(&c, page).await?;
+            reads::fill_attachments(&c, &mut messages, &self.url_base).await?;
+            Ok(messages)
         })
     }
 
@@ -315,12 +284,8 @@ impl Store for PostgresStore {
         read!(self, |c| reads::stats(&c, ticket, viewer).await)
     }
 
-    async fn team_stats(
-        &self,
-        from: Option<Timestamp>,
-        to: Option<Timestamp>,
-    ) -> StoreResult<TeamStats> {
-        read!(self, |c| reads::team_stats(&c, from, to).await)
+    async fn team_stats(&self, period: Period) -> StoreResult<TeamStats> {
+        read!(self, |c| reads::team_stats(&c, period).await)
     }
 
     async fn upload_grant(&self, upload_id: &str) -> StoreResult<Option<GrantState>> {

@@ -5,7 +5,7 @@
 
 use crate::domain::{stats, User};
 use crate::store::rows::{self, *};
-use crate::store::{AttachmentFile, GrantState, TicketScope, Viewer, VisiblePage};
+use crate::store::*;
 use deadpool_postgres::GenericClient;
 use soporte_protocol::rest::{CannedResponse, ChatStats, TeamStats, TicketView};
 use soporte_protocol::server::AgentView;
@@ -85,91 +85,62 @@ pub async fn last_seqs<C: GenericClient>(
         .collect()
 }
 
-pub async fn find_sent<C: GenericClient>(
-    c: &C,
-    ticket: TicketId,
-    author: UserId,
-    client_id: &str,
-) -> Result<Option<Message>, Error> {
+pub async fn find_sent<C: GenericClient>(c: &C, sent: Sent<'_>) -> Result<Option<Message>, Error> {
     let sql = format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = $1 AND autor_id = $2 AND client_id = $3"
     );
-    one(
-        query_opt(c, &sql, &[&ticket, &author, &client_id]).await?,
-        rows::message,
-    )
+    let values: Params = &[&sent.ticket, &sent.author, &sent.client_id];
+    one(query_opt(c, &sql, values).await?, rows::message)
 }
 
-pub async fn messages_between<C: GenericClient>(
-    c: &C,
-    ticket: TicketId,
-    after: Seq,
-    up_to: Seq,
-    limit: usize,
-    sees_internal: bool,
-) -> Result<Vec<Message>, Error> {
+pub async fn messages_between<C: GenericClient>(c: &C, span: Span) -> Result<Vec<Message>, Error> {
     let sql = format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages
          WHERE ticket_id = $1 AND seq > $2 AND seq <= $3{} ORDER BY seq LIMIT $4",
-        notes_filter(sees_internal)
+        notes_filter(span.sees_internal)
     );
-    let found = query(c, &sql, &[&ticket, &after, &up_to, &(limit as i64)]).await?;
+    let limit = span.limit as i64;
+    let found = query(c, &sql, &[&span.ticket, &span.after, &span.up_to, &limit]).await?;
     all(&found, rows::message)
 }
 
 /// The newest `limit` visible messages, oldest first.
 pub async fn recent_messages<C: GenericClient>(
     c: &C,
-    ticket: TicketId,
-    limit: usize,
-    sees_internal: bool,
+    newest: Newest,
 ) -> Result<Vec<Message>, Error> {
     let sql = format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = $1{} ORDER BY seq DESC LIMIT $2",
-        notes_filter(sees_internal)
+        notes_filter(newest.sees_internal)
     );
-    let found = query(c, &sql, &[&ticket, &(limit as i64)]).await?;
+    let found = query(c, &sql, &[&newest.ticket, &(newest.limit as i64)]).await?;
     let mut messages = all(&found, rows::message)?;
     messages.reverse();
     Ok(messages)
 }
 
-pub async fn visible_page<C: GenericClient>(
+pub async fn notes_up_to<C: GenericClient>(
     c: &C,
     ticket: TicketId,
     top: Seq,
-    offset: usize,
-    limit: usize,
-) -> Result<VisiblePage, Error> {
-    let notes: i64 = query_one(
-        c,
-        "SELECT COUNT(*) FROM messages WHERE ticket_id = $1 AND interno AND seq <= $2",
-        &[&ticket, &top],
-    )
-    .await?
-    .try_get(0)?;
-    if notes == 0 {
-        // Nothing hidden below the cursor: the page is plain arithmetic on
-        // `seq`, as for staff, and a deep page costs what the newest does.
-        let up_to = (top - offset as i64).max(0);
-        let after = (up_to - limit as i64).max(0);
-        let messages = messages_between(c, ticket, after, up_to, limit, false).await?;
-        return Ok(VisiblePage {
-            count: top,
-            messages,
-        });
-    }
+) -> Result<i64, Error> {
+    let sql = "SELECT COUNT(*) FROM messages WHERE ticket_id = $1 AND interno AND seq <= $2";
+    query_one(c, sql, &[&ticket, &top]).await?.try_get(0)
+}
+
+pub async fn visible_skipping_notes<C: GenericClient>(
+    c: &C,
+    page: PageAt,
+) -> Result<Vec<Message>, Error> {
     let sql = format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = $1 AND NOT interno AND seq <= $2
          ORDER BY seq DESC LIMIT $3 OFFSET $4"
     );
-    let found = query(c, &sql, &[&ticket, &top, &(limit as i64), &(offset as i64)]).await?;
+    let (limit, offset) = (page.limit as i64, page.offset as i64);
+    let found = query(c, &sql, &[&page.ticket, &page.top, &limit, &offset]).await?;
     let mut messages = all(&found, rows::message)?;
     messages.reverse();
-    Ok(VisiblePage {
-        count: top - notes,
-        messages,
-    })
+    Ok(messages)
 }
 
 pub async fn unread_count<C: GenericClient>(
@@ -192,11 +163,14 @@ pub async fn unread_count<C: GenericClient>(
 /// for the page, however long.
 pub async fn list_tickets<C: GenericClient>(
     c: &C,
-    scope: TicketScope,
-    viewer: Viewer,
-    limit: usize,
+    query_of: TicketQuery,
     base: &str,
 ) -> Result<Vec<TicketView>, Error> {
+    let TicketQuery {
+        scope,
+        viewer,
+        limit,
+    } = query_of;
     let limit = limit as i64;
     let order = "ORDER BY t.actualizado DESC, t.id DESC LIMIT";
     let found = match scope {
@@ -304,11 +278,8 @@ pub async fn last_seen<C: GenericClient>(
         .collect()
 }
 
-pub async fn team_stats<C: GenericClient>(
-    c: &C,
-    from: Option<Timestamp>,
-    to: Option<Timestamp>,
-) -> Result<TeamStats, Error> {
+pub async fn team_stats<C: GenericClient>(c: &C, period: Period) -> Result<TeamStats, Error> {
+    let Period { from, to } = period;
     let sql = "SELECT estado, COUNT(*) FROM tickets GROUP BY estado";
     let states = all(&query(c, sql, &[]).await?, rows::state_count)?;
     let (low, high) = (

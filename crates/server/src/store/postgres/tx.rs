@@ -5,7 +5,6 @@
 
 use super::reads::{self, execute, query, query_one, query_opt};
 use super::writer::{is_conflict, unavailable};
-use crate::domain::tickets::ResolvedAt;
 use crate::domain::User;
 use crate::store::columns::Stored;
 use crate::store::rows::{self, message_columns_of, MESSAGE_COLUMNS};
@@ -13,7 +12,7 @@ use crate::store::writes::*;
 use crate::store::*;
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
-use soporte_protocol::rest::{CannedResponse, CannedResponseInput};
+use soporte_protocol::rest::CannedResponse;
 use std::collections::HashSet;
 use tokio_postgres::error::SqlState;
 
@@ -44,15 +43,6 @@ impl PgTx<'_> {
             store_error
         })
     }
-}
-
-/// `'A', 'B'` for an `IN (…)` of author kinds (our own constants, not input).
-fn kinds(authors: &[AuthorKind]) -> String {
-    let quoted: Vec<String> = authors
-        .iter()
-        .map(|k| format!("'{}'", k.as_str()))
-        .collect();
-    quoted.join(", ")
 }
 
 #[async_trait(?Send)]
@@ -117,11 +107,9 @@ impl WriteTx for PgTx<'_> {
 
     /// The earlier copy and the ticket's state in one round trip: only the
     /// state is needed on this hot path.
-    async fn append_context(
-        &mut self,
-        ticket: TicketId,
-        sent: Option<(UserId, &str)>,
-    ) -> R<Option<AppendContext>> {
+    async fn append_context(&mut self, new: &NewMessage) -> R<Option<AppendContext>> {
+        let ticket = new.ticket;
+        let sent = new.author.id.zip(new.client_id.as_deref());
         let Some((author, client_id)) = sent else {
             return Ok(self.ticket_state(ticket).await?.map(|state| AppendContext {
                 state,
@@ -149,12 +137,8 @@ impl WriteTx for PgTx<'_> {
         self.db(context)
     }
 
-    async fn insert_ticket(
-        &mut self,
-        subject: &str,
-        customer: UserId,
-        at: Timestamp,
-    ) -> R<TicketId> {
+    async fn insert_ticket(&mut self, row: &TicketRow<'_>) -> R<TicketId> {
+        let (subject, customer, at) = (row.subject, row.customer, row.at);
         let sql = "INSERT INTO tickets (asunto, cliente_id, creado, actualizado) VALUES ($1, $2, $3, $3) RETURNING id";
         let id = query_one(self.tx, sql, &[&subject, &customer, &at.millis()])
             .await
@@ -184,18 +168,9 @@ impl WriteTx for PgTx<'_> {
         self.db(written).map(drop)
     }
 
-    async fn set_state(
-        &mut self,
-        ticket: TicketId,
-        state: TicketState,
-        resolved: ResolvedAt,
-        at: Timestamp,
-    ) -> R<()> {
-        let resolved_at = match resolved {
-            ResolvedAt::Set => "$3",
-            ResolvedAt::SetIfUnset => "COALESCE(resuelto_at, $3)",
-            ResolvedAt::Clear => "NULL",
-        };
+    async fn set_state(&mut self, ticket: TicketId, change: &StateChange) -> R<()> {
+        let (state, at) = (change.state, change.at);
+        let resolved_at = rows::resolved_at(change.resolved, "$3");
         let sql = format!(
             "UPDATE tickets SET estado = $2, actualizado = $3, resuelto_at = {resolved_at} WHERE id = $1"
         );
@@ -258,12 +233,8 @@ impl WriteTx for PgTx<'_> {
         self.db(found)
     }
 
-    async fn visible_seqs(
-        &mut self,
-        ticket: TicketId,
-        ids: &[MessageId],
-        sees_internal: bool,
-    ) -> R<HashMap<MessageId, Seq>> {
+    async fn visible_seqs(&mut self, receipt: &Receipt<'_>) -> R<HashMap<MessageId, Seq>> {
+        let (ticket, ids, sees_internal) = (receipt.ticket, receipt.ids, receipt.sees_internal);
         let notes = if sees_internal {
             ""
         } else {
@@ -281,18 +252,13 @@ impl WriteTx for PgTx<'_> {
         self.db(found)
     }
 
-    async fn mark_read(
-        &mut self,
-        ticket: TicketId,
-        ids: &[MessageId],
-        authors: &[AuthorKind],
-        at: Timestamp,
-    ) -> R<HashSet<MessageId>> {
+    async fn mark_read(&mut self, receipt: &Receipt<'_>) -> R<HashSet<MessageId>> {
+        let (ticket, ids, at) = (receipt.ticket, receipt.ids, receipt.at);
         let sql = format!(
             "UPDATE messages SET estado = 'LEIDO', leido_at = $3
              WHERE id = ANY($1) AND ticket_id = $2 AND estado = 'ENTREGADO' AND autor_tipo IN ({})
              RETURNING id",
-            kinds(authors)
+            rows::author_kinds(receipt.authors)
         );
         let marked = query(self.tx, &sql, &[&ids, &ticket, &at.millis()])
             .await
@@ -381,14 +347,9 @@ impl WriteTx for PgTx<'_> {
 
     /// Another node may take the shortcut between the check and the write:
     /// the unique index refuses it.
-    async fn save_canned(
-        &mut self,
-        id: Option<i64>,
-        input: &CannedResponseInput,
-        by: UserId,
-        at: Timestamp,
-    ) -> R<CannedSave> {
-        let at = at.millis();
+    async fn save_canned(&mut self, row: &CannedRow<'_>) -> R<CannedSave> {
+        let (id, input, by) = (row.id, row.input, row.by);
+        let at = row.at.millis();
         let saved = match id {
             Some(id) => execute(
                 self.tx,

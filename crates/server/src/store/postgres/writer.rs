@@ -21,39 +21,18 @@
 use super::tx::PgTx;
 use crate::metrics::METRICS;
 use crate::store::columns::corrupt_value;
+use crate::store::queue::{self, Jobs, WriteQueue, MAX_BATCH};
 use crate::store::*;
 use deadpool_postgres::{Object, Pool, Transaction};
 use futures_util::future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
 
-/// Most jobs committed in one transaction: bounds the latency one batch adds.
-const MAX_BATCH: usize = 1024;
-/// Jobs waiting for the writer; senders wait when it is full (backpressure).
-pub const QUEUE_CAPACITY: usize = 8192;
 /// Runs of one batch aborted by a deadlock or serialization conflict before
 /// its jobs are answered `Unavailable`.
 const CONFLICT_ATTEMPTS: u32 = 8;
-
-#[derive(Clone)]
-pub struct WriterHandle {
-    queue: mpsc::Sender<Box<dyn Job>>,
-}
-
-impl WriterHandle {
-    /// Queues `job` for the next batch (waiting while the queue is full).
-    pub async fn submit(&self, job: Box<dyn Job>) -> StoreResult<()> {
-        METRICS.writer_queue_depth.fetch_add(1, Ordering::Relaxed);
-        if self.queue.send(job).await.is_err() {
-            METRICS.writer_queue_depth.fetch_sub(1, Ordering::Relaxed);
-            return Err(StoreError::Closed);
-        }
-        Ok(())
-    }
-}
 
 /// A database error as the store reports it: a value we never write is
 /// corrupt data (logged where it is met), anything else is unavailability.
@@ -105,35 +84,20 @@ pub fn spawn(
     pool: Pool,
     listener: Arc<dyn CommitListener>,
     url_base: Arc<str>,
-) -> std::io::Result<WriterHandle> {
-    let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
+) -> std::io::Result<WriteQueue> {
+    let (queue, jobs) = queue::channel();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     std::thread::Builder::new()
         .name("postgres-writer".into())
         .spawn(move || runtime.block_on(run(pool, jobs, listener, url_base)))?;
-    Ok(WriterHandle { queue })
+    Ok(queue)
 }
 
-async fn run(
-    pool: Pool,
-    mut jobs: mpsc::Receiver<Box<dyn Job>>,
-    listener: Arc<dyn CommitListener>,
-    url_base: Arc<str>,
-) {
+async fn run(pool: Pool, mut jobs: Jobs, listener: Arc<dyn CommitListener>, url_base: Arc<str>) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = jobs.recv().await {
-        waiting.push(first);
-        while waiting.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => waiting.push(job),
-                Err(_) => break,
-            }
-        }
-        METRICS
-            .writer_queue_depth
-            .fetch_sub(waiting.len() as i64, Ordering::Relaxed);
+    while jobs.next(&mut waiting).await {
         commit_batch(&pool, &mut waiting, listener.as_ref(), &url_base).await;
     }
     tracing::debug!("postgres writer stopped");

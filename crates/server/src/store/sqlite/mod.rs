@@ -9,12 +9,12 @@ mod reads;
 mod tx;
 mod writer;
 
+use super::queue::WriteQueue;
 use super::*;
 use rusqlite::{Connection, OpenFlags};
 use soporte_protocol::rest::{CannedResponse, ChatStats, TeamStats, TicketView};
 use soporte_protocol::server::AgentView;
 use std::path::Path;
-use writer::WriterHandle;
 
 /// Read connections: enough for both cores plus requests waiting on I/O.
 const READERS: usize = 4;
@@ -22,7 +22,7 @@ const READERS: usize = 4;
 pub struct SqliteStore {
     /// Dropping it stops the checkpoint thread.
     _checkpoints: checkpointer::Handle,
-    writer: WriterHandle,
+    writer: WriteQueue,
     readers: readers::Readers,
     /// Base of the download URLs of attachments (the server's public URL).
     url_base: Arc<str>,
@@ -191,66 +191,36 @@ impl Store for SqliteStore {
         self.read(move |conn| reads::load_ticket(conn, id)).await
     }
 
-    async fn list_tickets(
-        &self,
-        scope: TicketScope,
-        viewer: Viewer,
-        limit: usize,
-    ) -> StoreResult<Vec<TicketView>> {
+    async fn list_tickets(&self, query: TicketQuery) -> StoreResult<Vec<TicketView>> {
         let base = self.url_base.clone();
-        self.read(move |conn| reads::list_tickets(conn, scope, viewer, limit, &base))
+        self.read(move |conn| reads::list_tickets(conn, query, &base))
             .await
     }
 
-    async fn find_sent(
-        &self,
-        ticket: TicketId,
-        author: UserId,
-        client_id: &str,
-    ) -> StoreResult<Option<Message>> {
-        let client_id = client_id.to_string();
-        self.read(move |conn| reads::find_sent(conn, ticket, author, &client_id))
+    async fn find_sent(&self, sent: Sent<'_>) -> StoreResult<Option<Message>> {
+        let (ticket, author, client_id) = (sent.ticket, sent.author, sent.client_id.to_string());
+        self.read(move |conn| reads::find_sent(conn, Sent::new(ticket, author, &client_id)))
             .await
     }
 
-    async fn recent_messages(
-        &self,
-        ticket: TicketId,
-        limit: usize,
-        sees_internal: bool,
-    ) -> StoreResult<Vec<Message>> {
-        self.read_messages(move |conn| reads::recent_messages(conn, ticket, limit, sees_internal))
+    async fn recent_messages(&self, newest: Newest) -> StoreResult<Vec<Message>> {
+        self.read_messages(move |conn| reads::recent_messages(conn, newest))
             .await
     }
 
-    async fn messages_between(
-        &self,
-        ticket: TicketId,
-        after: Seq,
-        up_to: Seq,
-        limit: usize,
-        sees_internal: bool,
-    ) -> StoreResult<Vec<Message>> {
-        self.read_messages(move |conn| {
-            reads::messages_between(conn, ticket, after, up_to, limit, sees_internal)
-        })
-        .await
+    async fn messages_between(&self, span: Span) -> StoreResult<Vec<Message>> {
+        self.read_messages(move |conn| reads::messages_between(conn, span))
+            .await
     }
 
-    async fn visible_page(
-        &self,
-        ticket: TicketId,
-        top: Seq,
-        offset: usize,
-        limit: usize,
-    ) -> StoreResult<VisiblePage> {
-        let base = self.url_base.clone();
-        self.read(move |conn| {
-            let mut page = reads::visible_page(conn, ticket, top, offset, limit)?;
-            reads::fill_attachments(conn, &mut page.messages, &base)?;
-            Ok(page)
-        })
-        .await
+    async fn notes_up_to(&self, ticket: TicketId, top: Seq) -> StoreResult<i64> {
+        self.read(move |conn| reads::notes_up_to(conn, ticket, top))
+            .await
+    }
+
+    async fn visible_skipping_notes(&self, page: PageAt) -> StoreResult<Vec<Message>> {
+        self.read_messages(move |conn| reads::visible_skipping_notes(conn, page))
+            .await
     }
 
     async fn unread_count(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<i64> {
@@ -263,13 +233,8 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn team_stats(
-        &self,
-        from: Option<Timestamp>,
-        to: Option<Timestamp>,
-    ) -> StoreResult<TeamStats> {
-        self.read(move |conn| reads::team_stats(conn, from, to))
-            .await
+    async fn team_stats(&self, period: Period) -> StoreResult<TeamStats> {
+        self.read(move |conn| reads::team_stats(conn, period)).await
     }
 
     async fn upload_grant(&self, upload_id: &str) -> StoreResult<Option<GrantState>> {

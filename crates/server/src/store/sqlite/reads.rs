@@ -4,7 +4,7 @@
 
 use crate::domain::{stats, User};
 use crate::store::rows::{self, *};
-use crate::store::{AttachmentFile, GrantState, TicketScope, Viewer, VisiblePage};
+use crate::store::*;
 use rusqlite::{params, Connection, OptionalExtension};
 use soporte_protocol::rest::{CannedResponse, ChatStats, TeamStats, TicketView};
 use soporte_protocol::server::AgentView;
@@ -27,95 +27,60 @@ pub fn load_ticket(conn: &Connection, id: TicketId) -> rusqlite::Result<Option<T
     .optional()
 }
 
-pub fn find_sent(
-    conn: &Connection,
-    ticket: TicketId,
-    author: UserId,
-    client_id: &str,
-) -> rusqlite::Result<Option<Message>> {
+pub fn find_sent(conn: &Connection, sent: Sent<'_>) -> rusqlite::Result<Option<Message>> {
     conn.prepare_cached(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = ?1 AND autor_id = ?2 AND client_id = ?3"
     ))?
-    .query_row(params![ticket, author, client_id], |row| rows::message(row))
+    .query_row(params![sent.ticket, sent.author, sent.client_id], |row| {
+        rows::message(row)
+    })
     .optional()
 }
 
-pub fn messages_between(
-    conn: &Connection,
-    ticket: TicketId,
-    after: Seq,
-    up_to: Seq,
-    limit: usize,
-    sees_internal: bool,
-) -> rusqlite::Result<Vec<Message>> {
+pub fn messages_between(conn: &Connection, span: Span) -> rusqlite::Result<Vec<Message>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages
          WHERE ticket_id = ?1 AND seq > ?2 AND seq <= ?3{} ORDER BY seq LIMIT ?4",
-        notes_filter(sees_internal)
+        notes_filter(span.sees_internal)
     ))?;
-    let found = stmt.query_map(params![ticket, after, up_to, limit as i64], |row| {
-        rows::message(row)
-    })?;
+    let values = params![span.ticket, span.after, span.up_to, span.limit as i64];
+    let found = stmt.query_map(values, |row| rows::message(row))?;
     found.collect()
 }
 
 /// The newest `limit` visible messages, oldest first.
-pub fn recent_messages(
-    conn: &Connection,
-    ticket: TicketId,
-    limit: usize,
-    sees_internal: bool,
-) -> rusqlite::Result<Vec<Message>> {
+pub fn recent_messages(conn: &Connection, newest: Newest) -> rusqlite::Result<Vec<Message>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = ?1{} ORDER BY seq DESC LIMIT ?2",
-        notes_filter(sees_internal)
+        notes_filter(newest.sees_internal)
     ))?;
     let mut messages = stmt
-        .query_map(params![ticket, limit as i64], |row| rows::message(row))?
+        .query_map(params![newest.ticket, newest.limit as i64], |row| {
+            rows::message(row)
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     messages.reverse();
     Ok(messages)
 }
 
-pub fn visible_page(
-    conn: &Connection,
-    ticket: TicketId,
-    top: Seq,
-    offset: usize,
-    limit: usize,
-) -> rusqlite::Result<VisiblePage> {
-    let notes: i64 = conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM messages WHERE ticket_id = ?1 AND interno = 1 AND seq <= ?2",
-        )?
-        .query_row(params![ticket, top], |row| row.get(0))?;
-    if notes == 0 {
-        // Nothing hidden below the cursor: the page is plain arithmetic on
-        // `seq`, as for staff, and a deep page costs what the newest does.
-        let up_to = (top - offset as i64).max(0);
-        let after = (up_to - limit as i64).max(0);
-        let messages = messages_between(conn, ticket, after, up_to, limit, false)?;
-        return Ok(VisiblePage {
-            count: top,
-            messages,
-        });
-    }
-    // Notes to skip: walk back from the cursor (a deep page by number costs
-    // its offset; the `before` cursor keeps every page cheap).
+pub fn notes_up_to(conn: &Connection, ticket: TicketId, top: Seq) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM messages WHERE ticket_id = ?1 AND interno = 1 AND seq <= ?2",
+    )?
+    .query_row(params![ticket, top], |row| row.get(0))
+}
+
+pub fn visible_skipping_notes(conn: &Connection, page: PageAt) -> rusqlite::Result<Vec<Message>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ticket_id = ?1 AND interno = 0 AND seq <= ?2
          ORDER BY seq DESC LIMIT ?3 OFFSET ?4"
     ))?;
+    let values = params![page.ticket, page.top, page.limit as i64, page.offset as i64];
     let mut messages = stmt
-        .query_map(params![ticket, top, limit as i64, offset as i64], |row| {
-            rows::message(row)
-        })?
+        .query_map(values, |row| rows::message(row))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     messages.reverse();
-    Ok(VisiblePage {
-        count: top - notes,
-        messages,
-    })
+    Ok(messages)
 }
 
 pub fn unread_count(conn: &Connection, ticket: TicketId, viewer: Viewer) -> rusqlite::Result<i64> {
@@ -133,11 +98,14 @@ pub fn unread_count(conn: &Connection, ticket: TicketId, viewer: Viewer) -> rusq
 /// count and the newest message they may see (with its files).
 pub fn list_tickets(
     conn: &Connection,
-    scope: TicketScope,
-    viewer: Viewer,
-    limit: usize,
+    query: TicketQuery,
     base: &str,
 ) -> rusqlite::Result<Vec<TicketView>> {
+    let TicketQuery {
+        scope,
+        viewer,
+        limit,
+    } = query;
     let (filter, owner) = match scope {
         TicketScope::OwnedBy(id) => ("t.cliente_id = ?1", id),
         TicketScope::AgentQueue(id) => ("(t.agente_id = ?1 OR t.agente_id IS NULL)", id),
@@ -153,7 +121,7 @@ pub fn list_tickets(
     tickets
         .into_iter()
         .map(|ticket| {
-            let mut last = recent_messages(conn, ticket.id, 1, viewer.sees_internal)?;
+            let mut last = recent_messages(conn, Newest::new(ticket.id, 1, viewer.sees_internal))?;
             fill_attachments(conn, &mut last, base)?;
             Ok(TicketView {
                 unread: unread_count(conn, ticket.id, viewer)?,
@@ -195,11 +163,8 @@ pub fn user(conn: &Connection, id: UserId) -> rusqlite::Result<Option<User>> {
         .optional()
 }
 
-pub fn team_stats(
-    conn: &Connection,
-    from: Option<Timestamp>,
-    to: Option<Timestamp>,
-) -> rusqlite::Result<TeamStats> {
+pub fn team_stats(conn: &Connection, period: Period) -> rusqlite::Result<TeamStats> {
+    let Period { from, to } = period;
     let mut by_state =
         conn.prepare_cached("SELECT estado, COUNT(*) FROM tickets GROUP BY estado")?;
     let states = by_state

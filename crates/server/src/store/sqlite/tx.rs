@@ -4,14 +4,13 @@
 
 use super::reads;
 use super::writer::unavailable;
-use crate::domain::tickets::ResolvedAt;
 use crate::domain::User;
 use crate::store::rows::{self, MESSAGE_COLUMNS};
 use crate::store::writes::*;
 use crate::store::*;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
-use soporte_protocol::rest::{CannedResponse, CannedResponseInput};
+use soporte_protocol::rest::CannedResponse;
 use std::collections::HashSet;
 
 /// The writer's connection in an open batch, and what the batch's commit
@@ -85,11 +84,9 @@ impl WriteTx for SqliteTx<'_> {
         Ok(one(state)?.map(|s| s.0))
     }
 
-    async fn append_context(
-        &mut self,
-        ticket: TicketId,
-        sent: Option<(UserId, &str)>,
-    ) -> R<Option<AppendContext>> {
+    async fn append_context(&mut self, new: &NewMessage) -> R<Option<AppendContext>> {
+        let ticket = new.ticket;
+        let sent = new.author.id.zip(new.client_id.as_deref());
         let earlier = match sent {
             None => None,
             Some((author, client_id)) => {
@@ -109,12 +106,8 @@ impl WriteTx for SqliteTx<'_> {
             .map(|state| AppendContext { state, earlier }))
     }
 
-    async fn insert_ticket(
-        &mut self,
-        subject: &str,
-        customer: UserId,
-        at: Timestamp,
-    ) -> R<TicketId> {
+    async fn insert_ticket(&mut self, row: &TicketRow<'_>) -> R<TicketId> {
+        let (subject, customer, at) = (row.subject, row.customer, row.at);
         let sql =
             "INSERT INTO tickets (asunto, cliente_id, creado, actualizado) VALUES (?1, ?2, ?3, ?3)";
         one(self
@@ -142,18 +135,9 @@ impl WriteTx for SqliteTx<'_> {
         .map(drop)
     }
 
-    async fn set_state(
-        &mut self,
-        ticket: TicketId,
-        state: TicketState,
-        resolved: ResolvedAt,
-        at: Timestamp,
-    ) -> R<()> {
-        let resolved_at = match resolved {
-            ResolvedAt::Set => "?3",
-            ResolvedAt::SetIfUnset => "COALESCE(resuelto_at, ?3)",
-            ResolvedAt::Clear => "NULL",
-        };
+    async fn set_state(&mut self, ticket: TicketId, change: &StateChange) -> R<()> {
+        let (state, at) = (change.state, change.at);
+        let resolved_at = rows::resolved_at(change.resolved, "?3");
         let sql = format!(
             "UPDATE tickets SET estado = ?2, actualizado = ?3, resuelto_at = {resolved_at} WHERE id = ?1"
         );
@@ -216,12 +200,8 @@ impl WriteTx for SqliteTx<'_> {
         }))
     }
 
-    async fn visible_seqs(
-        &mut self,
-        ticket: TicketId,
-        ids: &[MessageId],
-        sees_internal: bool,
-    ) -> R<HashMap<MessageId, Seq>> {
+    async fn visible_seqs(&mut self, receipt: &Receipt<'_>) -> R<HashMap<MessageId, Seq>> {
+        let (ticket, ids, sees_internal) = (receipt.ticket, receipt.ids, receipt.sees_internal);
         let notes = if sees_internal {
             ""
         } else {
@@ -241,21 +221,12 @@ impl WriteTx for SqliteTx<'_> {
         Ok(seqs)
     }
 
-    async fn mark_read(
-        &mut self,
-        ticket: TicketId,
-        ids: &[MessageId],
-        authors: &[AuthorKind],
-        at: Timestamp,
-    ) -> R<HashSet<MessageId>> {
-        let kinds: Vec<String> = authors
-            .iter()
-            .map(|k| format!("'{}'", k.as_str()))
-            .collect();
+    async fn mark_read(&mut self, receipt: &Receipt<'_>) -> R<HashSet<MessageId>> {
+        let (ticket, ids, at) = (receipt.ticket, receipt.ids, receipt.at);
         let sql = format!(
             "UPDATE messages SET estado = 'LEIDO', leido_at = ?3
              WHERE id = ?1 AND ticket_id = ?2 AND estado = 'ENTREGADO' AND autor_tipo IN ({})",
-            kinds.join(", ")
+            rows::author_kinds(receipt.authors)
         );
         let mut stmt = one(self.conn.prepare_cached(&sql))?;
         let mut marked = HashSet::new();
@@ -348,14 +319,9 @@ impl WriteTx for SqliteTx<'_> {
             .and_then(|mut s| s.query_row([shortcut], |row| row.get(0)).optional()))
     }
 
-    async fn save_canned(
-        &mut self,
-        id: Option<i64>,
-        input: &CannedResponseInput,
-        by: UserId,
-        at: Timestamp,
-    ) -> R<CannedSave> {
-        let at = at.millis();
+    async fn save_canned(&mut self, row: &CannedRow<'_>) -> R<CannedSave> {
+        let (id, input, by) = (row.id, row.input, row.by);
+        let at = row.at.millis();
         match id {
             Some(id) => {
                 let sql =

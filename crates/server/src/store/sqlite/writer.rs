@@ -22,34 +22,12 @@ use super::checkpointer::RestartRequest;
 use super::tx::SqliteTx;
 use crate::metrics::METRICS;
 use crate::store::columns::corrupt_value;
+use crate::store::queue::{self, Jobs, WriteQueue, MAX_BATCH};
 use crate::store::writes::{run_now, Job};
 use crate::store::{CommitListener, StoreError, StoreResult};
 use rusqlite::Connection;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::sync::mpsc;
-
-/// Most jobs committed in one transaction: bounds the latency one batch adds.
-const MAX_BATCH: usize = 1024;
-/// Jobs waiting for the writer; senders wait when it is full (backpressure).
-pub const QUEUE_CAPACITY: usize = 8192;
-
-#[derive(Clone)]
-pub struct WriterHandle {
-    queue: mpsc::Sender<Box<dyn Job>>,
-}
-
-impl WriterHandle {
-    /// Queues `job` for the next batch (waiting while the queue is full).
-    pub async fn submit(&self, job: Box<dyn Job>) -> StoreResult<()> {
-        METRICS.writer_queue_depth.fetch_add(1, Ordering::Relaxed);
-        if self.queue.send(job).await.is_err() {
-            METRICS.writer_queue_depth.fetch_sub(1, Ordering::Relaxed);
-            return Err(StoreError::Closed);
-        }
-        Ok(())
-    }
-}
 
 /// Runs `job` in the open batch, inside a savepoint when `isolated`, and
 /// says whether it succeeded. A failed run leaves nothing of it in
@@ -104,33 +82,23 @@ pub fn spawn(
     listener: Arc<dyn CommitListener>,
     restart: RestartRequest,
     url_base: Arc<str>,
-) -> std::io::Result<(WriterHandle, std::thread::JoinHandle<()>)> {
-    let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
+) -> std::io::Result<(WriteQueue, std::thread::JoinHandle<()>)> {
+    let (queue, jobs) = queue::channel();
     let thread = std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || run(conn, jobs, listener.as_ref(), &restart, &url_base))?;
-    Ok((WriterHandle { queue }, thread))
+    Ok((queue, thread))
 }
 
 fn run(
     conn: Connection,
-    mut jobs: mpsc::Receiver<Box<dyn Job>>,
+    mut jobs: Jobs,
     listener: &dyn CommitListener,
     restart: &RestartRequest,
     url_base: &str,
 ) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = jobs.blocking_recv() {
-        waiting.push(first);
-        while waiting.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => waiting.push(job),
-                Err(_) => break,
-            }
-        }
-        METRICS
-            .writer_queue_depth
-            .fetch_sub(waiting.len() as i64, Ordering::Relaxed);
+    while jobs.next_blocking(&mut waiting) {
         commit_batch(&conn, &mut waiting, listener, url_base);
         restart.answer(&conn);
     }
@@ -370,7 +338,7 @@ mod tests {
     /// Queues jobs that all land in one batch, in this order: a first job
     /// holds the writer until the others are queued behind it.
     async fn one_batch(
-        writer: &WriterHandle,
+        writer: &WriteQueue,
         jobs: Vec<(i64, Ending, Arc<AtomicUsize>)>,
     ) -> Vec<StoreResult<i64>> {
         let (started, holding) = std::sync::mpsc::channel::<()>();
