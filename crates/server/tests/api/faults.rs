@@ -566,3 +566,75 @@ async fn a_database_failing_while_a_connection_is_greeted_closes_it_with_1011_an
     c.send_message("sí, aquí sigo", "c-4").await;
     assert_eq!(c.wait_for("mensaje_confirmado").await["seq"], 5);
 }
+
+/// Runs `sql` on the test's database from outside the server, as a person
+/// with a database shell would.
+async fn run_sql(db: &TestDb, sql: &str) -> Result<(), String> {
+    match db {
+        TestDb::Sqlite(dir) => {
+            let conn = rusqlite::Connection::open(dir.path().join("soporte.db")).unwrap();
+            conn.execute_batch(sql).map_err(|e| e.to_string())
+        }
+        TestDb::Postgres(schema) => {
+            let admin = pg_admin(&schema.admin_url).await;
+            let sql = format!("SET search_path TO {}; {sql}", schema.name);
+            admin.batch_execute(&sql).await.map_err(|e| e.to_string())
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_state_the_server_never_writes_is_refused_and_one_read_back_fails_loudly() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("soporte.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_soporte"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .arg("--database-url")
+        .arg(db.url_text())
+        .arg("--storage")
+        .arg(dir.path().join("files"))
+        .env("SOPORTE_JWT_SECRET", SECRET)
+        .env("SOPORTE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
+        .spawn()
+        .expect("the soporte binary starts");
+    let addr = listening_addr(&mut child);
+    let ticket = create_ticket_at(&addr, &customer(1), "Factura").await;
+    let update = format!("UPDATE tickets SET estado = 'BORRADO' WHERE id = {ticket}");
+    // The schema itself refuses a value the server never writes.
+    let refused = run_sql(&db, &update).await;
+    assert!(
+        refused.is_err(),
+        "the database took a state it should refuse"
+    );
+    // A hand edit past the guard (a bad restore, an old script): the read
+    // fails with a 503, and the log says which value, instead of the ticket
+    // reading back as open.
+    let unguard = match db {
+        TestDb::Sqlite(_) => "DROP TRIGGER check_tickets_estado_update",
+        TestDb::Postgres(_) => "ALTER TABLE tickets DROP CONSTRAINT tickets_estado_known",
+    };
+    run_sql(&db, &format!("{unguard}; {update}")).await.unwrap();
+    let response = reqwest::Client::new()
+        .get(format!("http://{addr}/api/soporte/tickets/{ticket}/"))
+        .bearer_auth(customer(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["detalle"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains(r#"corrupt TicketState in the database: \"BORRADO\""#)
+            || log.contains(r#"corrupt TicketState in the database: "BORRADO""#),
+        "the log does not name the corrupt value:\n{log}"
+    );
+}

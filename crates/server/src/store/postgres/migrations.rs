@@ -12,6 +12,7 @@ use tokio_postgres::Client;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_epoch.sql")),
+    (3, include_str!("migrations/0003_enum_checks.sql")),
 ];
 
 /// The advisory lock key every node takes to migrate ("soporte" in ASCII).

@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_agent_workflows.sql")),
     (3, include_str!("migrations/0003_attachments.sql")),
     (4, include_str!("migrations/0004_epoch.sql")),
+    (5, include_str!("migrations/0005_enum_checks.sql")),
 ];
 
 /// Applies what is missing; returns how many were applied.
