@@ -10,14 +10,14 @@ use crate::hub::inbox::Inboxes;
 use crate::hub::Hub;
 use crate::presence::{DynPresence, LocalPresence};
 use crate::rate::MessageBudgets;
+use crate::slots::Slots;
+use crate::state::{AppState, Shared};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::DynStore;
-use crate::ws::slots::Slots;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -26,51 +26,6 @@ use tokio_util::task::TaskTracker;
 
 /// How long shutdown waits for open sessions to finish their in-flight commits.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Everything a request or a session needs; cheap to clone (one `Arc`).
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-pub struct Shared {
-    pub config: Config,
-    pub verifier: Verifier,
-    pub store: DynStore,
-    pub hub: Arc<Hub>,
-    /// Agents' inboxes (who follows many tickets at once).
-    pub inboxes: Arc<Inboxes>,
-    pub bus: Arc<dyn Bus>,
-    /// Who is connected where, across the deployment.
-    pub presence: DynPresence,
-    /// Cluster mode: this node's link to the other nodes.
-    pub redis: Option<Arc<Redis>>,
-    /// Where attachment bytes live.
-    pub files: FileStore,
-    pub slots: Slots,
-    /// Each user's message budget on this node, spent by sockets and REST alike.
-    pub message_budgets: MessageBudgets,
-    /// Base of the URLs handed to clients, without a trailing slash.
-    pub public_url: String,
-    /// Browser origins allowed to open a WebSocket or call the API.
-    pub allowed_origins: Vec<String>,
-    /// Cancelled when the server starts shutting down.
-    pub shutdown: CancellationToken,
-    /// Tracks sessions so shutdown can wait for them.
-    pub sessions: TaskTracker,
-    next_conn: AtomicU64,
-}
-
-impl Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-impl AppState {
-    pub fn next_conn_id(&self) -> u64 {
-        self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
-    }
-}
 
 /// Why the application could not start; names the setting at fault.
 #[derive(Debug, thiserror::Error)]
@@ -241,7 +196,7 @@ impl Application {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = self.state.clone();
-        let router = crate::http::router(state.clone());
+        let router = router(state.clone());
         tokio::spawn(crate::memory::trim_periodically(state.shutdown.clone()));
         tokio::spawn(purge_grants_periodically(state.clone()));
         let shutdown = state.shutdown.clone();
@@ -252,7 +207,7 @@ impl Application {
                 shutdown.cancel();
             }
         });
-        crate::http::serve::serve(
+        crate::edge::serve::serve(
             self.listener,
             router,
             state.config.http_header_timeout,
@@ -269,6 +224,25 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Every route: the REST resources and the WebSocket endpoints, behind CORS,
+/// the request log and the body limit.
+fn router(state: AppState) -> axum::Router {
+    use axum::extract::DefaultBodyLimit;
+    use axum::middleware;
+    axum::Router::new()
+        .merge(crate::http::router(state.config.max_file_size))
+        .merge(crate::ws::router())
+        // Largest REST body (`--max-request-body`, default 1 MiB: a sync of
+        // 100 long messages fits with room to spare). Uploads set their own.
+        .layer(DefaultBodyLimit::max(state.config.max_request_body))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::edge::cors,
+        ))
+        .layer(middleware::from_fn(crate::edge::log_request))
+        .with_state(state)
 }
 
 /// Expired upload grants are kept an hour (a late upload gets "expired", not
@@ -312,29 +286,6 @@ fn origin_of(url: &str) -> String {
         Some(slash) => url[..after_scheme + slash].to_string(),
         None => url.to_string(),
     }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutdown signal received");
 }
 
 #[cfg(test)]

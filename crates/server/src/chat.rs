@@ -3,10 +3,10 @@
 //! on the ticket as it is now, append (commit), and let the store's commit
 //! listener fan it out.
 
-use crate::app::AppState;
 use crate::auth::Identity;
 use crate::domain::access::{self, TicketAccess};
 use crate::domain::messages;
+use crate::state::AppState;
 use crate::store::Sent;
 use crate::store::{Appended, NewMessage, OriginTag, StoreError};
 use soporte_protocol::{asks_for_internal_note, ErrorCode, FrameError, MessageKind, SendMessage};

@@ -2,9 +2,9 @@
 //! customer, agent and supervisor, a ticket, and links that open the web demo
 //! as each of them: the customer page and the agent console.
 
-use crate::app::AppState;
 use crate::auth::{Minter, TokenRequest};
 use crate::domain::User;
+use crate::state::AppState;
 use crate::store::TicketQuery;
 use crate::store::{NewTicket, TicketScope, Viewer};
 use soporte_protocol::Role;

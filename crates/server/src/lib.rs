@@ -4,28 +4,25 @@
 //! about a ticket, over WebSockets, with durable history.
 //!
 //! ## Layout
-//! - [`config`]: flags with environment fallbacks, validated once.
-//! - [`auth`]: token verification into an [`auth::Identity`]; development tokens.
-//! - [`access`]: who may see and act on which ticket (pure rules).
-//! - [`store`]: the [`store::Store`] interface and its implementations:
-//!   SQLite (one writer thread, group commit, gapless per-ticket `seq`) and
-//!   PostgreSQL (the same, for several nodes sharing one database).
-//! - [`hub`]: rooms (who watches which ticket) and non-blocking fan-out.
-//! - [`bus`]: how events reach the hubs: in-process on one node.
-//! - [`presence`]: who is connected where, across the deployment.
-//! - [`cluster`]: cluster mode on Redis: the bus to every node (with gap fill
-//!   from the database), presence with expiry, the recent-history cache.
-//! - [`chat`]: posting a message, the one path every message takes.
-//! - [`rate`]: token buckets, and each user's message budget, spent by their
-//!   sockets and REST `sync/` alike.
-//! - [`files`]: attachments: content checks, safe names, local storage.
-//! - [`ws`]: the WebSocket endpoint: admission before the upgrade, then one
-//!   session task per connection.
-//! - [`http`]: REST resources (tickets, chat, operations), one router each.
-//! - [`app`]: builds the state, serves, shuts down cleanly.
-//! - [`demo`]: `serve --demo` seed data and links.
-//! - [`metrics`]: counters rendered at `/metrics`.
-//! - [`memory`]: gives freed heap back to the system after connection bursts.
+//! Layers, from the bottom; each uses only those below it (the tests of `layers.rs` check it):
+//! - [`domain`]: the rules, with no I/O: access, a ticket's life, what a
+//!   message does, uploads, canned responses, stats, the texts people read.
+//! - [`store`]: the [`store::Store`] interface; every write once
+//!   ([`store::writes`]) over the rows of SQLite (one writer thread, group
+//!   commit) or PostgreSQL (the same, for several nodes on one database).
+//! - [`auth`] (tokens into an [`auth::Identity`]), [`config`], [`hub`] (rooms
+//!   and non-blocking fan-out), [`bus`] (how events reach the hubs),
+//!   [`presence`], [`cluster`] (Redis: the bus to every node, presence, the
+//!   recent-history cache, shared budgets), [`rate`], [`slots`], [`files`]
+//!   (content checks, storage), [`metrics`], [`memory`].
+//! - [`state`]: what every request and session shares.
+//! - Services: [`chat`] (posting a message, the one path every message
+//!   takes), [`team`] (agents as inboxes see them), [`uploads`] (grants).
+//! - [`edge`]: what REST and WebSocket endpoints share (errors, extractors,
+//!   the accept loop, CORS, the request log).
+//! - [`http`] (REST resources) and [`ws`] (the ticket and inbox sockets),
+//!   side by side, never using each other.
+//! - [`app`]: builds the state, routes, serves, shuts down; [`demo`].
 //!
 //! One message, end to end: a `mensaje` frame is parsed in [`ws::session`],
 //! checked by [`chat::post_text`], committed by the store's writer in a batch,
@@ -41,6 +38,7 @@ pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod edge;
 pub mod files;
 pub mod http;
 pub mod hub;
@@ -48,8 +46,16 @@ pub mod memory;
 pub mod metrics;
 pub mod presence;
 pub mod rate;
+pub mod slots;
+pub mod state;
 pub mod store;
+pub mod team;
+pub mod uploads;
 pub mod ws;
 
-pub use app::{AppState, Application};
+#[cfg(test)]
+mod layers;
+
+pub use app::Application;
 pub use config::Config;
+pub use state::AppState;

@@ -7,7 +7,7 @@ use soporte_server::config::{
 };
 use soporte_server::store::postgres::PostgresStore;
 use soporte_server::store::sqlite::SqliteStore;
-use soporte_server::{app, demo, Application};
+use soporte_server::{demo, Application};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -78,7 +78,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         }
         tracing::info!(addr = %application.local_addr(), "serving");
         application
-            .run_until_stopped(app::shutdown_signal())
+            .run_until_stopped(soporte_server::edge::serve::shutdown_signal())
             .await
             .map_err(|e| format!("server error: {e}"))
     })

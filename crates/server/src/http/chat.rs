@@ -1,15 +1,15 @@
 //! `/api/soporte/tickets/{id}/chat/…`: the seed's `ChatSync` endpoints.
 
-use super::error::ApiError;
-use super::extract::{Caller, JsonBody, QueryParams};
-use super::routes;
 use super::tickets::visible_ticket;
-use crate::app::AppState;
 use crate::bus::Event;
 use crate::chat;
 use crate::domain::access::{self, Access};
+use crate::edge::error::ApiError;
+use crate::edge::extract::{Caller, JsonBody, QueryParams};
+use crate::edge::routes;
 use crate::hub::{Audience, Except, TicketEvent};
 use crate::metrics::METRICS;
+use crate::state::AppState;
 use crate::store::{PageAt, Span};
 use crate::store::{TicketCommand, Viewer};
 use axum::extract::{Path, State};

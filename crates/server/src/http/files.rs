@@ -8,16 +8,15 @@
 //! kept, only a whole, fsynced file gets a record, and a refused upload leaves
 //! nothing behind.
 
-use super::error::ApiError;
-use super::extract::QueryParams;
-use crate::app::AppState;
-use crate::auth::Identity;
 use crate::bus::Event;
-use crate::domain::access::{self, TicketAccess};
+use crate::domain::access::{self};
+use crate::edge::error::ApiError;
+use crate::edge::extract::{bearer_token, QueryParams};
 use crate::files::storage::PendingFile;
 use crate::files::{self as content, FileKind};
 use crate::hub::{Audience, Except, TicketEvent};
-use crate::store::{CompleteUpload, StoredFile, UploadGrant};
+use crate::state::AppState;
+use crate::store::{CompleteUpload, StoredFile};
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -26,94 +25,23 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use soporte_protocol::client::FileUploadRequest;
-use soporte_protocol::server::{FileUploadAuthorized, FileUploaded};
+use soporte_protocol::server::FileUploaded;
 use soporte_protocol::*;
-use std::collections::BTreeMap;
 
-/// The header that carries the upload credential.
-pub const UPLOAD_HEADER: &str = "X-Upload-Token";
+use crate::uploads::UPLOAD_HEADER;
 /// Room for the multipart framing around the file.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
 pub fn router(max_file_size: u64) -> Router<AppState> {
     let limit = (max_file_size + MULTIPART_OVERHEAD) as usize;
     let upload = post(upload).layer(DefaultBodyLimit::max(limit));
-    let router = super::routes(Router::new(), "/api/soporte/uploads/{upload}/", upload);
-    let router = super::routes(router, "/api/soporte/archivos/{id}/", get(download));
-    super::routes(
+    let router = crate::edge::routes(Router::new(), "/api/soporte/uploads/{upload}/", upload);
+    let router = crate::edge::routes(router, "/api/soporte/archivos/{id}/", get(download));
+    crate::edge::routes(
         router,
         "/api/soporte/archivos/{id}/miniatura/",
         get(download_thumbnail),
     )
-}
-
-fn refused(code: ErrorCode, detail: impl Into<String>) -> FrameError {
-    FrameError::new(code, detail)
-}
-
-/// Answers a `file_upload_request`: checks it and grants one upload.
-pub async fn authorize(
-    state: &AppState,
-    identity: &Identity,
-    ticket: &TicketAccess,
-    request: FileUploadRequest,
-) -> Result<FileUploadAuthorized, FrameError> {
-    access::check_write(&identity.user, ticket)?;
-    let name = content::sanitize_name(&request.file_name);
-    let allowed = &state.config.allowed_file_types;
-    let extension = content::extension(&name)
-        .filter(|e| allowed.contains(e))
-        .ok_or_else(|| {
-            refused(
-                ErrorCode::TypeNotAllowed,
-                format!(
-                    "Tipo de archivo no permitido. Se aceptan: {}.",
-                    allowed.join(", ")
-                ),
-            )
-        })?;
-    let max = state.config.max_file_size;
-    if request.size == 0 {
-        return Err(refused(ErrorCode::InvalidData, "El archivo está vacío."));
-    }
-    if request.size > max {
-        return Err(refused(
-            ErrorCode::FileTooLarge,
-            format!(
-                "El archivo supera el máximo de {} MB.",
-                max as f64 / 1_048_576.0
-            ),
-        ));
-    }
-    let upload_id = content::random_token(16);
-    let credential = content::random_token(32);
-    let expires_at = Timestamp::from_millis(
-        Timestamp::now().millis() + state.config.upload_grant_ttl.as_millis() as i64,
-    );
-    let grant = UploadGrant {
-        upload_id: upload_id.clone(),
-        credential_hash: content::credential_hash(&credential),
-        user: identity.user.id,
-        ticket: ticket.id,
-        name: name.clone(),
-        size: request.size,
-        extension,
-        expires_at,
-    };
-    state
-        .store
-        .create_upload_grant(grant)
-        .await
-        .map_err(crate::chat::storage_error)?;
-    Ok(FileUploadAuthorized {
-        upload_url: format!("{}/api/soporte/uploads/{upload_id}/", state.public_url),
-        upload_id,
-        headers: BTreeMap::from([(UPLOAD_HEADER.to_string(), credential)]),
-        expires_at,
-        max_size: request.size,
-        name,
-    })
 }
 
 async fn upload(
@@ -137,11 +65,7 @@ async fn upload(
             "La autorización de subida no es válida.".into(),
         ));
     }
-    if let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
+    if let Some(token) = bearer_token(&headers) {
         let caller = state
             .verifier
             .verify(token.trim())
@@ -479,10 +403,7 @@ async fn serve(
     thumbnail: bool,
 ) -> Result<Response, ApiError> {
     // A bearer header, or `?token=` for links and <img> tags.
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    let token = bearer_token(&headers)
         .map(str::to_string)
         .or(params.token)
         .unwrap_or_default();

@@ -7,9 +7,9 @@
 //! or beside the binary's workspace. Without a build, `/` answers a short page
 //! that says how to make one (`./scripts/serve` does it).
 
-use super::error::ApiError;
-use crate::app::AppState;
+use crate::edge::error::ApiError;
 use crate::metrics::METRICS;
+use crate::state::AppState;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};

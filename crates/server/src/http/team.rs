@@ -1,14 +1,13 @@
 //! The team's endpoints: agents and their availability, canned responses,
 //! and the supervisors' stats.
 
-use super::error::ApiError;
-use super::extract::{Caller, JsonBody, QueryParams};
-use super::routes;
-use crate::app::AppState;
 use crate::auth::Identity;
-use crate::bus::Event;
-use crate::hub::inbox::{InboxEvent, InboxRoute};
+use crate::edge::error::ApiError;
+use crate::edge::extract::{Caller, JsonBody, QueryParams};
+use crate::edge::routes;
+use crate::state::AppState;
 use crate::store::Period;
+use crate::team::{agent_views, announce_agent};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -16,7 +15,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use soporte_protocol::rest::*;
 use soporte_protocol::server::AgentView;
-use soporte_protocol::{Role, ServerFrame, Timestamp, UserId};
+use soporte_protocol::{Role, Timestamp};
 
 const MAX_SHORTCUT_CHARS: usize = 50;
 
@@ -50,30 +49,6 @@ fn staff_only(caller: &Identity) -> Result<(), ApiError> {
         Err(ApiError::Forbidden(
             "Solo para el equipo de soporte.".into(),
         ))
-    }
-}
-
-/// Agents as the team sees them, with who has an inbox open now.
-pub async fn agent_views(state: &AppState) -> Result<Vec<AgentView>, ApiError> {
-    let online = state.presence.online_agents().await;
-    let mut agents = state.store.agents().await?;
-    for agent in &mut agents {
-        agent.online = online.contains(&agent.id);
-    }
-    Ok(agents)
-}
-
-/// Tells every inbox how `agent` stands now (availability, online, load).
-pub async fn announce_agent(state: &AppState, agent: UserId) {
-    let Ok(agents) = agent_views(state).await else {
-        return;
-    };
-    if let Some(view) = agents.into_iter().find(|a| a.id == agent) {
-        let frame = ServerFrame::AgentAvailability(view);
-        state.bus.publish(Event::Inbox(InboxEvent {
-            route: InboxRoute::Everyone,
-            text: frame.encode().into(),
-        }));
     }
 }
 

@@ -1,14 +1,14 @@
 //! `/api/soporte/tickets/`: create, list and read tickets.
 
-use super::error::ApiError;
-use super::extract::{ticket_id, Caller, JsonBody, QueryParams};
-use super::routes;
-use crate::app::AppState;
 use crate::auth::Identity;
 use crate::bus::Event;
 use crate::domain::access;
 use crate::domain::User;
+use crate::edge::error::ApiError;
+use crate::edge::extract::{ticket_id, Caller, JsonBody, QueryParams};
+use crate::edge::routes;
 use crate::hub::inbox::{InboxEvent, InboxRoute};
+use crate::state::AppState;
 use crate::store::{NewTicket, TicketCommand, TicketScope, Viewer};
 use crate::store::{Newest, TicketQuery};
 use axum::extract::{Path, State};
@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use soporte_protocol::rest::{AssignRequest, CreateTicket, StateRequest, TicketList, TicketView};
 use soporte_protocol::server::{TicketChange, TicketUpdated};
-use soporte_protocol::{Availability, ServerFrame};
+use soporte_protocol::ServerFrame;
 use soporte_protocol::{Role, Ticket};
 
 const MAX_SUBJECT_CHARS: usize = 200;
@@ -76,7 +76,7 @@ async fn create(
     if caller.user.role != Role::Customer {
         state.store.upsert_user(caller.user.clone()).await?;
     }
-    let (auto_assign, max_open) = auto_assign_candidates(&state).await?;
+    let (auto_assign, max_open) = crate::team::auto_assign_candidates(&state).await?;
     let ticket = state
         .store
         .create_ticket(NewTicket {
@@ -173,23 +173,6 @@ pub async fn visible_ticket(
         ));
     }
     Ok(ticket)
-}
-
-/// Agents automatic assignment may pick now: inbox open and `disponible`.
-async fn auto_assign_candidates(state: &AppState) -> Result<(Vec<i64>, i64), ApiError> {
-    if !state.config.auto_assign {
-        return Ok((Vec::new(), 0));
-    }
-    let online = state.presence.online_agents().await;
-    let candidates = state
-        .store
-        .agents()
-        .await?
-        .into_iter()
-        .filter(|a| a.availability == Availability::Available && online.contains(&a.id))
-        .map(|a| a.id)
-        .collect();
-    Ok((candidates, state.config.max_chats_per_agent as i64))
 }
 
 /// `POST .../assign/`: an agent takes an unassigned ticket; a supervisor

@@ -75,11 +75,11 @@ pub async fn serve(
     tokio::spawn({
         let shutdown = shutdown.clone();
         async move {
-            crate::app::shutdown_signal().await;
+            crate::edge::serve::shutdown_signal().await;
             shutdown.cancel();
         }
     });
-    crate::http::serve::serve(
+    crate::edge::serve::serve(
         listener,
         router(max_frame),
         std::time::Duration::from_secs(crate::config::HTTP_HEADER_TIMEOUT_SECS),

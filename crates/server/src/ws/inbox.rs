@@ -7,16 +7,16 @@
 
 use super::keepalive::{self, Due, Keepalive};
 use super::{authenticate, feed, flush, limited, send, take_slot, Incoming};
-use crate::app::AppState;
 use crate::auth::Identity;
-use crate::http::error::ApiError;
-use crate::http::team::{agent_views, announce_agent};
+use crate::edge::error::ApiError;
 use crate::hub::inbox::InboxMember;
 use crate::hub::{outbox, Encoded, Next, OutboxReader};
 use crate::metrics::METRICS;
 use crate::rate::TokenBucket;
+use crate::state::AppState;
 use crate::store::TicketQuery;
 use crate::store::{TicketScope, Viewer};
+use crate::team::{agent_views, announce_agent};
 use axum::extract::ws::{
     rejection::WebSocketUpgradeRejection, Message as WsMessage, WebSocket, WebSocketUpgrade,
 };

@@ -9,13 +9,15 @@ pub mod echo;
 pub mod inbox;
 pub mod keepalive;
 pub mod session;
-pub mod slots;
 
-use crate::app::AppState;
 use crate::auth::Identity;
 use crate::domain::access::{self, Access};
-use crate::http::error::ApiError;
+use crate::edge::error::ApiError;
+use crate::edge::extract::bearer_token;
+use crate::edge::routes;
 use crate::metrics::METRICS;
+use crate::slots::{self, SlotRefused};
+use crate::state::AppState;
 use crate::store::Claimed;
 use axum::extract::ws::{
     rejection::WebSocketUpgradeRejection, CloseFrame, Message as WsMessage, WebSocket,
@@ -26,7 +28,6 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use serde::Deserialize;
-use slots::SlotRefused;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -74,6 +75,17 @@ pub struct Resume {
     pub since: Option<soporte_protocol::Seq>,
     pub epoch: Option<String>,
     pub since_id: Option<soporte_protocol::MessageId>,
+}
+
+/// The ticket socket and the agents' inbox socket.
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::get;
+    let router = routes(
+        axum::Router::new(),
+        "/ws/soporte/ticket/{ticket}/",
+        get(upgrade),
+    );
+    routes(router, "/ws/soporte/agentes/", get(inbox::upgrade))
 }
 
 pub async fn upgrade(
@@ -243,7 +255,7 @@ pub fn authenticate(
             return Err(ApiError::Forbidden("Origen no permitido.".into()));
         }
     }
-    let token = token.or_else(|| bearer(headers)).unwrap_or("");
+    let token = token.or_else(|| bearer_token(headers)).unwrap_or("");
     state.verifier.verify(token).map_err(ApiError::Unauthorized)
 }
 
@@ -347,14 +359,6 @@ async fn admit(
         resume,
         slot,
     })
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
 }
 
 #[cfg(test)]

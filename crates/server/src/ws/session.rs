@@ -12,18 +12,18 @@
 
 use super::keepalive::{self, Due, Keepalive};
 use super::{Admitted, Incoming};
-use crate::app::AppState;
 use crate::auth::Identity;
 use crate::bus::Event;
 use crate::chat;
 use crate::domain::access;
-use crate::http::files;
 use crate::hub::inbox::{InboxEvent, InboxRoute};
 use crate::hub::{outbox, Audience, Encoded, Except, Member, Next, OutboxReader, TicketEvent};
 use crate::metrics::METRICS;
 use crate::rate::TokenBucket;
+use crate::state::AppState;
 use crate::store::{Appended, StoreError};
 use crate::store::{Newest, Span};
+use crate::uploads;
 use axum::extract::ws::{Message as WsMessage, WebSocket};
 use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::stream::{FuturesOrdered, StreamExt};
@@ -618,7 +618,7 @@ impl Session {
                 let Some(ticket) = self.state.hub.ticket(self.ticket) else {
                     return Err(End::Close(1011, "error interno"));
                 };
-                match files::authorize(&self.state, &self.identity, &ticket, request).await {
+                match uploads::authorize(&self.state, &self.identity, &ticket, request).await {
                     Ok(frame) => {
                         self.send_text(ServerFrame::FileUploadAuthorized(frame).encode())
                             .await
