@@ -1,5 +1,7 @@
-// Wire types of the Soporte protocol (docs/PROTOCOL.md). Field names stay in
-// Spanish, as the server sends them.
+// Wire types of the Soporte protocol (docs/PROTOCOL.md), kept by hand in step
+// with crates/protocol (to be generated from it with ts-rs). Field names stay in
+// Spanish, as the server sends them. Frame unions built on these live in
+// frames.ts; client-only types (state, config) live next to their code.
 
 export type Role = 'CLIENTE' | 'AGENTE' | 'SUPERVISOR';
 export type AuthorType = Role | 'SISTEMA';
@@ -111,8 +113,11 @@ export interface ChatTransferred {
   mensaje: Message;
 }
 
+/** Why a ticket changed (`TicketChange`). */
+export type TicketChange = 'nuevo' | 'asignado' | 'transferido' | 'estado';
+
 export interface TicketUpdated {
-  evento: 'nuevo' | 'asignado' | 'transferido' | 'estado' | string;
+  evento: TicketChange;
   ticket: Ticket;
 }
 
@@ -127,13 +132,58 @@ export interface TypingEvent {
   timestamp?: string;
 }
 
+/** `codigo` of an `error` frame (`ErrorCode`, docs/PROTOCOL.md §2.9). */
+export type ErrorCode =
+  | 'json_invalido'
+  | 'tipo_desconocido'
+  | 'datos_invalidos'
+  | 'mensaje_vacio'
+  | 'mensaje_demasiado_largo'
+  | 'frame_demasiado_grande'
+  | 'limite_de_frecuencia'
+  | 'sin_permiso'
+  | 'ticket_cerrado'
+  | 'archivo_demasiado_grande'
+  | 'tipo_no_permitido'
+  | 'no_disponible'
+  | 'error_almacenamiento'
+  | 'error_interno';
+
+/** The `data` of an `error` frame (`ErrorFrame`). */
 export interface ServerError {
-  codigo: string;
+  codigo: ErrorCode;
   detalle: string;
   tipo?: string;
   client_id?: string;
 }
 
+/** `agente_joined` / `agente_left`. */
+export interface PresenceEvent {
+  usuario: Participant;
+  timestamp: string;
+}
+
+/** The server's answer to a client `heartbeat`. */
+export interface Heartbeat {
+  timestamp: string;
+}
+
+/** `data` of a client `mensaje` frame (`SendMessage`). */
+export interface SendMessage {
+  mensaje: string;
+  client_id: string;
+  timestamp?: string;
+  metadata?: Record<string, unknown>;
+}
+
+/** `data` of a client `file_upload_request` frame. */
+export interface FileUploadRequest {
+  nombre_archivo: string;
+  tamaño: number;
+  tipo_mime: string;
+}
+
+/** `file_upload_authorized` (`FileUploadAuthorized`). */
 export interface UploadAuthorization {
   upload_id: string;
   upload_url: string;
