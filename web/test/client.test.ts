@@ -7,7 +7,8 @@ import { FakeSocket, MemoryStorage, flush, msg } from './fakes';
 function client(extra: Record<string, unknown> = {}) {
   return new SoporteChatWebSocket({
     baseUrl: 'ws://chat.test',
-    WebSocketImpl: FakeSocket as unknown as typeof WebSocket,
+    WebSocketImpl: FakeSocket.impl,
+    network: null,
     storage: new MemoryStorage(),
     fetchImpl: vi.fn(async () => new Response('{}', { status: 503 })) as unknown as typeof fetch,
     ...extra,
@@ -24,7 +25,7 @@ afterEach(() => {
 
 describe('Emitter', () => {
   it('calls every handler even when one removes itself while running (D7)', async () => {
-    const e = new Emitter();
+    const e = new Emitter<{ x: number }>();
     const seen: string[] = [];
     const waiting = e.waitForEvent('x', 1000);
     e.on('x', () => seen.push('second'));
@@ -192,7 +193,7 @@ describe('SoporteChatWebSocket', () => {
     await expect(p).rejects.toThrow();
     await flush(10);
     expect(fetchImpl).toHaveBeenCalledWith('http://chat.test/api/soporte/tickets/7/', expect.anything());
-    expect(refused).toHaveBeenCalledWith({ status: 403, detalle: 'No tienes acceso a este ticket.' });
+    expect(refused).toHaveBeenCalledWith({ kind: 'refused', status: 403, detalle: 'No tienes acceso a este ticket.' });
     await vi.advanceTimersByTimeAsync(60000);
     expect(FakeSocket.instances).toHaveLength(1);
     expect(c.status).toBe('error');

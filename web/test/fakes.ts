@@ -1,7 +1,15 @@
 // Test doubles: a WebSocket the test drives by hand, and an in-memory Storage.
+import type { ClientFrame } from '../src/client/frames';
 import type { ConnectionEstablished, Message } from '../src/client/types';
 
+type CloseLike = { code: number; reason: string };
+
 export class FakeSocket {
+  // The WebSocket constants the client reads instead of magic numbers.
+  static readonly CONNECTING = 0;
+  static readonly OPEN = 1;
+  static readonly CLOSING = 2;
+  static readonly CLOSED = 3;
   static instances: FakeSocket[] = [];
   static reset() {
     FakeSocket.instances = [];
@@ -9,13 +17,17 @@ export class FakeSocket {
   static last(): FakeSocket {
     return FakeSocket.instances[FakeSocket.instances.length - 1];
   }
+  /** Stands in for the `WebSocket` constructor in a config. */
+  static get impl(): typeof WebSocket {
+    return FakeSocket as unknown as typeof WebSocket;
+  }
   readyState = 0;
-  sent: { tipo: string; data: any }[] = [];
+  sent: ClientFrame[] = [];
   closedWith: { code?: number; reason?: string } | null = null;
-  onopen: ((e: any) => void) | null = null;
-  onmessage: ((e: any) => void) | null = null;
-  onclose: ((e: any) => void) | null = null;
-  onerror: ((e: any) => void) | null = null;
+  onopen: ((e: object) => void) | null = null;
+  onmessage: ((e: { data: string }) => void) | null = null;
+  onclose: ((e: CloseLike) => void) | null = null;
+  onerror: ((e: object) => void) | null = null;
   constructor(public url: string) {
     FakeSocket.instances.push(this);
   }
@@ -47,8 +59,12 @@ export class FakeSocket {
     this.readyState = 3;
     this.onclose?.({ code, reason });
   }
-  frames(tipo: string) {
-    return this.sent.filter((f) => f.tipo === tipo);
+  frames<T extends ClientFrame['tipo']>(tipo: T): Extract<ClientFrame, { tipo: T }>[] {
+    return this.sent.filter((f): f is Extract<ClientFrame, { tipo: T }> => f.tipo === tipo);
+  }
+  /** A text frame that is not one of ours (garbage, or a frame from a newer server). */
+  receiveRaw(text: string) {
+    this.onmessage?.({ data: text });
   }
 }
 

@@ -1,4 +1,8 @@
 import { Emitter, type Handler } from './emitter';
+import { parseInboxFrame, type InboxClientFrame, type InboxFrame } from './frames';
+import { probeRefusal } from './probe';
+import { ReconnectingSocket, type NetworkEvents, type SocketStop } from './ReconnectingSocket';
+import { StateStore } from './StateStore';
 import type {
   AgentView,
   ChatTransferred,
@@ -11,7 +15,10 @@ import type {
   TicketView,
   TokenSource,
 } from './types';
-import { backoffDelay, httpToWs, pageOrigin, resolveToken } from './util';
+import { httpToWs, pageOrigin, resolveToken, wsToHttp } from './util';
+
+/** Why the inbox stopped trying: the server's final close, a refused upgrade, or too many failed attempts. */
+export type InboxError = SocketStop;
 
 export interface InboxState {
   status: ConnectionStatus;
@@ -19,133 +26,119 @@ export interface InboxState {
   /** Newest activity first. */
   tickets: TicketView[];
   agentes: AgentView[];
-  /** Ticket id → names of who is typing there now. */
+  /** Ticket id → who is typing there now. */
   typing: Record<number, Person[]>;
-  error: string | null;
+  error: InboxError | null;
+}
+
+export interface InboxEvents {
+  inbox: InboxSnapshot;
+  ticketUpdated: TicketUpdated;
+  chatTransferred: ChatTransferred;
+  inboxMessage: InboxMessage;
 }
 
 export interface InboxConfig {
+  /** WebSocket base, e.g. `ws://localhost:8000`. Default: the page's origin. */
   baseUrl?: string;
+  /** HTTP base for the REST probe. Default: derived from `baseUrl`. */
+  apiBase?: string;
+  /** Called for the first connection, after 4100 and after an attempt that failed before `inbox`. */
   getToken?: () => string | Promise<string>;
   reconnectDelay?: number;
   maxReconnectDelay?: number;
+  maxReconnectAttempts?: number;
+  stableAfter?: number;
   heartbeatInterval?: number;
+  connectTimeout?: number;
   WebSocketImpl?: typeof WebSocket;
+  fetchImpl?: typeof fetch;
+  network?: NetworkEvents | null;
+  isOnline?: () => boolean;
+  random?: () => number;
 }
+
+type Greeting = Extract<InboxFrame, { tipo: 'inbox' }>;
 
 /**
  * The agents' inbox socket (`/ws/soporte/agentes/`, docs/PROTOCOL.md §3): one
- * socket that follows every ticket an agent or supervisor may work on. It keeps
- * the state (tickets with unread counts and previews, the team, who is typing)
- * and tells subscribers when it changes (`subscribe`, for useSyncExternalStore).
- * It reconnects with jittered backoff; each `inbox` frame replaces the state.
+ * socket that follows every ticket an agent or supervisor may work on. It
+ * keeps the state (tickets with unread counts and previews, the team, who is
+ * typing) in a store (`getState`/`subscribe`, for useSyncExternalStore). The
+ * connection is a `ReconnectingSocket`, as for a ticket: backoff, heartbeat
+ * and silence detection, close-code policy; each `inbox` frame replaces the
+ * state.
  */
 export class InboxClient {
-  private emitter = new Emitter();
-  private socket: WebSocket | null = null;
+  private readonly store = new StateStore<InboxState>({ status: 'disconnected', usuario: null, tickets: [], agentes: [], typing: {}, error: null });
+  private readonly emitter = new Emitter<InboxEvents>();
+  private readonly socket: ReconnectingSocket<InboxFrame, InboxClientFrame, Greeting>;
   private token: TokenSource | undefined;
-  private attempts = 0;
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private heartbeat: ReturnType<typeof setInterval> | null = null;
-  private stopped = true;
-  private listeners = new Set<() => void>();
   /** The ticket the user has open: its messages do not count as unread. */
   private openTicket: number | null = null;
-  private state: InboxState = { status: 'disconnected', usuario: null, tickets: [], agentes: [], typing: {}, error: null };
-  private readonly baseUrl: string;
 
   constructor(private readonly config: InboxConfig = {}) {
-    this.baseUrl = (config.baseUrl ?? httpToWs(pageOrigin())).replace(/\/$/, '');
+    const baseUrl = (config.baseUrl ?? httpToWs(pageOrigin())).replace(/\/$/, '');
+    const apiBase = (config.apiBase ?? wsToHttp(baseUrl)).replace(/\/$/, '');
+    this.socket = new ReconnectingSocket<InboxFrame, InboxClientFrame, Greeting>({
+      url: (token) => `${baseUrl}/ws/soporte/agentes/?token=${encodeURIComponent(token ?? '')}`,
+      getToken: () => this.tokenForConnection(),
+      parse: parseInboxFrame,
+      isGreeting: (frame): frame is Greeting => frame.tipo === 'inbox',
+      heartbeatFrame: () => JSON.stringify({ tipo: 'heartbeat', data: { timestamp: new Date().toISOString() } } satisfies InboxClientFrame),
+      // A customer's token (403) or a bad one (401) is told by the team endpoint, which needs the same rights.
+      probe: (token) => probeRefusal(`${apiBase}/api/soporte/agentes/`, token, { fetchImpl: config.fetchImpl, canRefreshToken: config.getToken !== undefined }),
+      reconnectDelay: config.reconnectDelay,
+      maxReconnectDelay: config.maxReconnectDelay,
+      maxReconnectAttempts: config.maxReconnectAttempts,
+      stableAfter: config.stableAfter,
+      heartbeatInterval: config.heartbeatInterval,
+      connectTimeout: config.connectTimeout,
+      WebSocketImpl: config.WebSocketImpl,
+      network: config.network,
+      isOnline: config.isOnline,
+      random: config.random,
+    });
+    this.socket.on('status', (status) => this.store.set({ status }));
+    this.socket.on('stopped', (error) => this.store.set({ error }));
+    this.socket.on('frame', (frame) => this.handle(frame));
   }
 
-  getState = (): InboxState => this.state;
+  getState = (): InboxState => this.store.getState();
 
-  subscribe = (listener: () => void): (() => void) => {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  };
+  subscribe = (listener: () => void): (() => void) => this.store.subscribe(listener);
 
-  on<T = any>(event: string, handler: Handler<T>): () => void {
+  on<K extends keyof InboxEvents>(event: K, handler: Handler<InboxEvents[K]>): () => void {
     return this.emitter.on(event, handler);
   }
 
-  off<T = any>(event: string, handler: Handler<T>): void {
+  off<K extends keyof InboxEvents>(event: K, handler: Handler<InboxEvents[K]>): void {
     this.emitter.off(event, handler);
   }
 
-  private update(patch: Partial<InboxState>): void {
-    this.state = { ...this.state, ...patch };
-    this.listeners.forEach((l) => l());
+  private async tokenForConnection(): Promise<string | null> {
+    if (this.config.getToken) {
+      const fresh = await this.config.getToken();
+      if (fresh) return fresh;
+    }
+    return resolveToken(this.token);
   }
 
+  /** Opens the inbox. `token`: a token or a function returning one, when there is no `getToken`. */
   connect(token?: TokenSource): void {
     if (token !== undefined) this.token = token;
-    this.stopped = false;
-    this.attempts = 0;
-    void this.open();
-  }
-
-  private async open(): Promise<void> {
-    if (this.socket) {
-      this.socket.onclose = null;
-      this.socket.close(1000);
-      this.socket = null;
-    }
-    this.update({ status: this.attempts > 0 ? 'reconnecting' : 'connecting' });
-    const token = this.config.getToken ? await this.config.getToken() : await resolveToken(this.token);
-    if (this.stopped) return;
-    const Impl = this.config.WebSocketImpl ?? WebSocket;
-    const socket = new Impl(`${this.baseUrl}/ws/soporte/agentes/?token=${encodeURIComponent(token ?? '')}`);
-    this.socket = socket;
-    let established = false;
-    socket.onmessage = (event: MessageEvent) => {
-      let frame: any;
-      try {
-        frame = JSON.parse(String(event.data));
-      } catch {
-        return;
-      }
-      if (frame?.tipo === 'inbox') {
-        established = true;
-        this.attempts = 0;
-      }
-      this.handle(frame);
-    };
-    socket.onclose = (event: CloseEvent) => {
-      if (this.socket !== socket) return;
-      this.socket = null;
-      if (this.heartbeat) clearInterval(this.heartbeat);
-      this.heartbeat = null;
-      if (this.stopped || event.code === 1000) return this.update({ status: 'disconnected' });
-      if (!established && this.attempts >= 3) {
-        // Refused three times in a row without ever opening: a bad token or role.
-        this.stopped = true;
-        return this.update({ status: 'error', error: 'No se pudo abrir la bandeja de entrada.' });
-      }
-      this.attempts += 1;
-      const delay = backoffDelay(this.attempts, this.config.reconnectDelay ?? 1000, this.config.maxReconnectDelay ?? 30000);
-      this.update({ status: 'reconnecting' });
-      this.timer = setTimeout(() => void this.open(), delay);
-    };
+    this.store.set({ error: null });
+    this.socket.connect().catch(() => {
+      /* status and error come through the store */
+    });
   }
 
   reconnect(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
     this.connect();
   }
 
   disconnect(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.timer = this.heartbeat = null;
-    if (this.socket) {
-      this.socket.onclose = null;
-      this.socket.close(1000);
-      this.socket = null;
-    }
-    this.update({ status: 'disconnected' });
+    this.socket.disconnect();
   }
 
   /** The ticket shown now: its unread count stays at zero while it is open. */
@@ -155,50 +148,44 @@ export class InboxClient {
   }
 
   private patchTicket(id: number, fn: (t: TicketView) => TicketView): void {
-    const tickets = this.state.tickets.map((t) => (t.id === id ? fn(t) : t));
-    this.update({ tickets: sortTickets(tickets) });
+    const state = this.store.getState();
+    if (!state.tickets.some((t) => t.id === id)) return;
+    this.store.set({ tickets: sortTickets(state.tickets.map((t) => (t.id === id ? fn(t) : t))) });
   }
 
-  handle(frame: { tipo: string; data: any }): void {
-    const data = frame.data;
+  /** Applies one inbox frame to the state (public for tests and for hosts that relay frames). */
+  handle(frame: InboxFrame): void {
+    const state = this.store.getState();
     switch (frame.tipo) {
       case 'inbox': {
-        const snapshot = data as InboxSnapshot;
-        this.update({
-          status: 'connected',
+        const snapshot = frame.data;
+        this.store.set({
           error: null,
           usuario: snapshot.usuario,
           tickets: sortTickets(snapshot.tickets.map((t) => (t.id === this.openTicket ? { ...t, no_leidos: 0 } : t))),
           agentes: snapshot.agentes,
           typing: {},
         });
-        if (this.heartbeat) clearInterval(this.heartbeat);
-        this.heartbeat = setInterval(() => {
-          if (this.socket?.readyState === 1) this.socket.send(JSON.stringify({ tipo: 'heartbeat', data: {} }));
-        }, this.config.heartbeatInterval ?? 30000);
-        this.emitter.emit('inbox', snapshot);
-        break;
+        return this.emitter.emit('inbox', snapshot);
       }
       case 'ticket_actualizado': {
-        const { ticket } = data as TicketUpdated;
-        const existing = this.state.tickets.find((t) => t.id === ticket.id);
-        const me = this.state.usuario;
+        const { ticket } = frame.data;
+        const existing = state.tickets.find((t) => t.id === ticket.id);
+        const me = state.usuario;
         // An agent sees the queue and their own tickets only.
         const visible = me?.tipo === 'SUPERVISOR' || !ticket.agente || ticket.agente.id === me?.id;
         let tickets: TicketView[];
-        if (!visible) tickets = this.state.tickets.filter((t) => t.id !== ticket.id);
-        else if (existing) tickets = this.state.tickets.map((t) => (t.id === ticket.id ? { ...t, ...ticket } : t));
-        else tickets = [...this.state.tickets, { ...ticket, no_leidos: 0, ultimo_mensaje: null }];
-        this.update({ tickets: sortTickets(tickets) });
-        this.emitter.emit('ticketUpdated', data);
-        break;
+        if (!visible) tickets = state.tickets.filter((t) => t.id !== ticket.id);
+        else if (existing) tickets = state.tickets.map((t) => (t.id === ticket.id ? { ...t, ...ticket } : t));
+        else tickets = [...state.tickets, { ...ticket, no_leidos: 0, ultimo_mensaje: null }];
+        this.store.set({ tickets: sortTickets(tickets) });
+        return this.emitter.emit('ticketUpdated', frame.data);
       }
       case 'chat_transferred':
-        this.emitter.emit('chatTransferred', data as ChatTransferred);
-        break;
+        return this.emitter.emit('chatTransferred', frame.data);
       case 'inbox_mensaje': {
-        const preview = data as InboxMessage;
-        const mine = preview.autor.id !== null && preview.autor.id === this.state.usuario?.id;
+        const preview = frame.data;
+        const mine = preview.autor.id !== null && preview.autor.id === state.usuario?.id;
         this.patchTicket(preview.ticket, (t) => ({
           ...t,
           last_seq: Math.max(t.last_seq, preview.seq),
@@ -218,24 +205,23 @@ export class InboxClient {
             interno: preview.interno,
           },
         }));
-        this.emitter.emit('inboxMessage', preview);
-        break;
+        return this.emitter.emit('inboxMessage', preview);
       }
       case 'inbox_escribiendo': {
-        const typing = data as InboxTyping;
-        const current = (this.state.typing[typing.ticket] ?? []).filter((p) => p.id !== typing.usuario.id);
+        const typing: InboxTyping = frame.data;
+        const current = (state.typing[typing.ticket] ?? []).filter((p) => p.id !== typing.usuario.id);
         const next = typing.escribiendo ? [...current, typing.usuario] : current;
-        this.update({ typing: { ...this.state.typing, [typing.ticket]: next } });
-        break;
+        return this.store.set({ typing: { ...state.typing, [typing.ticket]: next } });
       }
       case 'agente_disponibilidad': {
-        const agent = data as AgentView;
-        const others = this.state.agentes.filter((a) => a.id !== agent.id);
-        this.update({ agentes: [...others, agent].sort((a, b) => a.nombre.localeCompare(b.nombre)) });
-        break;
+        const agent = frame.data;
+        const others = state.agentes.filter((a) => a.id !== agent.id);
+        return this.store.set({ agentes: [...others, agent].sort((a, b) => a.nombre.localeCompare(b.nombre)) });
       }
-      default:
-        break;
+      case 'heartbeat':
+      case 'error':
+        // The inbox sends only heartbeats, so an `error` can only answer a frame we never send.
+        return;
     }
   }
 }

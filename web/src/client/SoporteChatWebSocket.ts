@@ -1,19 +1,30 @@
+import type { FinalReason } from './closeCodes';
 import { Emitter, type Handler } from './emitter';
+import { parseTicketFrame, type ClientFrame, type TicketFrame } from './frames';
+import { isStaleCursor } from './messages';
 import { Outbox, type OutgoingMessage } from './outbox';
+import { probeRefusal } from './probe';
+import { ReconnectingSocket, type NetworkEvents } from './ReconnectingSocket';
 import { xhrUpload, type UploadProgress } from './upload';
 import type {
   ChatTransferred,
   ConnectionEstablished,
   ConnectionStatus,
+  ErrorCode,
   FileUploaded,
+  Heartbeat,
   KeyValueStorage,
   Message,
   MessageConfirmed,
+  MessagesRead,
+  PresenceEvent,
   ServerError,
+  TicketUpdated,
   TokenSource,
+  TypingEvent,
   UploadAuthorization,
 } from './types';
-import { backoffDelay, defaultStorage, generateClientId, httpToWs, pageOrigin, resolveToken, wsToHttp } from './util';
+import { defaultStorage, generateClientId, httpToWs, pageOrigin, resolveToken, wsToHttp } from './util';
 
 export interface SoporteChatConfig {
   /** WebSocket base, e.g. `ws://localhost:8000`. Default: the page's origin. */
@@ -30,11 +41,17 @@ export interface SoporteChatConfig {
   stableAfter?: number;
   /** Application heartbeat period; the server's `limites.heartbeat_ms` wins. */
   heartbeatInterval?: number;
+  /** An attempt with no greeting after this long is dropped and retried. */
+  connectTimeout?: number;
   /** `startTyping` sends `typing_stop` after this much silence. */
   typingTimeout?: number;
   /** Where the outgoing queue is kept (default: localStorage). `null`: memory only. */
   storage?: KeyValueStorage | null;
-  /** Called before every (re)connection: lets the host refresh an expiring token. */
+  /**
+   * Called for the first connection, after the server closes with 4100 (token
+   * expired) and after an attempt that failed before the greeting: lets the
+   * host refresh an expiring token. A rejection counts as a failed attempt.
+   */
   getToken?: () => string | Promise<string>;
   /** Wait before resending messages the server refused for rate (`limite_de_frecuencia`). */
   retryDelay?: number;
@@ -42,10 +59,53 @@ export interface SoporteChatConfig {
   WebSocketImpl?: typeof WebSocket;
   /** For tests: `fetch` used to probe why a connection was refused. */
   fetchImpl?: typeof fetch;
+  /** For tests: where `online`/`offline` come from (default `window`). */
+  network?: NetworkEvents | null;
+  /** For tests: whether the browser is online (default `navigator.onLine`). */
+  isOnline?: () => boolean;
+  /** For tests: the jitter's random source. */
+  random?: () => number;
+}
+
+/** Why the client stopped for good: a final close (4000–4099) or a refused upgrade. */
+export type ChatRefusal =
+  | { kind: 'final'; reason: FinalReason; code: number; detalle: string }
+  | { kind: 'refused'; status: number; detalle: string };
+
+/** Every event of `SoporteChatWebSocket`, with its payload. */
+export interface ChatEvents {
+  connected: { ticketId: number | string; timestamp: number };
+  disconnected: { code: number; reason: string };
+  reconnecting: { attempt: number; delay: number };
+  reconnectionFailed: { attempts: number };
+  statusChange: ConnectionStatus;
+  connectionEstablished: ConnectionEstablished;
+  messageReceived: Message;
+  messageConfirmed: MessageConfirmed;
+  /** The server refused a queued message for good: it left the outbox. */
+  messageFailed: ServerError;
+  /** Refused for now (rate, storage): it stays queued and is resent later. */
+  messageDelayed: ServerError;
+  messageQueued: { tipo: 'mensaje'; data: OutgoingMessage };
+  messagesRead: MessagesRead;
+  userTyping: TypingEvent;
+  userStoppedTyping: TypingEvent;
+  fileUploadAuthorized: UploadAuthorization;
+  fileUploadRefused: ServerError;
+  fileUploaded: FileUploaded;
+  chatTransferred: ChatTransferred;
+  ticketUpdated: TicketUpdated;
+  agentJoined: PresenceEvent;
+  agentLeft: PresenceEvent;
+  heartbeat: Heartbeat;
+  serverError: ServerError;
+  refused: ChatRefusal;
+  tokenError: unknown;
+  error: Event;
 }
 
 /** Refusals that mean the message will never be accepted as it is. */
-const FINAL_ERRORS = new Set([
+const FINAL_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'mensaje_vacio',
   'mensaje_demasiado_largo',
   'datos_invalidos',
@@ -54,84 +114,98 @@ const FINAL_ERRORS = new Set([
   'frame_demasiado_grande',
 ]);
 
-/** Close reasons after which reconnecting cannot help (docs/PROTOCOL.md §2.15). */
-const NO_RECONNECT_REASONS = [/transferido/i, /ya no existe/i];
+type Greeting = Extract<TicketFrame, { tipo: 'connection_established' }>;
 
-const OPEN = 1;
+const now = () => new Date().toISOString();
 
 /**
  * The ticket socket: the seed's `SoporteChatWebSocket`, with its defects fixed
- * (shared/seed-defects.md): reconnection keeps the ticket and token and resumes
- * with `since=lastSeq`; the outgoing queue is persisted and flushed with the same
+ * (shared/seed-defects.md), on a `ReconnectingSocket` (reconnection, heartbeat,
+ * close-code policy). Reconnection keeps the ticket and token and resumes with
+ * `since=lastSeq`; the outgoing queue is persisted and flushed with the same
  * `client_id`s; uploads wait for `file_upload_authorized` and report progress
- * through XMLHttpRequest; refused connections are not retried blindly.
- *
- * Events (`on`/`off`): `connected`, `disconnected`, `reconnecting`,
- * `reconnectionFailed`, `statusChange`, `connectionEstablished`, `messageReceived`,
- * `messageConfirmed`, `messageFailed`, `messageQueued`, `messagesRead`,
- * `userTyping`, `userStoppedTyping`, `fileUploadAuthorized`, `fileUploaded`,
- * `chatTransferred`, `ticketUpdated`, `agentJoined`, `agentLeft`, `heartbeat`,
- * `serverError`, `refused`, `error`.
+ * through XMLHttpRequest. Events are listed in `ChatEvents`.
  */
 export class SoporteChatWebSocket {
-  readonly config: Required<
-    Omit<SoporteChatConfig, 'getToken' | 'WebSocketImpl' | 'fetchImpl' | 'storage' | 'apiBase'>
-  > &
-    Pick<SoporteChatConfig, 'getToken' | 'WebSocketImpl' | 'fetchImpl'> & { apiBase: string };
+  readonly config: {
+    baseUrl: string;
+    apiBase: string;
+    typingTimeout: number;
+    retryDelay: number;
+    getToken?: () => string | Promise<string>;
+  };
 
-  private socket: WebSocket | null = null;
-  private emitter = new Emitter();
-  private storage: KeyValueStorage | null;
+  private readonly socket: ReconnectingSocket<TicketFrame, ClientFrame, Greeting>;
+  private readonly emitter = new Emitter<ChatEvents>();
+  private readonly storage: KeyValueStorage | null;
   private outbox: Outbox | null = null;
   private ticketId: number | string | null = null;
   private token: TokenSource | undefined;
-  private currentToken: string | null = null;
   private lastSeq = 0;
   /** The id of the message at `lastSeq`, and the history it belongs to: with
    *  them the server can tell our cursor from one of another history. */
   private lastSeqId: number | null = null;
   private epoch: string | null = null;
-  private reconnectAttempts = 0;
-  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
-  private stableTimer: ReturnType<typeof setTimeout> | null = null;
-  private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   private typingTimer: ReturnType<typeof setTimeout> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private typing = false;
-  private established = false;
-  private stopped = true;
-  private lastFrameAt = 0;
   private uploadChain: Promise<unknown> = Promise.resolve();
-  private _status: ConnectionStatus = 'disconnected';
-  /** Bumped by each dial, so a slow token lookup never opens a stale socket. */
-  private generation = 0;
-  /** Public for the seed's shape; true while a reconnection is scheduled or dialing. */
-  isReconnecting = false;
 
   constructor(config: SoporteChatConfig = {}) {
     const baseUrl = (config.baseUrl ?? httpToWs(pageOrigin())).replace(/\/$/, '');
+    const apiBase = (config.apiBase ?? wsToHttp(baseUrl)).replace(/\/$/, '');
     this.config = {
       baseUrl,
-      apiBase: (config.apiBase ?? wsToHttp(baseUrl)).replace(/\/$/, ''),
-      reconnectDelay: config.reconnectDelay ?? 1000,
-      maxReconnectDelay: config.maxReconnectDelay ?? 30000,
-      maxReconnectAttempts: config.maxReconnectAttempts ?? 20,
-      stableAfter: config.stableAfter ?? 5000,
-      heartbeatInterval: config.heartbeatInterval ?? 30000,
+      apiBase,
       typingTimeout: config.typingTimeout ?? 3000,
       retryDelay: config.retryDelay ?? 2000,
       getToken: config.getToken,
-      WebSocketImpl: config.WebSocketImpl,
-      fetchImpl: config.fetchImpl,
     };
     this.storage = config.storage === undefined ? defaultStorage() : config.storage;
-    if (typeof window !== 'undefined' && typeof window.addEventListener === 'function') {
-      window.addEventListener('online', this.onOnline);
-    }
+    this.socket = new ReconnectingSocket<TicketFrame, ClientFrame, Greeting>({
+      url: (token) => this.url(token),
+      getToken: () => this.tokenForConnection(),
+      parse: parseTicketFrame,
+      isGreeting: (frame): frame is Greeting => frame.tipo === 'connection_established',
+      heartbeatFrame: () => JSON.stringify({ tipo: 'heartbeat', data: { timestamp: now() } } satisfies ClientFrame),
+      probe: (token) =>
+        probeRefusal(`${apiBase}/api/soporte/tickets/${encodeURIComponent(String(this.ticketId))}/`, token, {
+          fetchImpl: config.fetchImpl,
+          canRefreshToken: config.getToken !== undefined,
+        }),
+      reconnectDelay: config.reconnectDelay,
+      maxReconnectDelay: config.maxReconnectDelay,
+      maxReconnectAttempts: config.maxReconnectAttempts,
+      stableAfter: config.stableAfter,
+      heartbeatInterval: config.heartbeatInterval,
+      connectTimeout: config.connectTimeout,
+      WebSocketImpl: config.WebSocketImpl,
+      network: config.network,
+      isOnline: config.isOnline,
+      random: config.random,
+    });
+    this.socket.on('frame', (frame) => this.handleMessage(frame));
+    this.socket.on('status', (status) => this.emit('statusChange', status));
+    this.socket.on('reconnecting', (attempt) => this.emit('reconnecting', attempt));
+    this.socket.on('error', (event) => this.emit('error', event));
+    this.socket.on('tokenError', (error) => this.emit('tokenError', error));
+    this.socket.on('closed', ({ code, reason }) => {
+      this.clearTimers();
+      this.emit('disconnected', { code, reason });
+    });
+    this.socket.on('stopped', (why) => {
+      if (why.kind === 'gaveUp') this.emit('reconnectionFailed', { attempts: why.attempts });
+      else this.emit('refused', why);
+    });
   }
 
   get status(): ConnectionStatus {
-    return this._status;
+    return this.socket.status;
+  }
+
+  /** For the seed's shape: true while a reconnection is scheduled or dialing. */
+  get isReconnecting(): boolean {
+    return this.socket.isReconnecting;
   }
 
   /** The highest `seq` received from the room (not from own confirmations). */
@@ -166,250 +240,84 @@ export class SoporteChatWebSocket {
       this.lastSeqId = options.sinceId ?? null;
     }
     if (options.epoch !== undefined) this.epoch = options.epoch;
-    this.stopped = false;
-    this.reconnectAttempts = 0;
-    this.clearReconnectTimer();
-    return this.open();
+    return this.greeting(this.socket.connect());
+  }
+
+  /** Reconnect now (a "reconnect" button), from attempt zero. */
+  reconnect(): Promise<ConnectionEstablished> | null {
+    if (this.ticketId === null) return null;
+    return this.greeting(this.socket.reconnect());
+  }
+
+  private greeting(open: Promise<Greeting>): Promise<ConnectionEstablished> {
+    return open.then((frame) => frame.data);
   }
 
   private async tokenForConnection(): Promise<string | null> {
     if (this.config.getToken) {
-      try {
-        const fresh = await this.config.getToken();
-        if (fresh) return fresh;
-      } catch (error) {
-        console.warn('Soporte: getToken failed', error);
-      }
+      const fresh = await this.config.getToken();
+      if (fresh) return fresh;
     }
     return resolveToken(this.token);
   }
 
-  private open(): Promise<ConnectionEstablished> {
-    this.detachSocket();
-    const generation = ++this.generation;
-    this.setStatus(this.reconnectAttempts > 0 ? 'reconnecting' : 'connecting');
-    return new Promise<ConnectionEstablished>((resolve, reject) => {
-      let settled = false;
-      const settle = (error?: unknown, data?: ConnectionEstablished) => {
-        if (settled) return;
-        settled = true;
-        if (error) reject(error);
-        else resolve(data!);
-      };
-      this.tokenForConnection().then((token) => {
-        if (this.stopped || generation !== this.generation) return settle(new Error('Desconectado'));
-        this.currentToken = token;
-        let since = '';
-        if (this.lastSeq > 0) {
-          since = `&since=${this.lastSeq}`;
-          if (this.epoch) since += `&epoch=${encodeURIComponent(this.epoch)}`;
-          if (this.lastSeqId !== null) since += `&since_id=${this.lastSeqId}`;
-        }
-        const url = `${this.config.baseUrl}/ws/soporte/ticket/${encodeURIComponent(String(this.ticketId))}/?token=${encodeURIComponent(token ?? '')}${since}`;
-        const Impl = this.config.WebSocketImpl ?? WebSocket;
-        let socket: WebSocket;
-        try {
-          socket = new Impl(url);
-        } catch (error) {
-          settle(error);
-          this.scheduleReconnect();
-          return;
-        }
-        this.socket = socket;
-        this.established = false;
-        socket.onopen = () => {
-          this.lastFrameAt = Date.now();
-        };
-        socket.onmessage = (event: MessageEvent) => {
-          this.lastFrameAt = Date.now();
-          let frame: any;
-          try {
-            frame = JSON.parse(String(event.data));
-          } catch (error) {
-            console.error('Soporte: unreadable frame', error);
-            return;
-          }
-          if (frame?.tipo === 'connection_established') settle(undefined, frame.data);
-          this.handleMessage(frame);
-        };
-        socket.onerror = (event: Event) => {
-          this.emit('error', event);
-        };
-        socket.onclose = (event: CloseEvent) => {
-          if (this.socket !== socket) return;
-          const wasEstablished = this.established;
-          this.socket = null;
-          this.established = false;
-          this.stopTimers();
-          this.emit('disconnected', { code: event.code, reason: event.reason });
-          settle(new Error(event.reason || `Conexión cerrada (${event.code})`));
-          this.afterClose(event, wasEstablished);
-        };
-      });
-    });
+  private url(token: string | null): string {
+    let since = '';
+    if (this.lastSeq > 0) {
+      since = `&since=${this.lastSeq}`;
+      if (this.epoch) since += `&epoch=${encodeURIComponent(this.epoch)}`;
+      if (this.lastSeqId !== null) since += `&since_id=${this.lastSeqId}`;
+    }
+    return `${this.config.baseUrl}/ws/soporte/ticket/${encodeURIComponent(String(this.ticketId))}/?token=${encodeURIComponent(token ?? '')}${since}`;
   }
 
-  private async afterClose(event: CloseEvent, wasEstablished: boolean): Promise<void> {
-    if (this.stopped || event.code === 1000) {
-      this.setStatus('disconnected');
-      return;
-    }
-    if (event.code === 1008 && NO_RECONNECT_REASONS.some((r) => r.test(event.reason))) {
-      this.stopped = true;
-      this.setStatus('disconnected');
-      this.emit('refused', { code: event.code, reason: event.reason });
-      return;
-    }
-    if (!wasEstablished) {
-      // A browser cannot read why an upgrade was refused; ask the REST API
-      // before retrying, so a 401/403/404 is not retried forever (defect D6).
-      const verdict = await this.probe();
-      if (this.stopped) return;
-      if (verdict !== null) {
-        this.stopped = true;
-        this.setStatus('error');
-        this.emit('refused', verdict);
-        return;
-      }
-    }
-    this.scheduleReconnect();
-  }
-
-  /** null: worth retrying; otherwise why the server refuses us. */
-  private async probe(): Promise<{ status: number; detalle: string } | null> {
-    const fetchImpl = this.config.fetchImpl ?? (typeof fetch !== 'undefined' ? fetch : undefined);
-    if (!fetchImpl) return null;
-    try {
-      const response = await fetchImpl(
-        `${this.config.apiBase}/api/soporte/tickets/${encodeURIComponent(String(this.ticketId))}/`,
-        { headers: this.currentToken ? { Authorization: `Bearer ${this.currentToken}` } : {} },
-      );
-      if (response.status === 401 && this.config.getToken) return null; // a fresh token may help
-      if (response.status === 401 || response.status === 403 || response.status === 404) {
-        const body = await response.json().catch(() => ({}));
-        return { status: response.status, detalle: body?.detalle ?? `HTTP ${response.status}` };
-      }
-      return null;
-    } catch {
-      return null; // the network is down: retry
-    }
-  }
-
-  private scheduleReconnect(): void {
-    if (this.stopped) return;
-    if (this.reconnectAttempts >= this.config.maxReconnectAttempts) {
-      this.isReconnecting = false;
-      this.setStatus('error');
-      this.emit('reconnectionFailed', { attempts: this.reconnectAttempts });
-      return;
-    }
-    this.isReconnecting = true;
-    this.reconnectAttempts += 1;
-    const attempt = this.reconnectAttempts;
-    const delay = backoffDelay(attempt, this.config.reconnectDelay, this.config.maxReconnectDelay);
-    this.setStatus('reconnecting');
-    this.emit('reconnecting', { attempt, delay });
-    this.clearReconnectTimer();
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      this.open().catch(() => {
-        /* the close handler schedules the next attempt */
-      });
-    }, delay);
-  }
-
-  /** Reconnect now (a "reconnect" button, or the browser coming back online). */
-  reconnect(): Promise<ConnectionEstablished> | null {
-    if (this.ticketId === null) return null;
-    this.stopped = false;
-    this.reconnectAttempts = 0;
-    this.clearReconnectTimer();
-    return this.open();
-  }
-
-  private onOnline = () => {
-    if (!this.stopped && this.reconnectTimer) {
-      this.clearReconnectTimer();
-      this.open().catch(() => {});
-    }
-  };
-
-  handleMessage(frame: { tipo: string; data: any }): void {
-    const data = frame.data;
+  /** Dispatches one server frame (public for the seed's shape). */
+  handleMessage(frame: TicketFrame): void {
     switch (frame.tipo) {
       case 'connection_established':
-        this.onEstablished(data as ConnectionEstablished);
-        break;
+        return this.onEstablished(frame.data);
       case 'mensaje_recibido':
-        this.noteSeq(data as Message);
-        this.emit('messageReceived', data);
-        break;
+        this.noteSeq(frame.data);
+        return this.emit('messageReceived', frame.data);
       case 'mensaje_confirmado':
-        this.outbox?.remove((data as MessageConfirmed).client_id);
-        this.emit('messageConfirmed', data);
-        break;
+        this.outbox?.remove(frame.data.client_id);
+        return this.emit('messageConfirmed', frame.data);
       case 'usuario_escribiendo':
-        this.emit('userTyping', data);
-        break;
+        return this.emit('userTyping', frame.data);
       case 'usuario_dejo_escribir':
-        this.emit('userStoppedTyping', data);
-        break;
+        return this.emit('userStoppedTyping', frame.data);
       case 'mensajes_leidos':
-        this.emit('messagesRead', data);
-        break;
+        return this.emit('messagesRead', frame.data);
       case 'file_upload_authorized':
-        this.emit('fileUploadAuthorized', data as UploadAuthorization);
-        break;
+        return this.emit('fileUploadAuthorized', frame.data);
       case 'file_uploaded':
-        this.emit('fileUploaded', data as FileUploaded);
-        break;
+        return this.emit('fileUploaded', frame.data);
       case 'chat_transferred':
-        if ((data as ChatTransferred).mensaje) this.noteSeq((data as ChatTransferred).mensaje);
-        this.emit('chatTransferred', data);
-        break;
+        this.noteSeq(frame.data.mensaje);
+        return this.emit('chatTransferred', frame.data);
       case 'ticket_actualizado':
-        this.emit('ticketUpdated', data);
-        break;
+        return this.emit('ticketUpdated', frame.data);
       case 'agente_joined':
-        this.emit('agentJoined', data);
-        break;
+        return this.emit('agentJoined', frame.data);
       case 'agente_left':
-        this.emit('agentLeft', data);
-        break;
+        return this.emit('agentLeft', frame.data);
       case 'heartbeat':
-        this.handleHeartbeat(data);
-        break;
+        return this.handleHeartbeat(frame.data);
       case 'error':
-        this.handleServerError(data as ServerError);
-        break;
-      default:
-        // Unknown frames are ignored (docs/PROTOCOL.md §2.16).
-        break;
+        return this.handleServerError(frame.data);
     }
   }
 
   private onEstablished(data: ConnectionEstablished): void {
-    this.established = true;
-    this.isReconnecting = false;
-    // Our cursor belongs to another history (a restored or recreated
-    // database): start over from what the server has.
-    if (data.resync || (data.since !== null && data.since !== undefined && data.since > data.last_seq)) {
+    if (isStaleCursor(data)) {
       this.lastSeq = 0;
       this.lastSeqId = null;
     }
     if (data.epoch) this.epoch = data.epoch;
     for (const message of data.historial_reciente ?? []) this.noteSeq(message);
-    if (data.limites?.heartbeat_ms) this.config.heartbeatInterval = data.limites.heartbeat_ms;
-    this.startHeartbeat();
-    // Attempts are reset only once the connection has proved stable (defect D5):
-    // a server that accepts and drops at once must not be hammered.
-    if (this.stableTimer) clearTimeout(this.stableTimer);
-    this.stableTimer = setTimeout(() => {
-      this.reconnectAttempts = 0;
-    }, this.config.stableAfter);
-    this.setStatus('connected');
+    if (data.limites?.heartbeat_ms) this.socket.setHeartbeatInterval(data.limites.heartbeat_ms);
     this.emit('connectionEstablished', data);
-    this.emit('connected', { ticketId: this.ticketId, timestamp: Date.now() });
+    this.emit('connected', { ticketId: this.ticketId ?? '', timestamp: Date.now() });
     this.processMessageQueue();
   }
 
@@ -422,14 +330,12 @@ export class SoporteChatWebSocket {
 
   /** Sends every unconfirmed message again, with its own `client_id` (defect D1). */
   processMessageQueue(): void {
-    if (!this.isConnected() || !this.outbox) return;
-    for (const message of this.outbox.all()) {
-      this.send({ tipo: 'mensaje', data: message });
-    }
+    if (!this.socket.isReady() || !this.outbox) return;
+    for (const message of this.outbox.all()) this.send({ tipo: 'mensaje', data: message });
   }
 
   /** The server answered our heartbeat (defect D2): the connection is alive. */
-  handleHeartbeat(data: unknown): void {
+  handleHeartbeat(data: Heartbeat): void {
     this.emit('heartbeat', data);
   }
 
@@ -442,12 +348,10 @@ export class SoporteChatWebSocket {
       } else {
         // Rate limit or storage trouble: keep it queued and try again shortly.
         this.emit('messageDelayed', error);
-        if (!this.retryTimer) {
-          this.retryTimer = setTimeout(() => {
-            this.retryTimer = null;
-            this.processMessageQueue();
-          }, this.config.retryDelay);
-        }
+        this.retryTimer ??= setTimeout(() => {
+          this.retryTimer = null;
+          this.processMessageQueue();
+        }, this.config.retryDelay);
       }
     }
     if (error.tipo === 'file_upload_request') this.emit('fileUploadRefused', error);
@@ -458,19 +362,11 @@ export class SoporteChatWebSocket {
    * chosen before anything is sent (pass one to resend the same message).
    */
   sendMessage(mensaje: string, metadata: Record<string, unknown> = {}, clientId: string = generateClientId()): string {
-    const message: OutgoingMessage = {
-      mensaje,
-      timestamp: new Date().toISOString(),
-      client_id: clientId,
-      metadata,
-    };
-    if (!this.outbox) this.outbox = new Outbox(this.storage, `soporte_outbox_${this.ticketId ?? 'sin_ticket'}`);
+    const message: OutgoingMessage = { mensaje, timestamp: now(), client_id: clientId, metadata };
+    this.outbox ??= new Outbox(this.storage, `soporte_outbox_${this.ticketId ?? 'sin_ticket'}`);
     this.outbox.add(message);
-    if (this.isConnected() && this.established) {
-      this.send({ tipo: 'mensaje', data: message });
-    } else {
-      this.emit('messageQueued', { tipo: 'mensaje', data: message });
-    }
+    if (this.socket.isReady()) this.send({ tipo: 'mensaje', data: message });
+    else this.emit('messageQueued', { tipo: 'mensaje', data: message });
     if (this.typing) this.clearTyping();
     return clientId;
   }
@@ -482,16 +378,14 @@ export class SoporteChatWebSocket {
 
   startTyping(): void {
     if (this.typingTimer) clearTimeout(this.typingTimer);
-    if (!this.typing) {
-      this.typing = this.send({ tipo: 'typing_start', data: { timestamp: new Date().toISOString() } });
-    }
+    if (!this.typing) this.typing = this.send({ tipo: 'typing_start', data: { timestamp: now() } });
     this.typingTimer = setTimeout(() => this.stopTyping(), this.config.typingTimeout);
   }
 
   stopTyping(): void {
     const wasTyping = this.typing;
     this.clearTyping();
-    if (wasTyping) this.send({ tipo: 'typing_stop', data: { timestamp: new Date().toISOString() } });
+    if (wasTyping) this.send({ tipo: 'typing_stop', data: { timestamp: now() } });
   }
 
   private clearTyping(): void {
@@ -525,31 +419,17 @@ export class SoporteChatWebSocket {
   private requestUpload(file: File, timeout: number): Promise<UploadAuthorization> {
     if (!this.isConnected()) return Promise.reject(new Error('Chat no conectado'));
     return new Promise<UploadAuthorization>((resolve, reject) => {
-      const done = () => {
+      const offs = [
+        this.on('fileUploadAuthorized', (grant) => done(() => resolve(grant))),
+        this.on('fileUploadRefused', (error) => done(() => reject(Object.assign(new Error(error.detalle), { codigo: error.codigo })))),
+        this.on('disconnected', () => done(() => reject(new Error('Conexión perdida antes de autorizar la subida')))),
+      ];
+      const timer = setTimeout(() => done(() => reject(new Error('Timeout esperando evento file_upload_authorized'))), timeout);
+      const done = (settle: () => void) => {
         clearTimeout(timer);
-        this.off('fileUploadAuthorized', onGrant);
-        this.off('fileUploadRefused', onRefusal);
-        this.off('disconnected', onClose);
+        offs.forEach((off) => off());
+        settle();
       };
-      const onGrant = (grant: UploadAuthorization) => {
-        done();
-        resolve(grant);
-      };
-      const onRefusal = (error: ServerError) => {
-        done();
-        reject(Object.assign(new Error(error.detalle), { codigo: error.codigo }));
-      };
-      const onClose = () => {
-        done();
-        reject(new Error('Conexión perdida antes de autorizar la subida'));
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error('Timeout esperando evento file_upload_authorized'));
-      }, timeout);
-      this.on('fileUploadAuthorized', onGrant);
-      this.on('fileUploadRefused', onRefusal);
-      this.on('disconnected', onClose);
       this.send({
         tipo: 'file_upload_request',
         data: { nombre_archivo: file.name, tamaño: file.size, tipo_mime: file.type || 'application/octet-stream' },
@@ -557,116 +437,59 @@ export class SoporteChatWebSocket {
     });
   }
 
-  private startHeartbeat(): void {
-    this.stopHeartbeat();
-    const interval = this.config.heartbeatInterval;
-    this.heartbeatTimer = setInterval(() => {
-      if (!this.isConnected()) return;
-      // Silence for 2.5 periods: the connection is dead even if the browser
-      // has not noticed; drop it and resume elsewhere.
-      if (Date.now() - this.lastFrameAt > interval * 2.5) {
-        this.socket?.close(4000, 'sin latido');
-        return;
-      }
-      this.send({ tipo: 'heartbeat', data: { timestamp: new Date().toISOString() } });
-    }, interval);
-  }
-
-  private stopHeartbeat(): void {
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    this.heartbeatTimer = null;
-  }
-
-  private stopTimers(): void {
-    this.stopHeartbeat();
-    if (this.stableTimer) clearTimeout(this.stableTimer);
-    this.stableTimer = null;
+  private clearTimers(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.clearTyping();
   }
 
-  private clearReconnectTimer(): void {
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
-  }
-
-  private detachSocket(): void {
-    const old = this.socket;
-    if (!old) return;
-    this.socket = null;
-    old.onopen = old.onmessage = old.onerror = old.onclose = null;
-    try {
-      old.close(1000, 'reemplazado');
-    } catch {
-      /* already closed */
-    }
-  }
-
-  private setStatus(status: ConnectionStatus): void {
-    if (status === this._status) return;
-    this._status = status;
-    this.emit('statusChange', status);
-  }
-
+  /** The socket is open (the seed's check before sending). */
   isConnected(): boolean {
-    return !!this.socket && this.socket.readyState === OPEN;
+    return this.socket.isOpen();
   }
 
   /** Sends a frame if the socket is open; returns whether it was sent. */
-  send(frame: { tipo: string; data?: unknown }): boolean {
-    if (!this.isConnected()) return false;
-    this.socket!.send(JSON.stringify(frame));
-    return true;
+  send(frame: ClientFrame): boolean {
+    return this.socket.send(frame);
   }
 
   generateClientId(): string {
     return generateClientId();
   }
 
-  on<T = any>(event: string, handler: Handler<T>): () => void {
+  on<K extends keyof ChatEvents>(event: K, handler: Handler<ChatEvents[K]>): () => void {
     return this.emitter.on(event, handler);
   }
 
-  off<T = any>(event: string, handler: Handler<T>): void {
+  off<K extends keyof ChatEvents>(event: K, handler: Handler<ChatEvents[K]>): void {
     this.emitter.off(event, handler);
   }
 
-  private emit(event: string, data?: unknown): void {
+  private emit<K extends keyof ChatEvents>(event: K, data: ChatEvents[K]): void {
     this.emitter.emit(event, data);
   }
 
-  waitForEvent<T = any>(event: string, timeout = 5000): Promise<T> {
-    return this.emitter.waitForEvent<T>(event, timeout);
+  waitForEvent<K extends keyof ChatEvents>(event: K, timeout = 5000): Promise<ChatEvents[K]> {
+    return this.emitter.waitForEvent(event, timeout);
   }
 
   /**
    * Closes the socket and cancels any pending reconnection (defect D5). Sends
    * `typing_stop` only if typing (D8). The outgoing queue stays in storage:
-   * the next `connect` to this ticket sends it.
+   * the next `connect` to this ticket sends it. `connect` may be called again.
    */
   disconnect(): void {
-    this.stopped = true;
-    this.generation += 1;
-    this.isReconnecting = false;
-    this.clearReconnectTimer();
+    const wasUp = this.socket.status !== 'disconnected';
     if (this.typing) this.stopTyping();
-    this.stopTimers();
-    const socket = this.socket;
-    if (socket) {
-      socket.close(1000, 'Cliente desconectado');
-      this.socket = null;
-      this.emit('disconnected', { code: 1000, reason: 'Cliente desconectado' });
-    }
-    this.setStatus('disconnected');
+    this.clearTimers();
+    this.socket.disconnect();
+    if (wasUp) this.emit('disconnected', { code: 1000, reason: 'Cliente desconectado' });
   }
 
-  /** `disconnect` plus dropping every handler and the `online` listener. */
+  /** `disconnect` plus dropping every handler. */
   destroy(): void {
     this.disconnect();
-    if (typeof window !== 'undefined' && typeof window.removeEventListener === 'function') {
-      window.removeEventListener('online', this.onOnline);
-    }
     this.emitter.clear();
+    this.socket.destroy();
   }
 }

@@ -1,4 +1,4 @@
-import type { Attachment, FileUploaded, Message, MessageConfirmed } from './types';
+import type { Attachment, ConnectionEstablished, FileUploaded, Message, MessageConfirmed } from './types';
 
 /**
  * Pure helpers that keep a ticket's message list right: one entry per message
@@ -151,4 +151,15 @@ export function newestSeq(list: Message[]): number {
   let max = 0;
   for (const m of list) if (typeof m.seq === 'number' && m.seq > max) max = m.seq;
   return max;
+}
+
+/**
+ * The greeting says our `since` cursor belongs to another history (a restored
+ * or recreated database): `resync`, or a `since` beyond the ticket's newest
+ * `seq`. What was held for the ticket is then dropped and the list starts over
+ * from `historial_reciente`. The client (its cursor) and the store (its
+ * messages) both follow this one rule.
+ */
+export function isStaleCursor(greeting: ConnectionEstablished): boolean {
+  return greeting.resync === true || (greeting.since !== null && greeting.since !== undefined && greeting.since > greeting.last_seq);
 }
