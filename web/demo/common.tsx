@@ -1,6 +1,6 @@
 import { useState, type ReactNode } from 'react';
 import { I18nProvider, type Locale } from '../src/i18n';
-import { personFromToken } from '../src/react/token';
+import { personFromToken } from '../src/client/token';
 
 /** The token from the link: `#token=…` (kept out of server logs) or `?token=…`. */
 export function tokenFromLocation(): string | null {

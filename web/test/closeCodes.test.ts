@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ChatError } from '../src/client/chatState';
+import { ChatStore } from '../src/client/ChatStore';
 import { CloseCode, closePolicy, legacyCode } from '../src/client/closeCodes';
+import { FakeSocket, flush } from './fakes';
 
 describe('closePolicy', () => {
   it.each([
@@ -44,5 +47,73 @@ describe('closePolicy', () => {
     expect(closePolicy(1008, 'otra cosa')).toEqual({ action: 'reconnect', delay: 'backoff', refreshToken: false });
     expect(legacyCode(1008, 'el ticket fue transferido a otro agente')).toBe(CloseCode.Transferred);
     expect(legacyCode(4001, 'el ticket fue transferido a otro agente')).toBeNull();
+  });
+});
+
+// Each close code end to end through ChatStore on a fake socket: whether it
+// reconnects (and after how long, jitter fixed at 0), whether it asks
+// getToken again, and what the store (and so the hook) shows as the error.
+describe('ChatStore after each close code', () => {
+  beforeEach(() => {
+    FakeSocket.reset();
+    vi.useFakeTimers();
+  });
+  afterEach(() => vi.useRealTimers());
+
+  type Row = [code: number, reason: string, reconnectAfter: number | null, freshToken: boolean, error: ChatError | null];
+  const rows: Row[] = [
+    [1000, '', null, false, null],
+    [1001, 'el servidor se está reiniciando', 500, false, null],
+    [1001, 'conexión inactiva', 500, false, null],
+    [1011, 'error interno', 500, false, null],
+    [4001, 'el ticket fue transferido a otro agente', null, false, { kind: 'transferred' }],
+    [4004, 'el ticket ya no existe', null, false, { kind: 'ticketGone' }],
+    [4100, 'el token ha expirado', 0, true, null],
+    [4101, 'no se leen los mensajes a tiempo; reconecta', 0, false, null],
+    [4102, 'demasiados mensajes', 2000, false, null],
+    [4050, 'otro motivo', null, false, { kind: 'closed', code: 4050, reason: 'otro motivo' }],
+    [4150, '', 500, false, null],
+    [1006, '', 500, false, null],
+    // Compatibility (one release): the old codes with their reason texts.
+    [1008, 'el ticket fue transferido a otro agente', null, false, { kind: 'transferred' }],
+    [1008, 'el ticket ya no existe', null, false, { kind: 'ticketGone' }],
+    [1008, 'el token ha expirado', 0, true, null],
+    [1008, 'demasiados mensajes', 2000, false, null],
+    [1013, 'no se leen los mensajes a tiempo; reconecta con since', 0, false, null],
+  ];
+
+  it.each(rows)('close %i %s: reconnects after %s ms, fresh token %s, error %o', async (code, reason, reconnectAfter, freshToken, error) => {
+    let n = 0;
+    const store = new ChatStore({
+      ticketId: 7,
+      baseUrl: 'http://chat.test',
+      getToken: () => `t${++n}`,
+      storage: null,
+      cache: null,
+      fetchImpl: vi.fn(async () => new Response('{}')) as unknown as typeof fetch,
+      client: { WebSocketImpl: FakeSocket.impl, network: null, random: () => 0, heartbeatInterval: 600000 },
+    });
+    store.connect();
+    await flush();
+    FakeSocket.last().establish();
+    await vi.advanceTimersByTimeAsync(5000); // stable: the next close is the first in a row
+    FakeSocket.last().drop(code, reason);
+    await flush();
+    if (reconnectAfter === null) {
+      await vi.advanceTimersByTimeAsync(120000);
+      expect(FakeSocket.instances).toHaveLength(1);
+      expect(store.getState().connection).toBe('disconnected');
+    } else {
+      if (reconnectAfter > 0) {
+        await vi.advanceTimersByTimeAsync(reconnectAfter - 1);
+        expect(FakeSocket.instances).toHaveLength(1);
+      }
+      await vi.advanceTimersByTimeAsync(1);
+      expect(FakeSocket.instances).toHaveLength(2);
+      expect(FakeSocket.last().url).toContain(freshToken ? 'token=t2' : 'token=t1');
+      expect(store.getState().connection).toBe('reconnecting');
+    }
+    expect(store.getState().error).toEqual(error);
+    store.destroy();
   });
 });

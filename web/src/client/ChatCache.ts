@@ -55,7 +55,7 @@ export class ChatCache {
   }
 
   /** Keeps the newest confirmed messages (those with a `seq`). */
-  saveMessages(ticketId: number | string, messages: Message[]): void {
+  saveMessages(ticketId: number | string, messages: readonly Message[]): void {
     const confirmed = messages.filter((m) => typeof m.seq === 'number' && m.id !== undefined);
     this.write(`messages_${ticketId}`, confirmed.slice(-this.maxMessages));
   }

@@ -36,7 +36,7 @@ function mergeAttachments(a: Attachment[], b: Attachment[]): Attachment[] {
 }
 
 /** Merges server messages (history, catch-up, live) into `list`. */
-export function mergeMessages(list: Message[], incoming: Message[]): Message[] {
+export function mergeMessages(list: readonly Message[], incoming: readonly Message[]): readonly Message[] {
   if (incoming.length === 0) return list;
   const byId = new Map<number, number>();
   const byClient = new Map<string, number>();
@@ -79,7 +79,7 @@ function dedupe(list: Message[]): Message[] {
 }
 
 /** Adds (or refreshes) an optimistic message. */
-export function addPending(list: Message[], message: Message): Message[] {
+export function addPending(list: readonly Message[], message: Message): readonly Message[] {
   const index = list.findIndex((m) => m.id === undefined && m.client_id === message.client_id);
   if (index >= 0) {
     const out = [...list];
@@ -90,7 +90,7 @@ export function addPending(list: Message[], message: Message): Message[] {
 }
 
 /** `mensaje_confirmado`: the optimistic copy gets its id, seq and time. */
-export function applyConfirmation(list: Message[], confirmation: MessageConfirmed): Message[] {
+export function applyConfirmation(list: readonly Message[], confirmation: MessageConfirmed): readonly Message[] {
   const index = list.findIndex((m) => m.client_id === confirmation.client_id && (m.id === undefined || m.id === confirmation.mensaje_id));
   if (index < 0) return list;
   const out = [...list];
@@ -106,16 +106,16 @@ export function applyConfirmation(list: Message[], confirmation: MessageConfirme
   return dedupe(out).sort(compare);
 }
 
-export function markFailed(list: Message[], clientId: string, reason: string): Message[] {
+export function markFailed(list: readonly Message[], clientId: string, reason: string): readonly Message[] {
   return list.map((m) => (m.client_id === clientId && m.id === undefined ? { ...m, estado: 'ERROR', error: reason } : m));
 }
 
-export function markSending(list: Message[], clientId: string): Message[] {
+export function markSending(list: readonly Message[], clientId: string): readonly Message[] {
   return list.map((m) => (m.client_id === clientId && m.id === undefined ? { ...m, estado: 'ENVIANDO', error: undefined } : m));
 }
 
 /** `mensajes_leidos`: those ids are now read. */
-export function markRead(list: Message[], ids: number[]): Message[] {
+export function markRead(list: readonly Message[], ids: readonly number[]): readonly Message[] {
   const set = new Set(ids);
   let changed = false;
   const out = list.map((m) => {
@@ -129,7 +129,7 @@ export function markRead(list: Message[], ids: number[]): Message[] {
 }
 
 /** `file_uploaded`: attach to its message. Returns null when the message is not here yet. */
-export function attachFile(list: Message[], file: FileUploaded): Message[] | null {
+export function attachFile(list: readonly Message[], file: FileUploaded): readonly Message[] | null {
   const index = list.findIndex((m) => m.id === file.mensaje_id);
   if (index < 0) return null;
   const { mensaje_id: _m, ticket: _t, ...attachment } = file;
@@ -141,13 +141,13 @@ export function attachFile(list: Message[], file: FileUploaded): Message[] | nul
 }
 
 /** The lowest `seq` held (for loading older history), or null. */
-export function oldestSeq(list: Message[]): number | null {
+export function oldestSeq(list: readonly Message[]): number | null {
   for (const m of list) if (typeof m.seq === 'number') return m.seq;
   return null;
 }
 
 /** The highest `seq` held, or 0. */
-export function newestSeq(list: Message[]): number {
+export function newestSeq(list: readonly Message[]): number {
   let max = 0;
   for (const m of list) if (typeof m.seq === 'number' && m.seq > max) max = m.seq;
   return max;

@@ -67,6 +67,9 @@ const es = {
   'error.token': 'Token de autenticación requerido',
   'error.refused': 'No se pudo abrir el chat: {detalle}',
   'error.transferred': 'El ticket fue transferido a otro agente.',
+  'error.ticketGone': 'Este ticket ya no existe.',
+  'error.closed': 'El servidor cerró el chat ({code}): {detalle}',
+  'error.history': 'No se pudieron cargar los mensajes anteriores: {detalle}',
   'error.reconnectFailed': 'No se pudo reconectar. Pulsa reconectar para intentarlo de nuevo.',
   'error.message': 'Mensaje no enviado: {detalle}',
 };
@@ -138,6 +141,9 @@ const en: Record<MessageKey, string> = {
   'error.token': 'An authentication token is required',
   'error.refused': 'The chat could not be opened: {detalle}',
   'error.transferred': 'The ticket was transferred to another agent.',
+  'error.ticketGone': 'This ticket no longer exists.',
+  'error.closed': 'The server closed the chat ({code}): {detalle}',
+  'error.history': 'Earlier messages could not be loaded: {detalle}',
   'error.reconnectFailed': 'Could not reconnect. Press reconnect to try again.',
   'error.message': 'Message not sent: {detalle}',
 };

@@ -1,7 +1,9 @@
-export { useChatSoporte, checkFile, FileCheckError, DEFAULT_ALLOWED_TYPES, DEFAULT_MAX_FILE_SIZE, type UseChatConfig, type ChatSoporteState, type UploadState } from './useChatSoporte';
+export { useChatSoporte, type UseChatConfig, type ChatSoporteState } from './useChatSoporte';
 export { useAgentInbox, type UseAgentInboxConfig } from './useAgentInbox';
-export { personFromToken } from './token';
-export { ChatSoporte, ChatView, type ChatSoporteProps, type ChatViewProps } from './components/ChatSoporte';
+export { checkFile, FileCheckError, OfflineError, DEFAULT_ALLOWED_TYPES, DEFAULT_MAX_FILE_SIZE } from '../client/uploadChecks';
+export type { UploadState, ChatError } from '../client/chatState';
+export { personFromToken } from '../client/token';
+export { ChatSoporte, ChatView, describeError, type ChatSoporteProps, type ChatViewProps } from './components/ChatSoporte';
 export { MessageList, formatDay, startsGroup, type MessageListProps } from './components/MessageList';
 export { Message, type MessageProps } from './components/Message';
 export { MessageInput, type MessageInputProps } from './components/MessageInput';

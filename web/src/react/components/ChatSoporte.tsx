@@ -1,7 +1,9 @@
 import { useCallback, useEffect, useState, type DragEvent, type ReactNode } from 'react';
+import type { ChatError } from '../../client/chatState';
 import type { Ticket } from '../../client/types';
-import { I18nProvider, useI18n, type Locale } from '../../i18n';
-import { checkFile, DEFAULT_ALLOWED_TYPES, DEFAULT_MAX_FILE_SIZE, FileCheckError, useChatSoporte, type ChatSoporteState, type UseChatConfig } from '../useChatSoporte';
+import { checkFile, DEFAULT_ALLOWED_TYPES, DEFAULT_MAX_FILE_SIZE, OfflineError } from '../../client/uploadChecks';
+import { I18nProvider, useI18n, type Locale, type Translate } from '../../i18n';
+import { useChatSoporte, type ChatSoporteState, type UseChatConfig } from '../useChatSoporte';
 import { ConnectionStatus } from './ConnectionStatus';
 import { formatSize } from './FileAttachment';
 import { MessageInput } from './MessageInput';
@@ -26,6 +28,24 @@ export interface ChatViewProps {
   composerExtra?: ReactNode;
   /** Told whenever the ticket changes (state, agent), e.g. to refresh a list. */
   onTicketChange?: (ticket: Ticket) => void;
+}
+
+/** The sentence shown for each kind of error. */
+export function describeError(error: ChatError, t: Translate): string {
+  switch (error.kind) {
+    case 'transferred':
+      return t('error.transferred');
+    case 'ticketGone':
+      return t('error.ticketGone');
+    case 'closed':
+      return t('error.closed', { code: error.code, detalle: error.reason });
+    case 'refused':
+      return t('error.refused', { detalle: error.detalle });
+    case 'reconnectFailed':
+      return t('error.reconnectFailed');
+    case 'history':
+      return t('error.history', { detalle: error.detalle });
+  }
 }
 
 /** The chat window for a hook state you hold (see `ChatSoporte` for the all-in-one). */
@@ -71,9 +91,8 @@ export function ChatView({
         try {
           await chat.uploadFile(file);
         } catch (error) {
-          const text =
-            error instanceof FileCheckError ? error.reason : error instanceof Error && error.message === 'offline' ? t('upload.offline') : t('upload.failed', { nombre: file.name, error: error instanceof Error ? error.message : String(error) });
-          setNotice(text);
+          if (error instanceof OfflineError) setNotice(t('upload.offline'));
+          else setNotice(t('upload.failed', { nombre: file.name, error: error instanceof Error ? error.message : String(error) }));
         }
       }
     },
@@ -87,11 +106,7 @@ export function ChatView({
     if (files.length) void uploadFiles(files);
   };
 
-  let errorText: string | null = null;
-  if (chat.error === 'transferred') errorText = t('error.transferred');
-  else if (chat.error === 'reconnectFailed') errorText = t('error.reconnectFailed');
-  else if (chat.error?.startsWith('refused:')) errorText = t('error.refused', { detalle: chat.error.slice(8) });
-  else if (chat.error) errorText = chat.error;
+  const errorText = chat.error ? describeError(chat.error, t) : null;
 
   const send = (text: string) => {
     chat.sendMessage(text, internal ? { interno: true } : {});

@@ -6,7 +6,7 @@ import { Message } from './Message';
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
 
 export interface MessageListProps {
-  messages: ChatMessage[];
+  messages: readonly ChatMessage[];
   currentUserId?: number | null;
   onRetryMessage?: (clientId: string) => void;
   onDiscardMessage?: (clientId: string) => void;

@@ -2,7 +2,7 @@ import type { Person } from '../../client/types';
 import { useI18n } from '../../i18n';
 
 /** "Ana está escribiendo...", in a live region so screen readers hear it. */
-export function TypingIndicator({ people }: { people: Person[] }) {
+export function TypingIndicator({ people }: { people: readonly Person[] }) {
   const { t } = useI18n();
   let text = '';
   if (people.length === 1) text = t('typing.one', { a: people[0].nombre });

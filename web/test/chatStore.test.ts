@@ -1,0 +1,399 @@
+// The chat state without React: every transition the hook shows, driven by a
+// fake socket and fake timers.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ChatCache } from '../src/client/ChatCache';
+import { ChatStore, type ChatStoreConfig } from '../src/client/ChatStore';
+import type { HistoryPage } from '../src/client/types';
+import { OfflineError } from '../src/client/uploadChecks';
+import { ana, carlos, FakeSocket, flush, MemoryStorage, msg } from './fakes';
+
+// A token whose payload says Ana (display only; never verified client-side).
+const token = `x.${btoa(JSON.stringify({ sub: '1001', name: 'Ana', role: 'CLIENTE' }))}.y`;
+const maria = { id: 2002, nombre: 'María', tipo: 'AGENTE' as const, avatar: null };
+
+let storage: MemoryStorage;
+let fetchImpl: ReturnType<typeof vi.fn<(url: string, init?: RequestInit) => Promise<Response>>>;
+
+function store(extra: Partial<ChatStoreConfig> = {}) {
+  return new ChatStore({
+    ticketId: 7,
+    token,
+    baseUrl: 'http://chat.test',
+    storage,
+    cache: new ChatCache(storage),
+    fetchImpl: fetchImpl as unknown as typeof fetch,
+    client: { WebSocketImpl: FakeSocket.impl, network: null, random: () => 0, heartbeatInterval: 60000 },
+    ...extra,
+  });
+}
+
+/** A store connected and greeted; returns it with its socket. */
+async function connected(extra: Partial<ChatStoreConfig> = {}, greeting: Parameters<FakeSocket['establish']>[0] = {}) {
+  const s = store(extra);
+  s.connect();
+  await flush();
+  const socket = FakeSocket.last();
+  socket.establish(greeting);
+  return { s, socket };
+}
+
+beforeEach(() => {
+  FakeSocket.reset();
+  storage = new MemoryStorage();
+  fetchImpl = vi.fn(async () => new Response(JSON.stringify({ marcados: [], no_leidos: 0 })));
+  vi.useFakeTimers();
+});
+afterEach(() => vi.useRealTimers());
+
+describe('ChatStore messages', () => {
+  it('shows a message at once as ENVIANDO, then ENTREGADO, then LEIDO', async () => {
+    const { s, socket } = await connected();
+    const id = s.sendMessage('  Hola  ')!;
+    expect(s.getState().messages).toEqual([expect.objectContaining({ client_id: id, estado: 'ENVIANDO', contenido: 'Hola', autor: expect.objectContaining({ nombre: 'Ana' }) })]);
+    expect(s.getState().outbox.map((m) => m.client_id)).toEqual([id]);
+    expect(socket.frames('mensaje')[0].data).toMatchObject({ client_id: id, mensaje: 'Hola' });
+    socket.receive('mensaje_confirmado', { client_id: id, mensaje_id: 50, seq: 1, timestamp: '2026-11-27T10:00:00.000Z' });
+    expect(s.getState().messages[0]).toMatchObject({ id: 50, seq: 1, estado: 'ENTREGADO' });
+    expect(s.getState().outbox).toEqual([]);
+    socket.receive('mensajes_leidos', { lector: carlos, message_ids: [50], timestamp: 'x' });
+    expect(s.getState().messages[0].estado).toBe('LEIDO');
+  });
+
+  it('sends nothing for blank text', async () => {
+    const { s, socket } = await connected();
+    expect(s.sendMessage('   ')).toBeNull();
+    expect(s.getState().messages).toEqual([]);
+    expect(socket.sent).toEqual([]);
+  });
+
+  it('ignores the echo of its own reading', async () => {
+    const { s, socket } = await connected({}, { historial_reciente: [msg(1)] });
+    const before = s.getState();
+    socket.receive('mensajes_leidos', { lector: ana, message_ids: [101], timestamp: 'x' });
+    expect(s.getState()).toBe(before);
+  });
+
+  it('queues a message written while offline and delivers it after the greeting, exactly once', async () => {
+    const s = store();
+    s.connect();
+    await flush();
+    const socket = FakeSocket.last();
+    const id = s.sendMessage('sin conexión')!;
+    expect(s.getState().messages[0].estado).toBe('ENVIANDO');
+    expect(socket.sent).toEqual([]);
+    socket.establish();
+    expect(socket.frames('mensaje').map((f) => f.data.client_id)).toEqual([id]);
+    // The catch-up may bring our own message before the confirmation.
+    socket.receive('mensaje_recibido', msg(1, { id: 60, client_id: id, autor: ana, contenido: 'sin conexión' }));
+    socket.receive('mensaje_confirmado', { client_id: id, mensaje_id: 60, seq: 1, timestamp: 'x', duplicado: true });
+    expect(s.getState().messages).toHaveLength(1);
+    expect(s.getState().messages[0]).toMatchObject({ id: 60, estado: 'ENTREGADO' });
+  });
+
+  it('shows messages still queued from an earlier visit as ENVIANDO', async () => {
+    const first = store();
+    first.connect();
+    await flush();
+    const id = first.sendMessage('escrito antes de recargar')!;
+    first.destroy();
+    const second = store();
+    second.connect();
+    expect(second.getState().messages).toEqual([expect.objectContaining({ client_id: id, estado: 'ENVIANDO', contenido: 'escrito antes de recargar' })]);
+    expect(second.getState().outbox).toHaveLength(1);
+  });
+
+  it('marks a refused message ERROR and retries it with the same client_id', async () => {
+    const { s, socket } = await connected();
+    const id = s.sendMessage('hola')!;
+    socket.receive('error', { codigo: 'sin_permiso', detalle: 'No puedes', tipo: 'mensaje', client_id: id });
+    expect(s.getState().messages[0]).toMatchObject({ estado: 'ERROR', error: 'No puedes' });
+    expect(s.getState().outbox).toEqual([]);
+    s.retryMessage(id);
+    expect(s.getState().messages[0].estado).toBe('ENVIANDO');
+    expect(socket.frames('mensaje').map((f) => f.data.client_id)).toEqual([id, id]);
+    expect(s.getState().messages).toHaveLength(1);
+  });
+
+  it('discards an unconfirmed message from the list and the outbox', async () => {
+    const s = store();
+    s.connect();
+    const id = s.sendMessage('mejor no')!;
+    s.discardMessage(id);
+    expect(s.getState().messages).toEqual([]);
+    expect(s.getState().outbox).toEqual([]);
+    await flush();
+    FakeSocket.last().establish();
+    expect(FakeSocket.last().frames('mensaje')).toEqual([]);
+  });
+
+  it('paints the cached messages first and resumes after the newest', async () => {
+    new ChatCache(storage).saveMessages(7, [msg(1), msg(2)]);
+    const s = store();
+    expect(s.getState().messages.map((m) => m.seq)).toEqual([1, 2]);
+    s.connect();
+    await flush();
+    expect(FakeSocket.last().url).toBe(`ws://chat.test/ws/soporte/ticket/7/?token=${encodeURIComponent(token)}&since=2&since_id=102`);
+    FakeSocket.last().establish({ since: 2, last_seq: 3, historial_reciente: [msg(3)] });
+    expect(s.getState().messages.map((m) => m.seq)).toEqual([1, 2, 3]);
+  });
+
+  it('starts over from the greeting when the cursor is stale, keeping unconfirmed messages', async () => {
+    new ChatCache(storage).saveMessages(7, [msg(1), msg(2)]);
+    const s = store();
+    s.connect();
+    const pending = s.sendMessage('pendiente')!;
+    await flush();
+    FakeSocket.last().establish({ resync: true, since: null, last_seq: 1, historial_reciente: [msg(1, { id: 900 })] });
+    expect(s.getState().messages.map((m) => m.id ?? m.client_id)).toEqual([900, pending]);
+    expect(s.getState().hasMore).toBe(false);
+  });
+
+  it('attaches a file whose file_uploaded arrives before its message', async () => {
+    const { s, socket } = await connected();
+    const file = { mensaje_id: 105, ticket: 7, id: 3, nombre: 'a.png', tamaño: 10, tipo_mime: 'image/png', url: '/f/3/' };
+    socket.receive('file_uploaded', file);
+    expect(s.getState().messages).toEqual([]);
+    socket.receive('mensaje_recibido', msg(5));
+    expect(s.getState().messages[0].archivos).toEqual([{ id: 3, nombre: 'a.png', tamaño: 10, tipo_mime: 'image/png', url: '/f/3/' }]);
+  });
+
+  it('takes the transfer message into the list and swaps the agent', async () => {
+    const { s, socket } = await connected({}, { participants: [{ ...ana }, { ...carlos, online: true }], historial_reciente: [msg(1)] });
+    const mensaje = msg(2, { tipo: 'TRANSFERENCIA', client_id: null, autor: { id: null, nombre: 'Sistema', tipo: 'SISTEMA', avatar: null }, contenido: 'Chat transferido de Carlos a María.' });
+    socket.receive('chat_transferred', { ticket: 7, agente_anterior: carlos, nuevo_agente: maria, motivo: '', mensaje_automatico: mensaje.contenido, timestamp: 'x', mensaje });
+    expect(s.getState().messages.map((m) => m.tipo)).toEqual(['TEXTO', 'TRANSFERENCIA']);
+    expect(s.getState().participants.map((p) => p.nombre)).toEqual(['Ana', 'María']);
+  });
+
+  it('follows agents joining and leaving, and ticket changes', async () => {
+    const { s, socket } = await connected();
+    socket.receive('agente_joined', { usuario: { ...carlos, online: true }, timestamp: 'x' });
+    expect(s.getState().participants.map((p) => [p.nombre, p.online])).toEqual([
+      ['Ana', true],
+      ['Carlos', true],
+    ]);
+    socket.receive('agente_left', { usuario: { ...carlos, online: false }, timestamp: 'y' });
+    expect(s.getState().participants.map((p) => [p.nombre, p.online])).toEqual([
+      ['Ana', true],
+      ['Carlos', false],
+    ]);
+    const ticket = { ...s.getState().ticket!, estado: 'CERRADO' as const };
+    socket.receive('ticket_actualizado', { evento: 'estado', ticket });
+    expect(s.getState().ticket?.estado).toBe('CERRADO');
+  });
+});
+
+describe('ChatStore typing', () => {
+  it('tracks who types, clears on usuario_dejo_escribir', async () => {
+    const { s, socket } = await connected();
+    socket.receive('usuario_escribiendo', { usuario: carlos });
+    socket.receive('usuario_escribiendo', { usuario: carlos });
+    expect(s.getState().typing).toEqual([carlos]);
+    socket.receive('usuario_dejo_escribir', { usuario: carlos });
+    expect(s.getState().typing).toEqual([]);
+  });
+
+  it('forgets a typist whose stop frame was lost, 2 s after the server timeout', async () => {
+    const { s, socket } = await connected({}, { limites: { max_mensaje: 5000, heartbeat_ms: 60000, typing_timeout_ms: 5000, mensajes_por_segundo: 10 } });
+    socket.receive('usuario_escribiendo', { usuario: carlos });
+    await vi.advanceTimersByTimeAsync(6999);
+    expect(s.getState().typing).toEqual([carlos]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(s.getState().typing).toEqual([]);
+  });
+
+  it('restarts the timeout on each usuario_escribiendo', async () => {
+    const { s, socket } = await connected({}, { limites: { max_mensaje: 5000, heartbeat_ms: 60000, typing_timeout_ms: 1000, mensajes_por_segundo: 10 } });
+    socket.receive('usuario_escribiendo', { usuario: carlos });
+    await vi.advanceTimersByTimeAsync(2000);
+    socket.receive('usuario_escribiendo', { usuario: carlos });
+    await vi.advanceTimersByTimeAsync(2999);
+    expect(s.getState().typing).toEqual([carlos]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(s.getState().typing).toEqual([]);
+  });
+
+  it('forgets everyone typing when the connection drops', async () => {
+    const { s, socket } = await connected();
+    socket.receive('usuario_escribiendo', { usuario: carlos });
+    socket.drop(1006);
+    expect(s.getState().typing).toEqual([]);
+    expect(s.getState().connection).toBe('reconnecting');
+  });
+});
+
+describe('ChatStore history, read receipts, drafts and cache', () => {
+  it('loads older history through REST with before = the oldest seq', async () => {
+    const page: HistoryPage = { count: 2, next: null, previous: null, results: [msg(1), msg(2)] };
+    fetchImpl.mockImplementation(async () => new Response(JSON.stringify(page)));
+    const { s } = await connected({}, { historial_reciente: [msg(3), msg(4)], last_seq: 4 });
+    expect(s.getState().hasMore).toBe(true);
+    const loading = s.loadOlder();
+    expect(s.getState().loadingOlder).toBe(true);
+    await loading;
+    expect(fetchImpl.mock.calls[0][0]).toBe('http://chat.test/api/soporte/tickets/7/chat/historial/?page=1&size=30&before=3');
+    expect(s.getState()).toMatchObject({ loadingOlder: false, hasMore: false });
+    expect(s.getState().messages.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('reports a history failure as a history error', async () => {
+    fetchImpl.mockImplementation(async () => new Response(JSON.stringify({ detalle: 'No encontrado.' }), { status: 404 }));
+    const { s } = await connected({}, { historial_reciente: [msg(3)], last_seq: 3 });
+    await s.loadOlder();
+    expect(s.getState().error).toEqual({ kind: 'history', detalle: 'No encontrado.' });
+  });
+
+  it('batches mark-read 250 ms after the first id, and never sends an id twice', async () => {
+    const { s } = await connected({}, { historial_reciente: [msg(1)] });
+    s.markRead([101]);
+    s.markRead([101, 102]);
+    await vi.advanceTimersByTimeAsync(249);
+    expect(fetchImpl).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(fetchImpl).toHaveBeenCalledOnce();
+    const [url, init] = fetchImpl.mock.calls[0];
+    expect(url).toBe('http://chat.test/api/soporte/tickets/7/chat/mark-read/');
+    expect(JSON.parse(String(init?.body))).toEqual({ message_ids: [101, 102] });
+    s.markRead([101]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(fetchImpl).toHaveBeenCalledOnce();
+  });
+
+  it('sends ids again after a failed mark-read', async () => {
+    fetchImpl.mockRejectedValueOnce(new Error('red caída'));
+    const { s } = await connected();
+    s.markRead([101]);
+    await vi.advanceTimersByTimeAsync(250);
+    s.markRead([101]);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(fetchImpl).toHaveBeenCalledTimes(2);
+  });
+
+  it('saves the draft 200 ms after the last keystroke', async () => {
+    const cache = new ChatCache(storage);
+    const s = store({ cache });
+    s.setDraft('bor');
+    await vi.advanceTimersByTimeAsync(150);
+    s.setDraft('borrador');
+    await vi.advanceTimersByTimeAsync(199);
+    expect(cache.getDraft(7)).toBeNull();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(cache.getDraft(7)).toBe('borrador');
+    expect(store({ cache }).getState().draft).toBe('borrador');
+  });
+
+  it('writes confirmed messages to the cache 300 ms after a change, and at once on disconnect', async () => {
+    const cache = new ChatCache(storage);
+    const { s, socket } = await connected({ cache });
+    socket.receive('mensaje_recibido', msg(1));
+    await vi.advanceTimersByTimeAsync(299);
+    expect(cache.getMessages(7)).toBeNull();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(cache.getMessages(7)?.map((m) => m.seq)).toEqual([1]);
+    socket.receive('mensaje_recibido', msg(2));
+    s.disconnect();
+    expect(cache.getMessages(7)?.map((m) => m.seq)).toEqual([1, 2]);
+  });
+});
+
+describe('ChatStore uploads', () => {
+  it('refuses an upload while offline, before asking for anything', async () => {
+    const s = store();
+    s.connect();
+    await expect(s.uploadFile(new File(['x'], 'a.png'))).rejects.toBeInstanceOf(OfflineError);
+    expect(s.getState().uploads).toEqual([]);
+  });
+
+  it('refuses a file too big or of a type not allowed', async () => {
+    const { s, socket } = await connected({ maxFileSize: 10 });
+    await expect(s.uploadFile(new File(['x'.repeat(11)], 'a.png'))).rejects.toMatchObject({ reason: 'tooBig' });
+    await expect(s.uploadFile(new File(['x'], 'a.exe'))).rejects.toMatchObject({ reason: 'badType' });
+    expect(socket.frames('file_upload_request')).toEqual([]);
+  });
+
+  it('drops the upload from the list when the server refuses it', async () => {
+    const { s, socket } = await connected();
+    const upload = s.uploadFile(new File(['x'], 'a.pdf'));
+    const refused = expect(upload).rejects.toThrow('Tipo de archivo no permitido.');
+    await flush();
+    expect(s.getState().uploads).toEqual([expect.objectContaining({ fileName: 'a.pdf', progress: 0 })]);
+    socket.receive('error', { codigo: 'tipo_no_permitido', detalle: 'Tipo de archivo no permitido.', tipo: 'file_upload_request' });
+    await refused;
+    expect(s.getState().uploads).toEqual([]);
+  });
+});
+
+describe('ChatStore connection and errors', () => {
+  it('knows who the user is from the token, then from the greeting', async () => {
+    const s = store();
+    expect(s.getState().currentUser).toMatchObject({ id: 1001, nombre: 'Ana' });
+    s.connect();
+    await flush();
+    FakeSocket.last().establish({ usuario: { ...ana, nombre: 'Ana López', online: true } });
+    expect(s.getState().currentUser?.nombre).toBe('Ana López');
+  });
+
+  it('follows the connection status', async () => {
+    const s = store();
+    const seen: string[] = [];
+    s.subscribe(() => seen.push(s.getState().connection));
+    s.connect();
+    await flush();
+    FakeSocket.last().establish();
+    s.disconnect();
+    expect([...new Set(seen)]).toEqual(['connecting', 'connected', 'disconnected']);
+  });
+
+  it('says why the server refused the connection, and clears it on reconnect', async () => {
+    fetchImpl.mockImplementation(async () => new Response(JSON.stringify({ detalle: 'No tienes acceso a este ticket.' }), { status: 403 }));
+    const s = store();
+    s.connect();
+    await flush();
+    FakeSocket.last().drop(1006);
+    await flush(10);
+    expect(s.getState()).toMatchObject({ connection: 'error', error: { kind: 'refused', status: 403, detalle: 'No tienes acceso a este ticket.' } });
+    s.reconnect();
+    expect(s.getState().error).toBeNull();
+  });
+
+  it('says when it gave up reconnecting', async () => {
+    const { s } = await connected({ client: { WebSocketImpl: FakeSocket.impl, network: null, maxReconnectAttempts: 1, random: () => 0 } });
+    FakeSocket.last().drop(1006);
+    await vi.advanceTimersByTimeAsync(500);
+    FakeSocket.last().drop(1006);
+    await flush(10);
+    expect(s.getState().error).toEqual({ kind: 'reconnectFailed', attempts: 1 });
+  });
+
+  it('can disconnect and connect again (React StrictMode) without showing a message twice', async () => {
+    const s = store();
+    s.connect();
+    s.sendMessage('una vez');
+    await flush();
+    s.disconnect();
+    s.connect();
+    await flush();
+    FakeSocket.last().establish();
+    expect(FakeSocket.instances).toHaveLength(2);
+    expect(FakeSocket.instances[0].readyState).toBe(FakeSocket.CLOSED);
+    expect(s.getState().messages).toHaveLength(1);
+    expect(FakeSocket.last().frames('mensaje')).toHaveLength(1);
+  });
+
+  it('gives a new snapshot on each change and never changes an old one', async () => {
+    const { s, socket } = await connected();
+    const before = s.getState();
+    const messages = before.messages;
+    socket.receive('mensaje_recibido', msg(1));
+    expect(s.getState()).not.toBe(before);
+    expect(before.messages).toBe(messages);
+    expect(messages).toEqual([]);
+  });
+
+  it('adds the token to attachment URLs', async () => {
+    const { s } = await connected();
+    const encoded = encodeURIComponent(token);
+    expect(s.fileUrl('/api/soporte/archivos/3/')).toBe(`/api/soporte/archivos/3/?token=${encoded}`);
+    expect(s.fileUrl('/a/?x=1')).toBe(`/a/?x=1&token=${encoded}`);
+  });
+});
