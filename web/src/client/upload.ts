@@ -47,7 +47,7 @@ export function xhrUpload<T = unknown>(url: string, file: Blob, options: XhrUplo
       });
     };
     xhr.onload = () => {
-      let body: any = null;
+      let body: unknown = null;
       try {
         body = xhr.responseText ? JSON.parse(xhr.responseText) : null;
       } catch {
@@ -57,7 +57,8 @@ export function xhrUpload<T = unknown>(url: string, file: Blob, options: XhrUplo
         options.onProgress?.({ loaded: file.size, total: file.size, percent: 100 });
         resolve(body as T);
       } else {
-        reject(new UploadError(body?.detalle ?? `Error ${xhr.status} al subir el archivo`, xhr.status));
+        const detalle = typeof body === 'object' && body !== null && 'detalle' in body && typeof body.detalle === 'string' ? body.detalle : null;
+        reject(new UploadError(detalle ?? `Error ${xhr.status} al subir el archivo`, xhr.status));
       }
     };
     xhr.onerror = () => reject(new UploadError('Error de red al subir el archivo', 0));
