@@ -8,6 +8,7 @@ import type {
   TicketView,
   TokenSource,
 } from './types';
+import { storedAuthToken } from './token';
 import { pageOrigin, resolveToken } from './util';
 
 export class ApiError extends Error {
@@ -21,8 +22,9 @@ export class ApiError extends Error {
 }
 
 export interface ChatSyncConfig {
-  /** Server base, e.g. `http://localhost:8000` (no `/api`). Default: the page's origin. */
+  /** Server base, e.g. `http://localhost:8000` (a trailing `/api` is dropped). Default: the page's origin. */
   baseUrl?: string;
+  /** Without `token` and `getToken`, localStorage `authToken` is read for each call, as in the seed. */
   token?: TokenSource;
   getToken?: () => string | Promise<string>;
   fetchImpl?: typeof fetch;
@@ -47,16 +49,34 @@ export interface SyncResult {
  * sync, mark-read, stats) plus tickets, assignment, state, transfer, the team
  * and canned responses. GETs carry no `Content-Type` and no `Authorization`
  * without a token (defect D10).
+ *
+ * Both the seed's form, `new ChatSync('http://localhost:8000/api')` with the
+ * token read from localStorage `authToken` on each call, and a config object
+ * are accepted.
  */
 export class ChatSync {
   private readonly baseUrl: string;
+  private readonly config: ChatSyncConfig;
 
-  constructor(private readonly config: ChatSyncConfig = {}) {
-    this.baseUrl = (config.baseUrl ?? pageOrigin()).replace(/\/$/, '').replace(/\/api$/, '');
+  constructor(config: ChatSyncConfig | string = {}) {
+    this.config = typeof config === 'string' ? { baseUrl: config } : config;
+    this.baseUrl = (this.config.baseUrl ?? pageOrigin()).replace(/\/$/, '').replace(/\/api$/, '');
+  }
+
+  /** The seed's `apiBase`: the server base with `/api`. */
+  get apiBase(): string {
+    return `${this.baseUrl}/api`;
+  }
+
+  private async token(): Promise<string | null> {
+    const { getToken, token } = this.config;
+    if (getToken) return (await getToken()) || null;
+    if (token !== undefined) return resolveToken(token);
+    return storedAuthToken();
   }
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const token = this.config.getToken ? await this.config.getToken() : await resolveToken(this.config.token);
+    const token = await this.token();
     const headers: Record<string, string> = {};
     if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -67,8 +87,11 @@ export class ChatSync {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (response.status === 204) return undefined as T;
-    const data = await response.json().catch(() => null);
-    if (!response.ok) throw new ApiError(data?.detalle ?? `HTTP ${response.status}`, response.status);
+    const data: unknown = await response.json().catch(() => null);
+    if (!response.ok) {
+      const detalle = typeof data === 'object' && data !== null && 'detalle' in data && typeof data.detalle === 'string' ? data.detalle : null;
+      throw new ApiError(detalle ?? `HTTP ${response.status}`, response.status);
+    }
     return data as T;
   }
 
