@@ -78,6 +78,44 @@ describe('ChatCache', () => {
     vi.restoreAllMocks();
   });
 
+  it("writes the seed's format: {messages, timestamp, ticketId} and {message, timestamp}", () => {
+    const storage = new MemoryStorage();
+    const cache = new ChatCache(storage);
+    const message = msg(1);
+    vi.spyOn(Date, 'now').mockReturnValue(1_800_000_000_000);
+    cache.saveMessages(7, [message]);
+    cache.saveDraft(7, 'borrador');
+    vi.restoreAllMocks();
+    expect(JSON.parse(storage.getItem('chat_soporte_messages_7')!)).toEqual({ messages: [message], timestamp: 1_800_000_000_000, ticketId: 7 });
+    expect(JSON.parse(storage.getItem('chat_soporte_draft_7')!)).toEqual({ message: 'borrador', timestamp: 1_800_000_000_000 });
+  });
+
+  it("reads what the seed's ChatCache wrote, and what 0.1.0 wrote", () => {
+    const storage = new MemoryStorage();
+    const now = Date.now();
+    storage.setItem('chat_soporte_messages_7', JSON.stringify({ messages: [msg(1)], timestamp: now, ticketId: 7 }));
+    storage.setItem('chat_soporte_draft_7', JSON.stringify({ message: 'del seed', timestamp: now }));
+    storage.setItem('chat_soporte_messages_8', JSON.stringify({ value: [msg(2)], timestamp: now }));
+    storage.setItem('chat_soporte_draft_8', JSON.stringify({ value: 'de 0.1.0', timestamp: now }));
+    storage.setItem('chat_soporte_messages_9', 'no es json');
+    const cache = new ChatCache(storage);
+    expect(cache.getMessages(7)!.map((m) => m.seq)).toEqual([1]);
+    expect(cache.getDraft(7)).toBe('del seed');
+    expect(cache.getMessages(8)!.map((m) => m.seq)).toEqual([2]);
+    expect(cache.getDraft(8)).toBe('de 0.1.0');
+    expect(cache.getMessages(9)).toBeNull();
+  });
+
+  it('clears every entry under its prefix and nothing else', () => {
+    const storage = new MemoryStorage();
+    const cache = new ChatCache(storage);
+    cache.saveMessages(1, [msg(1)]);
+    cache.saveDraft(2, 'x');
+    storage.setItem('authToken', 't');
+    cache.clearAll();
+    expect([...storage.map.keys()]).toEqual(['authToken']);
+  });
+
   it('keeps one draft per ticket', () => {
     const cache = new ChatCache(new MemoryStorage());
     cache.saveDraft(1, 'uno');

@@ -1,15 +1,37 @@
 import type { KeyValueStorage, Message } from './types';
 import { defaultStorage } from './util';
 
-interface Stored<T> {
+/** A ticket's messages as stored: the seed's shape (web/README.md, "Cache format"). */
+interface StoredMessages {
+  messages: Message[];
+  timestamp: number;
+  ticketId: number | string;
+}
+
+/** A draft as stored: the seed's shape. */
+interface StoredDraft {
+  message: string;
+  timestamp: number;
+}
+
+/** What 0.1.0 wrote, read so that an existing cache survives the update. */
+interface LegacyEntry<T> {
   value: T;
   timestamp: number;
 }
 
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
 /**
- * Local cache of each ticket's confirmed messages (instant first paint, and the
- * `since` to resume from) and of drafts, in localStorage. Every call swallows
- * storage errors: a full or blocked storage only costs the cache.
+ * Local cache of each ticket's confirmed messages (instant first paint, and
+ * the `since` to resume from) and of drafts, in localStorage, in the seed's
+ * format: `chat_soporte_messages_{ticket}` holds `{messages, timestamp,
+ * ticketId}` and `chat_soporte_draft_{ticket}` holds `{message, timestamp}`.
+ * Unlike the seed, only confirmed messages (with `id` and `seq`) are kept, the
+ * newest `maxMessages` of them: an unconfirmed one lives in the outbox. Every
+ * call swallows storage errors: a full or blocked storage only costs the cache.
  */
 export class ChatCache {
   readonly prefix = 'chat_soporte_';
@@ -21,28 +43,28 @@ export class ChatCache {
     private readonly draftMaxAge = 60 * 60 * 1000,
   ) {}
 
-  private read<T>(key: string, maxAge: number): T | null {
+  /** The stored entry and its time, or null when missing, unreadable or older than `maxAge` (then removed). */
+  private read(key: string, maxAge: number): Record<string, unknown> | null {
     if (!this.storage) return null;
     try {
       const raw = this.storage.getItem(this.prefix + key);
-      if (!raw) return null;
-      const stored = JSON.parse(raw) as Stored<T>;
+      const stored: unknown = raw ? JSON.parse(raw) : null;
+      if (!isObject(stored) || typeof stored.timestamp !== 'number') return null;
       if (Date.now() - stored.timestamp > maxAge) {
-        this.storage.removeItem(this.prefix + key);
+        this.remove(key);
         return null;
       }
-      return stored.value;
+      return stored;
     } catch {
       return null;
     }
   }
 
-  private write<T>(key: string, value: T): void {
-    if (!this.storage) return;
+  private write(key: string, value: StoredMessages | StoredDraft): void {
     try {
-      this.storage.setItem(this.prefix + key, JSON.stringify({ value, timestamp: Date.now() }));
+      this.storage?.setItem(this.prefix + key, JSON.stringify(value));
     } catch {
-      /* ignore */
+      /* storage full or blocked */
     }
   }
 
@@ -54,14 +76,16 @@ export class ChatCache {
     }
   }
 
-  /** Keeps the newest confirmed messages (those with a `seq`). */
+  /** Keeps the newest confirmed messages (those with an `id` and a `seq`). */
   saveMessages(ticketId: number | string, messages: readonly Message[]): void {
     const confirmed = messages.filter((m) => typeof m.seq === 'number' && m.id !== undefined);
-    this.write(`messages_${ticketId}`, confirmed.slice(-this.maxMessages));
+    this.write(`messages_${ticketId}`, { messages: confirmed.slice(-this.maxMessages), timestamp: Date.now(), ticketId });
   }
 
   getMessages(ticketId: number | string): Message[] | null {
-    return this.read<Message[]>(`messages_${ticketId}`, this.maxAge);
+    const stored = this.read(`messages_${ticketId}`, this.maxAge);
+    const messages = stored?.messages ?? (stored as Partial<LegacyEntry<unknown>> | null)?.value;
+    return Array.isArray(messages) ? (messages as Message[]) : null;
   }
 
   clearMessages(ticketId: number | string): void {
@@ -69,25 +93,28 @@ export class ChatCache {
   }
 
   saveDraft(ticketId: number | string, message: string): void {
-    if (message) this.write(`draft_${ticketId}`, message);
+    if (message) this.write(`draft_${ticketId}`, { message, timestamp: Date.now() });
     else this.clearDraft(ticketId);
   }
 
   getDraft(ticketId: number | string): string | null {
-    return this.read<string>(`draft_${ticketId}`, this.draftMaxAge);
+    const stored = this.read(`draft_${ticketId}`, this.draftMaxAge);
+    const message = stored?.message ?? (stored as Partial<LegacyEntry<unknown>> | null)?.value;
+    return typeof message === 'string' ? message : null;
   }
 
   clearDraft(ticketId: number | string): void {
     this.remove(`draft_${ticketId}`);
   }
 
+  /** Removes every entry of this cache (the keys under `prefix`). */
   clearAll(): void {
     if (!this.storage) return;
     try {
+      const storage = this.storage as Partial<Storage>;
       const keys: string[] = [];
-      const s = this.storage as Storage;
-      for (let i = 0; typeof s.key === 'function' && i < s.length; i++) {
-        const key = s.key(i);
+      for (let i = 0; typeof storage.key === 'function' && i < (storage.length ?? 0); i++) {
+        const key = storage.key(i);
         if (key?.startsWith(this.prefix)) keys.push(key);
       }
       keys.forEach((k) => this.storage!.removeItem(k));
