@@ -17,6 +17,12 @@ export default defineConfig({
     },
     rollupOptions: {
       external: ['react', 'react-dom', 'react/jsx-runtime', 'react-dom/client'],
+      output: {
+        // The React entry uses hooks and browser APIs: Next.js (App Router)
+        // must treat it as a client module. The framework-free `client` entry
+        // stays usable on a server, so it gets no directive.
+        banner: (chunk) => (chunk.isEntry && chunk.name === 'index' ? '"use client";' : ''),
+      },
     },
   },
 });
