@@ -12,7 +12,9 @@ export default defineConfig({
     sourcemap: true,
     minify: false,
     lib: {
-      entry: { index: resolve(import.meta.dirname, 'src/index.ts'), client: resolve(import.meta.dirname, 'src/client/index.ts') },
+      // `client/index` sits next to its declarations (dist/client/index.d.ts):
+      // a dist/client.js would shadow that folder when a .d.ts imports './client'.
+      entry: { index: resolve(import.meta.dirname, 'src/index.ts'), 'client/index': resolve(import.meta.dirname, 'src/client/index.ts') },
       formats: ['es'],
     },
     rollupOptions: {

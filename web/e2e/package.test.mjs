@@ -10,7 +10,7 @@ test('the built package exports the client, the hook and the components', async 
   for (const name of ['SoporteChatWebSocket', 'ChatSync', 'ChatCache', 'InboxClient', 'useChatSoporte', 'useAgentInbox', 'ChatSoporte', 'MessageList', 'Message', 'MessageInput', 'ConnectionStatus', 'I18nProvider']) {
     assert.equal(typeof web[name], 'function', name);
   }
-  const client = await import('../dist/client.js');
+  const client = await import('../dist/client/index.js');
   assert.equal(typeof client.SoporteChatWebSocket, 'function');
 });
 
