@@ -176,7 +176,7 @@ describe('ChatSoporte', () => {
       storage,
       cache: new ChatCache(storage),
       fetchImpl: vi.fn(async () => new Response('{}')) as unknown as typeof fetch,
-      client: { WebSocketImpl: FakeSocket as unknown as typeof WebSocket },
+      client: { WebSocketImpl: FakeSocket.impl, network: null },
     };
   };
 
@@ -194,6 +194,26 @@ describe('ChatSoporte', () => {
     expect(screen.getByRole('img', { name: 'Enviando' })).toBeTruthy();
     act(() => s.receive('usuario_escribiendo', { usuario: carlos }));
     expect(screen.getByTestId('typing').textContent).toContain('Carlos está escribiendo...');
+  });
+
+  it('tells the agent the ticket was transferred away (close 4001) and stays disconnected', async () => {
+    render(<ChatSoporte {...props()} />);
+    await waitFor(() => expect(FakeSocket.instances.length).toBe(1));
+    const s = FakeSocket.last();
+    act(() => s.establish());
+    act(() => s.drop(4001, 'el ticket fue transferido a otro agente'));
+    expect(screen.getByRole('alert').textContent).toContain('El ticket fue transferido a otro agente.');
+    expect(screen.getByRole('status').textContent).toContain('Desconectado');
+    expect(FakeSocket.instances).toHaveLength(1);
+  });
+
+  it('says in English that the ticket no longer exists (close 4004)', async () => {
+    render(<ChatSoporte {...props()} locale="en" />);
+    await waitFor(() => expect(FakeSocket.instances.length).toBe(1));
+    const s = FakeSocket.last();
+    act(() => s.establish());
+    act(() => s.drop(4004, 'el ticket ya no existe'));
+    expect(screen.getByRole('alert').textContent).toContain('This ticket no longer exists.');
   });
 
   it('checks dropped files before uploading and explains the refusal', async () => {
