@@ -2,7 +2,20 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ChatError } from '../src/client/chatState';
 import { ChatStore } from '../src/client/ChatStore';
 import { CloseCode, closePolicy, legacyCode } from '../src/client/closeCodes';
+import { ServerClose } from '../src/generated/closeCodes';
 import { FakeSocket, flush } from './fakes';
+
+describe('the server\'s close codes (generated from crates/protocol)', () => {
+  it('are each one the client knows, with the policy their range says', () => {
+    const known = Object.values(CloseCode) as number[];
+    for (const [name, close] of Object.entries(ServerClose)) {
+      expect(known, name).toContain(close.code);
+      const policy = closePolicy(close.code, close.reason);
+      if (close.code >= 4000 && close.code < 4100) expect(policy.action, name).toBe('final');
+      else expect(policy.action, name).toBe('reconnect');
+    }
+  });
+});
 
 describe('closePolicy', () => {
   it.each([

@@ -103,10 +103,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             server.stop().await;
             let report = report?;
             println!(
-                "soak: {:.0} s, {} clients: {} sessions ({} dropped abruptly), {} messages confirmed, {} delivered, {} uploads, {} lost\n  flooder: {} rounds, {} closed with 1008 after {} refusals\n  RSS {} KiB at start, {} at half time, {} max, {} at the end\n  open files {} at start, {} max, {} at the end; tasks {} at start, {} at the end; connections open at the end: {}",
+                "soak: {:.0} s, {} clients: {} sessions ({} dropped abruptly), {} messages confirmed, {} delivered, {} uploads, {} lost\n  flooder: {} rounds, {} closed with 4102 after {} refusals\n  RSS {} KiB at start, {} at half time, {} max, {} at the end\n  open files {} at start, {} max, {} at the end; tasks {} at start, {} at the end; connections open at the end: {}",
                 report.duration_s, report.clients, report.counts.sessions, report.counts.abrupt_disconnects,
                 report.counts.messages_confirmed, report.counts.messages_delivered, report.counts.uploads, report.counts.lost,
-                report.counts.flood_rounds, report.counts.flood_closed_1008, report.counts.flood_refusals,
+                report.counts.flood_rounds, report.counts.flood_closed_4102, report.counts.flood_refusals,
                 report.rss_start_kib, report.rss_half_kib, report.rss_max_kib, report.rss_end_kib,
                 report.fds_start, report.fds_max, report.fds_end, report.tasks_start, report.tasks_end, report.connections_end
             );

@@ -4,7 +4,7 @@
 //! then leave, cleanly or by dropping the socket. Beside them a flooder
 //! sends far more than the rate limits allow, round after round: the server
 //! (run with its limits as shipped) must refuse with `error` frames and close
-//! it with 1008 every time. Every second the server's
+//! it with 4102 every time. Every second the server's
 //! RSS, open file descriptors and open connections are sampled.
 //!
 //! A few times in the run (`--quiet-points`, the last at the end) the traffic
@@ -92,9 +92,9 @@ pub struct Counts {
     pub uploads: u64,
     pub lost: u64,
     /// Rounds of the flooder, and how many ended as they must: refusals,
-    /// then a close with 1008.
+    /// then a close with 4102.
     pub flood_rounds: u64,
-    pub flood_closed_1008: u64,
+    pub flood_closed_4102: u64,
     pub flood_refusals: u64,
 }
 
@@ -250,18 +250,18 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
         uploads: tally.uploads.load(Ordering::Relaxed),
         lost: tally.lost.load(Ordering::Relaxed),
         flood_rounds: tally.flood_rounds.load(Ordering::Relaxed),
-        flood_closed_1008: tally.flood_closed.load(Ordering::Relaxed),
+        flood_closed_4102: tally.flood_closed.load(Ordering::Relaxed),
         flood_refusals: tally.flood_refusals.load(Ordering::Relaxed),
     };
     if counts.lost > 0 {
         failures.push(format!("{} messages lost", counts.lost));
     }
     if !options.no_flooder
-        && (counts.flood_rounds == 0 || counts.flood_closed_1008 != counts.flood_rounds)
+        && (counts.flood_rounds == 0 || counts.flood_closed_4102 != counts.flood_rounds)
     {
         failures.push(format!(
-            "{} of {} flood rounds closed with 1008",
-            counts.flood_closed_1008, counts.flood_rounds
+            "{} of {} flood rounds closed with 4102",
+            counts.flood_closed_4102, counts.flood_rounds
         ));
     }
     if connections_end != 0.0 {
@@ -429,7 +429,7 @@ async fn open_ticket(
 }
 
 /// A client that sends far faster than allowed, over and over: each round
-/// must end with refusals and a close with 1008 (never with the server
+/// must end with refusals and a close with 4102 (never with the server
 /// taking it all, nor with a hang).
 async fn flooder_loop(base: String, ws_base: String, tally: Arc<Tally>, traffic: Arc<Traffic>) {
     const BURST: usize = 200;
@@ -485,7 +485,10 @@ async fn flood_once(
                     tally.flood_refusals.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Some(Ok(WsMessage::Close(Some(close)))) if u16::from(close.code) == 1008 => {
+            Some(Ok(WsMessage::Close(Some(close))))
+                if u16::from(close.code)
+                    == soporte_protocol::CloseReason::TOO_MANY_MESSAGES.code =>
+            {
                 return Ok(())
             }
             Some(Ok(WsMessage::Close(close))) => return Err(format!("closed with {close:?}")),

@@ -10,17 +10,20 @@
 //! ## Layout
 //! - [`model`]: the values frames carry: messages, people, tickets, timestamps.
 //! - [`client`]: frames a client sends, parsed once into [`ClientFrame`].
+//! - [`close`]: why the server closes a socket, as a code clients switch on.
 //! - [`server`]: frames the server sends, [`ServerFrame`].
 //! - [`error`]: the `codigo` values of an `error` frame and their Spanish texts.
 //! - [`rest`]: request and response bodies of the REST API.
 
 pub mod client;
+pub mod close;
 pub mod error;
 pub mod model;
 pub mod rest;
 pub mod server;
 
 pub use client::{ClientFrame, SendMessage};
+pub use close::CloseReason;
 pub use error::{ErrorCode, FrameError};
 pub use model::*;
 pub use server::ServerFrame;

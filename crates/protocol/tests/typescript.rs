@@ -4,7 +4,7 @@
 //! `SOPORTE_REGENERATE=1 cargo test -p soporte-protocol --test typescript`
 //! and commit what changed.
 
-use soporte_protocol::{client, rest, server, ClientFrame, ServerFrame};
+use soporte_protocol::{client, rest, server, ClientFrame, CloseReason, ServerFrame};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use ts_rs::{Config, TS};
@@ -45,6 +45,24 @@ fn export_all(dir: &Path) {
     );
 }
 
+/// The close codes the server sends, as a constant clients switch on.
+fn export_close_codes(dir: &Path) {
+    let mut text = String::from(
+        "// Generated from crates/protocol/src/close.rs by its typescript test. Do not edit.\n\n\
+         /** The closes the server sends on its own account. 4000-4099: final; 4100-4199: reconnect. */\n\
+         export const ServerClose = {\n",
+    );
+    for (name, close) in CloseReason::ALL {
+        let reason = serde_json::to_string(close.reason).unwrap();
+        text.push_str(&format!(
+            "  {name}: {{ code: {}, reason: {reason} }},\n",
+            close.code
+        ));
+    }
+    text.push_str("} as const;\n");
+    std::fs::write(dir.join("closeCodes.ts"), text).unwrap();
+}
+
 /// Path (relative to `dir`) to contents, for every `.ts` file under `dir`.
 fn read_tree(dir: &Path) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
@@ -74,6 +92,7 @@ fn read_tree(dir: &Path) -> BTreeMap<String, String> {
 fn the_web_clients_wire_types_are_generated_from_these() {
     let fresh = tempfile_dir();
     export_all(&fresh);
+    export_close_codes(&fresh);
     let expected = read_tree(&fresh);
     let committed_dir = generated_dir();
     if std::env::var_os("SOPORTE_REGENERATE").is_some() {

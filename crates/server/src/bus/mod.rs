@@ -15,9 +15,6 @@ use soporte_protocol::server::{ChatTransferred, InboxMessage, TicketChange, Tick
 use soporte_protocol::*;
 use std::sync::Arc;
 
-/// Close code and reason for the previous agent's sockets after a transfer.
-pub const TRANSFERRED_AWAY: (u16, &str) = (1008, "el ticket fue transferido a otro agente");
-
 #[derive(Debug, Clone)]
 pub enum Event {
     /// A frame for a ticket's room.
@@ -54,8 +51,7 @@ impl Bus for InProcessBus {
             Event::Inbox(event) => self.inboxes.deliver(&event),
             Event::TicketChanged(ticket) => self.hub.update_ticket(&ticket),
             Event::Revoke { ticket, user } => {
-                self.hub
-                    .revoke(ticket, user, TRANSFERRED_AWAY.0, TRANSFERRED_AWAY.1)
+                self.hub.revoke(ticket, user, CloseReason::TRANSFERRED)
             }
         }
     }

@@ -18,7 +18,7 @@
 //! what they are worth a few seconds later.
 
 use super::Redis;
-use crate::bus::{message_event, Bus, Event, InProcessBus, TRANSFERRED_AWAY};
+use crate::bus::{message_event, Bus, Event, InProcessBus};
 use crate::hub::inbox::{InboxEvent, InboxRoute, Inboxes};
 use crate::hub::{Audience, Except, Hub, InOrder, TicketEvent};
 use crate::metrics::METRICS;
@@ -26,6 +26,7 @@ use crate::store::Span;
 use crate::store::{DynStore, StoreResult};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use soporte_protocol::CloseReason;
 use soporte_protocol::{Message, Seq, Ticket, TicketId, UserId};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -562,8 +563,7 @@ impl Sequencer {
                     tracing::debug!(ticket, filled, "room caught up from the database");
                 }
                 if fresh.is_some() {
-                    self.hub
-                        .revoke_reassigned(ticket, TRANSFERRED_AWAY.0, TRANSFERRED_AWAY.1);
+                    self.hub.revoke_reassigned(ticket, CloseReason::TRANSFERRED);
                 }
                 let held = self.held.get_mut(&ticket).expect("still held");
                 // What is still missing (a long gap) is read on the next tick.

@@ -13,7 +13,7 @@
 use crate::domain::access::TicketAccess;
 use crate::metrics::METRICS;
 use axum::extract::ws::Utf8Bytes;
-use soporte_protocol::{Participant, Role, Seq, Ticket, TicketId, Timestamp, UserId};
+use soporte_protocol::{CloseReason, Participant, Role, Seq, Ticket, TicketId, Timestamp, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -39,7 +39,7 @@ pub enum Encoded {
     },
     /// Close the connection, after what was queued before (a transfer takes
     /// the ticket away from its previous agent, for instance).
-    Close { code: u16, reason: &'static str },
+    Close(CloseReason),
 }
 
 /// One pointer per queue slot keeps each queue's memory small (the queue
@@ -225,7 +225,7 @@ impl Hub {
 
     /// Closes the sockets of agents the ticket now belongs to no longer (a
     /// transfer this node learnt of late, from the database).
-    pub fn revoke_reassigned(&self, ticket: TicketId, code: u16, reason: &'static str) {
+    pub fn revoke_reassigned(&self, ticket: TicketId, close: CloseReason) {
         let shard = self.shard(ticket);
         let Some(room) = shard.get(&ticket) else {
             return;
@@ -233,7 +233,7 @@ impl Hub {
         let Some(agent) = room.ticket.agent else {
             return;
         };
-        let close = Arc::new(Encoded::Close { code, reason });
+        let close = Arc::new(Encoded::Close(close));
         for member in room
             .members
             .iter()
@@ -274,12 +274,12 @@ impl Room {
 impl Hub {
     /// Closes every connection of `user` on `ticket` once it has sent what
     /// was queued before.
-    pub fn revoke(&self, ticket: TicketId, user: UserId, code: u16, reason: &'static str) {
+    pub fn revoke(&self, ticket: TicketId, user: UserId, close: CloseReason) {
         let shard = self.shard(ticket);
         let Some(room) = shard.get(&ticket) else {
             return;
         };
-        let close = Arc::new(Encoded::Close { code, reason });
+        let close = Arc::new(Encoded::Close(close));
         for member in room.members.iter().filter(|m| m.user.id == user) {
             member.outbox.offer(&close, member.conn);
         }
@@ -373,7 +373,7 @@ mod tests {
         })
         .map(|e| match &*e {
             Encoded::Frame { text, .. } => text.to_string(),
-            Encoded::Close { .. } => "close".into(),
+            Encoded::Close(_) => "close".into(),
         })
         .collect();
         assert_eq!(got, ["m4", "m5"]);

@@ -206,7 +206,7 @@ mod tests {
         match next {
             Some(Next::Event(e)) => match &*e {
                 Encoded::Frame { seq, .. } => *seq,
-                Encoded::Close { .. } => None,
+                Encoded::Close(_) => None,
             },
             _ => None,
         }

@@ -56,7 +56,7 @@ async fn echo(mut socket: WebSocket) {
             }
             Incoming::Control => {}
             Incoming::Closed => break None,
-            Incoming::Fail(code, reason) => break Some((code, reason)),
+            Incoming::Fail(close) => break Some(close),
         }
     };
     finish(&mut socket, end).await;

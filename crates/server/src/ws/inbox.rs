@@ -107,7 +107,7 @@ async fn run(state: AppState, identity: Identity, mut socket: WebSocket) {
         },
         Err(error) => {
             tracing::error!(?error, "cannot build the inbox snapshot");
-            Some((1011, "error interno"))
+            Some(CloseReason::INTERNAL_ERROR)
         }
     };
     super::finish(&mut socket, end).await;
@@ -146,7 +146,7 @@ async fn serve(
     identity: &Identity,
     socket: &mut WebSocket,
     events: &mut OutboxReader,
-) -> Option<(u16, &'static str)> {
+) -> Option<CloseReason> {
     let mut keepalive = Keepalive::new(state.config.heartbeat_interval, identity.expires_at);
     let timer = tokio::time::sleep_until(keepalive.wake_at(None));
     tokio::pin!(timer);
@@ -156,7 +156,7 @@ async fn serve(
         keepalive::arm(timer.as_mut(), keepalive.wake_at(None));
         let outgoing = tokio::select! {
             biased;
-            _ = state.shutdown.cancelled() => return Some((1001, "el servidor se está reiniciando")),
+            _ = state.shutdown.cancelled() => return Some(CloseReason::SHUTTING_DOWN),
             next = events.next() => match write_out(socket, next, events).await {
                 Ok(()) => continue,
                 Err(end) => return end,
@@ -165,16 +165,16 @@ async fn serve(
                 keepalive.heard();
                 match super::incoming(incoming) {
                     Incoming::Closed => return None,
-                    Incoming::Fail(code, reason) => return Some((code, reason)),
-                    Incoming::Message(WsMessage::Text(_)) if !frames.try_take() => return Some((1008, "demasiados mensajes")),
+                    Incoming::Fail(close) => return Some(close),
+                    Incoming::Message(WsMessage::Text(_)) if !frames.try_take() => return Some(CloseReason::TOO_MANY_MESSAGES),
                     Incoming::Message(WsMessage::Text(text)) => reply(&text),
                     Incoming::Message(_) | Incoming::Control => continue,
                 }
             }
             _ = &mut timer => match keepalive.due(Instant::now()) {
                 None => continue,
-                Some(Due::Expired) => return Some((1008, "el token ha expirado")),
-                Some(Due::Silent) => return Some((1001, "conexión inactiva")),
+                Some(Due::Expired) => return Some(CloseReason::TOKEN_EXPIRED),
+                Some(Due::Silent) => return Some(CloseReason::IDLE),
                 Some(Due::Ping) => WsMessage::Ping(Default::default()),
             },
         };
@@ -190,19 +190,17 @@ async fn write_out(
     socket: &mut WebSocket,
     first: Next,
     events: &mut OutboxReader,
-) -> Result<(), Option<(u16, &'static str)>> {
+) -> Result<(), Option<CloseReason>> {
     let mut next = Some(first);
     let mut written = 0;
     while let Some(item) = next.take() {
         let event = match item {
-            Next::Evicted => {
-                return Err(Some((1013, "no se leen los mensajes a tiempo; reconecta")))
-            }
+            Next::Evicted => return Err(Some(CloseReason::INBOX_TOO_SLOW)),
             Next::Closed => return Err(None),
             Next::Event(event) => event,
         };
         match &*event {
-            Encoded::Close { code, reason } => return Err(Some((*code, reason))),
+            Encoded::Close(close) => return Err(Some(*close)),
             Encoded::Frame { text, .. } => {
                 if feed(socket, WsMessage::Text(text.clone())).await.is_err() {
                     return Err(None);

@@ -28,6 +28,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use serde::Deserialize;
+use soporte_protocol::CloseReason;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -122,8 +123,8 @@ pub enum Incoming {
     Control,
     /// The peer closed (the library's answer goes out in [`finish`]) or is gone.
     Closed,
-    /// The connection must end, with this close code.
-    Fail(u16, &'static str),
+    /// The connection must end, with this close.
+    Fail(CloseReason),
 }
 
 /// Sorts out what `socket.recv()` returned. Every WebSocket loop of ours
@@ -134,7 +135,7 @@ pub fn incoming(read: Option<Result<WsMessage, axum::Error>>) -> Incoming {
         Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => Incoming::Control,
         Some(Ok(message)) => Incoming::Message(message),
         Some(Err(error)) => match read_failure(error) {
-            Some((code, reason)) => Incoming::Fail(code, reason),
+            Some(close) => Incoming::Fail(close),
             None => Incoming::Closed,
         },
     }
@@ -146,16 +147,23 @@ pub fn incoming(read: Option<Result<WsMessage, axum::Error>>) -> Incoming {
 /// protocol (reserved bits or opcodes, a continuation out of place, a
 /// fragmented or oversized control frame, a bad close frame) with 1002;
 /// anything else means the peer is gone (`None`: nothing to send).
-pub fn read_failure(error: axum::Error) -> Option<(u16, &'static str)> {
+pub fn read_failure(error: axum::Error) -> Option<CloseReason> {
     use tokio_tungstenite::tungstenite::error::{CapacityError, Error, ProtocolError};
     match error.into_inner().downcast_ref::<Error>() {
-        Some(Error::Capacity(CapacityError::MessageTooLong { .. })) => {
-            Some((1009, "mensaje demasiado grande"))
-        }
-        Some(Error::Utf8(_)) => Some((1007, "texto que no es UTF-8")),
+        Some(Error::Capacity(CapacityError::MessageTooLong { .. })) => Some(CloseReason {
+            code: 1009,
+            reason: "mensaje demasiado grande",
+        }),
+        Some(Error::Utf8(_)) => Some(CloseReason {
+            code: 1007,
+            reason: "texto que no es UTF-8",
+        }),
         // The peer went away mid-handshake or mid-frame: nobody to tell.
         Some(Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => None,
-        Some(Error::Protocol(_)) => Some((1002, "error de protocolo")),
+        Some(Error::Protocol(_)) => Some(CloseReason {
+            code: 1002,
+            reason: "error de protocolo",
+        }),
         _ => None,
     }
 }
@@ -201,13 +209,13 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// completes and the server is the one to drop the TCP connection, as
 /// RFC 6455 asks. Without one (the peer closed, or is gone): sends the
 /// library's answer to the peer's close frame, if there is one to send.
-pub async fn finish(socket: &mut WebSocket, close: Option<(u16, &'static str)>) {
+pub async fn finish(socket: &mut WebSocket, close: Option<CloseReason>) {
     let goodbye = async {
         match close {
-            Some((code, reason)) => {
+            Some(close) => {
                 let frame = WsMessage::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
+                    code: close.code,
+                    reason: close.reason.into(),
                 }));
                 if socket.send(frame).await.is_ok() {
                     // Whatever still arrives is dropped; the answer ends it.
@@ -367,7 +375,7 @@ mod tests {
     use tokio_tungstenite::tungstenite::error::{CapacityError, Error, ProtocolError};
 
     fn failure(error: Error) -> Option<u16> {
-        read_failure(axum::Error::new(error)).map(|(code, _)| code)
+        read_failure(axum::Error::new(error)).map(|close| close.code)
     }
 
     #[test]
@@ -420,7 +428,7 @@ mod tests {
         ));
         assert!(matches!(
             incoming(Some(Err(axum::Error::new(Error::Utf8("bad".into()))))),
-            Incoming::Fail(1007, _)
+            Incoming::Fail(CloseReason { code: 1007, .. })
         ));
     }
 }

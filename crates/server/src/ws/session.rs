@@ -49,17 +49,26 @@ const CATCH_UP_PAGE: usize = 500;
 /// Consecutive refusals by the rate limit before the connection is closed.
 const MAX_RATE_STRIKES: u32 = 20;
 
-const CLOSE_GOING_AWAY: u16 = 1001;
-const CLOSE_POLICY: u16 = 1008;
-const CLOSE_TRY_AGAIN: u16 = 1013;
-
 type Confirmation = BoxFuture<'static, (String, Result<Appended, FrameError>)>;
 
 /// Why the loop ended, and what to tell the client.
 enum End {
     /// The client closed, or the socket failed: nothing to send.
     Gone,
-    Close(u16, &'static str),
+    Close(CloseReason),
+}
+
+/// A store failure that ends the connection: logged here, where it becomes
+/// a close, since the client is told only that the server failed.
+fn internal(error: StoreError) -> End {
+    tracing::error!(%error, "closing a connection on a store failure");
+    End::Close(CloseReason::INTERNAL_ERROR)
+}
+
+/// A session whose ticket its room no longer knows: a defect, not a state.
+fn not_in_room() -> End {
+    tracing::error!("a session's ticket is not in its room");
+    End::Close(CloseReason::INTERNAL_ERROR)
 }
 
 /// Something to write to the socket that needs no waiting.
@@ -210,8 +219,8 @@ impl Session {
         let ticket = store
             .ticket(self.ticket)
             .await
-            .map_err(|_| End::Close(1011, "error interno"))?
-            .ok_or(End::Close(CLOSE_POLICY, "el ticket ya no existe"))?;
+            .map_err(internal)?
+            .ok_or(End::Close(CloseReason::TICKET_GONE))?;
         let resync = match resume.since {
             None => false,
             Some(since) => !cursor_matches(&store, &resume, since, &ticket).await?,
@@ -235,7 +244,7 @@ impl Session {
                     .await
             }
         }
-        .map_err(|_| End::Close(1011, "error interno"))?;
+        .map_err(internal)?;
         let full_page = history.len() == HISTORY_IN_HELLO;
         // Resuming keeps the oldest (the rest follow); a fresh connection
         // keeps the newest.
@@ -276,7 +285,7 @@ impl Session {
                         staff,
                     ))
                     .await
-                    .map_err(|_| End::Close(1011, "error interno"))?;
+                    .map_err(internal)?;
                 last = if page.len() == CATCH_UP_PAGE {
                     page.last().map(|m| m.seq)
                 } else {
@@ -359,7 +368,7 @@ async fn cursor_matches(
     let at_since = store
         .messages_between(Span::new(ticket.id, since - 1, since, 1, true))
         .await
-        .map_err(|_| End::Close(1011, "error interno"))?;
+        .map_err(internal)?;
     Ok(at_since.first().is_some_and(|m| m.id == expected))
 }
 
@@ -432,7 +441,7 @@ impl Session {
             keepalive::arm(timer.as_mut(), keepalive.wake_at(self.typing_until));
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => return End::Close(CLOSE_GOING_AWAY, "el servidor se está reiniciando"),
+                _ = shutdown.cancelled() => return End::Close(CloseReason::SHUTTING_DOWN),
                 Some((client_id, result)) = next_confirmation(&mut self.pending), if self.in_flight() > 0 => {
                     if let Err(end) = Box::pin(self.write_out(Ready::Confirmation(client_id, result), events)).await {
                         return end;
@@ -446,7 +455,7 @@ impl Session {
                 incoming = self.socket.recv(), if self.in_flight() < MAX_IN_FLIGHT => {
                     let frame = match super::incoming(incoming) {
                         Incoming::Closed => return End::Gone,
-                        Incoming::Fail(code, reason) => return End::Close(code, reason),
+                        Incoming::Fail(close) => return End::Close(close),
                         Incoming::Control => {
                             keepalive.heard();
                             continue;
@@ -467,8 +476,8 @@ impl Session {
                     }
                     match keepalive.due(now) {
                         None => {}
-                        Some(Due::Expired) => return End::Close(CLOSE_POLICY, "el token ha expirado"),
-                        Some(Due::Silent) => return End::Close(CLOSE_GOING_AWAY, "conexión inactiva"),
+                        Some(Due::Expired) => return End::Close(CloseReason::TOKEN_EXPIRED),
+                        Some(Due::Silent) => return End::Close(CloseReason::IDLE),
                         Some(Due::Ping) => {
                             if let Err(end) = Box::pin(self.send(WsMessage::Ping(Default::default()))).await {
                                 return end;
@@ -515,17 +524,12 @@ impl Session {
     async fn feed_event(&mut self, next: Next) -> Result<(), End> {
         let event = match next {
             Next::Event(event) => event,
-            Next::Evicted => {
-                return Err(End::Close(
-                    CLOSE_TRY_AGAIN,
-                    "no se leen los mensajes a tiempo; reconecta con since",
-                ))
-            }
+            Next::Evicted => return Err(End::Close(CloseReason::TOO_SLOW)),
             Next::Closed => return Err(End::Gone),
         };
         let (seq, text) = match &*event {
             Encoded::Frame { seq, text } => (*seq, text),
-            Encoded::Close { code, reason } => return Err(End::Close(*code, reason)),
+            Encoded::Close(close) => return Err(End::Close(*close)),
         };
         if let Some(seq) = seq {
             // Already sent (a sync that overlapped with live events).
@@ -564,7 +568,7 @@ impl Session {
         };
         METRICS.frames_received.fetch_add(1, Ordering::Relaxed);
         if !self.frames.try_take() {
-            return Err(End::Close(CLOSE_POLICY, "demasiados mensajes"));
+            return Err(End::Close(CloseReason::TOO_MANY_MESSAGES));
         }
         let max_frame = self.state.config.max_frame_size;
         if text.len() > max_frame {
@@ -616,7 +620,7 @@ impl Session {
                     return self.refuse(Some("file_upload_request"), None, error).await;
                 }
                 let Some(ticket) = self.state.hub.ticket(self.ticket) else {
-                    return Err(End::Close(1011, "error interno"));
+                    return Err(not_in_room());
                 };
                 match uploads::authorize(&self.state, &self.identity, &ticket, request).await {
                     Ok(frame) => {
@@ -648,7 +652,7 @@ impl Session {
             METRICS.rate_limited.fetch_add(1, Ordering::Relaxed);
             self.rate_strikes += 1;
             if self.rate_strikes > MAX_RATE_STRIKES {
-                return Err(End::Close(CLOSE_POLICY, "demasiados mensajes"));
+                return Err(End::Close(CloseReason::TOO_MANY_MESSAGES));
             }
             let error = FrameError::new(ErrorCode::RateLimited, detail);
             return self.refuse(Some("mensaje"), Some(client_id), error).await;
@@ -656,7 +660,7 @@ impl Session {
         self.rate_strikes = 0;
         // The ticket as it is now (an assignment may have changed since connect).
         let Some(ticket) = self.state.hub.ticket(self.ticket) else {
-            return Err(End::Close(1011, "error interno"));
+            return Err(not_in_room());
         };
         // Validation and permission are chat::post_text's, like for every
         // message; refusals come back through the same ordered answers.
@@ -792,13 +796,13 @@ impl Session {
     /// Leaves cleanly: confirms what is still committing (a confirmation is
     /// owed for every commit), says goodbye, and tells the room.
     async fn finish(&mut self, end: End) {
-        if let End::Close(code, reason) = end {
+        if let End::Close(close) = end {
             while let Some((client_id, result)) = next_confirmation(&mut self.pending).await {
                 if self.confirm(client_id, result).await.is_err() {
                     break;
                 }
             }
-            super::finish(&mut self.socket, Some((code, reason))).await;
+            super::finish(&mut self.socket, Some(close)).await;
         } else {
             // The client closed (answered here) or is gone; its messages
             // still commit (they were accepted), it just cannot be told. A

@@ -399,7 +399,7 @@ async fn customer_and_agent_on_different_nodes_chat_type_share_files_and_see_a_t
             Err(closed) => break closed,
         }
     };
-    assert_eq!(closed.code, Some(1008), "{closed:?}");
+    assert_eq!(closed.code, Some(4001), "{closed:?}");
     let mut new_agent = b.connect(ticket, &agent(60)).await;
     new_agent.expect("connection_established").await;
     new_agent.send_message("ahora te atiendo yo", "n1").await;

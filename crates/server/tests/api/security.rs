@@ -230,7 +230,7 @@ async fn permessage_deflate_is_never_negotiated() {
 }
 
 #[tokio::test]
-async fn a_users_sockets_share_one_message_budget_and_a_flood_is_closed_with_1008() {
+async fn a_users_sockets_share_one_message_budget_and_a_flood_is_closed_with_4102() {
     // Each socket alone may send 100/s; the user, over all of them, 1/s
     // with a burst of 3.
     let app = spawn_with(|c| {
@@ -270,7 +270,7 @@ async fn a_users_sockets_share_one_message_budget_and_a_flood_is_closed_with_100
     agent_ws.send_message("hola", "ag-1").await;
     agent_ws.wait_for("mensaje_confirmado").await;
 
-    // A client that keeps flooding is closed with 1008. One message at a
+    // A client that keeps flooding is closed with 4102. One message at a
     // time, so nothing is left unread when the server closes (unread data
     // would turn the close into a reset).
     let mut flooder = sockets.pop().unwrap();
@@ -294,7 +294,7 @@ async fn a_users_sockets_share_one_message_budget_and_a_flood_is_closed_with_100
     };
     // Its first round may have spent a strike or two already.
     assert!(refused >= 18, "{refused}");
-    assert_eq!(closed.code, Some(1008), "{closed:?}");
+    assert_eq!(closed.code, Some(4102), "{closed:?}");
     assert_eq!(closed.reason, "demasiados mensajes");
     // Only what the budget allowed was stored.
     let (_, page) = app
@@ -545,7 +545,7 @@ async fn every_json_endpoint_refuses_an_oversized_body_with_413_and_a_detalle() 
 }
 
 #[tokio::test]
-async fn a_reader_that_stops_reading_is_evicted_with_1013_and_resumes_with_since() {
+async fn a_reader_that_stops_reading_is_evicted_with_4101_and_resumes_with_since() {
     let app = spawn_with(|c| c.max_message_length = 20_000).await;
     let ticket = app.ticket_for(&customer(1)).await;
     // The slow reader: an agent who opens the ticket and then reads nothing.
@@ -594,7 +594,7 @@ async fn a_reader_that_stops_reading_is_evicted_with_1013_and_resumes_with_since
             Err(closed) => break closed,
         }
     };
-    assert_eq!(closed.code, Some(1013), "{closed:?}");
+    assert_eq!(closed.code, Some(4101), "{closed:?}");
     // It resumes with `since` and gets every message it missed, once.
     let url = format!("{}&since={last_seq}", app.ws_url(ticket, &agent(50)));
     let mut resumed = app.connect_url(&url).await;
@@ -945,12 +945,12 @@ async fn downloads_are_never_a_page_of_the_apps_origin_and_hostile_names_are_neu
 }
 
 #[tokio::test]
-async fn an_inbox_socket_is_closed_with_1008_when_its_token_expires() {
+async fn an_inbox_socket_is_closed_with_4100_when_its_token_expires() {
     let app = spawn_app().await;
     let short = token_with_ttl(50, "Agente 50", soporte_protocol::Role::Agent, 2);
     let (mut inbox, _) = app.inbox(&short).await;
     let closed = inbox.closed_within(Duration::from_secs(5)).await;
-    assert_eq!(closed.code, Some(1008), "{closed:?}");
+    assert_eq!(closed.code, Some(4100), "{closed:?}");
 }
 
 #[tokio::test]

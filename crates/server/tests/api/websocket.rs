@@ -605,14 +605,14 @@ async fn a_cursor_from_another_history_is_told_to_resync_and_a_matching_one_resu
 }
 
 #[tokio::test]
-async fn a_connection_is_closed_with_1008_when_its_token_expires() {
+async fn a_connection_is_closed_with_4100_when_its_token_expires() {
     let app = spawn_app().await;
     let ticket = app.ticket_for(&customer(1)).await;
     let short = token_with_ttl(1, "Ana", Role::Customer, 2);
     let mut ws = app.connect(ticket, &short).await;
     ws.expect("connection_established").await;
     let closed = ws.closed_within(Duration::from_secs(5)).await;
-    assert_eq!(closed.code, Some(1008), "{closed:?}");
+    assert_eq!(closed.code, Some(4100), "{closed:?}");
     assert!(closed.reason.contains("token"), "{closed:?}");
 }
 
