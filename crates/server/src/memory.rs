@@ -27,13 +27,10 @@ pub async fn trim_periodically(shutdown: CancellationToken) {
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn trim() {
-    extern "C" {
-        fn malloc_trim(pad: usize) -> i32;
-    }
     // SAFETY: malloc_trim only releases memory the allocator considers free;
     // it takes no pointers and is thread-safe in glibc.
     unsafe {
-        malloc_trim(0);
+        libc::malloc_trim(0);
     }
 }
 
@@ -52,26 +49,9 @@ pub struct Heap {
 /// lists under each arena's lock: fine for a scrape, not for a hot path.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn heap() -> Option<Heap> {
-    /// glibc's `struct mallinfo2` (glibc >= 2.33): every field a `size_t`.
-    #[repr(C)]
-    struct MallInfo2 {
-        arena: usize,
-        ordblks: usize,
-        smblks: usize,
-        hblks: usize,
-        hblkhd: usize,
-        usmblks: usize,
-        fsmblks: usize,
-        uordblks: usize,
-        fordblks: usize,
-        keepcost: usize,
-    }
-    extern "C" {
-        fn mallinfo2() -> MallInfo2;
-    }
     // SAFETY: mallinfo2 takes nothing and returns a plain struct by value;
     // it locks each arena itself.
-    let info = unsafe { mallinfo2() };
+    let info = unsafe { libc::mallinfo2() };
     Some(Heap {
         // Chunks in use in the arenas, plus blocks mmapped on their own.
         in_use: (info.uordblks + info.hblkhd) as u64,

@@ -84,17 +84,12 @@ fn checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
 /// page copied since, and no batch commits while it runs.
 #[cfg(target_os = "linux")]
 fn write_back(database: &File) -> std::io::Result<()> {
+    use libc::{SYNC_FILE_RANGE_WAIT_AFTER, SYNC_FILE_RANGE_WAIT_BEFORE, SYNC_FILE_RANGE_WRITE};
     use std::os::fd::AsRawFd;
-    use std::os::raw::{c_int, c_uint};
-    const WAIT_BEFORE: c_uint = 1;
-    const WRITE: c_uint = 2;
-    const WAIT_AFTER: c_uint = 4;
-    extern "C" {
-        fn sync_file_range(fd: c_int, offset: i64, nbytes: i64, flags: c_uint) -> c_int;
-    }
+    let flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
     // SAFETY: a system call on a descriptor this thread owns; offset 0 and
     // length 0 mean the whole file.
-    match unsafe { sync_file_range(database.as_raw_fd(), 0, 0, WAIT_BEFORE | WRITE | WAIT_AFTER) } {
+    match unsafe { libc::sync_file_range(database.as_raw_fd(), 0, 0, flags) } {
         0 => Ok(()),
         _ => Err(std::io::Error::last_os_error()),
     }
