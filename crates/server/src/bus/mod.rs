@@ -100,9 +100,12 @@ impl CommitListener for CommitFanout {
             }
             let except = committed.origin.map_or(Except::Nobody, Except::Conn);
             let mut room_event = message_event(message, except);
-            if let (Some(record), MessageKind::Transfer) = (&committed.ticket_change, message.kind)
-            {
-                room_event.text = ServerFrame::ChatTransferred(transferred(record, message))
+            let transfer = match (&committed.ticket_change, message.kind) {
+                (Some(record), MessageKind::Transfer) => transferred(record, message),
+                _ => None,
+            };
+            if let Some(transfer) = &transfer {
+                room_event.text = ServerFrame::ChatTransferred(transfer.clone())
                     .encode()
                     .into();
             }
@@ -156,11 +159,13 @@ impl CommitListener for CommitFanout {
                 text: update.into(),
             }));
             if record.change == TicketChange::Transferred {
-                let event = ServerFrame::ChatTransferred(transferred(record, message)).encode();
-                self.bus.publish(Event::Inbox(InboxEvent {
-                    route,
-                    text: event.into(),
-                }));
+                if let Some(transfer) = transfer {
+                    let event = ServerFrame::ChatTransferred(transfer).encode();
+                    self.bus.publish(Event::Inbox(InboxEvent {
+                        route,
+                        text: event.into(),
+                    }));
+                }
                 if let Some(previous) = previous {
                     self.bus.publish(Event::Revoke {
                         ticket,
@@ -199,15 +204,21 @@ fn participant(person: &Person) -> Option<Participant> {
     })
 }
 
-/// `chat_transferred` in the shape the seed's hook reads.
-fn transferred(record: &crate::store::TicketChangeRecord, message: &Message) -> ChatTransferred {
-    let new_agent = record
-        .ticket
-        .agent
-        .as_ref()
-        .and_then(participant)
-        .expect("a transfer has a new agent");
-    ChatTransferred {
+/// `chat_transferred` in the shape the seed's hook reads. This runs on the
+/// store's writer thread, so a record without a new agent (which the rules
+/// never write) is logged and left out rather than panicking there.
+fn transferred(
+    record: &crate::store::TicketChangeRecord,
+    message: &Message,
+) -> Option<ChatTransferred> {
+    let Some(new_agent) = record.ticket.agent.as_ref().and_then(participant) else {
+        tracing::error!(
+            ticket = record.ticket.id,
+            "a transfer record without a new agent"
+        );
+        return None;
+    };
+    Some(ChatTransferred {
         ticket: record.ticket.id,
         previous_agent: record.previous_agent.as_ref().and_then(participant),
         new_agent,
@@ -215,5 +226,5 @@ fn transferred(record: &crate::store::TicketChangeRecord, message: &Message) -> 
         automatic_message: message.content.clone(),
         timestamp: message.timestamp,
         message: message.clone(),
-    }
+    })
 }
