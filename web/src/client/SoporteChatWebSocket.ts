@@ -120,7 +120,7 @@ const now = () => new Date().toISOString();
 
 /**
  * The ticket socket: the seed's `SoporteChatWebSocket`, with its defects fixed
- * (shared/seed-defects.md), on a `ReconnectingSocket` (reconnection, heartbeat,
+ * (docs/SEED-DEFECTS.md), on a `ReconnectingSocket` (reconnection, heartbeat,
  * close-code policy). Reconnection keeps the ticket and token and resumes with
  * `since=lastSeq`; the outgoing queue is persisted and flushed with the same
  * `client_id`s; uploads wait for `file_upload_authorized` and report progress
