@@ -1,5 +1,6 @@
-//! Token verification: `auth::Verifier::verify` with an HS256 secret, as the
-//! server runs it on every WebSocket upgrade and REST call.
+//! Token verification: `auth::Verifier::verify_identity` with an HS256
+//! secret, as the server runs it on every WebSocket upgrade and REST call
+//! (for a token that names its role; others also read the provisioned user).
 //!
 //! The first byte picks one of three modes; besides "no panic":
 //!
@@ -14,7 +15,8 @@
 //!   without one the header is `{"alg":"HS256","typ":"JWT"}`), correctly signed
 //!   with the secret, so the claim checks behind the signature are reached.
 //!   Whatever verifies has `alg: HS256`, an `exp` not past, a positive id from
-//!   `sub` or `user_id`, a valid role, a short non-empty name.
+//!   `sub` or `user_id` (a number or its digits), a valid role, a short
+//!   non-empty name.
 
 #![no_main]
 
@@ -79,7 +81,7 @@ fn raw(bytes: &[u8]) {
     let Ok(token) = std::str::from_utf8(bytes) else {
         return;
     };
-    if let Ok(identity) = VERIFIER.verify(token) {
+    if let Ok(identity) = VERIFIER.verify_identity(token) {
         let (message, sig) = token.rsplit_once('.').expect("a verified token has dots");
         assert_eq!(
             sig,
@@ -152,21 +154,23 @@ fn mutated(bytes: &[u8]) {
         role,
         avatar: m.avatar.as_deref(),
         ttl_seconds,
+        issuer: None,
+        audience: None,
     });
     let after = now_seconds();
-    match VERIFIER.verify(&token) {
+    match VERIFIER.verify_identity(&token) {
         Ok(identity) => {
             assert!(m.id > 0, "id {} verified", m.id);
-            assert_eq!(identity.id, m.id);
-            assert_eq!(identity.role, role);
+            assert_eq!(identity.user.id, m.id);
+            assert_eq!(identity.user.role, role);
             let name: String = m.name.trim().chars().take(100).collect();
             let name = if name.is_empty() {
                 format!("Usuario {}", m.id)
             } else {
                 name
             };
-            assert_eq!(identity.name, name);
-            assert_eq!(identity.avatar, m.avatar.filter(|a| a.len() <= 2048));
+            assert_eq!(identity.user.name, name);
+            assert_eq!(identity.user.avatar, m.avatar.filter(|a| a.len() <= 2048));
             let expires = identity.expires_at.millis() / 1000;
             assert!(
                 (before + ttl_seconds as i64..=after + ttl_seconds as i64).contains(&expires),
@@ -188,7 +192,7 @@ fn mutated(bytes: &[u8]) {
     let Ok(changed) = String::from_utf8(changed) else {
         return;
     };
-    let verdict = VERIFIER.verify(&changed);
+    let verdict = VERIFIER.verify_identity(&changed);
     assert!(
         verdict.is_err(),
         "a token changed at byte {position} ({:?} -> {:?}) still verifies: {changed}",
@@ -204,7 +208,7 @@ fn signed(bytes: &[u8]) {
     };
     let message = format!("{}.{}", b64(header), b64(claims));
     let token = format!("{message}.{}", signature(message.as_bytes()));
-    if let Ok(identity) = VERIFIER.verify(&token) {
+    if let Ok(identity) = VERIFIER.verify_identity(&token) {
         check_accepted(header, claims, &identity);
     }
 }
@@ -221,10 +225,19 @@ struct Header {
 struct Claims {
     exp: i64,
     nbf: Option<serde_json::Value>,
-    sub: Option<String>,
-    user_id: Option<i64>,
+    sub: Option<serde_json::Value>,
+    user_id: Option<serde_json::Value>,
     role: String,
     avatar: Option<String>,
+}
+
+/// A user id as a token may carry it: a number, or its digits as text.
+fn id_of(value: &serde_json::Value) -> Option<i64> {
+    match value {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) if s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+        _ => None,
+    }
 }
 
 /// What an accepted token's header and claims say, against the identity.
@@ -244,16 +257,18 @@ fn check_accepted(header: &[u8], claims: &[u8], identity: &Identity) {
     if let Some(nbf) = claims.nbf.as_ref().and_then(|nbf| nbf.as_f64()) {
         assert!(nbf <= now_seconds() as f64 + 1.0, "accepted with nbf {nbf}");
     }
-    assert!(identity.id > 0);
-    match &claims.sub {
-        Some(sub) => assert_eq!(sub.parse::<i64>().ok(), Some(identity.id)),
-        None => assert_eq!(claims.user_id, Some(identity.id)),
+    let user = &identity.user;
+    assert!(user.id > 0);
+    match (&claims.sub, &claims.user_id) {
+        (Some(sub), _) => assert_eq!(id_of(sub), Some(user.id)),
+        (None, Some(user_id)) => assert_eq!(id_of(user_id), Some(user.id)),
+        (None, None) => panic!("accepted without sub or user_id"),
     }
-    assert_eq!(claims.role, identity.role.as_str());
-    let name = identity.name.chars().count();
+    assert_eq!(claims.role, user.role.as_str());
+    let name = user.name.chars().count();
     assert!((1..=100).contains(&name), "name of {name} characters");
-    assert!(!identity.name.trim().is_empty());
-    if let Some(avatar) = &identity.avatar {
+    assert!(!user.name.trim().is_empty());
+    if let Some(avatar) = &user.avatar {
         assert!(avatar.len() <= 2048);
         assert_eq!(claims.avatar.as_ref(), Some(avatar));
     }

@@ -23,6 +23,8 @@ pub fn token(id: i64, role: Role) -> String {
             role,
             avatar: None,
             ttl_seconds: 86_400,
+            issuer: None,
+            audience: None,
         })
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use soporte_protocol::{AuthorKind, MessageKind, Person, Role};
 use soporte_server::domain::User;
 use soporte_server::store::sqlite::SqliteStore;
-use soporte_server::store::{NewMessage, NewTicket, NoListener, Store};
+use soporte_server::store::{NewCustomer, NewMessage, NewTicket, NoListener, Store};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,13 +50,17 @@ pub async fn fill(path: &Path, messages: usize) -> Result<(i64, f64), String> {
         name: "Cliente".into(),
         role: Role::Customer,
         avatar: None,
+        email: None,
     };
     let ticket = store
         .create_ticket(NewTicket {
             subject: "historia larga".into(),
-            customer,
+            customer: NewCustomer::Described(customer),
             auto_assign: Vec::new(),
             max_open: 0,
+            agent: None,
+            external_id: None,
+            metadata: None,
         })
         .await
         .map_err(|e| e.to_string())?;

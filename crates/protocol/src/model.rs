@@ -455,6 +455,14 @@ pub struct Ticket {
     pub updated: Timestamp,
     /// `seq` of the newest message (0 when there is none).
     pub last_seq: Seq,
+    /// The host helpdesk's id of this ticket. Never in a frame: staff read it
+    /// in `TicketView` (REST, inbox).
+    #[serde(skip)]
+    pub external_id: Option<String>,
+    /// The host helpdesk's data about this ticket (a JSON object). Never in
+    /// a frame: staff read it in `TicketView`.
+    #[serde(skip)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[cfg(test)]

@@ -10,10 +10,29 @@ use ts_rs::TS;
 pub struct CreateTicket {
     #[serde(rename = "asunto")]
     pub subject: String,
-    /// Only agents and supervisors give it: the customer the ticket is for.
+    /// Only staff and service keys give it: the customer the ticket is for.
     #[serde(default)]
     #[serde(rename = "cliente")]
-    pub customer: Option<CustomerRef>,
+    pub customer: Option<CustomerField>,
+    /// The host helpdesk's id of the ticket: unique (staff and service keys).
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// The host helpdesk's data, a JSON object up to 16 KiB, shown to staff only.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Assign it at once to this agent (supervisors and service keys).
+    #[serde(default)]
+    #[serde(rename = "agente")]
+    pub agent: Option<UserId>,
+}
+
+/// Who a new ticket is for: a provisioned user's id, or a description of
+/// the customer (who is stored as described, if new).
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(untagged)]
+pub enum CustomerField {
+    Id(UserId),
+    Described(CustomerRef),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
@@ -34,6 +53,30 @@ pub struct TicketView {
     pub unread: i64,
     #[serde(rename = "ultimo_mensaje")]
     pub last_message: Option<Message>,
+    /// The host helpdesk's id of the ticket (staff only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// The host helpdesk's data about the ticket (staff only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl TicketView {
+    /// The view of `ticket` for a viewer who may see the host's data or not
+    /// (customers never do).
+    pub fn new(ticket: Ticket, unread: i64, last_message: Option<Message>, staff: bool) -> Self {
+        let (external_id, metadata) = match staff {
+            true => (ticket.external_id.clone(), ticket.metadata.clone()),
+            false => (None, None),
+        };
+        TicketView {
+            ticket,
+            unread,
+            last_message,
+            external_id,
+            metadata,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
@@ -261,4 +304,39 @@ pub struct TeamStats {
 pub struct ErrorBody {
     #[serde(rename = "detalle")]
     pub detail: String,
+    /// The ticket a conflict is about (an `external_id` already used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<TicketId>,
+}
+
+/// `PUT /api/soporte/usuarios/{id}/`: a user as the host provisions them.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct UserInput {
+    #[serde(rename = "nombre")]
+    pub name: String,
+    #[serde(rename = "rol")]
+    pub role: Role,
+    #[serde(default)]
+    pub avatar: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// `false` leaves an agent out of assignment and transfer lists.
+    #[serde(default)]
+    #[serde(rename = "activo")]
+    pub active: Option<bool>,
+}
+
+/// A user as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct UserView {
+    pub id: UserId,
+    #[serde(rename = "nombre")]
+    pub name: String,
+    #[serde(rename = "rol")]
+    pub role: Role,
+    pub avatar: Option<String>,
+    pub email: Option<String>,
+    #[serde(rename = "activo")]
+    pub active: bool,
 }

@@ -42,6 +42,8 @@ fn export_all(dir: &Path) {
         rest::CannedResponseInput,
         rest::TeamStats,
         rest::ErrorBody,
+        rest::UserInput,
+        rest::UserView,
     );
 }
 

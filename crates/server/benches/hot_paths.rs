@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use soporte_protocol::*;
 use soporte_server::domain::User;
 use soporte_server::store::sqlite::SqliteStore;
-use soporte_server::store::{NewMessage, NewTicket, NoListener, Store};
+use soporte_server::store::{NewCustomer, NewMessage, NewTicket, NoListener, Store};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -72,13 +72,17 @@ fn storage(c: &mut Criterion) {
         name: "Juan".into(),
         role: Role::Customer,
         avatar: None,
+        email: None,
     };
     let ticket = runtime
         .block_on(store.create_ticket(NewTicket {
             subject: "bench".into(),
-            customer,
+            customer: NewCustomer::Described(customer),
             auto_assign: Vec::new(),
             max_open: 0,
+            agent: None,
+            external_id: None,
+            metadata: None,
         }))
         .unwrap();
     let author = Person {

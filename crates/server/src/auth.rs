@@ -42,25 +42,142 @@ pub enum AuthError {
     WrongIssuerOrAudience,
     #[error("El token no es válido: {0}")]
     Malformed(&'static str),
+    /// A claim the token lacks and nothing else supplies (the user is not
+    /// provisioned, and no default role is configured).
+    #[error("El token no es válido: falta el claim {0} y el usuario no está dado de alta.")]
+    MissingClaim(String),
+    /// An API key, unknown or revoked.
+    #[error("La clave de API no es válida o fue revocada.")]
+    BadApiKey,
 }
 
-/// The claims we read. Types are strict: a `sub` that is not a string or a
-/// `user_id` that is not a number refuses the token.
-#[derive(Debug, Serialize, Deserialize)]
-struct Claims {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    sub: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    user_id: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    role: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    avatar: Option<String>,
+/// What a token must have to be read at all; everything else is read by
+/// name from the payload (`ClaimNames`).
+#[derive(Debug, Deserialize)]
+struct Payload {
     exp: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    iat: Option<i64>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What a minted token says (development tokens, `soporte token`).
+#[derive(Debug, Serialize)]
+struct Minted<'a> {
+    sub: String,
+    name: &'a str,
+    role: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    avatar: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
+    exp: i64,
+    iat: i64,
+}
+
+/// Which claims carry the user's id, role and name. Hosts whose tokens name
+/// them otherwise set these (`--jwt-user-id-claim`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    /// `None`: `sub`, else `user_id` (as django-rest-framework-simplejwt writes it).
+    pub user_id: Option<String>,
+    pub role: String,
+    pub name: String,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        ClaimNames {
+            user_id: None,
+            role: "role".into(),
+            name: "name".into(),
+        }
+    }
+}
+
+/// What a verified token says of its user. A missing role or name is
+/// completed by [`Verifier::identity`] from the provisioned user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenClaims {
+    pub id: UserId,
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub avatar: Option<String>,
+    pub email: Option<String>,
+    pub expires_at: Timestamp,
+}
+
+impl TokenClaims {
+    /// Whether the token alone says who the user is.
+    pub fn is_complete(&self) -> bool {
+        self.role.is_some() && self.name.is_some()
+    }
+}
+
+/// A user id: a positive integer, as a JSON number or a digit string
+/// (simplejwt writes `user_id` as a string since 2025).
+fn user_id(value: &serde_json::Value) -> Result<UserId, AuthError> {
+    let id = match value {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().ok()
+        }
+        _ => None,
+    };
+    match id {
+        Some(id) if id > 0 => Ok(id),
+        Some(_) => Err(AuthError::Malformed("el id de usuario debe ser positivo")),
+        None => Err(AuthError::Malformed(
+            "el id de usuario debe ser un número entero (o sus dígitos en texto)",
+        )),
+    }
+}
+
+/// A claim that, when present, must be a string.
+fn text(
+    payload: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Result<Option<String>, AuthError> {
+    match payload.get(name) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(AuthError::Malformed(
+            "formato o tipos de claims incorrectos",
+        )),
+    }
+}
+
+fn claims_of(payload: Payload, names: &ClaimNames) -> Result<TokenClaims, AuthError> {
+    let rest = &payload.rest;
+    let id = match &names.user_id {
+        Some(claim) => rest.get(claim),
+        None => rest.get("sub").or_else(|| rest.get("user_id")),
+    };
+    let id = match id {
+        Some(value) => user_id(value)?,
+        None => {
+            let claim = names.user_id.as_deref().unwrap_or("sub o user_id");
+            return Err(AuthError::MissingClaim(claim.to_string()));
+        }
+    };
+    let role = match text(rest, &names.role)? {
+        None => None,
+        Some(role) => Some(Role::parse(&role).ok_or(AuthError::Malformed(
+            "role debe ser CLIENTE, AGENTE o SUPERVISOR",
+        ))?),
+    };
+    let name = text(rest, &names.name)?
+        .map(|n| n.trim().chars().take(100).collect::<String>())
+        .filter(|n| !n.is_empty());
+    Ok(TokenClaims {
+        id,
+        name,
+        role,
+        avatar: text(rest, "avatar")?.filter(|a| a.len() <= 2048),
+        email: text(rest, "email")?.filter(|e| e.len() <= 254 && e.contains('@')),
+        expires_at: Timestamp::from_millis(payload.exp.saturating_mul(1000)),
+    })
 }
 
 /// Makes sure jsonwebtoken has its crypto backend before the first use.
@@ -73,6 +190,9 @@ fn install_crypto() {
 pub struct Verifier {
     key: DecodingKey,
     validation: Validation,
+    names: ClaimNames,
+    /// The role of a user whose token has none and who is not provisioned.
+    default_role: Option<Role>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -147,25 +267,41 @@ impl Verifier {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
-        Ok(Some(Verifier { key, validation }))
+        let default_role = match &keys.jwt_default_role {
+            None => None,
+            Some(role) => Some(Role::parse(&role.to_ascii_uppercase()).ok_or_else(|| {
+                ConfigError::new(
+                    "SOPORTE_JWT_DEFAULT_ROLE (--jwt-default-role)",
+                    format!("expected CLIENTE, AGENTE or SUPERVISOR, got {role:?}"),
+                )
+            })?),
+        };
+        let names = ClaimNames {
+            user_id: keys.jwt_user_id_claim.clone(),
+            role: keys.jwt_role_claim.clone(),
+            name: keys.jwt_name_claim.clone(),
+        };
+        Ok(Some(Verifier {
+            key,
+            validation,
+            names,
+            default_role,
+        }))
     }
 
     /// A verifier for an HS256 secret, with no issuer or audience.
     pub fn hs256(secret: &str) -> Result<Verifier, ConfigError> {
-        let keys = KeyArgs {
-            jwt_secret: Some(secret.to_string()),
-            jwt_public_key: None,
-            jwt_issuer: None,
-            jwt_audience: None,
-        };
-        Ok(Verifier::from_args(&keys)?.expect("a secret was given"))
+        let keys = KeyArgs::hs256(secret);
+        Verifier::from_args(&keys)?
+            .ok_or_else(|| ConfigError::new("SOPORTE_JWT_SECRET (--jwt-secret)", "no secret"))
     }
 
-    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+    /// The token's claims, if its signature, algorithm and times hold.
+    pub fn verify(&self, token: &str) -> Result<TokenClaims, AuthError> {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
+        let data = jsonwebtoken::decode::<Payload>(token, &self.key, &self.validation).map_err(
             |e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::ImmatureSignature => AuthError::NotYetValid,
@@ -184,43 +320,50 @@ impl Verifier {
                 _ => AuthError::Malformed("formato o tipos de claims incorrectos"),
             },
         )?;
-        identity_from(data.claims)
+        claims_of(data.claims, &self.names)
     }
-}
 
-fn identity_from(claims: Claims) -> Result<Identity, AuthError> {
-    let id = match (&claims.sub, claims.user_id) {
-        (Some(sub), _) => sub
-            .parse::<i64>()
-            .map_err(|_| AuthError::Malformed("sub debe ser un número entero en texto"))?,
-        (None, Some(id)) => id,
-        (None, None) => return Err(AuthError::Malformed("falta sub o user_id")),
-    };
-    if id <= 0 {
-        return Err(AuthError::Malformed("el id de usuario debe ser positivo"));
+    /// Who `claims` name: a role and name from the token when it has them,
+    /// else from `provisioned` (the user as the host provisioned them), else
+    /// the configured default role; without any, the token is refused
+    /// naming the missing claim.
+    pub fn identity(
+        &self,
+        claims: TokenClaims,
+        provisioned: Option<&User>,
+    ) -> Result<Identity, AuthError> {
+        let role = claims
+            .role
+            .or(provisioned.map(|user| user.role))
+            .or(self.default_role)
+            .ok_or_else(|| AuthError::MissingClaim(self.names.role.clone()))?;
+        let id = claims.id;
+        let name = claims
+            .name
+            .or_else(|| provisioned.map(|user| user.name.clone()))
+            .unwrap_or_else(|| format!("Usuario {id}"));
+        Ok(Identity {
+            user: User {
+                id,
+                name,
+                role,
+                avatar: claims
+                    .avatar
+                    .or_else(|| provisioned.and_then(|user| user.avatar.clone())),
+                email: claims
+                    .email
+                    .or_else(|| provisioned.and_then(|user| user.email.clone())),
+            },
+            expires_at: claims.expires_at,
+        })
     }
-    let role = claims
-        .role
-        .as_deref()
-        .and_then(Role::parse)
-        .ok_or(AuthError::Malformed(
-            "role debe ser CLIENTE, AGENTE o SUPERVISOR",
-        ))?;
-    let name = claims
-        .name
-        .map(|n| n.trim().chars().take(100).collect::<String>())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| format!("Usuario {id}"));
-    let avatar = claims.avatar.filter(|a| a.len() <= 2048);
-    Ok(Identity {
-        user: User {
-            id,
-            name,
-            role,
-            avatar,
-        },
-        expires_at: Timestamp::from_millis(claims.exp.saturating_mul(1000)),
-    })
+
+    /// For tokens that need no provisioned user (tests and tools): the
+    /// identity of a complete token.
+    pub fn verify_identity(&self, token: &str) -> Result<Identity, AuthError> {
+        let claims = self.verify(token)?;
+        self.identity(claims, None)
+    }
 }
 
 fn hs256_key(secret: &str) -> Result<(EncodingKey, DecodingKey), ConfigError> {
@@ -273,6 +416,9 @@ pub struct TokenRequest<'a> {
     pub role: Role,
     pub avatar: Option<&'a str>,
     pub ttl_seconds: u64,
+    /// `iss` and `aud`, for a server that requires them.
+    pub issuer: Option<&'a str>,
+    pub audience: Option<&'a str>,
 }
 
 /// Signs development tokens with the HS256 secret.
@@ -290,14 +436,15 @@ impl Minter {
 
     pub fn mint(&self, request: &TokenRequest<'_>) -> String {
         let now = Timestamp::now().millis() / 1000;
-        let claims = Claims {
-            sub: Some(request.id.to_string()),
-            user_id: None,
-            name: Some(request.name.to_string()),
-            role: Some(request.role.as_str().to_string()),
-            avatar: request.avatar.map(str::to_string),
+        let claims = Minted {
+            sub: request.id.to_string(),
+            name: request.name,
+            role: request.role.as_str(),
+            avatar: request.avatar,
+            iss: request.issuer,
+            aud: request.audience,
             exp: now + request.ttl_seconds as i64,
-            iat: Some(now),
+            iat: now,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
             .expect("HS256 signing with a valid key cannot fail")
@@ -317,6 +464,8 @@ mod tests {
             role,
             avatar: None,
             ttl_seconds: ttl,
+            issuer: None,
+            audience: None,
         })
     }
 
@@ -338,7 +487,7 @@ mod tests {
     fn a_minted_token_verifies_to_its_identity() {
         let identity = Verifier::hs256(SECRET)
             .unwrap()
-            .verify(&mint(Role::Agent, 60))
+            .verify_identity(&mint(Role::Agent, 60))
             .unwrap();
         assert_eq!(identity.user.id, 42);
         assert_eq!(identity.user.name, "Juan Pérez");
@@ -352,6 +501,7 @@ mod tests {
             jwt_public_key: Some("/no/importa.pem".into()),
             jwt_issuer: None,
             jwt_audience: None,
+            ..KeyArgs::hs256("")
         };
         let err = Verifier::from_args(&keys).unwrap_err();
         assert!(err.to_string().contains("exactly one accepted algorithm"));
@@ -363,39 +513,183 @@ mod tests {
         assert!(err.to_string().contains("SOPORTE_JWT_SECRET"));
     }
 
+    fn user(id: UserId, role: Role) -> User {
+        User {
+            id,
+            name: "Provisioned".into(),
+            role,
+            avatar: Some("https://x/a.png".into()),
+            email: Some("p@example.com".into()),
+        }
+    }
+
     #[test]
-    fn simplejwt_user_id_claim_is_accepted() {
-        let token =
-            sign(serde_json::json!({"user_id": 7, "name": "Ana", "role": "CLIENTE", "exp": exp()}));
+    fn the_user_id_is_a_number_or_its_digits_in_sub_or_user_id() {
+        let verifier = Verifier::hs256(SECRET).unwrap();
+        let id_of = |claims: serde_json::Value| verifier.verify(&sign(claims)).map(|c| c.id);
+        // simplejwt writes user_id as a digit string since 2025, as a number before.
         assert_eq!(
-            Verifier::hs256(SECRET)
-                .unwrap()
-                .verify(&token)
-                .unwrap()
-                .user
-                .id,
-            7
+            id_of(serde_json::json!({"user_id": "42", "exp": exp()})),
+            Ok(42)
         );
+        assert_eq!(
+            id_of(serde_json::json!({"user_id": 7, "exp": exp()})),
+            Ok(7)
+        );
+        assert_eq!(id_of(serde_json::json!({"sub": "9", "exp": exp()})), Ok(9));
+        assert_eq!(id_of(serde_json::json!({"sub": 9, "exp": exp()})), Ok(9));
+        // sub wins over user_id when both are there.
+        assert_eq!(
+            id_of(serde_json::json!({"sub": "1", "user_id": 2, "exp": exp()})),
+            Ok(1)
+        );
+        for bad in [
+            serde_json::json!("x7"),
+            serde_json::json!(""),
+            serde_json::json!(7.5),
+            serde_json::json!(-3),
+            serde_json::json!("0"),
+            serde_json::json!([7]),
+        ] {
+            assert!(
+                matches!(
+                    id_of(serde_json::json!({"user_id": bad, "exp": exp()})),
+                    Err(AuthError::Malformed(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            id_of(serde_json::json!({"exp": exp()})),
+            Err(AuthError::MissingClaim("sub o user_id".into()))
+        );
+    }
+
+    #[test]
+    fn a_default_simplejwt_access_token_names_a_provisioned_user() {
+        let verifier = Verifier::hs256(SECRET).unwrap();
+        // What djangorestframework-simplejwt 5.5 mints by default.
+        let token = sign(serde_json::json!({
+            "token_type": "access", "exp": exp(), "iat": exp() - 600,
+            "jti": "3f9c2a0b5e", "user_id": "42"
+        }));
+        let claims = verifier.verify(&token).unwrap();
+        assert!(!claims.is_complete());
+        // Unknown and without a role: refused, naming the claim.
+        assert_eq!(
+            verifier.identity(claims.clone(), None),
+            Err(AuthError::MissingClaim("role".into()))
+        );
+        let identity = verifier
+            .identity(claims, Some(&user(42, Role::Agent)))
+            .unwrap();
+        assert_eq!(identity.user, user(42, Role::Agent));
+    }
+
+    #[test]
+    fn the_token_wins_then_the_provisioned_user_then_the_default_role() {
+        let mut keys = KeyArgs::hs256(SECRET);
+        keys.jwt_default_role = Some("cliente".into());
+        let verifier = Verifier::from_args(&keys).unwrap().unwrap();
+        let token = sign(
+            serde_json::json!({"sub": "5", "name": "Ana", "role": "SUPERVISOR", "exp": exp()}),
+        );
+        let identity = verifier
+            .identity(
+                verifier.verify(&token).unwrap(),
+                Some(&user(5, Role::Agent)),
+            )
+            .unwrap();
+        assert_eq!(
+            (identity.user.name.as_str(), identity.user.role),
+            ("Ana", Role::Supervisor)
+        );
+        // Avatar and email the token leaves out come from provisioning.
+        assert_eq!(identity.user.email.as_deref(), Some("p@example.com"));
+        let bare = sign(serde_json::json!({"sub": "6", "exp": exp()}));
+        let identity = verifier
+            .identity(verifier.verify(&bare).unwrap(), None)
+            .unwrap();
+        assert_eq!(
+            (identity.user.name.as_str(), identity.user.role),
+            ("Usuario 6", Role::Customer)
+        );
+    }
+
+    #[test]
+    fn claim_names_are_configurable() {
+        let mut keys = KeyArgs::hs256(SECRET);
+        keys.jwt_user_id_claim = Some("uid".into());
+        keys.jwt_role_claim = "perfil".into();
+        keys.jwt_name_claim = "nombre".into();
+        let verifier = Verifier::from_args(&keys).unwrap().unwrap();
+        let token = sign(
+            serde_json::json!({"uid": "8", "perfil": "AGENTE", "nombre": "Luis", "sub": "99", "exp": exp()}),
+        );
+        let identity = verifier.verify_identity(&token).unwrap();
+        assert_eq!(
+            (
+                identity.user.id,
+                identity.user.role,
+                identity.user.name.as_str()
+            ),
+            (8, Role::Agent, "Luis")
+        );
+        // With a claim configured, sub is not a fallback.
+        let other = sign(serde_json::json!({"sub": "99", "perfil": "AGENTE", "exp": exp()}));
+        assert_eq!(
+            verifier.verify(&other),
+            Err(AuthError::MissingClaim("uid".into()))
+        );
+        let mut keys = KeyArgs::hs256(SECRET);
+        keys.jwt_default_role = Some("ADMIN".into());
+        assert!(Verifier::from_args(&keys)
+            .unwrap_err()
+            .to_string()
+            .contains("SOPORTE_JWT_DEFAULT_ROLE"));
     }
 
     #[test]
     fn claims_of_the_wrong_type_are_refused() {
         let verifier = Verifier::hs256(SECRET).unwrap();
-        let numeric_sub = sign(serde_json::json!({"sub": 7, "role": "CLIENTE", "exp": exp()}));
-        assert!(matches!(
-            verifier.verify(&numeric_sub),
-            Err(AuthError::Malformed(_))
-        ));
-        let string_user_id =
-            sign(serde_json::json!({"user_id": "7", "role": "CLIENTE", "exp": exp()}));
-        assert!(verifier.verify(&string_user_id).is_err());
         let bad_role = sign(serde_json::json!({"sub": "7", "role": "ADMIN", "exp": exp()}));
         assert!(matches!(
             verifier.verify(&bad_role),
             Err(AuthError::Malformed(_))
         ));
+        let numeric_name =
+            sign(serde_json::json!({"sub": "7", "role": "CLIENTE", "name": 5, "exp": exp()}));
+        assert!(matches!(
+            verifier.verify(&numeric_name),
+            Err(AuthError::Malformed(_))
+        ));
         let no_exp = sign(serde_json::json!({"sub": "7", "role": "CLIENTE"}));
         assert!(verifier.verify(&no_exp).is_err());
+    }
+
+    #[test]
+    fn minted_tokens_carry_the_issuer_and_audience_they_are_given() {
+        let mut keys = KeyArgs::hs256(SECRET);
+        keys.jwt_issuer = Some("https://helpdesk.example".into());
+        keys.jwt_audience = Some("soporte".into());
+        let verifier = Verifier::from_args(&keys).unwrap().unwrap();
+        let minter = Minter::hs256(SECRET).unwrap();
+        let request = |issuer, audience| TokenRequest {
+            id: 3,
+            name: "Eva",
+            role: Role::Customer,
+            avatar: None,
+            ttl_seconds: 60,
+            issuer,
+            audience,
+        };
+        let token = minter.mint(&request(Some("https://helpdesk.example"), Some("soporte")));
+        assert_eq!(verifier.verify_identity(&token).unwrap().user.id, 3);
+        let bare = minter.mint(&request(None, None));
+        assert_eq!(
+            verifier.verify(&bare),
+            Err(AuthError::WrongIssuerOrAudience)
+        );
     }
 
     #[test]
@@ -427,6 +721,8 @@ mod tests {
                 role: Role::Supervisor,
                 avatar: None,
                 ttl_seconds: 60,
+                issuer: None,
+                audience: None,
             });
         assert_eq!(
             Verifier::hs256(SECRET).unwrap().verify(&other),

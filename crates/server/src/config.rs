@@ -26,6 +26,10 @@ pub enum Command {
     Token(TokenArgs),
     /// Apply database migrations and exit.
     Migrate(MigrateArgs),
+    /// Service credentials for the host helpdesk's programs
+    /// (`Authorization: Api-Key <key>`).
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
     /// A WebSocket echo on 127.0.0.1 with the server's socket settings, for
     /// protocol conformance runs (scripts/autobahn).
     #[command(hide = true)]
@@ -96,6 +100,36 @@ pub struct KeyArgs {
     /// Required `aud` claim, when set.
     #[arg(long, env = "SOPORTE_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// The claim with the user's id (a number or a digit string); unset:
+    /// `sub`, else `user_id`.
+    #[arg(long, env = "SOPORTE_JWT_USER_ID_CLAIM")]
+    pub jwt_user_id_claim: Option<String>,
+    /// The claim with the user's role (CLIENTE, AGENTE or SUPERVISOR).
+    #[arg(long, env = "SOPORTE_JWT_ROLE_CLAIM", default_value = "role")]
+    pub jwt_role_claim: String,
+    /// The claim with the user's display name.
+    #[arg(long, env = "SOPORTE_JWT_NAME_CLAIM", default_value = "name")]
+    pub jwt_name_claim: String,
+    /// The role of a user whose token has none and who was not provisioned
+    /// (unset: such a token is refused, naming the missing claim).
+    #[arg(long, env = "SOPORTE_JWT_DEFAULT_ROLE")]
+    pub jwt_default_role: Option<String>,
+}
+
+impl KeyArgs {
+    /// An HS256 secret, every other setting at its default.
+    pub fn hs256(secret: &str) -> KeyArgs {
+        KeyArgs {
+            jwt_secret: Some(secret.to_string()),
+            jwt_public_key: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_user_id_claim: None,
+            jwt_role_claim: "role".into(),
+            jwt_name_claim: "name".into(),
+            jwt_default_role: None,
+        }
+    }
 }
 
 /// Default of `--http-header-timeout`, in seconds (also the `ws-echo` test
@@ -187,6 +221,29 @@ pub struct ServeArgs {
     /// and print ready-to-open URLs.
     #[arg(long, env = "SOPORTE_DEMO", default_value_t = false)]
     pub demo: bool,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum ApiKeyCommand {
+    /// Create a key and print it (once: only its hash is kept).
+    Create {
+        /// What the key is for, to list and revoke it by.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List the keys: name, prefix, created, last used, revoked.
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Revoke a key by name: it stops working at once.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

@@ -5,6 +5,7 @@
 use crate::auth::{Minter, TokenRequest};
 use crate::domain::User;
 use crate::state::AppState;
+use crate::store::NewCustomer;
 use crate::store::TicketQuery;
 use crate::store::{NewTicket, TicketScope, Viewer};
 use soporte_protocol::Role;
@@ -57,6 +58,7 @@ pub async fn seed(state: &AppState, secret: &str) -> Result<Vec<(String, String)
         name: name.into(),
         role,
         avatar: None,
+        email: None,
     };
     for (person, role) in [(AGENT, Role::Agent), (SUPERVISOR, Role::Supervisor)] {
         store
@@ -77,9 +79,12 @@ pub async fn seed(state: &AppState, secret: &str) -> Result<Vec<(String, String)
         None => store
             .create_ticket(NewTicket {
                 subject: "No puedo acceder a mi cuenta".into(),
-                customer: record(CUSTOMER, Role::Customer),
+                customer: NewCustomer::Described(record(CUSTOMER, Role::Customer)),
                 auto_assign: Vec::new(),
                 max_open: 0,
+                agent: None,
+                external_id: None,
+                metadata: None,
             })
             .await
             .map_err(|e| e.to_string())?,
@@ -92,6 +97,8 @@ pub async fn seed(state: &AppState, secret: &str) -> Result<Vec<(String, String)
             role,
             avatar: None,
             ttl_seconds: 7 * 86_400,
+            issuer: None,
+            audience: None,
         })
     };
     // The customer page (`/`) opens the customer's ticket; the agent console

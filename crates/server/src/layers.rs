@@ -2,7 +2,7 @@
 //! never one above or beside it at its level. Read from the source, so a
 //! `use` that crosses a line fails the build's tests, not a review.
 //!
-//! From the bottom: `domain` (rules, no I/O) → `store`, `auth`, `config`,
+//! From the bottom: `domain` (rules, no I/O) → `store`, `auth`, `api_keys`, `config`,
 //! `hub`, `bus`, `presence`, `cluster`, `rate`, `slots`, `files`,
 //! `metrics`, `memory` → `state` → the services `chat`, `team`, `uploads` →
 //! `edge` (what REST and WebSocket endpoints share) → `http` and `ws`, side
@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 const UPPER: [&str; 9] = [
     "state", "chat", "team", "uploads", "edge", "http", "ws", "app", "demo",
 ];
-const LOWER: [&str; 13] = [
-    "domain", "store", "auth", "config", "hub", "bus", "presence", "cluster", "rate", "slots",
-    "files", "metrics", "memory",
+const LOWER: [&str; 14] = [
+    "domain", "store", "auth", "api_keys", "config", "hub", "bus", "presence", "cluster", "rate",
+    "slots", "files", "metrics", "memory",
 ];
 
 fn sources(module: &str) -> Vec<PathBuf> {

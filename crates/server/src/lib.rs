@@ -30,6 +30,7 @@
 //! the [`hub`] to every other connection of the ticket; the sender gets
 //! `mensaje_confirmado` when its commit returns.
 
+pub mod api_keys;
 pub mod app;
 pub mod auth;
 pub mod bus;

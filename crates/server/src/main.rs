@@ -3,7 +3,7 @@
 use clap::Parser;
 use soporte_server::auth::{Minter, TokenRequest, Verifier};
 use soporte_server::config::{
-    Cli, Command, Config, ConfigError, DatabaseUrl, ServeArgs, TokenArgs, WsEchoArgs,
+    ApiKeyCommand, Cli, Command, Config, ConfigError, DatabaseUrl, ServeArgs, TokenArgs, WsEchoArgs,
 };
 use soporte_server::store::postgres::PostgresStore;
 use soporte_server::store::sqlite::SqliteStore;
@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Command::Token(args) => token(args),
         Command::Migrate(args) => migrate(&args.database.database_url, args.new_epoch),
         Command::WsEcho(args) => ws_echo(args),
+        Command::ApiKey(command) => api_key(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -126,9 +127,98 @@ fn token(args: TokenArgs) -> Result<(), String> {
             role,
             avatar: args.avatar.as_deref(),
             ttl_seconds: args.ttl,
+            issuer: args.keys.jwt_issuer.as_deref(),
+            audience: args.keys.jwt_audience.as_deref(),
         })
     );
     Ok(())
+}
+
+/// `soporte api-key …`: the keys live in the database, so this opens the
+/// store (migrating it, as `serve` would) and writes through it.
+fn api_key(command: ApiKeyCommand) -> Result<(), String> {
+    use soporte_server::store::{DynStore, NoListener};
+    use std::sync::Arc;
+    const SETTING: &str = "SOPORTE_DATABASE_URL (--database-url)";
+    let database_url = match &command {
+        ApiKeyCommand::Create { database, .. }
+        | ApiKeyCommand::List { database }
+        | ApiKeyCommand::Revoke { database, .. } => database.database_url.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let store: DynStore = match DatabaseUrl::parse(&database_url).map_err(|e| e.to_string())? {
+            DatabaseUrl::Sqlite(path) => Arc::new(
+                SqliteStore::open(&path, Arc::new(NoListener), "")
+                    .map_err(|e| format!("{SETTING}: {e}"))?,
+            ),
+            DatabaseUrl::Postgres(url) => Arc::new(
+                PostgresStore::open(&url, Arc::new(NoListener), "")
+                    .await
+                    .map_err(|e| format!("{SETTING}: {e}"))?,
+            ),
+        };
+        match command {
+            ApiKeyCommand::Create { name, .. } => {
+                let name = name.trim().to_string();
+                if !soporte_server::api_keys::valid_name(&name) {
+                    return Err(format!(
+                        "--name: 1 to 100 letters, digits, spaces, '-', '_' or '.', got {name:?}"
+                    ));
+                }
+                let new = soporte_server::api_keys::generate();
+                store
+                    .create_api_key(name.clone(), new.prefix, new.hash)
+                    .await
+                    .map_err(|e| match e {
+                        soporte_server::store::StoreError::Refused(_) => {
+                            format!("--name: a key called {name:?} exists already")
+                        }
+                        other => format!("{SETTING}: {other}"),
+                    })?;
+                println!("{}", new.key);
+                eprintln!("api key {name:?} created; keep it now: only its hash is stored");
+            }
+            ApiKeyCommand::List { .. } => {
+                let keys = store
+                    .api_keys()
+                    .await
+                    .map_err(|e| format!("{SETTING}: {e}"))?;
+                println!(
+                    "{:<30} {:<10} {:<25} {:<25} revoked",
+                    "name", "prefix", "created", "last used"
+                );
+                for key in keys {
+                    let when = |at: Option<soporte_protocol::Timestamp>| {
+                        at.map_or("-".to_string(), |t| t.to_string())
+                    };
+                    println!(
+                        "{:<30} {:<10} {:<25} {:<25} {}",
+                        key.name,
+                        key.prefix,
+                        key.created.to_string(),
+                        when(key.last_used),
+                        when(key.revoked_at)
+                    );
+                }
+            }
+            ApiKeyCommand::Revoke { name, .. } => {
+                let revoked = store
+                    .revoke_api_key(name.clone())
+                    .await
+                    .map_err(|e| format!("{SETTING}: {e}"))?;
+                if !revoked {
+                    return Err(format!("no key in use is called {name:?}"));
+                }
+                println!("api key {name:?} revoked");
+            }
+        }
+        Ok(())
+    })
 }
 
 fn migrate(database_url: &str, new_epoch: bool) -> Result<(), String> {

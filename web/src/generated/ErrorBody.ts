@@ -3,4 +3,8 @@
 /**
  * The body of every 4xx/5xx answer.
  */
-export type ErrorBody = { detalle: string, };
+export type ErrorBody = { detalle: string, 
+/**
+ * The ticket a conflict is about (an `external_id` already used).
+ */
+ticket?: number | null, };

@@ -3,11 +3,20 @@ import type { Message } from "./Message";
 import type { Person } from "./Person";
 import type { TicketState } from "./TicketState";
 import type { Timestamp } from "./Timestamp";
+import type { JsonValue } from "./serde_json/JsonValue";
 
 /**
  * A ticket as listed for one viewer: with what that viewer has not read yet.
  */
-export type TicketView = { no_leidos: number, ultimo_mensaje: Message | null, id: number, asunto: string, estado: TicketState, cliente: Person, 
+export type TicketView = { no_leidos: number, ultimo_mensaje: Message | null, 
+/**
+ * The host helpdesk's id of the ticket (staff only).
+ */
+external_id?: string | null, 
+/**
+ * The host helpdesk's data about the ticket (staff only).
+ */
+metadata?: { [key in string]: JsonValue } | null, id: number, asunto: string, estado: TicketState, cliente: Person, 
 /**
  * The agent the ticket is assigned to; `None` while it waits in the queue.
  */

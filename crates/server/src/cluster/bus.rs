@@ -383,10 +383,11 @@ async fn subscribe(
 enum Input {
     /// A message's event for a room, from this node or another.
     Event(TicketEvent),
-    /// Messages read from the database to fill a room's gap.
+    /// Messages read from the database to fill a room's gap (boxed: rare,
+    /// and much larger than an event).
     Filled {
         ticket: TicketId,
-        result: StoreResult<(Option<Ticket>, Vec<Message>)>,
+        result: Box<StoreResult<(Option<Ticket>, Vec<Message>)>>,
     },
     /// The database's newest `seq` of watched tickets.
     Latest(HashMap<TicketId, Seq>),
@@ -431,7 +432,7 @@ impl Sequencer {
                 input = inputs.recv() => match input {
                     None => return,
                     Some(Input::Event(event)) => self.on_event(event),
-                    Some(Input::Filled { ticket, result }) => self.on_filled(ticket, result),
+                    Some(Input::Filled { ticket, result }) => self.on_filled(ticket, *result),
                     Some(Input::Latest(latest)) => self.on_latest(latest),
                 },
                 _ = tick.tick(), if !self.held.is_empty() => self.fill_overdue(),
@@ -530,7 +531,12 @@ impl Sequencer {
                 Ok((fresh, messages))
             }
             .await;
-            let _ = loopback.send(Input::Filled { ticket, result }).await;
+            let _ = loopback
+                .send(Input::Filled {
+                    ticket,
+                    result: Box::new(result),
+                })
+                .await;
         });
     }
 

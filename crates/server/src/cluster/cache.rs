@@ -234,6 +234,21 @@ impl Store for CachedStore {
     async fn agents(&self) -> StoreResult<Vec<soporte_protocol::server::AgentView>> {
         self.inner.agents().await
     }
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        self.inner.user(id).await
+    }
+    async fn user_view(&self, id: UserId) -> StoreResult<Option<soporte_protocol::rest::UserView>> {
+        self.inner.user_view(id).await
+    }
+    async fn ticket_by_external_id(&self, external_id: &str) -> StoreResult<Option<Ticket>> {
+        self.inner.ticket_by_external_id(external_id).await
+    }
+    async fn api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        self.inner.api_keys().await
+    }
+    async fn api_key(&self, prefix: &str) -> StoreResult<Option<StoredApiKey>> {
+        self.inner.api_key(prefix).await
+    }
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
         self.inner.ticket(id).await
     }

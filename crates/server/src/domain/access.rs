@@ -103,6 +103,8 @@ mod tests {
             created: Timestamp(0),
             updated: Timestamp(0),
             last_seq: 0,
+            external_id: None,
+            metadata: None,
         }
     }
 
@@ -112,6 +114,7 @@ mod tests {
             name: "x".into(),
             role,
             avatar: None,
+            email: None,
         }
     }
 

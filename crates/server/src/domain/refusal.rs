@@ -21,6 +21,9 @@ pub enum Refusal {
     /// The request names something that does not fit (an unknown agent, …).
     #[error("invalid: {0}")]
     Invalid(String),
+    /// The host's `external_id` names this ticket already.
+    #[error("external_id taken by ticket {0}")]
+    ExternalIdTaken(soporte_protocol::TicketId),
 }
 
 /// What a customer reads when their ticket takes no more messages.
@@ -50,6 +53,21 @@ impl Refusal {
                 FrameError::new(ErrorCode::Forbidden, text.clone())
             }
             Refusal::Invalid(text) => FrameError::new(ErrorCode::InvalidData, text.clone()),
+            Refusal::ExternalIdTaken(_) => FrameError::new(ErrorCode::InvalidData, self.text()),
+        }
+    }
+
+    /// What a person reads.
+    pub fn text(&self) -> String {
+        match self {
+            Refusal::NotFound => "No encontrado.".into(),
+            Refusal::TicketClosed => TICKET_CLOSED.into(),
+            Refusal::Conflict(text) | Refusal::Forbidden(text) | Refusal::Invalid(text) => {
+                text.clone()
+            }
+            Refusal::ExternalIdTaken(ticket) => {
+                format!("Ese external_id ya es del ticket {ticket}.")
+            }
         }
     }
 }

@@ -291,6 +291,7 @@ mod tests {
             name: format!("u{id}"),
             role,
             avatar: None,
+            email: None,
         }
     }
 
@@ -304,6 +305,8 @@ mod tests {
             created: Timestamp(0),
             updated: Timestamp(0),
             last_seq: 0,
+            external_id: None,
+            metadata: None,
         }
     }
 

@@ -11,6 +11,9 @@ pub struct User {
     pub name: String,
     pub role: Role,
     pub avatar: Option<String>,
+    /// Where the user can be reached when nobody is watching (the token's
+    /// `email` claim, or provisioning).
+    pub email: Option<String>,
 }
 
 impl User {
@@ -36,6 +39,16 @@ impl User {
         }
     }
 
+    /// The user as stored after saving `self` over `stored`: a token that
+    /// leaves out the avatar or email keeps the ones the user has.
+    pub fn merged_into(&self, stored: &User) -> User {
+        User {
+            avatar: self.avatar.clone().or_else(|| stored.avatar.clone()),
+            email: self.email.clone().or_else(|| stored.email.clone()),
+            ..self.clone()
+        }
+    }
+
     /// The user a person names, when it names one (not the system).
     pub fn from_person(person: &Person) -> Option<User> {
         let role = match person.kind {
@@ -49,6 +62,7 @@ impl User {
             name: person.name.clone(),
             role,
             avatar: person.avatar.clone(),
+            email: None,
         })
     }
 }
@@ -64,6 +78,7 @@ mod tests {
             name: "Ana".into(),
             role: Role::Supervisor,
             avatar: Some("https://x/a.png".into()),
+            email: None,
         };
         assert_eq!(User::from_person(&ana.person()), Some(ana.clone()));
         let seen = ana.participant(true, None);

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use soporte_protocol::rest::ErrorBody;
+use soporte_protocol::TicketId;
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -22,6 +23,8 @@ pub enum ApiError {
     Conflict(String),
     /// It existed and is no more (an expired grant).
     Gone(String),
+    /// The host's `external_id` names a ticket already (409, with its id).
+    TicketExists(TicketId, String),
     /// The store or a dependency cannot serve now; worth retrying.
     Unavailable(String),
 }
@@ -37,6 +40,7 @@ impl ApiError {
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::TicketExists(..) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -51,6 +55,7 @@ impl ApiError {
             | ApiError::TooManyRequests(d)
             | ApiError::Conflict(d)
             | ApiError::Gone(d)
+            | ApiError::TicketExists(_, d)
             | ApiError::Unavailable(d) => d.clone(),
         }
     }
@@ -78,6 +83,7 @@ impl From<Refusal> for ApiError {
             Refusal::Conflict(detail) => ApiError::Conflict(detail),
             Refusal::Forbidden(detail) => ApiError::Forbidden(detail),
             Refusal::Invalid(detail) => ApiError::BadRequest(detail),
+            Refusal::ExternalIdTaken(ticket) => ApiError::TicketExists(ticket, refusal.text()),
         }
     }
 }
@@ -89,6 +95,10 @@ impl IntoResponse for ApiError {
             status,
             Json(ErrorBody {
                 detail: self.detail(),
+                ticket: match &self {
+                    ApiError::TicketExists(ticket, _) => Some(*ticket),
+                    _ => None,
+                },
             }),
         )
             .into_response();

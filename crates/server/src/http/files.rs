@@ -11,7 +11,7 @@
 use crate::bus::Event;
 use crate::domain::access::{self};
 use crate::edge::error::ApiError;
-use crate::edge::extract::{bearer_token, QueryParams};
+use crate::edge::extract::{bearer_token, identify, QueryParams};
 use crate::files::storage::PendingFile;
 use crate::files::{self as content, FileKind};
 use crate::hub::{Audience, Except, TicketEvent};
@@ -68,9 +68,9 @@ async fn upload(
     if let Some(token) = bearer_token(&headers) {
         let caller = state
             .verifier
-            .verify(token.trim())
+            .verify(token)
             .map_err(ApiError::Unauthorized)?;
-        if caller.user.id != grant.grant.user {
+        if caller.id != grant.grant.user {
             return Err(ApiError::Forbidden(
                 "La autorización de subida es de otro usuario.".into(),
             ));
@@ -407,10 +407,7 @@ async fn serve(
         .map(str::to_string)
         .or(params.token)
         .unwrap_or_default();
-    let caller = state
-        .verifier
-        .verify(token.trim())
-        .map_err(ApiError::Unauthorized)?;
+    let caller = identify(&state, token.trim()).await?;
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
     let file = state
         .store

@@ -7,6 +7,7 @@ pub mod files;
 pub mod ops;
 pub mod team;
 pub mod tickets;
+pub mod users;
 
 use crate::state::AppState;
 use axum::Router;
@@ -18,4 +19,5 @@ pub fn router(max_file_size: u64) -> Router<AppState> {
         .merge(team::router())
         .merge(files::router(max_file_size))
         .merge(ops::router())
+        .merge(users::router())
 }

@@ -3,20 +3,23 @@
 use crate::auth::Identity;
 use crate::bus::Event;
 use crate::domain::access;
+use crate::domain::integration;
 use crate::domain::User;
 use crate::edge::error::ApiError;
-use crate::edge::extract::{ticket_id, Caller, JsonBody, QueryParams};
+use crate::edge::extract::{ticket_id, Actor, Caller, JsonBody, QueryParams};
 use crate::edge::routes;
 use crate::hub::inbox::{InboxEvent, InboxRoute};
 use crate::state::AppState;
-use crate::store::{NewTicket, TicketCommand, TicketScope, Viewer};
+use crate::store::{NewCustomer, NewTicket, TicketCommand, TicketScope, Viewer};
 use crate::store::{Newest, TicketQuery};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use soporte_protocol::rest::{AssignRequest, CreateTicket, StateRequest, TicketList, TicketView};
+use soporte_protocol::rest::{
+    AssignRequest, CreateTicket, CustomerField, StateRequest, TicketList, TicketView,
+};
 use soporte_protocol::server::{TicketChange, TicketUpdated};
 use soporte_protocol::ServerFrame;
 use soporte_protocol::{Role, Ticket};
@@ -35,7 +38,7 @@ pub fn router() -> Router<AppState> {
 
 async fn create(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    actor: Actor,
     JsonBody(body): JsonBody<CreateTicket>,
 ) -> Result<(StatusCode, Json<TicketView>), ApiError> {
     let subject = body.subject.trim().to_string();
@@ -44,39 +47,37 @@ async fn create(
             "El asunto es obligatorio y tiene como máximo {MAX_SUBJECT_CHARS} caracteres."
         )));
     }
-    let customer = match (caller.user.role, body.customer) {
-        (Role::Customer, None) => caller.user.clone(),
-        (Role::Customer, Some(other)) if other.id == caller.user.id => caller.user.clone(),
-        (Role::Customer, Some(_)) => {
-            return Err(ApiError::Forbidden(
-                "Un cliente solo puede abrir tickets a su nombre.".into(),
-            ))
-        }
-        (_, None) => {
-            return Err(ApiError::BadRequest(
-                "Indica el cliente del ticket: {\"cliente\": {\"id\": ..., \"nombre\": ...}}."
-                    .into(),
-            ))
-        }
-        (_, Some(customer)) => {
-            let name = customer.name.trim().to_string();
-            if customer.id <= 0 || name.is_empty() || name.chars().count() > 100 {
-                return Err(ApiError::BadRequest(
-                    "El cliente necesita un id positivo y un nombre.".into(),
-                ));
-            }
-            User {
-                id: customer.id,
-                name,
-                role: Role::Customer,
-                avatar: customer.avatar,
-            }
-        }
-    };
-    if caller.user.role != Role::Customer {
-        state.store.upsert_user(caller.user.clone()).await?;
+    let staff = staff(&actor);
+    if !staff && (body.external_id.is_some() || body.metadata.is_some()) {
+        return Err(ApiError::Forbidden(
+            "external_id y metadata son del equipo de soporte o de una clave de API.".into(),
+        ));
     }
-    let (auto_assign, max_open) = crate::team::auto_assign_candidates(&state).await?;
+    if body.agent.is_some() && !actor.is_admin() {
+        return Err(ApiError::Forbidden(
+            "Solo un supervisor o una clave de API asignan el ticket al crearlo.".into(),
+        ));
+    }
+    let external_id = body
+        .external_id
+        .as_deref()
+        .map(integration::external_id)
+        .transpose()?;
+    let metadata = body
+        .metadata
+        .as_ref()
+        .map(integration::ticket_metadata)
+        .transpose()?;
+    let customer = customer_of(&actor, body.customer)?;
+    if let Actor::User(caller) = &actor {
+        if caller.user.role != Role::Customer {
+            state.store.upsert_user(caller.user.clone()).await?;
+        }
+    }
+    let (auto_assign, max_open) = match body.agent {
+        Some(_) => (Vec::new(), 0),
+        None => crate::team::auto_assign_candidates(&state).await?,
+    };
     let ticket = state
         .store
         .create_ticket(NewTicket {
@@ -84,6 +85,9 @@ async fn create(
             customer,
             auto_assign,
             max_open,
+            agent: body.agent,
+            external_id,
+            metadata,
         })
         .await?;
     // Inboxes learn of it at once: the queue, or the agent it went to.
@@ -96,63 +100,173 @@ async fn create(
         route: InboxRoute::Ticket { agent },
         text: frame.encode().into(),
     }));
-    tracing::info!(ticket = ticket.id, by = caller.user.id, "ticket created");
+    tracing::info!(ticket = ticket.id, "ticket created");
     Ok((
         StatusCode::CREATED,
-        Json(TicketView {
-            ticket,
-            unread: 0,
-            last_message: None,
-        }),
+        Json(TicketView::new(ticket, 0, None, staff)),
     ))
+}
+
+/// Staff and services see the host's data on tickets; customers never.
+fn staff(actor: &Actor) -> bool {
+    actor
+        .user()
+        .is_none_or(|caller| caller.user.role.is_staff())
+}
+
+/// Who a new ticket is for: a customer opens their own; staff and services
+/// name a provisioned customer by id, or describe one.
+fn customer_of(actor: &Actor, named: Option<CustomerField>) -> Result<NewCustomer, ApiError> {
+    if let Some(caller) = actor.user().filter(|c| c.user.role == Role::Customer) {
+        let own = match &named {
+            None => true,
+            Some(CustomerField::Id(id)) => *id == caller.user.id,
+            Some(CustomerField::Described(other)) => other.id == caller.user.id,
+        };
+        if !own {
+            return Err(ApiError::Forbidden(
+                "Un cliente solo puede abrir tickets a su nombre.".into(),
+            ));
+        }
+        return Ok(NewCustomer::Described(caller.user.clone()));
+    }
+    match named {
+        None => Err(ApiError::BadRequest(
+            "Indica el cliente del ticket: {\"cliente\": id} de un cliente dado de alta, \
+             o {\"cliente\": {\"id\": ..., \"nombre\": ...}}."
+                .into(),
+        )),
+        Some(CustomerField::Id(id)) => Ok(NewCustomer::Provisioned(id)),
+        Some(CustomerField::Described(customer)) => {
+            let name = customer.name.trim().to_string();
+            if customer.id <= 0 || name.is_empty() || name.chars().count() > 100 {
+                return Err(ApiError::BadRequest(
+                    "El cliente necesita un id positivo y un nombre.".into(),
+                ));
+            }
+            Ok(NewCustomer::Described(User {
+                id: customer.id,
+                name,
+                role: Role::Customer,
+                avatar: customer.avatar,
+                email: None,
+            }))
+        }
+    }
 }
 
 #[derive(Deserialize)]
 struct ListParams {
     #[serde(default)]
     limit: Option<usize>,
+    /// The ticket with the host's id (staff and service keys).
+    #[serde(default)]
+    external_id: Option<String>,
+}
+
+/// Who reads: a service key reads as staff, with no unread of its own.
+fn viewer_of(actor: &Actor) -> Viewer {
+    match actor {
+        Actor::User(caller) => Viewer::new(caller.user.id, caller.user.role),
+        Actor::Service(_) => Viewer {
+            id: 0,
+            sees_internal: true,
+        },
+    }
 }
 
 async fn list(
     State(state): State<AppState>,
-    Caller(caller): Caller,
+    actor: Actor,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<TicketList>, ApiError> {
-    let scope = match caller.user.role {
-        Role::Customer => TicketScope::OwnedBy(caller.user.id),
-        Role::Agent => TicketScope::AgentQueue(caller.user.id),
-        Role::Supervisor => TicketScope::All,
+    if let Some(external_id) = params.external_id.as_deref() {
+        return by_external_id(&state, &actor, external_id).await;
+    }
+    let scope = match &actor {
+        Actor::Service(_) => TicketScope::All,
+        Actor::User(caller) => match caller.user.role {
+            Role::Customer => TicketScope::OwnedBy(caller.user.id),
+            Role::Agent => TicketScope::AgentQueue(caller.user.id),
+            Role::Supervisor => TicketScope::All,
+        },
     };
     let limit = params.limit.unwrap_or(DEFAULT_LIST).clamp(1, MAX_LIST);
-    let viewer = Viewer::new(caller.user.id, caller.user.role);
     let results = state
         .store
-        .list_tickets(TicketQuery::new(scope, viewer, limit))
+        .list_tickets(TicketQuery::new(scope, viewer_of(&actor), limit))
         .await?;
+    let results = results
+        .into_iter()
+        .map(|view| staff_view(view, &actor))
+        .collect::<Vec<_>>();
     Ok(Json(TicketList {
         count: results.len(),
         results,
     }))
 }
 
-async fn show(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-    Path(id): Path<String>,
-) -> Result<Json<TicketView>, ApiError> {
-    let ticket = visible_ticket(&state, &caller, &id).await?;
-    let viewer = Viewer::new(caller.user.id, caller.user.role);
-    let no_leidos = state.store.unread_count(ticket.id, viewer).await?;
-    let ultimo_mensaje = state
+/// A view as the actor may see it: the host's data for staff only.
+fn staff_view(view: TicketView, actor: &Actor) -> TicketView {
+    TicketView::new(view.ticket, view.unread, view.last_message, staff(actor))
+}
+
+/// `?external_id=`: the ticket the host knows by that id, if the caller may
+/// read it (an empty list otherwise).
+async fn by_external_id(
+    state: &AppState,
+    actor: &Actor,
+    external_id: &str,
+) -> Result<Json<TicketList>, ApiError> {
+    if !staff(actor) {
+        return Err(ApiError::Forbidden(
+            "La búsqueda por external_id es del equipo de soporte o de una clave de API.".into(),
+        ));
+    }
+    let found = state
+        .store
+        .ticket_by_external_id(external_id.trim())
+        .await?;
+    let readable = found.filter(|ticket| match actor {
+        Actor::Service(_) => true,
+        Actor::User(caller) => access::may_read(&caller.user, ticket),
+    });
+    let mut results = Vec::new();
+    if let Some(ticket) = readable {
+        results.push(view_of(state, actor, ticket).await?);
+    }
+    Ok(Json(TicketList {
+        count: results.len(),
+        results,
+    }))
+}
+
+/// A ticket with the actor's unread count and the newest message they may see.
+async fn view_of(state: &AppState, actor: &Actor, ticket: Ticket) -> Result<TicketView, ApiError> {
+    let viewer = viewer_of(actor);
+    let unread = state.store.unread_count(ticket.id, viewer).await?;
+    let last = state
         .store
         .recent_messages(Newest::new(ticket.id, 1, viewer.sees_internal))
         .await?
         .pop();
-    Ok(Json(TicketView {
-        ticket,
-        unread: no_leidos,
-        last_message: ultimo_mensaje,
-    }))
+    Ok(TicketView::new(ticket, unread, last, staff(actor)))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Json<TicketView>, ApiError> {
+    let ticket = match &actor {
+        Actor::User(caller) => visible_ticket(&state, caller, &id).await?,
+        Actor::Service(_) => state
+            .store
+            .ticket(ticket_id(&id)?)
+            .await?
+            .ok_or(ApiError::NotFound)?,
+    };
+    Ok(Json(view_of(&state, &actor, ticket).await?))
 }
 
 /// The ticket `raw_id` names, if the caller may read it: 404 when there is no

@@ -330,6 +330,8 @@ mod tests {
             created: Timestamp::now(),
             updated: Timestamp::now(),
             last_seq,
+            external_id: None,
+            metadata: None,
         }
     }
 

@@ -117,12 +117,42 @@ impl CommitListener for NoListener {
 #[derive(Debug, Clone)]
 pub struct NewTicket {
     pub subject: String,
-    pub customer: User,
+    pub customer: NewCustomer,
     /// Agents the ticket may be assigned to at once (automatic assignment),
     /// in no particular order; the store picks the one with the fewest open
     /// tickets under `max_open`.
     pub auto_assign: Vec<UserId>,
     pub max_open: i64,
+    /// Assign it at once to this agent (instead of automatic assignment).
+    pub agent: Option<UserId>,
+    /// The host helpdesk's id of the ticket, checked (unique).
+    pub external_id: Option<String>,
+    /// The host helpdesk's data, as checked JSON text.
+    pub metadata: Option<String>,
+}
+
+impl NewTicket {
+    /// A ticket for `customer`, as described, with nothing else.
+    pub fn new(subject: impl Into<String>, customer: User) -> NewTicket {
+        NewTicket {
+            subject: subject.into(),
+            customer: NewCustomer::Described(customer),
+            auto_assign: Vec::new(),
+            max_open: 0,
+            agent: None,
+            external_id: None,
+            metadata: None,
+        }
+    }
+}
+
+/// Who a new ticket is for.
+#[derive(Debug, Clone)]
+pub enum NewCustomer {
+    /// A provisioned customer, by id: they must exist already.
+    Provisioned(UserId),
+    /// A customer as described (stored as such if new).
+    Described(User),
 }
 
 /// Which tickets a listing covers.
@@ -358,6 +388,24 @@ pub struct AttachmentFile {
     pub sha256: String,
 }
 
+/// A service credential as listed and checked (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub created: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub last_used: Option<Timestamp>,
+}
+
+/// An API key with the hash a presented key is checked against.
+#[derive(Debug, Clone)]
+pub struct StoredApiKey {
+    pub key: ApiKey,
+    pub hash: String,
+}
+
 /// The database. Reads are each store's own SQL. Writes are queued to the
 /// store's writer as [`Job`]s and run by `writes` against the store's
 /// [`WriteTx`], so every rule a write applies is written once; a store
@@ -386,6 +434,16 @@ pub trait Store: Send + Sync + 'static {
     /// Every agent we know, with availability and open tickets (`online` false:
     /// presence is the inbox hub's).
     async fn agents(&self) -> StoreResult<Vec<soporte_protocol::server::AgentView>>;
+    /// Every API key, by name.
+    async fn api_keys(&self) -> StoreResult<Vec<ApiKey>>;
+    /// The key with this prefix, revoked or not.
+    async fn api_key(&self, prefix: &str) -> StoreResult<Option<StoredApiKey>>;
+    /// The user as stored (named by a token, or provisioned by the host).
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// The user with what the host provisioned of them (`activo`).
+    async fn user_view(&self, id: UserId) -> StoreResult<Option<soporte_protocol::rest::UserView>>;
+    /// The tickets with this `external_id` (one at most).
+    async fn ticket_by_external_id(&self, external_id: &str) -> StoreResult<Option<Ticket>>;
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>>;
     /// The newest `seq` of each of these tickets (unknown ones are left out).
     /// Cluster nodes compare it with what their rooms have, to catch up on
@@ -500,6 +558,27 @@ pub trait Store: Send + Sync + 'static {
     }
     async fn delete_canned_response(&self, id: i64) -> StoreResult<bool> {
         writes::delete_canned_response(self, id).await
+    }
+    /// Stores a user as the host provisions them; true when new.
+    async fn provision_user(&self, user: User, active: bool) -> StoreResult<bool> {
+        writes::provision_user(self, user, active).await
+    }
+    /// Stores a new key's hash under `name` (a name taken is a conflict).
+    async fn create_api_key(
+        &self,
+        name: String,
+        prefix: String,
+        hash: String,
+    ) -> StoreResult<ApiKey> {
+        writes::create_api_key(self, name, prefix, hash).await
+    }
+    /// Revokes the key called `name`; false when there is no such key in use.
+    async fn revoke_api_key(&self, name: String) -> StoreResult<bool> {
+        writes::revoke_api_key(self, name).await
+    }
+    /// Notes that key `id` was used at `at`.
+    async fn touch_api_key(&self, id: i64, at: Timestamp) -> StoreResult<()> {
+        writes::touch_api_key(self, id, at).await
     }
 }
 

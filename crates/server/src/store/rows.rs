@@ -3,7 +3,7 @@
 //! them by position, so the two cannot drift apart.
 
 use super::columns::{JsonObject, Stored};
-use super::{AttachmentFile, GrantState, UploadGrant};
+use super::{ApiKey, AttachmentFile, GrantState, StoredApiKey, UploadGrant};
 use crate::domain::stats::{MessageFacts, TicketFacts};
 use crate::domain::tickets::ResolvedAt;
 use crate::domain::User;
@@ -88,7 +88,7 @@ pub fn message_at<R: SqlRow>(row: &R, at: usize) -> Result<Message, R::Error> {
 }
 
 pub const TICKET_COLUMNS: &str = "t.id, t.asunto, t.estado, t.creado, t.actualizado, t.last_seq, \
-     c.id, c.nombre, c.avatar, a.id, a.nombre, a.rol, a.avatar";
+     c.id, c.nombre, c.avatar, a.id, a.nombre, a.rol, a.avatar, t.external_id, t.metadata";
 
 pub const TICKET_FROM: &str =
     "tickets t JOIN users c ON c.id = t.cliente_id LEFT JOIN users a ON a.id = t.agente_id";
@@ -117,10 +117,12 @@ pub fn ticket<R: SqlRow>(row: &R) -> Result<Ticket, R::Error> {
             avatar: row.col(8)?,
         },
         agent,
+        external_id: row.col(13)?,
+        metadata: row.col::<Option<JsonObject>>(14)?.map(|json| json.0),
     })
 }
 
-pub const USER_COLUMNS: &str = "id, nombre, rol, avatar";
+pub const USER_COLUMNS: &str = "id, nombre, rol, avatar, email";
 
 pub fn user<R: SqlRow>(row: &R) -> Result<User, R::Error> {
     Ok(User {
@@ -128,13 +130,28 @@ pub fn user<R: SqlRow>(row: &R) -> Result<User, R::Error> {
         name: row.col(1)?,
         role: row.col::<Stored<Role>>(2)?.0,
         avatar: row.col(3)?,
+        email: row.col(4)?,
     })
 }
 
-/// Every agent with their open tickets (`online` is presence's to fill).
+pub const USER_VIEW_COLUMNS: &str = "id, nombre, rol, avatar, email, activo";
+
+pub fn user_view<R: SqlRow>(row: &R) -> Result<soporte_protocol::rest::UserView, R::Error> {
+    Ok(soporte_protocol::rest::UserView {
+        id: row.col(0)?,
+        name: row.col(1)?,
+        role: row.col::<Stored<Role>>(2)?.0,
+        avatar: row.col(3)?,
+        email: row.col(4)?,
+        active: row.col(5)?,
+    })
+}
+
+/// Every active agent with their open tickets (`online` is presence's to
+/// fill); agents the host marked inactive are left out.
 pub const AGENT_VIEW_SELECT: &str = "SELECT u.id, u.nombre, u.avatar, u.disponibilidad,
         (SELECT COUNT(*) FROM tickets t WHERE t.agente_id = u.id AND t.estado IN ('ABIERTO', 'EN_ESPERA'))
-     FROM users u WHERE u.rol = 'AGENTE'";
+     FROM users u WHERE u.rol = 'AGENTE' AND u.activo = TRUE";
 
 pub fn agent_view<R: SqlRow>(row: &R) -> Result<AgentView, R::Error> {
     Ok(AgentView {
@@ -286,4 +303,20 @@ pub fn author_kinds(authors: &[AuthorKind]) -> String {
         .map(|k| format!("'{}'", k.as_str()))
         .collect();
     quoted.join(", ")
+}
+
+pub const API_KEY_COLUMNS: &str = "id, name, prefix, created, revoked_at, last_used, key_hash";
+
+pub fn api_key<R: SqlRow>(row: &R) -> Result<StoredApiKey, R::Error> {
+    Ok(StoredApiKey {
+        key: ApiKey {
+            id: row.col(0)?,
+            name: row.col(1)?,
+            prefix: row.col(2)?,
+            created: row.at(3)?,
+            revoked_at: row.at_opt(4)?,
+            last_used: row.at_opt(5)?,
+        },
+        hash: row.col(6)?,
+    })
 }

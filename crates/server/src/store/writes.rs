@@ -11,7 +11,7 @@
 use super::*;
 use crate::domain::tickets::{self, Claim, Plan, ResolvedAt};
 use crate::domain::uploads::{self, GrantFacts};
-use crate::domain::{canned, messages};
+use crate::domain::{canned, integration, messages};
 use async_trait::async_trait;
 use futures_util::future::{FutureExt, LocalBoxFuture};
 use soporte_protocol::server::TicketChange;
@@ -45,7 +45,14 @@ pub trait WriteTx {
     /// `client_id`, the message they stored with it before (`None`: no such
     /// ticket).
     async fn append_context(&mut self, new: &NewMessage) -> StoreResult<Option<AppendContext>>;
-    async fn insert_ticket(&mut self, row: &TicketRow<'_>) -> StoreResult<TicketId>;
+    /// The new ticket's id; `None` when its `external_id` is taken.
+    async fn insert_ticket(&mut self, row: &TicketRow<'_>) -> StoreResult<Option<TicketId>>;
+    async fn ticket_by_external_id(&mut self, external_id: &str) -> StoreResult<Option<TicketId>>;
+    /// Whether the host counts the user as active (unknown users are not).
+    async fn is_active(&mut self, user: UserId) -> StoreResult<bool>;
+    /// Stores a user as the host provisions them (every field as given);
+    /// true when the user is new.
+    async fn provision_user(&mut self, user: &User, active: bool) -> StoreResult<bool>;
     /// Serializes automatic assignment among the writers of every node.
     async fn lock_auto_assign(&mut self) -> StoreResult<()>;
     /// Open tickets (not resolved or closed) assigned to `agent`.
@@ -86,6 +93,21 @@ pub trait WriteTx {
     async fn save_canned(&mut self, row: &CannedRow<'_>) -> StoreResult<CannedSave>;
     async fn canned_response(&mut self, id: i64) -> StoreResult<Option<CannedResponse>>;
     async fn delete_canned(&mut self, id: i64) -> StoreResult<bool>;
+
+    /// The new key; `None` when its name (or prefix) is taken.
+    async fn insert_api_key(&mut self, row: &ApiKeyRow<'_>) -> StoreResult<Option<ApiKey>>;
+    /// False when no key in use has this name.
+    async fn revoke_api_key(&mut self, name: &str, at: Timestamp) -> StoreResult<bool>;
+    async fn touch_api_key(&mut self, id: i64, at: Timestamp) -> StoreResult<()>;
+}
+
+/// A service credential to store (its hash, never the key).
+#[derive(Debug, Clone, Copy)]
+pub struct ApiKeyRow<'a> {
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub hash: &'a str,
+    pub at: Timestamp,
 }
 
 /// What appending a message needs to know of its ticket.
@@ -101,6 +123,9 @@ pub struct AppendContext {
 pub struct TicketRow<'a> {
     pub subject: &'a str,
     pub customer: UserId,
+    pub external_id: Option<&'a str>,
+    /// JSON text.
+    pub metadata: Option<&'a str>,
     pub at: Timestamp,
 }
 
@@ -309,26 +334,58 @@ pub(super) async fn create_ticket<S: Store + ?Sized>(
 
 async fn create_ticket_in(tx: &mut dyn WriteTx, new: NewTicket) -> StoreResult<Ticket> {
     let at = Timestamp::now();
-    let known = tx.user(new.customer.id).await?;
-    tickets::check_customer(new.customer.id, known.map(|user| user.role))?;
-    tx.save_user(&new.customer).await?;
+    let customer = match &new.customer {
+        NewCustomer::Provisioned(id) => {
+            let known = tx.user(*id).await?;
+            integration::provisioned_customer(*id, known.as_ref())?;
+            *id
+        }
+        NewCustomer::Described(customer) => {
+            let known = tx.user(customer.id).await?;
+            tickets::check_customer(customer.id, known.map(|user| user.role))?;
+            tx.save_user(customer).await?;
+            customer.id
+        }
+    };
+    let taken = |existing: Option<TicketId>| match existing {
+        Some(ticket) => Err(StoreError::Refused(Refusal::ExternalIdTaken(ticket))),
+        None => Ok(()),
+    };
+    if let Some(external_id) = &new.external_id {
+        taken(tx.ticket_by_external_id(external_id).await?)?;
+    }
     let row = TicketRow {
         subject: &new.subject,
-        customer: new.customer.id,
+        customer,
+        external_id: new.external_id.as_deref(),
+        metadata: new.metadata.as_deref(),
         at,
     };
-    let id = tx.insert_ticket(&row).await?;
-    if !new.auto_assign.is_empty() {
-        tx.lock_auto_assign().await?;
-        let mut loads = Vec::with_capacity(new.auto_assign.len());
-        for &agent in &new.auto_assign {
-            loads.push((agent, tx.open_tickets_of(agent).await?));
+    let Some(id) = tx.insert_ticket(&row).await? else {
+        // Another node's ticket took the external_id since the check.
+        let external_id = new.external_id.as_deref().unwrap_or_default();
+        taken(tx.ticket_by_external_id(external_id).await?)?;
+        return Err(StoreError::Unavailable(
+            "a ticket insert wrote nothing".into(),
+        ));
+    };
+    let chosen = match new.agent {
+        Some(agent) => Some(agent),
+        None if new.auto_assign.is_empty() => None,
+        None => {
+            tx.lock_auto_assign().await?;
+            let mut loads = Vec::with_capacity(new.auto_assign.len());
+            for &agent in &new.auto_assign {
+                loads.push((agent, tx.open_tickets_of(agent).await?));
+            }
+            tickets::choose_agent(&loads, new.max_open)
         }
-        if let Some(chosen) = tickets::choose_agent(&loads, new.max_open) {
-            let agent = tx.user(chosen).await?;
-            tickets::known_agent(chosen, agent.as_ref())?;
-            tx.set_agent(id, chosen, at).await?;
-        }
+    };
+    if let Some(chosen) = chosen {
+        let known = tx.user(chosen).await?;
+        let agent = tickets::known_agent(chosen, known.as_ref())?;
+        integration::check_active_agent(agent, tx.is_active(chosen).await?)?;
+        tx.set_agent(id, chosen, at).await?;
     }
     missing(tx.ticket(id).await?)
 }
@@ -383,6 +440,11 @@ async fn change_ticket_in(
         None => None,
     };
     let plan = tickets::decide(&ticket, &actor, &command, target.as_ref())?;
+    if let (Some(agent), Some(target)) = (plan.assign, &target) {
+        if agent == target.id {
+            integration::check_active_agent(target, tx.is_active(agent).await?)?;
+        }
+    }
     apply(tx, id, plan).await?;
     missing(tx.ticket(id).await?)
 }
@@ -717,6 +779,61 @@ pub(super) async fn delete_canned_response<S: Store + ?Sized>(
     id: i64,
 ) -> StoreResult<bool> {
     write(store, Locks::default(), move |tx| tx.delete_canned(id)).await
+}
+
+pub(super) async fn provision_user<S: Store + ?Sized>(
+    store: &S,
+    user: User,
+    active: bool,
+) -> StoreResult<bool> {
+    write(store, Locks::default(), move |tx| {
+        let user = user.clone();
+        async move { tx.provision_user(&user, active).await }.boxed_local()
+    })
+    .await
+}
+
+pub(super) async fn create_api_key<S: Store + ?Sized>(
+    store: &S,
+    name: String,
+    prefix: String,
+    hash: String,
+) -> StoreResult<ApiKey> {
+    write(store, Locks::default(), move |tx| {
+        let (name, prefix, hash) = (name.clone(), prefix.clone(), hash.clone());
+        async move {
+            let row = ApiKeyRow {
+                name: &name,
+                prefix: &prefix,
+                hash: &hash,
+                at: Timestamp::now(),
+            };
+            tx.insert_api_key(&row)
+                .await?
+                .ok_or_else(|| integration::key_name_taken(&name).into())
+        }
+        .boxed_local()
+    })
+    .await
+}
+
+pub(super) async fn revoke_api_key<S: Store + ?Sized>(
+    store: &S,
+    name: String,
+) -> StoreResult<bool> {
+    write(store, Locks::default(), move |tx| {
+        let name = name.clone();
+        async move { tx.revoke_api_key(&name, Timestamp::now()).await }.boxed_local()
+    })
+    .await
+}
+
+pub(super) async fn touch_api_key<S: Store + ?Sized>(
+    store: &S,
+    id: i64,
+    at: Timestamp,
+) -> StoreResult<()> {
+    write(store, Locks::default(), move |tx| tx.touch_api_key(id, at)).await
 }
 
 /// Runs `future` to its end when it never waits (the SQLite store's rows are

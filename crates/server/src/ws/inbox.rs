@@ -46,7 +46,8 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let admitted = authenticate(&state, params.token.as_deref(), &headers).and_then(|identity| {
+    let identity = authenticate(&state, params.token.as_deref(), &headers).await;
+    let admitted = identity.and_then(|identity| {
         if !identity.user.role.is_staff() {
             return Err(ApiError::Forbidden(
                 "La bandeja es solo para agentes y supervisores.".into(),

@@ -13,7 +13,7 @@ pub mod session;
 use crate::auth::Identity;
 use crate::domain::access::{self, Access};
 use crate::edge::error::ApiError;
-use crate::edge::extract::bearer_token;
+use crate::edge::extract::{bearer_token, identify};
 use crate::edge::routes;
 use crate::metrics::METRICS;
 use crate::slots::{self, SlotRefused};
@@ -246,7 +246,7 @@ pub fn limited(ws: WebSocketUpgrade, max_frame: usize) -> WebSocketUpgrade {
 
 /// Who is connecting: the browser's `Origin` must be on the list, and the
 /// token (query `token`, or `Authorization: Bearer`) must verify.
-pub fn authenticate(
+pub async fn authenticate(
     state: &AppState,
     token: Option<&str>,
     headers: &HeaderMap,
@@ -264,7 +264,7 @@ pub fn authenticate(
         }
     }
     let token = token.or_else(|| bearer_token(headers)).unwrap_or("");
-    state.verifier.verify(token).map_err(ApiError::Unauthorized)
+    identify(state, token).await
 }
 
 /// A connection slot for `user`, or the refusal to answer with.
@@ -296,7 +296,7 @@ async fn admit(
     params: &ConnectParams,
     headers: &HeaderMap,
 ) -> Result<Admitted, ApiError> {
-    let identity = authenticate(state, params.token.as_deref(), headers)?;
+    let identity = authenticate(state, params.token.as_deref(), headers).await?;
     let since = match params.since.as_deref() {
         None | Some("") => None,
         Some(text) => Some(

@@ -113,6 +113,7 @@ async fn public_key_app(public: &str) -> TestApp {
         jwt_public_key: Some(fixture(public)),
         jwt_issuer: None,
         jwt_audience: None,
+        ..soporte_server::config::KeyArgs::hs256("")
     };
     spawn_with_verifier(Verifier::from_args(&keys).unwrap().unwrap(), |_| {}).await
 }
@@ -169,6 +170,7 @@ fn an_rsa_key_under_2048_bits_refuses_to_start() {
         jwt_public_key: Some(fixture(file)),
         jwt_issuer: None,
         jwt_audience: None,
+        ..soporte_server::config::KeyArgs::hs256("")
     };
     let Err(error) = Verifier::from_args(&keys("rsa1024_public.pem")) else {
         panic!("a 1024-bit key is refused");

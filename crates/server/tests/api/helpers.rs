@@ -245,6 +245,8 @@ pub fn token_with_ttl(id: i64, name: &str, role: Role, ttl_seconds: u64) -> Stri
         role,
         avatar: None,
         ttl_seconds,
+        issuer: None,
+        audience: None,
     })
 }
 

@@ -8,6 +8,7 @@ mod durability;
 mod faults;
 mod files;
 mod helpers;
+mod integration;
 mod ops;
 mod postgres;
 mod properties;

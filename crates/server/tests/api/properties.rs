@@ -45,12 +45,10 @@ proptest! {
             let mut tickets = Vec::new();
             for n in 0..3 {
                 let ticket = store
-                    .create_ticket(NewTicket {
-                        subject: format!("t{n}"),
-                        customer: User { id: 1, name: "Ana".into(), role: Role::Customer, avatar: None },
-                        auto_assign: Vec::new(),
-                        max_open: 0,
-                    })
+                    .create_ticket(NewTicket::new(
+                        format!("t{n}"),
+                        User { id: 1, name: "Ana".into(), role: Role::Customer, avatar: None, email: None },
+                    ))
                     .await
                     .unwrap();
                 tickets.push(ticket.id);

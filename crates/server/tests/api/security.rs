@@ -128,6 +128,7 @@ async fn issuer_audience_and_not_before_are_enforced_when_configured() {
         jwt_public_key: None,
         jwt_issuer: Some("https://helpdesk.example".into()),
         jwt_audience: Some("soporte".into()),
+        ..soporte_server::config::KeyArgs::hs256("")
     };
     let verifier = soporte_server::auth::Verifier::from_args(&keys)
         .unwrap()

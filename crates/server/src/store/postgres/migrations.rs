@@ -13,7 +13,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_epoch.sql")),
     (3, include_str!("migrations/0003_enum_checks.sql")),
+    (4, include_str!("migrations/0004_integration.sql")),
 ];
+
+/// How many migrations this build knows.
+pub fn known() -> usize {
+    MIGRATIONS.len()
+}
 
 /// The advisory lock key every node takes to migrate ("soporte" in ASCII).
 const MIGRATION_LOCK: i64 = 0x0073_6f70_6f72_7465;

@@ -165,6 +165,11 @@ impl PostgresStore {
         Ok(row.get(0))
     }
 
+    /// How many migrations this build knows (all are applied at open).
+    pub fn known_migrations() -> usize {
+        migrations::known()
+    }
+
     /// Applies migrations and returns how many were new (`soporte migrate`).
     pub async fn migrate(url: &str) -> Result<usize, String> {
         let config = connection_config(url)?;
@@ -228,6 +233,27 @@ impl Store for PostgresStore {
 
     async fn agents(&self) -> StoreResult<Vec<AgentView>> {
         read!(self, |c| reads::agents(&c).await)
+    }
+
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        read!(self, |c| reads::user(&c, id).await)
+    }
+
+    async fn user_view(&self, id: UserId) -> StoreResult<Option<soporte_protocol::rest::UserView>> {
+        read!(self, |c| reads::user_view(&c, id).await)
+    }
+
+    async fn ticket_by_external_id(&self, external_id: &str) -> StoreResult<Option<Ticket>> {
+        read!(self, |c| reads::ticket_by_external_id(&c, external_id)
+            .await)
+    }
+
+    async fn api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        read!(self, |c| reads::api_keys(&c).await)
+    }
+
+    async fn api_key(&self, prefix: &str) -> StoreResult<Option<StoredApiKey>> {
+        read!(self, |c| reads::api_key(&c, prefix).await)
     }
 
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {

@@ -223,6 +223,8 @@ pub async fn list_tickets<C: GenericClient>(
             unread: unread.get(&ticket.id).copied().unwrap_or(0),
             last_message: last.remove(&ticket.id),
             ticket,
+            external_id: None,
+            metadata: None,
         })
         .collect())
 }
@@ -341,4 +343,33 @@ pub async fn upload_grant<C: GenericClient>(
 ) -> Result<Option<GrantState>, Error> {
     let sql = format!("SELECT {GRANT_COLUMNS} FROM upload_grants WHERE id = $1");
     one(query_opt(c, &sql, &[&upload_id]).await?, rows::grant)
+}
+
+/// By name, in byte order (as SQLite sorts).
+pub async fn api_keys<C: GenericClient>(c: &C) -> Result<Vec<ApiKey>, Error> {
+    let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY name COLLATE \"C\"");
+    all(&query(c, &sql, &[]).await?, |row| {
+        rows::api_key(row).map(|stored| stored.key)
+    })
+}
+
+pub async fn api_key<C: GenericClient>(c: &C, prefix: &str) -> Result<Option<StoredApiKey>, Error> {
+    let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE prefix = $1");
+    one(query_opt(c, &sql, &[&prefix]).await?, rows::api_key)
+}
+
+pub async fn user_view<C: GenericClient>(
+    c: &C,
+    id: UserId,
+) -> Result<Option<soporte_protocol::rest::UserView>, Error> {
+    let sql = format!("SELECT {USER_VIEW_COLUMNS} FROM users WHERE id = $1");
+    one(query_opt(c, &sql, &[&id]).await?, rows::user_view)
+}
+
+pub async fn ticket_by_external_id<C: GenericClient>(
+    c: &C,
+    external_id: &str,
+) -> Result<Option<Ticket>, Error> {
+    let sql = format!("SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE t.external_id = $1");
+    one(query_opt(c, &sql, &[&external_id]).await?, rows::ticket)
 }

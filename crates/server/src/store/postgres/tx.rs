@@ -7,7 +7,7 @@ use super::reads::{self, execute, query, query_one, query_opt};
 use super::writer::{is_conflict, unavailable};
 use crate::domain::User;
 use crate::store::columns::Stored;
-use crate::store::rows::{self, message_columns_of, MESSAGE_COLUMNS};
+use crate::store::rows::{self, message_columns_of, API_KEY_COLUMNS, MESSAGE_COLUMNS};
 use crate::store::writes::*;
 use crate::store::*;
 use async_trait::async_trait;
@@ -63,16 +63,17 @@ impl WriteTx for PgTx<'_> {
     /// Most calls describe the user as stored already: those only read, and
     /// take no row lock another node's batch could queue behind.
     async fn save_user(&mut self, user: &User) -> R<()> {
-        if self.user(user.id).await?.as_ref() == Some(user) {
-            return Ok(());
+        if let Some(stored) = self.user(user.id).await? {
+            if stored == user.merged_into(&stored) {
+                return Ok(());
+            }
         }
         let written = execute(
             self.tx,
-            "INSERT INTO users (id, nombre, rol, avatar) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (id) DO UPDATE SET nombre = excluded.nombre, rol = excluded.rol, avatar = excluded.avatar
-             WHERE users.nombre IS DISTINCT FROM excluded.nombre OR users.rol IS DISTINCT FROM excluded.rol
-                OR users.avatar IS DISTINCT FROM excluded.avatar",
-            &[&user.id, &user.name, &user.role.as_str(), &user.avatar],
+            "INSERT INTO users (id, nombre, rol, avatar, email) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET nombre = excluded.nombre, rol = excluded.rol,
+                 avatar = COALESCE(excluded.avatar, users.avatar), email = COALESCE(excluded.email, users.email)",
+            &[&user.id, &user.name, &user.role.as_str(), &user.avatar, &user.email],
         )
         .await;
         self.db(written).map(drop)
@@ -137,13 +138,52 @@ impl WriteTx for PgTx<'_> {
         self.db(context)
     }
 
-    async fn insert_ticket(&mut self, row: &TicketRow<'_>) -> R<TicketId> {
-        let (subject, customer, at) = (row.subject, row.customer, row.at);
-        let sql = "INSERT INTO tickets (asunto, cliente_id, creado, actualizado) VALUES ($1, $2, $3, $3) RETURNING id";
-        let id = query_one(self.tx, sql, &[&subject, &customer, &at.millis()])
+    async fn insert_ticket(&mut self, row: &TicketRow<'_>) -> R<Option<TicketId>> {
+        let sql =
+            "INSERT INTO tickets (asunto, cliente_id, external_id, metadata, creado, actualizado)
+             VALUES ($1, $2, $3, $4, $5, $5)
+             ON CONFLICT (external_id) WHERE external_id IS NOT NULL DO NOTHING RETURNING id";
+        let values: reads::Params = &[
+            &row.subject,
+            &row.customer,
+            &row.external_id,
+            &row.metadata,
+            &row.at.millis(),
+        ];
+        let id = query_opt(self.tx, sql, values)
             .await
-            .and_then(|row| row.try_get(0));
+            .and_then(|found| found.map(|r| r.try_get(0)).transpose());
         self.db(id)
+    }
+
+    async fn ticket_by_external_id(&mut self, external_id: &str) -> R<Option<TicketId>> {
+        let sql = "SELECT id FROM tickets WHERE external_id = $1";
+        let found = query_opt(self.tx, sql, &[&external_id])
+            .await
+            .and_then(|found| found.map(|r| r.try_get(0)).transpose());
+        self.db(found)
+    }
+
+    async fn is_active(&mut self, user: UserId) -> R<bool> {
+        let sql = "SELECT activo FROM users WHERE id = $1";
+        let found = query_opt(self.tx, sql, &[&user])
+            .await
+            .and_then(|found| found.map(|r| r.try_get(0)).transpose());
+        Ok(self.db(found)?.unwrap_or(false))
+    }
+
+    async fn provision_user(&mut self, user: &User, active: bool) -> R<bool> {
+        let existed = self.user(user.id).await?.is_some();
+        let written = execute(
+            self.tx,
+            "INSERT INTO users (id, nombre, rol, avatar, email, activo) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (id) DO UPDATE SET nombre = excluded.nombre, rol = excluded.rol,
+                 avatar = excluded.avatar, email = excluded.email, activo = excluded.activo",
+            &[&user.id, &user.name, &user.role.as_str(), &user.avatar, &user.email, &active],
+        )
+        .await;
+        self.db(written)?;
+        Ok(!existed)
     }
 
     /// One node at a time counts and assigns (held until commit).
@@ -383,5 +423,29 @@ impl WriteTx for PgTx<'_> {
     async fn delete_canned(&mut self, id: i64) -> R<bool> {
         let deleted = execute(self.tx, "DELETE FROM respuestas WHERE id = $1", &[&id]).await;
         Ok(self.db(deleted)? > 0)
+    }
+
+    async fn insert_api_key(&mut self, row: &ApiKeyRow<'_>) -> R<Option<ApiKey>> {
+        let sql = format!(
+            "INSERT INTO api_keys (name, prefix, key_hash, created) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING RETURNING {API_KEY_COLUMNS}"
+        );
+        let values: reads::Params = &[&row.name, &row.prefix, &row.hash, &row.at.millis()];
+        let inserted = query_opt(self.tx, &sql, values)
+            .await
+            .and_then(|found| found.map(|r| rows::api_key(&r)).transpose());
+        Ok(self.db(inserted)?.map(|stored| stored.key))
+    }
+
+    async fn revoke_api_key(&mut self, name: &str, at: Timestamp) -> R<bool> {
+        let sql = "UPDATE api_keys SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL";
+        let changed = execute(self.tx, sql, &[&name, &at.millis()]).await;
+        Ok(self.db(changed)? > 0)
+    }
+
+    async fn touch_api_key(&mut self, id: i64, at: Timestamp) -> R<()> {
+        let sql = "UPDATE api_keys SET last_used = $2 WHERE id = $1";
+        let written = execute(self.tx, sql, &[&id, &at.millis()]).await;
+        self.db(written).map(drop)
     }
 }

@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_attachments.sql")),
     (4, include_str!("migrations/0004_epoch.sql")),
     (5, include_str!("migrations/0005_enum_checks.sql")),
+    (6, include_str!("migrations/0006_integration.sql")),
 ];
 
 /// Applies what is missing; returns how many were applied.

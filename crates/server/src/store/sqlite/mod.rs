@@ -187,6 +187,29 @@ impl Store for SqliteStore {
         self.read(reads::agents).await
     }
 
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        self.read(move |conn| reads::user(conn, id)).await
+    }
+
+    async fn user_view(&self, id: UserId) -> StoreResult<Option<soporte_protocol::rest::UserView>> {
+        self.read(move |conn| reads::user_view(conn, id)).await
+    }
+
+    async fn ticket_by_external_id(&self, external_id: &str) -> StoreResult<Option<Ticket>> {
+        let external_id = external_id.to_string();
+        self.read(move |conn| reads::ticket_by_external_id(conn, &external_id))
+            .await
+    }
+
+    async fn api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        self.read(reads::api_keys).await
+    }
+
+    async fn api_key(&self, prefix: &str) -> StoreResult<Option<StoredApiKey>> {
+        let prefix = prefix.to_string();
+        self.read(move |conn| reads::api_key(conn, &prefix)).await
+    }
+
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
         self.read(move |conn| reads::load_ticket(conn, id)).await
     }
@@ -287,13 +310,17 @@ mod tests {
             name: "Ana".into(),
             role: Role::Customer,
             avatar: None,
+            email: None,
         };
         let ticket = store
             .create_ticket(NewTicket {
                 subject: "x".into(),
-                customer,
+                customer: NewCustomer::Described(customer),
                 auto_assign: Vec::new(),
                 max_open: 0,
+                agent: None,
+                external_id: None,
+                metadata: None,
             })
             .await
             .unwrap();
@@ -338,6 +365,7 @@ mod tests {
             name: "Ana".into(),
             role: Role::Customer,
             avatar: None,
+            email: None,
         };
         let author = customer.person();
         let mut tickets = Vec::new();
@@ -345,9 +373,12 @@ mod tests {
             let ticket = store
                 .create_ticket(NewTicket {
                     subject: "x".into(),
-                    customer: customer.clone(),
+                    customer: NewCustomer::Described(customer.clone()),
                     auto_assign: Vec::new(),
                     max_open: 0,
+                    agent: None,
+                    external_id: None,
+                    metadata: None,
                 })
                 .await
                 .unwrap();

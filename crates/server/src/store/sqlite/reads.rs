@@ -127,6 +127,8 @@ pub fn list_tickets(
                 unread: unread_count(conn, ticket.id, viewer)?,
                 last_message: last.pop(),
                 ticket,
+                external_id: None,
+                metadata: None,
             })
         })
         .collect()
@@ -257,4 +259,42 @@ pub fn last_seen(
         }
     }
     Ok(seen)
+}
+
+pub fn api_keys(conn: &Connection) -> rusqlite::Result<Vec<ApiKey>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY name"
+    ))?;
+    let found = stmt.query_map([], |row| rows::api_key(row).map(|stored| stored.key))?;
+    found.collect()
+}
+
+pub fn api_key(conn: &Connection, prefix: &str) -> rusqlite::Result<Option<StoredApiKey>> {
+    conn.prepare_cached(&format!(
+        "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE prefix = ?1"
+    ))?
+    .query_row([prefix], |row| rows::api_key(row))
+    .optional()
+}
+
+pub fn user_view(
+    conn: &Connection,
+    id: UserId,
+) -> rusqlite::Result<Option<soporte_protocol::rest::UserView>> {
+    conn.prepare_cached(&format!(
+        "SELECT {USER_VIEW_COLUMNS} FROM users WHERE id = ?1"
+    ))?
+    .query_row([id], |row| rows::user_view(row))
+    .optional()
+}
+
+pub fn ticket_by_external_id(
+    conn: &Connection,
+    external_id: &str,
+) -> rusqlite::Result<Option<Ticket>> {
+    conn.prepare_cached(&format!(
+        "SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE t.external_id = ?1"
+    ))?
+    .query_row([external_id], |row| rows::ticket(row))
+    .optional()
 }

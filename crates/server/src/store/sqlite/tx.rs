@@ -5,7 +5,7 @@
 use super::reads;
 use super::writer::unavailable;
 use crate::domain::User;
-use crate::store::rows::{self, MESSAGE_COLUMNS};
+use crate::store::rows::{self, API_KEY_COLUMNS, MESSAGE_COLUMNS};
 use crate::store::writes::*;
 use crate::store::*;
 use async_trait::async_trait;
@@ -42,10 +42,18 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     async fn save_user(&mut self, user: &User) -> R<()> {
-        let sql = "INSERT INTO users (id, nombre, rol, avatar) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (id) DO UPDATE SET nombre = excluded.nombre, rol = excluded.rol, avatar = excluded.avatar
-             WHERE nombre IS NOT excluded.nombre OR rol IS NOT excluded.rol OR avatar IS NOT excluded.avatar";
-        let values = params![user.id, user.name, user.role.as_str(), user.avatar];
+        let sql = "INSERT INTO users (id, nombre, rol, avatar, email) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET nombre = excluded.nombre, rol = excluded.rol,
+                 avatar = COALESCE(excluded.avatar, avatar), email = COALESCE(excluded.email, email)
+             WHERE nombre IS NOT excluded.nombre OR rol IS NOT excluded.rol
+                OR avatar IS NOT COALESCE(excluded.avatar, avatar) OR email IS NOT COALESCE(excluded.email, email)";
+        let values = params![
+            user.id,
+            user.name,
+            user.role.as_str(),
+            user.avatar,
+            user.email
+        ];
         one(self
             .conn
             .prepare_cached(sql)
@@ -106,15 +114,59 @@ impl WriteTx for SqliteTx<'_> {
             .map(|state| AppendContext { state, earlier }))
     }
 
-    async fn insert_ticket(&mut self, row: &TicketRow<'_>) -> R<TicketId> {
-        let (subject, customer, at) = (row.subject, row.customer, row.at);
+    async fn insert_ticket(&mut self, row: &TicketRow<'_>) -> R<Option<TicketId>> {
         let sql =
-            "INSERT INTO tickets (asunto, cliente_id, creado, actualizado) VALUES (?1, ?2, ?3, ?3)";
+            "INSERT INTO tickets (asunto, cliente_id, external_id, metadata, creado, actualizado)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+             ON CONFLICT (external_id) WHERE external_id IS NOT NULL DO NOTHING RETURNING id";
+        let values = params![
+            row.subject,
+            row.customer,
+            row.external_id,
+            row.metadata,
+            row.at.millis()
+        ];
         one(self
             .conn
             .prepare_cached(sql)
-            .and_then(|mut s| s.execute(params![subject, customer, at.millis()])))?;
-        Ok(self.conn.last_insert_rowid())
+            .and_then(|mut s| s.query_row(values, |r| r.get(0)).optional()))
+    }
+
+    async fn ticket_by_external_id(&mut self, external_id: &str) -> R<Option<TicketId>> {
+        let sql = "SELECT id FROM tickets WHERE external_id = ?1";
+        one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_row([external_id], |r| r.get(0)).optional()))
+    }
+
+    async fn is_active(&mut self, user: UserId) -> R<bool> {
+        let sql = "SELECT activo FROM users WHERE id = ?1";
+        let active = self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_row([user], |r| r.get(0)).optional());
+        Ok(one(active)?.unwrap_or(false))
+    }
+
+    async fn provision_user(&mut self, user: &User, active: bool) -> R<bool> {
+        let existed = one(reads::user(self.conn, user.id))?.is_some();
+        let sql = "INSERT INTO users (id, nombre, rol, avatar, email, activo) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (id) DO UPDATE SET nombre = excluded.nombre, rol = excluded.rol,
+                 avatar = excluded.avatar, email = excluded.email, activo = excluded.activo";
+        let values = params![
+            user.id,
+            user.name,
+            user.role.as_str(),
+            user.avatar,
+            user.email,
+            active
+        ];
+        one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(values)))?;
+        Ok(!existed)
     }
 
     /// The single writer already serializes every write of the node.
@@ -354,5 +406,36 @@ impl WriteTx for SqliteTx<'_> {
             .conn
             .execute("DELETE FROM respuestas WHERE id = ?1", [id]))?
             > 0)
+    }
+
+    async fn insert_api_key(&mut self, row: &ApiKeyRow<'_>) -> R<Option<ApiKey>> {
+        let sql = format!(
+            "INSERT INTO api_keys (name, prefix, key_hash, created) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO NOTHING RETURNING {API_KEY_COLUMNS}"
+        );
+        let values = params![row.name, row.prefix, row.hash, row.at.millis()];
+        let inserted = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row(values, |r| rows::api_key(r)).optional());
+        Ok(one(inserted)?.map(|stored| stored.key))
+    }
+
+    async fn revoke_api_key(&mut self, name: &str, at: Timestamp) -> R<bool> {
+        let sql = "UPDATE api_keys SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL";
+        let changed = self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params![name, at.millis()]));
+        Ok(one(changed)? > 0)
+    }
+
+    async fn touch_api_key(&mut self, id: i64, at: Timestamp) -> R<()> {
+        let sql = "UPDATE api_keys SET last_used = ?2 WHERE id = ?1";
+        one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params![id, at.millis()])))
+        .map(drop)
     }
 }

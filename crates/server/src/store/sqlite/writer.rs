@@ -287,6 +287,7 @@ mod tests {
                             name: "x".into(),
                             role: Role::Customer,
                             avatar: None,
+                            email: None,
                         };
                         match tx.save_user(&user).await {
                             Err(error) => Err(error),
