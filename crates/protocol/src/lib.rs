@@ -14,6 +14,7 @@
 //! - [`server`]: frames the server sends, [`ServerFrame`].
 //! - [`error`]: the `codigo` values of an `error` frame and their Spanish texts.
 //! - [`rest`]: request and response bodies of the REST API.
+//! - [`webhook`]: subscriptions, their delivery log, and the events posted.
 
 pub mod client;
 pub mod close;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod model;
 pub mod rest;
 pub mod server;
+pub mod webhook;
 
 pub use client::{ClientFrame, SendMessage};
 pub use close::CloseReason;

@@ -4,7 +4,7 @@
 //! `SOPORTE_REGENERATE=1 cargo test -p soporte-protocol --test typescript`
 //! and commit what changed.
 
-use soporte_protocol::{client, rest, server, ClientFrame, CloseReason, ServerFrame};
+use soporte_protocol::{client, rest, server, webhook, ClientFrame, CloseReason, ServerFrame};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use ts_rs::{Config, TS};
@@ -44,6 +44,14 @@ fn export_all(dir: &Path) {
         rest::ErrorBody,
         rest::UserInput,
         rest::UserView,
+        webhook::WebhookInput,
+        webhook::WebhookList,
+        webhook::DeliveryList,
+        webhook::WebhookEvent,
+        webhook::TicketEventData,
+        webhook::MessageEventData,
+        webhook::FileEventData,
+        webhook::UserErasedData,
     );
 }
 

@@ -1,6 +1,7 @@
 //! Command-line flags with environment fallbacks, validated once at start into
 //! a [`Config`] the rest of the server reads.
 
+use crate::domain::webhooks::RetryPolicy;
 use crate::files::storage::StorageLocation;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -21,9 +22,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print a signed token (development and tests).
-    Token(TokenArgs),
+    Token(Box<TokenArgs>),
     /// Apply database migrations and exit.
     Migrate(MigrateArgs),
     /// Service credentials for the host helpdesk's programs
@@ -178,6 +179,8 @@ pub struct ServeArgs {
     pub max_request_body: usize,
     #[command(flatten)]
     pub frames: FrameArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
     /// Sockets one user may hold at once; 0 turns the limit off.
     #[arg(long, env = "SOPORTE_MAX_CONNECTIONS_PER_USER", default_value_t = 20)]
     pub max_connections_per_user: u32,
@@ -221,6 +224,88 @@ pub struct ServeArgs {
     /// and print ready-to-open URLs.
     #[arg(long, env = "SOPORTE_DEMO", default_value_t = false)]
     pub demo: bool,
+}
+
+/// Webhook deliveries (durations as `10s`, `500ms`, `72h`, `7d`).
+#[derive(Args, Debug, Clone)]
+pub struct WebhookArgs {
+    /// Let webhooks go to private, loopback and link-local addresses (local
+    /// development and tests; never in production: it opens SSRF).
+    #[arg(long, env = "SOPORTE_WEBHOOK_ALLOW_PRIVATE", default_value_t = false)]
+    pub webhook_allow_private: bool,
+    /// How long a receiver has to answer one attempt.
+    #[arg(long, env = "SOPORTE_WEBHOOK_TIMEOUT", default_value = "10s")]
+    pub webhook_timeout: String,
+    /// An event not delivered this long after it happened is given up.
+    #[arg(long, env = "SOPORTE_WEBHOOK_MAX_AGE", default_value = "72h")]
+    pub webhook_max_age: String,
+    /// Base wait before the first retry (jittered to half of it or more);
+    /// each next wait doubles, up to an hour.
+    #[arg(long, env = "SOPORTE_WEBHOOK_FIRST_RETRY", default_value = "10s")]
+    pub webhook_first_retry: String,
+    /// How long delivered and given-up deliveries stay in the delivery log.
+    #[arg(long, env = "SOPORTE_WEBHOOK_RETENTION", default_value = "7d")]
+    pub webhook_retention: String,
+}
+
+impl WebhookArgs {
+    pub fn settings(&self) -> Result<WebhookSettings, ConfigError> {
+        let duration = |setting: &'static str, text: &str| {
+            humantime::parse_duration(text.trim())
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        setting,
+                        format!("{text:?} is not a duration like 10s, 500ms, 72h or 7d"),
+                    )
+                })
+        };
+        Ok(WebhookSettings {
+            allow_private: self.webhook_allow_private,
+            timeout: duration(
+                "SOPORTE_WEBHOOK_TIMEOUT (--webhook-timeout)",
+                &self.webhook_timeout,
+            )?,
+            policy: RetryPolicy {
+                first_retry: duration(
+                    "SOPORTE_WEBHOOK_FIRST_RETRY (--webhook-first-retry)",
+                    &self.webhook_first_retry,
+                )?,
+                max_age: duration(
+                    "SOPORTE_WEBHOOK_MAX_AGE (--webhook-max-age)",
+                    &self.webhook_max_age,
+                )?,
+            },
+            retention: duration(
+                "SOPORTE_WEBHOOK_RETENTION (--webhook-retention)",
+                &self.webhook_retention,
+            )?,
+        })
+    }
+}
+
+/// How webhooks are delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookSettings {
+    pub allow_private: bool,
+    pub timeout: Duration,
+    pub policy: RetryPolicy,
+    pub retention: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> WebhookSettings {
+        WebhookSettings {
+            allow_private: false,
+            timeout: Duration::from_secs(10),
+            policy: RetryPolicy {
+                first_retry: crate::domain::webhooks::FIRST_RETRY,
+                max_age: Duration::from_secs(72 * 3600),
+            },
+            retention: Duration::from_secs(7 * 86_400),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -364,6 +449,7 @@ pub struct Config {
     pub presence_ttl: Duration,
     /// How long an upload credential stays valid.
     pub upload_grant_ttl: Duration,
+    pub webhooks: WebhookSettings,
     pub demo: bool,
 }
 
@@ -436,6 +522,7 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        let webhooks = args.webhooks.settings()?;
         let max_frame_size = args.frames.max_frame_size()?;
         if args.heartbeat_interval == 0 {
             return Err(ConfigError::new(
@@ -472,6 +559,7 @@ impl Config {
             max_chats_per_agent: args.max_chats_per_agent,
             presence_ttl: Duration::from_secs(args.presence_ttl.max(3)),
             upload_grant_ttl: Duration::from_secs(300),
+            webhooks,
             demo: args.demo,
         })
     }
@@ -501,6 +589,7 @@ impl Config {
             max_chats_per_agent: 5,
             presence_ttl: Duration::from_secs(15),
             upload_grant_ttl: Duration::from_secs(300),
+            webhooks: WebhookSettings::default(),
             demo: false,
         }
     }

@@ -17,7 +17,8 @@
 //!   (content checks, storage), [`metrics`], [`memory`].
 //! - [`state`]: what every request and session shares.
 //! - Services: [`chat`] (posting a message, the one path every message
-//!   takes), [`team`] (agents as inboxes see them), [`uploads`] (grants).
+//!   takes), [`team`] (agents as inboxes see them), [`uploads`] (grants),
+//!   [`webhooks`] (subscriptions checked, the delivery worker).
 //! - [`edge`]: what REST and WebSocket endpoints share (errors, extractors,
 //!   the accept loop, CORS, the request log).
 //! - [`http`] (REST resources) and [`ws`] (the ticket and inbox sockets),
@@ -52,6 +53,7 @@ pub mod state;
 pub mod store;
 pub mod team;
 pub mod uploads;
+pub mod webhooks;
 pub mod ws;
 
 #[cfg(test)]

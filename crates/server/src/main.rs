@@ -13,8 +13,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
-        Command::Token(args) => token(args),
+        Command::Serve(args) => serve(*args),
+        Command::Token(args) => token(*args),
         Command::Migrate(args) => migrate(&args.database.database_url, args.new_epoch),
         Command::WsEcho(args) => ws_echo(args),
         Command::ApiKey(command) => api_key(command),

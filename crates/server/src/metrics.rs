@@ -3,6 +3,8 @@
 //! Plain atomics rather than a metrics framework: the set is small and fixed,
 //! the hot paths pay one relaxed add, and there is no registry to wire through.
 
+use crate::store::Backlog;
+use soporte_protocol::Timestamp;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
@@ -43,6 +45,12 @@ pub struct Metrics {
     /// starts over, and the time it spent in them: no batch commits meanwhile.
     pub wal_restarts: AtomicU64,
     wal_restart_micros: AtomicU64,
+    /// Webhook deliveries this node's worker got a 2xx for.
+    pub webhooks_delivered: AtomicU64,
+    /// Webhook attempts that failed and will be tried again.
+    pub webhooks_retries: AtomicU64,
+    /// Webhook deliveries given up (older than `--webhook-max-age`).
+    pub webhooks_given_up: AtomicU64,
 }
 
 impl Metrics {
@@ -71,6 +79,9 @@ impl Metrics {
             commit_micros_sum: AtomicU64::new(0),
             wal_restarts: AtomicU64::new(0),
             wal_restart_micros: AtomicU64::new(0),
+            webhooks_delivered: AtomicU64::new(0),
+            webhooks_retries: AtomicU64::new(0),
+            webhooks_given_up: AtomicU64::new(0),
         }
     }
 
@@ -94,9 +105,24 @@ impl Metrics {
 
     /// The metrics in Prometheus text; `store_memory` is what the store's
     /// database library holds (SQLite), when it reports it.
-    pub fn render(&self, store_memory: Option<u64>) -> String {
+    pub fn render(&self, store_memory: Option<u64>, outbox: Option<Backlog>) -> String {
         let mut out = String::with_capacity(4096);
-        let counters: [(&str, &str, u64); 16] = [
+        let counters: [(&str, &str, u64); 19] = [
+            (
+                "soporte_webhooks_delivered_total",
+                "Webhook deliveries a receiver answered with 2xx (this node)",
+                self.webhooks_delivered.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_webhooks_retries_total",
+                "Webhook attempts that failed and will be tried again (this node)",
+                self.webhooks_retries.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_webhooks_failed_total",
+                "Webhook deliveries given up after --webhook-max-age (this node)",
+                self.webhooks_given_up.load(Ordering::Relaxed),
+            ),
             (
                 "soporte_connections_total",
                 "WebSocket connections accepted",
@@ -205,6 +231,20 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+        // The outbox is the database's, shared by every node.
+        if let Some(outbox) = outbox {
+            let oldest = outbox.oldest.map_or(0.0, |at| {
+                (Timestamp::now().millis() - at.millis()).max(0) as f64 / 1000.0
+            });
+            let _ = writeln!(
+                out,
+                "# HELP soporte_webhooks_pending Webhook deliveries not delivered or given up yet\n\
+                 # TYPE soporte_webhooks_pending gauge\nsoporte_webhooks_pending {}\n\
+                 # HELP soporte_webhooks_oldest_pending_seconds Age of the oldest pending webhook delivery\n\
+                 # TYPE soporte_webhooks_oldest_pending_seconds gauge\nsoporte_webhooks_oldest_pending_seconds {oldest:.3}",
+                outbox.pending
             );
         }
         // Tasks of the runtime that renders this: a task that outlives its

@@ -246,6 +246,28 @@ impl Store for CachedStore {
     async fn api_keys(&self) -> StoreResult<Vec<ApiKey>> {
         self.inner.api_keys().await
     }
+    fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.outbox_signal()
+    }
+    async fn webhooks(&self) -> StoreResult<Vec<soporte_protocol::webhook::WebhookView>> {
+        self.inner.webhooks().await
+    }
+    async fn webhook(
+        &self,
+        id: i64,
+    ) -> StoreResult<Option<soporte_protocol::webhook::WebhookView>> {
+        self.inner.webhook(id).await
+    }
+    async fn deliveries(
+        &self,
+        webhook: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<soporte_protocol::webhook::DeliveryView>> {
+        self.inner.deliveries(webhook, limit).await
+    }
+    async fn outbox_backlog(&self) -> StoreResult<crate::store::Backlog> {
+        self.inner.outbox_backlog().await
+    }
     async fn api_key(&self, prefix: &str) -> StoreResult<Option<StoredApiKey>> {
         self.inner.api_key(prefix).await
     }

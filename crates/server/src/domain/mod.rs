@@ -19,6 +19,7 @@ pub mod stats;
 pub mod tickets;
 pub mod uploads;
 pub mod user;
+pub mod webhooks;
 
 pub use refusal::Refusal;
 pub use user::User;

@@ -8,6 +8,7 @@ pub mod ops;
 pub mod team;
 pub mod tickets;
 pub mod users;
+pub mod webhooks;
 
 use crate::state::AppState;
 use axum::Router;
@@ -20,4 +21,5 @@ pub fn router(max_file_size: u64) -> Router<AppState> {
         .merge(files::router(max_file_size))
         .merge(ops::router())
         .merge(users::router())
+        .merge(webhooks::router())
 }

@@ -4,6 +4,8 @@
 //! never turns into a default (a corrupt state reading back as `ABIERTO`
 //! would reopen a closed ticket).
 
+use crate::domain::webhooks::EventFilter;
+use soporte_protocol::webhook::DeliveryState;
 use soporte_protocol::{AuthorKind, Availability, MessageKind, MessageState, Role, TicketState};
 use std::error::Error;
 use tokio_postgres::types::{FromSql as PgFromSql, Type};
@@ -30,7 +32,8 @@ stored_enum!(
     MessageKind,
     MessageState,
     TicketState,
-    Availability
+    Availability,
+    DeliveryState
 );
 
 /// A column that held what no version of ours writes.
@@ -109,4 +112,35 @@ pub fn corrupt_value<'e>(error: &'e (dyn Error + 'static)) -> Option<&'e Corrupt
         cause = error.source();
     }
     None
+}
+
+/// A subscription's events, stored as a JSON array of names (or `["*"]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvents(pub EventFilter);
+
+fn parse_events(text: &str) -> Result<StoredEvents, CorruptValue> {
+    serde_json::from_str::<Vec<String>>(text)
+        .ok()
+        .and_then(|names| EventFilter::parse(&names).ok())
+        .map(StoredEvents)
+        .ok_or_else(|| CorruptValue {
+            kind: "webhook events",
+            value: text.chars().take(64).collect(),
+        })
+}
+
+impl rusqlite::types::FromSql for StoredEvents {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        parse_events(value.as_str()?).map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
+    }
+}
+
+impl<'a> PgFromSql<'a> for StoredEvents {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn Error + Sync + Send>> {
+        Ok(parse_events(<&str as PgFromSql>::from_sql(ty, raw)?)?)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <&str as PgFromSql>::accepts(ty)
+    }
 }

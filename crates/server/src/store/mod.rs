@@ -17,15 +17,19 @@ pub mod postgres;
 pub mod queue;
 pub mod rows;
 pub mod sqlite;
+pub mod webhooks;
 pub mod writes;
 
 pub use crate::domain::tickets::TicketCommand;
+use crate::domain::webhooks::RetryPolicy;
 use crate::domain::{Refusal, User};
 use async_trait::async_trait;
 use soporte_protocol::rest::{CannedResponse, CannedResponseInput, ChatStats, TicketView};
+use soporte_protocol::webhook::{DeliveryView, WebhookView};
 use soporte_protocol::*;
 use std::collections::HashMap;
 use std::sync::Arc;
+pub use webhooks::{Backlog, DueClaim, DueDelivery, Finished, NewWebhook, Round};
 pub use writes::{Job, WriteTx};
 
 /// Opaque tag of the connection a message came from, so fan-out can skip it.
@@ -434,6 +438,17 @@ pub trait Store: Send + Sync + 'static {
     /// Every agent we know, with availability and open tickets (`online` false:
     /// presence is the inbox hub's).
     async fn agents(&self) -> StoreResult<Vec<soporte_protocol::server::AgentView>>;
+    /// Notified after a commit that queued webhook deliveries: the local
+    /// delivery worker's doorbell (other nodes' commits it finds by polling).
+    fn outbox_signal(&self) -> Arc<tokio::sync::Notify>;
+    /// The subscriptions in force, oldest first.
+    async fn webhooks(&self) -> StoreResult<Vec<WebhookView>>;
+    /// A subscription, deleted or not.
+    async fn webhook(&self, id: i64) -> StoreResult<Option<WebhookView>>;
+    /// A subscription's newest deliveries, newest first, with their attempts.
+    async fn deliveries(&self, webhook: i64, limit: usize) -> StoreResult<Vec<DeliveryView>>;
+    /// What the outbox still owes.
+    async fn outbox_backlog(&self) -> StoreResult<Backlog>;
     /// Every API key, by name.
     async fn api_keys(&self) -> StoreResult<Vec<ApiKey>>;
     /// The key with this prefix, revoked or not.
@@ -579,6 +594,32 @@ pub trait Store: Send + Sync + 'static {
     /// Notes that key `id` was used at `at`.
     async fn touch_api_key(&self, id: i64, at: Timestamp) -> StoreResult<()> {
         writes::touch_api_key(self, id, at).await
+    }
+
+    /// Stores a webhook subscription; the view carries its secret.
+    async fn create_webhook(&self, new: NewWebhook) -> StoreResult<WebhookView> {
+        webhooks::create_webhook(self, new).await
+    }
+    /// Ends a subscription: nothing more is queued or posted for it.
+    async fn delete_webhook(&self, id: i64) -> StoreResult<bool> {
+        webhooks::delete_webhook(self, id).await
+    }
+    /// Queues a delivery again, due now.
+    async fn redeliver(&self, webhook: i64, delivery: i64) -> StoreResult<bool> {
+        webhooks::redeliver(self, webhook, delivery).await
+    }
+    /// A delivery worker's round (see `webhooks::settle_and_claim`).
+    async fn settle_and_claim(
+        &self,
+        finished: Vec<Finished>,
+        claim: DueClaim,
+        policy: RetryPolicy,
+    ) -> StoreResult<Round> {
+        webhooks::settle_and_claim(self, finished, claim, policy).await
+    }
+    /// Forgets deliveries finished before `before`; returns how many.
+    async fn prune_deliveries(&self, before: Timestamp) -> StoreResult<usize> {
+        webhooks::prune_deliveries(self, before).await
     }
 }
 

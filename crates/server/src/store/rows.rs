@@ -2,14 +2,18 @@
 //! and hands the rows here. Column lists live next to the code that reads
 //! them by position, so the two cannot drift apart.
 
-use super::columns::{JsonObject, Stored};
+use super::columns::{JsonObject, Stored, StoredEvents};
+use super::webhooks::DueDelivery;
 use super::{ApiKey, AttachmentFile, GrantState, StoredApiKey, UploadGrant};
 use crate::domain::stats::{MessageFacts, TicketFacts};
 use crate::domain::tickets::ResolvedAt;
+use crate::domain::webhooks::Subscription;
 use crate::domain::User;
 use soporte_protocol::rest::CannedResponse;
 use soporte_protocol::server::AgentView;
+use soporte_protocol::webhook::{AttemptView, DeliveryState, DeliveryView, WebhookView};
 use soporte_protocol::*;
+use std::collections::HashMap;
 
 /// What both databases' rows can be read as.
 pub trait Column: rusqlite::types::FromSql + for<'a> tokio_postgres::types::FromSql<'a> {}
@@ -319,4 +323,97 @@ pub fn api_key<R: SqlRow>(row: &R) -> Result<StoredApiKey, R::Error> {
         },
         hash: row.col(6)?,
     })
+}
+
+pub const WEBHOOK_COLUMNS: &str = "id, url, eventos, incluir_internos, descripcion, creado, \
+     fallos_seguidos, pausado_hasta";
+
+pub fn webhook<R: SqlRow>(row: &R) -> Result<WebhookView, R::Error> {
+    Ok(WebhookView {
+        id: row.col(0)?,
+        url: row.col(1)?,
+        events: row.col::<StoredEvents>(2)?.0.names(),
+        include_internal: row.col(3)?,
+        description: row.col(4)?,
+        created: row.at(5)?,
+        failures: row.col::<i64>(6)?.clamp(0, u32::MAX as i64) as u32,
+        paused_until: row.at_opt(7)?,
+        secret: None,
+    })
+}
+
+pub const SUBSCRIPTION_COLUMNS: &str = "id, eventos, incluir_internos";
+
+pub fn subscription<R: SqlRow>(row: &R) -> Result<Subscription, R::Error> {
+    Ok(Subscription {
+        id: row.col(0)?,
+        events: row.col::<StoredEvents>(1)?.0,
+        include_internal: row.col(2)?,
+    })
+}
+
+/// Of a delivery `d` joined with its webhook `w`.
+pub const DUE_COLUMNS: &str =
+    "d.id, d.webhook_id, w.url, w.secreto, d.evento_id, d.cuerpo, d.intentos, d.creado";
+
+pub fn due_delivery<R: SqlRow>(row: &R) -> Result<DueDelivery, R::Error> {
+    Ok(DueDelivery {
+        id: row.col(0)?,
+        webhook: row.col(1)?,
+        url: row.col(2)?,
+        secret: row.col(3)?,
+        event_id: row.col(4)?,
+        body: row.col(5)?,
+        attempts: row.col::<i64>(6)?.clamp(0, u32::MAX as i64) as u32,
+        created: row.at(7)?,
+    })
+}
+
+pub const DELIVERY_COLUMNS: &str =
+    "id, evento_id, tipo, ticket_id, estado, intentos, proximo_intento, terminado, creado";
+
+/// A delivery without its attempts (see [`attempt`]).
+pub fn delivery<R: SqlRow>(row: &R) -> Result<DeliveryView, R::Error> {
+    let state = row.col::<Stored<DeliveryState>>(4)?.0;
+    let next_attempt = row.at(6)?;
+    let finished = row.at_opt(7)?;
+    Ok(DeliveryView {
+        id: row.col(0)?,
+        event_id: row.col(1)?,
+        tipo: row.col(2)?,
+        ticket: row.col(3)?,
+        state,
+        attempts: row.col::<i64>(5)?.clamp(0, u32::MAX as i64) as u32,
+        next_attempt: (state == DeliveryState::Pending).then_some(next_attempt),
+        delivered_at: finished.filter(|_| state == DeliveryState::Delivered),
+        created: row.at(8)?,
+        history: Vec::new(),
+    })
+}
+
+pub const ATTEMPT_COLUMNS: &str = "delivery_id, en, estado_http, error, latencia_ms";
+
+/// An attempt, with the id of its delivery.
+pub fn attempt<R: SqlRow>(row: &R) -> Result<(i64, AttemptView), R::Error> {
+    let status: Option<i64> = row.col(2)?;
+    Ok((
+        row.col(0)?,
+        AttemptView {
+            at: row.at(1)?,
+            status: status.and_then(|s| u16::try_from(s).ok()),
+            error: row.col(3)?,
+            latency_ms: row.col::<i64>(4)?.max(0) as u64,
+        },
+    ))
+}
+
+/// Puts each attempt in its delivery's history, in the order read.
+pub fn fill_history(deliveries: &mut [DeliveryView], attempts: Vec<(i64, AttemptView)>) {
+    let mut by_id: HashMap<i64, &mut DeliveryView> =
+        deliveries.iter_mut().map(|d| (d.id, d)).collect();
+    for (delivery, attempt) in attempts {
+        if let Some(view) = by_id.get_mut(&delivery) {
+            view.history.push(attempt);
+        }
+    }
 }

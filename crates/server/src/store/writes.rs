@@ -8,13 +8,18 @@
 //! afresh on every run. A job's answer is typed: it goes straight to its
 //! caller's channel once the batch's fate is known.
 
+use super::webhooks::{
+    emit, owed_to, queue, AttemptRow, DeliveryRow, DueClaim, DueDelivery, WebhookRow,
+};
 use super::*;
 use crate::domain::tickets::{self, Claim, Plan, ResolvedAt};
 use crate::domain::uploads::{self, GrantFacts};
+use crate::domain::webhooks::{EventType, Subscription};
 use crate::domain::{canned, integration, messages};
 use async_trait::async_trait;
 use futures_util::future::{FutureExt, LocalBoxFuture};
 use soporte_protocol::server::TicketChange;
+use soporte_protocol::webhook::{FileEventData, MessageEventData, TicketEventData, TicketRef};
 use std::collections::HashSet;
 use tokio::sync::oneshot;
 
@@ -99,6 +104,27 @@ pub trait WriteTx {
     /// False when no key in use has this name.
     async fn revoke_api_key(&mut self, name: &str, at: Timestamp) -> StoreResult<bool>;
     async fn touch_api_key(&mut self, id: i64, at: Timestamp) -> StoreResult<()>;
+
+    /// The webhook subscriptions in force, read once per batch (and again
+    /// after one is made or deleted in it).
+    async fn subscriptions(&mut self) -> StoreResult<Arc<[Subscription]>>;
+    /// Queues an event for a subscription; the commit wakes the workers.
+    async fn insert_delivery(&mut self, row: &DeliveryRow<'_>) -> StoreResult<()>;
+    async fn insert_webhook(&mut self, row: &WebhookRow<'_>) -> StoreResult<i64>;
+    /// False when there is no such subscription in force.
+    async fn delete_webhook(&mut self, id: i64, at: Timestamp) -> StoreResult<bool>;
+    /// False when the subscription has no such delivery.
+    async fn redeliver(&mut self, webhook: i64, delivery: i64, at: Timestamp) -> StoreResult<bool>;
+    /// Leases what is due (see [`DueClaim`]); PostgreSQL skips rows another
+    /// node's worker is claiming.
+    async fn claim_deliveries(&mut self, claim: &DueClaim) -> StoreResult<Vec<DueDelivery>>;
+    /// Stores an attempt and moves its delivery on (ending its lease).
+    async fn record_attempt(&mut self, row: &AttemptRow<'_>) -> StoreResult<()>;
+    /// Counts a failure of the endpoint (or, `failed` false, clears the
+    /// count); returns its failures in a row.
+    async fn count_failure(&mut self, webhook: i64, failed: bool) -> StoreResult<u32>;
+    async fn pause_webhook(&mut self, webhook: i64, until: Timestamp) -> StoreResult<()>;
+    async fn prune_deliveries(&mut self, finished_before: Timestamp) -> StoreResult<usize>;
 }
 
 /// A service credential to store (its hash, never the key).
@@ -175,12 +201,14 @@ pub struct MessageRow<'a> {
 }
 
 /// What inserting a message gave it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Inserted {
     pub id: MessageId,
     pub seq: Seq,
     /// Who the ticket is assigned to.
     pub ticket_agent: Option<UserId>,
+    /// The host's id of the ticket (for the events it is told of).
+    pub external_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -258,7 +286,7 @@ where
 }
 
 /// Queues `work` on `store`'s writer and returns its result after the commit.
-async fn write<S, T, F>(store: &S, locks: Locks, work: F) -> StoreResult<T>
+pub(super) async fn write<S, T, F>(store: &S, locks: Locks, work: F) -> StoreResult<T>
 where
     S: Store + ?Sized,
     T: Send + 'static,
@@ -387,7 +415,22 @@ async fn create_ticket_in(tx: &mut dyn WriteTx, new: NewTicket) -> StoreResult<T
         integration::check_active_agent(agent, tx.is_active(chosen).await?)?;
         tx.set_agent(id, chosen, at).await?;
     }
-    missing(tx.ticket(id).await?)
+    let ticket = missing(tx.ticket(id).await?)?;
+    let data = ticket_event(&ticket, None, "");
+    emit(tx, EventType::TicketCreated, Some(id), false, &data).await?;
+    if chosen.is_some() {
+        emit(tx, EventType::TicketAssigned, Some(id), false, &data).await?;
+    }
+    Ok(ticket)
+}
+
+/// What `ticket.*` events carry: the ticket after the change.
+fn ticket_event(ticket: &Ticket, previous_agent: Option<&Person>, reason: &str) -> TicketEventData {
+    TicketEventData {
+        ticket: ticket.clone().into(),
+        previous_agent: previous_agent.cloned(),
+        reason: (!reason.is_empty()).then(|| reason.to_string()),
+    }
 }
 
 pub(super) async fn claim_ticket<S: Store + ?Sized>(
@@ -410,7 +453,10 @@ async fn claim_ticket_in(tx: &mut dyn WriteTx, id: TicketId, who: User) -> Store
         Claim::Closed => Claimed::Closed(ticket),
         Claim::Take => {
             tx.set_agent(id, who.id, Timestamp::now()).await?;
-            Claimed::Assigned(missing(tx.ticket(id).await?)?)
+            let ticket = missing(tx.ticket(id).await?)?;
+            let data = ticket_event(&ticket, None, "");
+            emit(tx, EventType::TicketAssigned, Some(id), false, &data).await?;
+            Claimed::Assigned(ticket)
         }
     })
 }
@@ -544,6 +590,39 @@ async fn insert(
             reason: note.reason,
         }),
     };
+    if let Some(record) = &ticket_change {
+        let event = match record.change {
+            TicketChange::Created => EventType::TicketCreated,
+            TicketChange::Assigned => EventType::TicketAssigned,
+            TicketChange::Transferred => EventType::TicketTransferred,
+            TicketChange::State => EventType::TicketStateChanged,
+        };
+        let data = ticket_event(
+            &record.ticket,
+            record.previous_agent.as_ref(),
+            &record.reason,
+        );
+        emit(tx, event, Some(new.ticket), false, &data).await?;
+    }
+    // Every message is an event; its data is built only when someone wants it.
+    let owed = owed_to(tx, EventType::MessageCreated, new.internal).await?;
+    if !owed.is_empty() {
+        let data = MessageEventData {
+            message: message.clone(),
+            ticket: TicketRef {
+                id: new.ticket,
+                external_id: inserted.external_id.clone(),
+            },
+        };
+        queue(
+            tx,
+            &owed,
+            EventType::MessageCreated,
+            Some(new.ticket),
+            &data,
+        )
+        .await?;
+    }
     tx.committed(Committed {
         message: message.clone(),
         origin: new.origin,
@@ -732,6 +811,26 @@ async fn complete_upload_in(tx: &mut dyn WriteTx, upload: CompleteUpload) -> Sto
             .map(|_| rows::thumbnail_url(base, id)),
     };
     message.attachments.push(attachment.clone());
+    let owed = owed_to(tx, EventType::FileUploaded, message.internal).await?;
+    if !owed.is_empty() {
+        let ticket = missing(tx.ticket(grant.ticket).await?)?;
+        let data = FileEventData {
+            attachment: attachment.clone(),
+            message: message.clone(),
+            ticket: TicketRef {
+                id: ticket.id,
+                external_id: ticket.external_id,
+            },
+        };
+        queue(
+            tx,
+            &owed,
+            EventType::FileUploaded,
+            Some(grant.ticket),
+            &data,
+        )
+        .await?;
+    }
     Ok(Uploaded {
         attachment,
         message,

@@ -899,3 +899,109 @@ async fn a_users_message_budget_is_shared_by_the_nodes_and_each_node_keeps_one_w
         assert_eq!(confirmed + limited, 6);
     }
 }
+
+/// Sends `count` messages on `ticket` through `node`, each confirmed.
+async fn send_confirmed(node: &Node, ticket: i64, token: &str, prefix: &str, count: usize) {
+    let mut ws = node.connect(ticket, token).await;
+    for n in 0..count {
+        ws.send_message(&format!("{prefix}-{n}"), &format!("{prefix}-{n}"))
+            .await;
+        wait_within(&mut ws, "mensaje_confirmado", Duration::from_secs(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_deliver_each_webhook_event_once_and_everything_when_one_is_killed() {
+    use crate::webhooks::Receiver;
+    let cluster = Cluster::new();
+    let flags = [
+        "--msg-rate",
+        "0",
+        "--webhook-allow-private",
+        "--webhook-first-retry",
+        "100ms",
+        "--webhook-timeout",
+        "2s",
+    ];
+    let a = cluster.node_with(&flags).await;
+    let mut b = cluster.node_with(&flags).await;
+    let receiver = Receiver::start_on(0, &[], Duration::from_millis(20)).await;
+    let (status, body) = a
+        .post(
+            "/api/soporte/webhooks/",
+            &supervisor(900),
+            json!({"url": receiver.url(), "eventos": ["mensaje.creado"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    // Normal operation: both nodes' workers claim from one outbox.
+    let mut tickets = Vec::new();
+    for customer_id in 1..=6 {
+        let node = if customer_id % 2 == 0 { &a } else { &b };
+        let token = customer(customer_id);
+        let ticket = node.ticket_for(&token).await;
+        send_confirmed(node, ticket, &token, &format!("t{customer_id}"), 5).await;
+        tickets.push((ticket, token));
+    }
+    let got = receiver
+        .wait_until("30 events", Duration::from_secs(20), |got| got.len() >= 30)
+        .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let got_now = receiver.got();
+    let ids: BTreeSet<String> = got_now.iter().map(|r| r.event_id.clone()).collect();
+    assert_eq!(ids.len(), 30, "{got:?}");
+    assert_eq!(got_now.len(), 30, "an event was posted twice");
+    let delivered = |node: &Node| {
+        let url = format!("{}/metrics", node.base());
+        async move {
+            let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+            text.lines()
+                .find_map(|l| {
+                    l.strip_prefix("soporte_webhooks_delivered_total ")?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        delivered(&a).await + delivered(&b).await,
+        30,
+        "each recorded by one node"
+    );
+
+    // A node killed while deliveries are in flight: the rest is delivered,
+    // by the survivor once the dead node's leases run out.
+    receiver.set_delay(Duration::from_millis(150));
+    for (n, (ticket, token)) in tickets.iter().enumerate() {
+        let node = if n % 2 == 0 { &a } else { &b };
+        send_confirmed(node, *ticket, token, &format!("k{n}"), 5).await;
+    }
+    receiver
+        .wait_until("deliveries under way", Duration::from_secs(20), |got| {
+            got.len() >= 35
+        })
+        .await;
+    b.kill();
+    let everything = |got: &[crate::webhooks::Received]| {
+        got.iter()
+            .map(|r| r.event_id.as_str())
+            .collect::<BTreeSet<_>>()
+            .len()
+            >= 60
+    };
+    let got = receiver
+        .wait_until("all 60 events", Duration::from_secs(40), everything)
+        .await;
+    let contents: BTreeSet<String> = got
+        .iter()
+        .map(|r| {
+            r.json()["data"]["mensaje"]["contenido"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(contents.len(), 60, "every message once at least");
+}

@@ -15,4 +15,5 @@ mod properties;
 mod rest_chat;
 mod security;
 mod tickets;
+mod webhooks;
 mod websocket;

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_epoch.sql")),
     (3, include_str!("migrations/0003_enum_checks.sql")),
     (4, include_str!("migrations/0004_integration.sql")),
+    (5, include_str!("migrations/0005_webhooks.sql")),
 ];
 
 /// How many migrations this build knows.

@@ -27,6 +27,7 @@ use crate::config::redact_url;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use soporte_protocol::rest::{CannedResponse, ChatStats, TeamStats, TicketView};
 use soporte_protocol::server::AgentView;
+use soporte_protocol::webhook::{DeliveryView, WebhookView};
 use std::time::Duration;
 use tokio_postgres::NoTls;
 use writer::{connection_lost, unavailable, unreachable};
@@ -46,6 +47,8 @@ pub struct PostgresStore {
     url_base: Arc<str>,
     /// This database's history id (`meta.epoch`).
     epoch: String,
+    /// Rung by the writer when a commit queued webhook deliveries.
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 /// Parses the URL and sets what every connection of ours uses.
@@ -139,13 +142,15 @@ impl PostgresStore {
         );
         let writer_pool = pool(&config, 1)?;
         let url_base: Arc<str> = Arc::from(url_base.trim_end_matches('/'));
-        let writer = writer::spawn(writer_pool, listener, url_base.clone())
+        let outbox = Arc::new(tokio::sync::Notify::new());
+        let writer = writer::spawn(writer_pool, listener, url_base.clone(), outbox.clone())
             .map_err(|e| format!("cannot start the writer of {}: {e}", redact_url(url)))?;
         Ok(PostgresStore {
             writer,
             readers,
             url_base,
             epoch,
+            outbox,
         })
     }
 
@@ -250,6 +255,26 @@ impl Store for PostgresStore {
 
     async fn api_keys(&self) -> StoreResult<Vec<ApiKey>> {
         read!(self, |c| reads::api_keys(&c).await)
+    }
+
+    fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox.clone()
+    }
+
+    async fn webhooks(&self) -> StoreResult<Vec<WebhookView>> {
+        read!(self, |c| reads::webhooks(&c).await)
+    }
+
+    async fn webhook(&self, id: i64) -> StoreResult<Option<WebhookView>> {
+        read!(self, |c| reads::webhook(&c, id).await)
+    }
+
+    async fn deliveries(&self, webhook: i64, limit: usize) -> StoreResult<Vec<DeliveryView>> {
+        read!(self, |c| reads::deliveries(&c, webhook, limit).await)
+    }
+
+    async fn outbox_backlog(&self) -> StoreResult<Backlog> {
+        read!(self, |c| reads::outbox_backlog(&c).await)
     }
 
     async fn api_key(&self, prefix: &str) -> StoreResult<Option<StoredApiKey>> {

@@ -3,12 +3,14 @@
 //! writer's transaction uses them too. Rows become values in `store::rows`;
 //! stats are counted by the domain.
 
+use crate::domain::webhooks::Subscription;
 use crate::domain::{stats, User};
 use crate::store::rows::{self, *};
 use crate::store::*;
 use deadpool_postgres::GenericClient;
 use soporte_protocol::rest::{CannedResponse, ChatStats, TeamStats, TicketView};
 use soporte_protocol::server::AgentView;
+use soporte_protocol::webhook::{DeliveryView, WebhookView};
 use soporte_protocol::*;
 use std::collections::HashMap;
 use tokio_postgres::types::ToSql;
@@ -372,4 +374,55 @@ pub async fn ticket_by_external_id<C: GenericClient>(
 ) -> Result<Option<Ticket>, Error> {
     let sql = format!("SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE t.external_id = $1");
     one(query_opt(c, &sql, &[&external_id]).await?, rows::ticket)
+}
+
+pub async fn webhooks<C: GenericClient>(c: &C) -> Result<Vec<WebhookView>, Error> {
+    let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE borrado IS NULL ORDER BY id");
+    all(&query(c, &sql, &[]).await?, rows::webhook)
+}
+
+pub async fn webhook<C: GenericClient>(c: &C, id: i64) -> Result<Option<WebhookView>, Error> {
+    let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1");
+    one(query_opt(c, &sql, &[&id]).await?, rows::webhook)
+}
+
+pub async fn subscriptions<C: GenericClient>(c: &C) -> Result<Vec<Subscription>, Error> {
+    let sql =
+        format!("SELECT {SUBSCRIPTION_COLUMNS} FROM webhooks WHERE borrado IS NULL ORDER BY id");
+    all(&query(c, &sql, &[]).await?, rows::subscription)
+}
+
+pub async fn deliveries<C: GenericClient>(
+    c: &C,
+    webhook: i64,
+    limit: usize,
+) -> Result<Vec<DeliveryView>, Error> {
+    let limit = limit as i64;
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2"
+    );
+    let mut deliveries = all(&query(c, &sql, &[&webhook, &limit]).await?, rows::delivery)?;
+    let sql = format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts
+         WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2)
+         ORDER BY delivery_id, intento"
+    );
+    let attempts = all(&query(c, &sql, &[&webhook, &limit]).await?, rows::attempt)?;
+    rows::fill_history(&mut deliveries, attempts);
+    Ok(deliveries)
+}
+
+pub async fn outbox_backlog<C: GenericClient>(c: &C) -> Result<Backlog, Error> {
+    let row = query_one(
+        c,
+        "SELECT COUNT(*), MIN(creado) FROM webhook_deliveries WHERE estado = 'pendiente'",
+        &[],
+    )
+    .await?;
+    Ok(Backlog {
+        pending: row.try_get(0)?,
+        oldest: row
+            .try_get::<_, Option<i64>>(1)?
+            .map(Timestamp::from_millis),
+    })
 }

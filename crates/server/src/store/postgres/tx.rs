@@ -5,15 +5,18 @@
 
 use super::reads::{self, execute, query, query_one, query_opt};
 use super::writer::{is_conflict, unavailable};
+use crate::domain::webhooks::Subscription;
 use crate::domain::User;
 use crate::store::columns::Stored;
-use crate::store::rows::{self, message_columns_of, API_KEY_COLUMNS, MESSAGE_COLUMNS};
+use crate::store::rows::{self, message_columns_of, API_KEY_COLUMNS, DUE_COLUMNS, MESSAGE_COLUMNS};
+use crate::store::webhooks::{AttemptRow, DeliveryRow, DueClaim, DueDelivery, WebhookRow};
 use crate::store::writes::*;
 use crate::store::*;
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use soporte_protocol::rest::CannedResponse;
 use std::collections::HashSet;
+use std::sync::Arc;
 use tokio_postgres::error::SqlState;
 
 /// The advisory lock key automatic assignment takes, so two nodes do not
@@ -29,6 +32,10 @@ pub struct PgTx<'a> {
     /// node, a lost connection): the writer runs the batch again or fails
     /// it, never just the job that met it.
     pub fatal: Option<tokio_postgres::Error>,
+    /// Read once per batch; forgotten when a job fails or changes them.
+    pub subscriptions: Option<Arc<[Subscription]>>,
+    /// The batch queued webhook deliveries: its commit wakes the workers.
+    pub outbox_written: bool,
 }
 
 type R<T> = StoreResult<T>;
@@ -227,13 +234,13 @@ impl WriteTx for PgTx<'_> {
                  UPDATE tickets SET last_seq = last_seq + 1, actualizado = $11,
                      primera_respuesta_at = CASE WHEN $12 AND primera_respuesta_at IS NULL THEN $11
                                                  ELSE primera_respuesta_at END
-                 WHERE id = $1 RETURNING last_seq, agente_id
+                 WHERE id = $1 RETURNING last_seq, agente_id, external_id
              )
              INSERT INTO messages (ticket_id, seq, client_id, autor_id, autor_nombre, autor_tipo, autor_avatar,
                                    contenido, tipo, metadata, interno, creado)
              SELECT $1::bigint, t.last_seq, $2::text, $3::bigint, $4::text, $5::text, $6::text,
                     $7::text, $8::text, $9::text, $10::boolean, $11::bigint FROM t
-             RETURNING id, seq, (SELECT agente_id FROM t)",
+             RETURNING id, seq, (SELECT agente_id FROM t), (SELECT external_id FROM t)",
             &[
                 &row.ticket,
                 &row.client_id,
@@ -257,6 +264,7 @@ impl WriteTx for PgTx<'_> {
                         id: r.try_get(0)?,
                         seq: r.try_get(1)?,
                         ticket_agent: r.try_get(2)?,
+                        external_id: r.try_get(3)?,
                     })
                 })
                 .transpose()
@@ -447,5 +455,167 @@ impl WriteTx for PgTx<'_> {
         let sql = "UPDATE api_keys SET last_used = $2 WHERE id = $1";
         let written = execute(self.tx, sql, &[&id, &at.millis()]).await;
         self.db(written).map(drop)
+    }
+
+    async fn subscriptions(&mut self) -> R<Arc<[Subscription]>> {
+        if let Some(cached) = &self.subscriptions {
+            return Ok(cached.clone());
+        }
+        let read = reads::subscriptions(self.tx).await;
+        let read: Arc<[Subscription]> = self.db(read)?.into();
+        self.subscriptions = Some(read.clone());
+        Ok(read)
+    }
+
+    async fn insert_delivery(&mut self, row: &DeliveryRow<'_>) -> R<()> {
+        let sql = "INSERT INTO webhook_deliveries (webhook_id, evento_id, tipo, ticket_id, cuerpo, creado, proximo_intento)
+             VALUES ($1, $2, $3, $4, $5, $6, $6)";
+        let values: reads::Params = &[
+            &row.webhook,
+            &row.event_id,
+            &row.event.as_str(),
+            &row.ticket,
+            &row.body,
+            &row.at.millis(),
+        ];
+        let written = execute(self.tx, sql, values).await;
+        self.db(written)?;
+        self.outbox_written = true;
+        Ok(())
+    }
+
+    async fn insert_webhook(&mut self, row: &WebhookRow<'_>) -> R<i64> {
+        let sql =
+            "INSERT INTO webhooks (url, eventos, incluir_internos, descripcion, secreto, creado)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+        let values: reads::Params = &[
+            &row.url,
+            &row.events,
+            &row.include_internal,
+            &row.description,
+            &row.secret,
+            &row.at.millis(),
+        ];
+        let id = query_one(self.tx, sql, values)
+            .await
+            .and_then(|r| r.try_get(0));
+        self.subscriptions = None;
+        self.db(id)
+    }
+
+    async fn delete_webhook(&mut self, id: i64, at: Timestamp) -> R<bool> {
+        let sql = "UPDATE webhooks SET borrado = $2 WHERE id = $1 AND borrado IS NULL";
+        let deleted = execute(self.tx, sql, &[&id, &at.millis()]).await;
+        let deleted = self.db(deleted)?;
+        // What it was still owed is given up with it.
+        let sql = "UPDATE webhook_deliveries SET estado = 'fallido', terminado = $2, reclamado_hasta = NULL
+             WHERE webhook_id = $1 AND estado = 'pendiente'";
+        let given_up = execute(self.tx, sql, &[&id, &at.millis()]).await;
+        self.db(given_up)?;
+        self.subscriptions = None;
+        Ok(deleted > 0)
+    }
+
+    async fn redeliver(&mut self, webhook: i64, delivery: i64, at: Timestamp) -> R<bool> {
+        let sql = "UPDATE webhook_deliveries
+             SET estado = 'pendiente', proximo_intento = $3, reclamado_hasta = NULL, terminado = NULL
+             WHERE id = $2 AND webhook_id = $1
+               AND webhook_id IN (SELECT id FROM webhooks WHERE borrado IS NULL)";
+        let queued = execute(self.tx, sql, &[&webhook, &delivery, &at.millis()]).await;
+        if self.db(queued)? == 0 {
+            return Ok(false);
+        }
+        // Asked by a person who fixed the endpoint: try it at once.
+        let sql = "UPDATE webhooks SET pausado_hasta = NULL WHERE id = $1";
+        let resumed = execute(self.tx, sql, &[&webhook]).await;
+        self.db(resumed)?;
+        self.outbox_written = true;
+        Ok(true)
+    }
+
+    async fn claim_deliveries(&mut self, claim: &DueClaim) -> R<Vec<DueDelivery>> {
+        // SKIP LOCKED: rows another node's worker is claiming right now are
+        // left to it, so each delivery goes to exactly one worker.
+        let sql = format!(
+            "WITH due AS (
+                 SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+                 WHERE d.estado = 'pendiente' AND d.proximo_intento <= $1
+                   AND (d.reclamado_hasta IS NULL OR d.reclamado_hasta <= $1)
+                   AND w.borrado IS NULL AND (w.pausado_hasta IS NULL OR w.pausado_hasta <= $1)
+                   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+                                   WHERE e.webhook_id = d.webhook_id AND e.ticket_id = d.ticket_id
+                                     AND e.estado = 'pendiente' AND e.id < d.id)
+                 ORDER BY d.id LIMIT $2
+                 FOR UPDATE OF d SKIP LOCKED
+             )
+             UPDATE webhook_deliveries d SET reclamado_hasta = $3
+             FROM due, webhooks w
+             WHERE d.id = due.id AND w.id = d.webhook_id
+             RETURNING {DUE_COLUMNS}"
+        );
+        let values: reads::Params = &[
+            &claim.now.millis(),
+            &(claim.limit as i64),
+            &claim.lease_until.millis(),
+        ];
+        let due = query(self.tx, &sql, values).await.and_then(|found| {
+            found
+                .iter()
+                .map(rows::due_delivery)
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let mut due = self.db(due)?;
+        due.sort_by_key(|delivery| delivery.id);
+        Ok(due)
+    }
+
+    async fn record_attempt(&mut self, row: &AttemptRow<'_>) -> R<()> {
+        let sql = "INSERT INTO webhook_attempts (delivery_id, intento, en, estado_http, error, latencia_ms)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
+        let values: reads::Params = &[
+            &row.delivery,
+            &(row.attempt as i64),
+            &row.at.millis(),
+            &row.status.map(i64::from),
+            &row.error,
+            &(row.latency_ms as i64),
+        ];
+        let written = execute(self.tx, sql, values).await;
+        self.db(written)?;
+        let sql = "UPDATE webhook_deliveries
+             SET estado = $2, intentos = GREATEST(intentos, $3), proximo_intento = $4, reclamado_hasta = NULL,
+                 terminado = CASE WHEN $2 = 'pendiente' THEN NULL ELSE $5::bigint END
+             WHERE id = $1 AND estado = 'pendiente'";
+        let values: reads::Params = &[
+            &row.delivery,
+            &row.state.as_str(),
+            &(row.attempt as i64),
+            &row.next_attempt.millis(),
+            &row.at.millis(),
+        ];
+        let moved = execute(self.tx, sql, values).await;
+        self.db(moved).map(drop)
+    }
+
+    async fn count_failure(&mut self, webhook: i64, failed: bool) -> R<u32> {
+        let sql = "UPDATE webhooks SET fallos_seguidos = CASE WHEN $2 THEN fallos_seguidos + 1 ELSE 0 END,
+                 pausado_hasta = CASE WHEN $2 THEN pausado_hasta ELSE NULL END
+             WHERE id = $1 RETURNING fallos_seguidos";
+        let failures = query_opt(self.tx, sql, &[&webhook, &failed])
+            .await
+            .and_then(|found| found.map(|r| r.try_get::<_, i64>(0)).transpose());
+        Ok(self.db(failures)?.unwrap_or(0).clamp(0, u32::MAX as i64) as u32)
+    }
+
+    async fn pause_webhook(&mut self, webhook: i64, until: Timestamp) -> R<()> {
+        let sql = "UPDATE webhooks SET pausado_hasta = $2 WHERE id = $1";
+        let written = execute(self.tx, sql, &[&webhook, &until.millis()]).await;
+        self.db(written).map(drop)
+    }
+
+    async fn prune_deliveries(&mut self, finished_before: Timestamp) -> R<usize> {
+        let sql = "DELETE FROM webhook_deliveries WHERE estado <> 'pendiente' AND terminado < $1";
+        let deleted = execute(self.tx, sql, &[&finished_before.millis()]).await;
+        Ok(self.db(deleted)? as usize)
     }
 }

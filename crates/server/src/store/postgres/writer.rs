@@ -28,6 +28,7 @@ use futures_util::future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio_postgres::error::SqlState;
 
 /// Runs of one batch aborted by a deadlock or serialization conflict before
@@ -42,7 +43,15 @@ pub fn unavailable(error: &tokio_postgres::Error) -> StoreError {
             tracing::error!(%corrupt, "a row cannot be read");
             StoreError::Corrupt(corrupt.to_string())
         }
-        None => StoreError::Unavailable(format!("PostgreSQL: {error}")),
+        // A database error's Display is only "db error": say which.
+        None => match error.as_db_error() {
+            Some(db) => StoreError::Unavailable(format!(
+                "PostgreSQL: {} ({})",
+                db.message(),
+                db.code().code()
+            )),
+            None => StoreError::Unavailable(format!("PostgreSQL: {error}")),
+        },
     }
 }
 
@@ -84,6 +93,7 @@ pub fn spawn(
     pool: Pool,
     listener: Arc<dyn CommitListener>,
     url_base: Arc<str>,
+    outbox: Arc<Notify>,
 ) -> std::io::Result<WriteQueue> {
     let (queue, jobs) = queue::channel();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -91,14 +101,23 @@ pub fn spawn(
         .build()?;
     std::thread::Builder::new()
         .name("postgres-writer".into())
-        .spawn(move || runtime.block_on(run(pool, jobs, listener, url_base)))?;
+        .spawn(move || runtime.block_on(run(pool, jobs, listener, url_base, outbox)))?;
     Ok(queue)
 }
 
-async fn run(pool: Pool, mut jobs: Jobs, listener: Arc<dyn CommitListener>, url_base: Arc<str>) {
+async fn run(
+    pool: Pool,
+    mut jobs: Jobs,
+    listener: Arc<dyn CommitListener>,
+    url_base: Arc<str>,
+    outbox: Arc<Notify>,
+) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
     while jobs.next(&mut waiting).await {
-        commit_batch(&pool, &mut waiting, listener.as_ref(), &url_base).await;
+        let queued_events = commit_batch(&pool, &mut waiting, listener.as_ref(), &url_base).await;
+        if queued_events {
+            outbox.notify_one();
+        }
     }
     tracing::debug!("postgres writer stopped");
 }
@@ -107,7 +126,11 @@ async fn run(pool: Pool, mut jobs: Jobs, listener: Arc<dyn CommitListener>, url_
 enum Attempt {
     /// Committed (or, for a batch of one failed job, rolled back): each job
     /// holds its answer.
-    Committed { committed: Vec<Committed> },
+    Committed {
+        committed: Vec<Committed>,
+        /// It queued webhook deliveries.
+        outbox_written: bool,
+    },
     /// Rolled back by a conflict with another transaction: run it again.
     Conflict(tokio_postgres::Error),
     /// The connection was lost before COMMIT was sent, so nothing was
@@ -117,17 +140,21 @@ enum Attempt {
     Failed(StoreError),
 }
 
+/// Runs and commits one batch; true when it queued webhook deliveries.
 async fn commit_batch(
     pool: &Pool,
     jobs: &mut Vec<Box<dyn Job>>,
     listener: &dyn CommitListener,
     url_base: &str,
-) {
+) -> bool {
     let started = std::time::Instant::now();
     let (mut conflicts, mut reconnected) = (0, false);
     let error = loop {
         match attempt(pool, jobs, url_base).await {
-            Attempt::Committed { committed } => {
+            Attempt::Committed {
+                committed,
+                outbox_written,
+            } => {
                 METRICS.commit_batches.fetch_add(1, Ordering::Relaxed);
                 METRICS
                     .messages_committed
@@ -139,7 +166,7 @@ async fn commit_batch(
                 for job in jobs.drain(..) {
                     job.answer(None);
                 }
-                return;
+                return outbox_written;
             }
             Attempt::Conflict(error) => {
                 conflicts += 1;
@@ -166,6 +193,7 @@ async fn commit_batch(
     for job in jobs.drain(..) {
         job.answer(Some(&error));
     }
+    false
 }
 
 /// A database error met before COMMIT: which way the batch goes.
@@ -209,6 +237,8 @@ async fn run_in_transaction(
         committed: Vec::new(),
         url_base,
         fatal: None,
+        subscriptions: None,
+        outbox_written: false,
     };
     // A batch of one needs no savepoint: if its job fails, the transaction
     // is rolled back whole, which is the same.
@@ -244,6 +274,7 @@ async fn run_in_transaction(
             all_failed = false;
         } else {
             batch.committed.truncate(visible_before);
+            batch.subscriptions = None;
             if isolate {
                 tx.batch_execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
                     .await?;
@@ -252,16 +283,21 @@ async fn run_in_transaction(
         }
     }
     let committed = std::mem::take(&mut batch.committed);
+    let outbox_written = batch.outbox_written;
     drop(batch);
     if !isolate && all_failed {
         // The only job failed: keep nothing of it.
         tx.rollback().await?;
         return Ok(Attempt::Committed {
             committed: Vec::new(),
+            outbox_written: false,
         });
     }
     match tx.commit().await {
-        Ok(()) => Ok(Attempt::Committed { committed }),
+        Ok(()) => Ok(Attempt::Committed {
+            committed,
+            outbox_written,
+        }),
         Err(error) if is_conflict(&error) => Ok(Attempt::Conflict(error)),
         // The answer to COMMIT never came: it may or may not have happened.
         Err(error) => Ok(Attempt::Failed(StoreError::Unavailable(format!(

@@ -14,6 +14,7 @@ use super::*;
 use rusqlite::{Connection, OpenFlags};
 use soporte_protocol::rest::{CannedResponse, ChatStats, TeamStats, TicketView};
 use soporte_protocol::server::AgentView;
+use soporte_protocol::webhook::{DeliveryView, WebhookView};
 use std::path::Path;
 
 /// Read connections: enough for both cores plus requests waiting on I/O.
@@ -28,6 +29,8 @@ pub struct SqliteStore {
     url_base: Arc<str>,
     /// This database's history id (`meta.epoch`).
     epoch: String,
+    /// Rung by the writer when a commit queued webhook deliveries.
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 impl SqliteStore {
@@ -69,14 +72,22 @@ impl SqliteStore {
         let checkpoints = checkpointer::spawn(path, restart.clone())
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         let url_base: Arc<str> = Arc::from(url_base.trim_end_matches('/'));
-        let (writer, _thread) = writer::spawn(writer_conn, listener, restart, url_base.clone())
-            .map_err(|e| format!("cannot start the writer of {}: {e}", path.display()))?;
+        let outbox = Arc::new(tokio::sync::Notify::new());
+        let (writer, _thread) = writer::spawn(
+            writer_conn,
+            listener,
+            restart,
+            url_base.clone(),
+            outbox.clone(),
+        )
+        .map_err(|e| format!("cannot start the writer of {}: {e}", path.display()))?;
         Ok(SqliteStore {
             _checkpoints: checkpoints,
             writer,
             readers: readers::Readers::new(readers),
             url_base,
             epoch,
+            outbox,
         })
     }
 
@@ -203,6 +214,27 @@ impl Store for SqliteStore {
 
     async fn api_keys(&self) -> StoreResult<Vec<ApiKey>> {
         self.read(reads::api_keys).await
+    }
+
+    fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox.clone()
+    }
+
+    async fn webhooks(&self) -> StoreResult<Vec<WebhookView>> {
+        self.read(reads::webhooks).await
+    }
+
+    async fn webhook(&self, id: i64) -> StoreResult<Option<WebhookView>> {
+        self.read(move |conn| reads::webhook(conn, id)).await
+    }
+
+    async fn deliveries(&self, webhook: i64, limit: usize) -> StoreResult<Vec<DeliveryView>> {
+        self.read(move |conn| reads::deliveries(conn, webhook, limit))
+            .await
+    }
+
+    async fn outbox_backlog(&self) -> StoreResult<Backlog> {
+        self.read(reads::outbox_backlog).await
     }
 
     async fn api_key(&self, prefix: &str) -> StoreResult<Option<StoredApiKey>> {

@@ -2,12 +2,14 @@
 //! connection it runs on, so the writer's transaction can use them too.
 //! Rows become values in `store::rows`; stats are counted by the domain.
 
+use crate::domain::webhooks::Subscription;
 use crate::domain::{stats, User};
 use crate::store::rows::{self, *};
 use crate::store::*;
 use rusqlite::{params, Connection, OptionalExtension};
 use soporte_protocol::rest::{CannedResponse, ChatStats, TeamStats, TicketView};
 use soporte_protocol::server::AgentView;
+use soporte_protocol::webhook::{DeliveryView, WebhookView};
 use soporte_protocol::*;
 
 /// `AND interno = 0` for viewers who may not see internal notes.
@@ -297,4 +299,64 @@ pub fn ticket_by_external_id(
     ))?
     .query_row([external_id], |row| rows::ticket(row))
     .optional()
+}
+
+pub fn webhooks(conn: &Connection) -> rusqlite::Result<Vec<WebhookView>> {
+    let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE borrado IS NULL ORDER BY id");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let found = stmt.query_map([], |row| rows::webhook(row))?;
+    found.collect()
+}
+
+pub fn webhook(conn: &Connection, id: i64) -> rusqlite::Result<Option<WebhookView>> {
+    let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1");
+    conn.prepare_cached(&sql)?
+        .query_row([id], |row| rows::webhook(row))
+        .optional()
+}
+
+pub fn subscriptions(conn: &Connection) -> rusqlite::Result<Vec<Subscription>> {
+    let sql =
+        format!("SELECT {SUBSCRIPTION_COLUMNS} FROM webhooks WHERE borrado IS NULL ORDER BY id");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let found = stmt.query_map([], |row| rows::subscription(row))?;
+    found.collect()
+}
+
+pub fn deliveries(
+    conn: &Connection,
+    webhook: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<DeliveryView>> {
+    let limit = limit as i64;
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = ?1 ORDER BY id DESC LIMIT ?2"
+    );
+    let mut deliveries = conn
+        .prepare_cached(&sql)?
+        .query_map(params![webhook, limit], |row| rows::delivery(row))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let sql = format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts
+         WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE webhook_id = ?1 ORDER BY id DESC LIMIT ?2)
+         ORDER BY delivery_id, intento"
+    );
+    let attempts = conn
+        .prepare_cached(&sql)?
+        .query_map(params![webhook, limit], |row| rows::attempt(row))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows::fill_history(&mut deliveries, attempts);
+    Ok(deliveries)
+}
+
+pub fn outbox_backlog(conn: &Connection) -> rusqlite::Result<Backlog> {
+    conn.prepare_cached(
+        "SELECT COUNT(*), MIN(creado) FROM webhook_deliveries WHERE estado = 'pendiente'",
+    )?
+    .query_row([], |row| {
+        Ok(Backlog {
+            pending: row.get(0)?,
+            oldest: row.get::<_, Option<i64>>(1)?.map(Timestamp::from_millis),
+        })
+    })
 }

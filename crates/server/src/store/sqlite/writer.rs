@@ -28,6 +28,7 @@ use crate::store::{CommitListener, StoreError, StoreResult};
 use rusqlite::Connection;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// Runs `job` in the open batch, inside a savepoint when `isolated`, and
 /// says whether it succeeded. A failed run leaves nothing of it in
@@ -53,11 +54,13 @@ fn run_job(tx: &mut SqliteTx<'_>, job: &mut dyn Job, isolated: bool) -> bool {
         if let Err(error) = tx.conn.execute_batch(end) {
             tracing::error!(%error, "ending a job's savepoint");
             tx.committed.truncate(visible_before);
+            tx.subscriptions = None;
             return false;
         }
     }
     if !succeeded {
         tx.committed.truncate(visible_before);
+        tx.subscriptions = None;
     }
     succeeded
 }
@@ -82,24 +85,35 @@ pub fn spawn(
     listener: Arc<dyn CommitListener>,
     restart: RestartRequest,
     url_base: Arc<str>,
+    outbox: Arc<Notify>,
 ) -> std::io::Result<(WriteQueue, std::thread::JoinHandle<()>)> {
     let (queue, jobs) = queue::channel();
+    let listeners = Listeners {
+        commits: listener,
+        outbox,
+    };
     let thread = std::thread::Builder::new()
         .name("sqlite-writer".into())
-        .spawn(move || run(conn, jobs, listener.as_ref(), &restart, &url_base))?;
+        .spawn(move || run(conn, jobs, &listeners, &restart, &url_base))?;
     Ok((queue, thread))
+}
+
+/// Who hears of a commit: fan-out, and the webhook workers' doorbell.
+struct Listeners {
+    commits: Arc<dyn CommitListener>,
+    outbox: Arc<Notify>,
 }
 
 fn run(
     conn: Connection,
     mut jobs: Jobs,
-    listener: &dyn CommitListener,
+    listeners: &Listeners,
     restart: &RestartRequest,
     url_base: &str,
 ) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
     while jobs.next_blocking(&mut waiting) {
-        commit_batch(&conn, &mut waiting, listener, url_base);
+        commit_batch(&conn, &mut waiting, listeners, url_base);
         restart.answer(&conn);
     }
     tracing::debug!("sqlite writer stopped");
@@ -111,15 +125,11 @@ fn run(
 fn commit_batch(
     conn: &Connection,
     jobs: &mut Vec<Box<dyn Job>>,
-    listener: &dyn CommitListener,
+    listeners: &Listeners,
     url_base: &str,
 ) {
     let started = std::time::Instant::now();
-    let mut batch = SqliteTx {
-        conn,
-        committed: Vec::new(),
-        url_base,
-    };
+    let mut batch = SqliteTx::new(conn, url_base);
     let outcome = run_jobs(&mut batch, jobs, false).and_then(|redo| {
         if !redo {
             return Ok(());
@@ -131,7 +141,7 @@ fn commit_batch(
             "a job failed halfway; running its batch again in savepoints"
         );
         conn.execute_batch("ROLLBACK").map_err(unavailable)?;
-        batch.committed.clear();
+        batch = SqliteTx::new(conn, url_base);
         run_jobs(&mut batch, jobs, true).map(|_| ())
     });
     let outcome = outcome.and_then(|()| conn.execute_batch("COMMIT").map_err(unavailable));
@@ -143,7 +153,10 @@ fn commit_batch(
                 .fetch_add(batch.committed.len() as u64, Ordering::Relaxed);
             METRICS.observe_commit(started.elapsed());
             if !batch.committed.is_empty() {
-                listener.committed(&batch.committed);
+                listeners.commits.committed(&batch.committed);
+            }
+            if batch.outbox_written {
+                listeners.outbox.notify_one();
             }
             None
         }
@@ -389,7 +402,14 @@ mod tests {
         let (dir, conn) = open();
         let listener = Arc::new(Recorder::default());
         let restart = RestartRequest::default();
-        let (writer, _thread) = spawn(conn, listener.clone(), restart, Arc::from("")).unwrap();
+        let (writer, _thread) = spawn(
+            conn,
+            listener.clone(),
+            restart,
+            Arc::from(""),
+            Arc::default(),
+        )
+        .unwrap();
         let runs: Vec<_> = (0..3).map(|_| Arc::new(AtomicUsize::new(0))).collect();
         let endings = [Ending::Stores, middle, Ending::Stores];
         let jobs = (1..=3).zip(endings).zip(&runs);
