@@ -340,3 +340,34 @@ pub struct UserView {
     #[serde(rename = "activo")]
     pub active: bool,
 }
+
+/// `GET /api/soporte/usuarios/{id}/export/`: everything Soporte keeps about
+/// a person.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+pub struct UserExport {
+    #[serde(rename = "usuario")]
+    pub user: UserView,
+    /// Tickets they are the customer or the agent of.
+    pub tickets: Vec<crate::webhook::HostTicket>,
+    /// Every message they wrote, oldest first, with its attachments.
+    #[serde(rename = "mensajes")]
+    pub messages: Vec<Message>,
+    /// Erasures of their data: who asked, when, how much.
+    #[serde(rename = "eliminaciones")]
+    pub erasures: Vec<ErasureRecord>,
+    #[serde(rename = "exportado")]
+    pub exported: Timestamp,
+}
+
+/// A record of an erasure (kept after the data is gone).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct ErasureRecord {
+    #[serde(rename = "por")]
+    pub by: String,
+    #[serde(rename = "en")]
+    pub at: Timestamp,
+    #[serde(rename = "mensajes")]
+    pub messages: u64,
+    #[serde(rename = "archivos")]
+    pub files: u64,
+}

@@ -44,6 +44,8 @@ fn export_all(dir: &Path) {
         rest::ErrorBody,
         rest::UserInput,
         rest::UserView,
+        rest::UserExport,
+        rest::ErasureRecord,
         webhook::WebhookInput,
         webhook::WebhookList,
         webhook::DeliveryList,

@@ -251,7 +251,7 @@ fn router(state: AppState) -> axum::Router {
 }
 
 /// Expired upload grants are kept an hour (a late upload gets "expired", not
-/// "unknown"), then forgotten.
+/// "unknown"), then forgotten; erased files left in storage are removed.
 async fn purge_grants_periodically(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
@@ -264,6 +264,8 @@ async fn purge_grants_periodically(state: AppState) {
                     Ok(purged) => tracing::debug!(purged, "expired upload grants forgotten"),
                     Err(error) => tracing::warn!(%error, "could not purge upload grants"),
                 }
+                // Files an erasure left (a crash, storage down) go now.
+                crate::data_rights::remove_erased_files(&state).await;
             }
         }
     }

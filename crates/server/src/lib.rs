@@ -18,7 +18,8 @@
 //! - [`state`]: what every request and session shares.
 //! - Services: [`chat`] (posting a message, the one path every message
 //!   takes), [`team`] (agents as inboxes see them), [`uploads`] (grants),
-//!   [`webhooks`] (subscriptions checked, the delivery worker).
+//!   [`webhooks`] (subscriptions checked, the delivery worker),
+//!   [`data_rights`] (a person's data exported or erased).
 //! - [`edge`]: what REST and WebSocket endpoints share (errors, extractors,
 //!   the accept loop, CORS, the request log).
 //! - [`http`] (REST resources) and [`ws`] (the ticket and inbox sockets),
@@ -38,6 +39,7 @@ pub mod bus;
 pub mod chat;
 pub mod cluster;
 pub mod config;
+pub mod data_rights;
 pub mod demo;
 pub mod domain;
 pub mod edge;

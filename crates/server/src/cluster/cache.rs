@@ -268,6 +268,29 @@ impl Store for CachedStore {
     async fn outbox_backlog(&self) -> StoreResult<crate::store::Backlog> {
         self.inner.outbox_backlog().await
     }
+    async fn tickets_of_person(&self, user: UserId) -> StoreResult<Vec<Ticket>> {
+        self.inner.tickets_of_person(user).await
+    }
+    async fn messages_by(&self, user: UserId) -> StoreResult<Vec<Message>> {
+        self.inner.messages_by(user).await
+    }
+    async fn erasures_of(
+        &self,
+        user: UserId,
+    ) -> StoreResult<Vec<soporte_protocol::rest::ErasureRecord>> {
+        self.inner.erasures_of(user).await
+    }
+    async fn pending_file_removals(&self, limit: usize) -> StoreResult<Vec<String>> {
+        self.inner.pending_file_removals(limit).await
+    }
+    /// The erased messages are in cached histories: those are forgotten.
+    async fn erase_user(&self, user: UserId, by: String) -> StoreResult<Erased> {
+        let erased = self.inner.erase_user(user, by).await?;
+        for &ticket in &erased.tickets {
+            self.forget(ticket).await;
+        }
+        Ok(erased)
+    }
     async fn api_key(&self, prefix: &str) -> StoreResult<Option<StoredApiKey>> {
         self.inner.api_key(prefix).await
     }

@@ -12,6 +12,7 @@
 
 pub mod access;
 pub mod canned;
+pub mod erasure;
 pub mod integration;
 pub mod messages;
 pub mod refusal;

@@ -240,6 +240,23 @@ impl FileStore {
         }
     }
 
+    /// Deletes a kept file for good (an erasure): Ok once it is gone,
+    /// whether or not it was there.
+    pub async fn delete(&self, key: &str) -> std::io::Result<()> {
+        match &self.backend {
+            Backend::Folder(root) => match tokio::fs::remove_file(root.join(key)).await {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+                _ => Ok(()),
+            },
+            Backend::Object { store, prefix } => {
+                match store.delete(&object_path(prefix, key)).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(error) => Err(std::io::Error::other(error.to_string())),
+                }
+            }
+        }
+    }
+
     /// The size of a kept file.
     pub async fn size(&self, key: &str) -> std::io::Result<u64> {
         match &self.backend {

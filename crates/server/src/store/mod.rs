@@ -13,6 +13,7 @@
 //!   after the commit, so fan-out can never show what was not stored.
 
 pub mod columns;
+pub mod erasure;
 pub mod postgres;
 pub mod queue;
 pub mod rows;
@@ -24,7 +25,8 @@ pub use crate::domain::tickets::TicketCommand;
 use crate::domain::webhooks::RetryPolicy;
 use crate::domain::{Refusal, User};
 use async_trait::async_trait;
-use soporte_protocol::rest::{CannedResponse, CannedResponseInput, ChatStats, TicketView};
+pub use erasure::Erased;
+use soporte_protocol::rest::{self, CannedResponse, CannedResponseInput, ChatStats, TicketView};
 use soporte_protocol::webhook::{DeliveryView, WebhookView};
 use soporte_protocol::*;
 use std::collections::HashMap;
@@ -449,6 +451,14 @@ pub trait Store: Send + Sync + 'static {
     async fn deliveries(&self, webhook: i64, limit: usize) -> StoreResult<Vec<DeliveryView>>;
     /// What the outbox still owes.
     async fn outbox_backlog(&self) -> StoreResult<Backlog>;
+    /// Tickets `user` is the customer or the agent of, oldest first.
+    async fn tickets_of_person(&self, user: UserId) -> StoreResult<Vec<Ticket>>;
+    /// Every message `user` wrote, oldest first, with attachments.
+    async fn messages_by(&self, user: UserId) -> StoreResult<Vec<Message>>;
+    /// The erasures of `user`'s data, oldest first.
+    async fn erasures_of(&self, user: UserId) -> StoreResult<Vec<rest::ErasureRecord>>;
+    /// Storage keys of erased files still to remove.
+    async fn pending_file_removals(&self, limit: usize) -> StoreResult<Vec<String>>;
     /// Every API key, by name.
     async fn api_keys(&self) -> StoreResult<Vec<ApiKey>>;
     /// The key with this prefix, revoked or not.
@@ -616,6 +626,30 @@ pub trait Store: Send + Sync + 'static {
         policy: RetryPolicy,
     ) -> StoreResult<Round> {
         webhooks::settle_and_claim(self, finished, claim, policy).await
+    }
+    /// Erases a person's data (see `erasure`); `by` says who asked.
+    async fn erase_user(&self, user: UserId, by: String) -> StoreResult<Erased> {
+        erasure::erase_user(self, user, by).await
+    }
+    /// Forgets the queued removals of these files (they are gone).
+    async fn files_removed(&self, keys: Vec<String>) -> StoreResult<()> {
+        erasure::files_removed(self, keys).await
+    }
+    /// A person's data, for export: `None` when nobody by that id is known.
+    async fn export_user(&self, user: UserId) -> StoreResult<Option<rest::UserExport>> {
+        let Some(view) = self.user_view(user).await? else {
+            return Ok(None);
+        };
+        let tickets = self.tickets_of_person(user).await?;
+        let messages = self.messages_by(user).await?;
+        let erasures = self.erasures_of(user).await?;
+        Ok(Some(rest::UserExport {
+            user: view,
+            tickets: tickets.into_iter().map(Into::into).collect(),
+            messages,
+            erasures,
+            exported: Timestamp::now(),
+        }))
     }
     /// Forgets deliveries finished before `before`; returns how many.
     async fn prune_deliveries(&self, before: Timestamp) -> StoreResult<usize> {

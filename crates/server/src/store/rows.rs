@@ -49,7 +49,7 @@ impl SqlRow for tokio_postgres::Row {
 
 pub const MESSAGE_COLUMNS: &str =
     "id, client_id, ticket_id, seq, creado, autor_id, autor_nombre, autor_tipo, \
-     autor_avatar, contenido, tipo, estado, reply_to, metadata, interno";
+     autor_avatar, contenido, tipo, estado, reply_to, metadata, interno, eliminado";
 
 /// [`MESSAGE_COLUMNS`] of the table named `alias` in a join.
 pub fn message_columns_of(alias: &str) -> String {
@@ -85,7 +85,7 @@ pub fn message_at<R: SqlRow>(row: &R, at: usize) -> Result<Message, R::Error> {
         attachments: Vec::new(),
         reply_to: row.col(at + 12)?,
         edited: false,
-        deleted: false,
+        deleted: row.col(at + 15)?,
         metadata: metadata.unwrap_or_default().0,
         internal: row.col(at + 14)?,
     })
@@ -416,4 +416,15 @@ pub fn fill_history(deliveries: &mut [DeliveryView], attempts: Vec<(i64, Attempt
             view.history.push(attempt);
         }
     }
+}
+
+pub const ERASURE_COLUMNS: &str = "por, en, mensajes, archivos";
+
+pub fn erasure<R: SqlRow>(row: &R) -> Result<soporte_protocol::rest::ErasureRecord, R::Error> {
+    Ok(soporte_protocol::rest::ErasureRecord {
+        by: row.col(0)?,
+        at: row.at(1)?,
+        messages: row.col::<i64>(2)?.max(0) as u64,
+        files: row.col::<i64>(3)?.max(0) as u64,
+    })
 }

@@ -8,6 +8,7 @@
 //! afresh on every run. A job's answer is typed: it goes straight to its
 //! caller's channel once the batch's fate is known.
 
+use super::erasure::{ErasureRow, Replacement};
 use super::webhooks::{
     emit, owed_to, queue, AttemptRow, DeliveryRow, DueClaim, DueDelivery, WebhookRow,
 };
@@ -125,6 +126,21 @@ pub trait WriteTx {
     async fn count_failure(&mut self, webhook: i64, failed: bool) -> StoreResult<u32>;
     async fn pause_webhook(&mut self, webhook: i64, until: Timestamp) -> StoreResult<()>;
     async fn prune_deliveries(&mut self, finished_before: Timestamp) -> StoreResult<usize>;
+
+    /// Removes the rows of the files `user` sent and queues the files for
+    /// removal from storage; returns how many files.
+    async fn erase_files(&mut self, user: UserId, at: Timestamp) -> StoreResult<u64>;
+    /// Replaces what `user` wrote; returns the tickets touched and how many
+    /// messages.
+    async fn erase_messages(
+        &mut self,
+        user: UserId,
+        replacement: &Replacement<'_>,
+    ) -> StoreResult<(Vec<TicketId>, u64)>;
+    /// Replaces how `user` is called and reached, and sets them inactive.
+    async fn erase_person(&mut self, user: UserId, name: &str) -> StoreResult<()>;
+    async fn record_erasure(&mut self, row: &ErasureRow<'_>) -> StoreResult<()>;
+    async fn files_removed(&mut self, keys: &[String]) -> StoreResult<()>;
 }
 
 /// A service credential to store (its hash, never the key).

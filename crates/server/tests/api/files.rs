@@ -13,7 +13,7 @@ fn pdf(size: usize) -> Vec<u8> {
 }
 
 /// Asks for an upload over the socket, as the seed's `uploadFile` does.
-async fn authorize(ws: &mut WsClient, name: &str, size: usize, mime: &str) -> Value {
+pub(crate) async fn authorize(ws: &mut WsClient, name: &str, size: usize, mime: &str) -> Value {
     ws.send_json(json!({"tipo": "file_upload_request", "data": {"nombre_archivo": name, "tamaño": size, "tipo_mime": mime}}))
         .await;
     loop {
@@ -25,7 +25,7 @@ async fn authorize(ws: &mut WsClient, name: &str, size: usize, mime: &str) -> Va
 }
 
 /// POSTs the file to the authorization's URL with its headers, and nothing else.
-async fn post_file(
+pub(crate) async fn post_file(
     app: &TestApp,
     authorization: &Value,
     name: &str,
@@ -58,7 +58,7 @@ async fn chat(app: &TestApp) -> (i64, WsClient, WsClient) {
     (ticket, c, a)
 }
 
-fn stored_files(app: &TestApp) -> usize {
+pub(crate) fn stored_files(app: &TestApp) -> usize {
     let root = app.storage_dir();
     let mut count = 0;
     for entry in walk(&root) {

@@ -4,6 +4,7 @@
 mod agents;
 mod auth;
 mod cluster;
+mod data_rights;
 mod durability;
 mod faults;
 mod files;

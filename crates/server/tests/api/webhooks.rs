@@ -671,7 +671,10 @@ async fn an_event_owed_to_a_receiver_that_was_down_survives_sigkill_and_arrives_
     let files = tempfile::tempdir().unwrap();
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/hook");
-    let (mut server, addr) = serve(&db.url_text(), files.path(), &[]);
+    // A short timeout keeps the lease of an attempt cut off by the kill
+    // short (2 × timeout + 5 s): the restarted server waits it out.
+    let flags = ["--webhook-timeout", "1s"];
+    let (mut server, addr) = serve(&db.url_text(), files.path(), &flags);
     let (status, webhook) = post_at(
         &addr,
         "/api/soporte/webhooks/",
@@ -691,7 +694,7 @@ async fn an_event_owed_to_a_receiver_that_was_down_survives_sigkill_and_arrives_
     drop(ws);
 
     let receiver = Receiver::start_on(port, &[], Duration::ZERO).await;
-    let (mut server, _addr) = serve(&db.url_text(), files.path(), &[]);
+    let (mut server, _addr) = serve(&db.url_text(), files.path(), &flags);
     let got = receiver
         .wait_until("the event after restart", WAIT, |got| !got.is_empty())
         .await;

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_enum_checks.sql")),
     (4, include_str!("migrations/0004_integration.sql")),
     (5, include_str!("migrations/0005_webhooks.sql")),
+    (6, include_str!("migrations/0006_erasure.sql")),
 ];
 
 /// How many migrations this build knows.

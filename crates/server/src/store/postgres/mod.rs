@@ -277,6 +277,29 @@ impl Store for PostgresStore {
         read!(self, |c| reads::outbox_backlog(&c).await)
     }
 
+    async fn tickets_of_person(&self, user: UserId) -> StoreResult<Vec<Ticket>> {
+        read!(self, |c| reads::tickets_of_person(&c, user).await)
+    }
+
+    async fn messages_by(&self, user: UserId) -> StoreResult<Vec<Message>> {
+        read!(self, |c| {
+            let mut messages = reads::messages_by(&c, user).await?;
+            reads::fill_attachments(&c, &mut messages, &self.url_base).await?;
+            Ok(messages)
+        })
+    }
+
+    async fn erasures_of(
+        &self,
+        user: UserId,
+    ) -> StoreResult<Vec<soporte_protocol::rest::ErasureRecord>> {
+        read!(self, |c| reads::erasures_of(&c, user).await)
+    }
+
+    async fn pending_file_removals(&self, limit: usize) -> StoreResult<Vec<String>> {
+        read!(self, |c| reads::pending_file_removals(&c, limit).await)
+    }
+
     async fn api_key(&self, prefix: &str) -> StoreResult<Option<StoredApiKey>> {
         read!(self, |c| reads::api_key(&c, prefix).await)
     }

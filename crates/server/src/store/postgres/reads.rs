@@ -8,7 +8,7 @@ use crate::domain::{stats, User};
 use crate::store::rows::{self, *};
 use crate::store::*;
 use deadpool_postgres::GenericClient;
-use soporte_protocol::rest::{CannedResponse, ChatStats, TeamStats, TicketView};
+use soporte_protocol::rest::{self, CannedResponse, ChatStats, TeamStats, TicketView};
 use soporte_protocol::server::AgentView;
 use soporte_protocol::webhook::{DeliveryView, WebhookView};
 use soporte_protocol::*;
@@ -425,4 +425,37 @@ pub async fn outbox_backlog<C: GenericClient>(c: &C) -> Result<Backlog, Error> {
             .try_get::<_, Option<i64>>(1)?
             .map(Timestamp::from_millis),
     })
+}
+
+pub async fn tickets_of_person<C: GenericClient>(
+    c: &C,
+    user: UserId,
+) -> Result<Vec<Ticket>, Error> {
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE t.cliente_id = $1 OR t.agente_id = $1 ORDER BY t.id"
+    );
+    all(&query(c, &sql, &[&user]).await?, rows::ticket)
+}
+
+pub async fn messages_by<C: GenericClient>(c: &C, user: UserId) -> Result<Vec<Message>, Error> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE autor_id = $1 ORDER BY id");
+    all(&query(c, &sql, &[&user]).await?, rows::message)
+}
+
+pub async fn pending_file_removals<C: GenericClient>(
+    c: &C,
+    limit: usize,
+) -> Result<Vec<String>, Error> {
+    let sql = "SELECT storage_key FROM file_deletions ORDER BY creado LIMIT $1";
+    all(&query(c, sql, &[&(limit as i64)]).await?, |row| {
+        row.try_get(0)
+    })
+}
+
+pub async fn erasures_of<C: GenericClient>(
+    c: &C,
+    user: UserId,
+) -> Result<Vec<rest::ErasureRecord>, Error> {
+    let sql = format!("SELECT {ERASURE_COLUMNS} FROM erasures WHERE usuario_id = $1 ORDER BY id");
+    all(&query(c, &sql, &[&user]).await?, rows::erasure)
 }

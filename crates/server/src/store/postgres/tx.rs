@@ -8,6 +8,7 @@ use super::writer::{is_conflict, unavailable};
 use crate::domain::webhooks::Subscription;
 use crate::domain::User;
 use crate::store::columns::Stored;
+use crate::store::erasure::{ErasureRow, Replacement};
 use crate::store::rows::{self, message_columns_of, API_KEY_COLUMNS, DUE_COLUMNS, MESSAGE_COLUMNS};
 use crate::store::webhooks::{AttemptRow, DeliveryRow, DueClaim, DueDelivery, WebhookRow};
 use crate::store::writes::*;
@@ -617,5 +618,76 @@ impl WriteTx for PgTx<'_> {
         let sql = "DELETE FROM webhook_deliveries WHERE estado <> 'pendiente' AND terminado < $1";
         let deleted = execute(self.tx, sql, &[&finished_before.millis()]).await;
         Ok(self.db(deleted)? as usize)
+    }
+
+    async fn erase_files(&mut self, user: UserId, at: Timestamp) -> R<u64> {
+        let sql = "WITH gone AS (
+                 DELETE FROM attachments WHERE mensaje_id IN (SELECT id FROM messages WHERE autor_id = $1)
+                 RETURNING storage_key, thumbnail_key
+             ), queued AS (
+                 INSERT INTO file_deletions (storage_key, creado)
+                 SELECT storage_key, $2::bigint FROM gone
+                 UNION ALL SELECT thumbnail_key, $2::bigint FROM gone WHERE thumbnail_key IS NOT NULL
+                 ON CONFLICT DO NOTHING
+             )
+             SELECT COUNT(*) FROM gone";
+        let count = query_one(self.tx, sql, &[&user, &at.millis()])
+            .await
+            .and_then(|r| r.try_get::<_, i64>(0));
+        Ok(self.db(count)?.max(0) as u64)
+    }
+
+    async fn erase_messages(
+        &mut self,
+        user: UserId,
+        replacement: &Replacement<'_>,
+    ) -> R<(Vec<TicketId>, u64)> {
+        let sql = "UPDATE messages SET contenido = $2, metadata = NULL, autor_nombre = $3,
+                 autor_avatar = NULL, eliminado = TRUE
+             WHERE autor_id = $1 RETURNING ticket_id";
+        let touched = query(
+            self.tx,
+            sql,
+            &[&user, &replacement.content, &replacement.name],
+        )
+        .await
+        .and_then(|found| {
+            found
+                .iter()
+                .map(|r| r.try_get::<_, TicketId>(0))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let touched = self.db(touched)?;
+        let count = touched.len() as u64;
+        let mut tickets = touched;
+        tickets.sort_unstable();
+        tickets.dedup();
+        Ok((tickets, count))
+    }
+
+    async fn erase_person(&mut self, user: UserId, name: &str) -> R<()> {
+        let sql =
+            "UPDATE users SET nombre = $2, avatar = NULL, email = NULL, activo = FALSE WHERE id = $1";
+        let written = execute(self.tx, sql, &[&user, &name]).await;
+        self.db(written).map(drop)
+    }
+
+    async fn record_erasure(&mut self, row: &ErasureRow<'_>) -> R<()> {
+        let sql = "INSERT INTO erasures (usuario_id, por, en, mensajes, archivos) VALUES ($1, $2, $3, $4, $5)";
+        let values: reads::Params = &[
+            &row.user,
+            &row.by,
+            &row.at.millis(),
+            &(row.messages as i64),
+            &(row.files as i64),
+        ];
+        let written = execute(self.tx, sql, values).await;
+        self.db(written).map(drop)
+    }
+
+    async fn files_removed(&mut self, keys: &[String]) -> R<()> {
+        let sql = "DELETE FROM file_deletions WHERE storage_key = ANY($1)";
+        let written = execute(self.tx, sql, &[&keys]).await;
+        self.db(written).map(drop)
     }
 }

@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_enum_checks.sql")),
     (6, include_str!("migrations/0006_integration.sql")),
     (7, include_str!("migrations/0007_webhooks.sql")),
+    (8, include_str!("migrations/0008_erasure.sql")),
 ];
 
 /// Applies what is missing; returns how many were applied.

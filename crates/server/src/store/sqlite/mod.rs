@@ -237,6 +237,28 @@ impl Store for SqliteStore {
         self.read(reads::outbox_backlog).await
     }
 
+    async fn tickets_of_person(&self, user: UserId) -> StoreResult<Vec<Ticket>> {
+        self.read(move |conn| reads::tickets_of_person(conn, user))
+            .await
+    }
+
+    async fn messages_by(&self, user: UserId) -> StoreResult<Vec<Message>> {
+        self.read_messages(move |conn| reads::messages_by(conn, user))
+            .await
+    }
+
+    async fn erasures_of(
+        &self,
+        user: UserId,
+    ) -> StoreResult<Vec<soporte_protocol::rest::ErasureRecord>> {
+        self.read(move |conn| reads::erasures_of(conn, user)).await
+    }
+
+    async fn pending_file_removals(&self, limit: usize) -> StoreResult<Vec<String>> {
+        self.read(move |conn| reads::pending_file_removals(conn, limit))
+            .await
+    }
+
     async fn api_key(&self, prefix: &str) -> StoreResult<Option<StoredApiKey>> {
         let prefix = prefix.to_string();
         self.read(move |conn| reads::api_key(conn, &prefix)).await

@@ -7,7 +7,7 @@ use crate::domain::{stats, User};
 use crate::store::rows::{self, *};
 use crate::store::*;
 use rusqlite::{params, Connection, OptionalExtension};
-use soporte_protocol::rest::{CannedResponse, ChatStats, TeamStats, TicketView};
+use soporte_protocol::rest::{self, CannedResponse, ChatStats, TeamStats, TicketView};
 use soporte_protocol::server::AgentView;
 use soporte_protocol::webhook::{DeliveryView, WebhookView};
 use soporte_protocol::*;
@@ -359,4 +359,34 @@ pub fn outbox_backlog(conn: &Connection) -> rusqlite::Result<Backlog> {
             oldest: row.get::<_, Option<i64>>(1)?.map(Timestamp::from_millis),
         })
     })
+}
+
+pub fn tickets_of_person(conn: &Connection, user: UserId) -> rusqlite::Result<Vec<Ticket>> {
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE t.cliente_id = ?1 OR t.agente_id = ?1 ORDER BY t.id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let found = stmt.query_map([user], |row| rows::ticket(row))?;
+    found.collect()
+}
+
+pub fn messages_by(conn: &Connection, user: UserId) -> rusqlite::Result<Vec<Message>> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE autor_id = ?1 ORDER BY id");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let found = stmt.query_map([user], |row| rows::message(row))?;
+    found.collect()
+}
+
+pub fn pending_file_removals(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT storage_key FROM file_deletions ORDER BY creado LIMIT ?1")?;
+    let found = stmt.query_map([limit as i64], |row| row.get(0))?;
+    found.collect()
+}
+
+pub fn erasures_of(conn: &Connection, user: UserId) -> rusqlite::Result<Vec<rest::ErasureRecord>> {
+    let sql = format!("SELECT {ERASURE_COLUMNS} FROM erasures WHERE usuario_id = ?1 ORDER BY id");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let found = stmt.query_map([user], |row| rows::erasure(row))?;
+    found.collect()
 }

@@ -6,6 +6,7 @@ use super::reads;
 use super::writer::unavailable;
 use crate::domain::webhooks::Subscription;
 use crate::domain::User;
+use crate::store::erasure::{ErasureRow, Replacement};
 use crate::store::rows::{self, API_KEY_COLUMNS, DUE_COLUMNS, MESSAGE_COLUMNS};
 use crate::store::webhooks::{AttemptRow, DeliveryRow, DueClaim, DueDelivery, WebhookRow};
 use crate::store::writes::*;
@@ -636,5 +637,92 @@ impl WriteTx for SqliteTx<'_> {
             .conn
             .prepare_cached(sql)
             .and_then(|mut s| s.execute([finished_before.millis()])))
+    }
+
+    async fn erase_files(&mut self, user: UserId, at: Timestamp) -> R<u64> {
+        let sql = "SELECT a.storage_key, a.thumbnail_key FROM attachments a
+             JOIN messages m ON m.id = a.mensaje_id WHERE m.autor_id = ?1";
+        let files = one(self.conn.prepare_cached(sql).and_then(|mut s| {
+            s.query_map([user], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        }))?;
+        let sql = "INSERT OR IGNORE INTO file_deletions (storage_key, creado) VALUES (?1, ?2)";
+        for key in files
+            .iter()
+            .flat_map(|(file, thumb)| std::iter::once(file).chain(thumb))
+        {
+            one(self
+                .conn
+                .prepare_cached(sql)
+                .and_then(|mut s| s.execute(params![key, at.millis()])))?;
+        }
+        let sql =
+            "DELETE FROM attachments WHERE mensaje_id IN (SELECT id FROM messages WHERE autor_id = ?1)";
+        one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute([user])))?;
+        Ok(files.len() as u64)
+    }
+
+    async fn erase_messages(
+        &mut self,
+        user: UserId,
+        replacement: &Replacement<'_>,
+    ) -> R<(Vec<TicketId>, u64)> {
+        let sql = "UPDATE messages SET contenido = ?2, metadata = NULL, autor_nombre = ?3,
+                 autor_avatar = NULL, eliminado = 1
+             WHERE autor_id = ?1 RETURNING ticket_id";
+        let touched = one(self.conn.prepare_cached(sql).and_then(|mut s| {
+            s.query_map(
+                params![user, replacement.content, replacement.name],
+                |row| row.get::<_, TicketId>(0),
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        }))?;
+        let count = touched.len() as u64;
+        let mut tickets = touched;
+        tickets.sort_unstable();
+        tickets.dedup();
+        Ok((tickets, count))
+    }
+
+    async fn erase_person(&mut self, user: UserId, name: &str) -> R<()> {
+        let sql =
+            "UPDATE users SET nombre = ?2, avatar = NULL, email = NULL, activo = 0 WHERE id = ?1";
+        one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params![user, name])))
+        .map(drop)
+    }
+
+    async fn record_erasure(&mut self, row: &ErasureRow<'_>) -> R<()> {
+        let sql = "INSERT INTO erasures (usuario_id, por, en, mensajes, archivos) VALUES (?1, ?2, ?3, ?4, ?5)";
+        let values = params![
+            row.user,
+            row.by,
+            row.at.millis(),
+            row.messages as i64,
+            row.files as i64
+        ];
+        one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(values)))
+        .map(drop)
+    }
+
+    async fn files_removed(&mut self, keys: &[String]) -> R<()> {
+        let sql = "DELETE FROM file_deletions WHERE storage_key = ?1";
+        for key in keys {
+            one(self
+                .conn
+                .prepare_cached(sql)
+                .and_then(|mut s| s.execute([key])))?;
+        }
+        Ok(())
     }
 }

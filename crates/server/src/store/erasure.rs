@@ -1,0 +1,94 @@
+//! Data rights, once for both databases: a person's data erased in one
+//! transaction (their messages' content, their files' rows, their name),
+//! with the record of who asked and the `usuario.eliminado` event; the
+//! files themselves are removed from storage after the commit, from a
+//! queue written in the same transaction.
+
+use super::webhooks::emit;
+use super::writes::{write, Locks};
+use super::{Store, StoreError, StoreResult};
+use crate::domain::erasure::{ERASED_CONTENT, ERASED_NAME};
+use crate::domain::webhooks::EventType;
+use futures_util::future::FutureExt;
+use soporte_protocol::webhook::UserErasedData;
+use soporte_protocol::{TicketId, Timestamp, UserId};
+
+/// What an erasure changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Erased {
+    pub record: UserErasedData,
+    /// Tickets whose history changed (caches of them are stale).
+    pub tickets: Vec<TicketId>,
+}
+
+/// The fixed texts that replace what was erased.
+#[derive(Debug, Clone, Copy)]
+pub struct Replacement<'a> {
+    pub content: &'a str,
+    pub name: &'a str,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ErasureRow<'a> {
+    pub user: UserId,
+    pub by: &'a str,
+    pub at: Timestamp,
+    pub messages: u64,
+    pub files: u64,
+}
+
+/// Erases `user`'s data; refused as not found when nobody by that id is known.
+pub(super) async fn erase_user<S: Store + ?Sized>(
+    store: &S,
+    user: UserId,
+    by: String,
+) -> StoreResult<Erased> {
+    write(store, Locks::default(), move |tx| {
+        let by = by.clone();
+        async move {
+            if tx.user(user).await?.is_none() {
+                return Err(StoreError::NOT_FOUND);
+            }
+            let replacement = Replacement {
+                content: ERASED_CONTENT,
+                name: ERASED_NAME,
+                at: Timestamp::now(),
+            };
+            // Files first: their rows are found through the messages.
+            let files = tx.erase_files(user, replacement.at).await?;
+            let (tickets, messages) = tx.erase_messages(user, &replacement).await?;
+            tx.erase_person(user, replacement.name).await?;
+            let row = ErasureRow {
+                user,
+                by: &by,
+                at: replacement.at,
+                messages,
+                files,
+            };
+            tx.record_erasure(&row).await?;
+            let record = UserErasedData {
+                user,
+                messages,
+                files,
+                by: by.clone(),
+            };
+            emit(tx, EventType::UserErased, None, false, &record).await?;
+            Ok(Erased { record, tickets })
+        }
+        .boxed_local()
+    })
+    .await
+}
+
+/// Forgets the queued removals of `keys` (their files are gone).
+pub(super) async fn files_removed<S: Store + ?Sized>(
+    store: &S,
+    keys: Vec<String>,
+) -> StoreResult<()> {
+    write(store, Locks::default(), move |tx| {
+        let keys = keys.clone();
+        async move { tx.files_removed(&keys).await }.boxed_local()
+    })
+    .await
+}
