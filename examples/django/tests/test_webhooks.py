@@ -37,12 +37,13 @@ def signature(secret, body, t=None):
     return f"t={t},v1={sign(secret, body, t)}"
 
 
-def wait_for(find, timeout=20):
-    """Polls `find` until it returns something truthy."""
+def wait_for(find, timeout=20, explain=lambda: ""):
+    """Polls `find` until it returns something truthy; on timeout, fails
+    with what `explain` says."""
     deadline = time.monotonic() + timeout
     while not (found := find()):
         if time.monotonic() > deadline:
-            pytest.fail(f"nothing after {timeout} s")
+            pytest.fail(f"nothing after {timeout} s. {explain()}")
         time.sleep(0.1)
     return found
 
@@ -122,16 +123,30 @@ def send_hola(soporte, customer):
         message = {"mensaje": "Hola", "client_id": "c1", "metadata": {}}
         ws.send(json.dumps({"tipo": "mensaje", "data": message}))
         while (frame := json.loads(ws.recv()))["tipo"] != "mensaje_confirmado":
-            pass
+            assert frame["tipo"] != "error", frame
     finally:
         ws.close()
     return ticket, frame["data"]["mensaje_id"]
 
 
-def deliveries(soporte, hook):
+def delivery_log(soporte, hook):
     response = soporte.api("GET", f"/api/soporte/webhooks/{hook['id']}/entregas/")
     assert response.status_code == 200, response.text
     return response.json()["results"]
+
+
+def delivered_log(soporte, hook):
+    """The hook's delivery log once every delivery in it is done (else None)."""
+    log = delivery_log(soporte, hook)
+    return log if log and all(d["estado"] == "entregado" for d in log) else None
+
+
+def wait_for_event(soporte, hook, **filters):
+    """The stored event matching `filters`, once the live server has it."""
+    return wait_for(
+        lambda: SoporteEvent.objects.filter(**filters).first(),
+        explain=lambda: f"Soporte's delivery log: {delivery_log(soporte, hook)}",
+    )
 
 
 def test_a_message_arrives_as_a_verified_mensaje_creado_event_stored_once(
@@ -140,7 +155,7 @@ def test_a_message_arrives_as_a_verified_mensaje_creado_event_stored_once(
     carla = User.objects.create_user("carla", first_name="Carla")
     ticket, message_id = send_hola(soporte, carla)
 
-    event = wait_for(lambda: SoporteEvent.objects.filter(type="mensaje.creado").first())
+    event = wait_for_event(soporte, registered_webhook, type="mensaje.creado")
     assert event.event_id.startswith("evt_")
     data = event.payload["data"]
     assert data["ticket_id"] == ticket.soporte_ticket_id
@@ -150,10 +165,11 @@ def test_a_message_arrives_as_a_verified_mensaje_creado_event_stored_once(
     assert data["mensaje"]["autor"]["id"] == carla.pk
 
     # Soporte saw the view's 2xx: delivered on the first attempt, not retried.
-    done = wait_for(
-        lambda: [d for d in deliveries(soporte, registered_webhook) if d["estado"] == "entregado"]
+    log = wait_for(
+        lambda: delivered_log(soporte, registered_webhook),
+        explain=lambda: str(delivery_log(soporte, registered_webhook)),
     )
-    assert [(d["evento_id"], d["intentos"], d["ultimo_estado_http"]) for d in done] == [
+    assert [(d["evento_id"], d["intentos"], d["ultimo_estado_http"]) for d in log] == [
         (event.event_id, 1, 200)
     ]
     assert SoporteEvent.objects.count() == 1
@@ -164,10 +180,8 @@ def test_a_message_arrives_as_a_verified_mensaje_creado_event_stored_once(
 def test_a_resent_event_is_acknowledged_but_stored_once(soporte, registered_webhook):
     carla = User.objects.create_user("carla")
     send_hola(soporte, carla)
-    event = wait_for(lambda: SoporteEvent.objects.filter(type="mensaje.creado").first())
-    [delivery] = wait_for(
-        lambda: [d for d in deliveries(soporte, registered_webhook) if d["estado"] == "entregado"]
-    )
+    event = wait_for_event(soporte, registered_webhook, type="mensaje.creado")
+    [delivery] = wait_for(lambda: delivered_log(soporte, registered_webhook))
 
     resend = soporte.api(
         "POST",
@@ -175,9 +189,14 @@ def test_a_resent_event_is_acknowledged_but_stored_once(soporte, registered_webh
     )
     assert resend.status_code == 202, resend.text
 
-    wait_for(lambda: SoporteEvent.objects.get(pk=event.pk).deliveries == 2)
-    assert SoporteEvent.objects.count() == 1
-    [delivery] = wait_for(
-        lambda: [d for d in deliveries(soporte, registered_webhook) if d["estado"] == "entregado"]
+    wait_for(
+        lambda: SoporteEvent.objects.get(pk=event.pk).deliveries == 2,
+        explain=lambda: str(delivery_log(soporte, registered_webhook)),
     )
-    assert delivery["evento_id"] == event.event_id
+    assert SoporteEvent.objects.count() == 1
+    # The view answered the duplicate with 2xx too: nothing left to retry.
+    log = wait_for(
+        lambda: delivered_log(soporte, registered_webhook),
+        explain=lambda: str(delivery_log(soporte, registered_webhook)),
+    )
+    assert {d["evento_id"] for d in log} == {event.event_id}
