@@ -20,6 +20,8 @@ from .models import Ticket
 def provision_staff(sender, instance, **kwargs):
     """Staff are Soporte agents (superusers supervisors) from their first save;
     every later save updates their name, email and active flag."""
+    if kwargs["update_fields"] == {"last_login"}:
+        return  # a login: nothing Soporte knows of changed
     if instance.is_staff or instance.is_superuser:
         transaction.on_commit(lambda: soporte.provision_user(instance))
 

@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 User = get_user_model()
@@ -43,3 +44,16 @@ def test_a_superuser_is_provisioned_as_a_supervisor(soporte):
 def test_saving_a_customer_does_not_provision_them(soporte):
     carla = User.objects.create_user("carla", first_name="Carla")
     assert soporte.api("GET", f"/api/soporte/usuarios/{carla.pk}/").status_code == 404
+
+
+def test_a_login_does_not_call_soporte(soporte):
+    ana = User.objects.create_user("ana", first_name="Ana", is_staff=True)
+    renamed = {"nombre": "Renamed in Soporte", "rol": "AGENTE"}
+    assert soporte.api("PUT", f"/api/soporte/usuarios/{ana.pk}/", json=renamed).status_code == 200
+
+    Client().force_login(ana)  # saves the user with update_fields=["last_login"]
+
+    ana.refresh_from_db()
+    assert ana.last_login is not None
+    in_soporte = soporte.api("GET", f"/api/soporte/usuarios/{ana.pk}/").json()
+    assert in_soporte["nombre"] == "Renamed in Soporte"
