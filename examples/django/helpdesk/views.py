@@ -7,6 +7,7 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.tokens import AccessToken
@@ -33,7 +34,10 @@ class ChatSessionView(APIView):
         tickets = Ticket.objects.all() if user.is_staff else user.tickets.all()
         tickets = tickets.filter(soporte_ticket_id__isnull=False)
         if "ticket" in request.query_params:
-            ticket = get_object_or_404(tickets, pk=request.query_params["ticket"])
+            pk = request.query_params["ticket"]
+            if not pk.isdigit():
+                raise ValidationError({"ticket": "A ticket number."})
+            ticket = get_object_or_404(tickets, pk=pk)
         else:
             ticket = tickets.filter(customer=user).order_by("-created", "-pk").first()
         return Response(

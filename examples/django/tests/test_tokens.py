@@ -71,6 +71,8 @@ def test_a_customer_cannot_ask_for_another_customers_ticket(soporte):
     theirs = Ticket.objects.create(subject="Mine", customer=User.objects.create_user("eva"))
     assert chat_session(carla, ticket=theirs.pk).status_code == 404
 
+    assert chat_session(carla, ticket="x").status_code == 400
+
     agent = User.objects.create_user("ana", is_staff=True)
     response = chat_session(agent, ticket=theirs.pk)
     assert response.status_code == 200
