@@ -12,7 +12,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from helpdesk import soporte as soporte_api
 from helpdesk.models import SoporteEvent, Ticket
-from helpdesk.signatures import sign
+from helpdesk.signatures import SignatureError, sign, verify_signature
 
 pytestmark = pytest.mark.django_db(transaction=True)
 User = get_user_model()
@@ -55,6 +55,18 @@ def webhook_secret(settings):
 
 
 # --- the view alone (requests signed here) ------------------------------------
+
+
+def test_the_signature_check_accepts_a_known_signature_within_the_window():
+    """A vector computed apart from this code:
+    printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac whsec_test"""
+    header = "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789"
+    body = b'{"a":1}'
+    verify_signature("whsec_test", header, body, now=1_700_000_000 + 300)
+    with pytest.raises(SignatureError, match="tolerance"):
+        verify_signature("whsec_test", header, body, now=1_700_000_000 + 301)
+    with pytest.raises(SignatureError, match="does not match"):
+        verify_signature("whsec_test", header, b'{"a":2}', now=1_700_000_000)
 
 
 def test_a_signed_event_is_stored_once_however_often_it_arrives(live_server, webhook_secret):
