@@ -40,13 +40,9 @@ class Soporte:
         ws = websocket.create_connection(
             f"{ws_url}/ws/soporte/ticket/{ticket_id}/?token={token}",
             timeout=10,
-            suppress_origin=True,  # a server-side client, like the tests' own
+            suppress_origin=True,  # no Origin header: a non-browser client
         )
         return ws, json.loads(ws.recv())
-
-
-def _run(args, **kwargs):
-    return subprocess.run(args, capture_output=True, text=True, timeout=60, check=True, **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -62,11 +58,12 @@ def soporte(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPORTE_")}
     env["SOPORTE_JWT_SECRET"] = django_settings.SIMPLE_JWT["SIGNING_KEY"]
 
-    api_key = _run(
+    created = subprocess.run(
         [binary, "api-key", "create", "--name", "django", "--database-url", database_url],
-        env=env,
-    ).stdout.strip()
-    assert re.fullmatch(r"sop_[0-9a-f]{8}\.[0-9a-f]{64}", api_key), api_key
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    api_key = created.stdout.strip()
+    assert re.fullmatch(r"sop_[0-9a-f]{8}\.[0-9a-f]{64}", api_key), created
 
     args = [
         binary, "serve",
