@@ -92,6 +92,12 @@ async fn the_openapi_document_describes_every_rest_route() {
         "/healthz",
         "/readyz",
         "/metrics",
+        "/api/soporte/usuarios/{id}/",
+        "/api/soporte/usuarios/{id}/export/",
+        "/api/soporte/webhooks/",
+        "/api/soporte/webhooks/{id}/",
+        "/api/soporte/webhooks/{id}/entregas/",
+        "/api/soporte/webhooks/{id}/entregas/{entrega}/reenviar/",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),
