@@ -13,6 +13,7 @@ mod server;
 mod soak;
 mod stats;
 mod throughput;
+mod webhooks;
 
 use clap::{Parser, Subcommand};
 use server::Server;
@@ -52,6 +53,9 @@ enum Scenario {
     /// Mixed traffic for a long time; fails on lost messages, leaked
     /// connections or descriptors, or memory that keeps growing.
     Soak(soak::Options),
+    /// The throughput load with one webhook subscribed to every message,
+    /// posted to a local receiver: throughput, and latency to the receiver.
+    Webhooks(throughput::Options),
     /// Runs the bare relay (started by the `relay` scenario).
     #[command(hide = true)]
     RelayServer,
@@ -83,6 +87,21 @@ async fn run(cli: Cli) -> Result<(), String> {
             let report = report?;
             print_throughput("throughput", &report);
             failed = report.lost + report.duplicated + report.out_of_order > 0;
+            serde_json::to_value(&report)
+        }
+        Scenario::Webhooks(options) => {
+            let extra = ["--webhook-allow-private".to_string()];
+            let server = Server::spawn(&cli.server_bin, None, &extra).await?;
+            let report = webhooks::run(&server, options).await;
+            server.stop().await;
+            let report = report?;
+            print_throughput("throughput with a webhook", &report.throughput);
+            println!(
+                "  webhook: {} events ({} posts) for {} confirmed, {} missing; drained {:.1} s after sending\n  commit -> receiver  {}",
+                report.events, report.posts, report.throughput.confirmed, report.missing, report.drain_s, report.delivery_latency
+            );
+            let t = &report.throughput;
+            failed = t.lost + t.duplicated + t.out_of_order + report.missing > 0;
             serde_json::to_value(&report)
         }
         Scenario::Relay(options) => {
