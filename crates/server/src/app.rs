@@ -199,11 +199,11 @@ impl Application {
         let router = router(state.clone());
         tokio::spawn(crate::memory::trim_periodically(state.shutdown.clone()));
         tokio::spawn(purge_grants_periodically(state.clone()));
-        tokio::spawn(crate::webhooks::worker::run(
+        crate::webhooks::worker::start(
             state.store.clone(),
             state.config.webhooks,
             state.shutdown.clone(),
-        ));
+        )?;
         let shutdown = state.shutdown.clone();
         tokio::spawn({
             let shutdown = shutdown.clone();

@@ -3,7 +3,6 @@
 //! backoff, give up, pause an endpoint that keeps failing).
 
 use super::Refusal;
-use soporte_protocol::webhook::WebhookEvent;
 use soporte_protocol::Timestamp;
 use std::time::Duration;
 
@@ -47,10 +46,16 @@ impl EventType {
     }
 }
 
-/// A new event's id (`evt_` and 128 random bits): the receiver's key to
+/// A new event's id (`evt_` and 128 bits: 64 random ones fixed when the
+/// process starts, then a counter): unique across nodes and restarts, and
+/// no system call on the path every message takes. The receiver's key to
 /// recognise a retry of what it already has.
 pub fn new_event_id() -> String {
-    format!("evt_{}", random_hex(16))
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| random_hex(8));
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("evt_{prefix}{n:016x}")
 }
 
 /// A subscription's signing secret (`whsec_` and 256 random bits).
@@ -64,20 +69,30 @@ fn random_hex(bytes: usize) -> String {
     buffer.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A `WebhookEvent` (soporte_protocol::webhook) as written: borrowing its
+/// data, serialized once.
+#[derive(serde::Serialize)]
+struct Body<'a, T> {
+    id: &'a str,
+    tipo: &'static str,
+    creado: Timestamp,
+    data: &'a T,
+}
+
 /// The body every attempt posts, built once when the event is queued.
-pub fn event_body(
-    id: String,
+pub fn event_body<T: serde::Serialize>(
+    id: &str,
     event: EventType,
     created: Timestamp,
-    data: serde_json::Value,
+    data: &T,
 ) -> String {
-    let event = WebhookEvent {
+    let body = Body {
         id,
-        tipo: event.as_str().to_string(),
-        created,
+        tipo: event.as_str(),
+        creado: created,
         data,
     };
-    serde_json::to_string(&event).expect("an event serializes")
+    serde_json::to_string(&body).expect("an event serializes")
 }
 
 /// The events a subscription asked for: some, or every one (`["*"]`).
@@ -248,6 +263,7 @@ pub fn pause_for(failures: u32) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use soporte_protocol::webhook::WebhookEvent;
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
@@ -281,6 +297,35 @@ mod tests {
                 .unwrap()
                 .names(),
             names(&["ticket.creado"])
+        );
+    }
+
+    #[test]
+    fn event_ids_are_unique_and_of_one_shape() {
+        let (a, b) = (new_event_id(), new_event_id());
+        assert_ne!(a, b);
+        for id in [a, b] {
+            assert!(id.starts_with("evt_") && id.len() == 36, "{id}");
+            assert!(id[4..].bytes().all(|c| c.is_ascii_hexdigit()), "{id}");
+        }
+    }
+
+    #[test]
+    fn the_body_is_a_webhook_event() {
+        let body = event_body(
+            "evt_1",
+            EventType::UserErased,
+            Timestamp::from_millis(0),
+            &serde_json::json!({"usuario": 7}),
+        );
+        let event: WebhookEvent = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (
+                event.id.as_str(),
+                event.tipo.as_str(),
+                event.data["usuario"].as_i64()
+            ),
+            ("evt_1", "usuario.eliminado", Some(7))
         );
     }
 

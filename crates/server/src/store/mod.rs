@@ -622,10 +622,11 @@ pub trait Store: Send + Sync + 'static {
     async fn settle_and_claim(
         &self,
         finished: Vec<Finished>,
+        released: Vec<i64>,
         claim: DueClaim,
         policy: RetryPolicy,
     ) -> StoreResult<Round> {
-        webhooks::settle_and_claim(self, finished, claim, policy).await
+        webhooks::settle_and_claim(self, finished, released, claim, policy).await
     }
     /// Erases a person's data (see `erasure`); `by` says who asked.
     async fn erase_user(&self, user: UserId, by: String) -> StoreResult<Erased> {

@@ -3,7 +3,7 @@
 //! them by position, so the two cannot drift apart.
 
 use super::columns::{JsonObject, Stored, StoredEvents};
-use super::webhooks::DueDelivery;
+use super::webhooks::{Candidate, DueDelivery};
 use super::{ApiKey, AttachmentFile, GrantState, StoredApiKey, UploadGrant};
 use crate::domain::stats::{MessageFacts, TicketFacts};
 use crate::domain::tickets::ResolvedAt;
@@ -352,32 +352,50 @@ pub fn subscription<R: SqlRow>(row: &R) -> Result<Subscription, R::Error> {
     })
 }
 
-/// Of a delivery `d` joined with its webhook `w`.
-pub const DUE_COLUMNS: &str =
-    "d.id, d.webhook_id, w.url, w.secreto, d.evento_id, d.cuerpo, d.intentos, d.creado";
+/// Of a delivery `d` joined with its webhook `w`, and the pending delivery
+/// before it in its queue (same endpoint and ticket), if any.
+pub const CANDIDATE_COLUMNS: &str = "d.id, d.webhook_id, w.url, w.secreto, d.evento_id, d.cuerpo, \
+     d.intentos, d.creado, d.ticket_id, d.mensaje_id, \
+     (SELECT MAX(e.id) FROM webhook_deliveries e WHERE e.webhook_id = d.webhook_id \
+      AND e.ticket_id = d.ticket_id AND e.estado = 'pendiente' AND e.id < d.id)";
 
-pub fn due_delivery<R: SqlRow>(row: &R) -> Result<DueDelivery, R::Error> {
-    Ok(DueDelivery {
-        id: row.col(0)?,
-        webhook: row.col(1)?,
-        url: row.col(2)?,
-        secret: row.col(3)?,
-        event_id: row.col(4)?,
-        body: row.col(5)?,
-        attempts: row.col::<i64>(6)?.clamp(0, u32::MAX as i64) as u32,
-        created: row.at(7)?,
+pub fn candidate<R: SqlRow>(row: &R) -> Result<Candidate, R::Error> {
+    Ok(Candidate {
+        delivery: DueDelivery {
+            id: row.col(0)?,
+            webhook: row.col(1)?,
+            url: row.col(2)?,
+            secret: row.col(3)?,
+            event_id: row.col(4)?,
+            body: row.col::<Option<String>>(5)?.unwrap_or_default(),
+            attempts: row.col::<i64>(6)?.clamp(0, u32::MAX as i64) as u32,
+            created: row.at(7)?,
+            ticket: row.col(8)?,
+        },
+        message: row.col(9)?,
+        previous: row.col(10)?,
     })
 }
 
-pub const DELIVERY_COLUMNS: &str =
-    "id, evento_id, tipo, ticket_id, estado, intentos, proximo_intento, terminado, creado";
+pub const DELIVERY_COLUMNS: &str = "id, evento_id, tipo, ticket_id, estado, intentos, \
+     proximo_intento, terminado, creado, estado_http, latencia_ms";
 
-/// A delivery without its attempts (see [`attempt`]).
-pub fn delivery<R: SqlRow>(row: &R) -> Result<DeliveryView, R::Error> {
+/// A delivery without its failed attempts (see [`fill_history`]), and its
+/// delivering attempt, which is kept on its row.
+pub fn delivery<R: SqlRow>(row: &R) -> Result<(DeliveryView, Option<AttemptView>), R::Error> {
     let state = row.col::<Stored<DeliveryState>>(4)?.0;
     let next_attempt = row.at(6)?;
     let finished = row.at_opt(7)?;
-    Ok(DeliveryView {
+    let delivered_at = finished.filter(|_| state == DeliveryState::Delivered);
+    let status: Option<i64> = row.col(9)?;
+    let latency: Option<i64> = row.col(10)?;
+    let delivering = delivered_at.map(|at| AttemptView {
+        at,
+        status: status.and_then(|s| u16::try_from(s).ok()),
+        error: None,
+        latency_ms: latency.unwrap_or(0).max(0) as u64,
+    });
+    let view = DeliveryView {
         id: row.col(0)?,
         event_id: row.col(1)?,
         tipo: row.col(2)?,
@@ -385,10 +403,11 @@ pub fn delivery<R: SqlRow>(row: &R) -> Result<DeliveryView, R::Error> {
         state,
         attempts: row.col::<i64>(5)?.clamp(0, u32::MAX as i64) as u32,
         next_attempt: (state == DeliveryState::Pending).then_some(next_attempt),
-        delivered_at: finished.filter(|_| state == DeliveryState::Delivered),
+        delivered_at,
         created: row.at(8)?,
         history: Vec::new(),
-    })
+    };
+    Ok((view, delivering))
 }
 
 pub const ATTEMPT_COLUMNS: &str = "delivery_id, en, estado_http, error, latencia_ms";
@@ -407,15 +426,24 @@ pub fn attempt<R: SqlRow>(row: &R) -> Result<(i64, AttemptView), R::Error> {
     ))
 }
 
-/// Puts each attempt in its delivery's history, in the order read.
-pub fn fill_history(deliveries: &mut [DeliveryView], attempts: Vec<(i64, AttemptView)>) {
-    let mut by_id: HashMap<i64, &mut DeliveryView> =
-        deliveries.iter_mut().map(|d| (d.id, d)).collect();
+/// Each delivery with its history: the failed attempts in the order read,
+/// then the delivering one.
+pub fn fill_history(
+    deliveries: Vec<(DeliveryView, Option<AttemptView>)>,
+    attempts: Vec<(i64, AttemptView)>,
+) -> Vec<DeliveryView> {
+    let mut failed: HashMap<i64, Vec<AttemptView>> = HashMap::new();
     for (delivery, attempt) in attempts {
-        if let Some(view) = by_id.get_mut(&delivery) {
-            view.history.push(attempt);
-        }
+        failed.entry(delivery).or_default().push(attempt);
     }
+    deliveries
+        .into_iter()
+        .map(|(mut view, delivering)| {
+            view.history = failed.remove(&view.id).unwrap_or_default();
+            view.history.extend(delivering);
+            view
+        })
+        .collect()
 }
 
 pub const ERASURE_COLUMNS: &str = "por, en, mensajes, archivos";

@@ -9,8 +9,9 @@ use crate::domain::webhooks::{
     self, after_attempt, pause_for, AfterAttempt, EventFilter, EventType, RetryPolicy,
 };
 use futures_util::future::FutureExt;
-use soporte_protocol::webhook::{DeliveryState, WebhookView};
-use soporte_protocol::{TicketId, Timestamp};
+use soporte_protocol::webhook::{DeliveryState, MessageEventData, TicketRef, WebhookView};
+use soporte_protocol::{MessageId, TicketId, Timestamp};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// A subscription to store.
@@ -41,8 +42,17 @@ pub struct DeliveryRow<'a> {
     pub event_id: &'a str,
     pub event: EventType,
     pub ticket: Option<TicketId>,
-    pub body: &'a str,
+    pub body: EventBody<'a>,
     pub at: Timestamp,
+}
+
+/// What an event's body is made of.
+#[derive(Debug, Clone, Copy)]
+pub enum EventBody<'a> {
+    /// Written with the event.
+    Written(&'a str),
+    /// A `mensaje.creado`: built from the message when it is posted.
+    Message(MessageId),
 }
 
 /// A delivery a worker claimed: what to post, where, signed with what.
@@ -57,10 +67,57 @@ pub struct DueDelivery {
     /// Attempts before this one.
     pub attempts: u32,
     pub created: Timestamp,
+    /// Deliveries of one ticket to one endpoint go in `id` order.
+    pub ticket: Option<TicketId>,
 }
 
-/// What a worker claims: due deliveries, each the oldest pending one of its
-/// ticket for its endpoint, of endpoints not paused, not leased to another.
+impl DueDelivery {
+    /// Its queue: deliveries of one queue are posted one after another.
+    pub fn queue(&self) -> Option<(i64, TicketId)> {
+        self.ticket.map(|ticket| (self.webhook, ticket))
+    }
+}
+
+/// A due delivery as read, with the pending delivery before it in its queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub delivery: DueDelivery,
+    pub previous: Option<i64>,
+    /// The message to build the body from, when none was written.
+    pub message: Option<MessageId>,
+}
+
+/// Of the candidates (in `id` order), those that may be posted now, in
+/// order: a delivery goes when it is the first pending one of its queue, or
+/// comes right after one that goes (the worker posts a queue's run one after
+/// another). Anything else waits: a candidate whose predecessor another
+/// worker holds, or that was skipped (PostgreSQL's SKIP LOCKED), would be
+/// posted out of order.
+pub fn runs(candidates: Vec<Candidate>, limit: usize) -> Vec<Candidate> {
+    let mut last_taken: std::collections::HashMap<(i64, TicketId), i64> = Default::default();
+    let mut taken = Vec::new();
+    for candidate in candidates {
+        if taken.len() == limit {
+            break;
+        }
+        let Some(queue) = candidate.delivery.queue() else {
+            taken.push(candidate);
+            continue;
+        };
+        let follows = match candidate.previous {
+            None => true,
+            Some(previous) => last_taken.get(&queue) == Some(&previous),
+        };
+        if follows {
+            last_taken.insert(queue, candidate.delivery.id);
+            taken.push(candidate);
+        }
+    }
+    taken
+}
+
+/// What a worker claims: due deliveries of endpoints not paused, not leased
+/// to another worker, whose queue has nothing earlier leased or waiting.
 #[derive(Debug, Clone, Copy)]
 pub struct DueClaim {
     pub now: Timestamp,
@@ -152,15 +209,41 @@ pub(super) async fn queue<T: serde::Serialize>(
     }
     let at = Timestamp::now();
     let id = webhooks::new_event_id();
-    let data = serde_json::to_value(data).expect("event data serializes");
-    let body = webhooks::event_body(id.clone(), event, at, data);
+    let body = webhooks::event_body(&id, event, at, data);
     for &webhook in webhooks {
         let row = DeliveryRow {
             webhook,
             event_id: &id,
             event,
             ticket,
-            body: &body,
+            body: EventBody::Written(&body),
+            at,
+        };
+        tx.insert_delivery(&row).await?;
+    }
+    Ok(())
+}
+
+/// Queues `mensaje.creado` for each of `webhooks`: a small row, its body
+/// built when it is posted (see [`with_bodies`]).
+pub(super) async fn queue_message(
+    tx: &mut dyn WriteTx,
+    webhooks: &[i64],
+    ticket: TicketId,
+    message: MessageId,
+) -> StoreResult<()> {
+    if webhooks.is_empty() {
+        return Ok(());
+    }
+    let id = webhooks::new_event_id();
+    let at = Timestamp::now();
+    for &webhook in webhooks {
+        let row = DeliveryRow {
+            webhook,
+            event_id: &id,
+            event: EventType::MessageCreated,
+            ticket: Some(ticket),
+            body: EventBody::Message(message),
             at,
         };
         tx.insert_delivery(&row).await?;
@@ -236,16 +319,19 @@ pub(super) async fn redeliver<S: Store + ?Sized>(
     .await
 }
 
-/// A worker's round: records `finished` (retry, give up, pause the endpoint)
-/// and claims what is due, in one write.
+/// A worker's round: records `finished` (retry, give up, pause the endpoint),
+/// gives back `released` (claimed, not posted: they followed a failure in
+/// their queue), and claims what is due, in one write.
 pub(super) async fn settle_and_claim<S: Store + ?Sized>(
     store: &S,
     finished: Vec<Finished>,
+    released: Vec<i64>,
     claim: DueClaim,
     policy: RetryPolicy,
 ) -> StoreResult<Round> {
     write(store, Locks::default(), move |tx| {
         let finished = finished.clone();
+        let released = released.clone();
         async move {
             let mut round = Round::default();
             for done in &finished {
@@ -255,14 +341,64 @@ pub(super) async fn settle_and_claim<S: Store + ?Sized>(
                     DeliveryState::Failed => round.given_up += 1,
                 }
             }
+            if !released.is_empty() {
+                tx.release_deliveries(&released).await?;
+            }
             if claim.limit > 0 {
-                round.due = tx.claim_deliveries(&claim).await?;
+                let candidates = runs(tx.due_candidates(&claim).await?, claim.limit);
+                round.due = with_bodies(tx, candidates).await?;
+                let ids: Vec<i64> = round.due.iter().map(|d| d.id).collect();
+                tx.lease_deliveries(&ids, claim.lease_until).await?;
             }
             Ok(round)
         }
         .boxed_local()
     })
     .await
+}
+
+/// The claimed deliveries with their bodies: those of `mensaje.creado` built
+/// from the message (the same on every attempt: messages do not change,
+/// except when a person's data is erased, and then the erased text is what
+/// may be sent).
+async fn with_bodies(
+    tx: &mut dyn WriteTx,
+    candidates: Vec<Candidate>,
+) -> StoreResult<Vec<DueDelivery>> {
+    let mut external_ids: HashMap<TicketId, Option<String>> = HashMap::new();
+    let mut due = Vec::with_capacity(candidates.len());
+    for candidate in candidates {
+        let mut delivery = candidate.delivery;
+        if let (Some(message), Some(ticket)) = (candidate.message, delivery.ticket) {
+            let Some(message) = tx.message(ticket, message).await? else {
+                tracing::error!(
+                    delivery = delivery.id,
+                    "the message of a webhook event is gone"
+                );
+                continue;
+            };
+            let external_id = match external_ids.get(&ticket) {
+                Some(known) => known.clone(),
+                None => {
+                    let found = tx.ticket(ticket).await?.and_then(|t| t.external_id);
+                    external_ids.insert(ticket, found.clone());
+                    found
+                }
+            };
+            let data = MessageEventData {
+                message,
+                ticket: TicketRef {
+                    id: ticket,
+                    external_id,
+                },
+            };
+            let event = EventType::MessageCreated;
+            delivery.body =
+                webhooks::event_body(&delivery.event_id, event, delivery.created, &data);
+        }
+        due.push(delivery);
+    }
+    Ok(due)
 }
 
 /// Records one attempt; returns where its delivery stands now.
@@ -317,4 +453,56 @@ pub(super) async fn prune_deliveries<S: Store + ?Sized>(
         tx.prune_deliveries(before)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(id: i64, ticket: Option<TicketId>, previous: Option<i64>) -> Candidate {
+        let message = None;
+        Candidate {
+            delivery: DueDelivery {
+                id,
+                webhook: 1,
+                url: String::new(),
+                secret: String::new(),
+                event_id: String::new(),
+                body: String::new(),
+                attempts: 0,
+                created: Timestamp::from_millis(0),
+                ticket,
+            },
+            previous,
+            message,
+        }
+    }
+
+    fn ids(due: &[Candidate]) -> Vec<i64> {
+        due.iter().map(|c| c.delivery.id).collect()
+    }
+
+    #[test]
+    fn a_queue_goes_as_a_run_from_its_first_pending_delivery_without_gaps() {
+        let due = runs(
+            vec![
+                candidate(1, Some(7), None),
+                candidate(2, Some(8), Some(0)), // behind a delivery not read
+                candidate(3, Some(7), Some(1)),
+                candidate(4, None, None),
+                candidate(5, Some(8), Some(2)),
+                candidate(6, Some(7), Some(5)), // 5 is not ticket 7's: a gap
+                candidate(9, Some(7), Some(3)),
+            ],
+            10,
+        );
+        assert_eq!(ids(&due), vec![1, 3, 4, 9]);
+        assert_eq!(
+            ids(&runs(
+                vec![candidate(1, Some(7), None), candidate(3, Some(7), Some(1))],
+                1
+            )),
+            vec![1]
+        );
+    }
 }

@@ -10,7 +10,7 @@
 
 use super::erasure::{ErasureRow, Replacement};
 use super::webhooks::{
-    emit, owed_to, queue, AttemptRow, DeliveryRow, DueClaim, DueDelivery, WebhookRow,
+    emit, owed_to, queue, queue_message, AttemptRow, Candidate, DeliveryRow, DueClaim, WebhookRow,
 };
 use super::*;
 use crate::domain::tickets::{self, Claim, Plan, ResolvedAt};
@@ -20,7 +20,7 @@ use crate::domain::{canned, integration, messages};
 use async_trait::async_trait;
 use futures_util::future::{FutureExt, LocalBoxFuture};
 use soporte_protocol::server::TicketChange;
-use soporte_protocol::webhook::{FileEventData, MessageEventData, TicketEventData, TicketRef};
+use soporte_protocol::webhook::{FileEventData, TicketEventData, TicketRef};
 use std::collections::HashSet;
 use tokio::sync::oneshot;
 
@@ -116,9 +116,13 @@ pub trait WriteTx {
     async fn delete_webhook(&mut self, id: i64, at: Timestamp) -> StoreResult<bool>;
     /// False when the subscription has no such delivery.
     async fn redeliver(&mut self, webhook: i64, delivery: i64, at: Timestamp) -> StoreResult<bool>;
-    /// Leases what is due (see [`DueClaim`]); PostgreSQL skips rows another
-    /// node's worker is claiming.
-    async fn claim_deliveries(&mut self, claim: &DueClaim) -> StoreResult<Vec<DueDelivery>>;
+    /// Due deliveries (see [`DueClaim`]) in `id` order, at most its limit;
+    /// PostgreSQL locks them, skipping rows another node's worker holds.
+    async fn due_candidates(&mut self, claim: &DueClaim) -> StoreResult<Vec<Candidate>>;
+    /// Nobody else posts these before `until`.
+    async fn lease_deliveries(&mut self, ids: &[i64], until: Timestamp) -> StoreResult<()>;
+    /// Ends the lease of deliveries claimed and not posted.
+    async fn release_deliveries(&mut self, ids: &[i64]) -> StoreResult<()>;
     /// Stores an attempt and moves its delivery on (ending its lease).
     async fn record_attempt(&mut self, row: &AttemptRow<'_>) -> StoreResult<()>;
     /// Counts a failure of the endpoint (or, `failed` false, clears the
@@ -620,25 +624,9 @@ async fn insert(
         );
         emit(tx, event, Some(new.ticket), false, &data).await?;
     }
-    // Every message is an event; its data is built only when someone wants it.
+    // Every message is an event, its body built when it is posted.
     let owed = owed_to(tx, EventType::MessageCreated, new.internal).await?;
-    if !owed.is_empty() {
-        let data = MessageEventData {
-            message: message.clone(),
-            ticket: TicketRef {
-                id: new.ticket,
-                external_id: inserted.external_id.clone(),
-            },
-        };
-        queue(
-            tx,
-            &owed,
-            EventType::MessageCreated,
-            Some(new.ticket),
-            &data,
-        )
-        .await?;
-    }
+    queue_message(tx, &owed, new.ticket, message.id).await?;
     tx.committed(Committed {
         message: message.clone(),
         origin: new.origin,

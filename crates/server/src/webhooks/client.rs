@@ -216,6 +216,7 @@ mod tests {
             body: "{}".into(),
             attempts: 0,
             created: Timestamp::now(),
+            ticket: None,
         }
     }
 

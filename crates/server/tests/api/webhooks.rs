@@ -621,12 +621,18 @@ async fn an_endpoint_that_keeps_failing_is_paused_without_holding_up_the_others(
     assert!(metric("soporte_webhooks_delivered_total") >= 2.0);
 }
 
+/// A child process killed when dropped (a failed assertion included).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `soporte serve` as a child process, posting to 127.0.0.1 and retrying fast.
-fn serve(
-    database_url: &str,
-    files: &std::path::Path,
-    more: &[&str],
-) -> (std::process::Child, String) {
+fn serve(database_url: &str, files: &std::path::Path, more: &[&str]) -> (Killed, String) {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_soporte"))
         .args(["serve", "--bind", "127.0.0.1:0", "--msg-rate", "0"])
         .args(["--webhook-allow-private", "--webhook-first-retry", "100ms"])
@@ -642,7 +648,7 @@ fn serve(
         .spawn()
         .expect("the soporte binary starts");
     let addr = listening_addr(&mut child);
-    (child, addr)
+    (Killed(child), addr)
 }
 
 async fn post_at(addr: &str, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
@@ -689,12 +695,12 @@ async fn an_event_owed_to_a_receiver_that_was_down_survives_sigkill_and_arrives_
     ws.send_message("confirmado antes del corte", "c-1").await;
     ws.wait_for("mensaje_confirmado").await;
     // The receiver is down: the event waits in the outbox. SIGKILL.
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
     drop(ws);
 
     let receiver = Receiver::start_on(port, &[], Duration::ZERO).await;
-    let (mut server, _addr) = serve(&db.url_text(), files.path(), &flags);
+    let (server, _addr) = serve(&db.url_text(), files.path(), &flags);
     let got = receiver
         .wait_until("the event after restart", WAIT, |got| !got.is_empty())
         .await;
@@ -704,6 +710,49 @@ async fn an_event_owed_to_a_receiver_that_was_down_survives_sigkill_and_arrives_
         "confirmado antes del corte"
     );
     assert!(signed_by(&secret, &got[0]));
-    server.kill().unwrap();
-    let _ = server.wait();
+    drop(server);
+}
+
+#[tokio::test]
+async fn events_of_one_ticket_arrive_in_order_even_when_one_attempt_fails() {
+    let app = app_for_hooks().await;
+    let receiver = Receiver::start(&[200, 500]).await;
+    subscribe(
+        &app,
+        json!({"url": receiver.url(), "eventos": ["mensaje.creado"]}),
+    )
+    .await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut ws = app.connect(ticket, &customer(1)).await;
+    for n in 0..8 {
+        ws.send_message(&format!("m{n}"), &format!("c-{n}")).await;
+    }
+    for _ in 0..8 {
+        ws.wait_for("mensaje_confirmado").await;
+    }
+    let got = receiver
+        .wait_until("eight events", WAIT, |got| {
+            got.iter()
+                .map(|r| &r.event_id)
+                .collect::<HashSet<_>>()
+                .len()
+                == 8
+        })
+        .await;
+    let order: Vec<u32> = got
+        .iter()
+        .map(|r| {
+            let content = r.json()["data"]["mensaje"]["contenido"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            content[1..].parse().unwrap()
+        })
+        .collect();
+    // The failed second event is posted again before any later one.
+    assert_eq!(order[..3], [0, 1, 1], "{order:?}");
+    assert!(
+        order.windows(2).all(|w| w[0] <= w[1]),
+        "never overtaken: {order:?}"
+    );
 }

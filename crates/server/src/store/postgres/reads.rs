@@ -401,15 +401,14 @@ pub async fn deliveries<C: GenericClient>(
     let sql = format!(
         "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2"
     );
-    let mut deliveries = all(&query(c, &sql, &[&webhook, &limit]).await?, rows::delivery)?;
+    let deliveries = all(&query(c, &sql, &[&webhook, &limit]).await?, rows::delivery)?;
     let sql = format!(
         "SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts
          WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2)
          ORDER BY delivery_id, intento"
     );
     let attempts = all(&query(c, &sql, &[&webhook, &limit]).await?, rows::attempt)?;
-    rows::fill_history(&mut deliveries, attempts);
-    Ok(deliveries)
+    Ok(rows::fill_history(deliveries, attempts))
 }
 
 pub async fn outbox_backlog<C: GenericClient>(c: &C) -> Result<Backlog, Error> {

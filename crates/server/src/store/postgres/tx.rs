@@ -9,13 +9,16 @@ use crate::domain::webhooks::Subscription;
 use crate::domain::User;
 use crate::store::columns::Stored;
 use crate::store::erasure::{ErasureRow, Replacement};
-use crate::store::rows::{self, message_columns_of, API_KEY_COLUMNS, DUE_COLUMNS, MESSAGE_COLUMNS};
-use crate::store::webhooks::{AttemptRow, DeliveryRow, DueClaim, DueDelivery, WebhookRow};
+use crate::store::rows::{
+    self, message_columns_of, API_KEY_COLUMNS, CANDIDATE_COLUMNS, MESSAGE_COLUMNS,
+};
+use crate::store::webhooks::{AttemptRow, Candidate, DeliveryRow, DueClaim, EventBody, WebhookRow};
 use crate::store::writes::*;
 use crate::store::*;
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use soporte_protocol::rest::CannedResponse;
+use soporte_protocol::webhook::DeliveryState;
 use std::collections::HashSet;
 use std::sync::Arc;
 use tokio_postgres::error::SqlState;
@@ -40,6 +43,9 @@ pub struct PgTx<'a> {
 }
 
 type R<T> = StoreResult<T>;
+
+/// Finished webhook deliveries looked at per prune, oldest first.
+const PRUNE_SLICE: i64 = 5_000;
 
 impl PgTx<'_> {
     fn db<T>(&mut self, result: Result<T, tokio_postgres::Error>) -> R<T> {
@@ -469,14 +475,19 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn insert_delivery(&mut self, row: &DeliveryRow<'_>) -> R<()> {
-        let sql = "INSERT INTO webhook_deliveries (webhook_id, evento_id, tipo, ticket_id, cuerpo, creado, proximo_intento)
-             VALUES ($1, $2, $3, $4, $5, $6, $6)";
+        let sql = "INSERT INTO webhook_deliveries (webhook_id, evento_id, tipo, ticket_id, cuerpo, mensaje_id, creado, proximo_intento)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)";
+        let (body, message) = match row.body {
+            EventBody::Written(body) => (Some(body), None),
+            EventBody::Message(id) => (None, Some(id)),
+        };
         let values: reads::Params = &[
             &row.webhook,
             &row.event_id,
             &row.event.as_str(),
             &row.ticket,
-            &row.body,
+            &body,
+            &message,
             &row.at.millis(),
         ];
         let written = execute(self.tx, sql, values).await;
@@ -534,43 +545,63 @@ impl WriteTx for PgTx<'_> {
         Ok(true)
     }
 
-    async fn claim_deliveries(&mut self, claim: &DueClaim) -> R<Vec<DueDelivery>> {
+    async fn due_candidates(&mut self, claim: &DueClaim) -> R<Vec<Candidate>> {
         // SKIP LOCKED: rows another node's worker is claiming right now are
-        // left to it, so each delivery goes to exactly one worker.
+        // left to it (and `webhooks::runs` keeps a queue's order around them).
         let sql = format!(
-            "WITH due AS (
-                 SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-                 WHERE d.estado = 'pendiente' AND d.proximo_intento <= $1
-                   AND (d.reclamado_hasta IS NULL OR d.reclamado_hasta <= $1)
-                   AND w.borrado IS NULL AND (w.pausado_hasta IS NULL OR w.pausado_hasta <= $1)
-                   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
-                                   WHERE e.webhook_id = d.webhook_id AND e.ticket_id = d.ticket_id
-                                     AND e.estado = 'pendiente' AND e.id < d.id)
-                 ORDER BY d.id LIMIT $2
-                 FOR UPDATE OF d SKIP LOCKED
-             )
-             UPDATE webhook_deliveries d SET reclamado_hasta = $3
-             FROM due, webhooks w
-             WHERE d.id = due.id AND w.id = d.webhook_id
-             RETURNING {DUE_COLUMNS}"
+            "SELECT {CANDIDATE_COLUMNS} FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+             WHERE d.estado = 'pendiente' AND d.proximo_intento <= $1
+               AND (d.reclamado_hasta IS NULL OR d.reclamado_hasta <= $1)
+               AND w.borrado IS NULL AND (w.pausado_hasta IS NULL OR w.pausado_hasta <= $1)
+               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+                               WHERE e.webhook_id = d.webhook_id AND e.ticket_id = d.ticket_id
+                                 AND e.estado = 'pendiente' AND e.id < d.id
+                                 AND (e.proximo_intento > $1 OR e.reclamado_hasta > $1))
+             ORDER BY d.id LIMIT $2
+             FOR UPDATE OF d SKIP LOCKED"
         );
-        let values: reads::Params = &[
-            &claim.now.millis(),
-            &(claim.limit as i64),
-            &claim.lease_until.millis(),
-        ];
-        let due = query(self.tx, &sql, values).await.and_then(|found| {
+        let values: reads::Params = &[&claim.now.millis(), &(claim.limit as i64)];
+        let found = query(self.tx, &sql, values).await.and_then(|found| {
             found
                 .iter()
-                .map(rows::due_delivery)
+                .map(rows::candidate)
                 .collect::<Result<Vec<_>, _>>()
         });
-        let mut due = self.db(due)?;
-        due.sort_by_key(|delivery| delivery.id);
-        Ok(due)
+        self.db(found)
+    }
+
+    async fn lease_deliveries(&mut self, ids: &[i64], until: Timestamp) -> R<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let sql = "UPDATE webhook_deliveries SET reclamado_hasta = $2 WHERE id = ANY($1)";
+        let written = execute(self.tx, sql, &[&ids, &until.millis()]).await;
+        self.db(written).map(drop)
+    }
+
+    async fn release_deliveries(&mut self, ids: &[i64]) -> R<()> {
+        let sql = "UPDATE webhook_deliveries SET reclamado_hasta = NULL WHERE id = ANY($1) AND estado = 'pendiente'";
+        let written = execute(self.tx, sql, &[&ids]).await;
+        self.db(written).map(drop)
     }
 
     async fn record_attempt(&mut self, row: &AttemptRow<'_>) -> R<()> {
+        if row.state == DeliveryState::Delivered {
+            // The delivering attempt lives on the delivery's row.
+            let sql = "UPDATE webhook_deliveries
+                 SET estado = 'entregado', intentos = GREATEST(intentos, $2), terminado = $3,
+                     estado_http = $4, latencia_ms = $5, reclamado_hasta = NULL
+                 WHERE id = $1 AND estado = 'pendiente'";
+            let values: reads::Params = &[
+                &row.delivery,
+                &(row.attempt as i64),
+                &row.at.millis(),
+                &row.status.map(i64::from),
+                &(row.latency_ms as i64),
+            ];
+            let written = execute(self.tx, sql, values).await;
+            return self.db(written).map(drop);
+        }
         let sql = "INSERT INTO webhook_attempts (delivery_id, intento, en, estado_http, error, latencia_ms)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
         let values: reads::Params = &[
@@ -615,8 +646,12 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn prune_deliveries(&mut self, finished_before: Timestamp) -> R<usize> {
-        let sql = "DELETE FROM webhook_deliveries WHERE estado <> 'pendiente' AND terminado < $1";
-        let deleted = execute(self.tx, sql, &[&finished_before.millis()]).await;
+        // The oldest rows by id, a slice at a time: no index on `terminado`
+        // for every delivery to keep up.
+        let sql = "DELETE FROM webhook_deliveries WHERE id IN (
+                 SELECT id FROM webhook_deliveries ORDER BY id LIMIT $2)
+               AND estado <> 'pendiente' AND terminado < $1";
+        let deleted = execute(self.tx, sql, &[&finished_before.millis(), &PRUNE_SLICE]).await;
         Ok(self.db(deleted)? as usize)
     }
 

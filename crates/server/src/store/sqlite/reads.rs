@@ -332,7 +332,7 @@ pub fn deliveries(
     let sql = format!(
         "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = ?1 ORDER BY id DESC LIMIT ?2"
     );
-    let mut deliveries = conn
+    let deliveries = conn
         .prepare_cached(&sql)?
         .query_map(params![webhook, limit], |row| rows::delivery(row))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -345,8 +345,7 @@ pub fn deliveries(
         .prepare_cached(&sql)?
         .query_map(params![webhook, limit], |row| rows::attempt(row))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    rows::fill_history(&mut deliveries, attempts);
-    Ok(deliveries)
+    Ok(rows::fill_history(deliveries, attempts))
 }
 
 pub fn outbox_backlog(conn: &Connection) -> rusqlite::Result<Backlog> {

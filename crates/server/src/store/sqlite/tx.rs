@@ -7,13 +7,14 @@ use super::writer::unavailable;
 use crate::domain::webhooks::Subscription;
 use crate::domain::User;
 use crate::store::erasure::{ErasureRow, Replacement};
-use crate::store::rows::{self, API_KEY_COLUMNS, DUE_COLUMNS, MESSAGE_COLUMNS};
-use crate::store::webhooks::{AttemptRow, DeliveryRow, DueClaim, DueDelivery, WebhookRow};
+use crate::store::rows::{self, API_KEY_COLUMNS, CANDIDATE_COLUMNS, MESSAGE_COLUMNS};
+use crate::store::webhooks::{AttemptRow, Candidate, DeliveryRow, DueClaim, EventBody, WebhookRow};
 use crate::store::writes::*;
 use crate::store::*;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use soporte_protocol::rest::CannedResponse;
+use soporte_protocol::webhook::DeliveryState;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -42,6 +43,9 @@ impl<'c> SqliteTx<'c> {
 }
 
 type R<T> = StoreResult<T>;
+
+/// Finished webhook deliveries looked at per prune, oldest first.
+const PRUNE_SLICE: i64 = 5_000;
 
 fn one<T>(result: rusqlite::Result<T>) -> R<T> {
     result.map_err(unavailable)
@@ -473,14 +477,19 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     async fn insert_delivery(&mut self, row: &DeliveryRow<'_>) -> R<()> {
-        let sql = "INSERT INTO webhook_deliveries (webhook_id, evento_id, tipo, ticket_id, cuerpo, creado, proximo_intento)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
+        let sql = "INSERT INTO webhook_deliveries (webhook_id, evento_id, tipo, ticket_id, cuerpo, mensaje_id, creado, proximo_intento)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)";
+        let (body, message) = match row.body {
+            EventBody::Written(body) => (Some(body), None),
+            EventBody::Message(id) => (None, Some(id)),
+        };
         let values = params![
             row.webhook,
             row.event_id,
             row.event.as_str(),
             row.ticket,
-            row.body,
+            body,
+            message,
             row.at.millis()
         ];
         one(self
@@ -550,35 +559,68 @@ impl WriteTx for SqliteTx<'_> {
         Ok(true)
     }
 
-    async fn claim_deliveries(&mut self, claim: &DueClaim) -> R<Vec<DueDelivery>> {
-        // The only writer: what it reads here nobody claims meanwhile.
+    async fn due_candidates(&mut self, claim: &DueClaim) -> R<Vec<Candidate>> {
         let sql = format!(
-            "SELECT {DUE_COLUMNS} FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+            "SELECT {CANDIDATE_COLUMNS} FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
              WHERE d.estado = 'pendiente' AND d.proximo_intento <= ?1
                AND (d.reclamado_hasta IS NULL OR d.reclamado_hasta <= ?1)
                AND w.borrado IS NULL AND (w.pausado_hasta IS NULL OR w.pausado_hasta <= ?1)
                AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
                                WHERE e.webhook_id = d.webhook_id AND e.ticket_id = d.ticket_id
-                                 AND e.estado = 'pendiente' AND e.id < d.id)
+                                 AND e.estado = 'pendiente' AND e.id < d.id
+                                 AND (e.proximo_intento > ?1 OR e.reclamado_hasta > ?1))
              ORDER BY d.id LIMIT ?2"
         );
-        let due = one(self.conn.prepare_cached(&sql).and_then(|mut s| {
+        one(self.conn.prepare_cached(&sql).and_then(|mut s| {
             s.query_map(params![claim.now.millis(), claim.limit as i64], |row| {
-                rows::due_delivery(row)
+                rows::candidate(row)
             })?
             .collect::<rusqlite::Result<Vec<_>>>()
-        }))?;
+        }))
+    }
+
+    async fn lease_deliveries(&mut self, ids: &[i64], until: Timestamp) -> R<()> {
         let sql = "UPDATE webhook_deliveries SET reclamado_hasta = ?2 WHERE id = ?1";
-        for delivery in &due {
+        for id in ids {
             one(self
                 .conn
                 .prepare_cached(sql)
-                .and_then(|mut s| s.execute(params![delivery.id, claim.lease_until.millis()])))?;
+                .and_then(|mut s| s.execute(params![id, until.millis()])))?;
         }
-        Ok(due)
+        Ok(())
+    }
+
+    async fn release_deliveries(&mut self, ids: &[i64]) -> R<()> {
+        let sql = "UPDATE webhook_deliveries SET reclamado_hasta = NULL WHERE id = ?1 AND estado = 'pendiente'";
+        for id in ids {
+            one(self
+                .conn
+                .prepare_cached(sql)
+                .and_then(|mut s| s.execute([id])))?;
+        }
+        Ok(())
     }
 
     async fn record_attempt(&mut self, row: &AttemptRow<'_>) -> R<()> {
+        if row.state == DeliveryState::Delivered {
+            // The delivering attempt lives on the delivery's row.
+            let sql = "UPDATE webhook_deliveries
+                 SET estado = 'entregado', intentos = MAX(intentos, ?2), terminado = ?3,
+                     estado_http = ?4, latencia_ms = ?5, reclamado_hasta = NULL
+                 WHERE id = ?1 AND estado = 'pendiente'";
+            let values = params![
+                row.delivery,
+                row.attempt,
+                row.at.millis(),
+                row.status,
+                row.latency_ms as i64
+            ];
+            return one(self
+                .conn
+                .prepare_cached(sql)
+                .and_then(|mut s| s.execute(values)))
+            .map(drop);
+        }
         let sql = "INSERT INTO webhook_attempts (delivery_id, intento, en, estado_http, error, latencia_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING";
         let values = params![
@@ -632,11 +674,15 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     async fn prune_deliveries(&mut self, finished_before: Timestamp) -> R<usize> {
-        let sql = "DELETE FROM webhook_deliveries WHERE estado <> 'pendiente' AND terminado < ?1";
+        // The oldest rows by id, a slice at a time: no index on `terminado`
+        // for every delivery to keep up.
+        let sql = "DELETE FROM webhook_deliveries WHERE id IN (
+                 SELECT id FROM webhook_deliveries ORDER BY id LIMIT ?2)
+               AND estado <> 'pendiente' AND terminado < ?1";
         one(self
             .conn
             .prepare_cached(sql)
-            .and_then(|mut s| s.execute([finished_before.millis()])))
+            .and_then(|mut s| s.execute(params![finished_before.millis(), PRUNE_SLICE])))
     }
 
     async fn erase_files(&mut self, user: UserId, at: Timestamp) -> R<u64> {

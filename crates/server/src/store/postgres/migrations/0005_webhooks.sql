@@ -27,8 +27,11 @@ CREATE TABLE webhook_deliveries (
     tipo            TEXT NOT NULL,
     -- Deliveries of one ticket to one endpoint go in this order.
     ticket_id       BIGINT,
-    -- The exact body posted, the same on every attempt.
-    cuerpo          TEXT NOT NULL,
+    -- The exact body posted, the same on every attempt. NULL for a
+    -- mensaje.creado: its body is built from the message when it is posted
+    -- (a small row on the path every message takes).
+    cuerpo          TEXT,
+    mensaje_id      BIGINT,
     creado          BIGINT NOT NULL,
     estado          TEXT NOT NULL DEFAULT 'pendiente'
                     CHECK (estado IN ('pendiente', 'entregado', 'fallido')),
@@ -37,16 +40,22 @@ CREATE TABLE webhook_deliveries (
     -- A worker's lease: nobody else posts it before then.
     reclamado_hasta BIGINT,
     -- When it was delivered or given up.
-    terminado       BIGINT
+    terminado       BIGINT,
+    -- The delivering attempt: the receiver's status and how long it took.
+    estado_http     BIGINT,
+    latencia_ms     BIGINT
 );
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (proximo_intento)
+-- Pending deliveries in order (what workers claim from), and each queue
+-- (one ticket's, to one endpoint) in order. Finished rows leave both.
+CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (id)
     WHERE estado = 'pendiente';
 CREATE INDEX webhook_deliveries_queue ON webhook_deliveries (webhook_id, ticket_id, id)
     WHERE estado = 'pendiente';
-CREATE INDEX webhook_deliveries_log ON webhook_deliveries (webhook_id, id);
-CREATE INDEX webhook_deliveries_done ON webhook_deliveries (terminado)
-    WHERE estado <> 'pendiente';
+-- No index for the delivery log (newest first, by endpoint): it reads the
+-- table backwards, and every index here is paid by every message.
 
+-- Failed attempts (a delivered one is on its delivery's row: the common
+-- case writes one row, not two).
 CREATE TABLE webhook_attempts (
     delivery_id BIGINT NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
     intento     BIGINT NOT NULL,
