@@ -57,7 +57,42 @@ pub enum AuthError {
 struct Payload {
     exp: i64,
     #[serde(flatten)]
-    rest: serde_json::Map<String, serde_json::Value>,
+    rest: UniqueClaims,
+}
+
+/// The claims besides `exp`, refusing a name given twice. RFC 7519 §4 lets a
+/// verifier take the last one instead, but two parsers that pick different
+/// duplicates (the host's and ours) would read two different users from one
+/// signed token; refusing leaves no room for that.
+#[derive(Debug, Default)]
+struct UniqueClaims(serde_json::Map<String, serde_json::Value>);
+
+impl<'de> Deserialize<'de> for UniqueClaims {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueClaims;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object of claims")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UniqueClaims, A::Error> {
+                let mut claims = serde_json::Map::new();
+                while let Some((name, value)) = map.next_entry::<String, serde_json::Value>()? {
+                    if claims.contains_key(&name) {
+                        return Err(serde::de::Error::custom(format!(
+                            "claim {name:?} appears twice"
+                        )));
+                    }
+                    claims.insert(name, value);
+                }
+                Ok(UniqueClaims(claims))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 /// What a minted token says (development tokens, `soporte token`).
@@ -149,7 +184,7 @@ fn text(
 }
 
 fn claims_of(payload: Payload, names: &ClaimNames) -> Result<TokenClaims, AuthError> {
-    let rest = &payload.rest;
+    let rest = &payload.rest.0;
     let id = match &names.user_id {
         Some(claim) => rest.get(claim),
         None => rest.get("sub").or_else(|| rest.get("user_id")),
@@ -520,6 +555,56 @@ mod tests {
             role,
             avatar: Some("https://x/a.png".into()),
             email: Some("p@example.com".into()),
+        }
+    }
+
+    /// Claims written in order, duplicates included (a `Value` cannot hold them).
+    struct Entries(Vec<(&'static str, serde_json::Value)>);
+
+    impl Serialize for Entries {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = serializer.serialize_map(Some(self.0.len()))?;
+            for (name, value) in &self.0 {
+                map.serialize_entry(name, value)?;
+            }
+            map.end()
+        }
+    }
+
+    #[test]
+    fn a_claim_given_twice_is_refused() {
+        let verifier = Verifier::hs256(SECRET).unwrap();
+        let signed = |entries: Vec<(&'static str, serde_json::Value)>| {
+            install_crypto();
+            let key = EncodingKey::from_secret(SECRET.as_bytes());
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &Entries(entries), &key).unwrap()
+        };
+        let base = || {
+            vec![
+                ("sub", serde_json::json!("7")),
+                ("name", serde_json::json!("Ana")),
+                ("exp", serde_json::json!(exp())),
+            ]
+        };
+        let mut once = base();
+        once.push(("role", serde_json::json!("CLIENTE")));
+        assert_eq!(
+            verifier.verify(&signed(once)).unwrap().role,
+            Some(Role::Customer)
+        );
+        for twice in ["role", "sub", "exp", "user_id"] {
+            let mut entries = base();
+            entries.push(("role", serde_json::json!("CLIENTE")));
+            entries.push((twice, serde_json::json!("SUPERVISOR")));
+            entries.push((twice, serde_json::json!("8")));
+            assert!(
+                matches!(
+                    verifier.verify(&signed(entries)),
+                    Err(AuthError::Malformed(_))
+                ),
+                "{twice} given twice"
+            );
         }
     }
 
