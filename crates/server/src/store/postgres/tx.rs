@@ -3,7 +3,7 @@
 //! tickets it touches (see `writer`): every read here is the latest
 //! committed data of those tickets, whichever node wrote last.
 
-use super::reads::{self, execute, query, query_one, query_opt};
+use super::reads::{self, execute, query, query_one, query_opt, BY_AUTHOR};
 use super::writer::{is_conflict, unavailable};
 use crate::domain::webhooks::Subscription;
 use crate::domain::User;
@@ -242,6 +242,10 @@ impl WriteTx for PgTx<'_> {
                      primera_respuesta_at = CASE WHEN $12 AND primera_respuesta_at IS NULL THEN $11
                                                  ELSE primera_respuesta_at END
                  WHERE id = $1 RETURNING last_seq, agente_id, external_id
+             ), author AS (
+                 INSERT INTO ticket_authors (usuario_id, ticket_id)
+                 SELECT $3::bigint, $1::bigint FROM t WHERE $3::bigint IS NOT NULL
+                 ON CONFLICT DO NOTHING
              )
              INSERT INTO messages (ticket_id, seq, client_id, autor_id, autor_nombre, autor_tipo, autor_avatar,
                                    contenido, tipo, metadata, interno, creado)
@@ -656,8 +660,9 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn erase_files(&mut self, user: UserId, at: Timestamp) -> R<u64> {
-        let sql = "WITH gone AS (
-                 DELETE FROM attachments WHERE mensaje_id IN (SELECT id FROM messages WHERE autor_id = $1)
+        let sql = format!(
+            "WITH gone AS (
+                 DELETE FROM attachments WHERE mensaje_id IN (SELECT id FROM messages WHERE {BY_AUTHOR})
                  RETURNING storage_key, thumbnail_key
              ), queued AS (
                  INSERT INTO file_deletions (storage_key, creado)
@@ -665,8 +670,9 @@ impl WriteTx for PgTx<'_> {
                  UNION ALL SELECT thumbnail_key, $2::bigint FROM gone WHERE thumbnail_key IS NOT NULL
                  ON CONFLICT DO NOTHING
              )
-             SELECT COUNT(*) FROM gone";
-        let count = query_one(self.tx, sql, &[&user, &at.millis()])
+             SELECT COUNT(*) FROM gone"
+        );
+        let count = query_one(self.tx, &sql, &[&user, &at.millis()])
             .await
             .and_then(|r| r.try_get::<_, i64>(0));
         Ok(self.db(count)?.max(0) as u64)
@@ -677,12 +683,14 @@ impl WriteTx for PgTx<'_> {
         user: UserId,
         replacement: &Replacement<'_>,
     ) -> R<(Vec<TicketId>, u64)> {
-        let sql = "UPDATE messages SET contenido = $2, metadata = NULL, autor_nombre = $3,
+        let sql = format!(
+            "UPDATE messages SET contenido = $2, metadata = NULL, autor_nombre = $3,
                  autor_avatar = NULL, eliminado = TRUE
-             WHERE autor_id = $1 RETURNING ticket_id";
+             WHERE {BY_AUTHOR} RETURNING ticket_id"
+        );
         let touched = query(
             self.tx,
-            sql,
+            &sql,
             &[&user, &replacement.content, &replacement.name],
         )
         .await

@@ -355,6 +355,35 @@ mod tests {
         }
     }
 
+    /// A person's messages are found through `ticket_authors` and an index
+    /// on messages, never by reading every message (erasure runs on the
+    /// writer, and a helpdesk holds tens of millions of messages).
+    #[test]
+    fn a_persons_messages_are_found_without_reading_them_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_connection(&dir.path().join("p.db"), false).unwrap();
+        migrations::apply(&mut conn).unwrap();
+        for sql in [
+            format!("SELECT id FROM messages WHERE {}", reads::BY_AUTHOR),
+            format!(
+                "DELETE FROM attachments WHERE mensaje_id IN (SELECT id FROM messages WHERE {})",
+                reads::BY_AUTHOR
+            ),
+        ] {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map([7], |row| row.get::<_, String>(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(
+                plan.iter().all(|step| !step.starts_with("SCAN messages")),
+                "{sql}: {plan:?}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn expired_upload_grants_are_purged_and_live_ones_kept() {
         let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,7 @@
 //! connection inside its open batch transaction. Synchronous: each future
 //! here is ready when first polled (see `writes::run_now`).
 
-use super::reads;
+use super::reads::{self, BY_AUTHOR};
 use super::writer::unavailable;
 use crate::domain::webhooks::Subscription;
 use crate::domain::User;
@@ -257,6 +257,14 @@ impl WriteTx for SqliteTx<'_> {
         ];
         one(conn.prepare_cached(sql).and_then(|mut s| s.execute(values)))?;
         let id = conn.last_insert_rowid();
+        if let Some(author) = row.author.id {
+            // Once per person and ticket; afterwards a lookup that writes nothing.
+            let sql =
+                "INSERT OR IGNORE INTO ticket_authors (usuario_id, ticket_id) VALUES (?1, ?2)";
+            one(conn
+                .prepare_cached(sql)
+                .and_then(|mut s| s.execute(params![author, row.ticket])))?;
+        }
         if row.first_answer {
             let sql = "UPDATE tickets SET primera_respuesta_at = ?2 WHERE id = ?1 AND primera_respuesta_at IS NULL";
             one(conn
@@ -686,9 +694,11 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     async fn erase_files(&mut self, user: UserId, at: Timestamp) -> R<u64> {
-        let sql = "SELECT a.storage_key, a.thumbnail_key FROM attachments a
-             JOIN messages m ON m.id = a.mensaje_id WHERE m.autor_id = ?1";
-        let files = one(self.conn.prepare_cached(sql).and_then(|mut s| {
+        let sql = format!(
+            "SELECT a.storage_key, a.thumbnail_key FROM attachments a
+             WHERE a.mensaje_id IN (SELECT id FROM messages WHERE {BY_AUTHOR})"
+        );
+        let files = one(self.conn.prepare_cached(&sql).and_then(|mut s| {
             s.query_map([user], |row| {
                 Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
             })?
@@ -705,10 +715,10 @@ impl WriteTx for SqliteTx<'_> {
                 .and_then(|mut s| s.execute(params![key, at.millis()])))?;
         }
         let sql =
-            "DELETE FROM attachments WHERE mensaje_id IN (SELECT id FROM messages WHERE autor_id = ?1)";
+            format!("DELETE FROM attachments WHERE mensaje_id IN (SELECT id FROM messages WHERE {BY_AUTHOR})");
         one(self
             .conn
-            .prepare_cached(sql)
+            .prepare_cached(&sql)
             .and_then(|mut s| s.execute([user])))?;
         Ok(files.len() as u64)
     }
@@ -718,10 +728,12 @@ impl WriteTx for SqliteTx<'_> {
         user: UserId,
         replacement: &Replacement<'_>,
     ) -> R<(Vec<TicketId>, u64)> {
-        let sql = "UPDATE messages SET contenido = ?2, metadata = NULL, autor_nombre = ?3,
+        let sql = format!(
+            "UPDATE messages SET contenido = ?2, metadata = NULL, autor_nombre = ?3,
                  autor_avatar = NULL, eliminado = 1
-             WHERE autor_id = ?1 RETURNING ticket_id";
-        let touched = one(self.conn.prepare_cached(sql).and_then(|mut s| {
+             WHERE {BY_AUTHOR} RETURNING ticket_id"
+        );
+        let touched = one(self.conn.prepare_cached(&sql).and_then(|mut s| {
             s.query_map(
                 params![user, replacement.content, replacement.name],
                 |row| row.get::<_, TicketId>(0),

@@ -3,9 +3,18 @@
 -- An erased message keeps its row and `seq` (histories stay gapless) with
 -- its content replaced by a fixed marker.
 ALTER TABLE messages ADD COLUMN eliminado BOOLEAN NOT NULL DEFAULT FALSE;
--- Export and erasure find a person's messages without reading them all
--- (erasure runs on the writer).
-CREATE INDEX messages_by_author ON messages (autor_id);
+-- Which tickets each person has written on: export and erasure find a
+-- person's messages through it without reading them all (erasure runs on
+-- the writer). Not an index on messages (autor_id): that one gains an entry
+-- per message; a row here is written once per person and ticket.
+CREATE TABLE ticket_authors (
+    usuario_id BIGINT NOT NULL,
+    ticket_id  BIGINT NOT NULL,
+    PRIMARY KEY (usuario_id, ticket_id)
+);
+INSERT INTO ticket_authors (usuario_id, ticket_id)
+    SELECT DISTINCT autor_id, ticket_id FROM messages WHERE autor_id IS NOT NULL
+    ON CONFLICT DO NOTHING;
 
 -- Who erased whose data, when, and how much.
 CREATE TABLE erasures (
