@@ -117,3 +117,55 @@ async fn the_demo_page_is_served_at_the_root() {
         .starts_with("text/html"));
     assert!(response.text().await.unwrap().contains("Soporte"));
 }
+
+/// The pages and assets go compressed to a browser that accepts it, and the
+/// bytes it unpacks are the page itself.
+#[tokio::test]
+async fn the_web_pages_are_compressed_for_browsers_that_accept_it() {
+    use std::io::Read;
+    let app = spawn_app().await;
+    let fetch = |encoding: Option<&'static str>| {
+        let mut request = app.http.get(app.url("/"));
+        if let Some(encoding) = encoding {
+            request = request.header("accept-encoding", encoding);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let used = response
+                .headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap().to_string());
+            (used, response.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (identity, page) = fetch(None).await;
+    assert_eq!(identity, None);
+    assert!(String::from_utf8_lossy(&page).contains("Soporte"));
+
+    let (gzip, packed) = fetch(Some("gzip")).await;
+    assert_eq!(gzip.as_deref(), Some("gzip"));
+    assert!(
+        packed.len() < page.len(),
+        "{} >= {}",
+        packed.len(),
+        page.len()
+    );
+    let mut unpacked = Vec::new();
+    flate2::read::GzDecoder::new(&packed[..])
+        .read_to_end(&mut unpacked)
+        .unwrap();
+    assert_eq!(unpacked, page);
+
+    let (br, _) = fetch(Some("br;q=1.0, gzip;q=0.5")).await;
+    assert_eq!(br.as_deref(), Some("br"));
+    // The API is left as it is: JSON answers are small and often private.
+    let health = app
+        .http
+        .get(app.url("/healthz"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert!(health.headers().get("content-encoding").is_none());
+}
