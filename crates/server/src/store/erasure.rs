@@ -57,7 +57,10 @@ pub(super) async fn erase_user<S: Store + ?Sized>(
             };
             // Files first: their rows are found through the messages.
             let files = tx.erase_files(user, replacement.at).await?;
-            let (tickets, messages) = tx.erase_messages(user, &replacement).await?;
+            let mut tickets = tx.erase_messages(user, &replacement).await?;
+            let messages = tickets.len() as u64;
+            tickets.sort_unstable();
+            tickets.dedup();
             tx.erase_person(user, replacement.name).await?;
             let row = ErasureRow {
                 user,

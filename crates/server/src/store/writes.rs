@@ -134,13 +134,12 @@ pub trait WriteTx {
     /// Removes the rows of the files `user` sent and queues the files for
     /// removal from storage; returns how many files.
     async fn erase_files(&mut self, user: UserId, at: Timestamp) -> StoreResult<u64>;
-    /// Replaces what `user` wrote; returns the tickets touched and how many
-    /// messages.
+    /// Replaces what `user` wrote; returns the ticket of each message replaced.
     async fn erase_messages(
         &mut self,
         user: UserId,
         replacement: &Replacement<'_>,
-    ) -> StoreResult<(Vec<TicketId>, u64)>;
+    ) -> StoreResult<Vec<TicketId>>;
     /// Replaces how `user` is called and reached, and sets them inactive.
     async fn erase_person(&mut self, user: UserId, name: &str) -> StoreResult<()>;
     async fn record_erasure(&mut self, row: &ErasureRow<'_>) -> StoreResult<()>;

@@ -682,7 +682,7 @@ impl WriteTx for PgTx<'_> {
         &mut self,
         user: UserId,
         replacement: &Replacement<'_>,
-    ) -> R<(Vec<TicketId>, u64)> {
+    ) -> R<Vec<TicketId>> {
         let sql = format!(
             "UPDATE messages SET contenido = $2, metadata = NULL, autor_nombre = $3,
                  autor_avatar = NULL, eliminado = TRUE
@@ -700,12 +700,7 @@ impl WriteTx for PgTx<'_> {
                 .map(|r| r.try_get::<_, TicketId>(0))
                 .collect::<Result<Vec<_>, _>>()
         });
-        let touched = self.db(touched)?;
-        let count = touched.len() as u64;
-        let mut tickets = touched;
-        tickets.sort_unstable();
-        tickets.dedup();
-        Ok((tickets, count))
+        self.db(touched)
     }
 
     async fn erase_person(&mut self, user: UserId, name: &str) -> R<()> {

@@ -727,24 +727,19 @@ impl WriteTx for SqliteTx<'_> {
         &mut self,
         user: UserId,
         replacement: &Replacement<'_>,
-    ) -> R<(Vec<TicketId>, u64)> {
+    ) -> R<Vec<TicketId>> {
         let sql = format!(
             "UPDATE messages SET contenido = ?2, metadata = NULL, autor_nombre = ?3,
                  autor_avatar = NULL, eliminado = 1
              WHERE {BY_AUTHOR} RETURNING ticket_id"
         );
-        let touched = one(self.conn.prepare_cached(&sql).and_then(|mut s| {
+        one(self.conn.prepare_cached(&sql).and_then(|mut s| {
             s.query_map(
                 params![user, replacement.content, replacement.name],
                 |row| row.get::<_, TicketId>(0),
             )?
             .collect::<rusqlite::Result<Vec<_>>>()
-        }))?;
-        let count = touched.len() as u64;
-        let mut tickets = touched;
-        tickets.sort_unstable();
-        tickets.dedup();
-        Ok((tickets, count))
+        }))
     }
 
     async fn erase_person(&mut self, user: UserId, name: &str) -> R<()> {
