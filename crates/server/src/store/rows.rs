@@ -352,12 +352,16 @@ pub fn subscription<R: SqlRow>(row: &R) -> Result<Subscription, R::Error> {
     })
 }
 
-/// Of a delivery `d` joined with its webhook `w`, and the pending delivery
-/// before it in its queue (same endpoint and ticket), if any.
+/// Of a delivery `d` joined with its webhook `w`; then (see [`candidate`])
+/// the pending delivery before it in its queue, if any.
 pub const CANDIDATE_COLUMNS: &str = "d.id, d.webhook_id, w.url, w.secreto, d.evento_id, d.cuerpo, \
-     d.intentos, d.creado, d.ticket_id, d.mensaje_id, \
-     (SELECT MAX(e.id) FROM webhook_deliveries e WHERE e.webhook_id = d.webhook_id \
-      AND e.ticket_id = d.ticket_id AND e.estado = 'pendiente' AND e.id < d.id)";
+     d.intentos, d.creado, d.ticket_id, d.mensaje_id";
+/// The pending delivery before `d` in its queue (same endpoint and ticket):
+/// the last column of a candidate where claims can skip rows another
+/// worker is claiming (PostgreSQL's SKIP LOCKED).
+pub const PREVIOUS_IN_QUEUE: &str = "(SELECT MAX(e.id) FROM webhook_deliveries e \
+     WHERE e.webhook_id = d.webhook_id AND e.ticket_id = d.ticket_id \
+     AND e.estado = 'pendiente' AND e.id < d.id)";
 
 pub fn candidate<R: SqlRow>(row: &R) -> Result<Candidate, R::Error> {
     Ok(Candidate {

@@ -117,7 +117,11 @@ pub fn runs(candidates: Vec<Candidate>, limit: usize) -> Vec<Candidate> {
 }
 
 /// What a worker claims: due deliveries of endpoints not paused, not leased
-/// to another worker, whose queue has nothing earlier leased or waiting.
+/// to another worker, whose queue has nothing earlier held (leased, or
+/// tried and waiting for its retry). A delivery never tried is due at once, whatever its
+/// `proximo_intento` (its creation on the writing node's clock, which may run
+/// ahead of this one's); so every pending row is either held or claimable in
+/// `id` order, and a queue's order holds across nodes.
 #[derive(Debug, Clone, Copy)]
 pub struct DueClaim {
     pub now: Timestamp,

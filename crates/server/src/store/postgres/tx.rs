@@ -11,6 +11,7 @@ use crate::store::columns::Stored;
 use crate::store::erasure::{ErasureRow, Replacement};
 use crate::store::rows::{
     self, message_columns_of, API_KEY_COLUMNS, CANDIDATE_COLUMNS, MESSAGE_COLUMNS,
+    PREVIOUS_IN_QUEUE,
 };
 use crate::store::webhooks::{AttemptRow, Candidate, DeliveryRow, DueClaim, EventBody, WebhookRow};
 use crate::store::writes::*;
@@ -553,13 +554,14 @@ impl WriteTx for PgTx<'_> {
         // SKIP LOCKED: rows another node's worker is claiming right now are
         // left to it (and `webhooks::runs` keeps a queue's order around them).
         let sql = format!(
-            "SELECT {CANDIDATE_COLUMNS} FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-             WHERE d.estado = 'pendiente' AND d.proximo_intento <= $1
+            "SELECT {CANDIDATE_COLUMNS}, {PREVIOUS_IN_QUEUE} FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+             WHERE d.estado = 'pendiente' AND (d.intentos = 0 OR d.proximo_intento <= $1)
                AND (d.reclamado_hasta IS NULL OR d.reclamado_hasta <= $1)
                AND w.borrado IS NULL AND (w.pausado_hasta IS NULL OR w.pausado_hasta <= $1)
                AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
                                WHERE e.webhook_id = d.webhook_id AND e.ticket_id = d.ticket_id
                                  AND e.estado = 'pendiente' AND e.id < d.id
+                                 AND (e.reclamado_hasta IS NOT NULL OR e.intentos > 0)
                                  AND (e.proximo_intento > $1 OR e.reclamado_hasta > $1))
              ORDER BY d.id LIMIT $2
              FOR UPDATE OF d SKIP LOCKED"

@@ -384,6 +384,44 @@ mod tests {
         }
     }
 
+    /// Claiming reads pending deliveries through their index and checks each
+    /// one's queue through the index of held deliveries: never a scan of the
+    /// outbox, which holds every pending event while the writer is busy.
+    #[test]
+    fn due_deliveries_are_found_through_the_outbox_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_connection(&dir.path().join("p.db"), false).unwrap();
+        migrations::apply(&mut conn).unwrap();
+        let sql = tx::due_candidates_sql();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([1, 10], |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let on = |table: &str| -> Vec<&String> {
+            let prefixes = [format!("SCAN {table}"), format!("SEARCH {table}")];
+            plan.iter()
+                .filter(|step| prefixes.iter().any(|p| step.starts_with(p.as_str())))
+                .collect()
+        };
+        let (pending, queue) = (on("d"), on("e"));
+        assert!(!pending.is_empty() && !queue.is_empty(), "{plan:?}");
+        assert!(
+            pending
+                .iter()
+                .all(|step| step.contains("INDEX webhook_deliveries_pending")),
+            "{plan:?}"
+        );
+        assert!(
+            queue
+                .iter()
+                .all(|step| step.contains("INDEX webhook_deliveries_held")),
+            "{plan:?}"
+        );
+    }
+
     #[tokio::test]
     async fn expired_upload_grants_are_purged_and_live_ones_kept() {
         let dir = tempfile::tempdir().unwrap();

@@ -568,17 +568,7 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     async fn due_candidates(&mut self, claim: &DueClaim) -> R<Vec<Candidate>> {
-        let sql = format!(
-            "SELECT {CANDIDATE_COLUMNS} FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-             WHERE d.estado = 'pendiente' AND d.proximo_intento <= ?1
-               AND (d.reclamado_hasta IS NULL OR d.reclamado_hasta <= ?1)
-               AND w.borrado IS NULL AND (w.pausado_hasta IS NULL OR w.pausado_hasta <= ?1)
-               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
-                               WHERE e.webhook_id = d.webhook_id AND e.ticket_id = d.ticket_id
-                                 AND e.estado = 'pendiente' AND e.id < d.id
-                                 AND (e.proximo_intento > ?1 OR e.reclamado_hasta > ?1))
-             ORDER BY d.id LIMIT ?2"
-        );
+        let sql = due_candidates_sql();
         one(self.conn.prepare_cached(&sql).and_then(|mut s| {
             s.query_map(params![claim.now.millis(), claim.limit as i64], |row| {
                 rows::candidate(row)
@@ -778,4 +768,25 @@ impl WriteTx for SqliteTx<'_> {
         }
         Ok(())
     }
+}
+
+/// Due deliveries (see [`DueClaim`]), oldest first; `?1` is now, `?2` the limit.
+/// No candidate has a pending delivery before it in its queue that is not
+/// itself a candidate earlier in the list: one writer claims, nothing is
+/// skipped, and a held one excludes the rest of its queue. So `previous` is
+/// NULL, and no index of every pending row by queue is needed (one would
+/// cost the path every message takes a page per ticket per commit).
+pub(super) fn due_candidates_sql() -> String {
+    format!(
+            "SELECT {CANDIDATE_COLUMNS}, NULL FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+             WHERE d.estado = 'pendiente' AND (d.intentos = 0 OR d.proximo_intento <= ?1)
+               AND (d.reclamado_hasta IS NULL OR d.reclamado_hasta <= ?1)
+               AND w.borrado IS NULL AND (w.pausado_hasta IS NULL OR w.pausado_hasta <= ?1)
+               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+                               WHERE e.webhook_id = d.webhook_id AND e.ticket_id = d.ticket_id
+                                 AND e.estado = 'pendiente' AND e.id < d.id
+                                 AND (e.reclamado_hasta IS NOT NULL OR e.intentos > 0)
+                                 AND (e.proximo_intento > ?1 OR e.reclamado_hasta > ?1))
+             ORDER BY d.id LIMIT ?2"
+        )
 }
