@@ -227,17 +227,22 @@ impl WriteTx for SqliteTx<'_> {
     async fn insert_message(&mut self, row: &MessageRow<'_>) -> R<Option<Inserted>> {
         let conn = self.conn;
         let at = row.at.millis();
-        let sql = "UPDATE tickets SET last_seq = last_seq + 1, actualizado = ?2 WHERE id = ?1 RETURNING last_seq, agente_id, external_id";
-        let Some((seq, ticket_agent, external_id)) =
-            one(conn.prepare_cached(sql).and_then(|mut s| {
-                s.query_row(params![row.ticket, at], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .optional()
-            }))?
-        else {
+        // An UPDATE and then a SELECT, not UPDATE … RETURNING: SQLite runs
+        // RETURNING as a trigger, which makes it keep a statement journal (a
+        // copy of every page the statement touches: the ticket's row and four
+        // of its indexes), measured at a third more time per message.
+        let sql = "UPDATE tickets SET last_seq = last_seq + 1, actualizado = ?2 WHERE id = ?1";
+        if one(conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params![row.ticket, at])))?
+            == 0
+        {
             return Ok(None);
-        };
+        }
+        let sql = "SELECT last_seq, agente_id, external_id FROM tickets WHERE id = ?1";
+        let (seq, ticket_agent, external_id) = one(conn.prepare_cached(sql).and_then(|mut s| {
+            s.query_row([row.ticket], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        }))?;
         let sql = "INSERT INTO messages (ticket_id, seq, client_id, autor_id, autor_nombre, autor_tipo, autor_avatar,
                                    contenido, tipo, metadata, interno, creado)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
