@@ -35,16 +35,28 @@ use tokio::sync::Notify;
 /// `tx.committed`.
 fn run_job(tx: &mut SqliteTx<'_>, job: &mut dyn Job, isolated: bool) -> bool {
     let visible_before = tx.committed.len();
+    let deliveries_before = tx.deliveries.len();
     if isolated && tx.conn.execute_batch("SAVEPOINT job").is_err() {
         return false;
     }
-    let succeeded = match run_now(job.run(tx)) {
+    let mut succeeded = match run_now(job.run(tx)) {
         Some(succeeded) => succeeded,
         None => {
             tracing::error!("a write waited on the SQLite writer thread; it is failed");
             false
         }
     };
+    if !succeeded {
+        tx.deliveries.truncate(deliveries_before);
+    }
+    if isolated && succeeded {
+        // Its deliveries are part of it: written inside its savepoint.
+        if let Err(error) = tx.flush_deliveries() {
+            tracing::error!(%error, "writing a job's webhook deliveries");
+            tx.deliveries.clear();
+            succeeded = false;
+        }
+    }
     if isolated {
         let end = if succeeded {
             "RELEASE job"
@@ -144,7 +156,9 @@ fn commit_batch(
         batch = SqliteTx::new(conn, url_base);
         run_jobs(&mut batch, jobs, true).map(|_| ())
     });
-    let outcome = outcome.and_then(|()| conn.execute_batch("COMMIT").map_err(unavailable));
+    let outcome = outcome
+        .and_then(|()| batch.flush_deliveries())
+        .and_then(|()| conn.execute_batch("COMMIT").map_err(unavailable));
     let error = match outcome {
         Ok(()) => {
             METRICS.commit_batches.fetch_add(1, Ordering::Relaxed);
@@ -206,7 +220,9 @@ fn run_jobs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::webhooks::EventType;
     use crate::domain::User;
+    use crate::store::webhooks::{DeliveryRow, EventBody};
     use crate::store::writes::{Locks, WriteTx};
     use crate::store::Committed;
     use futures_util::future::{FutureExt, LocalBoxFuture};
@@ -248,7 +264,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = super::super::open_connection(&dir.path().join("w.db"), false).unwrap();
         super::super::migrations::apply(&mut conn).unwrap();
+        conn.execute(
+            "INSERT INTO webhooks (id, url, eventos, secreto, creado) VALUES (1, 'http://h', '[\"*\"]', 's', 0)",
+            [],
+        )
+        .unwrap();
         (dir, conn)
+    }
+
+    /// The event ids of the stored deliveries, in `id` order.
+    fn deliveries(dir: &tempfile::TempDir) -> Vec<String> {
+        let conn = super::super::open_connection(&dir.path().join("w.db"), true).unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT evento_id FROM webhook_deliveries WHERE evento_id <> 'evt-0' ORDER BY id",
+            )
+            .unwrap();
+        let rows = stmt.query_map([], |row| row.get(0)).unwrap();
+        rows.map(Result::unwrap).collect()
     }
 
     /// How a test job ends.
@@ -302,7 +335,20 @@ mod tests {
                             avatar: None,
                             email: None,
                         };
-                        match tx.save_user(&user).await {
+                        let event_id = format!("evt-{}", self.x);
+                        let delivery = DeliveryRow {
+                            webhook: 1,
+                            event_id: &event_id,
+                            event: EventType::TicketCreated,
+                            ticket: None,
+                            body: EventBody::Written("{}"),
+                            at: soporte_protocol::Timestamp::from_millis(0),
+                        };
+                        let saved = match tx.save_user(&user).await {
+                            Ok(()) => tx.insert_delivery(&delivery).await,
+                            failed => failed,
+                        };
+                        match saved {
                             Err(error) => Err(error),
                             Ok(()) => {
                                 tx.committed(visible(self.x));
@@ -422,6 +468,11 @@ mod tests {
             .copied()
             .filter(|x| *x > 0)
             .collect();
+        // A job's webhook deliveries (written in a few rows at the end of
+        // the batch, or of the job's savepoint) are stored exactly when its
+        // change is, in job order.
+        let expected: Vec<String> = stored(&dir).iter().map(|x| format!("evt-{x}")).collect();
+        assert_eq!(deliveries(&dir), expected);
         Outcome {
             answers,
             stored: stored(&dir),
