@@ -71,7 +71,7 @@ pub struct Window {
 
 pub fn window(last_seq: Seq, before: Option<Seq>, page: i64, size: i64) -> Window {
     let top = match before {
-        Some(before) => (before - 1).clamp(0, last_seq),
+        Some(before) => before.saturating_sub(1).clamp(0, last_seq),
         None => last_seq,
     };
     let up_to = (top - (page - 1).saturating_mul(size)).max(0);
@@ -92,10 +92,21 @@ async fn history(
     let ticket = visible_ticket(&state, &caller, &id).await?;
     let page = params.page.unwrap_or(1);
     let size = params.size.unwrap_or(DEFAULT_PAGE_SIZE);
-    if page < 1 || !(1..=MAX_PAGE_SIZE).contains(&size) {
+    if !(1..=MAX_PAGE_SIZE).contains(&size) {
         return Err(ApiError::BadRequest(format!(
-            "page debe ser 1 o más y size estar entre 1 y {MAX_PAGE_SIZE}."
+            "size debe estar entre 1 y {MAX_PAGE_SIZE}."
         )));
+    }
+    // Bounded so that page arithmetic cannot wrap (a wrapped page returned
+    // the whole history), and a cursor below 1 would act as no cursor.
+    let last_page = i64::MAX / size - 1;
+    if !(1..=last_page).contains(&page) {
+        return Err(ApiError::BadRequest(format!(
+            "page debe estar entre 1 y {last_page}."
+        )));
+    }
+    if params.before.is_some_and(|before| before < 1) {
+        return Err(ApiError::BadRequest("before debe ser 1 o más.".into()));
     }
     let w = window(ticket.last_seq, params.before, page, size);
     let (count, results, has_older) = if caller.user.role.is_staff() {

@@ -69,7 +69,22 @@ async fn history_refuses_bad_paging_parameters() {
     let app = spawn_app().await;
     let ticket = app.ticket_for(&customer(1)).await;
     let path = format!("/api/soporte/tickets/{ticket}/chat/historial/");
-    for query in ["?size=101", "?size=0", "?page=0", "?page=abc", "?before=x"] {
+    let huge = i64::MAX;
+    let cases = [
+        "?size=101".to_string(),
+        "?size=0".into(),
+        "?page=0".into(),
+        "?page=abc".into(),
+        "?before=x".into(),
+        // Past the range of seq: wrapping would return the whole history.
+        format!("?page={huge}"),
+        format!("?page={}&size=100", huge / 100),
+        format!("?page=-{huge}"),
+        // A cursor below 1 would act as no cursor.
+        "?before=0".into(),
+        format!("?before={}", i64::MIN),
+    ];
+    for query in cases {
         let (status, body) = app.get(&format!("{path}{query}"), &customer(1)).await;
         assert_eq!(status, 400, "{query}");
         assert!(body["detalle"].is_string());
