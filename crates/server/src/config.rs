@@ -489,17 +489,14 @@ impl Config {
         let allowed_origins = match &args.allowed_origins {
             None => None,
             Some(list) => {
-                let origins = split_list(list);
-                for origin in &origins {
-                    if !(origin.starts_with("http://") || origin.starts_with("https://"))
-                        || origin.ends_with('/')
-                    {
-                        return Err(ConfigError::new(
-                            "SOPORTE_ALLOWED_ORIGINS (--allowed-origins)",
-                            format!("{origin:?} is not an origin like https://example.com"),
-                        ));
-                    }
-                }
+                let origins = split_list(list)
+                    .iter()
+                    .map(|origin| {
+                        browser_origin(origin).map_err(|why| {
+                            ConfigError::new("SOPORTE_ALLOWED_ORIGINS (--allowed-origins)", why)
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
                 Some(origins)
             }
         };
@@ -610,6 +607,27 @@ fn parse_bind(bind: &str) -> Result<SocketAddr, ConfigError> {
     })
 }
 
+/// An origin as browsers send it in `Origin` (scheme, host in lower case,
+/// port): anything else would silently match nothing.
+fn browser_origin(origin: &str) -> Result<String, String> {
+    let (scheme, rest) = origin
+        .split_once("://")
+        .filter(|(scheme, _)| matches!(*scheme, "http" | "https"))
+        .ok_or_else(|| format!("{origin:?} is not an origin like https://example.com"))?;
+    if rest.contains('*') {
+        return Err(format!(
+            "{origin:?}: wildcards are not supported, list each origin"
+        ));
+    }
+    let bad = |c: char| matches!(c, '/' | '?' | '#' | '@' | ' ');
+    if rest.is_empty() || rest.contains(bad) {
+        return Err(format!(
+            "{origin:?} is not an origin like https://example.com (no path, user or query)"
+        ));
+    }
+    Ok(format!("{scheme}://{}", rest.to_ascii_lowercase()))
+}
+
 fn split_list(list: &str) -> Vec<String> {
     list.split(',')
         .map(str::trim)
@@ -635,6 +653,35 @@ mod tests {
         let err = DatabaseUrl::parse("mysql://root:secreto@h/db").unwrap_err();
         assert!(err.to_string().contains("SOPORTE_DATABASE_URL"));
         assert!(!err.to_string().contains("secreto"));
+    }
+
+    #[test]
+    fn allowed_origins_are_origins_as_browsers_send_them() {
+        assert_eq!(
+            browser_origin("https://Help.Example:8443").unwrap(),
+            "https://help.example:8443"
+        );
+        assert_eq!(
+            browser_origin("http://localhost:5173").unwrap(),
+            "http://localhost:5173"
+        );
+        // Each of these would be accepted and then match no browser's Origin.
+        for bad in [
+            "http://*.example",
+            "https://*",
+            "https://help.example/",
+            "https://help.example/chat",
+            "https://u@help.example",
+            "https://help.example?x",
+            "help.example",
+            "ftp://help.example",
+            "https://",
+        ] {
+            assert!(browser_origin(bad).is_err(), "{bad}");
+        }
+        assert!(browser_origin("http://*.example")
+            .unwrap_err()
+            .contains("wildcards"));
     }
 
     #[test]
