@@ -170,9 +170,31 @@ impl SendMessage {
     }
 }
 
-/// A message text: not blank and at most `max_chars` characters.
+/// Characters that show nothing: white space, and the invisible format and
+/// filler characters (zero-width spaces and joiners, bidirectional controls,
+/// the soft hyphen, Hangul fillers) a message made only of would look empty.
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{3164}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+        )
+}
+
+/// A message text: something visible, and at most `max_chars` characters.
 pub fn validate_text(text: &str, max_chars: usize) -> Result<(), FrameError> {
-    if text.trim().is_empty() {
+    if text.chars().all(is_invisible) {
         return Err(FrameError::new(
             ErrorCode::EmptyMessage,
             "El mensaje está vacío.",
@@ -222,6 +244,24 @@ mod tests {
                 m.validate(5000).unwrap();
             }
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_text_of_invisible_characters_is_empty() {
+        for blank in [
+            "",
+            "   ",
+            "\u{200B}\u{200B}",
+            "\u{FEFF}\n\u{2060}",
+            "\u{3164}",
+            "\u{202E}\u{200D}",
+        ] {
+            let refused = validate_text(blank, 100).unwrap_err();
+            assert_eq!(refused.code, ErrorCode::EmptyMessage, "{blank:?}");
+        }
+        for visible in ["a", "\u{200B}a", "👍", "\u{200F}שלום"] {
+            validate_text(visible, 100).unwrap();
         }
     }
 
