@@ -206,10 +206,11 @@ impl Application {
         )?;
         let shutdown = state.shutdown.clone();
         tokio::spawn({
-            let shutdown = shutdown.clone();
+            // Cancelled however `stop` ends, a panic included.
+            let cancel_on_drop = shutdown.clone().drop_guard();
             async move {
                 stop.await;
-                shutdown.cancel();
+                drop(cancel_on_drop);
             }
         });
         crate::edge::serve::serve(

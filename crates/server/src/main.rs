@@ -257,9 +257,16 @@ fn migrate(database_url: &str, new_epoch: bool) -> Result<(), String> {
 fn init_logging(format: &str) -> Result<(), String> {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("SOPORTE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    // A log line that cannot be written is dropped: by default the library
+    // reports it with eprintln!, which panics when stderr is a closed pipe
+    // (a dead log collector) and took the task that waits for SIGTERM with
+    // it. Colours only for a terminal, never in files or journald.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .log_internal_errors(false);
     match format {
         "text" => builder.init(),
         "json" => builder.json().init(),

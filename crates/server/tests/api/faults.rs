@@ -638,3 +638,58 @@ async fn a_state_the_server_never_writes_is_refused_and_one_read_back_fails_loud
         "the log does not name the corrupt value:\n{log}"
     );
 }
+
+/// A dead log collector (stdout and stderr pipes closed) must not stop a
+/// rolling deploy: the server still logs into nothing, serves, and ends on
+/// SIGTERM within its drain time. (A failed log write was reported with
+/// eprintln!, whose panic took the task waiting for the signal.) Its log
+/// has no colour codes when it is not a terminal.
+#[tokio::test]
+async fn sigterm_ends_the_server_after_its_log_pipes_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_soporte"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", db.display()))
+        .arg("--storage")
+        .arg(dir.path().join("files"))
+        .env("SOPORTE_JWT_SECRET", SECRET)
+        .env("SOPORTE_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap());
+    // Closes stdout once the address is read.
+    let addr = listening_addr(&mut child);
+    let mut first = String::new();
+    log.read_line(&mut first).unwrap();
+    assert!(!first.contains('\u{1b}'), "colour codes in {first:?}");
+    drop(log);
+    // Requests that log, into closed pipes.
+    let http = reqwest::Client::new();
+    for _ in 0..5 {
+        let status = http
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+    // SAFETY: kill only sends a signal to the child we started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running 15 s after SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
