@@ -154,6 +154,7 @@ impl Application {
             Some(redis) => MessageBudgets::shared(user_msg_rate, redis.clone()),
             None => MessageBudgets::new(user_msg_rate),
         };
+        let previews = crate::files::thumbnail::Previews::new(config.preview_decodes);
         let state = AppState(Arc::new(Shared {
             config,
             verifier,
@@ -164,6 +165,7 @@ impl Application {
             presence,
             redis,
             files,
+            previews,
             slots,
             message_budgets,
             public_url,

@@ -155,6 +155,10 @@ pub struct ServeArgs {
     /// Largest attachment, in bytes.
     #[arg(long, env = "SOPORTE_MAX_FILE_SIZE", default_value_t = 10_485_760)]
     pub max_file_size: u64,
+    /// Image previews decoded at once, each with up to 128 MiB of memory
+    /// (default: one per CPU core; 0: no previews).
+    #[arg(long, env = "SOPORTE_PREVIEW_DECODES")]
+    pub preview_decodes: Option<usize>,
     /// Attachment extensions allowed, checked against the real content.
     #[arg(
         long,
@@ -425,6 +429,8 @@ pub struct Config {
     pub redis_url: Option<String>,
     pub storage: StorageLocation,
     pub max_file_size: u64,
+    /// Image previews decoded at once (see `files::thumbnail::Previews`).
+    pub preview_decodes: usize,
     pub allowed_file_types: Vec<String>,
     /// `None`: only the server's own origin (known once bound).
     pub allowed_origins: Option<Vec<String>>,
@@ -539,6 +545,7 @@ impl Config {
             redis_url: args.redis_url.clone(),
             storage,
             max_file_size: args.max_file_size,
+            preview_decodes: args.preview_decodes.unwrap_or_else(cores),
             allowed_file_types,
             allowed_origins,
             msg_rate: args.msg_rate,
@@ -569,6 +576,7 @@ impl Config {
             redis_url: None,
             storage: StorageLocation::Folder("./data/files".into()),
             max_file_size: 10_485_760,
+            preview_decodes: cores(),
             allowed_file_types: split_list("jpg,jpeg,png,pdf,doc,docx"),
             allowed_origins: None,
             msg_rate: 10,
@@ -626,6 +634,11 @@ fn browser_origin(origin: &str) -> Result<String, String> {
         ));
     }
     Ok(format!("{scheme}://{}", rest.to_ascii_lowercase()))
+}
+
+/// The CPU cores this process may use (1 when unknown).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn split_list(list: &str) -> Vec<String> {

@@ -37,6 +37,8 @@ pub struct Shared {
     pub redis: Option<Arc<Redis>>,
     /// Where attachment bytes live.
     pub files: FileStore,
+    /// Image previews, a bounded number decoded at once.
+    pub previews: crate::files::thumbnail::Previews,
     pub slots: Slots,
     /// Each user's message budget on this node, spent by sockets and REST alike.
     pub message_budgets: MessageBudgets,

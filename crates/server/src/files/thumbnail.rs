@@ -4,14 +4,60 @@
 use image::{ImageFormat, ImageReader, Limits};
 use std::io::Cursor;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// The longest side of a thumbnail, in pixels.
 pub const MAX_SIDE: u32 = 320;
 /// Images larger than this (in pixels per side) are not decoded: a small file
 /// can claim enormous dimensions (a decompression bomb).
 const MAX_DECODE_SIDE: u32 = 10_000;
-/// Memory the decoder may use.
-const MAX_DECODE_BYTES: u64 = 256 * 1024 * 1024;
+/// Memory one decode may use: a 24-megapixel RGBA photo (a small file can
+/// still claim it: see [`Previews`] for how many run at once).
+pub const MAX_DECODE_BYTES: u64 = 128 * 1024 * 1024;
+/// How long an upload waits for a decoding slot before it is kept without a
+/// preview.
+const WAIT_FOR_A_SLOT: Duration = Duration::from_secs(3);
+
+/// Decodes for previews, a bounded number at once: each may take up to
+/// [`MAX_DECODE_BYTES`], so the memory uploads can force is
+/// `slots × MAX_DECODE_BYTES` however many arrive together. An upload that
+/// finds no slot in time is kept without a preview; it never fails for it.
+pub struct Previews {
+    slots: Arc<Semaphore>,
+    any: bool,
+}
+
+impl Previews {
+    /// `slots` decodes at once; none: no previews are made.
+    pub fn new(slots: usize) -> Previews {
+        Previews {
+            slots: Arc::new(Semaphore::new(slots)),
+            any: slots > 0,
+        }
+    }
+
+    /// A PNG preview of the image at `path`, or `None` (no slot in time, or
+    /// not decodable within the limits).
+    pub async fn make(&self, path: &Path) -> Option<Vec<u8>> {
+        if !self.any {
+            return None;
+        }
+        let slot = tokio::time::timeout(WAIT_FOR_A_SLOT, self.slots.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()?;
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            make(&path)
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+}
 
 /// A PNG thumbnail of the image at `path`, or `None` when it cannot be
 /// decoded within the limits (the upload is kept, without a preview).

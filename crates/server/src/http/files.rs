@@ -107,7 +107,7 @@ async fn upload(
     let body = read_body(&mut multipart, declared, expected, &mut pending).await?;
     // The preview is made from the scratch copy, before it goes.
     let preview = if expected.is_image() {
-        preview_of(pending.path()).await
+        state.previews.make(pending.path()).await
     } else {
         None
     };
@@ -299,16 +299,6 @@ async fn read_file(
         return Err(not_that_type(expected));
     }
     Ok((size, content::sha256_hex(hasher)))
-}
-
-/// A PNG preview of the image at `path`; `None` when it cannot be made (the
-/// upload stays, without a preview).
-async fn preview_of(path: &std::path::Path) -> Option<Vec<u8>> {
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || content::thumbnail::make(&path))
-        .await
-        .ok()
-        .flatten()
 }
 
 fn not_that_type(expected: FileKind) -> ApiError {

@@ -711,3 +711,96 @@ async fn scratch_files_left_by_a_crash_are_cleared_at_start() {
     .await;
     assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
 }
+
+/// A PNG of `side` × `side` RGBA pixels, all zero: a few hundred kilobytes
+/// that decode to `side² × 4` bytes. Compressed row by row, so making it
+/// costs the test no such memory.
+fn png_bomb(side: u32) -> Vec<u8> {
+    use flate2::write::ZlibEncoder;
+    use std::io::Write;
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend((data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend(kind);
+        out.extend(data);
+        let crc = crc32(&out[start..]);
+        out.extend(crc.to_be_bytes());
+    }
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= b as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    let mut ihdr = Vec::new();
+    ihdr.extend(side.to_be_bytes());
+    ihdr.extend(side.to_be_bytes());
+    ihdr.extend([8, 6, 0, 0, 0]); // 8 bits, RGBA
+    let row = vec![0u8; 1 + side as usize * 4]; // filter byte, then pixels
+    let mut zlib = ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    for _ in 0..side {
+        zlib.write_all(&row).unwrap();
+    }
+    let idat = zlib.finish().unwrap();
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(&mut png, b"IDAT", &idat);
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+/// This process's peak resident memory since the last reset, in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// Images that each decode within the per-image budget, uploaded together:
+/// previews are decoded a bounded number at once, so the memory they can
+/// force stays under slots × budget; every upload is kept, with or without
+/// its preview.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_image_bombs_are_decoded_a_bounded_number_at_once() {
+    if !std::path::Path::new("/proc/self/clear_refs").exists() {
+        return; // peak memory is read from Linux's /proc
+    }
+    let app = spawn_with(|c| c.preview_decodes = 1).await;
+    let (_, mut c, _a) = chat(&app).await;
+    // 5,000 x 5,000 RGBA: 100 MB decoded, under the 128 MiB per-image budget.
+    let bomb = png_bomb(5_000);
+    assert!(bomb.len() < 1_000_000, "{}", bomb.len());
+    let mut grants = Vec::new();
+    for i in 0..6 {
+        let name = format!("bomba{i}.png");
+        grants.push(authorize(&mut c, &name, bomb.len(), "image/png").await["data"].clone());
+    }
+    // The peak from here on (Linux: writing 5 to clear_refs resets VmHWM).
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let before = peak_rss();
+    let uploads = grants.iter().enumerate().map(|(i, grant)| {
+        let (app, bomb) = (&app, bomb.clone());
+        async move { post_file(app, grant, &format!("bomba{i}.png"), bomb, None).await }
+    });
+    let results = futures_util::future::join_all(uploads).await;
+    for (status, body) in &results {
+        assert_eq!(*status, 201, "{body}");
+    }
+    let grown = peak_rss().saturating_sub(before);
+    // One slot: one 100 MB decode (and its preview) at a time. Six at once,
+    // as before the bound, took over 600 MB.
+    assert!(
+        grown < 300 * 1024 * 1024,
+        "peak grew by {} MiB",
+        grown / 1024 / 1024
+    );
+}
