@@ -167,7 +167,9 @@ async fn serve(
                 match super::incoming(incoming) {
                     Incoming::Closed => return None,
                     Incoming::Fail(close) => return Some(close),
-                    Incoming::Message(WsMessage::Text(_)) if !frames.try_take() => return Some(CloseReason::TOO_MANY_MESSAGES),
+                    // Every frame the peer sends spends the budget: a ping
+                    // costs a pong as a text frame costs a reply.
+                    Incoming::Message(_) | Incoming::Control if !frames.try_take() => return Some(CloseReason::TOO_MANY_MESSAGES),
                     Incoming::Message(WsMessage::Text(text)) => reply(&text),
                     Incoming::Message(_) | Incoming::Control => continue,
                 }

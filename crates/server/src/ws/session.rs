@@ -458,6 +458,11 @@ impl Session {
                         Incoming::Fail(close) => return End::Close(close),
                         Incoming::Control => {
                             keepalive.heard();
+                            // A ping costs a pong: it spends the frame budget
+                            // as any frame does (millions were taken free).
+                            if !self.frames.try_take() {
+                                return End::Close(CloseReason::TOO_MANY_MESSAGES);
+                            }
                             continue;
                         }
                         Incoming::Message(frame) => frame,

@@ -1039,3 +1039,40 @@ async fn the_frame_size_limit_is_configurable() {
         Some(1009)
     );
 }
+
+/// Pings spend the frame budget like any frame: a client pinging as fast as
+/// it can is closed with 4102 (each ping cost a pong, for free, before).
+#[tokio::test]
+async fn a_ping_flood_is_closed_like_any_flood() {
+    // The shipped budgets (the suite turns them off).
+    let app = spawn_with(|c| c.msg_rate = 10).await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut ws = app.connect(ticket, &customer(1)).await;
+    ws.expect("connection_established").await;
+    for _ in 0..400 {
+        if ws
+            .stream
+            .send(WsMessage::Ping(Vec::new().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let closed = ws.closed_within(Duration::from_secs(5)).await;
+    assert_eq!(closed.code, Some(4102), "{closed:?}");
+    // The agents' inbox socket too.
+    let (mut inbox, _) = app.inbox(&agent(50)).await;
+    for _ in 0..400 {
+        if inbox
+            .stream
+            .send(WsMessage::Ping(Vec::new().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let closed = inbox.closed_within(Duration::from_secs(5)).await;
+    assert_eq!(closed.code, Some(4102), "{closed:?}");
+}
