@@ -32,25 +32,63 @@ const SECRET_PARAMS: [&str; 3] = ["token", "access_token", "jwt"];
 
 /// The request's path and query as they may appear in a log line: the value
 /// of every credential parameter (`?token=JWT` on sockets and download
-/// links) is replaced by `***`.
+/// links) is replaced by `***`, and so is anything shaped like a token
+/// wherever it was put (another parameter, `token[]=`, after a `;`, the
+/// path).
 pub fn redacted_uri(uri: &axum::http::Uri) -> String {
-    let path = uri.path();
-    let Some(query) = uri.query() else {
-        return path.to_string();
-    };
-    let redacted: Vec<String> = query
-        .split('&')
-        .map(|pair| {
-            let name = pair.split('=').next().unwrap_or("");
-            let decoded = percent_decoded(name).to_ascii_lowercase();
-            if SECRET_PARAMS.iter().any(|secret| decoded == *secret) {
-                format!("{name}=***")
+    let path: Vec<&str> = uri
+        .path()
+        .split('/')
+        .map(|segment| {
+            if looks_like_a_token(segment) {
+                "***"
             } else {
-                pair.to_string()
+                segment
             }
         })
         .collect();
-    format!("{path}?{}", redacted.join("&"))
+    let path = path.join("/");
+    let Some(query) = uri.query() else {
+        return path;
+    };
+    let mut redacted = String::with_capacity(query.len());
+    let mut rest = query;
+    loop {
+        // `&` and `;` both separate parameters for some parsers.
+        let end = rest.find(['&', ';']).unwrap_or(rest.len());
+        let pair = &rest[..end];
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decoded = percent_decoded(name).to_ascii_lowercase();
+        if SECRET_PARAMS.iter().any(|secret| decoded == *secret) || looks_like_a_token(value) {
+            redacted.push_str(name);
+            redacted.push_str("=***");
+        } else {
+            redacted.push_str(pair);
+        }
+        if end == rest.len() {
+            break;
+        }
+        redacted.push_str(&rest[end..=end]);
+        rest = &rest[end + 1..];
+    }
+    format!("{path}?{redacted}")
+}
+
+/// A JWT or something like one: it starts with `eyJ` (`{"` in base64), or is
+/// three dot-separated runs of base64url characters.
+fn looks_like_a_token(text: &str) -> bool {
+    let decoded = percent_decoded(text);
+    if decoded.contains("eyJ") {
+        return true;
+    }
+    let base64url = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let parts: Vec<&str> = decoded.split('.').collect();
+    parts.len() == 3 && decoded.len() >= 20 && parts.iter().all(|p| base64url(p))
 }
 
 /// `%XX` escapes and `+` decoded (a parameter name may be spelled that way).
@@ -156,5 +194,41 @@ mod tests {
         assert_eq!(redacted_uri(&uri("/x?token")), "/x?token=***");
         assert_eq!(redacted_uri(&uri("/x?tokens=1")), "/x?tokens=1");
         assert_eq!(redacted_uri(&uri("/x?%74oken=s3cr3t")), "/x?%74oken=***");
+    }
+
+    #[test]
+    fn a_token_put_anywhere_never_reaches_a_log_line() {
+        let uri = |s: &str| s.parse::<axum::http::Uri>().unwrap();
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI3In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+        let unsigned = "aGVhZGVyaGVhZGVy.cGF5bG9hZHBheWxvYWQ.c2ln";
+        for (given, logged) in [
+            (
+                format!("/ws/x/?since={jwt}"),
+                "/ws/x/?since=***".to_string(),
+            ),
+            (
+                format!("/ws/x/?token[]={jwt}&a=1"),
+                "/ws/x/?token[]=***&a=1".into(),
+            ),
+            (
+                format!("/ws/x/?x=1;token={jwt}"),
+                "/ws/x/?x=1;token=***".into(),
+            ),
+            (
+                format!("/ws/x/?x={}", jwt.replace('e', "%65")),
+                "/ws/x/?x=***".into(),
+            ),
+            (format!("/ws/x/?x={unsigned}"), "/ws/x/?x=***".into()),
+            (format!("/api/{jwt}/y"), "/api/***/y".into()),
+        ] {
+            let redacted = redacted_uri(&uri(&given));
+            assert_eq!(redacted, logged);
+            assert!(!redacted.contains("eyJ"));
+        }
+        // Ordinary parameters are kept as they are.
+        assert_eq!(
+            redacted_uri(&uri("/x/?page=2&size=50;before=71&v=1.2.3")),
+            "/x/?page=2&size=50;before=71&v=1.2.3"
+        );
     }
 }
