@@ -192,6 +192,19 @@ pub fn is_invisible(c: char) -> bool {
         )
 }
 
+/// `text` without the bidirectional embedding, override and isolate controls
+/// (U+202A–U+202E, U+2066–U+2069): they let a text display as something
+/// else than it says (`exe.pdf` shown for `fdp.exe`). The marks U+200E and
+/// U+200F, which right-to-left writing uses, stay.
+pub fn without_bidi_controls(text: String) -> String {
+    let control = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if text.contains(control) {
+        text.replace(control, "")
+    } else {
+        text
+    }
+}
+
 /// A message text: something visible, and at most `max_chars` characters.
 pub fn validate_text(text: &str, max_chars: usize) -> Result<(), FrameError> {
     if text.chars().all(is_invisible) {
@@ -245,6 +258,17 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn bidirectional_overrides_are_taken_out_of_texts() {
+        assert_eq!(
+            without_bidi_controls("factura\u{202E}fdp.exe".into()),
+            "facturafdp.exe"
+        );
+        assert_eq!(without_bidi_controls("\u{2067}x\u{2069} y".into()), "x y");
+        let hebrew = "\u{200F}שלום, pedido 123".to_string();
+        assert_eq!(without_bidi_controls(hebrew.clone()), hebrew);
     }
 
     #[test]

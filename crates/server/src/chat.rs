@@ -51,7 +51,7 @@ pub async fn post_text(
         ticket: ticket.id,
         author: author.user.person(),
         client_id: Some(message.client_id),
-        content: message.text,
+        content: soporte_protocol::client::without_bidi_controls(message.text),
         kind: MessageKind::Text,
         metadata: message.metadata.unwrap_or_default(),
         internal,

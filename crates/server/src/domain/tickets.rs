@@ -150,6 +150,7 @@ pub fn decide(
                 ));
             }
             let new_agent = known_agent(*agent, target)?.person();
+            let reason = soporte_protocol::client::without_bidi_controls(reason.to_string());
             let reason = reason.trim();
             let from = ticket.agent.as_ref().map_or("la cola", |a| a.name.as_str());
             let mut text = format!("Chat transferido de {from} a {}.", new_agent.name);

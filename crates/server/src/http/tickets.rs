@@ -41,7 +41,9 @@ async fn create(
     actor: Actor,
     JsonBody(body): JsonBody<CreateTicket>,
 ) -> Result<(StatusCode, Json<TicketView>), ApiError> {
-    let subject = body.subject.trim().to_string();
+    let subject = soporte_protocol::client::without_bidi_controls(body.subject)
+        .trim()
+        .to_string();
     if subject.is_empty() || subject.chars().count() > MAX_SUBJECT_CHARS {
         return Err(ApiError::BadRequest(format!(
             "El asunto es obligatorio y tiene como máximo {MAX_SUBJECT_CHARS} caracteres."
