@@ -209,7 +209,9 @@ fn claims_of(payload: Payload, names: &ClaimNames) -> Result<TokenClaims, AuthEr
         id,
         name,
         role,
-        avatar: text(rest, "avatar")?.filter(|a| a.len() <= 2048),
+        // An avatar that is not a web address is left out, not refused: the
+        // token is the host's, and the person can still chat.
+        avatar: text(rest, "avatar")?.filter(|a| crate::domain::integration::web_url(a)),
         email: text(rest, "email")?.filter(|e| e.len() <= 254 && e.contains('@')),
         expires_at: Timestamp::from_millis(payload.exp.saturating_mul(1000)),
     })

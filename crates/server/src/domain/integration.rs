@@ -31,15 +31,7 @@ pub fn provisioned_user(id: UserId, input: &UserInput) -> Result<User, Refusal> 
             "nombre es obligatorio y tiene como máximo {MAX_NAME_CHARS} caracteres."
         )));
     }
-    let avatar = match input.avatar.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(url) if web_url(url) => Some(url.to_string()),
-        Some(_) => {
-            return Err(Refusal::invalid(
-                "avatar debe ser una URL http:// o https:// de hasta 2048 caracteres.",
-            ))
-        }
-    };
+    let avatar = avatar(input.avatar.as_deref())?;
     let email = match input.email.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(email) if plausible_email(email) => Some(email.to_string()),
@@ -54,7 +46,21 @@ pub fn provisioned_user(id: UserId, input: &UserInput) -> Result<User, Refusal> 
     })
 }
 
-fn web_url(url: &str) -> bool {
+/// An avatar people may be shown: an `http(s)` URL (never `javascript:` or
+/// `data:`), or none.
+pub fn avatar(url: Option<&str>) -> Result<Option<String>, Refusal> {
+    match url.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(url) if web_url(url) => Ok(Some(url.to_string())),
+        Some(_) => Err(Refusal::invalid(
+            "avatar debe ser una URL http:// o https:// de hasta 2048 caracteres.",
+        )),
+    }
+}
+
+/// An absolute `http(s)` URL of at most 2048 bytes, without spaces or
+/// control characters.
+pub fn web_url(url: &str) -> bool {
     let lower = url.to_ascii_lowercase();
     url.len() <= MAX_URL_BYTES
         && (lower.starts_with("https://") || lower.starts_with("http://"))

@@ -130,7 +130,7 @@ fn customer_of(actor: &Actor, named: Option<CustomerField>) -> Result<NewCustome
                 "Un cliente solo puede abrir tickets a su nombre.".into(),
             ));
         }
-        return Ok(NewCustomer::Described(caller.user.clone()));
+        return Ok(NewCustomer::Themselves(caller.user.clone()));
     }
     match named {
         None => Err(ApiError::BadRequest(
@@ -146,11 +146,12 @@ fn customer_of(actor: &Actor, named: Option<CustomerField>) -> Result<NewCustome
                     "El cliente necesita un id positivo y un nombre.".into(),
                 ));
             }
+            let avatar = integration::avatar(customer.avatar.as_deref())?;
             Ok(NewCustomer::Described(User {
                 id: customer.id,
                 name,
                 role: Role::Customer,
-                avatar: customer.avatar,
+                avatar,
                 email: None,
             }))
         }

@@ -157,8 +157,12 @@ impl NewTicket {
 pub enum NewCustomer {
     /// A provisioned customer, by id: they must exist already.
     Provisioned(UserId),
-    /// A customer as described (stored as such if new).
+    /// A customer described by staff or a service: stored if new. An
+    /// existing person's profile is theirs (their token) or the host's
+    /// (provisioning) to change, never a ticket creator's.
     Described(User),
+    /// The customer, from their own token: their profile as it says.
+    Themselves(User),
 }
 
 /// Which tickets a listing covers.

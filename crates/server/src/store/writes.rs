@@ -387,10 +387,13 @@ async fn create_ticket_in(tx: &mut dyn WriteTx, new: NewTicket) -> StoreResult<T
             integration::provisioned_customer(*id, known.as_ref())?;
             *id
         }
-        NewCustomer::Described(customer) => {
+        NewCustomer::Described(customer) | NewCustomer::Themselves(customer) => {
             let known = tx.user(customer.id).await?;
-            tickets::check_customer(customer.id, known.map(|user| user.role))?;
-            tx.save_user(customer).await?;
+            let themselves = matches!(new.customer, NewCustomer::Themselves(_));
+            tickets::check_customer(customer.id, known.as_ref().map(|user| user.role))?;
+            if known.is_none() || themselves {
+                tx.save_user(customer).await?;
+            }
             customer.id
         }
     };

@@ -1040,6 +1040,61 @@ async fn the_frame_size_limit_is_configurable() {
     );
 }
 
+/// Staff opening a ticket for a customer who exists already cannot rename
+/// them or change their avatar (it showed everywhere they appear); avatars
+/// are web addresses only, wherever they come from.
+#[tokio::test]
+async fn a_ticket_opened_by_staff_never_rewrites_an_existing_customer() {
+    let app = spawn_app().await;
+    let own = app.ticket_for(&customer(7)).await;
+    let (status, body) = app
+        .post(
+            "/api/soporte/tickets/",
+            &agent(50),
+            json!({"asunto": "Otro", "cliente": {"id": 7, "nombre": "Impostor", "avatar": "https://evil.example/a.png"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    for ticket in [own, body["id"].as_i64().unwrap()] {
+        let (_, shown) = app
+            .get(&format!("/api/soporte/tickets/{ticket}/"), &agent(50))
+            .await;
+        assert_eq!(shown["cliente"]["nombre"], "Cliente 7", "{shown}");
+        assert!(shown["cliente"]["avatar"].is_null(), "{shown}");
+    }
+    // A new customer described by staff is stored as described…
+    let (status, body) = app
+        .post(
+            "/api/soporte/tickets/",
+            &agent(50),
+            json!({"asunto": "Nuevo", "cliente": {"id": 8, "nombre": "Eva", "avatar": "https://cdn.example/eva.png"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["cliente"]["nombre"], "Eva");
+    // …and an avatar that is not a web address is refused, changing nothing.
+    for avatar in [
+        "javascript:alert(1)",
+        "data:image/svg+xml,<svg/>",
+        "//evil.example/a",
+    ] {
+        let (status, body) = app
+            .post(
+                "/api/soporte/tickets/",
+                &agent(50),
+                json!({"asunto": "x", "cliente": {"id": 9, "nombre": "Mal", "avatar": avatar}}),
+            )
+            .await;
+        assert_eq!(status, 400, "{avatar}: {body}");
+        assert!(
+            body["detalle"].as_str().unwrap().contains("avatar"),
+            "{body}"
+        );
+    }
+    let (_, listed) = app.get("/api/soporte/tickets/", &supervisor(90)).await;
+    assert_eq!(listed["count"], 3, "{listed}");
+}
+
 /// Pings spend the frame budget like any frame: a client pinging as fast as
 /// it can is closed with 4102 (each ping cost a pong, for free, before).
 #[tokio::test]
