@@ -61,6 +61,7 @@ pub async fn fill(path: &Path, messages: usize) -> Result<(i64, f64), String> {
             agent: None,
             external_id: None,
             metadata: None,
+            customer_limits: Default::default(),
         })
         .await
         .map_err(|e| e.to_string())?;

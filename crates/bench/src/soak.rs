@@ -388,12 +388,15 @@ async fn customer_loop(
     let mut ticket: Option<(i64, i64)> = None;
     while let Some(turn) = traffic.turn().await {
         round += 1;
-        // A new ticket every fourth round, by the worker's next customer;
-        // otherwise come back to the last.
+        // A new ticket every fourth round for the worker's next customer,
+        // opened by the worker's agent (as a helpdesk does after a call: a
+        // customer opening one a minute would meet the server's ticket
+        // limits); otherwise come back to the last.
         if ticket.is_none() || round.is_multiple_of(4) {
             let customer = 500_000 + worker * CUSTOMERS_PER_WORKER + opened % CUSTOMERS_PER_WORKER;
             opened += 1;
-            let Some(created) = open_ticket(&http, &base, customer, "soak").await else {
+            let Some(created) = open_ticket(&http, &base, customer, Some(agent), "soak").await
+            else {
                 continue;
             };
             ticket = Some((created, customer));
@@ -411,20 +414,25 @@ async fn customer_loop(
     }
 }
 
-/// A new ticket of `customer`'s, or `None` if the server would not open one.
+/// A new ticket of `customer`'s, opened by them or by `agent`, or `None` if
+/// the server would not open one.
 async fn open_ticket(
     http: &reqwest::Client,
     base: &str,
     customer: i64,
+    agent: Option<i64>,
     asunto: &str,
 ) -> Option<i64> {
-    let created = http
-        .post(format!("{base}/api/soporte/tickets/"))
-        .bearer_auth(client::token(customer, Role::Customer))
-        .json(&json!({ "asunto": asunto }))
-        .send()
-        .await
-        .ok()?;
+    let request = http.post(format!("{base}/api/soporte/tickets/"));
+    let request = match agent {
+        None => request
+            .bearer_auth(client::token(customer, Role::Customer))
+            .json(&json!({ "asunto": asunto })),
+        Some(agent) => request
+            .bearer_auth(client::token(agent, Role::Agent))
+            .json(&json!({ "asunto": asunto, "cliente": {"id": customer, "nombre": format!("Cliente {customer}")} })),
+    };
+    let created = request.send().await.ok()?;
     created.json::<Value>().await.ok()?["id"].as_i64()
 }
 
@@ -436,12 +444,21 @@ async fn flooder_loop(base: String, ws_base: String, tally: Arc<Tally>, traffic:
     let http = reqwest::Client::new();
     let flooder = 700_000;
     let mut round: u64 = 0;
+    // One ticket, opened once: the flood is of messages (a flood of tickets
+    // meets the server's ticket limits, tested in the API suite).
+    let mut opened = None;
     while let Some(turn) = traffic.turn().await {
         round += 1;
-        let Some(ticket) = open_ticket(&http, &base, flooder, "flood").await else {
-            eprintln!("soak: flooder: cannot open a ticket");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
+        let ticket = match opened {
+            Some(ticket) => ticket,
+            None => match open_ticket(&http, &base, flooder, None, "flood").await {
+                Some(ticket) => *opened.insert(ticket),
+                None => {
+                    eprintln!("soak: flooder: cannot open a ticket");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
         };
         tally.flood_rounds.fetch_add(1, Ordering::Relaxed);
         match flood_once(&ws_base, ticket, flooder, round, BURST, &tally).await {

@@ -83,6 +83,7 @@ fn storage(c: &mut Criterion) {
             agent: None,
             external_id: None,
             metadata: None,
+            customer_limits: Default::default(),
         }))
         .unwrap();
     let author = Person {

@@ -1,6 +1,7 @@
 //! Command-line flags with environment fallbacks, validated once at start into
 //! a [`Config`] the rest of the server reads.
 
+use crate::domain::tickets::CustomerTicketLimits;
 use crate::domain::webhooks::RetryPolicy;
 use crate::files::storage::StorageLocation;
 use clap::{Args, Parser, Subcommand};
@@ -169,6 +170,13 @@ pub struct ServeArgs {
     /// Comma list of browser origins allowed to open a WebSocket (default: the server's own).
     #[arg(long, env = "SOPORTE_ALLOWED_ORIGINS")]
     pub allowed_origins: Option<String>,
+    /// Tickets a customer may have open (or waiting for them) at once when
+    /// they open one themselves; 0: no limit.
+    #[arg(long, env = "SOPORTE_CUSTOMER_OPEN_TICKETS", default_value_t = 10)]
+    pub customer_open_tickets: u32,
+    /// Tickets a customer may open themselves per hour; 0: no limit.
+    #[arg(long, env = "SOPORTE_CUSTOMER_TICKETS_PER_HOUR", default_value_t = 20)]
+    pub customer_tickets_per_hour: u32,
     /// Messages per second one connection may send (burst of a few seconds); 0 turns it off.
     #[arg(long, env = "SOPORTE_MSG_RATE", default_value_t = 10)]
     pub msg_rate: u32,
@@ -435,6 +443,8 @@ pub struct Config {
     /// `None`: only the server's own origin (known once bound).
     pub allowed_origins: Option<Vec<String>>,
     pub msg_rate: u32,
+    /// Tickets customers may open themselves (see `domain::tickets`).
+    pub customer_ticket_limits: CustomerTicketLimits,
     /// Per user, over all their sockets and REST sync, on every node (0: off).
     pub user_msg_rate: u32,
     /// Largest REST request body, in bytes.
@@ -549,6 +559,10 @@ impl Config {
             allowed_file_types,
             allowed_origins,
             msg_rate: args.msg_rate,
+            customer_ticket_limits: CustomerTicketLimits {
+                open: args.customer_open_tickets,
+                per_hour: args.customer_tickets_per_hour,
+            },
             user_msg_rate: args.user_msg_rate,
             max_request_body: args.max_request_body,
             max_frame_size,
@@ -580,6 +594,10 @@ impl Config {
             allowed_file_types: split_list("jpg,jpeg,png,pdf,doc,docx"),
             allowed_origins: None,
             msg_rate: 10,
+            customer_ticket_limits: CustomerTicketLimits {
+                open: 10,
+                per_hour: 20,
+            },
             user_msg_rate: 20,
             max_request_body: 1_048_576,
             max_frame_size: 49_152,

@@ -85,6 +85,7 @@ pub async fn seed(state: &AppState, secret: &str) -> Result<Vec<(String, String)
                 agent: None,
                 external_id: None,
                 metadata: None,
+                customer_limits: Default::default(),
             })
             .await
             .map_err(|e| e.to_string())?,

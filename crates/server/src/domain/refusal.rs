@@ -24,6 +24,9 @@ pub enum Refusal {
     /// The host's `external_id` names this ticket already.
     #[error("external_id taken by ticket {0}")]
     ExternalIdTaken(soporte_protocol::TicketId),
+    /// Over a limit of how much or how often (tickets a customer opens, …).
+    #[error("too many: {0}")]
+    TooMany(String),
 }
 
 /// What a customer reads when their ticket takes no more messages.
@@ -54,6 +57,7 @@ impl Refusal {
             }
             Refusal::Invalid(text) => FrameError::new(ErrorCode::InvalidData, text.clone()),
             Refusal::ExternalIdTaken(_) => FrameError::new(ErrorCode::InvalidData, self.text()),
+            Refusal::TooMany(text) => FrameError::new(ErrorCode::RateLimited, text.clone()),
         }
     }
 
@@ -62,9 +66,10 @@ impl Refusal {
         match self {
             Refusal::NotFound => "No encontrado.".into(),
             Refusal::TicketClosed => TICKET_CLOSED.into(),
-            Refusal::Conflict(text) | Refusal::Forbidden(text) | Refusal::Invalid(text) => {
-                text.clone()
-            }
+            Refusal::Conflict(text)
+            | Refusal::Forbidden(text)
+            | Refusal::Invalid(text)
+            | Refusal::TooMany(text) => text.clone(),
             Refusal::ExternalIdTaken(ticket) => {
                 format!("Ese external_id ya es del ticket {ticket}.")
             }

@@ -255,6 +255,35 @@ pub fn claim(ticket: &Ticket, agent: UserId) -> Claim {
 
 /// A customer named by staff for a new ticket must be a customer: an id we
 /// know as someone else is refused rather than silently turned into one.
+/// How many tickets a customer may open on their own: at once (open or
+/// waiting for them) and in the last hour; 0 is no limit. A flood of
+/// tickets would push real ones out of every agent's queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CustomerTicketLimits {
+    pub open: u32,
+    pub per_hour: u32,
+}
+
+/// Whether a customer with `open` tickets open, `last_hour` of them opened
+/// in the last hour, may open one more on their own.
+pub fn check_new_ticket(
+    limits: CustomerTicketLimits,
+    open: i64,
+    last_hour: i64,
+) -> Result<(), Refusal> {
+    if limits.open > 0 && open >= i64::from(limits.open) {
+        return Err(Refusal::TooMany(format!(
+            "Ya tienes {open} tickets abiertos: escribe en uno de ellos o espera a que se resuelva."
+        )));
+    }
+    if limits.per_hour > 0 && last_hour >= i64::from(limits.per_hour) {
+        return Err(Refusal::TooMany(
+            "Has abierto demasiados tickets en la última hora: inténtalo más tarde.".into(),
+        ));
+    }
+    Ok(())
+}
+
 pub fn check_customer(customer: UserId, known_as: Option<Role>) -> Result<(), Refusal> {
     match known_as {
         Some(role) if role != Role::Customer => Err(Refusal::invalid(format!(
@@ -278,6 +307,23 @@ pub fn choose_agent(candidates: &[(UserId, i64)], max_open: i64) -> Option<UserI
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn customers_open_tickets_within_their_limits() {
+        let limits = CustomerTicketLimits {
+            open: 3,
+            per_hour: 5,
+        };
+        assert!(check_new_ticket(limits, 2, 4).is_ok());
+        let too_many_open = check_new_ticket(limits, 3, 0).unwrap_err();
+        assert!(
+            matches!(&too_many_open, Refusal::TooMany(text) if text.contains("3 tickets abiertos"))
+        );
+        let too_often = check_new_ticket(limits, 0, 5).unwrap_err();
+        assert!(matches!(&too_often, Refusal::TooMany(text) if text.contains("última hora")));
+        // 0 is no limit.
+        assert!(check_new_ticket(CustomerTicketLimits::default(), 1_000, 1_000).is_ok());
+    }
     use soporte_protocol::{AuthorKind, Timestamp};
     use TicketState::*;
 

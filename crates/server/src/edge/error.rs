@@ -84,6 +84,7 @@ impl From<Refusal> for ApiError {
             Refusal::Forbidden(detail) => ApiError::Forbidden(detail),
             Refusal::Invalid(detail) => ApiError::BadRequest(detail),
             Refusal::ExternalIdTaken(ticket) => ApiError::TicketExists(ticket, refusal.text()),
+            Refusal::TooMany(detail) => ApiError::TooManyRequests(detail),
         }
     }
 }

@@ -90,6 +90,7 @@ async fn create(
             agent: body.agent,
             external_id,
             metadata,
+            customer_limits: state.config.customer_ticket_limits,
         })
         .await?;
     // Inboxes learn of it at once: the queue, or the agent it went to.

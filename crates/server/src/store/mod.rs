@@ -135,6 +135,8 @@ pub struct NewTicket {
     pub external_id: Option<String>,
     /// The host helpdesk's data, as checked JSON text.
     pub metadata: Option<String>,
+    /// Limits on customers opening their own tickets ([`NewCustomer::Themselves`]).
+    pub customer_limits: crate::domain::tickets::CustomerTicketLimits,
 }
 
 impl NewTicket {
@@ -148,6 +150,7 @@ impl NewTicket {
             agent: None,
             external_id: None,
             metadata: None,
+            customer_limits: Default::default(),
         }
     }
 }

@@ -352,6 +352,16 @@ pub fn subscription<R: SqlRow>(row: &R) -> Result<Subscription, R::Error> {
     })
 }
 
+/// Of `customer`'s tickets (its placeholder): how many are open, and how
+/// many were opened since `since` (its placeholder).
+pub fn customer_ticket_counts(customer: &str, since: &str) -> String {
+    format!(
+        "SELECT COALESCE(SUM(CASE WHEN estado IN ('ABIERTO', 'EN_ESPERA') THEN 1 ELSE 0 END), 0), \
+                COALESCE(SUM(CASE WHEN creado >= {since} THEN 1 ELSE 0 END), 0) \
+         FROM tickets WHERE cliente_id = {customer}"
+    )
+}
+
 /// Of a delivery `d` joined with its webhook `w`; then (see [`candidate`])
 /// the pending delivery before it in its queue, if any.
 pub const CANDIDATE_COLUMNS: &str = "d.id, d.webhook_id, w.url, w.secreto, d.evento_id, d.cuerpo, \

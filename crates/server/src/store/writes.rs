@@ -63,6 +63,13 @@ pub trait WriteTx {
     async fn lock_auto_assign(&mut self) -> StoreResult<()>;
     /// Open tickets (not resolved or closed) assigned to `agent`.
     async fn open_tickets_of(&mut self, agent: UserId) -> StoreResult<i64>;
+    /// Of `customer`'s tickets: how many are open (not resolved or closed),
+    /// and how many were opened since `since`.
+    async fn customer_tickets(
+        &mut self,
+        customer: UserId,
+        since: Timestamp,
+    ) -> StoreResult<(i64, i64)>;
     async fn set_agent(
         &mut self,
         ticket: TicketId,
@@ -391,6 +398,11 @@ async fn create_ticket_in(tx: &mut dyn WriteTx, new: NewTicket) -> StoreResult<T
             let known = tx.user(customer.id).await?;
             let themselves = matches!(new.customer, NewCustomer::Themselves(_));
             tickets::check_customer(customer.id, known.as_ref().map(|user| user.role))?;
+            if themselves {
+                let hour_ago = Timestamp::from_millis(at.millis() - 3_600_000);
+                let (open, last_hour) = tx.customer_tickets(customer.id, hour_ago).await?;
+                tickets::check_new_ticket(new.customer_limits, open, last_hour)?;
+            }
             if known.is_none() || themselves {
                 tx.save_user(customer).await?;
             }

@@ -81,6 +81,7 @@ async fn new_ticket(store: &PostgresStore, customer: UserId) -> TicketId {
             agent: None,
             external_id: None,
             metadata: None,
+            customer_limits: Default::default(),
         })
         .await
         .unwrap()
@@ -276,6 +277,7 @@ async fn automatic_assignment_on_two_stores_respects_the_limit() {
         agent: None,
         external_id: None,
         metadata: None,
+        customer_limits: Default::default(),
     };
     // Two sessions hold users 60 and 61. Store A's writer first waits on 60;
     // meanwhile a creation with automatic assignment and a write that will

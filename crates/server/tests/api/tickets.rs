@@ -1,5 +1,5 @@
 use crate::helpers::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn a_customer_creates_a_ticket_and_lists_only_their_own() {
@@ -181,4 +181,69 @@ async fn an_unknown_ticket_is_404_everywhere() {
         .err()
         .expect("refused");
     assert_eq!(refused.0, 404);
+}
+
+/// A customer opening tickets themselves meets the limits (open at once,
+/// per hour), with a 429 and a detalle; staff opening one for them does not,
+/// and nothing is stored for a refused one.
+#[tokio::test]
+async fn customers_cannot_flood_the_queue_with_tickets() {
+    let app = spawn_with(|c| {
+        c.customer_ticket_limits.open = 3;
+        c.customer_ticket_limits.per_hour = 5;
+    })
+    .await;
+    async fn open(app: &TestApp) -> (reqwest::StatusCode, Value) {
+        app.post(
+            "/api/soporte/tickets/",
+            &customer(7),
+            json!({"asunto": "Ayuda"}),
+        )
+        .await
+    }
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, body) = open(&app).await;
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["id"].as_i64().unwrap());
+    }
+    let (status, body) = open(&app).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["detalle"]
+            .as_str()
+            .unwrap()
+            .contains("3 tickets abiertos"),
+        "{body}"
+    );
+    // Staff may still open one for them (it counts in their hour).
+    let (status, _) = app
+        .post(
+            "/api/soporte/tickets/",
+            &agent(50),
+            json!({"asunto": "Llamada", "cliente": {"id": 7, "nombre": "Cliente 7"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // Resolved tickets free their places; the hour's count still holds.
+    for ticket in &ids {
+        let (status, body) = app
+            .post(
+                &format!("/api/soporte/tickets/{ticket}/estado/"),
+                &supervisor(90),
+                json!({"estado": "RESUELTO"}),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+    }
+    let (status, body) = open(&app).await;
+    assert_eq!(status, 201, "the fifth of the hour: {body}");
+    let (status, body) = open(&app).await;
+    assert_eq!(status, 429, "the sixth of the hour: {body}");
+    assert!(
+        body["detalle"].as_str().unwrap().contains("última hora"),
+        "{body}"
+    );
+    let (_, mine) = app.get("/api/soporte/tickets/", &customer(7)).await;
+    assert_eq!(mine["count"], 5, "{mine}");
 }

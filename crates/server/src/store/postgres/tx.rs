@@ -10,8 +10,8 @@ use crate::domain::User;
 use crate::store::columns::Stored;
 use crate::store::erasure::{ErasureRow, Replacement};
 use crate::store::rows::{
-    self, message_columns_of, API_KEY_COLUMNS, CANDIDATE_COLUMNS, MESSAGE_COLUMNS,
-    PREVIOUS_IN_QUEUE,
+    self, customer_ticket_counts, message_columns_of, API_KEY_COLUMNS, CANDIDATE_COLUMNS,
+    MESSAGE_COLUMNS, PREVIOUS_IN_QUEUE,
 };
 use crate::store::webhooks::{AttemptRow, Candidate, DeliveryRow, DueClaim, EventBody, WebhookRow};
 use crate::store::writes::*;
@@ -215,6 +215,18 @@ impl WriteTx for PgTx<'_> {
     async fn open_tickets_of(&mut self, agent: UserId) -> R<i64> {
         let open = reads::open_tickets_of(self.tx, agent).await;
         self.db(open)
+    }
+
+    async fn customer_tickets(&mut self, customer: UserId, since: Timestamp) -> R<(i64, i64)> {
+        let sql = customer_ticket_counts("$1", "$2");
+        let values: reads::Params = &[&customer, &since.millis()];
+        let counts = query(self.tx, &sql, values)
+            .await
+            .and_then(|rows| match rows.first() {
+                Some(row) => Ok((row.try_get(0)?, row.try_get(1)?)),
+                None => Ok((0, 0)),
+            });
+        self.db(counts)
     }
 
     async fn set_agent(&mut self, ticket: TicketId, agent: UserId, at: Timestamp) -> R<()> {

@@ -442,6 +442,7 @@ mod tests {
                 agent: None,
                 external_id: None,
                 metadata: None,
+                customer_limits: Default::default(),
             })
             .await
             .unwrap();
@@ -500,6 +501,7 @@ mod tests {
                     agent: None,
                     external_id: None,
                     metadata: None,
+                    customer_limits: Default::default(),
                 })
                 .await
                 .unwrap();

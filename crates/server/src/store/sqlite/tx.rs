@@ -7,7 +7,9 @@ use super::writer::unavailable;
 use crate::domain::webhooks::Subscription;
 use crate::domain::User;
 use crate::store::erasure::{ErasureRow, Replacement};
-use crate::store::rows::{self, API_KEY_COLUMNS, CANDIDATE_COLUMNS, MESSAGE_COLUMNS};
+use crate::store::rows::{
+    self, customer_ticket_counts, API_KEY_COLUMNS, CANDIDATE_COLUMNS, MESSAGE_COLUMNS,
+};
 use crate::store::webhooks::{AttemptRow, Candidate, DeliveryRow, DueClaim, EventBody, WebhookRow};
 use crate::store::writes::*;
 use crate::store::*;
@@ -276,6 +278,15 @@ impl WriteTx for SqliteTx<'_> {
 
     async fn open_tickets_of(&mut self, agent: UserId) -> R<i64> {
         one(reads::open_tickets_of(self.conn, agent))
+    }
+
+    async fn customer_tickets(&mut self, customer: UserId, since: Timestamp) -> R<(i64, i64)> {
+        let sql = customer_ticket_counts("?1", "?2");
+        one(self.conn.prepare_cached(&sql).and_then(|mut s| {
+            s.query_row(params![customer, since.millis()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+        }))
     }
 
     async fn set_agent(&mut self, ticket: TicketId, agent: UserId, at: Timestamp) -> R<()> {
