@@ -1099,35 +1099,28 @@ async fn a_ticket_opened_by_staff_never_rewrites_an_existing_customer() {
 /// it can is closed with 4102 (each ping cost a pong, for free, before).
 #[tokio::test]
 async fn a_ping_flood_is_closed_like_any_flood() {
+    async fn flood_with_pings(mut ws: WsClient) -> Closed {
+        for _ in 0..400 {
+            if ws
+                .stream
+                .send(WsMessage::Ping(Vec::new().into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        ws.closed_within(Duration::from_secs(5)).await
+    }
     // The shipped budgets (the suite turns them off).
     let app = spawn_with(|c| c.msg_rate = 10).await;
     let ticket = app.ticket_for(&customer(1)).await;
     let mut ws = app.connect(ticket, &customer(1)).await;
     ws.expect("connection_established").await;
-    for _ in 0..400 {
-        if ws
-            .stream
-            .send(WsMessage::Ping(Vec::new().into()))
-            .await
-            .is_err()
-        {
-            break;
-        }
-    }
-    let closed = ws.closed_within(Duration::from_secs(5)).await;
+    let closed = flood_with_pings(ws).await;
     assert_eq!(closed.code, Some(4102), "{closed:?}");
     // The agents' inbox socket too.
-    let (mut inbox, _) = app.inbox(&agent(50)).await;
-    for _ in 0..400 {
-        if inbox
-            .stream
-            .send(WsMessage::Ping(Vec::new().into()))
-            .await
-            .is_err()
-        {
-            break;
-        }
-    }
-    let closed = inbox.closed_within(Duration::from_secs(5)).await;
+    let (inbox, _) = app.inbox(&agent(50)).await;
+    let closed = flood_with_pings(inbox).await;
     assert_eq!(closed.code, Some(4102), "{closed:?}");
 }
