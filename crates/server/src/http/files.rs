@@ -473,10 +473,17 @@ async fn serve(
         return Ok((StatusCode::NOT_MODIFIED, response_headers).into_response());
     }
     let size = state.files.size(&key).await.map_err(storage_down)?;
-    let (status, start, length) = match byte_range(
-        headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
-        size,
-    ) {
+    // RFC 9110 §13.1.5: a Range sent with an If-Range that does not name
+    // this version (our strong ETag; we send no Last-Modified, so a date
+    // never does) is ignored, and the whole file is the answer.
+    let current = headers
+        .get(header::IF_RANGE)
+        .is_none_or(|v| v.to_str().is_ok_and(|v| v.trim() == etag));
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| current);
+    let (status, start, length) = match byte_range(range, size) {
         None => (StatusCode::OK, 0, size),
         Some(Ok((start, end))) => {
             put(

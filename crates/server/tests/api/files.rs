@@ -202,6 +202,25 @@ async fn a_png_and_a_9_mib_pdf_go_through_the_seed_flow_and_appear_once_with_dow
         format!("bytes 0-8/{}", big.len()).as_str()
     );
     assert_eq!(part.bytes().await.unwrap().as_ref(), b"%PDF-1.7\n");
+    // If-Range: the part only of the version named, else the whole file.
+    for (if_range, status) in [
+        (etag.as_str(), 206),
+        ("\"otra-version\"", 200),
+        ("Sat, 01 Jan 2000 00:00:00 GMT", 200),
+    ] {
+        let answer = app
+            .http
+            .get(url)
+            .bearer_auth(customer(1))
+            .header("range", "bytes=0-8")
+            .header("if-range", if_range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), status, "{if_range}");
+        let length = if status == 206 { 9 } else { big.len() };
+        assert_eq!(answer.bytes().await.unwrap().len(), length, "{if_range}");
+    }
     let outside = app
         .http
         .get(url)
