@@ -45,6 +45,8 @@ pub enum StartError {
 
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` alone (`--metrics-bind`), away from the chat port.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
 }
 
@@ -62,6 +64,14 @@ impl Application {
             addr: config.bind,
             source,
         })?;
+        let metrics_listener = match config.metrics_bind {
+            None => None,
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+        };
 
         let hub = Arc::new(Hub::default());
         let inboxes = Arc::new(Inboxes::default());
@@ -174,7 +184,18 @@ impl Application {
             sessions: TaskTracker::new(),
             next_conn: AtomicU64::new(0),
         }));
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            metrics_listener,
+            state,
+        })
+    }
+
+    /// Where `/metrics` is served alone, with `--metrics-bind`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -207,6 +228,18 @@ impl Application {
             state.shutdown.clone(),
         )?;
         let shutdown = state.shutdown.clone();
+        if let Some(listener) = self.metrics_listener {
+            let metrics = crate::http::ops::metrics_router().with_state(state.clone());
+            let stop = shutdown.clone().cancelled_owned();
+            tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, metrics)
+                    .with_graceful_shutdown(stop)
+                    .await
+                {
+                    tracing::error!(%error, "the metrics listener stopped");
+                }
+            });
+        }
         tokio::spawn({
             // Cancelled however `stop` ends, a panic included.
             let cancel_on_drop = shutdown.clone().drop_guard();
@@ -240,7 +273,10 @@ fn router(state: AppState) -> axum::Router {
     use axum::extract::DefaultBodyLimit;
     use axum::middleware;
     axum::Router::new()
-        .merge(crate::http::router(state.config.max_file_size))
+        .merge(crate::http::router(
+            state.config.max_file_size,
+            state.config.metrics_bind.is_none(),
+        ))
         .merge(crate::ws::router())
         // Largest REST body (`--max-request-body`, default 1 MiB: a sync of
         // 100 long messages fits with room to spare). Uploads set their own.

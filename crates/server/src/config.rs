@@ -143,6 +143,10 @@ pub struct ServeArgs {
     /// Listen address (`:0` picks a free port).
     #[arg(long, env = "SOPORTE_BIND", default_value = "127.0.0.1:8000")]
     pub bind: String,
+    /// Serve `/metrics` on this address only (e.g. `127.0.0.1:9100`), not on
+    /// the chat port; unset: on the chat port.
+    #[arg(long, env = "SOPORTE_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Redis URL: set it to run as one node of a cluster.
@@ -433,6 +437,8 @@ pub fn redact_url(url: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: SocketAddr,
+    /// Where `/metrics` is served alone; `None`: on `bind` with the rest.
+    pub metrics_bind: Option<SocketAddr>,
     pub database: DatabaseUrl,
     pub redis_url: Option<String>,
     pub storage: StorageLocation,
@@ -471,7 +477,12 @@ pub struct Config {
 
 impl Config {
     pub fn from_args(args: &ServeArgs) -> Result<Config, ConfigError> {
-        let bind = parse_bind(&args.bind)?;
+        let bind = parse_bind(&args.bind, "SOPORTE_BIND (--bind)")?;
+        let metrics_bind = args
+            .metrics_bind
+            .as_deref()
+            .map(|bind| parse_bind(bind, "SOPORTE_METRICS_BIND (--metrics-bind)"))
+            .transpose()?;
         if let Some(url) = &args.redis_url {
             redis::Client::open(url.as_str()).map_err(|error| {
                 ConfigError::new(
@@ -551,6 +562,7 @@ impl Config {
         }
         Ok(Config {
             bind,
+            metrics_bind,
             database,
             redis_url: args.redis_url.clone(),
             storage,
@@ -586,6 +598,7 @@ impl Config {
     pub fn for_database(path: impl Into<PathBuf>) -> Config {
         Config {
             bind: "127.0.0.1:0".parse().expect("valid address"),
+            metrics_bind: None,
             database: DatabaseUrl::Sqlite(path.into()),
             redis_url: None,
             storage: StorageLocation::Folder("./data/files".into()),
@@ -618,7 +631,7 @@ impl Config {
     }
 }
 
-fn parse_bind(bind: &str) -> Result<SocketAddr, ConfigError> {
+fn parse_bind(bind: &str, setting: &'static str) -> Result<SocketAddr, ConfigError> {
     // `:0` (no host) means the loopback address with that port.
     let with_host = if bind.starts_with(':') {
         format!("127.0.0.1{bind}")
@@ -627,7 +640,7 @@ fn parse_bind(bind: &str) -> Result<SocketAddr, ConfigError> {
     };
     with_host.parse().map_err(|_| {
         ConfigError::new(
-            "SOPORTE_BIND (--bind)",
+            setting,
             format!("{bind:?} is not an address like 127.0.0.1:8000"),
         )
     })
@@ -717,8 +730,8 @@ mod tests {
 
     #[test]
     fn bind_accepts_a_bare_port() {
-        assert_eq!(parse_bind(":0").unwrap().to_string(), "127.0.0.1:0");
-        assert!(parse_bind("localhost").is_err());
+        assert_eq!(parse_bind(":0", "x").unwrap().to_string(), "127.0.0.1:0");
+        assert!(parse_bind("localhost", "x").is_err());
     }
 
     #[test]

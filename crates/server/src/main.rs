@@ -78,6 +78,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             println!();
         }
         tracing::info!(addr = %application.local_addr(), "serving");
+        if let Some(addr) = application.metrics_addr() {
+            tracing::info!(%addr, "serving /metrics apart");
+        }
         application
             .run_until_stopped(soporte_server::edge::serve::shutdown_signal())
             .await

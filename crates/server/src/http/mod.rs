@@ -13,13 +13,14 @@ pub mod webhooks;
 use crate::state::AppState;
 use axum::Router;
 
-pub fn router(max_file_size: u64) -> Router<AppState> {
+/// The REST resources; `/metrics` among them unless it has its own listener.
+pub fn router(max_file_size: u64, with_metrics: bool) -> Router<AppState> {
     Router::new()
         .merge(tickets::router())
         .merge(chat::router())
         .merge(team::router())
         .merge(files::router(max_file_size))
-        .merge(ops::router())
+        .merge(ops::router(with_metrics))
         .merge(users::router())
         .merge(webhooks::router())
 }

@@ -26,7 +26,14 @@ const OPENAPI: &str = include_str!("openapi.json");
 /// Shown at `/` when the web demo has not been built.
 const NOT_BUILT_PAGE: &str = include_str!("../../assets/demo-not-built.html");
 
-pub fn router() -> Router<AppState> {
+/// `/metrics` alone, for its own listener (`--metrics-bind`).
+pub fn metrics_router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+/// Liveness, readiness, the OpenAPI document, the web pages and, unless it has
+/// a listener of its own, `/metrics`.
+pub fn router(with_metrics: bool) -> Router<AppState> {
     // The web pages and their assets go compressed (gzip or brotli, as the
     // browser accepts): the app's JS chunk shrinks from ~270 KB to ~80 KB.
     let web = Router::new()
@@ -36,12 +43,15 @@ pub fn router() -> Router<AppState> {
         .route("/assets/{*file}", get(demo_asset))
         .route("/favicon.svg", get(favicon))
         .layer(CompressionLayer::new());
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
-        .merge(web)
+        .merge(web);
+    match with_metrics {
+        true => router.merge(metrics_router()),
+        false => router,
+    }
 }
 
 /// The process is up and serving HTTP.

@@ -40,6 +40,8 @@ pub fn listening_addr(child: &mut std::process::Child) -> String {
 
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
+    /// Where `/metrics` is served alone, with `--metrics-bind`.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub http: reqwest::Client,
     /// Holds the test's attachment folder until the app is dropped.
     _dir: TempDir,
@@ -216,6 +218,7 @@ pub async fn spawn_on(
         .await
         .expect("server builds");
     let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         app.run_until_stopped(async {
@@ -226,6 +229,7 @@ pub async fn spawn_on(
     });
     TestApp {
         addr,
+        metrics_addr,
         http: reqwest::Client::new(),
         _dir: dir,
         _database: database.clone(),

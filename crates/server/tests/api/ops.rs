@@ -169,3 +169,33 @@ async fn the_web_pages_are_compressed_for_browsers_that_accept_it() {
         .unwrap();
     assert!(health.headers().get("content-encoding").is_none());
 }
+
+/// With `--metrics-bind`, `/metrics` (business volume, rate-limit counters)
+/// is served on that address alone and no longer on the chat port a proxy
+/// exposes.
+#[tokio::test]
+async fn metrics_can_be_kept_off_the_chat_port() {
+    let app = spawn_with(|c| c.metrics_bind = Some("127.0.0.1:0".parse().unwrap())).await;
+    let get = |url: String| {
+        let http = app.http.clone();
+        async move { http.get(url).send().await.unwrap() }
+    };
+    assert_eq!(get(app.url("/metrics")).await.status(), 404);
+    assert_eq!(get(app.url("/healthz")).await.status(), 200);
+    let apart = app.metrics_addr.expect("a metrics address");
+    let metrics = get(format!("http://{apart}/metrics")).await;
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics
+        .text()
+        .await
+        .unwrap()
+        .contains("soporte_connections_open"));
+    // Nothing else is served there.
+    assert_eq!(get(format!("http://{apart}/healthz")).await.status(), 404);
+    assert_eq!(
+        get(format!("http://{apart}/api/soporte/tickets/"))
+            .await
+            .status(),
+        404
+    );
+}
