@@ -764,21 +764,13 @@ fn png_bomb(side: u32) -> Vec<u8> {
     png
 }
 
-/// This process's peak resident memory since the last reset, in bytes.
-fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}
-
 /// Images that each decode within the per-image budget, uploaded together:
 /// previews are decoded a bounded number at once, so the memory they can
 /// force stays under slots × budget; every upload is kept, with or without
 /// its preview.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_image_bombs_are_decoded_a_bounded_number_at_once() {
-    if !std::path::Path::new("/proc/self/clear_refs").exists() {
+    if !peak_rss_resettable() {
         return; // peak memory is read from Linux's /proc
     }
     let app = spawn_with(|c| c.preview_decodes = 1).await;
@@ -791,9 +783,7 @@ async fn concurrent_image_bombs_are_decoded_a_bounded_number_at_once() {
         let name = format!("bomba{i}.png");
         grants.push(authorize(&mut c, &name, bomb.len(), "image/png").await["data"].clone());
     }
-    // The peak from here on (Linux: writing 5 to clear_refs resets VmHWM).
-    std::fs::write("/proc/self/clear_refs", "5").unwrap();
-    let before = peak_rss();
+    let before = reset_peak_rss();
     let uploads = grants.iter().enumerate().map(|(i, grant)| {
         let (app, bomb) = (&app, bomb.clone());
         async move { post_file(app, grant, &format!("bomba{i}.png"), bomb, None).await }

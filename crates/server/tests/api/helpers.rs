@@ -583,3 +583,23 @@ pub async fn connect_at(addr: &str, ticket: i64, token: &str) -> WsClient {
     ))
     .await
 }
+
+/// Whether this process's peak memory can be reset and read (Linux's /proc).
+pub fn peak_rss_resettable() -> bool {
+    std::path::Path::new("/proc/self/clear_refs").exists()
+}
+
+/// Resets this process's peak resident memory to what it uses now (writing
+/// 5 to clear_refs resets VmHWM), and returns that, in bytes.
+pub fn reset_peak_rss() -> u64 {
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    peak_rss()
+}
+
+/// This process's peak resident memory since the last reset, in bytes.
+pub fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}

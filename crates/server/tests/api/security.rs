@@ -1124,3 +1124,59 @@ async fn a_ping_flood_is_closed_like_any_flood() {
     let closed = flood_with_pings(inbox).await;
     assert_eq!(closed.code, Some(4102), "{closed:?}");
 }
+
+/// Readers that resume from the start of a long history and never read pin
+/// a bounded amount of memory each: catch-up pages are sized in bytes. (Pages
+/// of 500 messages held about 10 MB per such socket.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_catch_up_readers_pin_little_memory() {
+    if !peak_rss_resettable() {
+        return; // peak memory is read from Linux's /proc
+    }
+    let app = spawn_with(|c| c.max_message_length = 50_000).await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    // 200 messages of 50,000 characters: 10 MB of history.
+    let long = "x".repeat(50_000);
+    for batch in 0..20 {
+        let messages: Vec<Value> = (0..10)
+            .map(|i| json!({"client_id": format!("long-{batch}-{i}"), "contenido": long}))
+            .collect();
+        let (status, body) = app
+            .post(
+                &format!("/api/soporte/tickets/{ticket}/chat/sync/"),
+                &customer(1),
+                json!({ "messages": messages }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let before = reset_peak_rss();
+    // Twenty sockets resume from the start and never read.
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        let url = format!("{}&since=0", app.ws_url(ticket, &agent(50)));
+        stalled.push(app.connect_url(&url).await);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let grown = peak_rss().saturating_sub(before);
+    // Each holds a page, its greeting and its socket buffers: about 2 MiB.
+    assert!(
+        grown < 80 * 1024 * 1024,
+        "peak grew by {} MiB",
+        grown / 1024 / 1024
+    );
+    drop(stalled);
+    // A reader that does read gets the whole history, in order.
+    let url = format!("{}&since=0", app.ws_url(ticket, &supervisor(90)));
+    let mut reader = app.connect_url(&url).await;
+    let mut seqs = Vec::new();
+    let hello = reader.expect("connection_established").await;
+    for message in hello["historial_reciente"].as_array().unwrap() {
+        seqs.push(message["seq"].as_i64().unwrap());
+    }
+    while seqs.len() < 200 {
+        let message = reader.wait_for("mensaje_recibido").await;
+        seqs.push(message["seq"].as_i64().unwrap());
+    }
+    assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
+}
