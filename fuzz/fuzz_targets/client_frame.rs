@@ -101,6 +101,15 @@ fn check_validate(message: &SendMessage, max_chars: usize) {
     }
 }
 
+/// Characters that show nothing, one by one: zero-width spaces and joiners,
+/// bidirectional marks and controls, the soft hyphen, Hangul fillers.
+const INVISIBLE: &[char] = &[
+    '\u{00AD}', '\u{034F}', '\u{115F}', '\u{1160}', '\u{180E}', '\u{200B}', '\u{200C}',
+    '\u{200D}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}',
+    '\u{202E}', '\u{2060}', '\u{2061}', '\u{2062}', '\u{2063}', '\u{2064}', '\u{2066}',
+    '\u{2067}', '\u{2068}', '\u{2069}', '\u{3164}', '\u{FEFF}', '\u{FFA0}',
+];
+
 /// The rules of `SendMessage::validate`, written the slow, obvious way, in its order.
 fn reference(message: &SendMessage, max_chars: usize) -> Result<(), ErrorCode> {
     let id = &message.client_id;
@@ -112,7 +121,11 @@ fn reference(message: &SendMessage, max_chars: usize) -> Result<(), ErrorCode> {
     {
         return Err(ErrorCode::InvalidData);
     }
-    if message.text.chars().all(char::is_whitespace) {
+    if message
+        .text
+        .chars()
+        .all(|c| c.is_whitespace() || INVISIBLE.contains(&c))
+    {
         return Err(ErrorCode::EmptyMessage);
     }
     if message.text.chars().count() > max_chars {
