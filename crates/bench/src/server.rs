@@ -69,6 +69,17 @@ impl Server {
             .args(extra)
             .env("SOPORTE_JWT_SECRET", SECRET)
             .env("SOPORTE_LOG", "warn")
+            // Every generated client is 127.0.0.1: the per-address limit is
+            // off with the others (an environment variable, so that builds
+            // older than that limit start too).
+            .env(
+                "SOPORTE_MAX_CONNECTIONS_PER_IP",
+                if matches!(limits, Limits::Off) {
+                    "0"
+                } else {
+                    "256"
+                },
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)

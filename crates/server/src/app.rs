@@ -252,6 +252,7 @@ impl Application {
             self.listener,
             router,
             state.config.http_header_timeout,
+            crate::edge::per_ip::PerIp::new(state.config.max_connections_per_ip),
             shutdown.clone(),
         )
         .await;

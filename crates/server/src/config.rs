@@ -203,6 +203,10 @@ pub struct ServeArgs {
     /// Sockets the whole server holds at once; 0 turns the limit off.
     #[arg(long, env = "SOPORTE_MAX_CONNECTIONS", default_value_t = 18_000)]
     pub max_connections: u32,
+    /// HTTP connections (before any WebSocket upgrade) one client address may
+    /// hold at once; 0 turns the limit off (behind a proxy that limits them).
+    #[arg(long, env = "SOPORTE_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: u32,
     /// Base URL clients reach this node by (default: http:// + the bound address).
     #[arg(long, env = "SOPORTE_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -459,6 +463,8 @@ pub struct Config {
     pub max_frame_size: usize,
     pub max_connections_per_user: u32,
     pub max_connections: u32,
+    /// Plain HTTP connections per client address (see `edge::per_ip`).
+    pub max_connections_per_ip: u32,
     pub public_url: Option<String>,
     pub max_message_length: usize,
     pub heartbeat_interval: Duration,
@@ -580,6 +586,7 @@ impl Config {
             max_frame_size,
             max_connections_per_user: args.max_connections_per_user,
             max_connections: args.max_connections,
+            max_connections_per_ip: args.max_connections_per_ip,
             public_url,
             max_message_length: args.max_message_length,
             heartbeat_interval: Duration::from_secs(args.heartbeat_interval),
@@ -616,6 +623,7 @@ impl Config {
             max_frame_size: 49_152,
             max_connections_per_user: 20,
             max_connections: 18_000,
+            max_connections_per_ip: 256,
             public_url: None,
             max_message_length: 5000,
             heartbeat_interval: Duration::from_secs(30),

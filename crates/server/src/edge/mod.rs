@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod per_ip;
 pub mod serve;
 
 use crate::metrics::METRICS;

@@ -10,6 +10,7 @@
 //! closed. An upgraded connection leaves hyper; the WebSocket session's own
 //! heartbeat watches it from then on.
 
+use super::per_ip::PerIp;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -32,6 +33,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     header_timeout: Duration,
+    per_ip: PerIp,
     shutdown: CancellationToken,
 ) {
     let mut http = http1::Builder::new();
@@ -39,10 +41,17 @@ pub async fn serve(
         .header_read_timeout(header_timeout);
     let connections = TaskTracker::new();
     loop {
-        let tcp = tokio::select! {
+        let (tcp, held) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _peer)) => tcp,
+                Ok((tcp, peer)) => match per_ip.take(peer.ip()) {
+                    Some(held) => (tcp, held),
+                    None => {
+                        // Closed at once: the address holds its limit.
+                        tracing::debug!(ip = %peer.ip(), "connection refused: per-address limit");
+                        continue;
+                    }
+                },
                 Err(error) => {
                     // Out of file descriptors, most likely: give connections
                     // time to close instead of spinning on the error.
@@ -64,6 +73,8 @@ pub async fn serve(
             .with_upgrades();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
+            // Counted for the address until the connection ends or upgrades.
+            let _held = held;
             let mut connection = pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,

@@ -83,6 +83,8 @@ pub async fn serve(
         listener,
         router(max_frame),
         std::time::Duration::from_secs(crate::config::HTTP_HEADER_TIMEOUT_SECS),
+        // A conformance tool, not a service: no per-address limit.
+        crate::edge::per_ip::PerIp::new(0),
         shutdown,
     )
     .await;

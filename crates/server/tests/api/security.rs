@@ -1180,3 +1180,32 @@ async fn stalled_catch_up_readers_pin_little_memory() {
     }
     assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
 }
+
+/// One address cannot take the server's file handles with idle TCP
+/// connections: past `--max-connections-per-ip` its new connections are
+/// closed at once, and a connection that ends frees its place.
+#[tokio::test]
+async fn one_address_holds_a_bounded_number_of_idle_connections() {
+    let app = spawn_with(|c| c.max_connections_per_ip = 5).await;
+    let mut idle = Vec::new();
+    for _ in 0..5 {
+        idle.push(tokio::net::TcpStream::connect(app.addr).await.unwrap());
+    }
+    let mut sixth = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), sixth.read(&mut byte))
+        .await
+        .expect("the sixth connection is closed at once");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    // One ends: a request gets through again.
+    drop(idle.pop());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = reqwest::Client::new().get(app.url("/healthz")).send().await;
+        if answer.as_ref().is_ok_and(|a| a.status() == 200) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{answer:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
