@@ -183,23 +183,26 @@ pub fn is_invisible(c: char) -> bool {
                 | '\u{1160}'
                 | '\u{180E}'
                 | '\u{200B}'..='\u{200F}'
-                | '\u{202A}'..='\u{202E}'
                 | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{2069}'
                 | '\u{3164}'
                 | '\u{FEFF}'
                 | '\u{FFA0}'
         )
+        || is_bidi_control(c)
 }
 
-/// `text` without the bidirectional embedding, override and isolate controls
-/// (U+202A–U+202E, U+2066–U+2069): they let a text display as something
-/// else than it says (`exe.pdf` shown for `fdp.exe`). The marks U+200E and
-/// U+200F, which right-to-left writing uses, stay.
+/// The bidirectional embedding, override and isolate controls (U+202A–U+202E,
+/// U+2066–U+2069): they let a text display as something else than it says
+/// (`exe.pdf` shown for `fdp.exe`).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` without [bidirectional controls](is_bidi_control). The marks U+200E
+/// and U+200F, which right-to-left writing uses, stay.
 pub fn without_bidi_controls(text: String) -> String {
-    let control = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    if text.contains(control) {
-        text.replace(control, "")
+    if text.contains(is_bidi_control) {
+        text.replace(is_bidi_control, "")
     } else {
         text
     }

@@ -14,10 +14,11 @@ pub struct PerIp {
     held: Arc<Mutex<HashMap<IpAddr, u32>>>,
 }
 
-/// One connection of an address; it is counted until this is dropped.
+/// One connection of an address; it is counted until this is dropped
+/// (nothing is counted without a limit).
 pub struct Held {
     ip: IpAddr,
-    held: Arc<Mutex<HashMap<IpAddr, u32>>>,
+    held: Option<Arc<Mutex<HashMap<IpAddr, u32>>>>,
 }
 
 impl PerIp {
@@ -29,10 +30,10 @@ impl PerIp {
     }
 
     /// A place for one more connection of `ip`, or `None` when it holds its
-    /// limit already. `Some(None)`: not counted (no limit).
-    pub fn take(&self, ip: IpAddr) -> Option<Option<Held>> {
+    /// limit already.
+    pub fn take(&self, ip: IpAddr) -> Option<Held> {
         if self.limit == 0 {
-            return Some(None);
+            return Some(Held { ip, held: None });
         }
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let count = held.entry(ip).or_insert(0);
@@ -40,16 +41,19 @@ impl PerIp {
             return None;
         }
         *count += 1;
-        Some(Some(Held {
+        Some(Held {
             ip,
-            held: self.held.clone(),
-        }))
+            held: Some(self.held.clone()),
+        })
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(held) = &self.held else {
+            return;
+        };
+        let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(count) = held.get_mut(&self.ip) {
             *count -= 1;
             if *count == 0 {
@@ -80,8 +84,8 @@ mod tests {
         assert!(per_ip.held.lock().unwrap().is_empty());
         // 0: no limit, nothing counted.
         let off = PerIp::new(0);
-        for _ in 0..1000 {
-            assert!(matches!(off.take(a), Some(None)));
-        }
+        let held: Vec<Held> = (0..1000).map_while(|_| off.take(a)).collect();
+        assert_eq!(held.len(), 1000);
+        assert!(off.held.lock().unwrap().is_empty());
     }
 }

@@ -8,6 +8,7 @@ pub mod storage;
 pub mod thumbnail;
 
 use sha2::{Digest, Sha256};
+use soporte_protocol::client::is_bidi_control;
 
 /// A type we accept, recognised by its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,8 +109,14 @@ pub fn sanitize_name(name: &str) -> String {
     let cleaned: String = last
         .chars()
         .filter(|c| !c.is_control())
-        .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}'))
-        .map(|c| if matches!(c, '"' | '\\' | ';' | ':' | '*' | '?' | '<' | '>' | '|') { '_' } else { c })
+        .filter(|&c| !is_bidi_control(c) && !matches!(c, '\u{200E}' | '\u{200F}'))
+        .map(|c| {
+            if matches!(c, '"' | '\\' | ';' | ':' | '*' | '?' | '<' | '>' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     // Dots and spaces together (". ." must not become ".").
     let trimmed = cleaned

@@ -25,26 +25,23 @@ const WAIT_FOR_A_SLOT: Duration = Duration::from_secs(3);
 /// `slots × MAX_DECODE_BYTES` however many arrive together. An upload that
 /// finds no slot in time is kept without a preview; it never fails for it.
 pub struct Previews {
-    slots: Arc<Semaphore>,
-    any: bool,
+    /// `None`: no previews are made.
+    slots: Option<Arc<Semaphore>>,
 }
 
 impl Previews {
     /// `slots` decodes at once; none: no previews are made.
     pub fn new(slots: usize) -> Previews {
         Previews {
-            slots: Arc::new(Semaphore::new(slots)),
-            any: slots > 0,
+            slots: (slots > 0).then(|| Arc::new(Semaphore::new(slots))),
         }
     }
 
     /// A PNG preview of the image at `path`, or `None` (no slot in time, or
     /// not decodable within the limits).
     pub async fn make(&self, path: &Path) -> Option<Vec<u8>> {
-        if !self.any {
-            return None;
-        }
-        let slot = tokio::time::timeout(WAIT_FOR_A_SLOT, self.slots.clone().acquire_owned())
+        let slots = self.slots.clone()?;
+        let slot = tokio::time::timeout(WAIT_FOR_A_SLOT, slots.acquire_owned())
             .await
             .ok()?
             .ok()?;

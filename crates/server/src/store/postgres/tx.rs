@@ -220,12 +220,10 @@ impl WriteTx for PgTx<'_> {
     async fn customer_tickets(&mut self, customer: UserId, since: Timestamp) -> R<(i64, i64)> {
         let sql = customer_ticket_counts("$1", "$2");
         let values: reads::Params = &[&customer, &since.millis()];
-        let counts = query(self.tx, &sql, values)
+        // An aggregate: always one row.
+        let counts = query_one(self.tx, &sql, values)
             .await
-            .and_then(|rows| match rows.first() {
-                Some(row) => Ok((row.try_get(0)?, row.try_get(1)?)),
-                None => Ok((0, 0)),
-            });
+            .and_then(|row| Ok((row.try_get(0)?, row.try_get(1)?)));
         self.db(counts)
     }
 
