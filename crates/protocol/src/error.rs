@@ -40,6 +40,13 @@ pub enum ErrorCode {
     /// The file's type is not among those allowed.
     #[serde(rename = "tipo_no_permitido")]
     TypeNotAllowed,
+    /// The upload would take its uploader or ticket past a storage quota, or
+    /// the uploader past their upload budget for the hour.
+    #[serde(rename = "cuota_excedida")]
+    QuotaExceeded,
+    /// The server's disk is below its free-space floor: it takes no files now.
+    #[serde(rename = "espacio_insuficiente")]
+    InsufficientStorage,
     /// The capability exists in the protocol but is not enabled on this server.
     #[serde(rename = "no_disponible")]
     Unavailable,

@@ -291,9 +291,11 @@ fn router(state: AppState) -> axum::Router {
 }
 
 /// Expired upload grants are kept an hour (a late upload gets "expired", not
-/// "unknown"), then forgotten; erased files left in storage are removed.
+/// "unknown"), then forgotten; erased files left in storage are removed, and
+/// files past their retention deleted.
 async fn purge_grants_periodically(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
+    let mut retention_cursor = (soporte_protocol::Timestamp::from_millis(0), 0);
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => return,
@@ -306,6 +308,8 @@ async fn purge_grants_periodically(state: AppState) {
                 }
                 // Files an erasure left (a crash, storage down) go now.
                 crate::data_rights::remove_erased_files(&state).await;
+                let now = soporte_protocol::Timestamp::now();
+                crate::data_rights::expire_files(&state, &mut retention_cursor, now).await;
             }
         }
     }

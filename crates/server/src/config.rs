@@ -2,6 +2,7 @@
 //! a [`Config`] the rest of the server reads.
 
 use crate::domain::tickets::CustomerTicketLimits;
+use crate::domain::uploads::{Quota, UploadQuotas};
 use crate::domain::webhooks::RetryPolicy;
 use crate::files::storage::StorageLocation;
 use clap::{Args, Parser, Subcommand};
@@ -160,6 +161,8 @@ pub struct ServeArgs {
     /// Largest attachment, in bytes.
     #[arg(long, env = "SOPORTE_MAX_FILE_SIZE", default_value_t = 10_485_760)]
     pub max_file_size: u64,
+    #[command(flatten)]
+    pub storage_limits: StorageLimitArgs,
     /// Image previews decoded at once, each with up to 128 MiB of memory
     /// (default: one per CPU core; 0: no previews).
     #[arg(long, env = "SOPORTE_PREVIEW_DECODES")]
@@ -244,6 +247,72 @@ pub struct ServeArgs {
     /// and print ready-to-open URLs.
     #[arg(long, env = "SOPORTE_DEMO", default_value_t = false)]
     pub demo: bool,
+}
+
+/// How much attachments may take, and how long they are kept. Sizes in
+/// bytes; 0 is no limit.
+#[derive(Args, Debug, Clone)]
+pub struct StorageLimitArgs {
+    /// Bytes of files one customer may keep over all their tickets (staff
+    /// are held by the ticket quota and the hourly budget).
+    #[arg(long, env = "SOPORTE_USER_STORAGE", default_value_t = 1_073_741_824)]
+    pub user_storage: u64,
+    /// Files one customer may keep over all their tickets.
+    #[arg(long, env = "SOPORTE_USER_FILES", default_value_t = 1000)]
+    pub user_files: u64,
+    /// Bytes of files one ticket may hold.
+    #[arg(long, env = "SOPORTE_TICKET_STORAGE", default_value_t = 268_435_456)]
+    pub ticket_storage: u64,
+    /// Files one ticket may hold.
+    #[arg(long, env = "SOPORTE_TICKET_FILES", default_value_t = 500)]
+    pub ticket_files: u64,
+    /// Bytes one person may upload per hour (counted when granted).
+    #[arg(
+        long,
+        env = "SOPORTE_UPLOAD_BYTES_PER_HOUR",
+        default_value_t = 209_715_200
+    )]
+    pub upload_bytes_per_hour: u64,
+    /// Free bytes the file storage's disk must keep: below it, uploads are
+    /// refused (`espacio_insuficiente`). Not measured on object stores.
+    #[arg(long, env = "SOPORTE_MIN_FREE_SPACE", default_value_t = 1_073_741_824)]
+    pub min_free_space: u64,
+    /// Files of tickets closed this long ago are deleted (`365d`, `90d`);
+    /// unset: kept while their ticket exists.
+    #[arg(long, env = "SOPORTE_FILE_RETENTION")]
+    pub file_retention: Option<String>,
+}
+
+impl StorageLimitArgs {
+    pub fn quotas(&self) -> UploadQuotas {
+        UploadQuotas {
+            user: Quota {
+                bytes: self.user_storage,
+                files: self.user_files,
+            },
+            ticket: Quota {
+                bytes: self.ticket_storage,
+                files: self.ticket_files,
+            },
+            bytes_per_hour: self.upload_bytes_per_hour,
+        }
+    }
+
+    pub fn retention(&self) -> Result<Option<Duration>, ConfigError> {
+        let Some(text) = self.file_retention.as_deref().map(str::trim) else {
+            return Ok(None);
+        };
+        humantime::parse_duration(text)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .map(Some)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "SOPORTE_FILE_RETENTION (--file-retention)",
+                    format!("{text:?} is not a duration like 90d or 365d"),
+                )
+            })
+    }
 }
 
 /// Webhook deliveries (durations as `10s`, `500ms`, `72h`, `7d`).
@@ -447,6 +516,12 @@ pub struct Config {
     pub redis_url: Option<String>,
     pub storage: StorageLocation,
     pub max_file_size: u64,
+    /// Storage quotas and the hourly upload budget.
+    pub upload_quotas: UploadQuotas,
+    /// Uploads are refused while the storage disk has less free.
+    pub min_free_space: u64,
+    /// Files of tickets closed this long ago are deleted; `None`: kept.
+    pub file_retention: Option<Duration>,
     /// Image previews decoded at once (see `files::thumbnail::Previews`).
     pub preview_decodes: usize,
     pub allowed_file_types: Vec<String>,
@@ -573,6 +648,9 @@ impl Config {
             redis_url: args.redis_url.clone(),
             storage,
             max_file_size: args.max_file_size,
+            upload_quotas: args.storage_limits.quotas(),
+            min_free_space: args.storage_limits.min_free_space,
+            file_retention: args.storage_limits.retention()?,
             preview_decodes: args.preview_decodes.unwrap_or_else(cores),
             allowed_file_types,
             allowed_origins,
@@ -610,6 +688,19 @@ impl Config {
             redis_url: None,
             storage: StorageLocation::Folder("./data/files".into()),
             max_file_size: 10_485_760,
+            upload_quotas: UploadQuotas {
+                user: Quota {
+                    bytes: 1_073_741_824,
+                    files: 1000,
+                },
+                ticket: Quota {
+                    bytes: 268_435_456,
+                    files: 500,
+                },
+                bytes_per_hour: 209_715_200,
+            },
+            min_free_space: 1_073_741_824,
+            file_retention: None,
             preview_decodes: cores(),
             allowed_file_types: split_list("jpg,jpeg,png,pdf,doc,docx"),
             allowed_origins: None,

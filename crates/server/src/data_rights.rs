@@ -1,11 +1,13 @@
 //! Data rights, the service: a person's data exported, or erased and their
-//! files removed from storage. The store erases the rows and queues the
-//! files in one transaction; the files go right after, and any left (a
-//! crash, storage down) on the next sweep.
+//! files removed from storage; and retention, the files of tickets closed
+//! long enough ago deleted. The store deletes the rows and queues the files
+//! in one transaction; the files go right after, and any left (a crash,
+//! storage down) on the next sweep.
 
 use crate::state::AppState;
+use crate::store::erasure::RetentionCursor;
 use crate::store::{Erased, StoreResult};
-use soporte_protocol::UserId;
+use soporte_protocol::{Timestamp, UserId};
 
 /// Files removed per sweep round.
 const REMOVALS_PER_ROUND: usize = 200;
@@ -59,4 +61,45 @@ pub async fn remove_erased_files(state: &AppState) {
             return;
         }
     }
+}
+
+/// Retention (`--file-retention`): deletes the files of tickets closed
+/// before `now` minus the retention, past `cursor` (which it moves on, so
+/// each sweep reads only the tickets that aged since the one before).
+pub async fn expire_files(state: &AppState, cursor: &mut RetentionCursor, now: Timestamp) {
+    let Some(retention) = state.config.file_retention else {
+        return;
+    };
+    let closed_before = Timestamp::from_millis(now.millis() - retention.as_millis() as i64);
+    loop {
+        match state
+            .store
+            .expire_closed_files(*cursor, closed_before)
+            .await
+        {
+            Ok(expired) => {
+                if expired.files > 0 {
+                    tracing::info!(
+                        tickets = expired.tickets.len(),
+                        files = expired.files,
+                        "files of long-closed tickets deleted (retention)"
+                    );
+                }
+                match expired.next {
+                    Some(next) => *cursor = next,
+                    None => {
+                        // Every ticket before the cutoff is seen: the next
+                        // sweep starts where this one's range ended.
+                        *cursor = (closed_before, 0).max(*cursor);
+                        break;
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not apply file retention; will retry");
+                return;
+            }
+        }
+    }
+    remove_erased_files(state).await;
 }

@@ -104,8 +104,14 @@ impl Metrics {
     }
 
     /// The metrics in Prometheus text; `store_memory` is what the store's
-    /// database library holds (SQLite), when it reports it.
-    pub fn render(&self, store_memory: Option<u64>, outbox: Option<Backlog>) -> String {
+    /// database library holds (SQLite), when it reports it; `free_space`
+    /// what the file storage's disk has left, where it can be measured.
+    pub fn render(
+        &self,
+        store_memory: Option<u64>,
+        outbox: Option<Backlog>,
+        free_space: Option<u64>,
+    ) -> String {
         let mut out = String::with_capacity(4096);
         let counters: [(&str, &str, u64); 19] = [
             (
@@ -231,6 +237,13 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+        if let Some(free) = free_space {
+            let name = "soporte_storage_free_bytes";
+            let _ = writeln!(
+                out,
+                "# HELP {name} Free bytes on the file storage's disk (uploads stop below --min-free-space)\n# TYPE {name} gauge\n{name} {free}"
             );
         }
         // The outbox is the database's, shared by every node.

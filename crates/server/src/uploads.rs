@@ -8,7 +8,7 @@ use crate::domain::access::{self, TicketAccess};
 use crate::domain::uploads;
 use crate::files as content;
 use crate::state::AppState;
-use crate::store::UploadGrant;
+use crate::store::{GrantLimits, UploadGrant};
 use soporte_protocol::client::FileUploadRequest;
 use soporte_protocol::server::FileUploadAuthorized;
 use soporte_protocol::{FrameError, Timestamp};
@@ -25,6 +25,8 @@ pub async fn authorize(
     request: FileUploadRequest,
 ) -> Result<FileUploadAuthorized, FrameError> {
     access::check_write(&identity.user, ticket)?;
+    let free = state.files.free_space();
+    uploads::check_free_space(free, state.config.min_free_space).map_err(|r| r.frame_error())?;
     let name = content::sanitize_name(&request.file_name);
     let extension = uploads::check_request(
         content::extension(&name).as_deref(),
@@ -34,8 +36,9 @@ pub async fn authorize(
     )?;
     let upload_id = content::random_token(16);
     let credential = content::random_token(32);
+    let created_at = Timestamp::now();
     let expires_at = Timestamp::from_millis(
-        Timestamp::now().millis() + state.config.upload_grant_ttl.as_millis() as i64,
+        created_at.millis() + state.config.upload_grant_ttl.as_millis() as i64,
     );
     let grant = UploadGrant {
         upload_id: upload_id.clone(),
@@ -45,11 +48,16 @@ pub async fn authorize(
         name: name.clone(),
         size: request.size,
         extension,
+        created_at,
         expires_at,
+    };
+    let limits = GrantLimits {
+        quotas: state.config.upload_quotas,
+        uploader: identity.user.role,
     };
     state
         .store
-        .create_upload_grant(grant)
+        .create_upload_grant(grant, limits)
         .await
         .map_err(storage_error)?;
     Ok(FileUploadAuthorized {

@@ -145,6 +145,8 @@ export type ErrorCode =
   | 'ticket_cerrado'
   | 'archivo_demasiado_grande'
   | 'tipo_no_permitido'
+  | 'cuota_excedida'
+  | 'espacio_insuficiente'
   | 'no_disponible'
   | 'error_almacenamiento'
   | 'error_interno';

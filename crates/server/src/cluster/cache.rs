@@ -284,6 +284,18 @@ impl Store for CachedStore {
         self.inner.pending_file_removals(limit).await
     }
     /// The erased messages are in cached histories: those are forgotten.
+    async fn expire_closed_files(
+        &self,
+        after: crate::store::erasure::RetentionCursor,
+        closed_before: Timestamp,
+    ) -> StoreResult<crate::store::erasure::Expired> {
+        let expired = self.inner.expire_closed_files(after, closed_before).await?;
+        for &ticket in &expired.tickets {
+            self.forget(ticket).await;
+        }
+        Ok(expired)
+    }
+
     async fn erase_user(&self, user: UserId, by: String) -> StoreResult<Erased> {
         let erased = self.inner.erase_user(user, by).await?;
         for &ticket in &erased.tickets {

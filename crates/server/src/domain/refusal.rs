@@ -27,7 +27,17 @@ pub enum Refusal {
     /// Over a limit of how much or how often (tickets a customer opens, …).
     #[error("too many: {0}")]
     TooMany(String),
+    /// Over a storage quota, or the upload budget of the hour.
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
+    /// The disk is below its free-space floor.
+    #[error("storage full")]
+    StorageFull,
 }
+
+/// What a person reads when the server takes no files for lack of disk.
+pub const STORAGE_FULL: &str =
+    "El servidor no tiene espacio para archivos ahora mismo. Inténtalo más tarde.";
 
 /// What a customer reads when their ticket takes no more messages.
 pub const TICKET_CLOSED: &str = "El ticket está cerrado y no admite mensajes nuevos.";
@@ -58,6 +68,8 @@ impl Refusal {
             Refusal::Invalid(text) => FrameError::new(ErrorCode::InvalidData, text.clone()),
             Refusal::ExternalIdTaken(_) => FrameError::new(ErrorCode::InvalidData, self.text()),
             Refusal::TooMany(text) => FrameError::new(ErrorCode::RateLimited, text.clone()),
+            Refusal::QuotaExceeded(text) => FrameError::new(ErrorCode::QuotaExceeded, text.clone()),
+            Refusal::StorageFull => FrameError::new(ErrorCode::InsufficientStorage, STORAGE_FULL),
         }
     }
 
@@ -69,7 +81,9 @@ impl Refusal {
             Refusal::Conflict(text)
             | Refusal::Forbidden(text)
             | Refusal::Invalid(text)
-            | Refusal::TooMany(text) => text.clone(),
+            | Refusal::TooMany(text)
+            | Refusal::QuotaExceeded(text) => text.clone(),
+            Refusal::StorageFull => STORAGE_FULL.into(),
             Refusal::ExternalIdTaken(ticket) => {
                 format!("Ese external_id ya es del ticket {ticket}.")
             }

@@ -1,9 +1,10 @@
-//! What an upload must satisfy: the file a client asks to send (type, size)
-//! and the grant it then uses (once, in time, by its owner), and which
-//! message a file may be attached to.
+//! What an upload must satisfy: the file a client asks to send (type, size,
+//! the quotas it would count against, the disk it would fill) and the grant
+//! it then uses (once, in time, by its owner), and which message a file may
+//! be attached to.
 
 use super::Refusal;
-use soporte_protocol::{ErrorCode, FrameError, Message, Timestamp, UserId};
+use soporte_protocol::{ErrorCode, FrameError, Message, Role, Timestamp, UserId};
 
 /// How long after sending a message its author may still attach a file to it.
 pub const ATTACH_WINDOW_MS: i64 = 10 * 60 * 1000;
@@ -44,6 +45,102 @@ pub fn check_request(
         ));
     }
     Ok(extension.to_string())
+}
+
+/// How much may be stored; 0 in a field is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quota {
+    pub bytes: u64,
+    pub files: u64,
+}
+
+/// The storage limits an upload is granted within.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UploadQuotas {
+    /// What one customer may store over all their tickets. Staff are not
+    /// held to it (they answer every customer); the ticket quota and the
+    /// hourly budget hold them.
+    pub user: Quota,
+    pub ticket: Quota,
+    /// Bytes one person may be granted per hour; 0: no limit.
+    pub bytes_per_hour: u64,
+}
+
+/// What is stored or promised (files kept, plus grants not used yet and
+/// not expired: an upload in flight counts from its grant).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    pub bytes: u64,
+    pub files: u64,
+}
+
+/// What an uploader and a ticket hold, read in the transaction that grants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UploadUsage {
+    pub user: Held,
+    pub ticket: Held,
+    /// Bytes granted to the uploader in the last hour.
+    pub user_last_hour: u64,
+}
+
+/// Which limit of `quota` one more file of `size` would pass, as the person
+/// reads it ("4 archivos", "1024 MB").
+fn passed(quota: Quota, held: Held, size: u64) -> Option<String> {
+    if quota.files > 0 && held.files >= quota.files {
+        return Some(format!("{} archivos", quota.files));
+    }
+    if quota.bytes > 0 && held.bytes.saturating_add(size) > quota.bytes {
+        return Some(megabytes(quota.bytes));
+    }
+    None
+}
+
+/// A size as a person reads it: whole MB, KB or bytes.
+fn megabytes(bytes: u64) -> String {
+    match bytes {
+        1_048_576.. => format!("{:.0} MB", bytes as f64 / 1_048_576.0),
+        1024.. => format!("{:.0} KB", bytes as f64 / 1024.0),
+        _ => format!("{bytes} bytes"),
+    }
+}
+
+/// Whether one more file of `size` bytes fits the quotas.
+pub fn check_quotas(
+    quotas: &UploadQuotas,
+    usage: &UploadUsage,
+    size: u64,
+    uploader: Role,
+) -> Result<(), Refusal> {
+    if uploader == Role::Customer {
+        if let Some(limit) = passed(quotas.user, usage.user, size) {
+            return Err(Refusal::QuotaExceeded(format!(
+                "Has alcanzado tu límite de archivos guardados ({limit})."
+            )));
+        }
+    }
+    if let Some(limit) = passed(quotas.ticket, usage.ticket, size) {
+        return Err(Refusal::QuotaExceeded(format!(
+            "Este ticket ha alcanzado su límite de archivos ({limit})."
+        )));
+    }
+    if quotas.bytes_per_hour > 0
+        && usage.user_last_hour.saturating_add(size) > quotas.bytes_per_hour
+    {
+        return Err(Refusal::QuotaExceeded(format!(
+            "Has subido demasiado en la última hora (máximo {}): inténtalo más tarde.",
+            megabytes(quotas.bytes_per_hour)
+        )));
+    }
+    Ok(())
+}
+
+/// Files are taken only while the disk keeps `floor` bytes free (`free` is
+/// `None` where it cannot be measured, as on an object store).
+pub fn check_free_space(free: Option<u64>, floor: u64) -> Result<(), Refusal> {
+    match free {
+        Some(free) if free < floor => Err(Refusal::StorageFull),
+        _ => Ok(()),
+    }
 }
 
 /// A grant as the store holds it, for [`check_grant`].
@@ -105,7 +202,73 @@ pub fn check_attach_to(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use soporte_protocol::{MessageKind, MessageState, Person, Role};
+    use soporte_protocol::{MessageKind, MessageState, Person};
+
+    #[test]
+    fn quotas_hold_customers_tickets_and_the_hour() {
+        let quotas = UploadQuotas {
+            user: Quota {
+                bytes: 100,
+                files: 3,
+            },
+            ticket: Quota {
+                bytes: 50,
+                files: 2,
+            },
+            bytes_per_hour: 80,
+        };
+        let usage = |user: (u64, u64), ticket: (u64, u64), hour| UploadUsage {
+            user: Held {
+                bytes: user.0,
+                files: user.1,
+            },
+            ticket: Held {
+                bytes: ticket.0,
+                files: ticket.1,
+            },
+            user_last_hour: hour,
+        };
+        let check = |usage, size, role| check_quotas(&quotas, &usage, size, role);
+        assert!(check(usage((90, 2), (40, 1), 70), 10, Role::Customer).is_ok());
+        let refused = |usage, size, role, says: &str| match check(usage, size, role) {
+            Err(Refusal::QuotaExceeded(text)) => assert!(text.contains(says), "{text}"),
+            other => panic!("{other:?}"),
+        };
+        // A customer's bytes, then files.
+        refused(
+            usage((91, 0), (0, 0), 0),
+            10,
+            Role::Customer,
+            "tu límite de archivos guardados (100 bytes)",
+        );
+        refused(usage((0, 3), (0, 0), 0), 1, Role::Customer, "3 archivos");
+        // Staff are held by the ticket and the hour, not the person quota.
+        assert!(check(usage((1000, 99), (0, 0), 0), 10, Role::Agent).is_ok());
+        refused(usage((0, 0), (41, 0), 0), 10, Role::Agent, "Este ticket");
+        refused(usage((0, 0), (0, 2), 0), 1, Role::Supervisor, "2 archivos");
+        refused(usage((0, 0), (0, 0), 71), 10, Role::Agent, "última hora");
+        // No overflow near the top, and 0 is no limit.
+        refused(usage((0, 0), (0, 0), u64::MAX), 1, Role::Customer, "hora");
+        let none = UploadQuotas::default();
+        assert!(check_quotas(
+            &none,
+            &usage((u64::MAX, u64::MAX), (9, 9), 9),
+            9,
+            Role::Customer
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn files_wait_for_a_free_space_floor() {
+        assert!(check_free_space(Some(1000), 1000).is_ok());
+        assert_eq!(check_free_space(Some(999), 1000), Err(Refusal::StorageFull));
+        assert!(check_free_space(None, u64::MAX).is_ok());
+        assert_eq!(
+            Refusal::StorageFull.frame_error().code,
+            ErrorCode::InsufficientStorage
+        );
+    }
 
     fn allowed() -> Vec<String> {
         ["png", "pdf"].map(String::from).to_vec()

@@ -85,6 +85,13 @@ impl From<Refusal> for ApiError {
             Refusal::Invalid(detail) => ApiError::BadRequest(detail),
             Refusal::ExternalIdTaken(ticket) => ApiError::TicketExists(ticket, refusal.text()),
             Refusal::TooMany(detail) => ApiError::TooManyRequests(detail),
+            Refusal::QuotaExceeded(detail) => {
+                ApiError::BadBody(StatusCode::PAYLOAD_TOO_LARGE, detail)
+            }
+            Refusal::StorageFull => ApiError::BadBody(
+                StatusCode::INSUFFICIENT_STORAGE,
+                crate::domain::refusal::STORAGE_FULL.into(),
+            ),
         }
     }
 }

@@ -139,6 +139,15 @@ impl FileStore {
         }
     }
 
+    /// Bytes an unprivileged process may still write on the folder's disk;
+    /// `None` for an object store (it does not fill up) or when unknown.
+    pub fn free_space(&self) -> Option<u64> {
+        match &self.backend {
+            Backend::Folder(root) => free_space(root),
+            Backend::Object { .. } => None,
+        }
+    }
+
     /// Deletes scratch files an earlier process left behind (an upload cut
     /// off by a crash). Called once at start, before any upload.
     pub fn clear_scratch(&self) {
@@ -298,6 +307,22 @@ impl FileStore {
             }
         }
     }
+}
+
+/// `statvfs(3)` through libc: one call, and the crate is there already
+/// (no file-system crate is needed for one number).
+fn free_space(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is a NUL-terminated string and `stats` a buffer of the
+    // right type, filled by the call when it returns 0.
+    if unsafe { libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: the call returned 0, so it filled `stats`.
+    let stats = unsafe { stats.assume_init() };
+    Some(stats.f_bavail.saturating_mul(stats.f_frsize))
 }
 
 impl PendingFile {

@@ -86,6 +86,11 @@ async fn upload(
             "La autorización de subida ha caducado.".into(),
         ));
     }
+    // The grant may predate a disk that filled since.
+    crate::domain::uploads::check_free_space(
+        state.files.free_space(),
+        state.config.min_free_space,
+    )?;
     let declared = grant.grant.size;
     let content_length = headers
         .get(header::CONTENT_LENGTH)

@@ -91,7 +91,11 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        METRICS.render(state.store.memory_in_use(), backlog(&state).await),
+        METRICS.render(
+            state.store.memory_in_use(),
+            backlog(&state).await,
+            state.files.free_space(),
+        ),
     )
 }
 

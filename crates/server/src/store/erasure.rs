@@ -11,7 +11,7 @@ use crate::domain::erasure::{ERASED_CONTENT, ERASED_NAME};
 use crate::domain::webhooks::EventType;
 use futures_util::future::FutureExt;
 use soporte_protocol::webhook::UserErasedData;
-use soporte_protocol::{TicketId, Timestamp, UserId};
+use soporte_protocol::{TicketId, TicketState, Timestamp, UserId};
 
 /// What an erasure changed.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +78,55 @@ pub(super) async fn erase_user<S: Store + ?Sized>(
             };
             emit(tx, EventType::UserErased, None, false, &record).await?;
             Ok(Erased { record, tickets })
+        }
+        .boxed_local()
+    })
+    .await
+}
+
+/// Where the retention sweep goes on from: the activity time and id of the
+/// last ticket it saw. A closed ticket's activity time does not change, so
+/// a ticket behind the cursor never becomes due again.
+pub type RetentionCursor = (Timestamp, TicketId);
+
+/// One page of the retention sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expired {
+    /// Tickets whose files went (caches of their history are stale).
+    pub tickets: Vec<TicketId>,
+    pub files: u64,
+    /// Where the next page starts; `None` when the sweep is done for now.
+    pub next: Option<RetentionCursor>,
+}
+
+/// Tickets looked at per page of the sweep (one writer transaction).
+const RETENTION_PAGE: usize = 200;
+
+/// The files of tickets closed (and so last active) before `closed_before`
+/// and after `after`, one page of tickets: their rows deleted and their
+/// storage queued for removal in one transaction.
+pub(super) async fn expire_files<S: Store + ?Sized>(
+    store: &S,
+    after: RetentionCursor,
+    closed_before: Timestamp,
+) -> StoreResult<Expired> {
+    write(store, Locks::default(), move |tx| {
+        async move {
+            let page = tx
+                .tickets_inactive(TicketState::Closed, after, closed_before, RETENTION_PAGE)
+                .await?;
+            let next = (page.len() == RETENTION_PAGE).then(|| page[page.len() - 1]);
+            let tickets: Vec<TicketId> = page.iter().map(|(_, id)| *id).collect();
+            let files = if tickets.is_empty() {
+                0
+            } else {
+                tx.expire_files(&tickets, Timestamp::now()).await?
+            };
+            Ok(Expired {
+                tickets,
+                files,
+                next,
+            })
         }
         .boxed_local()
     })

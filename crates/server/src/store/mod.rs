@@ -354,7 +354,25 @@ pub struct UploadGrant {
     pub size: u64,
     /// The extension the name declares; the bytes must match it.
     pub extension: String,
+    pub created_at: Timestamp,
     pub expires_at: Timestamp,
+}
+
+/// What a new grant is judged by: the quotas, and who asks for it.
+#[derive(Debug, Clone, Copy)]
+pub struct GrantLimits {
+    pub quotas: crate::domain::uploads::UploadQuotas,
+    pub uploader: Role,
+}
+
+impl GrantLimits {
+    /// No quota at all (tests, tools).
+    pub fn none() -> GrantLimits {
+        GrantLimits {
+            quotas: Default::default(),
+            uploader: Role::Customer,
+        }
+    }
 }
 
 /// A grant as stored, to check an upload before reading its body.
@@ -567,8 +585,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<MarkRead> {
         writes::mark_read(self, ticket, reader, reader_role, ids).await
     }
-    async fn create_upload_grant(&self, grant: UploadGrant) -> StoreResult<()> {
-        writes::create_upload_grant(self, grant).await
+    /// Stores the grant if the uploader and the ticket have room for its
+    /// file under `limits` (judged in the writer, so grants cannot race past
+    /// a quota on one node).
+    async fn create_upload_grant(
+        &self,
+        grant: UploadGrant,
+        limits: GrantLimits,
+    ) -> StoreResult<()> {
+        writes::create_upload_grant(self, grant, limits).await
     }
     /// Uses the grant (once), and stores the file's record with its message
     /// (a new `ARCHIVO` message, or the uploader's recent one).
@@ -638,6 +663,15 @@ pub trait Store: Send + Sync + 'static {
     /// Erases a person's data (see `erasure`); `by` says who asked.
     async fn erase_user(&self, user: UserId, by: String) -> StoreResult<Erased> {
         erasure::erase_user(self, user, by).await
+    }
+    /// Retention: one page of the files of tickets closed before
+    /// `closed_before`, past `after`, deleted (see `erasure::expire_files`).
+    async fn expire_closed_files(
+        &self,
+        after: erasure::RetentionCursor,
+        closed_before: Timestamp,
+    ) -> StoreResult<erasure::Expired> {
+        erasure::expire_files(self, after, closed_before).await
     }
     /// Forgets the queued removals of these files (they are gone).
     async fn files_removed(&self, keys: Vec<String>) -> StoreResult<()> {

@@ -7,6 +7,7 @@ use super::webhooks::{Candidate, DueDelivery};
 use super::{ApiKey, AttachmentFile, GrantState, StoredApiKey, UploadGrant};
 use crate::domain::stats::{MessageFacts, TicketFacts};
 use crate::domain::tickets::ResolvedAt;
+use crate::domain::uploads::{Held, UploadUsage};
 use crate::domain::webhooks::Subscription;
 use crate::domain::User;
 use soporte_protocol::rest::CannedResponse;
@@ -231,7 +232,7 @@ pub fn attach(
 }
 
 pub const GRANT_COLUMNS: &str =
-    "id, credential_hash, user_id, ticket_id, nombre, tamano, extension, expires_at, used_at";
+    "id, credential_hash, user_id, ticket_id, nombre, tamano, extension, expires_at, used_at, creado";
 
 pub fn grant<R: SqlRow>(row: &R) -> Result<GrantState, R::Error> {
     let size: i64 = row.col(5)?;
@@ -245,9 +246,28 @@ pub fn grant<R: SqlRow>(row: &R) -> Result<GrantState, R::Error> {
             size: size as u64,
             extension: row.col(6)?,
             expires_at: row.at(7)?,
+            created_at: row.at(9)?,
         },
         used: row.col::<Option<i64>>(8)?.is_some(),
     })
+}
+
+/// Upload usage from its nine sums, in the order the stores select them:
+/// the user's files (bytes, count) and open grants (bytes, count), the
+/// ticket's the same, and the bytes granted to the user in the window.
+pub fn upload_usage(v: [i64; 9]) -> UploadUsage {
+    let n = |i: usize| v[i].max(0) as u64;
+    UploadUsage {
+        user: Held {
+            bytes: n(0) + n(2),
+            files: n(1) + n(3),
+        },
+        ticket: Held {
+            bytes: n(4) + n(6),
+            files: n(5) + n(7),
+        },
+        user_last_hour: n(8),
+    }
 }
 
 /// A conversation's messages as its stats see them.

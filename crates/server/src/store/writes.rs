@@ -14,7 +14,7 @@ use super::webhooks::{
 };
 use super::*;
 use crate::domain::tickets::{self, Claim, Plan, ResolvedAt};
-use crate::domain::uploads::{self, GrantFacts};
+use crate::domain::uploads::{self, GrantFacts, UploadUsage};
 use crate::domain::webhooks::{EventType, Subscription};
 use crate::domain::{canned, integration, messages};
 use async_trait::async_trait;
@@ -100,6 +100,16 @@ pub trait WriteTx {
     /// Marks the grant used; false when it already was.
     async fn use_grant(&mut self, upload_id: &str, at: Timestamp) -> StoreResult<bool>;
     async fn purge_grants(&mut self, expired_before: Timestamp) -> StoreResult<usize>;
+    /// What `user` and `ticket` store or were granted and have not used
+    /// (grants expiring after `now`), and the bytes granted to `user` since
+    /// `since`.
+    async fn upload_usage(
+        &mut self,
+        user: UserId,
+        ticket: TicketId,
+        now: Timestamp,
+        since: Timestamp,
+    ) -> StoreResult<UploadUsage>;
     async fn insert_attachment(&mut self, row: &AttachmentRow<'_>) -> StoreResult<i64>;
 
     async fn canned_with_shortcut(&mut self, shortcut: &str) -> StoreResult<Option<i64>>;
@@ -151,6 +161,18 @@ pub trait WriteTx {
     async fn erase_person(&mut self, user: UserId, name: &str) -> StoreResult<()>;
     async fn record_erasure(&mut self, row: &ErasureRow<'_>) -> StoreResult<()>;
     async fn files_removed(&mut self, keys: &[String]) -> StoreResult<()>;
+    /// Tickets in `state` last active after `after` (activity time, then
+    /// id) and before `before`, in that order, at most `limit`.
+    async fn tickets_inactive(
+        &mut self,
+        state: TicketState,
+        after: (Timestamp, TicketId),
+        before: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<(Timestamp, TicketId)>>;
+    /// Deletes the file rows of `tickets` and queues their storage for
+    /// removal; returns how many files.
+    async fn expire_files(&mut self, tickets: &[TicketId], at: Timestamp) -> StoreResult<u64>;
 }
 
 /// A service credential to store (its hash, never the key).
@@ -240,6 +262,7 @@ pub struct Inserted {
 #[derive(Debug, Clone, Copy)]
 pub struct AttachmentRow<'a> {
     pub ticket: TicketId,
+    pub uploader: UserId,
     pub message: MessageId,
     pub name: &'a str,
     pub file: &'a StoredFile,
@@ -735,13 +758,30 @@ async fn mark_read_in(
     Ok(outcome)
 }
 
+/// The window of the upload budget ([`uploads::UploadQuotas::bytes_per_hour`]).
+pub const UPLOAD_BUDGET_WINDOW_MS: i64 = 3_600_000;
+
 pub(super) async fn create_upload_grant<S: Store + ?Sized>(
     store: &S,
     grant: UploadGrant,
+    limits: GrantLimits,
 ) -> StoreResult<()> {
-    write(store, Locks::default(), move |tx| {
+    let locks = Locks {
+        ticket: Some(grant.ticket),
+        grant: None,
+    };
+    write(store, locks, move |tx| {
         let grant = grant.clone();
-        async move { tx.insert_grant(&grant).await }.boxed_local()
+        async move {
+            let now = grant.created_at;
+            let since = Timestamp::from_millis(now.millis() - UPLOAD_BUDGET_WINDOW_MS);
+            let usage = tx
+                .upload_usage(grant.user, grant.ticket, now, since)
+                .await?;
+            uploads::check_quotas(&limits.quotas, &usage, grant.size, limits.uploader)?;
+            tx.insert_grant(&grant).await
+        }
+        .boxed_local()
     })
     .await
 }
@@ -809,6 +849,7 @@ async fn complete_upload_in(tx: &mut dyn WriteTx, upload: CompleteUpload) -> Sto
     };
     let row = AttachmentRow {
         ticket: grant.ticket,
+        uploader: grant.user,
         message: message.id,
         name: &grant.name,
         file: &upload.file,

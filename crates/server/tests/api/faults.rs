@@ -462,11 +462,12 @@ async fn a_full_disk_gives_error_almacenamiento_and_the_same_client_id_succeeds_
 async fn a_full_attachment_disk_gives_503_keeps_nothing_and_the_retry_succeeds_once_space_is_freed()
 {
     // Attachments on a 1 MiB disk, 700 KiB of it ballast; the database
-    // elsewhere. A 600 KiB PDF runs out of space halfway through its write.
+    // elsewhere. A 600 KiB PDF runs out of space halfway through its write
+    // (no free-space floor: the write itself must fail cleanly).
     let Some(server) = SmallDisk::start(
         "1m",
         "700k",
-        r#"--database-url "sqlite://$3/soporte.db" --storage "$1/files""#,
+        r#"--database-url "sqlite://$3/soporte.db" --storage "$1/files" --min-free-space 0"#,
     ) else {
         return;
     };

@@ -59,9 +59,13 @@ async fn chat(app: &TestApp) -> (i64, WsClient, WsClient) {
 }
 
 pub(crate) fn stored_files(app: &TestApp) -> usize {
-    let root = app.storage_dir();
+    stored_files_in(&app.storage_dir())
+}
+
+/// Files kept under a storage folder (its scratch folder aside).
+pub(crate) fn stored_files_in(root: &std::path::Path) -> usize {
     let mut count = 0;
-    for entry in walk(&root) {
+    for entry in walk(root) {
         if !entry.starts_with(root.join("tmp")) {
             count += 1;
         }

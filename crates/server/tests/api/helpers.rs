@@ -391,6 +391,12 @@ impl TestApp {
         }
     }
 
+    /// The Prometheus text at `/metrics` (on the chat port).
+    pub async fn metrics(&self) -> String {
+        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     /// Where this app keeps attachment bytes.
     pub fn storage_dir(&self) -> std::path::PathBuf {
         self._dir.path().join("files")

@@ -13,6 +13,7 @@ mod integration;
 mod ops;
 mod postgres;
 mod properties;
+mod quotas;
 mod rest_chat;
 mod security;
 mod tickets;

@@ -23,15 +23,7 @@ async fn health_readiness_and_metrics_answer() {
     ws.expect("connection_established").await;
     ws.send_message("hola", "c1").await;
     ws.expect("mensaje_confirmado").await;
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for name in [
         "soporte_connections_open",
         "soporte_messages_committed_total",

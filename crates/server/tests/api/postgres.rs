@@ -9,6 +9,7 @@ use soporte_protocol::rest::CannedResponseInput;
 use soporte_protocol::*;
 use soporte_server::auth::Verifier;
 use soporte_server::config::DatabaseUrl;
+use soporte_server::domain::uploads::{Quota, UploadQuotas};
 use soporte_server::domain::User;
 use soporte_server::store::postgres::PostgresStore;
 use soporte_server::store::*;
@@ -855,6 +856,7 @@ fn grant(id: &str, ticket: TicketId, user: UserId, expires_in_ms: i64) -> Upload
         name: format!("{id}.png"),
         size: 68,
         extension: "png".into(),
+        created_at: Timestamp::now(),
         expires_at: Timestamp::from_millis(Timestamp::now().millis() + expires_in_ms),
     }
 }
@@ -1295,7 +1297,11 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
         grant("g5", t2.id, 2, 60_000),
         grant("g6", t1.id, 1, 60_000),
     ] {
-        step!("grant", store.create_upload_grant(g).await, to_json);
+        step!(
+            "grant",
+            store.create_upload_grant(g, GrantLimits::none()).await,
+            to_json
+        );
     }
     let grant_state = |g: Option<GrantState>| {
         g.map(|g| json!({"used": g.used, "user": g.grant.user, "ticket": g.grant.ticket, "name": g.grant.name, "size": g.grant.size, "extension": g.grant.extension, "hash": g.grant.credential_hash}))
@@ -1373,6 +1379,95 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
             ))
             .await,
         to_json
+    );
+    // Quotas, judged on the rows each store counts: Beto holds two files
+    // and two grants not used (g2, g5) on t2.
+    let limits = |user: u64, ticket: u64, hour: u64, uploader| GrantLimits {
+        quotas: UploadQuotas {
+            user: Quota {
+                bytes: 0,
+                files: user,
+            },
+            ticket: Quota {
+                bytes: 0,
+                files: ticket,
+            },
+            bytes_per_hour: hour,
+        },
+        uploader,
+    };
+    for (label, quota) in [
+        (
+            "grant past the person quota",
+            limits(4, 0, 0, Role::Customer),
+        ),
+        (
+            "grant past the ticket quota",
+            limits(0, 4, 0, Role::Customer),
+        ),
+        ("grant past the hour", limits(0, 0, 68 * 5, Role::Customer)),
+        (
+            "grant by staff past a person quota",
+            limits(4, 0, 0, Role::Agent),
+        ),
+        ("grant within", limits(6, 6, 68 * 7, Role::Customer)),
+    ] {
+        let g = grant(&format!("q-{label}"), t2.id, 2, 60_000);
+        step!(label, store.create_upload_grant(g, quota).await, to_json);
+    }
+    // Retention: t1 was closed (no files), t2 is open (files); nothing is
+    // closed before the epoch.
+    let expired = |e: soporte_server::store::erasure::Expired| json!({"tickets": e.tickets, "files": e.files, "next": e.next.map(|(at, id)| (at.millis(), id))});
+    let start = (Timestamp::from_millis(0), 0);
+    step!(
+        "expire nothing yet",
+        store
+            .expire_closed_files(start, Timestamp::from_millis(1))
+            .await,
+        expired
+    );
+    step!(
+        "expire closed",
+        store
+            .expire_closed_files(
+                start,
+                Timestamp::from_millis(Timestamp::now().millis() + 1_000)
+            )
+            .await,
+        expired
+    );
+    step!(
+        "t2 files kept",
+        store.recent_messages(Newest::new(t2.id, 10, false)).await,
+        to_json
+    );
+    step!(
+        "close t2",
+        change(t2.id, &sara, state(TicketState::Closed)).await,
+        to_json
+    );
+    step!(
+        "expire t2",
+        store
+            .expire_closed_files(
+                start,
+                Timestamp::from_millis(Timestamp::now().millis() + 1_000)
+            )
+            .await,
+        expired
+    );
+    step!(
+        "t2 files gone",
+        store.recent_messages(Newest::new(t2.id, 10, false)).await,
+        to_json
+    );
+    step!(
+        "files to remove",
+        store.pending_file_removals(10).await,
+        |mut keys: Vec<String>| {
+            keys.sort();
+            to_json(keys.len())
+        }
     );
     step!(
         "purge",

@@ -615,16 +615,8 @@ async fn a_reader_that_stops_reading_is_evicted_with_4101_and_resumes_with_since
     assert_eq!(seqs, expected);
 }
 
-async fn metric(app: &TestApp, name: &str) -> u64 {
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+pub(crate) async fn metric(app: &TestApp, name: &str) -> u64 {
+    let text = app.metrics().await;
     text.lines()
         .find_map(|line| line.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.trim().parse().ok())

@@ -595,15 +595,7 @@ async fn an_endpoint_that_keeps_failing_is_paused_without_holding_up_the_others(
         .wait_until("the second", WAIT, |got| got.len() == 2)
         .await;
     assert_eq!(broken.got().len(), 5);
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     let metric = |name: &str| -> f64 {
         metrics
             .lines()

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_integration.sql")),
     (5, include_str!("migrations/0005_webhooks.sql")),
     (6, include_str!("migrations/0006_erasure.sql")),
+    (7, include_str!("migrations/0007_storage_quotas.sql")),
 ];
 
 /// How many migrations this build knows.

@@ -5,6 +5,7 @@
 
 use super::reads::{self, execute, query, query_one, query_opt, BY_AUTHOR};
 use super::writer::{is_conflict, unavailable};
+use crate::domain::uploads::UploadUsage;
 use crate::domain::webhooks::Subscription;
 use crate::domain::User;
 use crate::store::columns::Stored;
@@ -351,8 +352,8 @@ impl WriteTx for PgTx<'_> {
     async fn insert_grant(&mut self, grant: &UploadGrant) -> R<()> {
         let written = execute(
             self.tx,
-            "INSERT INTO upload_grants (id, credential_hash, user_id, ticket_id, nombre, tamano, extension, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO upload_grants (id, credential_hash, user_id, ticket_id, nombre, tamano, extension, expires_at, creado)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
                 &grant.upload_id,
                 &grant.credential_hash,
@@ -362,6 +363,7 @@ impl WriteTx for PgTx<'_> {
                 &(grant.size as i64),
                 &grant.extension,
                 &grant.expires_at.millis(),
+                &grant.created_at.millis(),
             ],
         )
         .await;
@@ -385,11 +387,49 @@ impl WriteTx for PgTx<'_> {
         Ok(self.db(purged)? as usize)
     }
 
+    async fn upload_usage(
+        &mut self,
+        user: UserId,
+        ticket: TicketId,
+        now: Timestamp,
+        since: Timestamp,
+    ) -> R<UploadUsage> {
+        let sql = "SELECT
+             (SELECT COALESCE(SUM(tamano), 0)::bigint FROM attachments WHERE usuario_id = $1),
+             (SELECT COUNT(*) FROM attachments WHERE usuario_id = $1),
+             (SELECT COALESCE(SUM(tamano), 0)::bigint FROM upload_grants
+                 WHERE user_id = $1 AND used_at IS NULL AND expires_at >= $3),
+             (SELECT COUNT(*) FROM upload_grants
+                 WHERE user_id = $1 AND used_at IS NULL AND expires_at >= $3),
+             (SELECT COALESCE(SUM(tamano), 0)::bigint FROM attachments WHERE ticket_id = $2),
+             (SELECT COUNT(*) FROM attachments WHERE ticket_id = $2),
+             (SELECT COALESCE(SUM(tamano), 0)::bigint FROM upload_grants
+                 WHERE ticket_id = $2 AND used_at IS NULL AND expires_at >= $3),
+             (SELECT COUNT(*) FROM upload_grants
+                 WHERE ticket_id = $2 AND used_at IS NULL AND expires_at >= $3),
+             (SELECT COALESCE(SUM(tamano), 0)::bigint FROM upload_grants
+                 WHERE user_id = $1 AND creado >= $4)";
+        let found = query_one(
+            self.tx,
+            sql,
+            &[&user, &ticket, &now.millis(), &since.millis()],
+        )
+        .await
+        .and_then(|row| {
+            let mut values = [0i64; 9];
+            for (i, value) in values.iter_mut().enumerate() {
+                *value = row.try_get(i)?;
+            }
+            Ok(values)
+        });
+        Ok(rows::upload_usage(self.db(found)?))
+    }
+
     async fn insert_attachment(&mut self, row: &AttachmentRow<'_>) -> R<i64> {
         let id = query_one(
             self.tx,
-            "INSERT INTO attachments (ticket_id, mensaje_id, storage_key, nombre, tamano, tipo_mime, sha256, thumbnail_key, creado)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            "INSERT INTO attachments (ticket_id, mensaje_id, storage_key, nombre, tamano, tipo_mime, sha256, thumbnail_key, creado, usuario_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
             &[
                 &row.ticket,
                 &row.message,
@@ -400,6 +440,7 @@ impl WriteTx for PgTx<'_> {
                 &row.file.sha256,
                 &row.file.thumbnail_key,
                 &row.at.millis(),
+                &row.uploader,
             ],
         )
         .await
@@ -733,6 +774,53 @@ impl WriteTx for PgTx<'_> {
         ];
         let written = execute(self.tx, sql, values).await;
         self.db(written).map(drop)
+    }
+
+    async fn tickets_inactive(
+        &mut self,
+        state: TicketState,
+        after: (Timestamp, TicketId),
+        before: Timestamp,
+        limit: usize,
+    ) -> R<Vec<(Timestamp, TicketId)>> {
+        let sql = "SELECT actualizado, id FROM tickets
+             WHERE (actualizado, id) > ($1, $2) AND actualizado < $3 AND estado = $4
+             ORDER BY actualizado, id LIMIT $5";
+        let found = query(
+            self.tx,
+            sql,
+            &[
+                &after.0.millis(),
+                &after.1,
+                &before.millis(),
+                &state.as_str(),
+                &(limit as i64),
+            ],
+        )
+        .await
+        .and_then(|rows| {
+            rows.iter()
+                .map(|row| Ok((Timestamp::from_millis(row.try_get(0)?), row.try_get(1)?)))
+                .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+        });
+        self.db(found)
+    }
+
+    async fn expire_files(&mut self, tickets: &[TicketId], at: Timestamp) -> R<u64> {
+        let sql = "WITH gone AS (
+                 DELETE FROM attachments WHERE ticket_id = ANY($1)
+                 RETURNING storage_key, thumbnail_key
+             ), queued AS (
+                 INSERT INTO file_deletions (storage_key, creado)
+                 SELECT storage_key, $2::bigint FROM gone
+                 UNION ALL SELECT thumbnail_key, $2::bigint FROM gone WHERE thumbnail_key IS NOT NULL
+                 ON CONFLICT DO NOTHING
+             )
+             SELECT COUNT(*) FROM gone";
+        let count = query_one(self.tx, sql, &[&tickets, &at.millis()])
+            .await
+            .and_then(|r| r.try_get::<_, i64>(0));
+        Ok(self.db(count)?.max(0) as u64)
     }
 
     async fn files_removed(&mut self, keys: &[String]) -> R<()> {

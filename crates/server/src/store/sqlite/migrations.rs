@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/0006_integration.sql")),
     (7, include_str!("migrations/0007_webhooks.sql")),
     (8, include_str!("migrations/0008_erasure.sql")),
+    (9, include_str!("migrations/0009_storage_quotas.sql")),
 ];
 
 /// Applies what is missing; returns how many were applied.

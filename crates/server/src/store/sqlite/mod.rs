@@ -351,6 +351,7 @@ mod tests {
             name: "a.png".into(),
             size: 10,
             extension: "png".into(),
+            created_at: Timestamp::from_millis(expires_at.millis() - 300_000),
             expires_at,
         }
     }
@@ -382,6 +383,93 @@ mod tests {
                 "{sql}: {plan:?}"
             );
         }
+    }
+
+    /// Quota checks and the retention sweep run on the writer: each reads
+    /// through an index, never a table of every file or ticket.
+    #[test]
+    fn quotas_and_retention_read_through_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_connection(&dir.path().join("p.db"), false).unwrap();
+        migrations::apply(&mut conn).unwrap();
+        let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Vec<String> {
+            conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(params, |row| row.get::<_, String>(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let usage = plan(tx::UPLOAD_USAGE_SQL, &[&1, &1, &0, &0]);
+        assert_eq!(
+            usage.iter().filter(|s| s.starts_with("SEARCH")).count(),
+            9,
+            "{usage:?}"
+        );
+        assert!(
+            usage
+                .iter()
+                .all(|s| !s.starts_with("SCAN") || s == "SCAN CONSTANT ROW"),
+            "{usage:?}"
+        );
+        assert!(
+            usage
+                .iter()
+                .filter(|s| s.starts_with("SEARCH attachments"))
+                .all(|s| s.contains("COVERING INDEX")),
+            "{usage:?}"
+        );
+        let inactive = plan(tx::TICKETS_INACTIVE_SQL, &[&0, &0, &1, &"CERRADO", &10]);
+        assert!(
+            inactive
+                .iter()
+                .any(|s| s.starts_with("SEARCH tickets USING COVERING INDEX"))
+                && inactive.iter().all(|s| !s.contains("TEMP B-TREE")),
+            "{inactive:?}"
+        );
+    }
+
+    /// The sweep pages through closed tickets in activity order and ends
+    /// where its cutoff is: every closed ticket is seen once.
+    #[tokio::test]
+    async fn retention_pages_through_every_closed_ticket_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        {
+            let mut conn = open_connection(&path, false).unwrap();
+            migrations::apply(&mut conn).unwrap();
+            conn.execute(
+                "INSERT INTO users (id, nombre, rol) VALUES (1, 'Ana', 'CLIENTE')",
+                [],
+            )
+            .unwrap();
+            // 450 tickets, the same activity time in threes (ties across
+            // pages), every other one closed.
+            for id in 1..=450i64 {
+                let state = if id % 2 == 0 { "CERRADO" } else { "ABIERTO" };
+                conn.execute(
+                    "INSERT INTO tickets (id, asunto, estado, cliente_id, creado, actualizado)
+                     VALUES (?1, 'x', ?2, 1, 0, ?3)",
+                    rusqlite::params![id, state, 1_000 + id / 3],
+                )
+                .unwrap();
+            }
+        }
+        let store = SqliteStore::open(&path, Arc::new(NoListener), "").unwrap();
+        let mut cursor = (Timestamp::from_millis(0), 0);
+        let mut seen = Vec::new();
+        let cutoff = Timestamp::from_millis(1_000 + 100);
+        loop {
+            let page = store.expire_closed_files(cursor, cutoff).await.unwrap();
+            seen.extend(page.tickets);
+            match page.next {
+                Some(next) => cursor = next,
+                None => break,
+            }
+        }
+        // Closed and last active before the cutoff: even ids with id / 3 < 100.
+        let expected: Vec<i64> = (1..=450).filter(|id| id % 2 == 0 && id / 3 < 100).collect();
+        assert_eq!(seen, expected);
     }
 
     /// Claiming reads pending deliveries through their index and checks each
@@ -448,19 +536,17 @@ mod tests {
             .unwrap();
         let now = Timestamp::now().millis();
         store
-            .create_upload_grant(grant(
-                "old",
-                ticket.id,
-                Timestamp::from_millis(now - 10_000),
-            ))
+            .create_upload_grant(
+                grant("old", ticket.id, Timestamp::from_millis(now - 10_000)),
+                GrantLimits::none(),
+            )
             .await
             .unwrap();
         store
-            .create_upload_grant(grant(
-                "new",
-                ticket.id,
-                Timestamp::from_millis(now + 10_000),
-            ))
+            .create_upload_grant(
+                grant("new", ticket.id, Timestamp::from_millis(now + 10_000)),
+                GrantLimits::none(),
+            )
             .await
             .unwrap();
         assert_eq!(

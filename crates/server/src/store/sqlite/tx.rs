@@ -4,6 +4,7 @@
 
 use super::reads::{self, BY_AUTHOR};
 use super::writer::unavailable;
+use crate::domain::uploads::UploadUsage;
 use crate::domain::webhooks::Subscription;
 use crate::domain::User;
 use crate::store::erasure::{ErasureRow, Replacement};
@@ -430,8 +431,8 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     async fn insert_grant(&mut self, grant: &UploadGrant) -> R<()> {
-        let sql = "INSERT INTO upload_grants (id, credential_hash, user_id, ticket_id, nombre, tamano, extension, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+        let sql = "INSERT INTO upload_grants (id, credential_hash, user_id, ticket_id, nombre, tamano, extension, expires_at, creado)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
         let values = params![
             grant.upload_id,
             grant.credential_hash,
@@ -441,6 +442,7 @@ impl WriteTx for SqliteTx<'_> {
             grant.size as i64,
             grant.extension,
             grant.expires_at.millis(),
+            grant.created_at.millis(),
         ];
         one(self
             .conn
@@ -470,9 +472,29 @@ impl WriteTx for SqliteTx<'_> {
             .and_then(|mut s| s.execute([expired_before.millis()])))
     }
 
+    async fn upload_usage(
+        &mut self,
+        user: UserId,
+        ticket: TicketId,
+        now: Timestamp,
+        since: Timestamp,
+    ) -> R<UploadUsage> {
+        let sql = UPLOAD_USAGE_SQL;
+        let values: [i64; 9] = one(self.conn.prepare_cached(sql).and_then(|mut s| {
+            s.query_row(params![user, ticket, now.millis(), since.millis()], |row| {
+                let mut values = [0; 9];
+                for (i, value) in values.iter_mut().enumerate() {
+                    *value = row.get(i)?;
+                }
+                Ok(values)
+            })
+        }))?;
+        Ok(rows::upload_usage(values))
+    }
+
     async fn insert_attachment(&mut self, row: &AttachmentRow<'_>) -> R<i64> {
-        let sql = "INSERT INTO attachments (ticket_id, mensaje_id, storage_key, nombre, tamano, tipo_mime, sha256, thumbnail_key, creado)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+        let sql = "INSERT INTO attachments (ticket_id, mensaje_id, storage_key, nombre, tamano, tipo_mime, sha256, thumbnail_key, creado, usuario_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
         let values = params![
             row.ticket,
             row.message,
@@ -483,6 +505,7 @@ impl WriteTx for SqliteTx<'_> {
             row.file.sha256,
             row.file.thumbnail_key,
             row.at.millis(),
+            row.uploader,
         ];
         one(self
             .conn
@@ -848,6 +871,49 @@ impl WriteTx for SqliteTx<'_> {
         .map(drop)
     }
 
+    async fn tickets_inactive(
+        &mut self,
+        state: TicketState,
+        after: (Timestamp, TicketId),
+        before: Timestamp,
+        limit: usize,
+    ) -> R<Vec<(Timestamp, TicketId)>> {
+        let sql = TICKETS_INACTIVE_SQL;
+        one(self.conn.prepare_cached(sql).and_then(|mut s| {
+            s.query_map(
+                params![
+                    after.0.millis(),
+                    after.1,
+                    before.millis(),
+                    state.as_str(),
+                    limit as i64
+                ],
+                |row| Ok((Timestamp::from_millis(row.get(0)?), row.get(1)?)),
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        }))
+    }
+
+    async fn expire_files(&mut self, tickets: &[TicketId], at: Timestamp) -> R<u64> {
+        let queue = "INSERT OR IGNORE INTO file_deletions (storage_key, creado)
+             SELECT storage_key, ?2 FROM attachments WHERE ticket_id = ?1
+             UNION ALL SELECT thumbnail_key, ?2 FROM attachments
+                 WHERE ticket_id = ?1 AND thumbnail_key IS NOT NULL";
+        let delete = "DELETE FROM attachments WHERE ticket_id = ?1";
+        let mut files = 0;
+        for &ticket in tickets {
+            one(self
+                .conn
+                .prepare_cached(queue)
+                .and_then(|mut s| s.execute(params![ticket, at.millis()])))?;
+            files += one(self
+                .conn
+                .prepare_cached(delete)
+                .and_then(|mut s| s.execute([ticket])))? as u64;
+        }
+        Ok(files)
+    }
+
     async fn files_removed(&mut self, keys: &[String]) -> R<()> {
         let sql = "DELETE FROM file_deletions WHERE storage_key = ?1";
         for key in keys {
@@ -880,3 +946,30 @@ pub(super) fn due_candidates_sql() -> String {
              ORDER BY d.id LIMIT ?2"
         )
 }
+
+/// What an uploader and a ticket hold (see `rows::upload_usage` for the
+/// order): `?1` user, `?2` ticket, `?3` now, `?4` start of the hour. Every
+/// sum is read from an index that carries the size.
+pub(super) const UPLOAD_USAGE_SQL: &str = "SELECT
+             (SELECT COALESCE(SUM(tamano), 0) FROM attachments WHERE usuario_id = ?1),
+             (SELECT COUNT(*) FROM attachments WHERE usuario_id = ?1),
+             (SELECT COALESCE(SUM(tamano), 0) FROM upload_grants
+                 WHERE user_id = ?1 AND used_at IS NULL AND expires_at >= ?3),
+             (SELECT COUNT(*) FROM upload_grants
+                 WHERE user_id = ?1 AND used_at IS NULL AND expires_at >= ?3),
+             (SELECT COALESCE(SUM(tamano), 0) FROM attachments WHERE ticket_id = ?2),
+             (SELECT COUNT(*) FROM attachments WHERE ticket_id = ?2),
+             (SELECT COALESCE(SUM(tamano), 0) FROM upload_grants
+                 WHERE ticket_id = ?2 AND used_at IS NULL AND expires_at >= ?3),
+             (SELECT COUNT(*) FROM upload_grants
+                 WHERE ticket_id = ?2 AND used_at IS NULL AND expires_at >= ?3),
+             (SELECT COALESCE(SUM(tamano), 0) FROM upload_grants
+                 WHERE user_id = ?1 AND creado >= ?4)";
+
+/// `tickets_by_state` holds (estado, actualizado, rowid): the range and the
+/// order come from it alone. `?1`, `?2`: the cursor; `?3` the cutoff; `?4`
+/// the state.
+pub(super) const TICKETS_INACTIVE_SQL: &str = "SELECT actualizado, id FROM tickets
+     WHERE (actualizado > ?1 OR (actualizado = ?1 AND id > ?2)) AND actualizado < ?3
+         AND estado = ?4
+     ORDER BY actualizado, id LIMIT ?5";
