@@ -463,6 +463,25 @@ pub struct Ticket {
     /// a frame: staff read it in `TicketView`.
     #[serde(skip)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// What customers see of the activity: the time and `seq` of the last
+    /// change they can see (`None`: the same as `updated` and `last_seq`).
+    /// Never in a frame as such: [`Ticket::seen_by_customer`] puts it in
+    /// their place.
+    #[serde(skip)]
+    pub public_activity: Option<(Timestamp, Seq)>,
+}
+
+impl Ticket {
+    /// The ticket as its customer sees it: internal notes move `updated`
+    /// and `last_seq` for staff only, so when and how often the team wrote
+    /// notes does not show.
+    pub fn seen_by_customer(mut self) -> Ticket {
+        if let Some((updated, last_seq)) = self.public_activity.take() {
+            self.updated = updated;
+            self.last_seq = last_seq;
+        }
+        self
+    }
 }
 
 #[cfg(test)]

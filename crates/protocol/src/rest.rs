@@ -62,12 +62,17 @@ pub struct TicketView {
 }
 
 impl TicketView {
-    /// The view of `ticket` for a viewer who may see the host's data or not
-    /// (customers never do).
+    /// The view of `ticket` for staff, or for its customer (who never sees
+    /// the host's data, nor the activity of internal notes).
     pub fn new(ticket: Ticket, unread: i64, last_message: Option<Message>, staff: bool) -> Self {
         let (external_id, metadata) = match staff {
             true => (ticket.external_id.clone(), ticket.metadata.clone()),
             false => (None, None),
+        };
+        let ticket = if staff {
+            ticket
+        } else {
+            ticket.seen_by_customer()
         };
         TicketView {
             ticket,

@@ -22,7 +22,7 @@ pub enum Event {
     /// A frame for agents' inboxes.
     Inbox(InboxEvent),
     /// The ticket as it is now, for the permission checks of open sockets.
-    TicketChanged(Ticket),
+    TicketChanged(Box<Ticket>),
     /// `user` lost access to `ticket`: their sockets on it close.
     Revoke { ticket: TicketId, user: UserId },
 }
@@ -60,7 +60,7 @@ impl Bus for InProcessBus {
 /// Tells rooms (their permission checks) and every inbox (it leaves the
 /// queue) that `ticket` was just assigned.
 pub fn announce_assignment(bus: &dyn Bus, ticket: &Ticket) {
-    bus.publish(Event::TicketChanged(ticket.clone()));
+    bus.publish(Event::TicketChanged(Box::new(ticket.clone())));
     let frame = ServerFrame::TicketUpdated(TicketUpdated {
         change: TicketChange::Assigned,
         ticket: ticket.clone(),
@@ -96,7 +96,7 @@ impl CommitListener for CommitFanout {
                 // Before the message itself: what is delivered after it is
                 // checked against the ticket as it now is.
                 self.bus
-                    .publish(Event::TicketChanged(record.ticket.clone()));
+                    .publish(Event::TicketChanged(Box::new(record.ticket.clone())));
             }
             let except = committed.origin.map_or(Except::Nobody, Except::Conn);
             let mut room_event = message_event(message, except);

@@ -182,7 +182,9 @@ fn decode(own_node: &str, wire: &[u8]) -> Option<Event> {
             },
             text: text()?,
         }),
-        Kind::TicketChanged => Event::TicketChanged(serde_json::from_slice::<Ticket>(body).ok()?),
+        Kind::TicketChanged => {
+            Event::TicketChanged(Box::new(serde_json::from_slice::<Ticket>(body).ok()?))
+        }
         Kind::Revoke { ticket, user } => Event::Revoke { ticket, user },
     })
 }

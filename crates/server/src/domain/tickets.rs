@@ -354,6 +354,7 @@ mod tests {
             last_seq: 0,
             external_id: None,
             metadata: None,
+            public_activity: None,
         }
     }
 

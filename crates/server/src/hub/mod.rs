@@ -332,6 +332,7 @@ mod tests {
             last_seq,
             external_id: None,
             metadata: None,
+            public_activity: None,
         }
     }
 

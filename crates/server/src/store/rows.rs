@@ -93,7 +93,18 @@ pub fn message_at<R: SqlRow>(row: &R, at: usize) -> Result<Message, R::Error> {
 }
 
 pub const TICKET_COLUMNS: &str = "t.id, t.asunto, t.estado, t.creado, t.actualizado, t.last_seq, \
-     c.id, c.nombre, c.avatar, a.id, a.nombre, a.rol, a.avatar, t.external_id, t.metadata";
+     c.id, c.nombre, c.avatar, a.id, a.nombre, a.rol, a.avatar, t.external_id, t.metadata, \
+     t.publico_actualizado, t.publico_seq";
+
+/// The activity a viewer's ticket lists are ordered by: customers do not
+/// see when internal notes were written (see `Ticket::seen_by_customer`).
+pub fn activity_column(sees_internal: bool) -> &'static str {
+    if sees_internal {
+        "t.actualizado"
+    } else {
+        "t.publico_actualizado"
+    }
+}
 
 pub const TICKET_FROM: &str =
     "tickets t JOIN users c ON c.id = t.cliente_id LEFT JOIN users a ON a.id = t.agente_id";
@@ -124,6 +135,7 @@ pub fn ticket<R: SqlRow>(row: &R) -> Result<Ticket, R::Error> {
         agent,
         external_id: row.col(13)?,
         metadata: row.col::<Option<JsonObject>>(14)?.map(|json| json.0),
+        public_activity: Some((row.at(15)?, row.col(16)?)),
     })
 }
 

@@ -234,6 +234,12 @@ impl Session {
             Some(since) => !cursor_matches(&store, &resume, since, &ticket).await?,
         };
         let since = if resync { None } else { resume.since };
+        // Nor the activity of notes in the ticket they are shown.
+        let ticket = if staff {
+            ticket
+        } else {
+            ticket.seen_by_customer()
+        };
         let history = match since {
             None => {
                 store

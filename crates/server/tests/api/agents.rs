@@ -752,3 +752,71 @@ async fn the_inbox_refuses_oversized_messages_and_floods() {
     assert!(answered >= 50, "the burst passes: {answered}");
     assert_eq!(closed.code, Some(4102));
 }
+
+/// When and how often the team writes notes does not show to the customer:
+/// their ticket views, their list's order and their greeting keep the
+/// activity of what they can see; staff see the notes' activity.
+#[tokio::test]
+async fn internal_notes_leave_no_trace_in_what_the_customer_sees_of_the_ticket() {
+    let app = spawn_app().await;
+    let older = app.ticket_for(&customer(1)).await;
+    let newer = app.ticket_for(&customer(1)).await;
+    let mut c = app.connect(older, &customer(1)).await;
+    c.expect("connection_established").await;
+    c.send_message("hola", "c1").await;
+    let said = c.wait_for("mensaje_confirmado").await;
+    // The newer ticket's public activity comes after the older one's.
+    let mut n = app.connect(newer, &customer(1)).await;
+    n.expect("connection_established").await;
+    n.send_message("otra cosa", "c2").await;
+    n.wait_for("mensaje_confirmado").await;
+    let before = customer_view(&app, older).await;
+    assert_eq!(before["last_seq"], 1, "{before}");
+    // A few milliseconds, so that a note's time differs from the message's.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let mut boss = app.connect(older, &supervisor(9)).await;
+    boss.expect("connection_established").await;
+    boss.send_json(note("cliente VIP, ojo", "n1")).await;
+    let noted = boss.wait_for("mensaje_confirmado").await;
+    assert_ne!(noted["timestamp"], said["timestamp"]);
+
+    let after = customer_view(&app, older).await;
+    assert_eq!(after["last_seq"], before["last_seq"], "{after}");
+    assert_eq!(after["actualizado"], before["actualizado"], "{after}");
+    let (_, staff) = app
+        .get(&format!("/api/soporte/tickets/{older}/"), &supervisor(9))
+        .await;
+    assert_eq!(staff["last_seq"], 2, "{staff}");
+    assert_ne!(staff["actualizado"], before["actualizado"], "{staff}");
+    // The customer's list keeps its order; staff see the note's ticket first.
+    let order = |list: &Value| -> Vec<i64> {
+        list["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_i64().unwrap())
+            .collect()
+    };
+    let (_, theirs) = app.get("/api/soporte/tickets/", &customer(1)).await;
+    assert_eq!(order(&theirs), vec![newer, older], "{theirs}");
+    assert_eq!(theirs["results"][1]["actualizado"], before["actualizado"]);
+    let (_, all) = app.get("/api/soporte/tickets/", &supervisor(9)).await;
+    assert_eq!(order(&all), vec![older, newer], "{all}");
+    // A new customer connection is greeted with the public activity.
+    let mut again = app.connect(older, &customer(1)).await;
+    let hello = again.expect("connection_established").await;
+    assert_eq!(hello["last_seq"], 1, "{hello}");
+    assert_eq!(hello["ticket"]["last_seq"], 1, "{hello}");
+    assert_eq!(hello["ticket"]["actualizado"], before["actualizado"]);
+    let mut staff_again = app.connect(older, &agent(50)).await;
+    let hello = staff_again.expect("connection_established").await;
+    assert_eq!(hello["last_seq"], 2, "{hello}");
+}
+
+async fn customer_view(app: &TestApp, ticket: i64) -> Value {
+    let (status, view) = app
+        .get(&format!("/api/soporte/tickets/{ticket}/"), &customer(1))
+        .await;
+    assert_eq!(status, 200, "{view}");
+    view
+}

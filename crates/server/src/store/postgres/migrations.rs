@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_webhooks.sql")),
     (6, include_str!("migrations/0006_erasure.sql")),
     (7, include_str!("migrations/0007_storage_quotas.sql")),
+    (8, include_str!("migrations/0008_public_activity.sql")),
 ];
 
 /// How many migrations this build knows.

@@ -174,7 +174,8 @@ pub async fn list_tickets<C: GenericClient>(
         limit,
     } = query_of;
     let limit = limit as i64;
-    let order = "ORDER BY t.actualizado DESC, t.id DESC LIMIT";
+    let activity = rows::activity_column(viewer.sees_internal);
+    let order = format!("ORDER BY {activity} DESC, t.id DESC LIMIT");
     let found = match scope {
         TicketScope::OwnedBy(id) => {
             let sql = format!(

@@ -156,8 +156,8 @@ impl WriteTx for PgTx<'_> {
 
     async fn insert_ticket(&mut self, row: &TicketRow<'_>) -> R<Option<TicketId>> {
         let sql =
-            "INSERT INTO tickets (asunto, cliente_id, external_id, metadata, creado, actualizado)
-             VALUES ($1, $2, $3, $4, $5, $5)
+            "INSERT INTO tickets (asunto, cliente_id, external_id, metadata, creado, actualizado, publico_actualizado)
+             VALUES ($1, $2, $3, $4, $5, $5, $5)
              ON CONFLICT (external_id) WHERE external_id IS NOT NULL DO NOTHING RETURNING id";
         let values: reads::Params = &[
             &row.subject,
@@ -229,7 +229,8 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn set_agent(&mut self, ticket: TicketId, agent: UserId, at: Timestamp) -> R<()> {
-        let sql = "UPDATE tickets SET agente_id = $2, actualizado = $3, asignado_at = COALESCE(asignado_at, $3) WHERE id = $1";
+        let sql = "UPDATE tickets SET agente_id = $2, actualizado = $3, publico_actualizado = $3,
+                 asignado_at = COALESCE(asignado_at, $3) WHERE id = $1";
         let written = execute(self.tx, sql, &[&ticket, &agent, &at.millis()]).await;
         self.db(written).map(drop)
     }
@@ -238,7 +239,8 @@ impl WriteTx for PgTx<'_> {
         let (state, at) = (change.state, change.at);
         let resolved_at = rows::resolved_at(change.resolved, "$3");
         let sql = format!(
-            "UPDATE tickets SET estado = $2, actualizado = $3, resuelto_at = {resolved_at} WHERE id = $1"
+            "UPDATE tickets SET estado = $2, actualizado = $3, publico_actualizado = $3,
+                 resuelto_at = {resolved_at} WHERE id = $1"
         );
         let written = execute(self.tx, &sql, &[&ticket, &state.as_str(), &at.millis()]).await;
         self.db(written).map(drop)
@@ -251,6 +253,8 @@ impl WriteTx for PgTx<'_> {
             self.tx,
             "WITH t AS (
                  UPDATE tickets SET last_seq = last_seq + 1, actualizado = $11,
+                     publico_seq = CASE WHEN $10 THEN publico_seq ELSE last_seq + 1 END,
+                     publico_actualizado = CASE WHEN $10 THEN publico_actualizado ELSE $11 END,
                      primera_respuesta_at = CASE WHEN $12 AND primera_respuesta_at IS NULL THEN $11
                                                  ELSE primera_respuesta_at END
                  WHERE id = $1 RETURNING last_seq, agente_id, external_id

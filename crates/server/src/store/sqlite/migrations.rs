@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("migrations/0007_webhooks.sql")),
     (8, include_str!("migrations/0008_erasure.sql")),
     (9, include_str!("migrations/0009_storage_quotas.sql")),
+    (10, include_str!("migrations/0010_public_activity.sql")),
 ];
 
 /// Applies what is missing; returns how many were applied.

@@ -113,8 +113,9 @@ pub fn list_tickets(
         TicketScope::AgentQueue(id) => ("(t.agente_id = ?1 OR t.agente_id IS NULL)", id),
         TicketScope::All => ("?1 = ?1", 0),
     };
+    let activity = rows::activity_column(viewer.sees_internal);
     let sql = format!(
-        "SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE {filter} ORDER BY t.actualizado DESC, t.id DESC LIMIT ?2"
+        "SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE {filter} ORDER BY {activity} DESC, t.id DESC LIMIT ?2"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let tickets = stmt
