@@ -69,15 +69,23 @@ impl Server {
             .args(extra)
             .env("SOPORTE_JWT_SECRET", SECRET)
             .env("SOPORTE_LOG", "warn")
-            // Every generated client is 127.0.0.1: the per-address limit is
-            // off with the others (an environment variable, so that builds
-            // older than that limit start too).
+            // Every generated client is 127.0.0.1: the per-address limits
+            // are off with the others (environment variables, so that builds
+            // older than those limits start too).
             .env(
                 "SOPORTE_MAX_CONNECTIONS_PER_IP",
                 if matches!(limits, Limits::Off) {
                     "0"
                 } else {
                     "256"
+                },
+            )
+            .env(
+                "SOPORTE_REQUESTS_PER_IP",
+                if matches!(limits, Limits::Off) {
+                    "0"
+                } else {
+                    "100"
                 },
             )
             .stdout(Stdio::piped())

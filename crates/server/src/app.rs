@@ -252,7 +252,10 @@ impl Application {
             self.listener,
             router,
             state.config.http_header_timeout,
-            crate::edge::per_ip::PerIp::new(state.config.max_connections_per_ip),
+            crate::edge::per_ip::PerIp::new(
+                state.config.max_connections_per_ip,
+                state.config.requests_per_ip,
+            ),
             shutdown.clone(),
         )
         .await;

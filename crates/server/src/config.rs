@@ -210,6 +210,12 @@ pub struct ServeArgs {
     /// hold at once; 0 turns the limit off (behind a proxy that limits them).
     #[arg(long, env = "SOPORTE_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     pub max_connections_per_ip: u32,
+    /// HTTP requests per second one client address may send over all its
+    /// connections (burst of five seconds' worth; 429 past it); 0 turns the
+    /// limit off (behind a proxy that limits them: every client then has
+    /// the proxy's address).
+    #[arg(long, env = "SOPORTE_REQUESTS_PER_IP", default_value_t = 100)]
+    pub requests_per_ip: u32,
     /// Base URL clients reach this node by (default: http:// + the bound address).
     #[arg(long, env = "SOPORTE_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -540,6 +546,8 @@ pub struct Config {
     pub max_connections: u32,
     /// Plain HTTP connections per client address (see `edge::per_ip`).
     pub max_connections_per_ip: u32,
+    /// HTTP requests per second per client address (0: no limit).
+    pub requests_per_ip: u32,
     pub public_url: Option<String>,
     pub max_message_length: usize,
     pub heartbeat_interval: Duration,
@@ -665,6 +673,7 @@ impl Config {
             max_connections_per_user: args.max_connections_per_user,
             max_connections: args.max_connections,
             max_connections_per_ip: args.max_connections_per_ip,
+            requests_per_ip: args.requests_per_ip,
             public_url,
             max_message_length: args.max_message_length,
             heartbeat_interval: Duration::from_secs(args.heartbeat_interval),
@@ -715,6 +724,7 @@ impl Config {
             max_connections_per_user: 20,
             max_connections: 18_000,
             max_connections_per_ip: 256,
+            requests_per_ip: 100,
             public_url: None,
             max_message_length: 5000,
             heartbeat_interval: Duration::from_secs(30),

@@ -28,6 +28,8 @@ pub struct Metrics {
     /// Connections closed because their outgoing queue was full.
     pub slow_consumers_closed: AtomicU64,
     pub rate_limited: AtomicU64,
+    /// HTTP requests refused for their address's rate (`--requests-per-ip`).
+    pub http_rate_limited: AtomicU64,
     pub http_requests: AtomicU64,
     /// Cluster mode: events published to / received from other nodes.
     pub cluster_published: AtomicU64,
@@ -68,6 +70,7 @@ impl Metrics {
             events_delivered: AtomicU64::new(0),
             slow_consumers_closed: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
+            http_rate_limited: AtomicU64::new(0),
             http_requests: AtomicU64::new(0),
             cluster_published: AtomicU64::new(0),
             cluster_received: AtomicU64::new(0),
@@ -113,7 +116,7 @@ impl Metrics {
         free_space: Option<u64>,
     ) -> String {
         let mut out = String::with_capacity(4096);
-        let counters: [(&str, &str, u64); 19] = [
+        let counters: [(&str, &str, u64); 20] = [
             (
                 "soporte_webhooks_delivered_total",
                 "Webhook deliveries a receiver answered with 2xx (this node)",
@@ -183,6 +186,11 @@ impl Metrics {
                 "soporte_rate_limited_total",
                 "Frames refused by the per-connection rate limit",
                 self.rate_limited.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_http_rate_limited_total",
+                "HTTP requests refused for their client address's rate (--requests-per-ip)",
+                self.http_rate_limited.load(Ordering::Relaxed),
             ),
             (
                 "soporte_http_requests_total",

@@ -1,4 +1,5 @@
-//! Rate limits: a token bucket, and the per-user message budgets built on it.
+//! Rate limits: a token bucket, buckets by key (a user, an address), and the
+//! per-user message budgets built on them.
 //!
 //! A connection has buckets of its own (in `ws::session`); a user has one
 //! message budget, spent by every message they send, whichever way it comes:
@@ -10,6 +11,7 @@
 use crate::cluster::budgets::RedisBudgets;
 use soporte_protocol::UserId;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -24,7 +26,7 @@ const SHARED_RETRY: Duration = Duration::from_secs(2);
 /// three seconds' worth, kept whether or not the user has a socket open.
 pub struct MessageBudgets {
     rate: u32,
-    buckets: Mutex<Buckets>,
+    local: KeyedBuckets<UserId>,
     /// Cluster mode: the budget all nodes share. This node's own buckets
     /// stand in while Redis cannot answer.
     shared: Option<RedisBudgets>,
@@ -32,8 +34,16 @@ pub struct MessageBudgets {
     shared_retry_at: Mutex<Option<Instant>>,
 }
 
-struct Buckets {
-    by_user: HashMap<UserId, TokenBucket>,
+/// A token bucket per key, each `rate` per second with `burst`; only keys
+/// that spent some of theirs recently are kept.
+pub struct KeyedBuckets<K> {
+    rate: u32,
+    burst: u32,
+    buckets: Mutex<Buckets<K>>,
+}
+
+struct Buckets<K> {
+    by_key: HashMap<K, TokenBucket>,
     /// The map is swept of refilled buckets when it reaches this size.
     sweep_at: usize,
 }
@@ -46,10 +56,7 @@ impl MessageBudgets {
     pub fn new(rate: u32) -> MessageBudgets {
         MessageBudgets {
             rate,
-            buckets: Mutex::new(Buckets {
-                by_user: HashMap::new(),
-                sweep_at: MIN_SWEEP_AT,
-            }),
+            local: KeyedBuckets::new(rate, burst(rate)),
             shared: None,
             shared_retry_at: Mutex::new(None),
         }
@@ -121,20 +128,51 @@ impl MessageBudgets {
     }
 
     fn take_locally_at(&self, user: UserId, wanted: u32, now: Instant) -> u32 {
-        let mut buckets = self.buckets.lock().expect("budgets lock");
-        let rate = self.rate;
+        self.local.take_up_to_at(user, wanted, now)
+    }
+
+    #[cfg(test)]
+    fn users_kept(&self) -> usize {
+        self.local.kept()
+    }
+}
+
+impl<K: Hash + Eq> KeyedBuckets<K> {
+    /// `rate == 0` means unlimited.
+    pub fn new(rate: u32, burst: u32) -> KeyedBuckets<K> {
+        KeyedBuckets {
+            rate,
+            burst,
+            buckets: Mutex::new(Buckets {
+                by_key: HashMap::new(),
+                sweep_at: MIN_SWEEP_AT,
+            }),
+        }
+    }
+
+    /// Takes one from `key`'s bucket; false when it is empty.
+    pub fn try_take(&self, key: K) -> bool {
+        self.take_up_to_at(key, 1, Instant::now()) == 1
+    }
+
+    fn take_up_to_at(&self, key: K, wanted: u32, now: Instant) -> u32 {
+        if self.rate == 0 {
+            return wanted;
+        }
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let (rate, burst) = (self.rate, self.burst);
         let taken = buckets
-            .by_user
-            .entry(user)
-            .or_insert_with(|| TokenBucket::new(rate, burst(rate)))
+            .by_key
+            .entry(key)
+            .or_insert_with(|| TokenBucket::new(rate, burst))
             .take_up_to_at(wanted, now);
         buckets.sweep(now);
         taken
     }
 
     #[cfg(test)]
-    fn users_kept(&self) -> usize {
-        self.buckets.lock().expect("budgets lock").by_user.len()
+    fn kept(&self) -> usize {
+        self.buckets.lock().expect("buckets lock").by_key.len()
     }
 }
 
@@ -143,16 +181,16 @@ fn burst(rate: u32) -> u32 {
     rate.saturating_mul(3)
 }
 
-impl Buckets {
+impl<K: Hash + Eq> Buckets<K> {
     /// A bucket that has refilled is the same as a new one, so it can go:
-    /// the map holds only users who wrote in the last few seconds. Sweeping
-    /// when the map doubles keeps the cost per message constant.
+    /// the map holds only keys that spent in the last few seconds. Sweeping
+    /// when the map doubles keeps the cost per take constant.
     fn sweep(&mut self, now: Instant) {
-        if self.by_user.len() < self.sweep_at {
+        if self.by_key.len() < self.sweep_at {
             return;
         }
-        self.by_user.retain(|_, bucket| !bucket.is_full_at(now));
-        self.sweep_at = (self.by_user.len() * 2).max(MIN_SWEEP_AT);
+        self.by_key.retain(|_, bucket| !bucket.is_full_at(now));
+        self.sweep_at = (self.by_key.len() * 2).max(MIN_SWEEP_AT);
     }
 }
 
@@ -291,13 +329,13 @@ mod tests {
         // long enough ago (in the bucket's clock) to have refilled.
         assert_eq!(budgets.take_locally(0, 10), 3);
         {
-            let mut buckets = budgets.buckets.lock().unwrap();
+            let mut buckets = budgets.local.buckets.lock().unwrap();
             let long_ago = Instant::now() - Duration::from_secs(10);
             for user in 1..MIN_SWEEP_AT as UserId {
                 let mut bucket = TokenBucket::new(1, 3);
                 bucket.last = long_ago;
                 bucket.tokens = 2.0;
-                buckets.by_user.insert(user, bucket);
+                buckets.by_key.insert(user, bucket);
             }
         }
         assert_eq!(budgets.users_kept(), MIN_SWEEP_AT);

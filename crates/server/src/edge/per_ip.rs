@@ -1,17 +1,25 @@
-//! Connections per client address, counted while they are plain HTTP: one
-//! address holding thousands of idle TCP connections exhausted the process's
-//! file handles. Upgraded WebSocket sockets leave this count and are bounded
-//! by the per-user and server-wide slots (`slots`).
+//! What one client address may hold and ask: connections, counted while
+//! they are plain HTTP (one address holding thousands of idle TCP
+//! connections exhausted the process's file handles; upgraded WebSocket
+//! sockets leave this count and are bounded by the per-user and server-wide
+//! slots, `slots`), and requests per second over all its connections.
 
+use crate::rate::KeyedBuckets;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-/// How many connections each address holds; `limit` 0 counts nothing.
+/// An address's burst of requests: five seconds' worth (a page's assets and
+/// a history full of thumbnails load at once).
+const REQUEST_BURST_SECONDS: u32 = 5;
+
+/// How many connections each address holds (`limit` 0 counts nothing) and
+/// how fast it may send requests (0: no limit).
 #[derive(Clone)]
 pub struct PerIp {
     limit: u32,
     held: Arc<Mutex<HashMap<IpAddr, u32>>>,
+    requests: Arc<KeyedBuckets<IpAddr>>,
 }
 
 /// One connection of an address; it is counted until this is dropped
@@ -22,11 +30,18 @@ pub struct Held {
 }
 
 impl PerIp {
-    pub fn new(limit: u32) -> PerIp {
+    pub fn new(limit: u32, requests_per_second: u32) -> PerIp {
+        let burst = requests_per_second.saturating_mul(REQUEST_BURST_SECONDS);
         PerIp {
             limit,
             held: Arc::default(),
+            requests: Arc::new(KeyedBuckets::new(requests_per_second, burst)),
         }
+    }
+
+    /// Whether `ip` may send one more request now.
+    pub fn request(&self, ip: IpAddr) -> bool {
+        self.requests.try_take(ip)
     }
 
     /// A place for one more connection of `ip`, or `None` when it holds its
@@ -69,7 +84,7 @@ mod tests {
 
     #[test]
     fn an_address_holds_up_to_its_limit_and_places_come_back() {
-        let per_ip = PerIp::new(2);
+        let per_ip = PerIp::new(2, 0);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let first = per_ip.take(a).unwrap();
@@ -83,9 +98,21 @@ mod tests {
         drop(_second);
         assert!(per_ip.held.lock().unwrap().is_empty());
         // 0: no limit, nothing counted.
-        let off = PerIp::new(0);
+        let off = PerIp::new(0, 0);
         let held: Vec<Held> = (0..1000).map_while(|_| off.take(a)).collect();
         assert_eq!(held.len(), 1000);
         assert!(off.held.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_address_sends_its_burst_then_waits_and_others_have_their_own() {
+        let per_ip = PerIp::new(0, 2);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let sent = (0..100).take_while(|_| per_ip.request(a)).count();
+        assert_eq!(sent, 2 * REQUEST_BURST_SECONDS as usize);
+        assert!(per_ip.request(b));
+        let off = PerIp::new(0, 0);
+        assert!((0..10_000).all(|_| off.request(a)));
     }
 }

@@ -13,6 +13,7 @@
 use super::per_ip::PerIp;
 use axum::Router;
 use hyper::server::conn::http1;
+use hyper::service::Service as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::pin::pin;
@@ -41,11 +42,11 @@ pub async fn serve(
         .header_read_timeout(header_timeout);
     let connections = TaskTracker::new();
     loop {
-        let (tcp, held) = tokio::select! {
+        let (tcp, held, peer_ip) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => match per_ip.take(peer.ip()) {
-                    Some(held) => (tcp, held),
+                    Some(held) => (tcp, held, peer.ip()),
                     None => {
                         // Closed at once: the address holds its limit.
                         tracing::debug!(ip = %peer.ip(), "connection refused: per-address limit");
@@ -67,7 +68,19 @@ pub async fn serve(
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
-        let service = TowerToHyperService::new(router.clone());
+        // Each request spends its address's budget first (the router is
+        // not reached past it).
+        let router = TowerToHyperService::new(router.clone());
+        let (limits, ip) = (per_ip.clone(), peer_ip);
+        let service = hyper::service::service_fn(move |request| {
+            let routed = limits.request(ip).then(|| router.call(request));
+            async move {
+                match routed {
+                    Some(response) => response.await,
+                    None => Ok(too_many_requests(ip)),
+                }
+            }
+        });
         let connection = http
             .serve_connection(TokioIo::new(tcp), service)
             .with_upgrades();
@@ -100,6 +113,24 @@ pub async fn serve(
         );
     }
 }
+/// The answer to a request over its address's rate (`--requests-per-ip`).
+fn too_many_requests(ip: std::net::IpAddr) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    tracing::debug!(%ip, "request refused: per-address rate");
+    crate::metrics::METRICS
+        .http_rate_limited
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut response = super::error::ApiError::TooManyRequests(
+        "Demasiadas peticiones desde esta dirección. Espera un momento.".into(),
+    )
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    response
+}
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -84,7 +84,7 @@ pub async fn serve(
         router(max_frame),
         std::time::Duration::from_secs(crate::config::HTTP_HEADER_TIMEOUT_SECS),
         // A conformance tool, not a service: no per-address limit.
-        crate::edge::per_ip::PerIp::new(0),
+        crate::edge::per_ip::PerIp::new(0, 0),
         shutdown,
     )
     .await;

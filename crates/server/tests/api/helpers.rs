@@ -212,6 +212,8 @@ pub async fn spawn_on(
     let mut config = Config::for_database(dir.path().join("unused.db"));
     config.database = database.url();
     config.msg_rate = 0;
+    // Every test client is 127.0.0.1; the per-address rate has its own test.
+    config.requests_per_ip = 0;
     config.storage = StorageLocation::Folder(dir.path().join("files"));
     adjust(&mut config);
     let app = Application::build(config, verifier)

@@ -1201,3 +1201,54 @@ async fn one_address_holds_a_bounded_number_of_idle_connections() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// One address cannot make the server answer requests as fast as it sends
+/// them: past `--requests-per-ip` (burst of five seconds' worth) it gets 429
+/// with `Retry-After`, before any route runs; another address is not held.
+#[tokio::test]
+async fn one_address_sends_a_bounded_number_of_requests_per_second() {
+    // Metrics on their own listener: the chat port refuses this address.
+    let app = spawn_with(|c| {
+        c.requests_per_ip = 4;
+        c.metrics_bind = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        let answer = http.get(app.url("/healthz")).send().await.unwrap();
+        if answer.status() == 429 {
+            assert_eq!(answer.headers()["retry-after"], "1");
+            let body: serde_json::Value = answer.json().await.unwrap();
+            assert!(body["detalle"]
+                .as_str()
+                .unwrap()
+                .contains("Demasiadas peticiones"));
+            statuses.push(429);
+        } else {
+            statuses.push(answer.status().as_u16());
+        }
+    }
+    let served = statuses.iter().filter(|s| **s == 200).count();
+    // The burst (20), and what refilled while the 40 were sent (4/s).
+    assert!((20..=24).contains(&served), "{statuses:?}");
+    assert!(statuses[..20].iter().all(|s| *s == 200), "{statuses:?}");
+    let apart = app.metrics_addr.expect("a metrics address");
+    let metrics = http
+        .get(format!("http://{apart}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("soporte_http_rate_limited_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("the refusals are counted");
+    assert!(refused >= 16, "{refused}");
+    // A WebSocket upgrade is a request like any other.
+    let refused = tokio_tungstenite::connect_async(app.ws_url(1, &customer(1))).await;
+    assert!(refused.is_err(), "the upgrade got through");
+}
