@@ -86,8 +86,12 @@ impl TicketView {
 
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct TicketList {
+    /// Tickets in this page.
     pub count: usize,
     pub results: Vec<TicketView>,
+    /// The URL of the next page (older activity), `null` on the last one.
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 /// `GET .../chat/historial/`: Django REST framework's page shape.

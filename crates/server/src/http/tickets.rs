@@ -22,7 +22,7 @@ use soporte_protocol::rest::{
 };
 use soporte_protocol::server::{TicketChange, TicketUpdated};
 use soporte_protocol::ServerFrame;
-use soporte_protocol::{Role, Ticket};
+use soporte_protocol::{Role, Ticket, TicketId, Timestamp};
 
 const MAX_SUBJECT_CHARS: usize = 200;
 const DEFAULT_LIST: usize = 100;
@@ -163,6 +163,9 @@ fn customer_of(actor: &Actor, named: Option<CustomerField>) -> Result<NewCustome
 struct ListParams {
     #[serde(default)]
     limit: Option<usize>,
+    /// Where the page starts: a previous page's `next` carries it.
+    #[serde(default)]
+    cursor: Option<String>,
     /// The ticket with the host's id (staff and service keys).
     #[serde(default)]
     external_id: Option<String>,
@@ -196,18 +199,39 @@ async fn list(
         },
     };
     let limit = params.limit.unwrap_or(DEFAULT_LIST).clamp(1, MAX_LIST);
-    let results = state
-        .store
-        .list_tickets(TicketQuery::new(scope, viewer_of(&actor), limit))
-        .await?;
+    let mut query = TicketQuery::new(scope, viewer_of(&actor), limit);
+    query.after = params.cursor.as_deref().map(parse_cursor).transpose()?;
+    let results = state.store.list_tickets(query).await?;
     let results = results
         .into_iter()
         .map(|view| staff_view(view, &actor))
         .collect::<Vec<_>>();
+    // The cursor is the last ticket's activity as this viewer sees it, the
+    // order the store listed them in.
+    let next = (results.len() == limit).then(|| {
+        let last = &results[results.len() - 1].ticket;
+        format!(
+            "{}/api/soporte/tickets/?limit={limit}&cursor={}.{}",
+            state.public_url,
+            last.updated.millis(),
+            last.id
+        )
+    });
     Ok(Json(TicketList {
         count: results.len(),
         results,
+        next,
     }))
+}
+
+/// `cursor` as `next` writes it: the activity time (ms) and id of the last
+/// ticket of the page before.
+fn parse_cursor(cursor: &str) -> Result<(Timestamp, TicketId), ApiError> {
+    cursor
+        .split_once('.')
+        .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.parse::<TicketId>().ok()?)))
+        .map(|(at, id)| (Timestamp::from_millis(at), id))
+        .ok_or_else(|| ApiError::BadRequest("cursor no es válido: usa el enlace next.".into()))
 }
 
 /// A view as the actor may see it: the host's data for staff only.
@@ -242,6 +266,7 @@ async fn by_external_id(
     Ok(Json(TicketList {
         count: results.len(),
         results,
+        next: None,
     }))
 }
 

@@ -289,6 +289,10 @@ pub struct TicketQuery {
     pub scope: TicketScope,
     pub viewer: Viewer,
     pub limit: usize,
+    /// Only tickets after this one in the list's order (newest activity
+    /// first, as the viewer sees it; then the highest id): its activity time
+    /// and id.
+    pub after: Option<(Timestamp, TicketId)>,
 }
 
 impl TicketQuery {
@@ -297,6 +301,7 @@ impl TicketQuery {
             scope,
             viewer,
             limit,
+            after: None,
         }
     }
 }

@@ -106,6 +106,14 @@ pub fn activity_column(sees_internal: bool) -> &'static str {
     }
 }
 
+/// Tickets after a page's last one in the order of `activity_column`;
+/// `at` and `id` are the placeholders of its activity time and id (a page
+/// from the start passes the largest of both).
+pub fn after_page(sees_internal: bool, at: &str, id: &str) -> String {
+    let activity = activity_column(sees_internal);
+    format!("({activity} < {at} OR ({activity} = {at} AND t.id < {id}))")
+}
+
 pub const TICKET_FROM: &str =
     "tickets t JOIN users c ON c.id = t.cliente_id LEFT JOIN users a ON a.id = t.agente_id";
 

@@ -247,3 +247,65 @@ async fn customers_cannot_flood_the_queue_with_tickets() {
     let (_, mine) = app.get("/api/soporte/tickets/", &customer(7)).await;
     assert_eq!(mine["count"], 5, "{mine}");
 }
+
+/// Lists page by cursor: however many tickets come after, the oldest stays
+/// reachable, each ticket once, in activity order; a made-up cursor is 400.
+#[tokio::test]
+async fn ticket_lists_page_through_every_ticket_once() {
+    let app = spawn_app().await;
+    let mut created = Vec::new();
+    for customer_id in 1..=7 {
+        created.push(app.ticket_for(&customer(customer_id)).await);
+    }
+    // The oldest ticket has the newest activity of one: a message.
+    let mut ws = app.connect(created[0], &customer(1)).await;
+    ws.expect("connection_established").await;
+    ws.send_message("sigo aquí", "c1").await;
+    ws.wait_for("mensaje_confirmado").await;
+    let mut expected: Vec<i64> = created[1..].iter().rev().copied().collect();
+    expected.insert(0, created[0]);
+
+    let mut seen = Vec::new();
+    let mut url = app.url("/api/soporte/tickets/?limit=3");
+    let mut pages = 0;
+    loop {
+        let page: Value = app
+            .http
+            .get(&url)
+            .bearer_auth(supervisor(9))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        pages += 1;
+        seen.extend(
+            page["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_i64().unwrap()),
+        );
+        match page["next"].as_str() {
+            Some(next) => url = next.to_string(),
+            None => break,
+        }
+        assert!(pages < 10, "paging does not end");
+    }
+    assert_eq!(seen, expected);
+    assert_eq!(pages, 3);
+    for bad in ["x", "12", "1.x", "9223372036854775808.1"] {
+        let (status, body) = app
+            .get(
+                &format!("/api/soporte/tickets/?cursor={bad}"),
+                &supervisor(9),
+            )
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(
+            body["detalle"].as_str().unwrap().contains("cursor"),
+            "{body}"
+        );
+    }
+}

@@ -172,29 +172,22 @@ pub async fn list_tickets<C: GenericClient>(
         scope,
         viewer,
         limit,
+        after,
     } = query_of;
     let limit = limit as i64;
+    let (after_at, after_id) = after.map_or((i64::MAX, i64::MAX), |(at, id)| (at.millis(), id));
     let activity = rows::activity_column(viewer.sees_internal);
     let order = format!("ORDER BY {activity} DESC, t.id DESC LIMIT");
-    let found = match scope {
-        TicketScope::OwnedBy(id) => {
-            let sql = format!(
-                "SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE t.cliente_id = $1 {order} $2"
-            );
-            query(c, &sql, &[&id, &limit]).await?
-        }
-        TicketScope::AgentQueue(id) => {
-            let sql = format!(
-                "SELECT {TICKET_COLUMNS} FROM {TICKET_FROM}
-                 WHERE (t.agente_id = $1 OR t.agente_id IS NULL) {order} $2"
-            );
-            query(c, &sql, &[&id, &limit]).await?
-        }
-        TicketScope::All => {
-            let sql = format!("SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} {order} $1");
-            query(c, &sql, &[&limit]).await?
-        }
+    // $1 the scope's user (unused for all), $2 the limit, $3 and $4 the page.
+    let page = rows::after_page(viewer.sees_internal, "$3", "$4");
+    let (filter, owner) = match scope {
+        TicketScope::OwnedBy(id) => ("t.cliente_id = $1", id),
+        TicketScope::AgentQueue(id) => ("(t.agente_id = $1 OR t.agente_id IS NULL)", id),
+        TicketScope::All => ("$1::bigint IS NOT NULL", 0),
     };
+    let sql =
+        format!("SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE {filter} AND {page} {order} $2");
+    let found = query(c, &sql, &[&owner, &limit, &after_at, &after_id]).await?;
     let tickets = all(&found, rows::ticket)?;
     if tickets.is_empty() {
         return Ok(Vec::new());

@@ -107,7 +107,10 @@ pub fn list_tickets(
         scope,
         viewer,
         limit,
+        after,
     } = query;
+    let (after_at, after_id) = after.map_or((i64::MAX, i64::MAX), |(at, id)| (at.millis(), id));
+    let page = rows::after_page(viewer.sees_internal, "?3", "?4");
     let (filter, owner) = match scope {
         TicketScope::OwnedBy(id) => ("t.cliente_id = ?1", id),
         TicketScope::AgentQueue(id) => ("(t.agente_id = ?1 OR t.agente_id IS NULL)", id),
@@ -115,11 +118,14 @@ pub fn list_tickets(
     };
     let activity = rows::activity_column(viewer.sees_internal);
     let sql = format!(
-        "SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE {filter} ORDER BY {activity} DESC, t.id DESC LIMIT ?2"
+        "SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE {filter} AND {page}
+         ORDER BY {activity} DESC, t.id DESC LIMIT ?2"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let tickets = stmt
-        .query_map(params![owner, limit as i64], |row| rows::ticket(row))?
+        .query_map(params![owner, limit as i64, after_at, after_id], |row| {
+            rows::ticket(row)
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     tickets
         .into_iter()
