@@ -116,6 +116,17 @@ function Console() {
             {queue.map(row)}
             {queue.length === 0 && <li className="demo-muted">{es ? 'La cola está vacía.' : 'The queue is empty.'}</li>}
           </ul>
+          {inbox.more && (
+            <button
+              type="button"
+              className="demo-load-more"
+              data-testid="load-more"
+              disabled={inbox.loadingMore}
+              onClick={() => inbox.loadMore().catch(() => setNotice(es ? 'No se pudieron cargar más conversaciones.' : 'Could not load more conversations.'))}
+            >
+              {inbox.loadingMore ? (es ? 'Cargando…' : 'Loading…') : es ? 'Cargar conversaciones anteriores' : 'Load earlier conversations'}
+            </button>
+          )}
         </aside>
         <section className="demo-conversation-pane">
           {notice && (

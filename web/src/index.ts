@@ -30,6 +30,7 @@ export type {
   UploadAuthorization,
   AgentView,
   InboxSnapshot,
+  TicketList,
   InboxMessage,
   InboxTyping,
   CannedResponse,

@@ -63,6 +63,44 @@ describe('InboxClient state', () => {
     expect(c.getState().typing[1]).toEqual([]);
   });
 
+  it('loads older tickets page by page from where the snapshot ends', async () => {
+    const pages: Record<string, { results: TicketView[]; next: string | null }> = {
+      'http://chat.test/api/soporte/tickets/?limit=2&cursor=a': { results: [ticket(2, { agente: null }), ticket(0)], next: 'http://chat.test/p2' },
+      'http://chat.test/p2': { results: [ticket(3, { actualizado: '2026-11-27T09:00:00.000Z' })], next: null },
+    };
+    const asked: { url: string; auth: string | undefined }[] = [];
+    const fetchImpl = (async (url: string, init?: RequestInit) => {
+      asked.push({ url, auth: (init?.headers as Record<string, string> | undefined)?.Authorization });
+      return new Response(JSON.stringify(pages[url]), { status: 200 });
+    }) as typeof fetch;
+    const c = new InboxClient({ baseUrl: 'ws://chat.test', network: null, fetchImpl, getToken: () => 'tok' });
+    c.handle({ tipo: 'inbox', data: { ...(snapshot.data as object), next: 'http://chat.test/api/soporte/tickets/?limit=2&cursor=a' } } as InboxFrame);
+    expect(c.getState().more).not.toBeNull();
+    await c.loadMore();
+    // Ticket 2 was listed already: once only; ticket 0 joins in activity order.
+    expect(c.getState().tickets.map((t) => t.id)).toEqual([2, 1, 0]);
+    expect(c.getState().more).toBe('http://chat.test/p2');
+    await c.loadMore();
+    expect(c.getState().tickets.map((t) => t.id)).toEqual([2, 1, 0, 3]);
+    expect(c.getState().more).toBeNull();
+    await c.loadMore(); // nothing left: no request
+    expect(asked).toEqual([
+      { url: 'http://chat.test/api/soporte/tickets/?limit=2&cursor=a', auth: 'Bearer tok' },
+      { url: 'http://chat.test/p2', auth: 'Bearer tok' },
+    ]);
+    expect(c.getState().loadingMore).toBe(false);
+  });
+
+  it('keeps the list as it was when a page cannot be read', async () => {
+    const fetchImpl = (async () => new Response('{}', { status: 503 })) as unknown as typeof fetch;
+    const c = new InboxClient({ baseUrl: 'ws://chat.test', network: null, fetchImpl, getToken: () => 'tok' });
+    c.handle({ tipo: 'inbox', data: { ...(snapshot.data as object), next: 'http://chat.test/p' } } as InboxFrame);
+    await expect(c.loadMore()).rejects.toThrow('503');
+    expect(c.getState().tickets.map((t) => t.id)).toEqual([2, 1]);
+    expect(c.getState().more).toBe('http://chat.test/p');
+    expect(c.getState().loadingMore).toBe(false);
+  });
+
   it('gives a new snapshot on each change and keeps the old one intact', () => {
     const c = inbox();
     const before = c.getState();

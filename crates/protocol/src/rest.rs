@@ -84,6 +84,23 @@ impl TicketView {
     }
 }
 
+/// The URL of the ticket list's page after one that ended with `last`
+/// (`base`: the server's public URL); its cursor is `last`'s activity time,
+/// as the reader saw it, and id.
+pub fn next_tickets_url(base: &str, limit: usize, last: &Ticket) -> String {
+    format!(
+        "{base}/api/soporte/tickets/?limit={limit}&cursor={}.{}",
+        last.updated.millis(),
+        last.id
+    )
+}
+
+/// The activity time and id a `cursor` of [`next_tickets_url`] carries.
+pub fn parse_tickets_cursor(cursor: &str) -> Option<(Timestamp, TicketId)> {
+    let (at, id) = cursor.split_once('.')?;
+    Some((Timestamp::from_millis(at.parse().ok()?), id.parse().ok()?))
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct TicketList {
     /// Tickets in this page.

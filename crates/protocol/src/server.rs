@@ -203,6 +203,10 @@ pub struct InboxSnapshot {
     pub tickets: Vec<crate::rest::TicketView>,
     #[serde(rename = "agentes")]
     pub agents: Vec<AgentView>,
+    /// When `tickets` is not all of them: the REST list page that follows
+    /// (`GET /api/soporte/tickets/`, same scope, older activity).
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 /// A message preview for inboxes: enough to list, not the whole message.

@@ -11,6 +11,7 @@ import type {
   InboxSnapshot,
   InboxTyping,
   Person,
+  TicketList,
   TicketUpdated,
   TicketView,
   TokenSource,
@@ -29,6 +30,9 @@ export interface InboxState {
   /** Ticket id → who is typing there now. */
   typing: Record<number, Person[]>;
   error: InboxError | null;
+  /** Older tickets not listed yet: the page `loadMore` reads next (`null`: all are listed). */
+  more: string | null;
+  loadingMore: boolean;
 }
 
 export interface InboxEvents {
@@ -70,7 +74,16 @@ type Greeting = Extract<InboxFrame, { tipo: 'inbox' }>;
  * state.
  */
 export class InboxClient {
-  private readonly store = new StateStore<InboxState>({ status: 'disconnected', usuario: null, tickets: [], agentes: [], typing: {}, error: null });
+  private readonly store = new StateStore<InboxState>({
+    status: 'disconnected',
+    usuario: null,
+    tickets: [],
+    agentes: [],
+    typing: {},
+    error: null,
+    more: null,
+    loadingMore: false,
+  });
   private readonly emitter = new Emitter<InboxEvents>();
   private readonly socket: ReconnectingSocket<InboxFrame, InboxClientFrame, Greeting>;
   private token: TokenSource | undefined;
@@ -141,6 +154,32 @@ export class InboxClient {
     this.socket.disconnect();
   }
 
+  /**
+   * Lists the next page of older tickets (the snapshot holds the newest
+   * 200): those not listed yet join, in activity order. Rejects when the
+   * page cannot be read; the state is then as before.
+   */
+  async loadMore(): Promise<void> {
+    const { more, loadingMore } = this.store.getState();
+    if (!more || loadingMore) return;
+    this.store.set({ loadingMore: true });
+    try {
+      const token = await this.tokenForConnection();
+      const fetchImpl = this.config.fetchImpl ?? fetch;
+      const response = await fetchImpl(more, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+      if (!response.ok) throw new Error(`GET ${more}: HTTP ${response.status}`);
+      const page = (await response.json()) as TicketList;
+      const state = this.store.getState();
+      // A new snapshot replaced the list meanwhile: it has its own `more`.
+      if (state.more !== more) return;
+      const listed = new Set(state.tickets.map((t) => t.id));
+      const older = page.results.filter((t) => !listed.has(t.id));
+      this.store.set({ tickets: sortTickets([...state.tickets, ...older]), more: page.next ?? null });
+    } finally {
+      this.store.set({ loadingMore: false });
+    }
+  }
+
   /** The ticket shown now: its unread count stays at zero while it is open. */
   setOpenTicket(ticketId: number | null): void {
     this.openTicket = ticketId;
@@ -165,6 +204,7 @@ export class InboxClient {
           tickets: sortTickets(snapshot.tickets.map((t) => (t.id === this.openTicket ? { ...t, no_leidos: 0 } : t))),
           agentes: snapshot.agentes,
           typing: {},
+          more: snapshot.next ?? null,
         });
         return this.emitter.emit('inbox', snapshot);
       }

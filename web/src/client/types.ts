@@ -208,6 +208,16 @@ export interface InboxSnapshot {
   usuario: Person;
   tickets: TicketView[];
   agentes: AgentView[];
+  /** When `tickets` is not all of them: the REST list page that follows. */
+  next?: string | null;
+}
+
+/** `GET /api/soporte/tickets/`: one page, newest activity first. */
+export interface TicketList {
+  count: number;
+  results: TicketView[];
+  /** The next page's URL; `null` on the last. */
+  next?: string | null;
 }
 
 export interface InboxMessage {

@@ -9,4 +9,9 @@ export type InboxSnapshot = { usuario: Person,
  * ticket), newest activity first, with unread counts and last message.
  * Closed tickets are included: clients filter by `estado`.
  */
-tickets: Array<TicketView>, agentes: Array<AgentView>, };
+tickets: Array<TicketView>, agentes: Array<AgentView>, 
+/**
+ * When `tickets` is not all of them: the REST list page that follows
+ * (`GET /api/soporte/tickets/`, same scope, older activity).
+ */
+next: string | null, };

@@ -40,6 +40,7 @@ export function useAgentInbox(config: UseAgentInboxConfig = {}) {
     ...state,
     client,
     setOpenTicket: (id: number | null) => client.setOpenTicket(id),
+    loadMore: () => client.loadMore(),
     reconnect: () => client.reconnect(),
   };
 }

@@ -18,7 +18,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use soporte_protocol::rest::{
-    AssignRequest, CreateTicket, CustomerField, StateRequest, TicketList, TicketView,
+    next_tickets_url, parse_tickets_cursor, AssignRequest, CreateTicket, CustomerField,
+    StateRequest, TicketList, TicketView,
 };
 use soporte_protocol::server::{TicketChange, TicketUpdated};
 use soporte_protocol::ServerFrame;
@@ -208,15 +209,8 @@ async fn list(
         .collect::<Vec<_>>();
     // The cursor is the last ticket's activity as this viewer sees it, the
     // order the store listed them in.
-    let next = (results.len() == limit).then(|| {
-        let last = &results[results.len() - 1].ticket;
-        format!(
-            "{}/api/soporte/tickets/?limit={limit}&cursor={}.{}",
-            state.public_url,
-            last.updated.millis(),
-            last.id
-        )
-    });
+    let next = (results.len() == limit)
+        .then(|| next_tickets_url(&state.public_url, limit, &results[limit - 1].ticket));
     Ok(Json(TicketList {
         count: results.len(),
         results,
@@ -224,13 +218,9 @@ async fn list(
     }))
 }
 
-/// `cursor` as `next` writes it: the activity time (ms) and id of the last
-/// ticket of the page before.
+/// `cursor` as `next` writes it.
 fn parse_cursor(cursor: &str) -> Result<(Timestamp, TicketId), ApiError> {
-    cursor
-        .split_once('.')
-        .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.parse::<TicketId>().ok()?)))
-        .map(|(at, id)| (Timestamp::from_millis(at), id))
+    parse_tickets_cursor(cursor)
         .ok_or_else(|| ApiError::BadRequest("cursor no es válido: usa el enlace next.".into()))
 }
 

@@ -134,10 +134,16 @@ async fn snapshot(state: &AppState, identity: &Identity) -> Result<ServerFrame, 
             SNAPSHOT_TICKETS,
         ))
         .await?;
+    // The rest is paged over REST, from where the snapshot ends.
+    let next = (tickets.len() == SNAPSHOT_TICKETS).then(|| {
+        let last = &tickets[SNAPSHOT_TICKETS - 1].ticket;
+        soporte_protocol::rest::next_tickets_url(&state.public_url, SNAPSHOT_TICKETS, last)
+    });
     Ok(ServerFrame::Inbox(InboxSnapshot {
         user: identity.user.person(),
         tickets,
         agents: agent_views(state).await?,
+        next,
     }))
 }
 

@@ -820,3 +820,48 @@ async fn customer_view(app: &TestApp, ticket: i64) -> Value {
     assert_eq!(status, 200, "{view}");
     view
 }
+
+/// The inbox snapshot holds the newest 200 tickets; past them it says where
+/// the REST list goes on, so a flood of new tickets never hides the others.
+#[tokio::test]
+async fn the_inbox_snapshot_leads_to_every_older_ticket() {
+    let app = spawn_app().await;
+    let mut created = Vec::new();
+    for id in 1..=205 {
+        created.push(app.ticket_for(&customer(id)).await);
+    }
+    let (_inbox, snapshot) = app.inbox(&supervisor(9)).await;
+    let mut seen: Vec<i64> = snapshot["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seen.len(), 200);
+    let next = snapshot["next"].as_str().expect("a next page").to_string();
+    let page: Value = app
+        .http
+        .get(&next)
+        .bearer_auth(supervisor(9))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    seen.extend(
+        page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_i64().unwrap()),
+    );
+    assert!(page["next"].is_null(), "{}", page["next"]);
+    created.reverse();
+    assert_eq!(seen, created, "every ticket once, newest first");
+    // A small inbox is whole: no next.
+    let small = spawn_app().await;
+    small.ticket_for(&customer(1)).await;
+    let (_inbox, snapshot) = small.inbox(&supervisor(9)).await;
+    assert!(snapshot["next"].is_null(), "{snapshot}");
+}
