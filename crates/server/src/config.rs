@@ -10,10 +10,19 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The version `--version` and `soporte_build_info` report: the crate's,
+/// and the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("SOPORTE_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "soporte",
-    version,
+    version = VERSION,
     about = "Soporte: real-time support chat server"
 )]
 pub struct Cli {

@@ -10,7 +10,20 @@ use soporte_server::store::sqlite::SqliteStore;
 use soporte_server::{demo, Application};
 use std::process::ExitCode;
 
+/// Settings that may hold a secret, and so may also come from a file named
+/// by `<NAME>_FILE` (Docker and Kubernetes secrets, systemd credentials).
+const SECRET_SETTINGS: [&str; 4] = [
+    "SOPORTE_JWT_SECRET",
+    "SOPORTE_DATABASE_URL",
+    "SOPORTE_REDIS_URL",
+    "AWS_SECRET_ACCESS_KEY",
+];
+
 fn main() -> ExitCode {
+    if let Err(message) = secrets_from_files() {
+        eprintln!("soporte: {message}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
@@ -26,6 +39,34 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// For each of [`SECRET_SETTINGS`] given as `<NAME>_FILE`, reads the file
+/// (one trailing newline dropped) into `<NAME>`, before anything reads the
+/// environment. Both set, or a file that cannot be read, is an error.
+fn secrets_from_files() -> Result<(), String> {
+    for name in SECRET_SETTINGS {
+        let file_var = format!("{name}_FILE");
+        let Some(path) = std::env::var_os(&file_var) else {
+            continue;
+        };
+        if std::env::var_os(name).is_some() {
+            return Err(format!("{name} and {file_var} are both set: set one"));
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("{file_var}: cannot read {}: {e}", path.to_string_lossy()))?;
+        let value = text
+            .strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+            .unwrap_or(&text);
+        if value.is_empty() {
+            return Err(format!("{file_var}: {} is empty", path.to_string_lossy()));
+        }
+        // First thing in `main`, before any thread exists (the runtime
+        // starts later): nothing reads the environment while it changes.
+        std::env::set_var(name, value);
+    }
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {

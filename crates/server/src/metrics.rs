@@ -247,6 +247,14 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP soporte_build_info The version and commit this node runs\n\
+             # TYPE soporte_build_info gauge\n\
+             soporte_build_info{{version=\"{}\",commit=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            env!("SOPORTE_GIT_COMMIT")
+        );
         if let Some(free) = free_space {
             let name = "soporte_storage_free_bytes";
             let _ = writeln!(

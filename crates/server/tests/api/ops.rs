@@ -47,6 +47,12 @@ async fn health_readiness_and_metrics_answer() {
             .unwrap()
     };
     assert!(value("soporte_messages_committed_total") >= 1.0);
+    // Which build answers: the version and commit `--version` prints.
+    let build = format!(
+        "soporte_build_info{{version=\"{}\",commit=\"",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(metrics.contains(&build), "{metrics}");
     // What SQLite's caches hold, reported by the store that has them.
     assert_eq!(
         metrics.contains("soporte_sqlite_memory_bytes"),
@@ -190,4 +196,80 @@ async fn metrics_can_be_kept_off_the_chat_port() {
             .status(),
         404
     );
+}
+
+fn soporte(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_soporte"));
+    command.args(args).env_remove("SOPORTE_JWT_SECRET");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("the soporte binary runs")
+}
+
+#[test]
+fn the_version_names_the_build() {
+    let out = soporte(&["--version"], &[]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    // `soporte 0.1.0 (<12 hex digits>)`, or `(unknown)` outside a checkout.
+    let commit = text
+        .trim()
+        .strip_prefix(&format!("soporte {} (", env!("CARGO_PKG_VERSION")))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{text:?}"));
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{commit:?}"
+    );
+}
+
+/// Secrets may come from files (`<NAME>_FILE`, as Docker and Kubernetes
+/// mount them): the value is the file's text without its final newline.
+#[test]
+fn secrets_can_be_read_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("jwt");
+    std::fs::write(&file, format!("{SECRET}\n")).unwrap();
+    let path = file.to_str().unwrap();
+    let token_args = ["token", "--sub", "7", "--name", "Ana", "--role", "CLIENTE"];
+    let out = soporte(&token_args, &[("SOPORTE_JWT_SECRET_FILE", path)]);
+    assert!(out.status.success(), "{out:?}");
+    let token = String::from_utf8(out.stdout).unwrap();
+    let claims = soporte_server::auth::Verifier::hs256(SECRET)
+        .unwrap()
+        .verify(token.trim())
+        .expect("signed with the file's secret, newline dropped");
+    assert_eq!(claims.id, 7);
+    // Both, a missing file, an empty one: one line saying which, exit 1.
+    std::fs::write(dir.path().join("empty"), "\n").unwrap();
+    let empty = dir.path().join("empty");
+    for (env, says) in [
+        (
+            vec![
+                ("SOPORTE_JWT_SECRET_FILE", path),
+                ("SOPORTE_JWT_SECRET", SECRET),
+            ],
+            "both set",
+        ),
+        (
+            vec![("SOPORTE_JWT_SECRET_FILE", "/nonexistent/jwt")],
+            "cannot read",
+        ),
+        (
+            vec![("SOPORTE_JWT_SECRET_FILE", empty.to_str().unwrap())],
+            "is empty",
+        ),
+        (
+            vec![("SOPORTE_DATABASE_URL_FILE", "/nonexistent/db")],
+            "SOPORTE_DATABASE_URL_FILE",
+        ),
+    ] {
+        let out = soporte(&token_args, &env);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("soporte: ") && err.contains(says), "{err}");
+    }
 }
