@@ -276,6 +276,7 @@ impl Application {
 fn router(state: AppState) -> axum::Router {
     use axum::extract::DefaultBodyLimit;
     use axum::middleware;
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
     axum::Router::new()
         .merge(crate::http::router(
             state.config.max_file_size,
@@ -285,11 +286,12 @@ fn router(state: AppState) -> axum::Router {
         // Largest REST body (`--max-request-body`, default 1 MiB: a sync of
         // 100 long messages fits with room to spare). Uploads set their own.
         .layer(DefaultBodyLimit::max(state.config.max_request_body))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::edge::cors,
-        ))
+        .layer(crate::edge::cors_layer(&state.allowed_origins))
         .layer(middleware::from_fn(crate::edge::log_request))
+        // Outermost: every request has an id before it is logged, and its
+        // answer carries it.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 

@@ -9,13 +9,15 @@ pub mod serve;
 
 use crate::metrics::METRICS;
 use crate::state::AppState;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::extract::Request;
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::MethodRouter;
 use axum::Router;
 use std::sync::atomic::Ordering;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::RequestId;
 
 /// Registers `path` (which ends in `/`, as the seed's client calls it) and the
 /// same path without the trailing slash.
@@ -94,39 +96,27 @@ fn looks_like_a_token(text: &str) -> bool {
 
 /// `%XX` escapes and `+` decoded (a parameter name may be spelled that way).
 fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(high), Some(low)) => {
-                    out.push((high * 16 + low) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
-/// One debug line per request (method, path with credentials redacted,
-/// status, time). Nothing else in the server logs a request's URI.
+/// One line per request at INFO (its id, method, path with credentials
+/// redacted, status, time), the access log. Nothing else in the server logs
+/// a request's URI.
 pub async fn log_request(request: Request, next: Next) -> Response {
-    if !tracing::enabled!(tracing::Level::DEBUG) {
+    METRICS.http_requests.fetch_add(1, Ordering::Relaxed);
+    if !tracing::enabled!(tracing::Level::INFO) {
         return next.run(request).await;
     }
     let method = request.method().clone();
     let uri = redacted_uri(request.uri());
+    let id = request_id(&request);
     let started = std::time::Instant::now();
     let response = next.run(request).await;
-    tracing::debug!(
+    tracing::info!(
+        request_id = %id,
         %method,
         uri,
         status = response.status().as_u16(),
@@ -136,42 +126,36 @@ pub async fn log_request(request: Request, next: Next) -> Response {
     response
 }
 
+/// The request's `X-Request-Id` (a UUID given at the door, or the proxy's,
+/// kept), at most 64 characters of it in a log line.
+fn request_id(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .map(|id| id.chars().take(64).collect())
+        .unwrap_or_default()
+}
+
 /// CORS for the allowed origins only: a host application on another origin
-/// may call the API with a bearer token (no cookies are ever involved).
-pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    METRICS.http_requests.fetch_add(1, Ordering::Relaxed);
-    let origin = request
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-        .filter(|o| state.allowed_origins.iter().any(|a| a == o))
-        .map(str::to_string);
-    let preflight = request.method() == Method::OPTIONS;
-    let mut response = if preflight && origin.is_some() {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        next.run(request).await
-    };
-    if let Some(origin) = origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
-        let headers = response.headers_mut();
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-        if preflight {
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
-            );
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("authorization, content-type"),
-            );
-            headers.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static("600"),
-            );
-        }
-    }
-    response
+/// may call the API with a bearer token (no cookies are ever involved), and
+/// upload with the grant's header. A preflight from another origin gets no
+/// CORS headers, so the browser refuses the call.
+pub fn cors_layer(allowed_origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-upload-token"),
+        ])
+        .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 #[cfg(test)]
