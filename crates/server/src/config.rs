@@ -151,116 +151,217 @@ pub const HTTP_HEADER_TIMEOUT_SECS: u64 = 30;
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
     /// Listen address (`:0` picks a free port).
-    #[arg(long, env = "SOPORTE_BIND", default_value = "127.0.0.1:8000")]
+    #[arg(
+        long,
+        env = "SOPORTE_BIND",
+        default_value = "127.0.0.1:8000",
+        help_heading = "Network"
+    )]
     pub bind: String,
     /// Serve `/metrics` on this address only (e.g. `127.0.0.1:9100`), not on
     /// the chat port; unset: on the chat port.
-    #[arg(long, env = "SOPORTE_METRICS_BIND")]
+    #[arg(long, env = "SOPORTE_METRICS_BIND", help_heading = "Network")]
     pub metrics_bind: Option<String>,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Storage")]
     pub database: DatabaseArgs,
     /// Redis URL: set it to run as one node of a cluster.
-    #[arg(long, env = "SOPORTE_REDIS_URL")]
+    #[arg(long, env = "SOPORTE_REDIS_URL", help_heading = "Storage")]
     pub redis_url: Option<String>,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Tokens")]
     pub keys: KeyArgs,
     /// Where attachments live: a folder, or an object store URL.
-    #[arg(long, env = "SOPORTE_STORAGE", default_value = "./data/files")]
+    #[arg(
+        long,
+        env = "SOPORTE_STORAGE",
+        default_value = "./data/files",
+        help_heading = "Storage"
+    )]
     pub storage: String,
     /// Largest attachment, in bytes.
-    #[arg(long, env = "SOPORTE_MAX_FILE_SIZE", default_value_t = 10_485_760)]
+    #[arg(
+        long,
+        env = "SOPORTE_MAX_FILE_SIZE",
+        default_value_t = 10_485_760,
+        help_heading = "Storage"
+    )]
     pub max_file_size: u64,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Storage quotas and retention")]
     pub storage_limits: StorageLimitArgs,
     /// Image previews decoded at once, each with up to 128 MiB of memory
     /// (default: one per CPU core; 0: no previews).
-    #[arg(long, env = "SOPORTE_PREVIEW_DECODES")]
+    #[arg(long, env = "SOPORTE_PREVIEW_DECODES", help_heading = "Storage")]
     pub preview_decodes: Option<usize>,
     /// Attachment extensions allowed, checked against the real content.
     #[arg(
         long,
         env = "SOPORTE_ALLOWED_FILE_TYPES",
-        default_value = "jpg,jpeg,png,pdf,doc,docx"
+        default_value = "jpg,jpeg,png,pdf,doc,docx",
+        help_heading = "Storage"
     )]
     pub allowed_file_types: String,
     /// Comma list of browser origins allowed to open a WebSocket (default: the server's own).
-    #[arg(long, env = "SOPORTE_ALLOWED_ORIGINS")]
+    #[arg(long, env = "SOPORTE_ALLOWED_ORIGINS", help_heading = "Network")]
     pub allowed_origins: Option<String>,
     /// Tickets a customer may have open (or waiting for them) at once when
     /// they open one themselves; 0: no limit.
-    #[arg(long, env = "SOPORTE_CUSTOMER_OPEN_TICKETS", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "SOPORTE_CUSTOMER_OPEN_TICKETS",
+        default_value_t = 10,
+        help_heading = "Limits"
+    )]
     pub customer_open_tickets: u32,
     /// Tickets a customer may open themselves per hour; 0: no limit.
-    #[arg(long, env = "SOPORTE_CUSTOMER_TICKETS_PER_HOUR", default_value_t = 20)]
+    #[arg(
+        long,
+        env = "SOPORTE_CUSTOMER_TICKETS_PER_HOUR",
+        default_value_t = 20,
+        help_heading = "Limits"
+    )]
     pub customer_tickets_per_hour: u32,
     /// Messages per second one connection may send (burst of a few seconds); 0 turns it off.
-    #[arg(long, env = "SOPORTE_MSG_RATE", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "SOPORTE_MSG_RATE",
+        default_value_t = 10,
+        help_heading = "Limits"
+    )]
     pub msg_rate: u32,
     /// Messages per second one user may send over all their sockets and REST
     /// sync together, on every node in cluster mode (burst of three seconds'
     /// worth); 0 turns it off, and so does --msg-rate 0.
-    #[arg(long, env = "SOPORTE_USER_MSG_RATE", default_value_t = 20)]
+    #[arg(
+        long,
+        env = "SOPORTE_USER_MSG_RATE",
+        default_value_t = 20,
+        help_heading = "Limits"
+    )]
     pub user_msg_rate: u32,
     /// Largest REST request body in bytes (uploads have their own limit,
     /// --max-file-size); larger ones get 413.
-    #[arg(long, env = "SOPORTE_MAX_REQUEST_BODY", default_value_t = 1_048_576)]
+    #[arg(
+        long,
+        env = "SOPORTE_MAX_REQUEST_BODY",
+        default_value_t = 1_048_576,
+        help_heading = "Limits"
+    )]
     pub max_request_body: usize,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Limits")]
     pub frames: FrameArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Webhooks")]
     pub webhooks: WebhookArgs,
     /// Sockets one user may hold at once; 0 turns the limit off.
-    #[arg(long, env = "SOPORTE_MAX_CONNECTIONS_PER_USER", default_value_t = 20)]
+    #[arg(
+        long,
+        env = "SOPORTE_MAX_CONNECTIONS_PER_USER",
+        default_value_t = 20,
+        help_heading = "Limits"
+    )]
     pub max_connections_per_user: u32,
     /// Sockets the whole server holds at once; 0 turns the limit off.
-    #[arg(long, env = "SOPORTE_MAX_CONNECTIONS", default_value_t = 18_000)]
+    #[arg(
+        long,
+        env = "SOPORTE_MAX_CONNECTIONS",
+        default_value_t = 18_000,
+        help_heading = "Limits"
+    )]
     pub max_connections: u32,
     /// HTTP connections (before any WebSocket upgrade) one client address may
     /// hold at once; 0 turns the limit off (behind a proxy that limits them).
-    #[arg(long, env = "SOPORTE_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    #[arg(
+        long,
+        env = "SOPORTE_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 256,
+        help_heading = "Limits"
+    )]
     pub max_connections_per_ip: u32,
     /// HTTP requests per second one client address may send over all its
     /// connections (burst of five seconds' worth; 429 past it); 0 turns the
     /// limit off (behind a proxy that limits them: every client then has
     /// the proxy's address).
-    #[arg(long, env = "SOPORTE_REQUESTS_PER_IP", default_value_t = 100)]
+    #[arg(
+        long,
+        env = "SOPORTE_REQUESTS_PER_IP",
+        default_value_t = 100,
+        help_heading = "Limits"
+    )]
     pub requests_per_ip: u32,
     /// Base URL clients reach this node by (default: http:// + the bound address).
-    #[arg(long, env = "SOPORTE_PUBLIC_URL")]
+    #[arg(long, env = "SOPORTE_PUBLIC_URL", help_heading = "Network")]
     pub public_url: Option<String>,
     /// Longest message text, in characters.
-    #[arg(long, env = "SOPORTE_MAX_MESSAGE_LENGTH", default_value_t = 5000)]
+    #[arg(
+        long,
+        env = "SOPORTE_MAX_MESSAGE_LENGTH",
+        default_value_t = 5000,
+        help_heading = "Limits"
+    )]
     pub max_message_length: usize,
     /// Seconds between pings; a connection silent for twice this is closed.
-    #[arg(long, env = "SOPORTE_HEARTBEAT_INTERVAL", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "SOPORTE_HEARTBEAT_INTERVAL",
+        default_value_t = 30,
+        help_heading = "Chat"
+    )]
     pub heartbeat_interval: u64,
     /// Seconds an HTTP connection may take to send a request's headers,
     /// counted from when it opens or its previous response ends: an idle
     /// keep-alive connection, or a client trickling its headers, is closed
     /// after it.
-    #[arg(long, env = "SOPORTE_HTTP_HEADER_TIMEOUT", default_value_t = HTTP_HEADER_TIMEOUT_SECS)]
+    #[arg(long, env = "SOPORTE_HTTP_HEADER_TIMEOUT", default_value_t = HTTP_HEADER_TIMEOUT_SECS, help_heading = "Network")]
     pub http_header_timeout: u64,
     /// Milliseconds a typing state lasts without a new `typing_start`.
-    #[arg(long, env = "SOPORTE_TYPING_TIMEOUT_MS", default_value_t = 5000)]
+    #[arg(
+        long,
+        env = "SOPORTE_TYPING_TIMEOUT_MS",
+        default_value_t = 5000,
+        help_heading = "Chat"
+    )]
     pub typing_timeout_ms: u64,
     /// Give each new ticket to the available agent (inbox open, `disponible`)
     /// with the fewest open tickets.
-    #[arg(long, env = "SOPORTE_AUTO_ASSIGN", default_value_t = false)]
+    #[arg(
+        long,
+        env = "SOPORTE_AUTO_ASSIGN",
+        default_value_t = false,
+        help_heading = "Chat"
+    )]
     pub auto_assign: bool,
     /// Open tickets an agent may hold before automatic assignment skips them.
-    #[arg(long, env = "SOPORTE_MAX_CHATS_PER_AGENT", default_value_t = 5)]
+    #[arg(
+        long,
+        env = "SOPORTE_MAX_CHATS_PER_AGENT",
+        default_value_t = 5,
+        help_heading = "Chat"
+    )]
     pub max_chats_per_agent: u32,
     /// Cluster mode: seconds a node's presence entries count without a
     /// refresh (nodes refresh every third of it). A node that dies stops
     /// counting as present within this time.
-    #[arg(long, env = "SOPORTE_PRESENCE_TTL", default_value_t = 15)]
+    #[arg(
+        long,
+        env = "SOPORTE_PRESENCE_TTL",
+        default_value_t = 15,
+        help_heading = "Chat"
+    )]
     pub presence_ttl: u64,
     /// Log format: `text` or `json`.
-    #[arg(long, env = "SOPORTE_LOG_FORMAT", default_value = "text")]
+    #[arg(
+        long,
+        env = "SOPORTE_LOG_FORMAT",
+        default_value = "text",
+        help_heading = "Logging and development"
+    )]
     pub log_format: String,
     /// Seed a demo ticket, customer and agent, generate a dev secret if none is set,
     /// and print ready-to-open URLs.
-    #[arg(long, env = "SOPORTE_DEMO", default_value_t = false)]
+    #[arg(
+        long,
+        env = "SOPORTE_DEMO",
+        default_value_t = false,
+        help_heading = "Logging and development"
+    )]
     pub demo: bool,
 }
 

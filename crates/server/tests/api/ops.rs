@@ -273,3 +273,39 @@ fn secrets_can_be_read_from_files() {
         assert!(err.starts_with("soporte: ") && err.contains(says), "{err}");
     }
 }
+
+/// `soporte serve --help` groups its settings; a misspelt flag is told the
+/// one it probably meant.
+#[test]
+fn the_help_is_grouped_and_a_typo_gets_a_suggestion() {
+    let out = soporte(&["serve", "--help"], &[]);
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8(out.stdout).unwrap();
+    let headings: Vec<&str> = help
+        .lines()
+        .filter(|l| l.ends_with(':') && !l.starts_with(' '))
+        .collect();
+    for heading in [
+        "Network:",
+        "Storage:",
+        "Tokens:",
+        "Storage quotas and retention:",
+        "Limits:",
+        "Webhooks:",
+        "Chat:",
+        "Logging and development:",
+    ] {
+        assert!(headings.contains(&heading), "{heading} in {headings:?}");
+    }
+    // Only --help is left outside a group.
+    let ungrouped = help
+        .split("Options:")
+        .nth(1)
+        .and_then(|rest| rest.split("Network:").next())
+        .unwrap();
+    assert_eq!(ungrouped.matches("--").count(), 1, "{ungrouped}");
+    let out = soporte(&["serve", "--max-conections", "3"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("'--max-connections'"), "{err}");
+}
