@@ -7,15 +7,14 @@ pub mod extract;
 pub mod per_ip;
 pub mod serve;
 
-use crate::metrics::METRICS;
+use crate::metrics::{method_label, HTTP_REQUESTS};
 use crate::state::AppState;
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::MethodRouter;
 use axum::Router;
-use std::sync::atomic::Ordering;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::RequestId;
 
@@ -106,15 +105,22 @@ fn percent_decoded(text: &str) -> String {
 /// redacted, status, time), the access log. Nothing else in the server logs
 /// a request's URI.
 pub async fn log_request(request: Request, next: Next) -> Response {
-    METRICS.http_requests.fetch_add(1, Ordering::Relaxed);
-    if !tracing::enabled!(tracing::Level::INFO) {
-        return next.run(request).await;
-    }
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("none", MatchedPath::as_str)
+        .to_string();
     let method = request.method().clone();
+    if !tracing::enabled!(tracing::Level::INFO) {
+        let response = next.run(request).await;
+        count(&route, &method, &response);
+        return response;
+    }
     let uri = redacted_uri(request.uri());
     let id = request_id(&request);
     let started = std::time::Instant::now();
     let response = next.run(request).await;
+    count(&route, &method, &response);
     tracing::info!(
         request_id = %id,
         %method,
@@ -124,6 +130,11 @@ pub async fn log_request(request: Request, next: Next) -> Response {
         "http request"
     );
     response
+}
+
+fn count(route: &str, method: &Method, response: &Response) {
+    let status = response.status();
+    HTTP_REQUESTS.add(&[route, method_label(method), status.as_str()]);
 }
 
 /// The request's `X-Request-Id` (a UUID given at the door, or the proxy's,

@@ -797,7 +797,9 @@ impl Session {
         client_id: Option<String>,
         error: FrameError,
     ) -> Result<(), End> {
-        METRICS.frames_refused.fetch_add(1, Ordering::Relaxed);
+        // The wire name, as the frame carries it.
+        let codigo = serde_json::to_value(error.code).unwrap_or_default();
+        crate::metrics::FRAMES_REFUSED.add(&[codigo.as_str().unwrap_or("other")]);
         let frame = ServerFrame::Error(ErrorFrame {
             code: error.code,
             detail: error.detail,

@@ -23,7 +23,17 @@ async fn health_readiness_and_metrics_answer() {
     ws.expect("connection_established").await;
     ws.send_message("hola", "c1").await;
     ws.expect("mensaje_confirmado").await;
+    ws.send_raw("no es json").await;
+    ws.expect("error").await;
     let metrics = app.metrics().await;
+    // Labelled by route template, method and status; by refusal code.
+    for series in [
+        "soporte_http_requests_total{route=\"/api/soporte/tickets/\",method=\"POST\",status=\"201\"} 1",
+        "soporte_http_requests_total{route=\"/readyz\",method=\"GET\",status=\"200\"} 1",
+        "soporte_frames_refused_total{codigo=\"json_invalido\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == series), "{series} in {metrics}");
+    }
     for name in [
         "soporte_connections_open",
         "soporte_messages_committed_total",
@@ -34,6 +44,10 @@ async fn health_readiness_and_metrics_answer() {
         "soporte_tasks_alive",
         "soporte_wal_restarts_total",
         "soporte_wal_restart_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_cpu_seconds_total",
+        "process_start_time_seconds",
     ] {
         assert!(metrics.contains(name), "missing {name}");
     }

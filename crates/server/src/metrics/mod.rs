@@ -3,6 +3,11 @@
 //! Plain atomics rather than a metrics framework: the set is small and fixed,
 //! the hot paths pay one relaxed add, and there is no registry to wire through.
 
+mod labelled;
+mod process;
+
+pub use labelled::{method_label, Labelled};
+
 use crate::store::Backlog;
 use soporte_protocol::Timestamp;
 use std::fmt::Write;
@@ -10,6 +15,21 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 pub static METRICS: Metrics = Metrics::new();
+
+/// HTTP requests answered by the router (a request refused for its
+/// address's rate never reaches it: `soporte_http_rate_limited_total`).
+pub static HTTP_REQUESTS: Labelled = Labelled::new(
+    "soporte_http_requests_total",
+    "HTTP requests answered, by route template (none: unmatched), method and status",
+    &["route", "method", "status"],
+);
+
+/// Client frames answered with an `error` frame, by its `codigo`.
+pub static FRAMES_REFUSED: Labelled = Labelled::new(
+    "soporte_frames_refused_total",
+    "Client frames answered with an error frame, by codigo",
+    &["codigo"],
+);
 
 /// Upper bounds (seconds) of the commit latency histogram.
 const COMMIT_BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0];
@@ -19,7 +39,6 @@ pub struct Metrics {
     pub connections_total: AtomicU64,
     pub connections_refused: AtomicU64,
     pub frames_received: AtomicU64,
-    pub frames_refused: AtomicU64,
     pub messages_committed: AtomicU64,
     pub commit_batches: AtomicU64,
     pub commit_failures: AtomicU64,
@@ -30,7 +49,6 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     /// HTTP requests refused for their address's rate (`--requests-per-ip`).
     pub http_rate_limited: AtomicU64,
-    pub http_requests: AtomicU64,
     /// Cluster mode: events published to / received from other nodes.
     pub cluster_published: AtomicU64,
     pub cluster_received: AtomicU64,
@@ -62,7 +80,6 @@ impl Metrics {
             connections_total: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             frames_received: AtomicU64::new(0),
-            frames_refused: AtomicU64::new(0),
             messages_committed: AtomicU64::new(0),
             commit_batches: AtomicU64::new(0),
             commit_failures: AtomicU64::new(0),
@@ -71,7 +88,6 @@ impl Metrics {
             slow_consumers_closed: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
             http_rate_limited: AtomicU64::new(0),
-            http_requests: AtomicU64::new(0),
             cluster_published: AtomicU64::new(0),
             cluster_received: AtomicU64::new(0),
             cluster_publish_dropped: AtomicU64::new(0),
@@ -116,7 +132,7 @@ impl Metrics {
         free_space: Option<u64>,
     ) -> String {
         let mut out = String::with_capacity(4096);
-        let counters: [(&str, &str, u64); 20] = [
+        let counters: [(&str, &str, u64); 18] = [
             (
                 "soporte_webhooks_delivered_total",
                 "Webhook deliveries a receiver answered with 2xx (this node)",
@@ -146,11 +162,6 @@ impl Metrics {
                 "soporte_frames_received_total",
                 "Client frames received",
                 self.frames_received.load(Ordering::Relaxed),
-            ),
-            (
-                "soporte_frames_refused_total",
-                "Client frames answered with an error frame",
-                self.frames_refused.load(Ordering::Relaxed),
             ),
             (
                 "soporte_messages_committed_total",
@@ -191,11 +202,6 @@ impl Metrics {
                 "soporte_http_rate_limited_total",
                 "HTTP requests refused for their client address's rate (--requests-per-ip)",
                 self.http_rate_limited.load(Ordering::Relaxed),
-            ),
-            (
-                "soporte_http_requests_total",
-                "HTTP requests served",
-                self.http_requests.load(Ordering::Relaxed),
             ),
             (
                 "soporte_cluster_published_total",
@@ -255,6 +261,9 @@ impl Metrics {
             env!("CARGO_PKG_VERSION"),
             env!("SOPORTE_GIT_COMMIT")
         );
+        HTTP_REQUESTS.render(&mut out);
+        FRAMES_REFUSED.render(&mut out);
+        process::render(&mut out);
         if let Some(free) = free_space {
             let name = "soporte_storage_free_bytes";
             let _ = writeln!(
