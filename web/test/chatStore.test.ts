@@ -181,6 +181,14 @@ describe('ChatStore messages', () => {
     socket.receive('ticket_actualizado', { evento: 'estado', ticket });
     expect(s.getState().ticket?.estado).toBe('CERRADO');
   });
+
+  it('shows staff when the customer leaves and comes back', async () => {
+    const { s, socket } = await connected();
+    socket.receive('cliente_left', { usuario: { ...ana, online: false, lastSeen: '2026-11-27T10:00:00.000Z' }, timestamp: 'x' });
+    expect(s.getState().participants.find((p) => p.id === ana.id)).toMatchObject({ online: false, lastSeen: '2026-11-27T10:00:00.000Z' });
+    socket.receive('cliente_joined', { usuario: { ...ana, online: true }, timestamp: 'y' });
+    expect(s.getState().participants.filter((p) => p.id === ana.id).map((p) => p.online)).toEqual([true]);
+  });
 });
 
 describe('ChatStore typing', () => {

@@ -28,6 +28,12 @@ pub enum ServerFrame {
     AgentJoined(PresenceEvent),
     #[serde(rename = "agente_left")]
     AgentLeft(PresenceEvent),
+    /// To staff only: the ticket's customer opened their first connection.
+    #[serde(rename = "cliente_joined")]
+    CustomerJoined(PresenceEvent),
+    /// To staff only: the customer's last connection closed.
+    #[serde(rename = "cliente_left")]
+    CustomerLeft(PresenceEvent),
     /// The ticket changed hands; the seed's hook reads this shape.
     #[serde(rename = "chat_transferred")]
     ChatTransferred(ChatTransferred),

@@ -11,11 +11,49 @@
 //! node: the hubs already tell those apart.
 
 use crate::hub::inbox::Inboxes;
-use crate::hub::Hub;
+use crate::hub::{Audience, Hub};
 use async_trait::async_trait;
+use soporte_protocol::server::{PresenceEvent, ServerFrame};
+use soporte_protocol::Role;
 use soporte_protocol::{Participant, TicketId, UserId};
 use std::collections::HashSet;
 use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A person's first connection to a ticket opening, or their last closing.
+pub enum Change {
+    Arrived,
+    Departed,
+}
+
+/// Who is told of a person's coming and going on a ticket. Agents are
+/// announced to everyone (`agente_joined` / `agente_left`); the customer to
+/// staff only (`cliente_joined` / `cliente_left`: the team learns that the
+/// customer left; the customer has no one to be told about). Supervisors
+/// monitor silently: they show up in a conversation when they write in it,
+/// which also keeps a ticket watched by many supervisors from turning every
+/// join into a frame for every watcher (a join storm is quadratic).
+pub fn announcement(
+    role: Role,
+    change: Change,
+    event: PresenceEvent,
+) -> Option<(ServerFrame, Audience)> {
+    match (role, change) {
+        (Role::Agent, Change::Arrived) => {
+            Some((ServerFrame::AgentJoined(event), Audience::Everyone))
+        }
+        (Role::Agent, Change::Departed) => {
+            Some((ServerFrame::AgentLeft(event), Audience::Everyone))
+        }
+        (Role::Customer, Change::Arrived) => {
+            Some((ServerFrame::CustomerJoined(event), Audience::StaffOnly))
+        }
+        (Role::Customer, Change::Departed) => {
+            Some((ServerFrame::CustomerLeft(event), Audience::StaffOnly))
+        }
+        (Role::Supervisor, _) => None,
+    }
+}
 
 #[async_trait]
 pub trait Presence: Send + Sync + 'static {

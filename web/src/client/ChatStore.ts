@@ -174,6 +174,8 @@ export class ChatStore {
     chat.on('ticketUpdated', ({ ticket }) => this.set({ ticket }));
     chat.on('agentJoined', ({ usuario }) => this.set((state) => ({ participants: applyPresence(state.participants, usuario, true) })));
     chat.on('agentLeft', ({ usuario }) => this.set((state) => ({ participants: applyPresence(state.participants, usuario, false) })));
+    chat.on('customerJoined', ({ usuario }) => this.set((state) => ({ participants: applyPresence(state.participants, usuario, true) })));
+    chat.on('customerLeft', ({ usuario }) => this.set((state) => ({ participants: applyPresence(state.participants, usuario, false) })));
     chat.on('refused', (refusal) => this.set({ error: refusalError(refusal) }));
     chat.on('reconnectionFailed', ({ attempts }) => this.set({ error: { kind: 'reconnectFailed', attempts } }));
   }

@@ -97,6 +97,9 @@ export interface ChatEvents {
   ticketUpdated: TicketUpdated;
   agentJoined: PresenceEvent;
   agentLeft: PresenceEvent;
+  /** Staff only: the ticket's customer came (first connection) or left (last). */
+  customerJoined: PresenceEvent;
+  customerLeft: PresenceEvent;
   heartbeat: Heartbeat;
   serverError: ServerError;
   refused: ChatRefusal;
@@ -301,6 +304,10 @@ export class SoporteChatWebSocket {
         return this.emit('agentJoined', frame.data);
       case 'agente_left':
         return this.emit('agentLeft', frame.data);
+      case 'cliente_joined':
+        return this.emit('customerJoined', frame.data);
+      case 'cliente_left':
+        return this.emit('customerLeft', frame.data);
       case 'heartbeat':
         return this.handleHeartbeat(frame.data);
       case 'error':

@@ -39,6 +39,8 @@ export type ServerFrame =
   | Frame<'mensajes_leidos', MessagesRead>
   | Frame<'agente_joined', PresenceEvent>
   | Frame<'agente_left', PresenceEvent>
+  | Frame<'cliente_joined', PresenceEvent>
+  | Frame<'cliente_left', PresenceEvent>
   | Frame<'chat_transferred', ChatTransferred>
   | Frame<'ticket_actualizado', TicketUpdated>
   | Frame<'inbox', InboxSnapshot>
@@ -64,6 +66,8 @@ const SENT_ON = {
   mensajes_leidos: 'ticket',
   agente_joined: 'ticket',
   agente_left: 'ticket',
+  cliente_joined: 'ticket',
+  cliente_left: 'ticket',
   file_upload_authorized: 'ticket',
   file_uploaded: 'ticket',
   chat_transferred: 'both',

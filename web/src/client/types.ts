@@ -159,7 +159,7 @@ export interface ServerError {
   client_id?: string;
 }
 
-/** `agente_joined` / `agente_left`. */
+/** `agente_joined` / `agente_left`, and (to staff) `cliente_joined` / `cliente_left`. */
 export interface PresenceEvent {
   usuario: Participant;
   timestamp: string;

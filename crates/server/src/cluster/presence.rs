@@ -18,11 +18,11 @@
 use super::Redis;
 use crate::bus::{Bus, Event};
 use crate::hub::inbox::Inboxes;
-use crate::hub::{Audience, Except, Hub, TicketEvent};
-use crate::presence::Presence;
+use crate::hub::{Except, Hub, TicketEvent};
+use crate::presence::{Change, Presence};
 use async_trait::async_trait;
-use soporte_protocol::server::{PresenceEvent, ServerFrame};
-use soporte_protocol::{Participant, Role, TicketId, Timestamp, UserId};
+use soporte_protocol::server::PresenceEvent;
+use soporte_protocol::{Participant, TicketId, Timestamp, UserId};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -245,23 +245,26 @@ impl RedisPresence {
                 let Ok(mut user) = serde_json::from_str::<Participant>(&shown) else {
                     continue;
                 };
-                if user.role != Role::Agent {
-                    continue;
-                }
                 tracing::info!(
                     ticket,
                     user = user.id,
-                    "agent's node stopped answering; announcing they left"
+                    "a node stopped answering; announcing that its user left"
                 );
                 user.online = false;
-                let frame = ServerFrame::AgentLeft(PresenceEvent {
+                let role = user.role;
+                let event = PresenceEvent {
                     user,
                     timestamp: Timestamp::now(),
-                });
+                };
+                let Some((frame, audience)) =
+                    crate::presence::announcement(role, Change::Departed, event)
+                else {
+                    continue;
+                };
                 bus.publish(Event::Room(TicketEvent {
                     ticket,
                     seq: None,
-                    audience: Audience::Everyone,
+                    audience,
                     except: Except::Nobody,
                     text: frame.encode().into(),
                 }));

@@ -19,6 +19,7 @@ use crate::domain::access;
 use crate::hub::inbox::{InboxEvent, InboxRoute};
 use crate::hub::{outbox, Audience, Encoded, Except, Member, Next, OutboxReader, TicketEvent};
 use crate::metrics::METRICS;
+use crate::presence::{announcement, Change};
 use crate::rate::TokenBucket;
 use crate::state::AppState;
 use crate::store::{Appended, StoreError};
@@ -206,14 +207,12 @@ impl Session {
     async fn arrive(&mut self) {
         let me = participant(&self.identity, true);
         let first_anywhere = self.state.presence.arrived(self.ticket, &me).await;
-        if first_anywhere && announces_presence(self.identity.user.role) {
-            self.publish(
-                ServerFrame::AgentJoined(PresenceEvent {
-                    user: me,
-                    timestamp: Timestamp::now(),
-                }),
-                Except::Conn(self.conn),
-            );
+        if first_anywhere {
+            let event = PresenceEvent {
+                user: me,
+                timestamp: Timestamp::now(),
+            };
+            self.announce(Change::Arrived, event);
         }
     }
 
@@ -430,7 +429,9 @@ async fn participants(state: &AppState, ticket: &Ticket) -> Vec<Participant> {
         }
     }
     for live in online {
-        if announces_presence(live.role) && !people.iter().any(|p| p.id == live.id) {
+        // Other agents connected now are listed too (supervisors never: they
+        // watch silently, see `presence::announcement`).
+        if live.role == Role::Agent && !people.iter().any(|p| p.id == live.id) {
             people.push(live);
         }
     }
@@ -763,13 +764,25 @@ impl Session {
     }
 
     fn publish(&self, frame: ServerFrame, except: Except) {
+        self.publish_to(frame, Audience::Everyone, except);
+    }
+
+    fn publish_to(&self, frame: ServerFrame, audience: Audience, except: Except) {
         self.state.bus.publish(Event::Room(TicketEvent {
             ticket: self.ticket,
             seq: None,
-            audience: Audience::Everyone,
+            audience,
             except,
             text: frame.encode().into(),
         }));
+    }
+
+    /// This user's first connection to the ticket anywhere opened, or their
+    /// last one closed: told as `presence::announcement` says.
+    fn announce(&self, change: Change, event: PresenceEvent) {
+        if let Some((frame, audience)) = announcement(self.identity.user.role, change, event) {
+            self.publish_to(frame, audience, Except::Conn(self.conn));
+        }
     }
 
     /// Tells the ticket's agent's inbox (and supervisors') who is typing.
@@ -845,16 +858,14 @@ impl Session {
                 .presence
                 .departed(self.ticket, self.identity.user.id)
                 .await;
-            if last_anywhere && announces_presence(self.identity.user.role) {
+            if last_anywhere {
                 let mut gone = participant(&self.identity, false);
                 gone.last_seen = Some(now);
-                self.publish(
-                    ServerFrame::AgentLeft(PresenceEvent {
-                        user: gone,
-                        timestamp: now,
-                    }),
-                    Except::Conn(self.conn),
-                );
+                let event = PresenceEvent {
+                    user: gone,
+                    timestamp: now,
+                };
+                self.announce(Change::Departed, event);
             }
             if let Err(error) = self
                 .state
@@ -868,15 +879,6 @@ impl Session {
             }
         }
     }
-}
-
-/// Agents joining and leaving a conversation are announced (`agente_joined`,
-/// `agente_left`) and listed as participants. Supervisors monitor silently:
-/// they show up in a conversation when they write in it. This also keeps a
-/// ticket watched by many supervisors from turning every join into a
-/// frame for every watcher (a join storm is quadratic).
-fn announces_presence(role: Role) -> bool {
-    role == Role::Agent
 }
 
 /// The next of `pending`'s answers, in order (`None`: none in flight).

@@ -268,6 +268,50 @@ async fn an_agents_first_connection_is_announced_and_their_last_one_leaving_too(
     c.assert_no("agente_left", Duration::from_millis(300)).await;
 }
 
+/// The team learns when the customer comes and goes (`cliente_joined`,
+/// `cliente_left`, to staff only); the customer is told nothing of it.
+#[tokio::test]
+async fn the_customers_comings_and_goings_are_told_to_staff_only() {
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    let mut a = app.connect(ticket, &agent(50)).await;
+    a.expect("connection_established").await;
+    let mut boss = app.connect(ticket, &supervisor(9)).await;
+    boss.expect("connection_established").await;
+    let mut tab1 = app.connect(ticket, &customer(1)).await;
+    tab1.expect("connection_established").await;
+    for staff in [&mut a, &mut boss] {
+        let joined = staff.expect("cliente_joined").await;
+        assert_eq!(joined["usuario"]["id"], 1);
+        assert_eq!(joined["usuario"]["tipo"], "CLIENTE");
+        assert_eq!(joined["usuario"]["online"], true);
+    }
+    // A second tab is the same person, still here.
+    let mut tab2 = app.connect(ticket, &customer(1)).await;
+    tab2.expect("connection_established").await;
+    a.assert_no("cliente_joined", Duration::from_millis(300))
+        .await;
+    tab1.close().await;
+    a.assert_no("cliente_left", Duration::from_millis(300))
+        .await;
+    // The customer's own tab hears nothing about itself.
+    tab2.assert_no("cliente_left", Duration::from_millis(100))
+        .await;
+    tab2.close().await;
+    for staff in [&mut a, &mut boss] {
+        let left = staff.expect("cliente_left").await;
+        assert_eq!(left["usuario"]["id"], 1);
+        assert_eq!(left["usuario"]["online"], false);
+        assert!(left["usuario"]["lastSeen"].is_string(), "{left}");
+    }
+    // Back again: told again; the agent leaving is still told to them.
+    let mut c = app.connect(ticket, &customer(1)).await;
+    c.expect("connection_established").await;
+    a.expect("cliente_joined").await;
+    a.close().await;
+    assert_eq!(c.expect("agente_left").await["usuario"]["id"], 50);
+}
+
 #[tokio::test]
 async fn a_heartbeat_frame_is_answered() {
     let app = spawn_app().await;
