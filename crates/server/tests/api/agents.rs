@@ -839,16 +839,7 @@ async fn the_inbox_snapshot_leads_to_every_older_ticket() {
         .collect();
     assert_eq!(seen.len(), 200);
     let next = snapshot["next"].as_str().expect("a next page").to_string();
-    let page: Value = app
-        .http
-        .get(&next)
-        .bearer_auth(supervisor(9))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.follow(&next, &supervisor(9)).await;
     seen.extend(
         page["results"]
             .as_array()

@@ -393,6 +393,13 @@ impl TestApp {
         }
     }
 
+    /// A `next` link (an absolute URL) read with `token`: its JSON body.
+    pub async fn follow(&self, url: &str, token: &str) -> Value {
+        let response = self.http.get(url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        response.json().await.unwrap()
+    }
+
     /// The Prometheus text at `/metrics` (on the chat port).
     pub async fn metrics(&self) -> String {
         let response = self.http.get(self.url("/metrics")).send().await.unwrap();

@@ -269,16 +269,7 @@ async fn ticket_lists_page_through_every_ticket_once() {
     let mut url = app.url("/api/soporte/tickets/?limit=3");
     let mut pages = 0;
     loop {
-        let page: Value = app
-            .http
-            .get(&url)
-            .bearer_auth(supervisor(9))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = app.follow(&url, &supervisor(9)).await;
         pages += 1;
         seen.extend(
             page["results"]
