@@ -400,9 +400,14 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
-    /// The Prometheus text at `/metrics` (on the chat port).
+    /// The Prometheus text at `/metrics`: on its own listener when the app
+    /// has one (`--metrics-bind`), else on the chat port.
     pub async fn metrics(&self) -> String {
-        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        let url = match self.metrics_addr {
+            Some(apart) => format!("http://{apart}/metrics"),
+            None => self.url("/metrics"),
+        };
+        let response = self.http.get(url).send().await.unwrap();
         response.text().await.unwrap()
     }
 

@@ -1273,20 +1273,7 @@ async fn one_address_sends_a_bounded_number_of_requests_per_second() {
     // The burst (20), and what refilled while the 40 were sent (4/s).
     assert!((20..=24).contains(&served), "{statuses:?}");
     assert!(statuses[..20].iter().all(|s| *s == 200), "{statuses:?}");
-    let apart = app.metrics_addr.expect("a metrics address");
-    let metrics = http
-        .get(format!("http://{apart}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let refused: u64 = metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("soporte_http_rate_limited_total "))
-        .and_then(|v| v.parse().ok())
-        .expect("the refusals are counted");
+    let refused = metric(&app, "soporte_http_rate_limited_total").await;
     assert!(refused >= 16, "{refused}");
     // A WebSocket upgrade is a request like any other.
     let refused = tokio_tungstenite::connect_async(app.ws_url(1, &customer(1))).await;
