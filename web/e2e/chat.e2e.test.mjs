@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { chromium } from 'playwright-core';
+import { accessibilityProblems } from './axe.mjs';
 import { pdf, png } from './files.mjs';
 import { mintToken, startServer, stopServer, tempDir } from './server.mjs';
 
@@ -88,6 +89,7 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     await messageText(customer, 'Hola, no puedo entrar').and(customer.locator('[data-estado=LEIDO]')).waitFor({ timeout: T });
     await messageText(agent, 'Hola Ana, ¿qué error ves?').and(agent.locator('[data-estado=LEIDO]')).waitFor({ timeout: T });
     assert.equal(await customer.getByRole('img', { name: 'Leído' }).count(), 1);
+    for (const p of [customer, agent]) assert.deepEqual(await accessibilityProblems(p), []);
   });
 
   test('the widget works from the keyboard alone, and in English', async () => {
