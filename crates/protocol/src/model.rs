@@ -344,7 +344,8 @@ impl TicketState {
             return false;
         }
         match role {
-            Role::Customer => to == Closed,
+            // A customer may say their problem is solved, or end it.
+            Role::Customer => matches!((self, to), (Open | Waiting, Resolved) | (_, Closed)),
             Role::Agent | Role::Supervisor => matches!(
                 (self, to),
                 (Open, Waiting | Resolved | Closed)
@@ -396,6 +397,14 @@ pub enum SystemEvent {
         previous: TicketState,
         #[serde(rename = "nuevo")]
         new: TicketState,
+        /// The customer is asked to rate the conversation (CSAT) here: the
+        /// ticket was resolved or closed and is eligible.
+        #[serde(
+            rename = "pide_valoracion",
+            default,
+            skip_serializing_if = "std::ops::Not::not"
+        )]
+        csat_requested: bool,
     },
     /// The ticket changed hands.
     #[serde(rename = "transferencia")]
@@ -408,6 +417,18 @@ pub enum SystemEvent {
         reason: String,
         #[serde(rename = "por")]
         by: Person,
+    },
+    /// The customer rated the conversation (an internal note: staff only).
+    #[serde(rename = "valoracion")]
+    Rated {
+        #[serde(rename = "puntuacion")]
+        score: u8,
+        #[serde(
+            rename = "comentario",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        comment: Option<String>,
     },
 }
 
@@ -469,6 +490,29 @@ pub struct Ticket {
     /// their place.
     #[serde(skip)]
     pub public_activity: Option<(Timestamp, Seq)>,
+    /// When it was last resolved, while resolved or closed (the sweep that
+    /// closes idle tickets judges by it). Never in a frame.
+    #[serde(skip)]
+    pub resolved_at: Option<Timestamp>,
+    /// The customer's rating, once given (the customer and staff see it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csat: Option<Rating>,
+}
+
+/// A customer's rating of how their ticket was handled (CSAT).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct Rating {
+    /// 1 (very dissatisfied) to 5 (very satisfied).
+    #[serde(rename = "puntuacion")]
+    pub score: u8,
+    #[serde(
+        rename = "comentario",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub comment: Option<String>,
+    #[serde(rename = "creado")]
+    pub created: Timestamp,
 }
 
 impl Ticket {
@@ -490,7 +534,7 @@ mod tests {
     use TicketState::*;
 
     #[test]
-    fn staff_run_the_lifecycle_and_customers_may_only_close() {
+    fn staff_run_the_lifecycle_and_customers_may_resolve_or_close() {
         let staff = [Role::Agent, Role::Supervisor];
         for role in staff {
             assert!(Open.may_become(Waiting, role));
@@ -503,7 +547,9 @@ mod tests {
         }
         assert!(Open.may_become(Closed, Role::Customer));
         assert!(Resolved.may_become(Closed, Role::Customer));
-        assert!(!Open.may_become(Resolved, Role::Customer));
+        assert!(Open.may_become(Resolved, Role::Customer));
+        assert!(Waiting.may_become(Resolved, Role::Customer));
+        assert!(!Open.may_become(Waiting, Role::Customer));
         assert!(!Resolved.may_become(Open, Role::Customer));
         for to in [Open, Waiting, Resolved] {
             for role in [Role::Customer, Role::Agent, Role::Supervisor] {

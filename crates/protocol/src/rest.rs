@@ -297,6 +297,34 @@ pub struct AgentStats {
     pub first_response: DurationStats,
     #[serde(rename = "resolucion")]
     pub resolution: DurationStats,
+    /// Ratings of this agent's tickets.
+    pub csat: CsatStats,
+}
+
+/// Customers' ratings (CSAT) of a set of tickets.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct CsatStats {
+    /// How many tickets were rated.
+    pub n: usize,
+    /// Mean score, 1 to 5.
+    #[serde(rename = "media")]
+    pub mean: Option<f64>,
+    /// The CSAT score: the percentage of ratings that are 4 or 5.
+    #[serde(rename = "satisfechos_pct")]
+    pub satisfied_percent: Option<f64>,
+    /// How many ratings gave each score, 1 to 5.
+    #[serde(rename = "por_puntuacion")]
+    pub by_score: [usize; 5],
+}
+
+/// `POST /api/soporte/tickets/{id}/csat/`: the customer rates their ticket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct CsatRequest {
+    /// 1 to 5 (any other number is refused with why).
+    #[serde(rename = "puntuacion")]
+    pub score: i64,
+    #[serde(rename = "comentario", default)]
+    pub comment: Option<String>,
 }
 
 /// `GET /api/soporte/stats/?desde=&hasta=` (supervisors).
@@ -323,6 +351,8 @@ pub struct TeamStats {
     pub resolution: DurationStats,
     #[serde(rename = "por_agente")]
     pub by_agent: Vec<AgentStats>,
+    /// Ratings of the tickets created in the range.
+    pub csat: CsatStats,
 }
 
 /// The body of every 4xx/5xx answer.

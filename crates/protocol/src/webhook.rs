@@ -181,6 +181,13 @@ pub struct TicketEventData {
     pub reason: Option<String>,
 }
 
+/// `data` of `csat.recibido`: the ticket (with its `csat`) and the rating.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct CsatEventData {
+    pub ticket: HostTicket,
+    pub csat: crate::Rating,
+}
+
 /// `data` of `mensaje.creado`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct MessageEventData {

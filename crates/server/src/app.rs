@@ -222,6 +222,7 @@ impl Application {
         let router = router(state.clone());
         tokio::spawn(crate::memory::trim_periodically(state.shutdown.clone()));
         tokio::spawn(purge_grants_periodically(state.clone()));
+        tokio::spawn(crate::lifecycle::close_idle_periodically(state.clone()));
         crate::webhooks::worker::start(
             state.store.clone(),
             state.config.webhooks,

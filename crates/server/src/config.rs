@@ -1,6 +1,7 @@
 //! Command-line flags with environment fallbacks, validated once at start into
 //! a [`Config`] the rest of the server reads.
 
+use crate::domain::csat::CsatPolicy;
 use crate::domain::tickets::CustomerTicketLimits;
 use crate::domain::uploads::{Quota, UploadQuotas};
 use crate::domain::webhooks::RetryPolicy;
@@ -250,6 +251,8 @@ pub struct ServeArgs {
     pub frames: FrameArgs,
     #[command(flatten, next_help_heading = "Webhooks")]
     pub webhooks: WebhookArgs,
+    #[command(flatten, next_help_heading = "Ticket lifecycle")]
+    pub lifecycle: LifecycleArgs,
     /// Sockets one user may hold at once; 0 turns the limit off.
     #[arg(
         long,
@@ -415,20 +418,73 @@ impl StorageLimitArgs {
     }
 
     pub fn retention(&self) -> Result<Option<Duration>, ConfigError> {
-        let Some(text) = self.file_retention.as_deref().map(str::trim) else {
-            return Ok(None);
-        };
-        humantime::parse_duration(text)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .map(Some)
-            .ok_or_else(|| {
-                ConfigError::new(
+        self.file_retention
+            .as_deref()
+            .map(|text| {
+                positive_duration(
                     "SOPORTE_FILE_RETENTION (--file-retention)",
-                    format!("{text:?} is not a duration like 90d or 365d"),
+                    text,
+                    "90d or 365d",
                 )
             })
+            .transpose()
     }
+}
+
+/// What happens to tickets over time (durations as `7d`, `48h`; `off`).
+#[derive(Args, Debug, Clone)]
+pub struct LifecycleArgs {
+    /// A resolved ticket the customer does not answer closes this long after
+    /// it was resolved; `off`: resolved tickets stay resolved.
+    #[arg(long, env = "SOPORTE_AUTO_CLOSE_AFTER", default_value = "7d")]
+    pub auto_close_after: String,
+    /// How long after the team's last reply a resolved or closed ticket may
+    /// still be rated by its customer (CSAT); `off`: no ratings.
+    #[arg(long, env = "SOPORTE_CSAT_WINDOW", default_value = "7d")]
+    pub csat_window: String,
+}
+
+impl LifecycleArgs {
+    pub fn auto_close_after(&self) -> Result<Option<Duration>, ConfigError> {
+        duration_or_off(
+            "SOPORTE_AUTO_CLOSE_AFTER (--auto-close-after)",
+            &self.auto_close_after,
+        )
+    }
+
+    pub fn csat(&self) -> Result<CsatPolicy, ConfigError> {
+        Ok(CsatPolicy {
+            window: duration_or_off("SOPORTE_CSAT_WINDOW (--csat-window)", &self.csat_window)?,
+        })
+    }
+}
+
+/// A duration (`7d`, `48h`), or `off` (also `0`) for none.
+fn duration_or_off(setting: &'static str, text: &str) -> Result<Option<Duration>, ConfigError> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") || text == "0" {
+        return Ok(None);
+    }
+    positive_duration(setting, text, "7d or 48h, nor off").map(Some)
+}
+
+/// A duration above zero in humantime's spelling (`10s`, `500ms`, `72h`,
+/// `7d`); `examples` name what the setting expects when it is not one.
+fn positive_duration(
+    setting: &'static str,
+    text: &str,
+    examples: &str,
+) -> Result<Duration, ConfigError> {
+    let text = text.trim();
+    humantime::parse_duration(text)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            ConfigError::new(
+                setting,
+                format!("{text:?} is not a duration like {examples}"),
+            )
+        })
 }
 
 /// Webhook deliveries (durations as `10s`, `500ms`, `72h`, `7d`).
@@ -456,15 +512,7 @@ pub struct WebhookArgs {
 impl WebhookArgs {
     pub fn settings(&self) -> Result<WebhookSettings, ConfigError> {
         let duration = |setting: &'static str, text: &str| {
-            humantime::parse_duration(text.trim())
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        setting,
-                        format!("{text:?} is not a duration like 10s, 500ms, 72h or 7d"),
-                    )
-                })
+            positive_duration(setting, text, "10s, 500ms, 72h or 7d")
         };
         Ok(WebhookSettings {
             allow_private: self.webhook_allow_private,
@@ -671,6 +719,11 @@ pub struct Config {
     /// How long an upload credential stays valid.
     pub upload_grant_ttl: Duration,
     pub webhooks: WebhookSettings,
+    /// Resolved tickets close this long after; `None`: never.
+    pub auto_close_after: Option<Duration>,
+    pub csat: CsatPolicy,
+    /// What time-dependent rules judge by (tests move it).
+    pub clock: crate::clock::Clock,
     pub demo: bool,
 }
 
@@ -794,6 +847,9 @@ impl Config {
             presence_ttl: Duration::from_secs(args.presence_ttl.max(3)),
             upload_grant_ttl: Duration::from_secs(300),
             webhooks,
+            auto_close_after: args.lifecycle.auto_close_after()?,
+            csat: args.lifecycle.csat()?,
+            clock: crate::clock::Clock::system(),
             demo: args.demo,
         })
     }
@@ -845,6 +901,9 @@ impl Config {
             presence_ttl: Duration::from_secs(15),
             upload_grant_ttl: Duration::from_secs(300),
             webhooks: WebhookSettings::default(),
+            auto_close_after: Some(Duration::from_secs(7 * 86_400)),
+            csat: CsatPolicy::default(),
+            clock: crate::clock::Clock::system(),
             demo: false,
         }
     }
@@ -902,6 +961,28 @@ fn split_list(list: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lifecycle_periods_are_durations_or_off() {
+        let args = |auto_close: &str, csat: &str| LifecycleArgs {
+            auto_close_after: auto_close.into(),
+            csat_window: csat.into(),
+        };
+        let week = Some(Duration::from_secs(7 * 86_400));
+        assert_eq!(args("7d", "7d").auto_close_after().unwrap(), week);
+        assert_eq!(args(" off ", "7d").auto_close_after().unwrap(), None);
+        assert_eq!(args("7d", "0").csat().unwrap().window, None);
+        assert_eq!(
+            args("7d", "48h").csat().unwrap().window,
+            Some(Duration::from_secs(172_800))
+        );
+        let bad = args("siete", "7d")
+            .auto_close_after()
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("--auto-close-after"), "{bad}");
+        assert!(bad.contains("\"siete\" is not a duration"), "{bad}");
+    }
 
     #[test]
     fn database_urls_are_recognised_or_refused() {

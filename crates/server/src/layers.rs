@@ -2,7 +2,7 @@
 //! never one above or beside it at its level. Read from the source, so a
 //! `use` that crosses a line fails the build's tests, not a review.
 //!
-//! From the bottom: `domain` (rules, no I/O) → `store`, `auth`, `api_keys`, `config`,
+//! From the bottom: `domain` (rules, no I/O) → `store`, `auth`, `api_keys`, `clock`, `config`,
 //! `hub`, `bus`, `presence`, `cluster`, `rate`, `slots`, `files`,
 //! `metrics`, `memory` → `state` → the services `chat`, `team`, `uploads` →
 //! `edge` (what REST and WebSocket endpoints share) → `http` and `ws`, side
@@ -11,22 +11,23 @@
 use std::path::{Path, PathBuf};
 
 /// Modules above the lower layers: what those may never use.
-const UPPER: [&str; 11] = [
+const UPPER: [&str; 12] = [
     "state",
     "chat",
     "team",
     "uploads",
     "webhooks",
     "data_rights",
+    "lifecycle",
     "edge",
     "http",
     "ws",
     "app",
     "demo",
 ];
-const LOWER: [&str; 14] = [
-    "domain", "store", "auth", "api_keys", "config", "hub", "bus", "presence", "cluster", "rate",
-    "slots", "files", "metrics", "memory",
+const LOWER: [&str; 15] = [
+    "domain", "store", "auth", "api_keys", "clock", "config", "hub", "bus", "presence", "cluster",
+    "rate", "slots", "files", "metrics", "memory",
 ];
 
 fn sources(module: &str) -> Vec<PathBuf> {

@@ -10,7 +10,7 @@
 //! - [`store`]: the [`store::Store`] interface; every write once
 //!   ([`store::writes`]) over the rows of SQLite (one writer thread, group
 //!   commit) or PostgreSQL (the same, for several nodes on one database).
-//! - [`auth`] (tokens into an [`auth::Identity`]), [`config`], [`hub`] (rooms
+//! - [`auth`] (tokens into an [`auth::Identity`]), [`clock`], [`config`], [`hub`] (rooms
 //!   and non-blocking fan-out), [`bus`] (how events reach the hubs),
 //!   [`presence`], [`cluster`] (Redis: the bus to every node, presence, the
 //!   recent-history cache, shared budgets), [`rate`], [`slots`], [`files`]
@@ -19,7 +19,8 @@
 //! - Services: [`chat`] (posting a message, the one path every message
 //!   takes), [`team`] (agents as inboxes see them), [`uploads`] (grants),
 //!   [`webhooks`] (subscriptions checked, the delivery worker),
-//!   [`data_rights`] (a person's data exported or erased).
+//!   [`data_rights`] (a person's data exported or erased), [`lifecycle`]
+//!   (idle resolved tickets closed).
 //! - [`edge`]: what REST and WebSocket endpoints share (errors, extractors,
 //!   the accept loop, CORS, the request log).
 //! - [`http`] (REST resources) and [`ws`] (the ticket and inbox sockets),
@@ -37,6 +38,7 @@ pub mod app;
 pub mod auth;
 pub mod bus;
 pub mod chat;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod data_rights;
@@ -46,6 +48,7 @@ pub mod edge;
 pub mod files;
 pub mod http;
 pub mod hub;
+pub mod lifecycle;
 pub mod memory;
 pub mod metrics;
 pub mod presence;

@@ -6,4 +6,9 @@ import type { TicketState } from "./TicketState";
  * What a message the server writes (`SISTEMA`, `TRANSFERENCIA`) records, as
  * its `metadata`: clients read the change from it without parsing the text.
  */
-export type SystemEvent = { "evento": "estado", anterior: TicketState, nuevo: TicketState, } | { "evento": "transferencia", agente_anterior: Person | null, nuevo_agente: Person, motivo: string, por: Person, };
+export type SystemEvent = { "evento": "estado", anterior: TicketState, nuevo: TicketState, 
+/**
+ * The customer is asked to rate the conversation (CSAT) here: the
+ * ticket was resolved or closed and is eligible.
+ */
+pide_valoracion?: boolean, } | { "evento": "transferencia", agente_anterior: Person | null, nuevo_agente: Person, motivo: string, por: Person, } | { "evento": "valoracion", puntuacion: number, comentario?: string | null, };

@@ -179,8 +179,9 @@ impl Store for CachedStore {
         id: TicketId,
         actor: User,
         command: TicketCommand,
+        csat: crate::domain::csat::CsatPolicy,
     ) -> StoreResult<Ticket> {
-        let ticket = self.inner.change_ticket(id, actor, command).await?;
+        let ticket = self.inner.change_ticket(id, actor, command, csat).await?;
         self.forget(id).await;
         Ok(ticket)
     }

@@ -106,6 +106,8 @@ mod tests {
             external_id: None,
             metadata: None,
             public_activity: None,
+            resolved_at: None,
+            csat: None,
         }
     }
 

@@ -1,7 +1,8 @@
 //! The rules of the helpdesk, in one place and free of I/O: who may do what
 //! to which ticket, how a ticket moves through its life, what a message does
-//! to its ticket, what an upload must satisfy, the texts people read when
-//! something is refused or recorded, and how stats are counted.
+//! to its ticket, when a customer rates it, what an upload must satisfy, the
+//! texts people read when something is refused or recorded, and how stats
+//! are counted.
 //!
 //! Each rule is a plain function of the state it judges (a ticket, a user, a
 //! grant, rows of timestamps) that returns a decision or a [`Refusal`]. The
@@ -12,6 +13,7 @@
 
 pub mod access;
 pub mod canned;
+pub mod csat;
 pub mod erasure;
 pub mod integration;
 pub mod messages;

@@ -1,7 +1,7 @@
 //! Stats, counted from plain rows the stores read: a conversation's
 //! (`/chat/stats/`) and the team's (`/api/soporte/stats/`).
 
-use soporte_protocol::rest::{AgentStats, ChatStats, DurationStats, TeamStats};
+use soporte_protocol::rest::{AgentStats, ChatStats, CsatStats, DurationStats, TeamStats};
 use soporte_protocol::{AuthorKind, MessageKind, Person, TicketState, Timestamp, UserId};
 use std::collections::BTreeMap;
 
@@ -108,6 +108,27 @@ pub struct TicketFacts {
     pub resolved: Option<Timestamp>,
     /// The agent it is assigned to now.
     pub agent: Option<Person>,
+    /// The customer's rating, 1 to 5.
+    pub csat: Option<u8>,
+}
+
+/// Ratings counted: how many, the mean, and the share of 4s and 5s (the
+/// usual CSAT score).
+pub fn csat(scores: impl IntoIterator<Item = u8>) -> CsatStats {
+    let mut stats = CsatStats::default();
+    for score in scores {
+        if (1..=5).contains(&score) {
+            stats.by_score[usize::from(score) - 1] += 1;
+            stats.n += 1;
+        }
+    }
+    if stats.n > 0 {
+        let n = stats.n as f64;
+        let sum: usize = (1..=5).map(|s| s * stats.by_score[s - 1]).sum();
+        stats.mean = Some(sum as f64 / n);
+        stats.satisfied_percent = Some((stats.by_score[3] + stats.by_score[4]) as f64 * 100.0 / n);
+    }
+    stats
 }
 
 /// The team's stats: tickets by state (all of them, `by_state`), and for
@@ -139,7 +160,8 @@ pub fn team(
             .or_default() += count;
     }
     let (mut queue, mut first, mut resolution) = (Vec::new(), Vec::new(), Vec::new());
-    let mut per_agent: BTreeMap<UserId, (Person, usize, Vec<i64>, Vec<i64>)> = BTreeMap::new();
+    let mut ratings = Vec::new();
+    let mut per_agent: BTreeMap<UserId, AgentTally> = BTreeMap::new();
     for ticket in tickets {
         stats.tickets_created += 1;
         let since =
@@ -152,29 +174,46 @@ pub fn team(
         queue.extend(assigned);
         first.extend(answered);
         resolution.extend(resolved);
+        ratings.extend(ticket.csat);
         if let Some(agent) = ticket.agent {
             let Some(id) = agent.id else { continue };
-            let entry = per_agent
-                .entry(id)
-                .or_insert((agent, 0, Vec::new(), Vec::new()));
-            entry.1 += 1;
-            entry.2.extend(answered);
-            entry.3.extend(resolved);
+            let entry = per_agent.entry(id).or_insert_with(|| AgentTally {
+                agent,
+                tickets: 0,
+                first: Vec::new(),
+                resolved: Vec::new(),
+                ratings: Vec::new(),
+            });
+            entry.tickets += 1;
+            entry.first.extend(answered);
+            entry.resolved.extend(resolved);
+            entry.ratings.extend(ticket.csat);
         }
     }
     stats.queue_wait = durations(queue);
     stats.first_response = durations(first);
     stats.resolution = durations(resolution);
+    stats.csat = csat(ratings);
     stats.by_agent = per_agent
         .into_values()
-        .map(|(agent, tickets, first, resolved)| AgentStats {
-            agent: Some(agent),
-            tickets,
-            first_response: durations(first),
-            resolution: durations(resolved),
+        .map(|tally| AgentStats {
+            agent: Some(tally.agent),
+            tickets: tally.tickets,
+            first_response: durations(tally.first),
+            resolution: durations(tally.resolved),
+            csat: csat(tally.ratings),
         })
         .collect();
     stats
+}
+
+/// One agent's tickets, as they are counted.
+struct AgentTally {
+    agent: Person,
+    tickets: usize,
+    first: Vec<i64>,
+    resolved: Vec<i64>,
+    ratings: Vec<u8>,
 }
 
 #[cfg(test)]
@@ -184,6 +223,17 @@ mod tests {
 
     fn t(s: i64) -> Timestamp {
         Timestamp::from_millis(s * 1000)
+    }
+
+    #[test]
+    fn csat_counts_each_score_and_the_share_of_fours_and_fives() {
+        let stats = csat([5, 4, 3, 1, 5]);
+        assert_eq!(stats.n, 5);
+        assert_eq!(stats.by_score, [1, 0, 1, 1, 2]);
+        assert_eq!(stats.mean, Some(3.6));
+        assert_eq!(stats.satisfied_percent, Some(60.0));
+        let none = csat([]);
+        assert_eq!((none.n, none.mean, none.satisfied_percent), (0, None, None));
     }
 
     #[test]
@@ -250,6 +300,7 @@ mod tests {
                 first_response: Some(t(130)),
                 resolved: Some(t(400)),
                 agent: Some(ana.clone()),
+                csat: Some(4),
             },
             TicketFacts {
                 created: t(100),
@@ -257,6 +308,7 @@ mod tests {
                 first_response: None,
                 resolved: None,
                 agent: None,
+                csat: None,
             },
         ];
         let stats = team(
@@ -272,5 +324,7 @@ mod tests {
         assert_eq!(stats.by_agent.len(), 1);
         assert_eq!(stats.by_agent[0].agent.as_ref(), Some(&ana));
         assert_eq!(stats.by_agent[0].resolution.median_seconds, Some(300.0));
+        assert_eq!((stats.csat.n, stats.csat.mean), (1, Some(4.0)));
+        assert_eq!(stats.by_agent[0].csat.by_score, [0, 0, 0, 1, 0]);
     }
 }

@@ -5,7 +5,10 @@
 
 use super::{Refusal, User};
 use soporte_protocol::server::TicketChange;
-use soporte_protocol::{MessageKind, Person, Role, SystemEvent, Ticket, TicketState, UserId};
+use soporte_protocol::{
+    MessageKind, Person, Role, SystemEvent, Ticket, TicketState, Timestamp, UserId,
+};
+use std::time::Duration;
 
 /// A change to a ticket, asked for by someone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,6 +215,7 @@ fn state_change(from: TicketState, to: TicketState, text: String) -> Plan {
             event: SystemEvent::State {
                 previous: from,
                 new: to,
+                csat_requested: false,
             },
             change: TicketChange::State,
             previous_agent: None,
@@ -229,6 +233,53 @@ pub fn reopen_on_reply(state: TicketState) -> Option<Plan> {
             "El cliente respondió: el ticket vuelve a estar abierto.".to_string(),
         )
     })
+}
+
+impl Plan {
+    /// Marks the recorded move as the place the customer is asked to rate
+    /// the conversation (see `domain::csat::asks_on`).
+    pub fn ask_for_rating(&mut self) {
+        if let Some(Record {
+            event: SystemEvent::State { csat_requested, .. },
+            ..
+        }) = &mut self.record
+        {
+            *csat_requested = true;
+        }
+    }
+}
+
+/// A resolved ticket nobody touched for `after` closes on its own at `now`
+/// (the customer did not come back; reopening is a new message away until
+/// then). `None`: it stays as it is.
+pub fn close_when_idle(ticket: &Ticket, now: Timestamp, after: Duration) -> Option<Plan> {
+    let resolved = ticket.resolved_at?;
+    let idle = now.millis() - resolved.millis() >= after.as_millis() as i64;
+    (ticket.state == TicketState::Resolved && idle).then(|| {
+        state_change(
+            TicketState::Resolved,
+            TicketState::Closed,
+            format!(
+                "El ticket se cerró automáticamente tras {} resuelto.",
+                human_span(after)
+            ),
+        )
+    })
+}
+
+/// A period as people say it: "7 días", "1 hora", "90 minutos".
+pub fn human_span(span: Duration) -> String {
+    let secs = span.as_secs();
+    let (n, one, many) = if secs >= 86_400 && secs.is_multiple_of(86_400) {
+        (secs / 86_400, "día", "días")
+    } else if secs >= 3_600 && secs.is_multiple_of(3_600) {
+        (secs / 3_600, "hora", "horas")
+    } else if secs >= 60 {
+        (secs / 60, "minuto", "minutos")
+    } else {
+        (secs, "segundo", "segundos")
+    };
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The outcome of an agent opening a ticket from the queue.
@@ -355,6 +406,8 @@ mod tests {
             external_id: None,
             metadata: None,
             public_activity: None,
+            resolved_at: None,
+            csat: None,
         }
     }
 
@@ -564,13 +617,37 @@ mod tests {
                 record.event,
                 SystemEvent::State {
                     previous: Open,
-                    new: to
+                    new: to,
+                    csat_requested: false,
                 }
             );
         }
         let command = TicketCommand::SetState { state: Open };
         let plan = decide(&ticket(Resolved, Some(HOLDER)), &agent, &command, None).unwrap();
         assert_eq!(plan.record.unwrap().text, "u5 reabrió el ticket.");
+    }
+
+    #[test]
+    fn a_resolved_ticket_closes_itself_once_idle_long_enough() {
+        const DAY: i64 = 86_400_000;
+        let week = Duration::from_secs(7 * 86_400);
+        let mut resolved = ticket(Resolved, Some(HOLDER));
+        resolved.resolved_at = Some(Timestamp::from_millis(DAY));
+        let at = |day: i64| Timestamp::from_millis(day * DAY);
+        assert_eq!(close_when_idle(&resolved, at(7), week), None);
+        let plan = close_when_idle(&resolved, at(8), week).expect("a week idle");
+        assert_eq!(plan.state, Some(Closed));
+        assert_eq!(
+            plan.record.unwrap().text,
+            "El ticket se cerró automáticamente tras 7 días resuelto."
+        );
+        // Reopened meanwhile, or never resolved: untouched.
+        let mut reopened = resolved.clone();
+        reopened.state = Open;
+        assert_eq!(close_when_idle(&reopened, at(30), week), None);
+        assert_eq!(close_when_idle(&ticket(Resolved, None), at(30), week), None);
+        assert_eq!(human_span(Duration::from_secs(3_600)), "1 hora");
+        assert_eq!(human_span(Duration::from_secs(90 * 60)), "90 minutos");
     }
 
     #[test]

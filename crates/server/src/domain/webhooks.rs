@@ -16,10 +16,11 @@ pub enum EventType {
     MessageCreated,
     FileUploaded,
     UserErased,
+    CsatReceived,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 8] = [
         EventType::TicketCreated,
         EventType::TicketAssigned,
         EventType::TicketTransferred,
@@ -27,6 +28,7 @@ impl EventType {
         EventType::MessageCreated,
         EventType::FileUploaded,
         EventType::UserErased,
+        EventType::CsatReceived,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +40,7 @@ impl EventType {
             EventType::MessageCreated => "mensaje.creado",
             EventType::FileUploaded => "archivo.subido",
             EventType::UserErased => "usuario.eliminado",
+            EventType::CsatReceived => "csat.recibido",
         }
     }
 

@@ -316,7 +316,7 @@ async fn transfer(
     Ok(Json(
         state
             .store
-            .change_ticket(ticket.id, caller.user.clone(), command)
+            .change_ticket(ticket.id, caller.user.clone(), command, state.config.csat)
             .await?,
     ))
 }

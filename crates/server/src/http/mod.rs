@@ -3,6 +3,7 @@
 //! extractors, CORS, request logs) is in `edge`.
 
 pub mod chat;
+pub mod csat;
 pub mod files;
 pub mod ops;
 pub mod team;
@@ -18,6 +19,7 @@ pub fn router(max_file_size: u64, with_metrics: bool) -> Router<AppState> {
     Router::new()
         .merge(tickets::router())
         .merge(chat::router())
+        .merge(csat::router())
         .merge(team::router())
         .merge(files::router(max_file_size))
         .merge(ops::router(with_metrics))

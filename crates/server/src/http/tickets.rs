@@ -354,7 +354,7 @@ async fn assign(
     let command = TicketCommand::Assign { agent: target };
     let assigned = state
         .store
-        .change_ticket(ticket.id, caller.user.clone(), command)
+        .change_ticket(ticket.id, caller.user.clone(), command, state.config.csat)
         .await?;
     crate::bus::announce_assignment(state.bus.as_ref(), &assigned);
     Ok(Json(assigned))
@@ -372,7 +372,7 @@ async fn set_state(
     Ok(Json(
         state
             .store
-            .change_ticket(ticket.id, caller.user.clone(), command)
+            .change_ticket(ticket.id, caller.user.clone(), command, state.config.csat)
             .await?,
     ))
 }

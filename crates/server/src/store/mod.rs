@@ -13,6 +13,7 @@
 //!   after the commit, so fan-out can never show what was not stored.
 
 pub mod columns;
+pub mod csat;
 pub mod erasure;
 pub mod postgres;
 pub mod queue;
@@ -21,6 +22,7 @@ pub mod sqlite;
 pub mod webhooks;
 pub mod writes;
 
+use crate::domain::csat::CsatPolicy;
 pub use crate::domain::tickets::TicketCommand;
 use crate::domain::webhooks::RetryPolicy;
 use crate::domain::{Refusal, User};
@@ -571,8 +573,25 @@ pub trait Store: Send + Sync + 'static {
         id: TicketId,
         actor: User,
         command: TicketCommand,
+        csat: CsatPolicy,
     ) -> StoreResult<Ticket> {
-        writes::change_ticket(self, id, actor, command).await
+        writes::change_ticket(self, id, actor, command, csat).await
+    }
+    /// The ticket's customer rates it (see `domain::csat`); returns the
+    /// ticket with its rating.
+    async fn rate_ticket(
+        &self,
+        id: TicketId,
+        actor: User,
+        request: rest::CsatRequest,
+        policy: CsatPolicy,
+        now: Timestamp,
+    ) -> StoreResult<Ticket> {
+        csat::rate_ticket(self, id, actor, request, policy, now).await
+    }
+    /// Closes a page of tickets resolved `after` ago or more; how many.
+    async fn close_idle(&self, now: Timestamp, after: std::time::Duration) -> StoreResult<usize> {
+        writes::close_idle(self, now, after).await
     }
     /// Stores a message (or finds the earlier copy of a retry). Returns after the commit.
     async fn append(&self, message: NewMessage) -> StoreResult<Appended> {

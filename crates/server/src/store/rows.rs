@@ -94,7 +94,8 @@ pub fn message_at<R: SqlRow>(row: &R, at: usize) -> Result<Message, R::Error> {
 
 pub const TICKET_COLUMNS: &str = "t.id, t.asunto, t.estado, t.creado, t.actualizado, t.last_seq, \
      c.id, c.nombre, c.avatar, a.id, a.nombre, a.rol, a.avatar, t.external_id, t.metadata, \
-     t.publico_actualizado, t.publico_seq";
+     t.publico_actualizado, t.publico_seq, t.resuelto_at, t.csat_puntuacion, t.csat_comentario, \
+     t.csat_creado";
 
 /// The activity a viewer's ticket lists are ordered by: customers do not
 /// see when internal notes were written (see `Ticket::seen_by_customer`).
@@ -144,7 +145,22 @@ pub fn ticket<R: SqlRow>(row: &R) -> Result<Ticket, R::Error> {
         external_id: row.col(13)?,
         metadata: row.col::<Option<JsonObject>>(14)?.map(|json| json.0),
         public_activity: Some((row.at(15)?, row.col(16)?)),
+        resolved_at: row.at_opt(17)?,
+        csat: rating(row, 18)?,
     })
+}
+
+/// The rating in the three columns from `first` (score, comment, when).
+fn rating<R: SqlRow>(row: &R, first: usize) -> Result<Option<Rating>, R::Error> {
+    let Some(score) = row.col::<Option<i16>>(first)? else {
+        return Ok(None);
+    };
+    Ok(Some(Rating {
+        // The column's CHECK keeps it within 1..=5.
+        score: score.clamp(1, 5) as u8,
+        comment: row.col(first + 1)?,
+        created: row.at_opt(first + 2)?.unwrap_or(Timestamp::from_millis(0)),
+    }))
 }
 
 pub const USER_COLUMNS: &str = "id, nombre, rol, avatar, email";
@@ -304,7 +320,8 @@ pub fn message_facts<R: SqlRow>(row: &R) -> Result<MessageFacts, R::Error> {
 
 /// Tickets as the team's stats see them; `WHERE` on `t.creado` follows.
 pub const TICKET_FACTS_SELECT: &str =
-    "SELECT t.creado, t.asignado_at, t.primera_respuesta_at, t.resuelto_at, t.agente_id, a.nombre, a.avatar
+    "SELECT t.creado, t.asignado_at, t.primera_respuesta_at, t.resuelto_at, t.agente_id, a.nombre, a.avatar,
+            t.csat_puntuacion
      FROM tickets t LEFT JOIN users a ON a.id = t.agente_id";
 
 pub fn ticket_facts<R: SqlRow>(row: &R) -> Result<TicketFacts, R::Error> {
@@ -323,6 +340,9 @@ pub fn ticket_facts<R: SqlRow>(row: &R) -> Result<TicketFacts, R::Error> {
         first_response: row.at_opt(2)?,
         resolved: row.at_opt(3)?,
         agent,
+        csat: row
+            .col::<Option<i16>>(7)?
+            .map(|score| score.clamp(1, 5) as u8),
     })
 }
 

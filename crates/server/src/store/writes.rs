@@ -13,6 +13,7 @@ use super::webhooks::{
     emit, owed_to, queue, queue_message, AttemptRow, Candidate, DeliveryRow, DueClaim, WebhookRow,
 };
 use super::*;
+use crate::domain::csat::{self, CsatFacts, CsatPolicy};
 use crate::domain::tickets::{self, Claim, Plan, ResolvedAt};
 use crate::domain::uploads::{self, GrantFacts, UploadUsage};
 use crate::domain::webhooks::{EventType, Subscription};
@@ -173,6 +174,17 @@ pub trait WriteTx {
     /// Deletes the file rows of `tickets` and queues their storage for
     /// removal; returns how many files.
     async fn expire_files(&mut self, tickets: &[TicketId], at: Timestamp) -> StoreResult<u64>;
+
+    /// Up to `limit` tickets resolved at or before `before`, oldest first
+    /// (PostgreSQL: locked, skipping those another transaction holds).
+    async fn resolved_before(
+        &mut self,
+        before: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<TicketId>>;
+    /// What a ticket's conversation says for its rating.
+    async fn csat_facts(&mut self, ticket: TicketId) -> StoreResult<CsatFacts>;
+    async fn set_csat(&mut self, ticket: TicketId, rating: &Rating) -> StoreResult<()>;
 }
 
 /// A service credential to store (its hash, never the key).
@@ -352,14 +364,14 @@ where
     answer.await.map_err(|_| StoreError::Closed)?
 }
 
-fn on_ticket(ticket: TicketId) -> Locks {
+pub(super) fn on_ticket(ticket: TicketId) -> Locks {
     Locks {
         ticket: Some(ticket),
         grant: None,
     }
 }
 
-fn missing<T>(value: Option<T>) -> StoreResult<T> {
+pub(super) fn missing<T>(value: Option<T>) -> StoreResult<T> {
     value.ok_or(StoreError::NOT_FOUND)
 }
 
@@ -523,9 +535,10 @@ pub(super) async fn change_ticket<S: Store + ?Sized>(
     id: TicketId,
     actor: User,
     command: TicketCommand,
+    csat: CsatPolicy,
 ) -> StoreResult<Ticket> {
     write(store, on_ticket(id), move |tx| {
-        change_ticket_in(tx, id, actor.clone(), command.clone()).boxed_local()
+        change_ticket_in(tx, id, actor.clone(), command.clone(), csat).boxed_local()
     })
     .await
 }
@@ -535,6 +548,7 @@ async fn change_ticket_in(
     id: TicketId,
     actor: User,
     command: TicketCommand,
+    csat: CsatPolicy,
 ) -> StoreResult<Ticket> {
     tx.save_user(&actor).await?;
     let ticket = missing(tx.ticket(id).await?)?;
@@ -542,18 +556,52 @@ async fn change_ticket_in(
         Some(target) => tx.user(target).await?,
         None => None,
     };
-    let plan = tickets::decide(&ticket, &actor, &command, target.as_ref())?;
+    let mut plan = tickets::decide(&ticket, &actor, &command, target.as_ref())?;
     if let (Some(agent), Some(target)) = (plan.assign, &target) {
         if agent == target.id {
             integration::check_active_agent(target, tx.is_active(agent).await?)?;
+        }
+    }
+    if let Some(to) = plan.state.filter(|to| csat::ends_conversation(*to)) {
+        let facts = tx.csat_facts(id).await?;
+        if csat::asks_on(csat, &ticket, to, facts, Timestamp::now()) {
+            plan.ask_for_rating();
         }
     }
     apply(tx, id, plan).await?;
     missing(tx.ticket(id).await?)
 }
 
+/// Closes, at `now`, up to a page of tickets resolved `after` ago or more
+/// (each judged again under the writer's lock); returns how many closed.
+pub(super) async fn close_idle<S: Store + ?Sized>(
+    store: &S,
+    now: Timestamp,
+    after: std::time::Duration,
+) -> StoreResult<usize> {
+    write(store, Locks::default(), move |tx| {
+        async move {
+            let before = Timestamp::from_millis(now.millis() - after.as_millis() as i64);
+            let mut closed = 0;
+            for id in tx.resolved_before(before, IDLE_PAGE).await? {
+                let ticket = missing(tx.ticket(id).await?)?;
+                if let Some(plan) = tickets::close_when_idle(&ticket, now, after) {
+                    apply(tx, id, plan).await?;
+                    closed += 1;
+                }
+            }
+            Ok(closed)
+        }
+        .boxed_local()
+    })
+    .await
+}
+
+/// Tickets one idle-close transaction closes at most.
+pub(super) const IDLE_PAGE: usize = 100;
+
 /// Writes what a rule decided about a ticket.
-async fn apply(tx: &mut dyn WriteTx, ticket: TicketId, plan: Plan) -> StoreResult<()> {
+pub(super) async fn apply(tx: &mut dyn WriteTx, ticket: TicketId, plan: Plan) -> StoreResult<()> {
     let at = Timestamp::now();
     if let Some(agent) = plan.assign {
         tx.set_agent(ticket, agent, at).await?;
@@ -569,7 +617,7 @@ async fn apply(tx: &mut dyn WriteTx, ticket: TicketId, plan: Plan) -> StoreResul
     if let Some(record) = plan.record {
         let reason = match &record.event {
             SystemEvent::Transfer { reason, .. } => reason.clone(),
-            SystemEvent::State { .. } => String::new(),
+            SystemEvent::State { .. } | SystemEvent::Rated { .. } => String::new(),
         };
         let new = NewMessage {
             ticket,
@@ -592,7 +640,7 @@ async fn apply(tx: &mut dyn WriteTx, ticket: TicketId, plan: Plan) -> StoreResul
 }
 
 /// What the message recording a change of its ticket tells fan-out.
-struct ChangeNote {
+pub(super) struct ChangeNote {
     change: TicketChange,
     previous_agent: Option<Person>,
     reason: String,
@@ -600,7 +648,7 @@ struct ChangeNote {
 
 /// Stores `new` (its ticket's next `seq`) and puts it among the batch's
 /// commit notifications.
-async fn insert(
+pub(super) async fn insert(
     tx: &mut dyn WriteTx,
     new: &NewMessage,
     first_answer: bool,

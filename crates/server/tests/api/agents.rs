@@ -258,13 +258,21 @@ async fn the_lifecycle_moves_only_along_allowed_transitions_and_each_step_is_tol
         now["estado"], "ABIERTO",
         "writing on a resolved ticket reopens it"
     );
-    // Customers may only close; illegal moves are 409.
+    // Customers may resolve or close, never hold nor reopen by hand;
+    // illegal moves are 409.
     assert_eq!(
-        set_state(&app, ticket, &customer(1), "RESUELTO").await.0,
+        set_state(&app, ticket, &customer(1), "EN_ESPERA").await.0,
         409
     );
     assert_eq!(set_state(&app, ticket, &agent(50), "ABIERTO").await.0, 409);
-    assert_eq!(set_state(&app, ticket, &agent(50), "RESUELTO").await.0, 200);
+    assert_eq!(
+        set_state(&app, ticket, &customer(1), "RESUELTO").await.0,
+        200
+    );
+    assert_eq!(
+        set_state(&app, ticket, &customer(1), "ABIERTO").await.0,
+        409
+    );
     assert_eq!(
         set_state(&app, ticket, &agent(50), "EN_ESPERA").await.0,
         409

@@ -4,6 +4,7 @@
 mod agents;
 mod auth;
 mod cluster;
+mod csat;
 mod data_rights;
 mod durability;
 mod faults;

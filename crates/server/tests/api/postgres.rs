@@ -1005,7 +1005,9 @@ async fn store_session(store: &dyn Store) -> Vec<(String, serde_json::Value)> {
         appended
     );
 
-    let change = |id, actor: &User, command| store.change_ticket(id, actor.clone(), command);
+    let change = |id, actor: &User, command| {
+        store.change_ticket(id, actor.clone(), command, Default::default())
+    };
     let transfer = |agent, reason: &str| TicketCommand::Transfer {
         agent,
         reason: reason.into(),

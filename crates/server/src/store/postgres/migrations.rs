@@ -18,6 +18,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/0006_erasure.sql")),
     (7, include_str!("migrations/0007_storage_quotas.sql")),
     (8, include_str!("migrations/0008_public_activity.sql")),
+    (9, include_str!("migrations/0009_csat.sql")),
+    (10, include_str!("migrations/0010_resolved_index.sql")),
 ];
 
 /// How many migrations this build knows.

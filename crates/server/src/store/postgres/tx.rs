@@ -5,6 +5,7 @@
 
 use super::reads::{self, execute, query, query_one, query_opt, BY_AUTHOR};
 use super::writer::{is_conflict, unavailable};
+use crate::domain::csat::CsatFacts;
 use crate::domain::uploads::UploadUsage;
 use crate::domain::webhooks::Subscription;
 use crate::domain::User;
@@ -825,6 +826,45 @@ impl WriteTx for PgTx<'_> {
             .await
             .and_then(|r| r.try_get::<_, i64>(0));
         Ok(self.db(count)?.max(0) as u64)
+    }
+
+    async fn resolved_before(&mut self, before: Timestamp, limit: usize) -> R<Vec<TicketId>> {
+        // Locked here, as the tickets a job names are before it runs; one
+        // another transaction holds is left for the next sweep, so this
+        // never waits on (nor deadlocks with) another node's batch.
+        let sql = "SELECT id FROM tickets
+             WHERE estado = 'RESUELTO' AND resuelto_at <= $1 ORDER BY resuelto_at, id LIMIT $2
+             FOR UPDATE SKIP LOCKED";
+        let found = query(self.tx, sql, &[&before.millis(), &(limit as i64)])
+            .await
+            .and_then(|rows| rows.iter().map(|row| row.try_get(0)).collect());
+        self.db(found)
+    }
+
+    async fn csat_facts(&mut self, ticket: TicketId) -> R<CsatFacts> {
+        let sql = "SELECT MAX(creado) FILTER (WHERE autor_tipo IN ('AGENTE', 'SUPERVISOR')
+                                            AND NOT interno),
+                          COALESCE(BOOL_OR(autor_tipo = 'CLIENTE'), false)
+                   FROM messages WHERE ticket_id = $1";
+        let facts = query_one(self.tx, sql, &[&ticket]).await.and_then(|row| {
+            Ok(CsatFacts {
+                last_staff_reply: row
+                    .try_get::<_, Option<i64>>(0)?
+                    .map(Timestamp::from_millis),
+                customer_wrote: row.try_get(1)?,
+            })
+        });
+        self.db(facts)
+    }
+
+    async fn set_csat(&mut self, ticket: TicketId, rating: &Rating) -> R<()> {
+        let sql = "UPDATE tickets SET csat_puntuacion = $2, csat_comentario = $3, csat_creado = $4
+                   WHERE id = $1";
+        let score = i16::from(rating.score);
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&ticket, &score, &rating.comment, &rating.created.millis()];
+        let written = execute(self.tx, sql, &params).await;
+        self.db(written).map(drop)
     }
 
     async fn files_removed(&mut self, keys: &[String]) -> R<()> {

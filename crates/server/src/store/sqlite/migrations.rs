@@ -15,6 +15,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("migrations/0008_erasure.sql")),
     (9, include_str!("migrations/0009_storage_quotas.sql")),
     (10, include_str!("migrations/0010_public_activity.sql")),
+    (11, include_str!("migrations/0011_csat.sql")),
+    (12, include_str!("migrations/0012_resolved_index.sql")),
 ];
 
 /// Applies what is missing; returns how many were applied.

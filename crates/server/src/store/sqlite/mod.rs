@@ -427,6 +427,15 @@ mod tests {
                 && inactive.iter().all(|s| !s.contains("TEMP B-TREE")),
             "{inactive:?}"
         );
+        // The idle-close sweep reads the partial index of resolved tickets.
+        let resolved = plan(tx::RESOLVED_BEFORE_SQL, &[&0, &10]);
+        assert!(
+            resolved
+                .iter()
+                .any(|s| s.contains("USING COVERING INDEX tickets_resolved"))
+                && resolved.iter().all(|s| !s.contains("TEMP B-TREE")),
+            "{resolved:?}"
+        );
     }
 
     /// The sweep pages through closed tickets in activity order and ends

@@ -4,6 +4,7 @@
 
 use super::reads::{self, BY_AUTHOR};
 use super::writer::unavailable;
+use crate::domain::csat::CsatFacts;
 use crate::domain::uploads::UploadUsage;
 use crate::domain::webhooks::Subscription;
 use crate::domain::User;
@@ -920,6 +921,45 @@ impl WriteTx for SqliteTx<'_> {
         Ok(files)
     }
 
+    async fn resolved_before(&mut self, before: Timestamp, limit: usize) -> R<Vec<TicketId>> {
+        one(self
+            .conn
+            .prepare_cached(RESOLVED_BEFORE_SQL)
+            .and_then(|mut s| {
+                s.query_map(params![before.millis(), limit as i64], |row| row.get(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            }))
+    }
+
+    async fn csat_facts(&mut self, ticket: TicketId) -> R<CsatFacts> {
+        let sql = "SELECT MAX(CASE WHEN autor_tipo IN ('AGENTE', 'SUPERVISOR') AND interno = 0
+                                   THEN creado END),
+                          COALESCE(MAX(autor_tipo = 'CLIENTE'), 0)
+                   FROM messages WHERE ticket_id = ?1";
+        one(self.conn.prepare_cached(sql).and_then(|mut s| {
+            s.query_row([ticket], |row| {
+                Ok(CsatFacts {
+                    last_staff_reply: row.get::<_, Option<i64>>(0)?.map(Timestamp::from_millis),
+                    customer_wrote: row.get(1)?,
+                })
+            })
+        }))
+    }
+
+    async fn set_csat(&mut self, ticket: TicketId, rating: &Rating) -> R<()> {
+        let sql = "UPDATE tickets SET csat_puntuacion = ?2, csat_comentario = ?3, csat_creado = ?4
+                   WHERE id = ?1";
+        one(self.conn.prepare_cached(sql).and_then(|mut s| {
+            s.execute(params![
+                ticket,
+                rating.score,
+                rating.comment,
+                rating.created.millis()
+            ])
+        }))
+        .map(drop)
+    }
+
     async fn files_removed(&mut self, keys: &[String]) -> R<()> {
         let sql = "DELETE FROM file_deletions WHERE storage_key = ?1";
         for key in keys {
@@ -971,6 +1011,11 @@ pub(super) const UPLOAD_USAGE_SQL: &str = "SELECT
                  WHERE ticket_id = ?2 AND used_at IS NULL AND expires_at >= ?3),
              (SELECT COALESCE(SUM(tamano), 0) FROM upload_grants
                  WHERE user_id = ?1 AND creado >= ?4)";
+
+/// Resolved tickets from the oldest resolution, read from the index
+/// `tickets_resolved` (estado, resuelto_at) alone. `?1`: the cutoff; `?2`: how many.
+pub(super) const RESOLVED_BEFORE_SQL: &str = "SELECT id FROM tickets
+     WHERE estado = 'RESUELTO' AND resuelto_at <= ?1 ORDER BY resuelto_at, id LIMIT ?2";
 
 /// `tickets_by_state` holds (estado, actualizado, rowid): the range and the
 /// order come from it alone. `?1`, `?2`: the cursor; `?3` the cutoff; `?4`
