@@ -238,6 +238,35 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     await messageText(customer, 'soy María, de facturación').waitFor({ timeout: T });
   });
 
+  test('after the agent resolves, the customer rates 4 with a comment, the team sees it, and the customer ends the chat', async () => {
+    await maria.getByRole('button', { name: 'Resolver' }).click();
+    const prompt = customer.getByTestId('csat');
+    await prompt.waitFor({ timeout: T });
+    assert.deepEqual(await accessibilityProblems(customer, '[data-testid=csat]'), []);
+    await prompt.getByLabel('4: Satisfecho').check();
+    await prompt.getByLabel('Comentario (opcional)').fill('María lo resolvió rápido');
+    await prompt.getByRole('button', { name: 'Enviar valoración' }).click();
+    const thanks = customer.getByText('¡Gracias por tu valoración! (4/5)');
+    await thanks.waitFor({ timeout: T });
+    // The team reads it in the conversation (a note) and in the stats.
+    await messageText(maria, 'El cliente valoró la atención con 4/5').waitFor({ timeout: T });
+    assert.equal(await messageText(customer, 'El cliente valoró').count(), 0, 'the note is the team’s');
+    const supervisor = mintToken(3001, 'Sofía Supervisora', 'SUPERVISOR');
+    const stats = await (await fetch(`${server.url}/api/soporte/stats/`, { headers: { Authorization: `Bearer ${supervisor}` } })).json();
+    assert.equal(stats.csat.n, 1);
+    assert.equal(stats.csat.media, 4);
+    // Answered for good: after a reload the form does not come back.
+    await customer.reload();
+    await thanks.waitFor({ timeout: T });
+    assert.equal(await customer.getByTestId('csat').count(), 0);
+    // The customer ends the conversation, after confirming.
+    await customer.getByRole('button', { name: 'Cerrar conversación' }).click();
+    await customer.getByRole('button', { name: 'Sí, cerrar' }).click();
+    await customer.getByText('Este ticket está cerrado: ya no admite mensajes.').waitFor({ timeout: T });
+    assert.deepEqual(await accessibilityProblems(customer), []);
+    await messageText(maria, 'Ana Cliente cerró el ticket.').waitFor({ timeout: T });
+  });
+
   test('no page error and no CSP violation happened', () => {
     assert.deepEqual(errors, []);
   });

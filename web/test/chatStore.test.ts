@@ -405,3 +405,39 @@ describe('ChatStore connection and errors', () => {
     expect(s.fileUrl('/a/?x=1')).toBe(`/a/?x=1&token=${encoded}`);
   });
 });
+
+describe('ChatStore ticket actions', () => {
+  it('rates the ticket and keeps the rating on it; a 409 (rated elsewhere) reads the ticket again', async () => {
+    const { s } = await connected();
+    const rating = { puntuacion: 5, comentario: 'Genial', creado: '2026-12-06T10:00:00.000Z' };
+    fetchImpl.mockImplementationOnce(async () => new Response(JSON.stringify(rating), { status: 201 }));
+    await s.rate(5, '  Genial ');
+    const [url, init] = fetchImpl.mock.calls[0];
+    expect(url).toBe('http://chat.test/api/soporte/tickets/7/csat/');
+    expect(JSON.parse(String(init?.body))).toEqual({ puntuacion: 5, comentario: 'Genial' });
+    expect(s.getState().ticket?.csat).toEqual(rating);
+
+    const other = await connected();
+    const rated = { ...other.s.getState().ticket!, csat: rating };
+    fetchImpl.mockImplementationOnce(async () => new Response(JSON.stringify({ detalle: 'Este ticket ya tiene tu valoración.' }), { status: 409 }));
+    fetchImpl.mockImplementationOnce(async () => new Response(JSON.stringify(rated)));
+    await other.s.rate(3);
+    expect(other.s.getState().ticket?.csat).toEqual(rating);
+  });
+
+  it('rejects with the server’s reason when a rating is refused', async () => {
+    const { s } = await connected();
+    fetchImpl.mockImplementationOnce(async () => new Response(JSON.stringify({ detalle: 'El plazo para valorar este ticket terminó.' }), { status: 400 }));
+    await expect(s.rate(4)).rejects.toThrow('El plazo para valorar');
+    expect(s.getState().ticket?.csat).toBeFalsy();
+  });
+
+  it('moves the ticket and holds what the server answered', async () => {
+    const { s } = await connected();
+    const resolved = { ...s.getState().ticket!, estado: 'RESUELTO' };
+    fetchImpl.mockImplementationOnce(async () => new Response(JSON.stringify(resolved)));
+    await s.setTicketState('RESUELTO');
+    expect(fetchImpl.mock.calls[0][0]).toBe('http://chat.test/api/soporte/tickets/7/estado/');
+    expect(s.getState().ticket?.estado).toBe('RESUELTO');
+  });
+});

@@ -1,9 +1,12 @@
 import { act, cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChatCache } from '../src/client/ChatCache';
+import { ratingRequested } from '../src/client/chatState';
 import { I18nProvider } from '../src/i18n';
 import { ChatSoporte } from '../src/react/components/ChatSoporte';
 import { ConnectionStatus } from '../src/react/components/ConnectionStatus';
+import { CsatPrompt } from '../src/react/components/CsatPrompt';
+import { CustomerTicketActions } from '../src/react/components/CustomerTicketActions';
 import { Linkify, splitLinks } from '../src/react/components/Linkify';
 import { Message } from '../src/react/components/Message';
 import { MessageInput } from '../src/react/components/MessageInput';
@@ -229,5 +232,61 @@ describe('ChatSoporte', () => {
     expect(alert.textContent).toContain('grande.pdf: supera el máximo de 100 B.');
     expect(alert.textContent).toContain('programa.exe: tipo no permitido');
     expect(s.frames('file_upload_request')).toHaveLength(0);
+  });
+});
+
+describe('CsatPrompt', () => {
+  it('rates with a radio group named in words and an optional comment', async () => {
+    const rate = vi.fn().mockResolvedValue(undefined);
+    render(<CsatPrompt onRate={rate} />);
+    const send = screen.getByRole('button', { name: 'Enviar valoración' }) as HTMLButtonElement;
+    expect(send.disabled).toBe(true);
+    expect(screen.getByRole('group', { name: '¿Cómo valorarías la atención recibida?' })).toBeTruthy();
+    fireEvent.click(screen.getByRole('radio', { name: '4: Satisfecho' }));
+    fireEvent.change(screen.getByLabelText('Comentario (opcional)'), { target: { value: 'Bien' } });
+    fireEvent.click(send);
+    await waitFor(() => expect(rate).toHaveBeenCalledWith(4, 'Bien'));
+  });
+
+  it('shows why a rating was refused and keeps the form', async () => {
+    const rate = vi.fn().mockRejectedValue(new Error('El plazo para valorar este ticket terminó.'));
+    render(<CsatPrompt onRate={rate} />);
+    fireEvent.click(screen.getByRole('radio', { name: '2: Insatisfecho' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Enviar valoración' }));
+    expect((await screen.findByRole('alert')).textContent).toContain('El plazo para valorar');
+    expect(screen.getByRole('radio', { name: '2: Insatisfecho' })).toBeTruthy();
+  });
+});
+
+describe('CustomerTicketActions', () => {
+  it('resolves at once and closes only after confirming', async () => {
+    const change = vi.fn().mockResolvedValue(undefined);
+    render(<CustomerTicketActions estado="ABIERTO" onChange={change} />);
+    fireEvent.click(screen.getByRole('button', { name: 'Mi problema está resuelto' }));
+    await waitFor(() => expect(change).toHaveBeenCalledWith('RESUELTO'));
+    fireEvent.click(screen.getByRole('button', { name: 'Cerrar conversación' }));
+    expect(change).toHaveBeenCalledTimes(1);
+    fireEvent.click(screen.getByRole('button', { name: 'Cancelar' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Cerrar conversación' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Sí, cerrar' }));
+    await waitFor(() => expect(change).toHaveBeenCalledWith('CERRADO'));
+  });
+
+  it('offers nothing on a closed ticket', () => {
+    const { container } = render(<CustomerTicketActions estado="CERRADO" onChange={vi.fn()} />);
+    expect(container.textContent).toBe('');
+  });
+});
+
+describe('ratingRequested', () => {
+  const ticket = { id: 1, asunto: 'x', estado: 'RESUELTO' as const, cliente: ana, agente: carlos, creado: '', actualizado: '', last_seq: 3 };
+  const asked = msg(3, { tipo: 'SISTEMA', metadata: { evento: 'estado', anterior: 'ABIERTO', nuevo: 'RESUELTO', pide_valoracion: true } });
+  it('asks the customer where the server asked, until rated or reopened', () => {
+    expect(ratingRequested({ ticket, messages: [asked], currentUser: ana })).toBe(true);
+    expect(ratingRequested({ ticket, messages: [asked], currentUser: carlos })).toBe(false);
+    expect(ratingRequested({ ticket: { ...ticket, estado: 'ABIERTO' }, messages: [asked], currentUser: ana })).toBe(false);
+    expect(ratingRequested({ ticket: { ...ticket, csat: { puntuacion: 5, creado: '' } }, messages: [asked], currentUser: ana })).toBe(false);
+    const notAsked = msg(3, { tipo: 'SISTEMA', metadata: { evento: 'estado', anterior: 'ABIERTO', nuevo: 'RESUELTO' } });
+    expect(ratingRequested({ ticket, messages: [notAsked], currentUser: ana })).toBe(false);
   });
 });

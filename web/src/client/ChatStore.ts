@@ -1,12 +1,12 @@
 import { ChatCache } from './ChatCache';
-import { ChatSync } from './ChatSync';
+import { ApiError, ChatSync } from './ChatSync';
 import { applyGreeting, applyPresence, applyTransfer, attachWaiting, initialChatState, optimisticMessage, refusalError, type ChatState } from './chatState';
 import * as list from './messages';
 import type { OutgoingMessage } from './outbox';
 import { SoporteChatWebSocket, type SoporteChatConfig } from './SoporteChatWebSocket';
 import { StateStore } from './StateStore';
 import { personFromToken, storedAuthToken } from './token';
-import type { FileUploaded, KeyValueStorage, Person, TokenSource } from './types';
+import type { FileUploaded, KeyValueStorage, Person, TicketState, TokenSource } from './types';
 import { checkFile, OfflineError } from './uploadChecks';
 import { generateClientId, httpToWs, pageOrigin, resolveToken } from './util';
 
@@ -375,6 +375,26 @@ export class ChatStore {
 
   clearError(): void {
     this.set({ error: null });
+  }
+
+  /**
+   * The customer rates the ticket, 1 to 5 (CSAT). A 409 means it is rated
+   * already (another tab did): the ticket is read again, so the prompt goes.
+   */
+  async rate(puntuacion: number, comentario?: string): Promise<void> {
+    const id = this.config.ticketId;
+    try {
+      const csat = await this.sync.rateTicket(id, puntuacion, comentario?.trim() || undefined);
+      this.set((state) => ({ ticket: state.ticket ? { ...state.ticket, csat } : state.ticket }));
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 409)) throw error;
+      this.set({ ticket: await this.sync.getTicket(id) });
+    }
+  }
+
+  /** Moves the ticket to `estado` (a customer may resolve or close it). */
+  async setTicketState(estado: TicketState): Promise<void> {
+    this.set({ ticket: await this.sync.setEstado(this.config.ticketId, estado) });
   }
 
   /** An authenticated URL for an attachment link or `<img>` (`?token=`). */

@@ -3,6 +3,7 @@ import type {
   CannedResponse,
   HistoryPage,
   Person,
+  Rating,
   Ticket,
   TicketState,
   TicketView,
@@ -142,6 +143,11 @@ export class ChatSync {
 
   setEstado(ticketId: number, estado: TicketState): Promise<Ticket> {
     return this.request('POST', `tickets/${ticketId}/estado/`, { estado });
+  }
+
+  /** The ticket's customer rates it, 1 to 5 (once; 409 after). */
+  rateTicket(ticketId: number, puntuacion: number, comentario?: string): Promise<Rating> {
+    return this.request('POST', `tickets/${ticketId}/csat/`, comentario ? { puntuacion, comentario } : { puntuacion });
   }
 
   transfer(ticketId: number, agenteId: number, motivo = ''): Promise<Ticket> {

@@ -157,3 +157,15 @@ export function refusalError(refusal: ChatRefusal): ChatError {
   };
   return byReason[refusal.reason];
 }
+
+/**
+ * Whether the customer is asked to rate the conversation now: the server
+ * asked where it recorded the ticket's resolution or close (`pide_valoracion`),
+ * the ticket is still resolved or closed, and it has no rating yet.
+ */
+export function ratingRequested(state: Pick<ChatState, 'ticket' | 'messages' | 'currentUser'>): boolean {
+  const { ticket, currentUser } = state;
+  if (!ticket || ticket.csat || currentUser?.tipo !== 'CLIENTE') return false;
+  if (ticket.estado !== 'RESUELTO' && ticket.estado !== 'CERRADO') return false;
+  return state.messages.some((m) => m.metadata?.evento === 'estado' && m.metadata?.pide_valoracion === true);
+}

@@ -4,7 +4,7 @@ export { CloseCode, closePolicy, legacyCode, type ClosePolicy, type FinalReason,
 export { SoporteChatWebSocket, type SoporteChatConfig, type ChatEvents, type ChatRefusal } from './SoporteChatWebSocket';
 export { ReconnectingSocket, type ReconnectingSocketConfig, type SocketEvents, type SocketStop, type Refusal, type NetworkEvents } from './ReconnectingSocket';
 export { ChatStore, type ChatStoreConfig } from './ChatStore';
-export { initialChatState, optimisticMessage, type ChatState, type ChatError, type UploadState } from './chatState';
+export { initialChatState, optimisticMessage, ratingRequested, type ChatState, type ChatError, type UploadState } from './chatState';
 export { StateStore } from './StateStore';
 export { ChatSync, ApiError, type ChatSyncConfig, type OfflineMessage, type SyncResult } from './ChatSync';
 export { ChatCache } from './ChatCache';

@@ -67,6 +67,16 @@ export interface Ticket {
   creado: string;
   actualizado: string;
   last_seq: number;
+  /** The customer's rating, once given. */
+  csat?: Rating | null;
+}
+
+/** A customer's rating of how their ticket was handled (CSAT). */
+export interface Rating {
+  /** 1 to 5. */
+  puntuacion: number;
+  comentario?: string | null;
+  creado: string;
 }
 
 export interface TicketView extends Ticket {

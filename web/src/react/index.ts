@@ -9,6 +9,8 @@ export { Message, type MessageProps } from './components/Message';
 export { MessageInput, type MessageInputProps } from './components/MessageInput';
 export { ConnectionStatus, type ConnectionStatusProps } from './components/ConnectionStatus';
 export { TypingIndicator } from './components/TypingIndicator';
+export { CsatPrompt, type CsatPromptProps } from './components/CsatPrompt';
+export { CustomerTicketActions, type CustomerTicketActionsProps } from './components/CustomerTicketActions';
 export { EmojiPicker, EMOJIS } from './components/EmojiPicker';
 export { FileAttachment, formatSize } from './components/FileAttachment';
 export { Linkify, splitLinks } from './components/Linkify';

@@ -4,7 +4,7 @@ import { initialChatState, type ChatState } from '../client/chatState';
 import { ChatStore, type ChatStoreConfig } from '../client/ChatStore';
 import type { SoporteChatConfig } from '../client/SoporteChatWebSocket';
 import { personFromToken, storedAuthToken } from '../client/token';
-import type { FileUploaded, KeyValueStorage } from '../client/types';
+import type { FileUploaded, KeyValueStorage, TicketState } from '../client/types';
 import { pageOrigin } from '../client/util';
 
 export interface UseChatConfig {
@@ -114,6 +114,8 @@ function bindActions(store: ChatStore | null) {
     reconnect: () => store?.reconnect(),
     clearError: () => store?.clearError(),
     fileUrl: (url: string) => store?.fileUrl(url) ?? url,
+    rate: (puntuacion: number, comentario?: string) => store?.rate(puntuacion, comentario) ?? Promise.resolve(),
+    setTicketState: (estado: TicketState) => store?.setTicketState(estado) ?? Promise.resolve(),
   };
 }
 

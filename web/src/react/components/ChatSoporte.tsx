@@ -1,10 +1,12 @@
 import { useCallback, useEffect, useState, type DragEvent, type ReactNode } from 'react';
-import type { ChatError } from '../../client/chatState';
+import { ratingRequested, type ChatError } from '../../client/chatState';
 import type { Ticket } from '../../client/types';
 import { checkFile, DEFAULT_ALLOWED_TYPES, DEFAULT_MAX_FILE_SIZE, OfflineError } from '../../client/uploadChecks';
 import { I18nProvider, useI18n, type Locale, type Translate } from '../../i18n';
 import { useChatSoporte, type ChatSoporteState, type UseChatConfig } from '../useChatSoporte';
 import { ConnectionStatus } from './ConnectionStatus';
+import { CsatPrompt } from './CsatPrompt';
+import { CustomerTicketActions } from './CustomerTicketActions';
 import { formatSize } from './FileAttachment';
 import { MessageInput } from './MessageInput';
 import { MessageList } from './MessageList';
@@ -70,6 +72,8 @@ export function ChatView({
   const [dragging, setDragging] = useState(false);
   const [internal, setInternal] = useState(false);
   const closed = chat.ticket?.estado === 'CERRADO';
+  const customer = chat.currentUser?.tipo === 'CLIENTE';
+  const rating = ratingRequested(chat);
   useEffect(() => {
     if (chat.ticket) onTicketChange?.(chat.ticket);
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -153,6 +157,7 @@ export function ChatView({
       {!minimized && (
         <div className="sp-chat-body">
           {toolbar}
+          {customer && chat.ticket && <CustomerTicketActions estado={chat.ticket.estado} onChange={chat.setTicketState} />}
           {(errorText || notice) && (
             <div className="sp-error-banner" role="alert">
               <span>{notice ?? errorText}</span>
@@ -205,6 +210,8 @@ export function ChatView({
               {t('chat.dropHere')}
             </div>
           )}
+          {rating && <CsatPrompt onRate={chat.rate} />}
+          {customer && chat.ticket?.csat && <p className="sp-csat-thanks">{t('csat.thanks', { n: chat.ticket.csat.puntuacion })}</p>}
           {closed ? (
             <p className="sp-closed">{t('chat.closedTicket')}</p>
           ) : (
