@@ -267,6 +267,25 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     await messageText(maria, 'Ana Cliente cerró el ticket.').waitFor({ timeout: T });
   });
 
+  test('outside business hours the widget says when the team is back and still takes messages', async () => {
+    // Closed all week, open tomorrow (UTC) from 09:00: closed now, whenever this runs.
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const supervisor = mintToken(3001, 'Sofía Supervisora', 'SUPERVISOR');
+    const hours = { zona: 'UTC', semana: {}, excepciones: [{ fecha: tomorrow, tramos: [{ desde: '09:00', hasta: '17:00' }] }] };
+    const put = await fetch(`${server.url}/api/soporte/horario/`, { method: 'PUT', headers: { Authorization: `Bearer ${supervisor}`, 'Content-Type': 'application/json' }, body: JSON.stringify(hours) });
+    assert.equal(put.status, 200);
+    await customer.getByLabel('Abrir un ticket nuevo').fill('Pregunta fuera de horario');
+    await customer.getByRole('button', { name: 'Abrir ticket' }).click();
+    const banner = customer.getByTestId('availability');
+    await banner.waitFor({ timeout: T });
+    assert.match(await banner.textContent(), /^Ahora estamos fuera de horario: volvemos (hoy|mañana) a las \d{1,2}:00\. Déjanos tu mensaje y te responderemos\.$/);
+    const box = customer.getByRole('textbox', { name: 'Mensaje', exact: true });
+    await box.fill('¿Me respondéis mañana?');
+    await box.press('Enter');
+    await messageText(customer, '¿Me respondéis mañana?').and(customer.locator('[data-estado=ENTREGADO]')).waitFor({ timeout: T });
+    assert.deepEqual(await accessibilityProblems(customer), []);
+  });
+
   test('no page error and no CSP violation happened', () => {
     assert.deepEqual(errors, []);
   });

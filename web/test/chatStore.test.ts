@@ -23,6 +23,7 @@ function store(extra: Partial<ChatStoreConfig> = {}) {
     cache: new ChatCache(storage),
     fetchImpl: fetchImpl as unknown as typeof fetch,
     client: { WebSocketImpl: FakeSocket.impl, network: null, random: () => 0, heartbeatInterval: 60000 },
+    hours: false,
     ...extra,
   });
 }
@@ -439,5 +440,19 @@ describe('ChatStore ticket actions', () => {
     await s.setTicketState('RESUELTO');
     expect(fetchImpl.mock.calls[0][0]).toBe('http://chat.test/api/soporte/tickets/7/estado/');
     expect(s.getState().ticket?.estado).toBe('RESUELTO');
+  });
+});
+
+describe('ChatStore team hours', () => {
+  it('reads the hours at each greeting and keeps the last ones when that fails', async () => {
+    const hours = { horario: null, abierto: false, cierra: null, abre: '2026-12-08T08:00:00.000Z', respuesta_tipica_segundos: 60 };
+    fetchImpl.mockImplementation(async () => new Response(JSON.stringify(hours)));
+    const { s, socket } = await connected({ hours: true });
+    await vi.waitFor(() => expect(s.getState().hours).toEqual(hours));
+    expect(fetchImpl.mock.calls[0][0]).toBe('http://chat.test/api/soporte/horario/');
+    fetchImpl.mockImplementation(async () => new Response('{"detalle":"x"}', { status: 503 }));
+    socket.establish();
+    await flush();
+    expect(s.getState().hours).toEqual(hours);
   });
 });

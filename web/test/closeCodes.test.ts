@@ -105,6 +105,7 @@ describe('ChatStore after each close code', () => {
       cache: null,
       fetchImpl: vi.fn(async () => new Response('{}')) as unknown as typeof fetch,
       client: { WebSocketImpl: FakeSocket.impl, network: null, random: () => 0, heartbeatInterval: 600000 },
+      hours: false,
     });
     store.connect();
     await flush();

@@ -2,11 +2,13 @@ import { act, cleanup, fireEvent, render, screen, waitFor } from '@testing-libra
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChatCache } from '../src/client/ChatCache';
 import { ratingRequested } from '../src/client/chatState';
-import { I18nProvider } from '../src/i18n';
+import type { HoursStatus } from '../src/client/types';
+import { I18nProvider, translator } from '../src/i18n';
 import { ChatSoporte } from '../src/react/components/ChatSoporte';
 import { ConnectionStatus } from '../src/react/components/ConnectionStatus';
 import { CsatPrompt } from '../src/react/components/CsatPrompt';
 import { CustomerTicketActions } from '../src/react/components/CustomerTicketActions';
+import { returnTime, TeamAvailability, waitText } from '../src/react/components/TeamAvailability';
 import { Linkify, splitLinks } from '../src/react/components/Linkify';
 import { Message } from '../src/react/components/Message';
 import { MessageInput } from '../src/react/components/MessageInput';
@@ -288,5 +290,34 @@ describe('ratingRequested', () => {
     expect(ratingRequested({ ticket: { ...ticket, csat: { puntuacion: 5, creado: '' } }, messages: [asked], currentUser: ana })).toBe(false);
     const notAsked = msg(3, { tipo: 'SISTEMA', metadata: { evento: 'estado', anterior: 'ABIERTO', nuevo: 'RESUELTO' } });
     expect(ratingRequested({ ticket, messages: [notAsked], currentUser: ana })).toBe(false);
+  });
+});
+
+describe('TeamAvailability', () => {
+  const now = new Date(2026, 11, 7, 20, 0);
+  const hours = { zona: 'Europe/Madrid', semana: { lunes: [{ desde: '09:00', hasta: '18:00' }] }, excepciones: [] };
+  const status = (over: Partial<HoursStatus>): HoursStatus => ({ horario: hours, abierto: true, cierra: null, abre: null, respuesta_tipica_segundos: null, ...over });
+
+  it('says when the team is back, in words, and that messages are welcome', () => {
+    const tomorrow = new Date(2026, 11, 8, 9, 0).toISOString();
+    render(<TeamAvailability hours={status({ abierto: false, abre: tomorrow })} now={now} />);
+    expect(screen.getByTestId('availability').textContent).toBe('Ahora estamos fuera de horario: volvemos mañana a las 9:00. Déjanos tu mensaje y te responderemos.');
+  });
+
+  it('names the weekday or the date further ahead, and speaks English', () => {
+    const t = translator('es');
+    expect(returnTime(new Date(2026, 11, 10, 9, 0), now, 'es', t)).toBe('el jueves a las 9:00');
+    expect(returnTime(new Date(2027, 0, 7, 9, 30), now, 'es', t)).toBe('el 7 de enero a las 9:30');
+    expect(returnTime(new Date(2026, 11, 7, 21, 0), now, 'en', translator('en'))).toBe('today at 21:00');
+  });
+
+  it('gives the typical reply time while the team is in, and nothing without data', () => {
+    render(<TeamAvailability hours={status({ respuesta_tipica_segundos: 290 })} now={now} />);
+    expect(screen.getByTestId('availability').textContent).toBe('Estamos disponibles. Solemos responder en 5 minutos.');
+    cleanup();
+    const { container } = render(<TeamAvailability hours={status({ horario: null })} now={now} />);
+    expect(container.textContent).toBe('');
+    expect(waitText(30, translator('en'))).toBe('under a minute');
+    expect(waitText(7200, translator('es'))).toBe('2 horas');
   });
 });

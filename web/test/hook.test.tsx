@@ -18,6 +18,7 @@ function config(extra: Partial<UseChatConfig> = {}): UseChatConfig {
     cache: new ChatCache(storage),
     fetchImpl: fetchImpl as unknown as typeof fetch,
     client: { WebSocketImpl: FakeSocket as unknown as typeof WebSocket, reconnectDelay: 10 },
+    hours: false,
     ...extra,
   };
 }

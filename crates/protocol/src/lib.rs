@@ -19,6 +19,7 @@
 pub mod client;
 pub mod close;
 pub mod error;
+pub mod hours;
 pub mod model;
 pub mod rest;
 pub mod server;

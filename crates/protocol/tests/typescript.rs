@@ -42,6 +42,8 @@ fn export_all(dir: &Path) {
         rest::CannedResponseInput,
         rest::TeamStats,
         rest::CsatRequest,
+        soporte_protocol::hours::BusinessHours,
+        soporte_protocol::hours::HoursStatus,
         rest::ErrorBody,
         rest::UserInput,
         rest::UserView,

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 /// Modules above the lower layers: what those may never use.
-const UPPER: [&str; 12] = [
+const UPPER: [&str; 13] = [
     "state",
     "chat",
     "team",
@@ -19,6 +19,7 @@ const UPPER: [&str; 12] = [
     "webhooks",
     "data_rights",
     "lifecycle",
+    "hours",
     "edge",
     "http",
     "ws",

@@ -20,7 +20,7 @@
 //!   takes), [`team`] (agents as inboxes see them), [`uploads`] (grants),
 //!   [`webhooks`] (subscriptions checked, the delivery worker),
 //!   [`data_rights`] (a person's data exported or erased), [`lifecycle`]
-//!   (idle resolved tickets closed).
+//!   (idle resolved tickets closed), [`hours`] (business hours now).
 //! - [`edge`]: what REST and WebSocket endpoints share (errors, extractors,
 //!   the accept loop, CORS, the request log).
 //! - [`http`] (REST resources) and [`ws`] (the ticket and inbox sockets),
@@ -46,6 +46,7 @@ pub mod demo;
 pub mod domain;
 pub mod edge;
 pub mod files;
+pub mod hours;
 pub mod http;
 pub mod hub;
 pub mod lifecycle;

@@ -32,6 +32,8 @@ export interface ChatStoreConfig {
   /** Extra settings for the socket client (backoff, heartbeat, test doubles). */
   client?: Partial<SoporteChatConfig>;
   fetchImpl?: typeof fetch;
+  /** Read the team's business hours at each greeting (default true; `state.hours`). */
+  hours?: boolean;
 }
 
 /** How long a finished upload's full bar stays, so a fast upload still shows it finished. */
@@ -149,6 +151,7 @@ export class ChatStore {
         this.waitingFiles = waiting;
         return { ...patch, messages, outbox: this.chat.pendingMessages() };
       });
+      if (this.config.hours !== false) this.refreshHours();
     });
     chat.on('messageReceived', (message) => this.setMessages((messages) => list.mergeMessages(messages, [message])));
     chat.on('messageConfirmed', (confirmation) => {
@@ -390,6 +393,14 @@ export class ChatStore {
       if (!(error instanceof ApiError && error.status === 409)) throw error;
       this.set({ ticket: await this.sync.getTicket(id) });
     }
+  }
+
+  /** Reads the team's hours again; on failure the last ones stay. */
+  private refreshHours(): void {
+    this.sync.getHours().then(
+      (hours) => this.set({ hours }),
+      () => {},
+    );
   }
 
   /** Moves the ticket to `estado` (a customer may resolve or close it). */

@@ -2,6 +2,7 @@ import type {
   AgentView,
   CannedResponse,
   HistoryPage,
+  HoursStatus,
   Person,
   Rating,
   Ticket,
@@ -143,6 +144,11 @@ export class ChatSync {
 
   setEstado(ticketId: number, estado: TicketState): Promise<Ticket> {
     return this.request('POST', `tickets/${ticketId}/estado/`, { estado });
+  }
+
+  /** The team's business hours, whether it is in now and its typical reply time. */
+  getHours(): Promise<HoursStatus> {
+    return this.request('GET', 'horario/');
   }
 
   /** The ticket's customer rates it, 1 to 5 (once; 409 after). */

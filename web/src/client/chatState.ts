@@ -5,7 +5,7 @@ import type { FinalReason } from './closeCodes';
 import * as list from './messages';
 import type { OutgoingMessage } from './outbox';
 import type { ChatRefusal } from './SoporteChatWebSocket';
-import type { ChatTransferred, ConnectionEstablished, ConnectionStatus, FileUploaded, Limits, Message, Participant, Person, Ticket } from './types';
+import type { ChatTransferred, ConnectionEstablished, ConnectionStatus, FileUploaded, HoursStatus, Limits, Message, Participant, Person, Ticket } from './types';
 
 /** One upload in progress (or just finished: the full bar stays a moment). */
 export interface UploadState {
@@ -48,6 +48,8 @@ export interface ChatState {
   hasMore: boolean;
   loadingOlder: boolean;
   draft: string;
+  /** The team's hours as of the last greeting (`null` until read, or unreadable). */
+  hours: HoursStatus | null;
 }
 
 export function initialChatState(ticketId: number, seed: Partial<ChatState> = {}): ChatState {
@@ -66,6 +68,7 @@ export function initialChatState(ticketId: number, seed: Partial<ChatState> = {}
     hasMore: true,
     loadingOlder: false,
     draft: '',
+    hours: null,
     ...seed,
   };
 }

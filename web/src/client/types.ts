@@ -71,6 +71,10 @@ export interface Ticket {
   csat?: Rating | null;
 }
 
+/** The team's hours and whether it is in now (`GET /api/soporte/horario/`). */
+export type { HoursStatus } from '../generated/HoursStatus';
+export type { BusinessHours } from '../generated/BusinessHours';
+
 /** A customer's rating of how their ticket was handled (CSAT). */
 export interface Rating {
   /** 1 to 5. */

@@ -89,6 +89,20 @@ const es = {
   'ticket.closeYes': 'Sí, cerrar',
   'ticket.cancel': 'Cancelar',
   'ticket.actionFailed': 'No se pudo cambiar el ticket: {detalle}',
+  'hours.open': 'Estamos disponibles.',
+  'hours.openTypical': 'Estamos disponibles. Solemos responder en {tiempo}.',
+  'hours.typical': 'Solemos responder en {tiempo}.',
+  'hours.closed': 'Ahora estamos fuera de horario. Déjanos tu mensaje y te responderemos.',
+  'hours.closedUntil': 'Ahora estamos fuera de horario: volvemos {cuando}. Déjanos tu mensaje y te responderemos.',
+  'hours.today': 'hoy a las {hora}',
+  'hours.tomorrow': 'mañana a las {hora}',
+  'hours.weekday': 'el {dia} a las {hora}',
+  'hours.date': 'el {fecha} a las {hora}',
+  'hours.underMinute': 'menos de un minuto',
+  'hours.minute': '1 minuto',
+  'hours.minutes': '{n} minutos',
+  'hours.hour': '1 hora',
+  'hours.hours': '{n} horas',
 };
 
 export type MessageKey = keyof typeof es;
@@ -180,6 +194,20 @@ const en: Record<MessageKey, string> = {
   'ticket.closeYes': 'Yes, end it',
   'ticket.cancel': 'Cancel',
   'ticket.actionFailed': 'The ticket could not be changed: {detalle}',
+  'hours.open': 'We are available.',
+  'hours.openTypical': 'We are available. We usually reply in {tiempo}.',
+  'hours.typical': 'We usually reply in {tiempo}.',
+  'hours.closed': 'We are away right now. Leave us a message and we will reply.',
+  'hours.closedUntil': 'We are away right now: back {cuando}. Leave us a message and we will reply.',
+  'hours.today': 'today at {hora}',
+  'hours.tomorrow': 'tomorrow at {hora}',
+  'hours.weekday': 'on {dia} at {hora}',
+  'hours.date': 'on {fecha} at {hora}',
+  'hours.underMinute': 'under a minute',
+  'hours.minute': '1 minute',
+  'hours.minutes': '{n} minutes',
+  'hours.hour': '1 hour',
+  'hours.hours': '{n} hours',
 };
 
 export const messages: Record<Locale, Record<MessageKey, string>> = { es, en };

@@ -11,6 +11,7 @@ export { ConnectionStatus, type ConnectionStatusProps } from './components/Conne
 export { TypingIndicator } from './components/TypingIndicator';
 export { CsatPrompt, type CsatPromptProps } from './components/CsatPrompt';
 export { CustomerTicketActions, type CustomerTicketActionsProps } from './components/CustomerTicketActions';
+export { TeamAvailability, returnTime, waitText, type TeamAvailabilityProps } from './components/TeamAvailability';
 export { EmojiPicker, EMOJIS } from './components/EmojiPicker';
 export { FileAttachment, formatSize } from './components/FileAttachment';
 export { Linkify, splitLinks } from './components/Linkify';

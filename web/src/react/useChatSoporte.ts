@@ -26,6 +26,8 @@ export interface UseChatConfig {
   /** Extra settings for the socket client (backoff, heartbeat, test doubles). */
   client?: Partial<SoporteChatConfig>;
   fetchImpl?: typeof fetch;
+  /** Read the team's business hours (default true). Taken once. */
+  hours?: boolean;
 }
 
 const noTicket = initialChatState(0, { hasMore: false });
@@ -55,6 +57,7 @@ export function useChatSoporte(ticketId: number | null | undefined, config: UseC
       cache,
       storage: c.storage,
       client: c.client,
+      hours: c.hours,
       currentUser: personFromToken(c.token ?? storedAuthToken()),
       token: () => configRef.current.token ?? storedAuthToken() ?? '',
       getToken: hasGetToken ? async () => (await configRef.current.getToken?.()) ?? '' : undefined,

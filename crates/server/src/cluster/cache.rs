@@ -337,6 +337,12 @@ impl Store for CachedStore {
     async fn team_stats(&self, period: Period) -> StoreResult<soporte_protocol::rest::TeamStats> {
         self.inner.team_stats(period).await
     }
+    async fn first_replies(&self, since: Timestamp) -> StoreResult<Vec<(Timestamp, Timestamp)>> {
+        self.inner.first_replies(since).await
+    }
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        self.inner.setting(key).await
+    }
     async fn upload_grant(&self, upload_id: &str) -> StoreResult<Option<GrantState>> {
         self.inner.upload_grant(upload_id).await
     }

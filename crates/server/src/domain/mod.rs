@@ -15,6 +15,7 @@ pub mod access;
 pub mod canned;
 pub mod csat;
 pub mod erasure;
+pub mod hours;
 pub mod integration;
 pub mod messages;
 pub mod refusal;

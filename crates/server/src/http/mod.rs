@@ -5,6 +5,7 @@
 pub mod chat;
 pub mod csat;
 pub mod files;
+pub mod hours;
 pub mod ops;
 pub mod team;
 pub mod tickets;
@@ -21,6 +22,7 @@ pub fn router(max_file_size: u64, with_metrics: bool) -> Router<AppState> {
         .merge(chat::router())
         .merge(csat::router())
         .merge(team::router())
+        .merge(hours::router())
         .merge(files::router(max_file_size))
         .merge(ops::router(with_metrics))
         .merge(users::router())

@@ -544,6 +544,10 @@ pub trait Store: Send + Sync + 'static {
     async fn unread_count(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<i64>;
     async fn stats(&self, ticket: TicketId, viewer: Viewer) -> StoreResult<ChatStats>;
     async fn team_stats(&self, period: Period) -> StoreResult<soporte_protocol::rest::TeamStats>;
+    /// (created, first reply) of the answered tickets created since `since`.
+    async fn first_replies(&self, since: Timestamp) -> StoreResult<Vec<(Timestamp, Timestamp)>>;
+    /// A team-wide setting's JSON (`horario`), if set.
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
     async fn upload_grant(&self, upload_id: &str) -> StoreResult<Option<GrantState>>;
     async fn attachment_file(&self, id: i64) -> StoreResult<Option<AttachmentFile>>;
     async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>>;
@@ -636,6 +640,10 @@ pub trait Store: Send + Sync + 'static {
         by: UserId,
     ) -> StoreResult<CannedResponse> {
         writes::save_canned_response(self, id, input, by).await
+    }
+    /// Sets a team-wide setting (`None` removes it).
+    async fn save_setting(&self, key: &'static str, value: Option<String>) -> StoreResult<()> {
+        writes::save_setting(self, key, value).await
     }
     async fn delete_canned_response(&self, id: i64) -> StoreResult<bool> {
         writes::delete_canned_response(self, id).await

@@ -318,6 +318,15 @@ pub fn message_facts<R: SqlRow>(row: &R) -> Result<MessageFacts, R::Error> {
     })
 }
 
+/// When the answered tickets created since `?1` were created and first
+/// answered, read along `tickets_by_creation`.
+pub const FIRST_REPLIES_SQL: &str = "SELECT creado, primera_respuesta_at FROM tickets
+     WHERE creado >= ?1 AND primera_respuesta_at IS NOT NULL";
+
+pub fn first_reply<R: SqlRow>(row: &R) -> Result<(Timestamp, Timestamp), R::Error> {
+    Ok((row.at(0)?, row.at(1)?))
+}
+
 /// Tickets as the team's stats see them; `WHERE` on `t.creado` follows.
 pub const TICKET_FACTS_SELECT: &str =
     "SELECT t.creado, t.asignado_at, t.primera_respuesta_at, t.resuelto_at, t.agente_id, a.nombre, a.avatar,

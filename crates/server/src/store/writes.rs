@@ -185,6 +185,12 @@ pub trait WriteTx {
     /// What a ticket's conversation says for its rating.
     async fn csat_facts(&mut self, ticket: TicketId) -> StoreResult<CsatFacts>;
     async fn set_csat(&mut self, ticket: TicketId, rating: &Rating) -> StoreResult<()>;
+    async fn put_setting(
+        &mut self,
+        key: &str,
+        value: Option<&str>,
+        at: Timestamp,
+    ) -> StoreResult<()>;
 }
 
 /// A service credential to store (its hash, never the key).
@@ -978,6 +984,22 @@ async fn save_canned_in(
         CannedSave::ShortcutTaken => return Err(canned::shortcut_taken(&input.shortcut).into()),
     };
     missing(tx.canned_response(id).await?)
+}
+
+pub(super) async fn save_setting<S: Store + ?Sized>(
+    store: &S,
+    key: &'static str,
+    value: Option<String>,
+) -> StoreResult<()> {
+    write(store, Locks::default(), move |tx| {
+        let value = value.clone();
+        async move {
+            tx.put_setting(key, value.as_deref(), Timestamp::now())
+                .await
+        }
+        .boxed_local()
+    })
+    .await
 }
 
 pub(super) async fn delete_canned_response<S: Store + ?Sized>(

@@ -10,6 +10,7 @@ mod durability;
 mod faults;
 mod files;
 mod helpers;
+mod hours;
 mod integration;
 mod ops;
 mod postgres;

@@ -7,6 +7,7 @@ import { useChatSoporte, type ChatSoporteState, type UseChatConfig } from '../us
 import { ConnectionStatus } from './ConnectionStatus';
 import { CsatPrompt } from './CsatPrompt';
 import { CustomerTicketActions } from './CustomerTicketActions';
+import { TeamAvailability } from './TeamAvailability';
 import { formatSize } from './FileAttachment';
 import { MessageInput } from './MessageInput';
 import { MessageList } from './MessageList';
@@ -157,6 +158,7 @@ export function ChatView({
       {!minimized && (
         <div className="sp-chat-body">
           {toolbar}
+          {customer && <TeamAvailability hours={chat.hours} />}
           {customer && chat.ticket && <CustomerTicketActions estado={chat.ticket.estado} onChange={chat.setTicketState} />}
           {(errorText || notice) && (
             <div className="sp-error-banner" role="alert">

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("migrations/0008_public_activity.sql")),
     (9, include_str!("migrations/0009_csat.sql")),
     (10, include_str!("migrations/0010_resolved_index.sql")),
+    (11, include_str!("migrations/0011_settings.sql")),
 ];
 
 /// How many migrations this build knows.

@@ -362,6 +362,14 @@ impl Store for PostgresStore {
         read!(self, |c| reads::team_stats(&c, period).await)
     }
 
+    async fn first_replies(&self, since: Timestamp) -> StoreResult<Vec<(Timestamp, Timestamp)>> {
+        read!(self, |c| reads::first_replies(&c, since).await)
+    }
+
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        read!(self, |c| reads::setting(&c, key).await)
+    }
+
     async fn upload_grant(&self, upload_id: &str) -> StoreResult<Option<GrantState>> {
         read!(self, |c| reads::upload_grant(&c, upload_id).await)
     }

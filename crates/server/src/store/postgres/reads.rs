@@ -289,6 +289,25 @@ pub async fn team_stats<C: GenericClient>(c: &C, period: Period) -> Result<TeamS
     Ok(stats::team(from, to, states, tickets))
 }
 
+pub async fn first_replies<C: GenericClient>(
+    c: &C,
+    since: Timestamp,
+) -> Result<Vec<(Timestamp, Timestamp)>, Error> {
+    let sql = rows::FIRST_REPLIES_SQL.replace("?1", "$1");
+    all(
+        &query(c, &sql, &[&since.millis()]).await?,
+        rows::first_reply,
+    )
+}
+
+pub async fn setting<C: GenericClient>(c: &C, key: &str) -> Result<Option<String>, Error> {
+    let sql = "SELECT valor FROM ajustes WHERE clave = $1";
+    Ok(match query_opt(c, sql, &[&key]).await? {
+        Some(row) => Some(row.try_get(0)?),
+        None => None,
+    })
+}
+
 /// By shortcut, in byte order (as SQLite sorts).
 pub async fn canned_responses<C: GenericClient>(c: &C) -> Result<Vec<CannedResponse>, Error> {
     let sql = format!("SELECT {CANNED_COLUMNS} FROM respuestas ORDER BY atajo COLLATE \"C\"");

@@ -867,6 +867,18 @@ impl WriteTx for PgTx<'_> {
         self.db(written).map(drop)
     }
 
+    async fn put_setting(&mut self, key: &str, value: Option<&str>, at: Timestamp) -> R<()> {
+        let written = match value {
+            Some(value) => {
+                let sql = "INSERT INTO ajustes (clave, valor, actualizado) VALUES ($1, $2, $3)
+                     ON CONFLICT (clave) DO UPDATE SET valor = $2, actualizado = $3";
+                execute(self.tx, sql, &[&key, &value, &at.millis()]).await
+            }
+            None => execute(self.tx, "DELETE FROM ajustes WHERE clave = $1", &[&key]).await,
+        };
+        self.db(written).map(drop)
+    }
+
     async fn files_removed(&mut self, keys: &[String]) -> R<()> {
         let sql = "DELETE FROM file_deletions WHERE storage_key = ANY($1)";
         let written = execute(self.tx, sql, &[&keys]).await;

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("migrations/0010_public_activity.sql")),
     (11, include_str!("migrations/0011_csat.sql")),
     (12, include_str!("migrations/0012_resolved_index.sql")),
+    (13, include_str!("migrations/0013_settings.sql")),
 ];
 
 /// Applies what is missing; returns how many were applied.

@@ -314,6 +314,16 @@ impl Store for SqliteStore {
         self.read(move |conn| reads::team_stats(conn, period)).await
     }
 
+    async fn first_replies(&self, since: Timestamp) -> StoreResult<Vec<(Timestamp, Timestamp)>> {
+        self.read(move |conn| reads::first_replies(conn, since))
+            .await
+    }
+
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_string();
+        self.read(move |conn| reads::setting(conn, &key)).await
+    }
+
     async fn upload_grant(&self, upload_id: &str) -> StoreResult<Option<GrantState>> {
         let upload_id = upload_id.to_string();
         self.read(move |conn| reads::upload_grant(conn, &upload_id))

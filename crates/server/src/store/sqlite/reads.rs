@@ -194,6 +194,21 @@ pub fn team_stats(conn: &Connection, period: Period) -> rusqlite::Result<TeamSta
     Ok(stats::team(from, to, states, tickets))
 }
 
+pub fn first_replies(
+    conn: &Connection,
+    since: Timestamp,
+) -> rusqlite::Result<Vec<(Timestamp, Timestamp)>> {
+    let mut stmt = conn.prepare_cached(rows::FIRST_REPLIES_SQL)?;
+    let found = stmt.query_map([since.millis()], |row| rows::first_reply(row))?;
+    found.collect()
+}
+
+pub fn setting(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT valor FROM ajustes WHERE clave = ?1")?
+        .query_row([key], |row| row.get(0))
+        .optional()
+}
+
 pub fn canned_responses(conn: &Connection) -> rusqlite::Result<Vec<CannedResponse>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {CANNED_COLUMNS} FROM respuestas ORDER BY atajo"

@@ -960,6 +960,20 @@ impl WriteTx for SqliteTx<'_> {
         .map(drop)
     }
 
+    async fn put_setting(&mut self, key: &str, value: Option<&str>, at: Timestamp) -> R<()> {
+        let written = match value {
+            Some(value) => self.conn.execute(
+                "INSERT INTO ajustes (clave, valor, actualizado) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (clave) DO UPDATE SET valor = ?2, actualizado = ?3",
+                params![key, value, at.millis()],
+            ),
+            None => self
+                .conn
+                .execute("DELETE FROM ajustes WHERE clave = ?1", [key]),
+        };
+        one(written).map(drop)
+    }
+
     async fn files_removed(&mut self, keys: &[String]) -> R<()> {
         let sql = "DELETE FROM file_deletions WHERE storage_key = ?1";
         for key in keys {
