@@ -96,6 +96,7 @@ function CustomerPage() {
                 token={token}
                 locale={locale}
                 minimizable
+                titleCount
                 onTicketChange={(ticket) => setTickets((prev) => prev.map((t) => (t.id === ticket.id ? { ...t, ...ticket } : t)))}
               />
             ) : (

@@ -201,6 +201,24 @@ describe('ChatSoporte', () => {
     expect(screen.getByTestId('typing').textContent).toContain('Carlos está escribiendo...');
   });
 
+  it('counts what arrives while minimized, in the header, for screen readers and in the title', async () => {
+    document.title = 'Centro de ayuda';
+    render(<ChatSoporte {...props()} initialMinimized titleCount />);
+    await waitFor(() => expect(FakeSocket.instances.length).toBe(1));
+    const s = FakeSocket.last();
+    act(() => s.establish());
+    act(() => s.receive('mensaje_recibido', msg(1, { autor: carlos, contenido: 'Hola' })));
+    act(() => s.receive('mensaje_recibido', msg(2, { autor: carlos, contenido: '¿Sigues ahí?' })));
+    expect(screen.getByTestId('unseen').textContent).toBe('2');
+    expect(document.title).toBe('(2) Centro de ayuda');
+    expect(screen.getByText('2 mensajes nuevos sin leer')).toBeTruthy();
+    const expand = screen.getByRole('button', { name: 'Expandir chat (2 sin leer)' });
+    // Opened: the list is on screen, the messages are seen, the count goes.
+    fireEvent.click(expand);
+    await waitFor(() => expect(document.title).toBe('Centro de ayuda'));
+    expect(screen.queryByTestId('unseen')).toBeNull();
+  });
+
   it('tells the agent the ticket was transferred away (close 4001) and stays disconnected', async () => {
     render(<ChatSoporte {...props()} />);
     await waitFor(() => expect(FakeSocket.instances.length).toBe(1));
@@ -295,7 +313,7 @@ describe('ratingRequested', () => {
 
 describe('TeamAvailability', () => {
   const now = new Date(2026, 11, 7, 20, 0);
-  const hours = { zona: 'Europe/Madrid', semana: { lunes: [{ desde: '09:00', hasta: '18:00' }] }, excepciones: [] };
+  const hours = { zona: 'Europe/Madrid', semana: { lunes: [{ desde: '09:00', hasta: '18:00' }], martes: [], miercoles: [], jueves: [], viernes: [], sabado: [], domingo: [] }, excepciones: [] };
   const status = (over: Partial<HoursStatus>): HoursStatus => ({ horario: hours, abierto: true, cierra: null, abre: null, respuesta_tipica_segundos: null, ...over });
 
   it('says when the team is back, in words, and that messages are welcome', () => {

@@ -334,11 +334,16 @@ export class ChatStore {
       this.marked.add(id);
       this.markQueue.add(id);
     }
+    // Seen now, for the unread count; LEIDO on others' messages is the reader's own reading.
+    this.set((state) => ({ messages: list.markRead(state.messages, fresh) }));
     this.markTimer ??= setTimeout(() => {
       this.markTimer = null;
       const batch = [...this.markQueue];
       this.markQueue.clear();
-      this.sync.markAsRead(this.config.ticketId, batch).catch(() => batch.forEach((id) => this.marked.delete(id)));
+      this.sync.markAsRead(this.config.ticketId, batch).catch(() => {
+        batch.forEach((id) => this.marked.delete(id));
+        this.set((state) => ({ messages: list.markUnread(state.messages, batch) }));
+      });
     }, MARK_READ_BATCH_MS);
   }
 

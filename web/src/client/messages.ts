@@ -115,6 +115,17 @@ export function markSending(list: readonly Message[], clientId: string): readonl
 }
 
 /** `mensajes_leidos`: those ids are now read. */
+/** Others' messages the reader has not seen: what a minimized chat counts. */
+export function unseenCount(list: readonly Message[], readerId: number | null | undefined): number {
+  return list.filter((m) => m.id !== undefined && !(m.autor.id !== null && m.autor.id === readerId) && m.estado === 'ENTREGADO' && m.autor.tipo !== 'SISTEMA' && !m.interno).length;
+}
+
+/** Back to ENTREGADO: a reading the server did not take. */
+export function markUnread(list: readonly Message[], ids: readonly number[]): readonly Message[] {
+  const set = new Set(ids);
+  return list.map((m) => (m.id !== undefined && set.has(m.id) && m.estado === 'LEIDO' ? { ...m, estado: 'ENTREGADO' as const } : m));
+}
+
 export function markRead(list: readonly Message[], ids: readonly number[]): readonly Message[] {
   const set = new Set(ids);
   let changed = false;

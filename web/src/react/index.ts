@@ -1,5 +1,6 @@
 export { useChatSoporte, type UseChatConfig, type ChatSoporteState } from './useChatSoporte';
 export { useAgentInbox, type UseAgentInboxConfig } from './useAgentInbox';
+export { useTitleCount } from './useTitleCount';
 export { checkFile, FileCheckError, OfflineError, DEFAULT_ALLOWED_TYPES, DEFAULT_MAX_FILE_SIZE } from '../client/uploadChecks';
 export type { UploadState, ChatError } from '../client/chatState';
 export { personFromToken } from '../client/token';

@@ -4,6 +4,8 @@ import type { Ticket } from '../../client/types';
 import { checkFile, DEFAULT_ALLOWED_TYPES, DEFAULT_MAX_FILE_SIZE, OfflineError } from '../../client/uploadChecks';
 import { I18nProvider, useI18n, type Locale, type Translate } from '../../i18n';
 import { useChatSoporte, type ChatSoporteState, type UseChatConfig } from '../useChatSoporte';
+import { useTitleCount } from '../useTitleCount';
+import { unseenCount } from '../../client/messages';
 import { ConnectionStatus } from './ConnectionStatus';
 import { CsatPrompt } from './CsatPrompt';
 import { CustomerTicketActions } from './CustomerTicketActions';
@@ -31,6 +33,8 @@ export interface ChatViewProps {
   composerExtra?: ReactNode;
   /** Told whenever the ticket changes (state, agent), e.g. to refresh a list. */
   onTicketChange?: (ticket: Ticket) => void;
+  /** Put the count of unseen messages in the page's title ("(2) …"). */
+  titleCount?: boolean;
 }
 
 /** The sentence shown for each kind of error. */
@@ -66,6 +70,7 @@ export function ChatView({
   toolbar,
   composerExtra,
   onTicketChange,
+  titleCount = false,
 }: ChatViewProps) {
   const { t } = useI18n();
   const [minimized, setMinimized] = useState(initialMinimized);
@@ -75,6 +80,9 @@ export function ChatView({
   const closed = chat.ticket?.estado === 'CERRADO';
   const customer = chat.currentUser?.tipo === 'CLIENTE';
   const rating = ratingRequested(chat);
+  // Seen needs the list on screen: minimized, others' messages add up here.
+  const unseen = unseenCount(chat.messages, chat.currentUser?.id);
+  useTitleCount(unseen, titleCount);
   useEffect(() => {
     if (chat.ticket) onTicketChange?.(chat.ticket);
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -143,11 +151,26 @@ export function ChatView({
         </div>
         <div className="sp-chat-controls">
           <ConnectionStatus status={chat.connectionStatus} onReconnect={chat.reconnect} pending={chat.pendingCount} />
+          {minimized && unseen > 0 && (
+            <span className="sp-unseen-badge" data-testid="unseen" aria-hidden="true">
+              {unseen}
+            </span>
+          )}
           {minimizable && (
-            <button type="button" className="sp-icon-button" onClick={() => setMinimized(!minimized)} aria-label={minimized ? t('chat.expand') : t('chat.minimize')} aria-expanded={!minimized} title={minimized ? t('chat.expand') : t('chat.minimize')}>
+            <button
+              type="button"
+              className="sp-icon-button"
+              onClick={() => setMinimized(!minimized)}
+              aria-label={minimized ? (unseen > 0 ? t('chat.expandUnseen', { n: unseen }) : t('chat.expand')) : t('chat.minimize')}
+              aria-expanded={!minimized}
+              title={minimized ? t('chat.expand') : t('chat.minimize')}
+            >
               <span aria-hidden="true">{minimized ? '▴' : '▾'}</span>
             </button>
           )}
+          <span className="sp-visually-hidden" aria-live="polite">
+            {minimized && unseen > 0 ? t('chat.unseen', { n: unseen }) : ''}
+          </span>
           {onClose && (
             <button type="button" className="sp-icon-button" onClick={onClose} aria-label={t('chat.close')} title={t('chat.close')}>
               <span aria-hidden="true">✕</span>
