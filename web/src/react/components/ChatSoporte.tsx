@@ -1,3 +1,4 @@
+import { ChevronDown, ChevronUp, X } from 'lucide-react';
 import { useCallback, useEffect, useState, type DragEvent, type ReactNode } from 'react';
 import { ratingRequested, type ChatError } from '../../client/chatState';
 import type { Ticket } from '../../client/types';
@@ -165,7 +166,7 @@ export function ChatView({
               aria-expanded={!minimized}
               title={minimized ? t('chat.expand') : t('chat.minimize')}
             >
-              <span aria-hidden="true">{minimized ? '▴' : '▾'}</span>
+              {minimized ? <ChevronUp aria-hidden="true" size={18} /> : <ChevronDown aria-hidden="true" size={18} />}
             </button>
           )}
           <span className="sp-visually-hidden" aria-live="polite">
@@ -173,7 +174,7 @@ export function ChatView({
           </span>
           {onClose && (
             <button type="button" className="sp-icon-button" onClick={onClose} aria-label={t('chat.close')} title={t('chat.close')}>
-              <span aria-hidden="true">✕</span>
+              <X aria-hidden="true" size={18} />
             </button>
           )}
         </div>
@@ -195,7 +196,7 @@ export function ChatView({
                   chat.clearError();
                 }}
               >
-                <span aria-hidden="true">✕</span>
+                <X aria-hidden="true" size={16} />
               </button>
             </div>
           )}

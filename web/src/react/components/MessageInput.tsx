@@ -1,3 +1,4 @@
+import { Paperclip, SendHorizontal, Smile } from 'lucide-react';
 import { useCallback, useEffect, useId, useRef, useState, type ChangeEvent, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
 import { useI18n } from '../../i18n';
 import { EmojiPicker } from './EmojiPicker';
@@ -135,7 +136,7 @@ export function MessageInput({
         {onFilesSelected && (
           <>
             <button type="button" className="sp-icon-button sp-attach" onClick={() => fileRef.current?.click()} disabled={disabled} aria-label={t('input.attach')} title={t('input.attach')}>
-              <span aria-hidden="true">📎</span>
+              <Paperclip aria-hidden="true" size={18} />
             </button>
             <input
               ref={fileRef}
@@ -186,10 +187,10 @@ export function MessageInput({
           aria-expanded={showEmoji}
           title={t('input.emoji')}
         >
-          <span aria-hidden="true">😊</span>
+          <Smile aria-hidden="true" size={18} />
         </button>
         <button type="submit" className="sp-icon-button sp-send" disabled={disabled || !message.trim()} aria-label={t('input.send')} title={t('input.send')}>
-          <span aria-hidden="true">➤</span>
+          <SendHorizontal aria-hidden="true" size={20} />
         </button>
       </form>
     </div>
