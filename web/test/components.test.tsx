@@ -339,3 +339,17 @@ describe('TeamAvailability', () => {
     expect(waitText(7200, translator('es'))).toBe('2 horas');
   });
 });
+
+describe('ChatSoporte for a customer waiting in the queue', () => {
+  it('says someone will come while nobody has taken the ticket', async () => {
+    const storage = new MemoryStorage();
+    const customerToken = `x.${btoa(JSON.stringify({ sub: '1001', name: 'Ana', role: 'CLIENTE' }))}.y`;
+    render(<ChatSoporte ticketId={7} token={customerToken} baseUrl="http://chat.test" storage={storage} cache={new ChatCache(storage)} fetchImpl={vi.fn(async () => new Response('{}')) as unknown as typeof fetch} client={{ WebSocketImpl: FakeSocket.impl, network: null }} hours={false} />);
+    await waitFor(() => expect(FakeSocket.instances.length).toBe(1));
+    const s = FakeSocket.last();
+    act(() => s.establish({ usuario: { ...ana, online: true }, ticket: { id: 7, asunto: 'x', estado: 'ABIERTO', cliente: ana, agente: null, creado: '', actualizado: '', last_seq: 0 } }));
+    expect(screen.getByTestId('queue').textContent).toContain('Te atenderá la próxima persona disponible');
+    act(() => s.receive('ticket_actualizado', { evento: 'asignado', ticket: { id: 7, asunto: 'x', estado: 'ABIERTO', cliente: ana, agente: carlos, creado: '', actualizado: '', last_seq: 0 } }));
+    expect(screen.queryByTestId('queue')).toBeNull();
+  });
+});

@@ -183,6 +183,11 @@ export function ChatView({
         <div className="sp-chat-body">
           {toolbar}
           {customer && <TeamAvailability hours={chat.hours} />}
+          {customer && chat.ticket?.estado === 'ABIERTO' && !chat.ticket.agente && chat.hours?.abierto !== false && (
+            <p className="sp-availability" data-testid="queue">
+              {t('queue.waiting')}
+            </p>
+          )}
           {customer && chat.ticket && <CustomerTicketActions estado={chat.ticket.estado} onChange={chat.setTicketState} />}
           {(errorText || notice) && (
             <div className="sp-error-banner" role="alert">
