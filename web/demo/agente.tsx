@@ -168,6 +168,7 @@ function Conversation({ ticket, token, api, agentes, es }: ConversationProps) {
   const chat = useChatSoporte(ticket.id, { token });
   const [target, setTarget] = useState<string>('');
   const [motivo, setMotivo] = useState('');
+  const [confirmClose, setConfirmClose] = useState(false);
   const [busy, setBusy] = useState(false);
   const [actionError, setActionError] = useState<string | null>(null);
   const [respuestas, setRespuestas] = useState<CannedResponse[]>([]);
@@ -216,9 +217,6 @@ function Conversation({ ticket, token, api, agentes, es }: ConversationProps) {
               {es ? 'Reabrir' : 'Reopen'}
             </button>
           )}
-          <button type="button" disabled={busy} onClick={() => void run(() => api.setEstado(ticket.id, 'CERRADO'))}>
-            {es ? 'Cerrar' : 'Close'}
-          </button>
           <form className="demo-transfer" onSubmit={transfer}>
             <label htmlFor={`transfer-${ticket.id}`}>{es ? 'Transferir a' : 'Transfer to'}</label>
             <select id={`transfer-${ticket.id}`} value={target} onChange={(e) => setTarget(e.target.value)}>
@@ -234,6 +232,22 @@ function Conversation({ ticket, token, api, agentes, es }: ConversationProps) {
               {es ? 'Transferir' : 'Transfer'}
             </button>
           </form>
+          {/* Apart from "Resolver", and asked twice: a closed ticket never opens again. */}
+          {confirmClose ? (
+            <span role="group" aria-label={es ? 'Confirmar cierre' : 'Confirm closing'} className="demo-confirm">
+              {es ? '¿Cerrar el ticket? No admitirá más mensajes.' : 'Close the ticket? It will take no more messages.'}
+              <button type="button" className="demo-danger" disabled={busy} onClick={() => void run(() => api.setEstado(ticket.id, 'CERRADO')).then(() => setConfirmClose(false))}>
+                {es ? 'Sí, cerrar' : 'Yes, close'}
+              </button>
+              <button type="button" disabled={busy} onClick={() => setConfirmClose(false)}>
+                {es ? 'Cancelar' : 'Cancel'}
+              </button>
+            </span>
+          ) : (
+            <button type="button" className="demo-close-ticket" disabled={busy} onClick={() => setConfirmClose(true)}>
+              {es ? 'Cerrar…' : 'Close…'}
+            </button>
+          )}
         </>
       )}
       {actionError && (

@@ -161,12 +161,14 @@ describe('Soporte in the browser', { concurrency: false }, () => {
   });
 
   test('internal notes and canned responses stay with the team', async () => {
-    await agent.getByLabel('Nota interna (solo equipo)').check();
+    await agent.getByRole('button', { name: 'Nota interna (solo equipo)' }).click();
+    assert.equal(await agent.getByRole('textbox', { name: 'Mensaje', exact: true }).getAttribute('placeholder'), 'Nota interna: solo la ve el equipo');
+    assert.deepEqual(await accessibilityProblems(agent), []);
     const agentBox = agent.getByRole('textbox', { name: 'Mensaje', exact: true });
     await agentBox.fill('Cliente VIP: revisar la factura');
     await agentBox.press('Enter');
     await messageText(agent, 'Cliente VIP').and(agent.locator('.sp-internal')).waitFor({ timeout: T });
-    await agent.getByLabel('Nota interna (solo equipo)').uncheck();
+    await agent.getByRole('button', { name: 'Responder al cliente' }).click();
 
     await agent.getByRole('button', { name: 'Nueva respuesta predefinida' }).click();
     await agent.getByLabel('Atajo').fill('revisar');
@@ -284,6 +286,17 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     await box.press('Enter');
     await messageText(customer, '¿Me respondéis mañana?').and(customer.locator('[data-estado=ENTREGADO]')).waitFor({ timeout: T });
     assert.deepEqual(await accessibilityProblems(customer), []);
+
+    // The agent closes it from the console, asked to confirm first.
+    const queued = maria.getByTestId('queue').getByRole('button', { name: /Pregunta fuera de horario/ });
+    await queued.waitFor({ timeout: T });
+    await queued.click();
+    await messageText(maria, '¿Me respondéis mañana?').waitFor({ timeout: T });
+    await maria.getByRole('button', { name: 'Cerrar…' }).click();
+    await maria.getByRole('button', { name: 'Cancelar' }).click();
+    await maria.getByRole('button', { name: 'Cerrar…' }).click();
+    await maria.getByRole('button', { name: 'Sí, cerrar' }).click();
+    await customer.getByText('Este ticket está cerrado: ya no admite mensajes.').waitFor({ timeout: T });
   });
 
   test('no page error and no CSP violation happened', () => {

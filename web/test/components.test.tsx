@@ -219,6 +219,28 @@ describe('ChatSoporte', () => {
     expect(screen.queryByTestId('unseen')).toBeNull();
   });
 
+  it('staff choose reply or internal note, and the composer shows which', async () => {
+    render(<ChatSoporte {...props()} allowInternalNotes />);
+    await waitFor(() => expect(FakeSocket.instances.length).toBe(1));
+    const s = FakeSocket.last();
+    act(() => s.establish());
+    const reply = screen.getByRole('button', { name: 'Responder al cliente' });
+    const note = screen.getByRole('button', { name: 'Nota interna (solo equipo)' });
+    expect(reply.getAttribute('aria-pressed')).toBe('true');
+    fireEvent.click(note);
+    expect(note.getAttribute('aria-pressed')).toBe('true');
+    const box = screen.getByLabelText('Mensaje');
+    expect(box.getAttribute('placeholder')).toBe('Nota interna: solo la ve el equipo');
+    expect(box.closest('.sp-composer-note')).toBeTruthy();
+    fireEvent.change(box, { target: { value: 'Cliente VIP' } });
+    fireEvent.keyDown(box, { key: 'Enter' });
+    expect(s.frames('mensaje')[0].data.metadata).toEqual({ interno: true });
+    fireEvent.click(reply);
+    fireEvent.change(box, { target: { value: 'Hola' } });
+    fireEvent.keyDown(box, { key: 'Enter' });
+    expect(s.frames('mensaje')[1].data.metadata).toEqual({});
+  });
+
   it('tells the agent the ticket was transferred away (close 4001) and stays disconnected', async () => {
     render(<ChatSoporte {...props()} />);
     await waitFor(() => expect(FakeSocket.instances.length).toBe(1));

@@ -246,27 +246,30 @@ export function ChatView({
           {closed ? (
             <p className="sp-closed">{t('chat.closedTicket')}</p>
           ) : (
-            <MessageInput
-              onSendMessage={send}
-              onStartTyping={chat.startTyping}
-              onStopTyping={chat.stopTyping}
-              onFilesSelected={(files) => void uploadFiles(files)}
-              value={chat.draft}
-              onChange={chat.setDraft}
-              maxLength={chat.limits?.max_mensaje ?? 5000}
-              accept={allowedFileTypes.map((e) => `.${e}`).join(',')}
-              placeholder={chat.isConnected ? undefined : t('input.placeholderOffline')}
-              extra={
-                <>
-                  {allowInternalNotes && (
-                    <label className="sp-note-toggle">
-                      <input type="checkbox" checked={internal} onChange={(e) => setInternal(e.target.checked)} /> {t('input.note')}
-                    </label>
-                  )}
-                  {composerExtra}
-                </>
-              }
-            />
+            <div className={internal ? 'sp-composer sp-composer-note' : 'sp-composer'}>
+              {allowInternalNotes && (
+                <div className="sp-composer-modes" role="group" aria-label={t('input.mode')}>
+                  <button type="button" className="sp-mode" aria-pressed={!internal} onClick={() => setInternal(false)}>
+                    {t('input.reply')}
+                  </button>
+                  <button type="button" className="sp-mode sp-mode-note" aria-pressed={internal} onClick={() => setInternal(true)}>
+                    {t('input.note')}
+                  </button>
+                </div>
+              )}
+              <MessageInput
+                onSendMessage={send}
+                onStartTyping={chat.startTyping}
+                onStopTyping={chat.stopTyping}
+                onFilesSelected={(files) => void uploadFiles(files)}
+                value={chat.draft}
+                onChange={chat.setDraft}
+                maxLength={chat.limits?.max_mensaje ?? 5000}
+                accept={allowedFileTypes.map((e) => `.${e}`).join(',')}
+                placeholder={!chat.isConnected ? t('input.placeholderOffline') : internal ? t('input.placeholderNote') : undefined}
+                extra={composerExtra}
+              />
+            </div>
           )}
         </div>
       )}
