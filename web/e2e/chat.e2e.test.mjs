@@ -122,6 +122,11 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     await customer.getByRole('button', { name: 'EN', exact: true }).click();
     await customer.getByRole('heading', { name: 'Support chat' }).waitFor({ timeout: T });
     await customer.getByRole('textbox', { name: 'Message', exact: true }).waitFor({ timeout: T });
+    // Dark, as the system asks: still WCAG AA.
+    await customer.emulateMedia({ colorScheme: 'dark' });
+    assert.equal(await customer.locator('.sp-chat').evaluate((el) => getComputedStyle(el).backgroundColor), 'rgb(22, 27, 34)');
+    assert.deepEqual(await accessibilityProblems(customer, '.sp-chat'), []);
+    await customer.emulateMedia({ colorScheme: 'light' });
     await customer.getByRole('button', { name: 'ES', exact: true }).click();
     await customer.getByRole('heading', { name: 'Chat de Soporte' }).waitFor({ timeout: T });
   });

@@ -241,6 +241,13 @@ describe('ChatSoporte', () => {
     expect(s.frames('mensaje')[1].data.metadata).toEqual({});
   });
 
+  it('follows the system colours unless told light or dark', () => {
+    const { container, rerender } = render(<ChatSoporte {...props()} />);
+    expect(container.querySelector('.sp-chat')?.classList.contains('sp-theme-auto')).toBe(true);
+    rerender(<ChatSoporte {...props()} theme="dark" />);
+    expect(container.querySelector('.sp-chat')?.classList.contains('sp-theme-dark')).toBe(true);
+  });
+
   it('tells the agent the ticket was transferred away (close 4001) and stays disconnected', async () => {
     render(<ChatSoporte {...props()} />);
     await waitFor(() => expect(FakeSocket.instances.length).toBe(1));

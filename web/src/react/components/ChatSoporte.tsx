@@ -36,6 +36,8 @@ export interface ChatViewProps {
   onTicketChange?: (ticket: Ticket) => void;
   /** Put the count of unseen messages in the page's title ("(2) …"). */
   titleCount?: boolean;
+  /** Colours: the system's preference (default), or always light or dark. */
+  theme?: 'auto' | 'light' | 'dark';
 }
 
 /** The sentence shown for each kind of error. */
@@ -72,6 +74,7 @@ export function ChatView({
   composerExtra,
   onTicketChange,
   titleCount = false,
+  theme = 'auto',
 }: ChatViewProps) {
   const { t } = useI18n();
   const [minimized, setMinimized] = useState(initialMinimized);
@@ -129,7 +132,7 @@ export function ChatView({
 
   return (
     <section
-      className={`sp-chat ${minimized ? 'sp-minimized' : ''} ${dragging ? 'sp-dragging' : ''} ${className}`}
+      className={`sp-chat sp-theme-${theme} ${minimized ? 'sp-minimized' : ''} ${dragging ? 'sp-dragging' : ''} ${className}`}
       aria-label={title ?? t('chat.title')}
       data-testid="chat"
       onDragOver={(e) => {
