@@ -72,4 +72,4 @@ export {
   type UploadProgress,
 } from './client';
 export * from './react';
-export { I18nProvider, useI18n, translator, messages as i18nMessages, type Locale, type MessageKey } from './i18n';
+export { I18nProvider, useI18n, translator, messages as i18nMessages, type Locale, type MessageKey, type MessageOverrides } from './i18n';

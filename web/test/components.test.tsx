@@ -382,3 +382,18 @@ describe('ChatSoporte for a customer waiting in the queue', () => {
     expect(screen.queryByTestId('queue')).toBeNull();
   });
 });
+
+describe('texts in any language', () => {
+  it('takes a host’s overrides for a locale of its own, English where one is missing', () => {
+    const t = translator('fr', { 'input.send': 'Envoyer le message' });
+    expect(t('input.send')).toBe('Envoyer le message');
+    expect(t('input.attach')).toBe('Attach file');
+    expect(translator('es-MX')('input.send')).toBe('Enviar mensaje');
+    render(
+      <I18nProvider locale="fr" messages={{ 'input.label': 'Message', 'input.send': 'Envoyer le message' }}>
+        <MessageInput onSendMessage={() => {}} />
+      </I18nProvider>,
+    );
+    expect(screen.getByRole('button', { name: 'Envoyer le message' })).toBeTruthy();
+  });
+});

@@ -1,6 +1,7 @@
-import { createContext, useContext, type ReactNode } from 'react';
+import { createContext, useContext, useMemo, type ReactNode } from 'react';
 
-export type Locale = 'es' | 'en';
+/** A BCP 47 tag. Spanish and English are built in; any other takes its texts from `messages` overrides, English where one is missing. */
+export type Locale = 'es' | 'en' | (string & {});
 
 const es = {
   'chat.title': 'Chat de Soporte',
@@ -222,12 +223,16 @@ const en: Record<MessageKey, string> = {
   'hours.hours': '{n} hours',
 };
 
-export const messages: Record<Locale, Record<MessageKey, string>> = { es, en };
+export const messages: Record<'es' | 'en', Record<MessageKey, string>> = { es, en };
+
+/** Texts a host replaces or adds for a language (every key, or some). */
+export type MessageOverrides = Partial<Record<MessageKey, string>>;
 
 export type Translate = (key: MessageKey, vars?: Record<string, string | number>) => string;
 
-export function translator(locale: Locale = 'es'): Translate {
-  const table = messages[locale] ?? es;
+export function translator(locale: Locale = 'es', overrides: MessageOverrides = {}): Translate {
+  const base = locale === 'es' || locale.startsWith('es-') ? es : en;
+  const table: Record<string, string> = { ...base, ...overrides };
   return (key, vars) => {
     let text = table[key] ?? es[key] ?? key;
     if (vars) for (const [name, value] of Object.entries(vars)) text = text.split(`{${name}}`).join(String(value));
@@ -242,9 +247,10 @@ interface I18nValue {
 
 const I18nContext = createContext<I18nValue>({ locale: 'es', t: translator('es') });
 
-/** Sets the language of the components below it (Spanish by default). */
-export function I18nProvider({ locale = 'es', children }: { locale?: Locale; children: ReactNode }) {
-  return <I18nContext.Provider value={{ locale, t: translator(locale) }}>{children}</I18nContext.Provider>;
+/** Sets the language of the components below it (Spanish by default), with a host's own texts. */
+export function I18nProvider({ locale = 'es', messages: overrides, children }: { locale?: Locale; messages?: MessageOverrides; children: ReactNode }) {
+  const t = useMemo(() => translator(locale, overrides), [locale, overrides]);
+  return <I18nContext.Provider value={{ locale, t }}>{children}</I18nContext.Provider>;
 }
 
 export function useI18n(): I18nValue {
@@ -253,5 +259,7 @@ export function useI18n(): I18nValue {
 
 /** BCP 47 tag for dates and times. */
 export function dateLocale(locale: Locale): string {
-  return locale === 'en' ? 'en-GB' : 'es-ES';
+  if (locale === 'es') return 'es-ES';
+  if (locale === 'en') return 'en-GB';
+  return locale;
 }

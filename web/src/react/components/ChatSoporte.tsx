@@ -3,7 +3,7 @@ import { useCallback, useEffect, useState, type DragEvent, type ReactNode } from
 import { ratingRequested, type ChatError } from '../../client/chatState';
 import type { Ticket } from '../../client/types';
 import { checkFile, DEFAULT_ALLOWED_TYPES, DEFAULT_MAX_FILE_SIZE, OfflineError } from '../../client/uploadChecks';
-import { I18nProvider, useI18n, type Locale, type Translate } from '../../i18n';
+import { I18nProvider, useI18n, type Locale, type MessageOverrides, type Translate } from '../../i18n';
 import { useChatSoporte, type ChatSoporteState, type UseChatConfig } from '../useChatSoporte';
 import { useTitleCount } from '../useTitleCount';
 import { unseenCount } from '../../client/messages';
@@ -281,17 +281,23 @@ export function ChatView({
 }
 
 export interface ChatSoporteProps extends Omit<ChatViewProps, 'chat'>, UseChatConfig {
-  /** Language of the texts: Spanish (default) or English. */
+  /** Language of the texts: Spanish (default), English, or any with `messages`. */
   locale?: Locale;
+  /** The host's own texts, replacing or adding to the built-in ones. */
+  messages?: MessageOverrides;
 }
 
 /** The seed's `ChatSoporte`: the hook and the window in one component. */
-export function ChatSoporte({ locale = 'es', ticketId, ...props }: ChatSoporteProps) {
+export function ChatSoporte({ locale = 'es', messages, ticketId, ...props }: ChatSoporteProps) {
   const inner = <ChatSoporteInner ticketId={ticketId} {...props} />;
-  return <I18nProvider locale={locale}>{inner}</I18nProvider>;
+  return (
+    <I18nProvider locale={locale} messages={messages}>
+      {inner}
+    </I18nProvider>
+  );
 }
 
-function ChatSoporteInner(props: Omit<ChatSoporteProps, 'locale'>) {
+function ChatSoporteInner(props: Omit<ChatSoporteProps, 'locale' | 'messages'>) {
   const { t } = useI18n();
   const { ticketId, token, getToken, baseUrl, cache, storage, maxFileSize, allowedFileTypes, pageSize, client, fetchImpl, ...view } = props;
   const chat = useChatSoporte(ticketId || null, { token, getToken, baseUrl, cache, storage, maxFileSize, allowedFileTypes, pageSize, client, fetchImpl });

@@ -1,6 +1,6 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, type ReactNode } from 'react';
 import type { Message as ChatMessage } from '../../client/types';
-import { dateLocale, useI18n, type Translate } from '../../i18n';
+import { dateLocale, useI18n, type Locale, type Translate } from '../../i18n';
 import { Message } from './Message';
 
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -26,7 +26,7 @@ function dayKey(date: Date): string {
 }
 
 /** Hoy, Ayer, or the full date. */
-export function formatDay(date: Date, t: Translate, locale: 'es' | 'en', now = new Date()): string {
+export function formatDay(date: Date, t: Translate, locale: Locale, now = new Date()): string {
   const yesterday = new Date(now);
   yesterday.setDate(now.getDate() - 1);
   if (dayKey(date) === dayKey(now)) return t('list.today');
