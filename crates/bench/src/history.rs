@@ -89,6 +89,7 @@ pub async fn fill(path: &Path, messages: usize) -> Result<(i64, f64), String> {
                         metadata: Default::default(),
                         internal: false,
                         origin: None,
+                        unread_email: None,
                     })
                     .await
             }

@@ -111,6 +111,7 @@ fn storage(c: &mut Criterion) {
                                 metadata: Default::default(),
                                 internal: false,
                                 origin: None,
+                                unread_email: None,
                             }
                         })
                         .collect();

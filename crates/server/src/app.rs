@@ -223,6 +223,7 @@ impl Application {
         tokio::spawn(crate::memory::trim_periodically(state.shutdown.clone()));
         tokio::spawn(purge_grants_periodically(state.clone()));
         tokio::spawn(crate::lifecycle::close_idle_periodically(state.clone()));
+        crate::email::start(state.clone());
         crate::webhooks::worker::start(
             state.store.clone(),
             state.config.webhooks,

@@ -5,6 +5,7 @@
 
 use crate::auth::Identity;
 use crate::domain::access::{self, TicketAccess};
+use crate::domain::email::UnreadPolicy;
 use crate::domain::messages;
 use crate::state::AppState;
 use crate::store::Sent;
@@ -56,6 +57,10 @@ pub async fn post_text(
         metadata: message.metadata.unwrap_or_default(),
         internal,
         origin,
+        // Used only when the author is staff (`store::email::owe_unread_reply`).
+        unread_email: state.config.email.as_ref().map(|email| UnreadPolicy {
+            after: email.unread_after,
+        }),
     };
     state.store.append(new).await.map_err(storage_error)
 }

@@ -253,6 +253,8 @@ pub struct ServeArgs {
     pub webhooks: WebhookArgs,
     #[command(flatten, next_help_heading = "Ticket lifecycle")]
     pub lifecycle: LifecycleArgs,
+    #[command(flatten, next_help_heading = "Email")]
+    pub email: EmailArgs,
     /// Sockets one user may hold at once; 0 turns the limit off.
     #[arg(
         long,
@@ -429,6 +431,75 @@ impl StorageLimitArgs {
             })
             .transpose()
     }
+}
+
+/// Email to customers who did not read a reply (off without `--smtp-url`).
+#[derive(Args, Debug, Clone)]
+pub struct EmailArgs {
+    /// The SMTP server: `smtp://host:port` (plain, for a local relay),
+    /// `smtp://host:port?tls=required` (STARTTLS), `smtps://host:465`; user
+    /// and password as `smtp://user:pass@host`. Unset: no email is sent.
+    #[arg(long, env = "SOPORTE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender, `Soporte <soporte@example.com>` (required with --smtp-url).
+    #[arg(long, env = "SOPORTE_EMAIL_FROM")]
+    pub email_from: Option<String>,
+    /// Seconds a reply may stay unread before its customer is emailed.
+    #[arg(long, env = "SOPORTE_EMAIL_UNREAD_AFTER", default_value_t = 180)]
+    pub email_unread_after: u64,
+    /// The link emails carry back to the chat, `{ticket}` replaced by the
+    /// ticket's id (default: the web UI at the public URL).
+    #[arg(long, env = "SOPORTE_EMAIL_LINK")]
+    pub email_link: Option<String>,
+}
+
+impl EmailArgs {
+    pub fn settings(&self) -> Result<Option<EmailSettings>, ConfigError> {
+        let Some(url) = self.smtp_url.as_deref().map(str::trim) else {
+            return Ok(None);
+        };
+        crate::mail::transport(url).map_err(|error| {
+            ConfigError::new(
+                "SOPORTE_SMTP_URL (--smtp-url)",
+                format!(
+                    "not an SMTP URL ({error}); expected smtp://HOST:PORT or smtps://HOST:PORT"
+                ),
+            )
+        })?;
+        let from = self
+            .email_from
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default();
+        if from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::new(
+                "SOPORTE_EMAIL_FROM (--email-from)",
+                format!("{from:?} is not an address like \"Soporte <soporte@example.com>\" (needed with --smtp-url)"),
+            ));
+        }
+        if self.email_unread_after == 0 {
+            return Err(ConfigError::new(
+                "SOPORTE_EMAIL_UNREAD_AFTER (--email-unread-after)",
+                "must be at least 1 second",
+            ));
+        }
+        Ok(Some(EmailSettings {
+            smtp_url: url.to_string(),
+            from: from.to_string(),
+            unread_after: Duration::from_secs(self.email_unread_after),
+            link: self.email_link.clone(),
+        }))
+    }
+}
+
+/// Email, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailSettings {
+    pub smtp_url: String,
+    pub from: String,
+    pub unread_after: Duration,
+    /// `{ticket}` is replaced; `None`: the web UI at the public URL.
+    pub link: Option<String>,
 }
 
 /// What happens to tickets over time (durations as `7d`, `48h`; `off`).
@@ -722,6 +793,8 @@ pub struct Config {
     /// Resolved tickets close this long after; `None`: never.
     pub auto_close_after: Option<Duration>,
     pub csat: CsatPolicy,
+    /// `None`: no email.
+    pub email: Option<EmailSettings>,
     /// What time-dependent rules judge by (tests move it).
     pub clock: crate::clock::Clock,
     pub demo: bool,
@@ -849,6 +922,7 @@ impl Config {
             webhooks,
             auto_close_after: args.lifecycle.auto_close_after()?,
             csat: args.lifecycle.csat()?,
+            email: args.email.settings()?,
             clock: crate::clock::Clock::system(),
             demo: args.demo,
         })
@@ -903,6 +977,7 @@ impl Config {
             webhooks: WebhookSettings::default(),
             auto_close_after: Some(Duration::from_secs(7 * 86_400)),
             csat: CsatPolicy::default(),
+            email: None,
             clock: crate::clock::Clock::system(),
             demo: false,
         }
@@ -961,6 +1036,35 @@ fn split_list(list: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn email_needs_an_smtp_url_and_a_sender() {
+        let args = |url: Option<&str>, from: Option<&str>| EmailArgs {
+            smtp_url: url.map(Into::into),
+            email_from: from.map(Into::into),
+            email_unread_after: 180,
+            email_link: None,
+        };
+        assert_eq!(args(None, None).settings().unwrap(), None);
+        let on = args(
+            Some("smtp://127.0.0.1:2525"),
+            Some("Soporte <s@example.com>"),
+        )
+        .settings()
+        .unwrap()
+        .unwrap();
+        assert_eq!(on.unread_after, Duration::from_secs(180));
+        let no_sender = args(Some("smtp://127.0.0.1:2525"), None)
+            .settings()
+            .unwrap_err()
+            .to_string();
+        assert!(no_sender.contains("--email-from"), "{no_sender}");
+        let bad_url = args(Some("mailto:x@y"), Some("s@example.com"))
+            .settings()
+            .unwrap_err()
+            .to_string();
+        assert!(bad_url.contains("--smtp-url"), "{bad_url}");
+    }
 
     #[test]
     fn lifecycle_periods_are_durations_or_off() {

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 /// Modules above the lower layers: what those may never use.
-const UPPER: [&str; 13] = [
+const UPPER: [&str; 14] = [
     "state",
     "chat",
     "team",
@@ -20,15 +20,16 @@ const UPPER: [&str; 13] = [
     "data_rights",
     "lifecycle",
     "hours",
+    "email",
     "edge",
     "http",
     "ws",
     "app",
     "demo",
 ];
-const LOWER: [&str; 15] = [
-    "domain", "store", "auth", "api_keys", "clock", "config", "hub", "bus", "presence", "cluster",
-    "rate", "slots", "files", "metrics", "memory",
+const LOWER: [&str; 16] = [
+    "domain", "store", "auth", "api_keys", "clock", "config", "mail", "hub", "bus", "presence",
+    "cluster", "rate", "slots", "files", "metrics", "memory",
 ];
 
 fn sources(module: &str) -> Vec<PathBuf> {

@@ -12,10 +12,11 @@ use std::process::ExitCode;
 
 /// Settings that may hold a secret, and so may also come from a file named
 /// by `<NAME>_FILE` (Docker and Kubernetes secrets, systemd credentials).
-const SECRET_SETTINGS: [&str; 4] = [
+const SECRET_SETTINGS: [&str; 5] = [
     "SOPORTE_JWT_SECRET",
     "SOPORTE_DATABASE_URL",
     "SOPORTE_REDIS_URL",
+    "SOPORTE_SMTP_URL",
     "AWS_SECRET_ACCESS_KEY",
 ];
 

@@ -42,6 +42,7 @@ pub(super) async fn rate_ticket<S: Store + ?Sized>(
                 metadata: event.to_metadata(),
                 internal: true,
                 origin: None,
+                unread_email: None,
             };
             insert(tx, &note, false, None).await?;
             let ticket = missing(tx.ticket(id).await?)?;

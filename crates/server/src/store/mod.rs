@@ -14,6 +14,7 @@
 
 pub mod columns;
 pub mod csat;
+pub mod email;
 pub mod erasure;
 pub mod postgres;
 pub mod queue;
@@ -76,6 +77,8 @@ pub struct NewMessage {
     /// An internal note (staff only).
     pub internal: bool,
     pub origin: Option<OriginTag>,
+    /// A reply to email the customer about if they have not read it by then.
+    pub unread_email: Option<crate::domain::email::UnreadPolicy>,
 }
 
 #[derive(Debug, Clone)]
@@ -592,6 +595,23 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<Ticket> {
         csat::rate_ticket(self, id, actor, request, policy, now).await
+    }
+    /// Leases the emails due at `now` to this worker until `until`.
+    async fn claim_emails(
+        &self,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<email::OwedEmail>> {
+        email::claim_emails(self, now, until, limit).await
+    }
+    async fn finish_email(
+        &self,
+        id: i64,
+        outcome: email::EmailOutcome,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        email::finish_email(self, id, outcome, at).await
     }
     /// Closes a page of tickets resolved `after` ago or more; how many.
     async fn close_idle(&self, now: Timestamp, after: std::time::Duration) -> StoreResult<usize> {

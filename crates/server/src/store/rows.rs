@@ -318,6 +318,20 @@ pub fn message_facts<R: SqlRow>(row: &R) -> Result<MessageFacts, R::Error> {
     })
 }
 
+/// An email attempt's outcome as its row: the state, when to try again (a
+/// retry's lease is its next attempt), the error.
+pub fn email_outcome(
+    outcome: &crate::store::email::EmailOutcome,
+) -> (&'static str, Option<Timestamp>, Option<&str>) {
+    use crate::store::email::EmailOutcome::*;
+    match outcome {
+        Sent => ("enviado", None, None),
+        Cancelled => ("cancelado", None, None),
+        Retry { at, error } => ("pendiente", Some(*at), Some(error)),
+        Failed { error } => ("fallido", None, Some(error)),
+    }
+}
+
 /// When the answered tickets created since `?1` were created and first
 /// answered, read along `tickets_by_creation`.
 pub const FIRST_REPLIES_SQL: &str = "SELECT creado, primera_respuesta_at FROM tickets

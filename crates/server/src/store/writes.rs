@@ -8,6 +8,7 @@
 //! afresh on every run. A job's answer is typed: it goes straight to its
 //! caller's channel once the batch's fate is known.
 
+use super::email::{EmailOutcome, EmailRow, OwedEmail};
 use super::erasure::{ErasureRow, Replacement};
 use super::webhooks::{
     emit, owed_to, queue, queue_message, AttemptRow, Candidate, DeliveryRow, DueClaim, WebhookRow,
@@ -191,6 +192,28 @@ pub trait WriteTx {
         value: Option<&str>,
         at: Timestamp,
     ) -> StoreResult<()>;
+
+    /// The ticket's customer and their address, if they have one.
+    async fn customer_email(
+        &mut self,
+        ticket: TicketId,
+    ) -> StoreResult<Option<(UserId, Option<String>)>>;
+    /// Queues `row` unless one of its ticket, person and kind is pending.
+    async fn queue_email(&mut self, row: &EmailRow<'_>) -> StoreResult<()>;
+    /// Leases up to `limit` pending emails due at `now` until `until`.
+    async fn claim_emails(
+        &mut self,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<OwedEmail>>;
+    /// Records an attempt's outcome; false when there is no such email.
+    async fn finish_email(
+        &mut self,
+        id: i64,
+        outcome: &EmailOutcome,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
 }
 
 /// A service credential to store (its hash, never the key).
@@ -634,6 +657,7 @@ pub(super) async fn apply(tx: &mut dyn WriteTx, ticket: TicketId, plan: Plan) ->
             metadata: record.event.to_metadata(),
             internal: false,
             origin: None,
+            unread_email: None,
         };
         let change = ChangeNote {
             change: record.change,
@@ -715,6 +739,7 @@ pub(super) async fn insert(
         );
         emit(tx, event, Some(new.ticket), false, &data).await?;
     }
+    super::email::owe_unread_reply(tx, new.unread_email, &message).await?;
     // Every message is an event, its body built when it is posted.
     let owed = owed_to(tx, EventType::MessageCreated, new.internal).await?;
     queue_message(tx, &owed, new.ticket, message.id).await?;
@@ -897,6 +922,7 @@ async fn complete_upload_in(tx: &mut dyn WriteTx, upload: CompleteUpload) -> Sto
                 metadata: Default::default(),
                 internal: false,
                 origin: None,
+                unread_email: None,
             };
             insert(tx, &new, false, None).await?
         }

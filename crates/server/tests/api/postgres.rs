@@ -69,6 +69,7 @@ fn message(ticket: TicketId, author: UserId, client_id: &str) -> NewMessage {
         metadata: serde_json::Map::new(),
         internal: false,
         origin: None,
+        unread_email: None,
     }
 }
 
@@ -844,6 +845,7 @@ fn said(
         metadata,
         internal,
         origin: Some(7),
+        unread_email: None,
     }
 }
 

@@ -74,6 +74,7 @@ proptest! {
                                 metadata: Default::default(),
                                 internal: false,
                                 origin: None,
+                                unread_email: None,
                             })
                             .await
                             .unwrap();

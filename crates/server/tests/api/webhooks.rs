@@ -617,7 +617,7 @@ async fn an_endpoint_that_keeps_failing_is_paused_without_holding_up_the_others(
 }
 
 /// A child process killed when dropped (a failed assertion included).
-struct Killed(std::process::Child);
+pub struct Killed(pub std::process::Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -627,7 +627,7 @@ impl Drop for Killed {
 }
 
 /// `soporte serve` as a child process, posting to 127.0.0.1 and retrying fast.
-fn serve(database_url: &str, files: &std::path::Path, more: &[&str]) -> (Killed, String) {
+pub fn serve(database_url: &str, files: &std::path::Path, more: &[&str]) -> (Killed, String) {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_soporte"))
         .args(["serve", "--bind", "127.0.0.1:0", "--msg-rate", "0"])
         .args(["--webhook-allow-private", "--webhook-first-retry", "100ms"])
@@ -646,7 +646,7 @@ fn serve(database_url: &str, files: &std::path::Path, more: &[&str]) -> (Killed,
     (Killed(child), addr)
 }
 
-async fn post_at(addr: &str, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+pub async fn post_at(addr: &str, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
     let response = reqwest::Client::new()
         .post(format!("http://{addr}{path}"))
         .bearer_auth(token)

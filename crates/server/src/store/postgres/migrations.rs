@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("migrations/0009_csat.sql")),
     (10, include_str!("migrations/0010_resolved_index.sql")),
     (11, include_str!("migrations/0011_settings.sql")),
+    (12, include_str!("migrations/0012_email_outbox.sql")),
 ];
 
 /// How many migrations this build knows.

@@ -10,6 +10,7 @@ use crate::domain::uploads::UploadUsage;
 use crate::domain::webhooks::Subscription;
 use crate::domain::User;
 use crate::store::columns::Stored;
+use crate::store::email::{EmailOutcome, EmailRow, OwedEmail};
 use crate::store::erasure::{ErasureRow, Replacement};
 use crate::store::rows::{
     self, customer_ticket_counts, message_columns_of, API_KEY_COLUMNS, CANDIDATE_COLUMNS,
@@ -765,6 +766,10 @@ impl WriteTx for PgTx<'_> {
         let sql =
             "UPDATE users SET nombre = $2, avatar = NULL, email = NULL, activo = FALSE WHERE id = $1";
         let written = execute(self.tx, sql, &[&user, &name]).await;
+        self.db(written)?;
+        // Their address goes with them, and nothing more is sent to it.
+        let owed = "DELETE FROM email_outbox WHERE usuario_id = $1";
+        let written = execute(self.tx, owed, &[&user]).await;
         self.db(written).map(drop)
     }
 
@@ -877,6 +882,80 @@ impl WriteTx for PgTx<'_> {
             None => execute(self.tx, "DELETE FROM ajustes WHERE clave = $1", &[&key]).await,
         };
         self.db(written).map(drop)
+    }
+
+    async fn customer_email(&mut self, ticket: TicketId) -> R<Option<(UserId, Option<String>)>> {
+        let sql = "SELECT u.id, u.email FROM tickets t JOIN users u ON u.id = t.cliente_id
+                   WHERE t.id = $1";
+        let found = query_opt(self.tx, sql, &[&ticket]).await.and_then(|row| {
+            row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .transpose()
+        });
+        self.db(found)
+    }
+
+    async fn queue_email(&mut self, row: &EmailRow<'_>) -> R<()> {
+        let sql = "INSERT INTO email_outbox (ticket_id, usuario_id, para, tipo, desde_seq, debido, creado)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+        let values: reads::Params = &[
+            &row.ticket,
+            &row.user,
+            &row.to,
+            &row.kind,
+            &row.from_seq,
+            &row.due.millis(),
+            &row.at.millis(),
+        ];
+        let written = execute(self.tx, sql, values).await;
+        self.db(written).map(drop)
+    }
+
+    async fn claim_emails(
+        &mut self,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> R<Vec<OwedEmail>> {
+        // Another node's claim holds its rows locked: skipped, never waited on.
+        let sql = "UPDATE email_outbox SET reclamado_hasta = $2 WHERE id IN (
+                       SELECT id FROM email_outbox
+                       WHERE estado = 'pendiente' AND debido <= $1
+                         AND (reclamado_hasta IS NULL OR reclamado_hasta <= $1)
+                       ORDER BY debido LIMIT $3 FOR UPDATE SKIP LOCKED)
+                   RETURNING id, ticket_id, usuario_id, para, desde_seq, intentos";
+        let found = query(
+            self.tx,
+            sql,
+            &[&now.millis(), &until.millis(), &(limit as i64)],
+        )
+        .await
+        .and_then(|rows| {
+            rows.iter()
+                .map(|row| {
+                    Ok(OwedEmail {
+                        id: row.try_get(0)?,
+                        ticket: row.try_get(1)?,
+                        user: row.try_get(2)?,
+                        to: row.try_get(3)?,
+                        from_seq: row.try_get(4)?,
+                        attempts: row.try_get::<_, i32>(5)?.max(0) as u32,
+                    })
+                })
+                .collect()
+        });
+        self.db(found)
+    }
+
+    async fn finish_email(&mut self, id: i64, outcome: &EmailOutcome, at: Timestamp) -> R<bool> {
+        let (state, next, error) = rows::email_outcome(outcome);
+        let sql = "UPDATE email_outbox SET estado = $2, intentos = intentos + 1,
+                       reclamado_hasta = $3, error = $4,
+                       terminado = CASE WHEN $2 = 'pendiente' THEN NULL ELSE $5::bigint END
+                   WHERE id = $1 AND estado = 'pendiente'";
+        let next = next.map(|t| t.millis());
+        let values: reads::Params = &[&id, &state, &next, &error, &at.millis()];
+        let written = execute(self.tx, sql, values).await;
+        Ok(self.db(written)? > 0)
     }
 
     async fn files_removed(&mut self, keys: &[String]) -> R<()> {

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("migrations/0011_csat.sql")),
     (12, include_str!("migrations/0012_resolved_index.sql")),
     (13, include_str!("migrations/0013_settings.sql")),
+    (14, include_str!("migrations/0014_email_outbox.sql")),
 ];
 
 /// Applies what is missing; returns how many were applied.

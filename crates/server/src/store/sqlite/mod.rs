@@ -634,6 +634,7 @@ mod tests {
                         metadata: Default::default(),
                         internal: false,
                         origin: None,
+                        unread_email: None,
                     })
                 })
                 .collect();

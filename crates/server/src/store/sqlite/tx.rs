@@ -8,6 +8,7 @@ use crate::domain::csat::CsatFacts;
 use crate::domain::uploads::UploadUsage;
 use crate::domain::webhooks::Subscription;
 use crate::domain::User;
+use crate::store::email::{EmailOutcome, EmailRow, OwedEmail};
 use crate::store::erasure::{ErasureRow, Replacement};
 use crate::store::rows::{
     self, customer_ticket_counts, API_KEY_COLUMNS, CANDIDATE_COLUMNS, MESSAGE_COLUMNS,
@@ -858,7 +859,13 @@ impl WriteTx for SqliteTx<'_> {
         one(self
             .conn
             .prepare_cached(sql)
-            .and_then(|mut s| s.execute(params![user, name])))
+            .and_then(|mut s| s.execute(params![user, name])))?;
+        // Their address goes with them, and nothing more is sent to it.
+        let owed = "DELETE FROM email_outbox WHERE usuario_id = ?1";
+        one(self
+            .conn
+            .prepare_cached(owed)
+            .and_then(|mut s| s.execute([user])))
         .map(drop)
     }
 
@@ -972,6 +979,82 @@ impl WriteTx for SqliteTx<'_> {
                 .execute("DELETE FROM ajustes WHERE clave = ?1", [key]),
         };
         one(written).map(drop)
+    }
+
+    async fn customer_email(&mut self, ticket: TicketId) -> R<Option<(UserId, Option<String>)>> {
+        let sql = "SELECT u.id, u.email FROM tickets t JOIN users u ON u.id = t.cliente_id
+                   WHERE t.id = ?1";
+        one(self.conn.prepare_cached(sql).and_then(|mut s| {
+            s.query_row([ticket], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        }))
+    }
+
+    async fn queue_email(&mut self, row: &EmailRow<'_>) -> R<()> {
+        let sql = "INSERT INTO email_outbox (ticket_id, usuario_id, para, tipo, desde_seq, debido, creado)
+                   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
+        let values = params![
+            row.ticket,
+            row.user,
+            row.to,
+            row.kind,
+            row.from_seq,
+            row.due.millis(),
+            row.at.millis()
+        ];
+        one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(values)))
+        .map(drop)
+    }
+
+    async fn claim_emails(
+        &mut self,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> R<Vec<OwedEmail>> {
+        // One writer: the select and the lease cannot interleave with another claim.
+        let sql = "SELECT id, ticket_id, usuario_id, para, desde_seq, intentos FROM email_outbox
+                   WHERE estado = 'pendiente' AND debido <= ?1
+                     AND (reclamado_hasta IS NULL OR reclamado_hasta <= ?1)
+                   ORDER BY debido LIMIT ?2";
+        let owed = one(self.conn.prepare_cached(sql).and_then(|mut s| {
+            s.query_map(params![now.millis(), limit as i64], |row| {
+                Ok(OwedEmail {
+                    id: row.get(0)?,
+                    ticket: row.get(1)?,
+                    user: row.get(2)?,
+                    to: row.get(3)?,
+                    from_seq: row.get(4)?,
+                    attempts: row.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        }))?;
+        let lease = "UPDATE email_outbox SET reclamado_hasta = ?2 WHERE id = ?1";
+        for email in &owed {
+            one(self
+                .conn
+                .prepare_cached(lease)
+                .and_then(|mut s| s.execute(params![email.id, until.millis()])))?;
+        }
+        Ok(owed)
+    }
+
+    async fn finish_email(&mut self, id: i64, outcome: &EmailOutcome, at: Timestamp) -> R<bool> {
+        let (state, next, error) = rows::email_outcome(outcome);
+        let sql = "UPDATE email_outbox SET estado = ?2, intentos = intentos + 1,
+                       reclamado_hasta = ?3, error = ?4,
+                       terminado = CASE WHEN ?2 = 'pendiente' THEN NULL ELSE ?5 END
+                   WHERE id = ?1 AND estado = 'pendiente'";
+        let values = params![id, state, next.map(|t| t.millis()), error, at.millis()];
+        Ok(one(self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(values)))?
+            > 0)
     }
 
     async fn files_removed(&mut self, keys: &[String]) -> R<()> {

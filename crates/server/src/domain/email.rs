@@ -1,0 +1,239 @@
+//! Email when nobody is watching: which of the team's replies a customer
+//! is emailed about, and the email itself (text and HTML, every piece of
+//! a message escaped).
+//!
+//! The promise is written with the reply (`store::writes`): one pending
+//! email per ticket and customer, due `--email-unread-after` after the
+//! first reply they have not read. When it falls due the worker asks
+//! [`still_unread`] which replies since then are still unread: none means
+//! the customer read them first and nothing is sent.
+
+use soporte_protocol::{AuthorKind, Message, MessageKind, MessageState, Ticket, Timestamp};
+use std::time::Duration;
+
+/// When to email customers about replies they have not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnreadPolicy {
+    pub after: Duration,
+}
+
+/// Whether `message` is one the customer is emailed about: a public reply
+/// by the team (not a note, not a record of the server).
+pub fn notifies_customer(message_author: AuthorKind, internal: bool) -> bool {
+    !internal && matches!(message_author, AuthorKind::Agent | AuthorKind::Supervisor)
+}
+
+/// The replies of `messages` (from the promised `seq` on) that the
+/// customer has still not read, in order.
+pub fn still_unread(messages: &[Message]) -> Vec<&Message> {
+    messages
+        .iter()
+        .filter(|m| notifies_customer(m.author.kind, m.internal))
+        .filter(|m| m.state != MessageState::Read && !m.deleted)
+        .collect()
+}
+
+/// An email to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The email about `replies` to the customer of `ticket`, linking to `link`.
+pub fn unread_replies(ticket: &Ticket, replies: &[&Message], link: &str) -> Email {
+    let count = replies.len();
+    let subject = if count == 1 {
+        format!(
+            "Nueva respuesta en tu ticket #{}: {}",
+            ticket.id, ticket.subject
+        )
+    } else {
+        format!(
+            "{count} respuestas nuevas en tu ticket #{}: {}",
+            ticket.id, ticket.subject
+        )
+    };
+    let greeting = format!("Hola, {}:", ticket.customer.name);
+    let intro = format!(
+        "Te respondieron en tu ticket #{} «{}» y aún no lo has leído.",
+        ticket.id, ticket.subject
+    );
+    let outro = "Recibes este correo porque hay respuestas que no has visto; si ya las leíste, puedes ignorarlo.";
+    let mut text = format!("{greeting}\n\n{intro}\n\n");
+    let mut html = format!(
+        "<!doctype html><html lang=\"es\"><body style=\"font-family:system-ui,sans-serif;color:#1d2430\">\
+         <p>{}</p><p>{}</p>",
+        escape(&greeting),
+        escape(&intro)
+    );
+    for reply in replies {
+        let when = stamp(reply.timestamp);
+        let body = body_of(reply);
+        text.push_str(&format!("{} ({when}):\n{body}\n\n", reply.author.name));
+        html.push_str(&format!(
+            "<p style=\"margin:16px 0 4px;color:#5f6b7a\">{} ({when}):</p>\
+             <div style=\"white-space:pre-wrap;border-left:3px solid #1f6feb;padding-left:10px\">{}</div>",
+            escape(&reply.author.name),
+            escape(&body)
+        ));
+    }
+    text.push_str(&format!("Sigue la conversación aquí: {link}\n\n{outro}\n"));
+    html.push_str(&format!(
+        "<p style=\"margin-top:20px\"><a href=\"{}\">Sigue la conversación</a></p>\
+         <p style=\"color:#5f6b7a;font-size:12px\">{}</p></body></html>",
+        escape(link),
+        escape(outro)
+    ));
+    Email {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// What a reply says: its text, or the names of the files it carries.
+fn body_of(message: &Message) -> String {
+    if message.kind == MessageKind::File || message.content.trim().is_empty() {
+        let names: Vec<&str> = message
+            .attachments
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        if !names.is_empty() {
+            return format!("[Archivos: {}]", names.join(", "));
+        }
+    }
+    message.content.clone()
+}
+
+fn stamp(at: Timestamp) -> String {
+    let when = time::OffsetDateTime::from_unix_timestamp_nanos(at.millis() as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:02}/{:02}/{} {:02}:{:02} UTC",
+        when.day(),
+        u8::from(when.month()),
+        when.year(),
+        when.hour(),
+        when.minute()
+    )
+}
+
+/// Text as HTML text and attribute values.
+fn escape(text: &str) -> String {
+    html_escape::encode_quoted_attribute(text).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use soporte_protocol::{Person, TicketState};
+
+    fn person(id: i64, name: &str, kind: AuthorKind) -> Person {
+        Person {
+            id: Some(id),
+            name: name.into(),
+            kind,
+            avatar: None,
+        }
+    }
+
+    fn message(seq: i64, author: Person, content: &str, state: MessageState) -> Message {
+        Message {
+            id: seq,
+            client_id: None,
+            ticket: 1,
+            seq,
+            timestamp: Timestamp::from_millis(1_765_015_380_000),
+            author,
+            content: content.into(),
+            kind: MessageKind::Text,
+            state,
+            attachments: Vec::new(),
+            reply_to: None,
+            edited: false,
+            deleted: false,
+            metadata: Default::default(),
+            internal: false,
+        }
+    }
+
+    fn ticket() -> Ticket {
+        Ticket {
+            id: 7,
+            subject: "Factura <duplicada>".into(),
+            state: TicketState::Open,
+            customer: person(1, "Ana & Co", AuthorKind::Customer),
+            agent: None,
+            created: Timestamp::from_millis(0),
+            updated: Timestamp::from_millis(0),
+            last_seq: 3,
+            external_id: None,
+            metadata: None,
+            public_activity: None,
+            resolved_at: None,
+            csat: None,
+        }
+    }
+
+    #[test]
+    fn only_the_teams_unread_public_replies_count() {
+        let maria = person(5, "María", AuthorKind::Agent);
+        let mut note = message(3, maria.clone(), "nota", MessageState::Delivered);
+        note.internal = true;
+        let messages = [
+            message(1, maria.clone(), "leída", MessageState::Read),
+            message(2, maria.clone(), "sin leer", MessageState::Delivered),
+            note,
+            message(
+                4,
+                person(1, "Ana", AuthorKind::Customer),
+                "yo",
+                MessageState::Delivered,
+            ),
+            message(5, Person::system(), "registro", MessageState::Delivered),
+        ];
+        let unread: Vec<i64> = still_unread(&messages).iter().map(|m| m.seq).collect();
+        assert_eq!(unread, vec![2]);
+    }
+
+    #[test]
+    fn the_email_escapes_every_piece_of_a_message_in_html() {
+        let maria = person(5, "María <b>", AuthorKind::Agent);
+        let hostile = message(
+            2,
+            maria,
+            "<script>alert(1)</script> & \"comillas\"\nsegunda línea",
+            MessageState::Delivered,
+        );
+        let email = unread_replies(
+            &ticket(),
+            &[&hostile],
+            "https://chat.example/?ticket=7&x=\"1\"",
+        );
+        assert_eq!(
+            email.subject,
+            "Nueva respuesta en tu ticket #7: Factura <duplicada>"
+        );
+        assert!(!email.html.contains("<script>"), "{}", email.html);
+        assert!(email
+            .html
+            .contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;comillas&quot;"));
+        assert!(email.html.contains("María &lt;b&gt;"));
+        assert!(email.html.contains("Ana &amp; Co"));
+        assert!(email
+            .html
+            .contains("href=\"https://chat.example/?ticket=7&amp;x=&quot;1&quot;\""));
+        // The text part is plain text, as written.
+        assert!(email
+            .text
+            .contains("<script>alert(1)</script> & \"comillas\"\nsegunda línea"));
+        assert!(
+            email.text.contains("María <b> (06/12/2025 10:03 UTC):"),
+            "{}",
+            email.text
+        );
+    }
+}
