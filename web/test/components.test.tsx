@@ -313,7 +313,10 @@ describe('CustomerTicketActions', () => {
     render(<CustomerTicketActions estado="ABIERTO" onChange={change} />);
     fireEvent.click(screen.getByRole('button', { name: 'Mi problema está resuelto' }));
     await waitFor(() => expect(change).toHaveBeenCalledWith('RESUELTO'));
-    fireEvent.click(screen.getByRole('button', { name: 'Cerrar conversación' }));
+    // Busy until the change is answered: the buttons come back after.
+    const close = screen.getByRole('button', { name: 'Cerrar conversación' }) as HTMLButtonElement;
+    await waitFor(() => expect(close.disabled).toBe(false));
+    fireEvent.click(close);
     expect(change).toHaveBeenCalledTimes(1);
     fireEvent.click(screen.getByRole('button', { name: 'Cancelar' }));
     fireEvent.click(screen.getByRole('button', { name: 'Cerrar conversación' }));
