@@ -5,10 +5,12 @@
 //! claim after the lease (restart included); a sent or cancelled email is
 //! finished and never claimed again. An unread-replies email is judged when
 //! it falls due: the replies still unread then are what it says, and none
-//! (the customer read them first) means nothing is sent.
+//! (the customer read them first) means nothing is sent. The same holds for
+//! the ticket's agent about the customer's messages, unless the agent is
+//! connected when it falls due.
 
 use crate::config::EmailSettings;
-use crate::domain::email;
+use crate::domain::email::{self, Reader};
 use crate::mail::{self, SendError, Transport};
 use crate::state::AppState;
 use crate::store::email::{EmailOutcome, OwedEmail};
@@ -86,11 +88,23 @@ async fn deliver(
     transport: &Transport,
     owed: &OwedEmail,
 ) -> EmailOutcome {
+    let Some(reader) = crate::store::email::reader_of(&owed.kind) else {
+        return EmailOutcome::Failed {
+            error: format!("unknown kind of email {:?}", owed.kind),
+        };
+    };
     let ticket = match state.store.ticket(owed.ticket).await {
         Ok(Some(ticket)) => ticket,
         Ok(None) => return EmailOutcome::Cancelled,
         Err(error) => return retry(state, owed, error.to_string()),
     };
+    if reader == Reader::Agent {
+        // Transferred meanwhile, or watching: nobody to tell by email.
+        let holder = ticket.agent.as_ref().and_then(|agent| agent.id);
+        if holder != Some(owed.user) || agent_is_watching(state, &ticket, owed.user).await {
+            return EmailOutcome::Cancelled;
+        }
+    }
     let span = Span::new(
         owed.ticket,
         owed.from_seq - 1,
@@ -102,21 +116,44 @@ async fn deliver(
         Ok(messages) => messages,
         Err(error) => return retry(state, owed, error.to_string()),
     };
-    let mut replies = email::still_unread(&messages);
-    replies.truncate(MAX_REPLIES);
-    if replies.is_empty() {
+    let mut unread = email::still_unread(&messages, reader);
+    unread.truncate(MAX_REPLIES);
+    if unread.is_empty() {
         return EmailOutcome::Cancelled;
     }
-    let link = match &settings.link {
-        Some(template) => template.replace("{ticket}", &ticket.id.to_string()),
-        None => format!("{}/?ticket={}", state.public_url, ticket.id),
+    let email = match reader {
+        Reader::Customer => {
+            let link = match &settings.link {
+                Some(template) => template.replace("{ticket}", &ticket.id.to_string()),
+                None => format!("{}/?ticket={}", state.public_url, ticket.id),
+            };
+            email::unread_replies(&ticket, &unread, &link)
+        }
+        Reader::Agent => {
+            let link = format!("{}/agente/?ticket={}", state.public_url, ticket.id);
+            email::unread_by_agent(&ticket, &unread, &link)
+        }
     };
-    let email = email::unread_replies(&ticket, &replies, &link);
     match mail::send(transport, &settings.from, &owed.to, &email).await {
         Ok(()) => EmailOutcome::Sent,
         Err(SendError::Permanent(error)) => EmailOutcome::Failed { error },
         Err(SendError::Transient(error)) => retry(state, owed, error),
     }
+}
+
+/// Whether the agent has their inbox open or the ticket on screen, on any node.
+async fn agent_is_watching(
+    state: &AppState,
+    ticket: &soporte_protocol::Ticket,
+    agent: i64,
+) -> bool {
+    state.presence.online_agents().await.contains(&agent)
+        || state
+            .presence
+            .online(ticket.id)
+            .await
+            .iter()
+            .any(|p| p.id == agent)
 }
 
 /// Again later, waiting twice as long each time (30 s, 1 min, … 1 h), or

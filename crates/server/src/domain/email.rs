@@ -17,20 +17,63 @@ pub struct UnreadPolicy {
     pub after: Duration,
 }
 
+/// Who an email is for: the customer, about the team's replies, or the
+/// ticket's agent, about the customer's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    Customer,
+    Agent,
+}
+
+impl Reader {
+    /// Who is emailed about a message by `author` (notes and server
+    /// records: nobody).
+    pub fn of_message_by(author: AuthorKind, internal: bool) -> Option<Reader> {
+        match author {
+            _ if internal => None,
+            AuthorKind::Agent | AuthorKind::Supervisor => Some(Reader::Customer),
+            AuthorKind::Customer => Some(Reader::Agent),
+            AuthorKind::System => None,
+        }
+    }
+}
+
 /// Whether `message` is one the customer is emailed about: a public reply
 /// by the team (not a note, not a record of the server).
 pub fn notifies_customer(message_author: AuthorKind, internal: bool) -> bool {
-    !internal && matches!(message_author, AuthorKind::Agent | AuthorKind::Supervisor)
+    Reader::of_message_by(message_author, internal) == Some(Reader::Customer)
 }
 
-/// The replies of `messages` (from the promised `seq` on) that the
-/// customer has still not read, in order.
-pub fn still_unread(messages: &[Message]) -> Vec<&Message> {
+/// The messages of `messages` (from the promised `seq` on) that `reader`
+/// is emailed about and has still not read, in order.
+pub fn still_unread(messages: &[Message], reader: Reader) -> Vec<&Message> {
     messages
         .iter()
-        .filter(|m| notifies_customer(m.author.kind, m.internal))
+        .filter(|m| Reader::of_message_by(m.author.kind, m.internal) == Some(reader))
         .filter(|m| m.state != MessageState::Read && !m.deleted)
         .collect()
+}
+
+/// The email about the customer's `messages` to the agent of `ticket`,
+/// linking to `link`.
+pub fn unread_by_agent(ticket: &Ticket, messages: &[&Message], link: &str) -> Email {
+    let customer = &ticket.customer.name;
+    let subject = format!(
+        "{customer} te escribió en el ticket #{}: {}",
+        ticket.id, ticket.subject
+    );
+    let intro = format!(
+        "{customer} escribió en el ticket #{} «{}» y nadie del equipo lo ha leído.",
+        ticket.id, ticket.subject
+    );
+    render(
+        subject,
+        &intro,
+        messages,
+        link,
+        "Abre la conversación",
+        "Recibes este correo porque el ticket es tuyo y no estabas conectado.",
+    )
 }
 
 /// An email to send.
@@ -44,6 +87,7 @@ pub struct Email {
 /// The email about `replies` to the customer of `ticket`, linking to `link`.
 pub fn unread_replies(ticket: &Ticket, replies: &[&Message], link: &str) -> Email {
     let count = replies.len();
+    let greeting = format!("Hola, {}:", ticket.customer.name);
     let subject = if count == 1 {
         format!(
             "Nueva respuesta en tu ticket #{}: {}",
@@ -55,36 +99,55 @@ pub fn unread_replies(ticket: &Ticket, replies: &[&Message], link: &str) -> Emai
             ticket.id, ticket.subject
         )
     };
-    let greeting = format!("Hola, {}:", ticket.customer.name);
     let intro = format!(
-        "Te respondieron en tu ticket #{} «{}» y aún no lo has leído.",
+        "{greeting}\n\nTe respondieron en tu ticket #{} «{}» y aún no lo has leído.",
         ticket.id, ticket.subject
     );
-    let outro = "Recibes este correo porque hay respuestas que no has visto; si ya las leíste, puedes ignorarlo.";
-    let mut text = format!("{greeting}\n\n{intro}\n\n");
-    let mut html = format!(
-        "<!doctype html><html lang=\"es\"><body style=\"font-family:system-ui,sans-serif;color:#1d2430\">\
-         <p>{}</p><p>{}</p>",
-        escape(&greeting),
-        escape(&intro)
+    render(
+        subject,
+        &intro,
+        replies,
+        link,
+        "Sigue la conversación",
+        "Recibes este correo porque hay respuestas que no has visto; si ya las leíste, puedes ignorarlo.",
+    )
+}
+
+/// The email: `intro` (paragraphs split by blank lines), each message with
+/// its author and time, the link, and why it was sent.
+fn render(
+    subject: String,
+    intro: &str,
+    messages: &[&Message],
+    link: &str,
+    follow: &str,
+    why: &str,
+) -> Email {
+    let mut text = format!("{intro}\n\n");
+    let mut html = String::from(
+        "<!doctype html><html lang=\"es\"><body style=\"font-family:system-ui,sans-serif;color:#1d2430\">",
     );
-    for reply in replies {
-        let when = stamp(reply.timestamp);
-        let body = body_of(reply);
-        text.push_str(&format!("{} ({when}):\n{body}\n\n", reply.author.name));
+    for paragraph in intro.split("\n\n") {
+        html.push_str(&format!("<p>{}</p>", escape(paragraph)));
+    }
+    for message in messages {
+        let when = stamp(message.timestamp);
+        let body = body_of(message);
+        text.push_str(&format!("{} ({when}):\n{body}\n\n", message.author.name));
         html.push_str(&format!(
             "<p style=\"margin:16px 0 4px;color:#5f6b7a\">{} ({when}):</p>\
              <div style=\"white-space:pre-wrap;border-left:3px solid #1f6feb;padding-left:10px\">{}</div>",
-            escape(&reply.author.name),
+            escape(&message.author.name),
             escape(&body)
         ));
     }
-    text.push_str(&format!("Sigue la conversación aquí: {link}\n\n{outro}\n"));
+    text.push_str(&format!("{follow}: {link}\n\n{why}\n"));
     html.push_str(&format!(
-        "<p style=\"margin-top:20px\"><a href=\"{}\">Sigue la conversación</a></p>\
+        "<p style=\"margin-top:20px\"><a href=\"{}\">{}</a></p>\
          <p style=\"color:#5f6b7a;font-size:12px\">{}</p></body></html>",
         escape(link),
-        escape(outro)
+        escape(follow),
+        escape(why)
     ));
     Email {
         subject,
@@ -195,8 +258,17 @@ mod tests {
             ),
             message(5, Person::system(), "registro", MessageState::Delivered),
         ];
-        let unread: Vec<i64> = still_unread(&messages).iter().map(|m| m.seq).collect();
+        let unread: Vec<i64> = still_unread(&messages, Reader::Customer)
+            .iter()
+            .map(|m| m.seq)
+            .collect();
         assert_eq!(unread, vec![2]);
+        // The agent's side: the customer's unread message only.
+        let unread: Vec<i64> = still_unread(&messages, Reader::Agent)
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(unread, vec![4]);
     }
 
     #[test]

@@ -4,12 +4,28 @@
 
 use super::writes::{missing, write, Locks, WriteTx};
 use super::{Store, StoreResult};
-use crate::domain::email::{self, UnreadPolicy};
+use crate::domain::email::{Reader, UnreadPolicy};
 use futures_util::FutureExt;
 use soporte_protocol::{Message, Seq, TicketId, Timestamp, UserId};
 
-/// The one kind of email so far: replies the customer has not read.
+/// Replies the customer has not read.
 pub const UNREAD_REPLIES: &str = "respuestas_no_leidas";
+/// The customer's messages nobody of the team has read (to the ticket's agent).
+pub const UNREAD_BY_TEAM: &str = "mensajes_sin_leer_equipo";
+
+/// The kind of email for `reader`, and back.
+pub fn kind_for(reader: Reader) -> &'static str {
+    match reader {
+        Reader::Customer => UNREAD_REPLIES,
+        Reader::Agent => UNREAD_BY_TEAM,
+    }
+}
+
+pub fn reader_of(kind: &str) -> Option<Reader> {
+    [Reader::Customer, Reader::Agent]
+        .into_iter()
+        .find(|reader| kind_for(*reader) == kind)
+}
 
 /// A pending email to write.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +48,7 @@ pub struct OwedEmail {
     pub to: String,
     pub from_seq: Seq,
     pub attempts: u32,
+    pub kind: String,
 }
 
 /// How an attempt ended.
@@ -51,9 +68,10 @@ pub enum EmailOutcome {
     },
 }
 
-/// In the transaction storing `message`: when it is a reply the customer is
-/// emailed about and they have an address, the pending email of their ticket
-/// (one at a time: a later reply joins the one already owed).
+/// In the transaction storing `message`: the pending email of its ticket
+/// for whoever is emailed about it (the customer about a reply, the
+/// ticket's agent about the customer's message), when they have an address
+/// (one at a time: a later message joins the one already owed).
 pub(super) async fn owe_unread_reply(
     tx: &mut dyn WriteTx,
     policy: Option<UnreadPolicy>,
@@ -62,18 +80,28 @@ pub(super) async fn owe_unread_reply(
     let Some(policy) = policy else {
         return Ok(());
     };
-    if !email::notifies_customer(message.author.kind, message.internal) {
+    let Some(reader) = Reader::of_message_by(message.author.kind, message.internal) else {
         return Ok(());
-    }
-    let Some((customer, Some(to))) = tx.customer_email(message.ticket).await? else {
+    };
+    let recipient = match reader {
+        Reader::Customer => tx.customer_email(message.ticket).await?,
+        Reader::Agent => {
+            let ticket = missing(tx.ticket(message.ticket).await?)?;
+            match ticket.agent.and_then(|agent| agent.id) {
+                Some(agent) => tx.user(agent).await?.map(|user| (user.id, user.email)),
+                None => None,
+            }
+        }
+    };
+    let Some((user, Some(to))) = recipient else {
         return Ok(());
     };
     let due = Timestamp::from_millis(message.timestamp.millis() + policy.after.as_millis() as i64);
     let row = EmailRow {
         ticket: message.ticket,
-        user: customer,
+        user,
         to: &to,
-        kind: UNREAD_REPLIES,
+        kind: kind_for(reader),
         from_seq: message.seq,
         due,
         at: message.timestamp,

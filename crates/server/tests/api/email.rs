@@ -274,3 +274,67 @@ async fn an_email_owed_across_sigkill_is_sent_exactly_once_after_restart() {
     still(&sink, 1).await;
     drop(server);
 }
+
+/// The ticket's agent, away, is emailed the customer's unread messages;
+/// an agent with the inbox open is not.
+#[tokio::test]
+async fn an_agent_away_is_emailed_what_the_customer_wrote_and_one_online_is_not() {
+    let sink = SmtpSink::start();
+    let clock = Clock::movable();
+    let app = spawn_emailing(&sink, &clock).await;
+    for (id, name) in [(50, "María"), (51, "Luis")] {
+        let (status, body) = app
+            .send(
+                reqwest::Method::PUT,
+                &format!("/api/soporte/usuarios/{id}/"),
+                &supervisor(90),
+                Some(json!({"nombre": name, "rol": "AGENTE", "email": format!("agente{id}@example.com")})),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+    }
+    let mut tickets = Vec::new();
+    for agent_id in [50, 51] {
+        let ticket = app.ticket_for(&customer(agent_id + 100)).await;
+        let (status, body) = app
+            .post(
+                &format!("/api/soporte/tickets/{ticket}/assign/"),
+                &agent(agent_id),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        tickets.push(ticket);
+    }
+    // Luis has his inbox open; María is away.
+    let (_luis, _) = app.inbox(&agent(51)).await;
+    say(
+        &app,
+        tickets[0],
+        &customer(150),
+        "c1",
+        "¿Me ayudas con <esto>?",
+    )
+    .await;
+    say(&app, tickets[1], &customer(151), "c2", "Hola Luis").await;
+    clock.advance(DELAY + Duration::from_secs(1));
+    let got = sink.wait_for(1).await;
+    still(&sink, 1).await;
+    assert_eq!(got[0]["to"], json!(["agente50@example.com"]));
+    assert!(got[0]["subject"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("#{}", tickets[0])));
+    assert!(got[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("¿Me ayudas con <esto>?"));
+    assert!(got[0]["html"]
+        .as_str()
+        .unwrap()
+        .contains("¿Me ayudas con &lt;esto&gt;?"));
+    assert!(got[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("/agente/?ticket={}", tickets[0])));
+}

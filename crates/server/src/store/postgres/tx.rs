@@ -922,7 +922,7 @@ impl WriteTx for PgTx<'_> {
                        WHERE estado = 'pendiente' AND debido <= $1
                          AND (reclamado_hasta IS NULL OR reclamado_hasta <= $1)
                        ORDER BY debido LIMIT $3 FOR UPDATE SKIP LOCKED)
-                   RETURNING id, ticket_id, usuario_id, para, desde_seq, intentos";
+                   RETURNING id, ticket_id, usuario_id, para, desde_seq, intentos, tipo";
         let found = query(
             self.tx,
             sql,
@@ -939,6 +939,7 @@ impl WriteTx for PgTx<'_> {
                         to: row.try_get(3)?,
                         from_seq: row.try_get(4)?,
                         attempts: row.try_get::<_, i32>(5)?.max(0) as u32,
+                        kind: row.try_get(6)?,
                     })
                 })
                 .collect()

@@ -1016,7 +1016,8 @@ impl WriteTx for SqliteTx<'_> {
         limit: usize,
     ) -> R<Vec<OwedEmail>> {
         // One writer: the select and the lease cannot interleave with another claim.
-        let sql = "SELECT id, ticket_id, usuario_id, para, desde_seq, intentos FROM email_outbox
+        let sql =
+            "SELECT id, ticket_id, usuario_id, para, desde_seq, intentos, tipo FROM email_outbox
                    WHERE estado = 'pendiente' AND debido <= ?1
                      AND (reclamado_hasta IS NULL OR reclamado_hasta <= ?1)
                    ORDER BY debido LIMIT ?2";
@@ -1029,6 +1030,7 @@ impl WriteTx for SqliteTx<'_> {
                     to: row.get(3)?,
                     from_seq: row.get(4)?,
                     attempts: row.get(5)?,
+                    kind: row.get(6)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()

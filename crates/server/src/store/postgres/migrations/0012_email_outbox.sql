@@ -6,7 +6,7 @@ CREATE TABLE email_outbox (
     ticket_id       BIGINT NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
     usuario_id      BIGINT NOT NULL,
     para            TEXT NOT NULL,
-    tipo            TEXT NOT NULL CHECK (tipo IN ('respuestas_no_leidas')),
+    tipo            TEXT NOT NULL CHECK (tipo IN ('respuestas_no_leidas', 'mensajes_sin_leer_equipo')),
     desde_seq       BIGINT NOT NULL,
     debido          BIGINT NOT NULL,
     estado          TEXT NOT NULL DEFAULT 'pendiente'

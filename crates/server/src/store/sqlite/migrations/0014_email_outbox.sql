@@ -6,7 +6,7 @@ CREATE TABLE email_outbox (
     ticket_id       INTEGER NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
     usuario_id      INTEGER NOT NULL,
     para            TEXT NOT NULL,
-    tipo            TEXT NOT NULL CHECK (tipo IN ('respuestas_no_leidas')),
+    tipo            TEXT NOT NULL CHECK (tipo IN ('respuestas_no_leidas', 'mensajes_sin_leer_equipo')),
     desde_seq       INTEGER NOT NULL,
     debido          INTEGER NOT NULL,
     estado          TEXT NOT NULL DEFAULT 'pendiente'
