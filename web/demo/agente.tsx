@@ -279,6 +279,7 @@ function Conversation({ ticket, token, api, agentes, es }: ConversationProps) {
       allowInternalNotes
       toolbar={toolbar}
       composerExtra={canned}
+      shortcuts={respuestas}
       className="demo-agent-chat"
     />
   );

@@ -182,6 +182,12 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     const canned = agent.getByLabel('Respuestas predefinidas');
     const option = canned.locator('option', { hasText: '/revisar' });
     await option.waitFor({ state: 'attached', timeout: T });
+    // Typing "/rev" offers it; Enter puts its text in the composer.
+    await agentBox.fill('/rev');
+    await agent.getByRole('listbox', { name: 'Respuestas predefinidas' }).getByRole('option', { name: /\/revisar/ }).waitFor({ timeout: T });
+    await agentBox.press('Enter');
+    assert.equal(await agentBox.inputValue(), 'Estoy revisando tu factura, dame un momento.');
+    await agentBox.fill('');
     await canned.selectOption(await option.getAttribute('value'));
     assert.equal(await agentBox.inputValue(), 'Estoy revisando tu factura, dame un momento.');
     await agentBox.press('Enter');

@@ -1,3 +1,4 @@
+import { useState } from 'react';
 import { act, cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChatCache } from '../src/client/ChatCache';
@@ -155,6 +156,40 @@ describe('MessageInput', () => {
   it('labels every icon button', () => {
     render(<MessageInput onSendMessage={() => {}} onFilesSelected={() => {}} />);
     for (const name of ['Adjuntar archivo', 'Agregar emoji', 'Enviar mensaje']) expect(screen.getByRole('button', { name })).toBeTruthy();
+  });
+});
+
+describe('MessageInput shortcuts', () => {
+  const shortcuts = [
+    { atajo: 'saludo', texto: 'Hola, ¿en qué puedo ayudarte?' },
+    { atajo: 'salida', texto: 'Gracias por escribirnos.' },
+    { atajo: 'revisar', texto: 'Lo reviso ahora.' },
+  ];
+
+  it('offers the canned responses that start as typed after "/", from the keyboard', () => {
+    const send = vi.fn();
+    const Harness = () => {
+      const [value, setValue] = useState('');
+      return <MessageInput onSendMessage={send} value={value} onChange={setValue} shortcuts={shortcuts} />;
+    };
+    render(<Harness />);
+    const box = screen.getByLabelText('Mensaje');
+    fireEvent.change(box, { target: { value: '/sal' } });
+    const options = screen.getAllByRole('option');
+    expect(options.map((o) => o.textContent)).toEqual(['/saludo Hola, ¿en qué puedo ayudarte?', '/salida Gracias por escribirnos.']);
+    expect(box.getAttribute('aria-activedescendant')).toBe(options[0].id);
+    fireEvent.keyDown(box, { key: 'ArrowDown' });
+    expect(options[1].getAttribute('aria-selected')).toBe('true');
+    fireEvent.keyDown(box, { key: 'Enter' });
+    expect((box as HTMLTextAreaElement).value).toBe('Gracias por escribirnos.');
+    expect(send).not.toHaveBeenCalled();
+    expect(screen.queryByRole('listbox')).toBeNull();
+    // Escape closes the list; Enter then sends what was typed.
+    fireEvent.change(box, { target: { value: '/rev' } });
+    fireEvent.keyDown(box, { key: 'Escape' });
+    expect(screen.queryByRole('listbox')).toBeNull();
+    fireEvent.keyDown(box, { key: 'Enter' });
+    expect(send).toHaveBeenCalledWith('/rev');
   });
 });
 

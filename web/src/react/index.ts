@@ -7,7 +7,7 @@ export { personFromToken } from '../client/token';
 export { ChatSoporte, ChatView, describeError, type ChatSoporteProps, type ChatViewProps } from './components/ChatSoporte';
 export { MessageList, formatDay, startsGroup, type MessageListProps } from './components/MessageList';
 export { Message, type MessageProps } from './components/Message';
-export { MessageInput, type MessageInputProps } from './components/MessageInput';
+export { MessageInput, type MessageInputProps, type Shortcut } from './components/MessageInput';
 export { ConnectionStatus, type ConnectionStatusProps } from './components/ConnectionStatus';
 export { TypingIndicator } from './components/TypingIndicator';
 export { CsatPrompt, type CsatPromptProps } from './components/CsatPrompt';

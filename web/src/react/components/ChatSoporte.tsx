@@ -12,7 +12,7 @@ import { CsatPrompt } from './CsatPrompt';
 import { CustomerTicketActions } from './CustomerTicketActions';
 import { TeamAvailability } from './TeamAvailability';
 import { formatSize } from './FileAttachment';
-import { MessageInput } from './MessageInput';
+import { MessageInput, type Shortcut } from './MessageInput';
 import { MessageList } from './MessageList';
 import { TypingIndicator } from './TypingIndicator';
 
@@ -38,6 +38,8 @@ export interface ChatViewProps {
   titleCount?: boolean;
   /** Colours: the system's preference (default), or always light or dark. */
   theme?: 'auto' | 'light' | 'dark';
+  /** Canned responses the composer offers after `/` (staff). */
+  shortcuts?: readonly Shortcut[];
 }
 
 /** The sentence shown for each kind of error. */
@@ -75,6 +77,7 @@ export function ChatView({
   onTicketChange,
   titleCount = false,
   theme = 'auto',
+  shortcuts,
 }: ChatViewProps) {
   const { t } = useI18n();
   const [minimized, setMinimized] = useState(initialMinimized);
@@ -271,6 +274,7 @@ export function ChatView({
                 accept={allowedFileTypes.map((e) => `.${e}`).join(',')}
                 placeholder={!chat.isConnected ? t('input.placeholderOffline') : internal ? t('input.placeholderNote') : undefined}
                 extra={composerExtra}
+                shortcuts={shortcuts}
               />
             </div>
           )}

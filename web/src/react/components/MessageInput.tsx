@@ -19,6 +19,14 @@ export interface MessageInputProps {
   accept?: string;
   /** Extra controls before the send button (e.g. an internal-note switch). */
   extra?: ReactNode;
+  /** Canned responses: typing `/` and the start of a shortcut offers them. */
+  shortcuts?: readonly Shortcut[];
+}
+
+/** A canned response as the composer offers it (`/atajo` → `texto`). */
+export interface Shortcut {
+  atajo: string;
+  texto: string;
 }
 
 /**
@@ -38,6 +46,7 @@ export function MessageInput({
   onChange,
   accept,
   extra,
+  shortcuts = [],
 }: MessageInputProps) {
   const { t } = useI18n();
   const [local, setLocal] = useState('');
@@ -51,6 +60,18 @@ export function MessageInput({
   const emojiButton = useRef<HTMLButtonElement>(null);
   const hintId = useId();
   const counterId = useId();
+  const listId = useId();
+  // "/sal": the shortcuts starting with "sal", until Escape or a space.
+  const query = /^\/(\S*)$/.exec(message)?.[1];
+  const matches = query === undefined ? [] : shortcuts.filter((s) => s.atajo.toLowerCase().startsWith(query.toLowerCase())).slice(0, 8);
+  const [active, setActive] = useState(0);
+  const [dismissed, setDismissed] = useState<string | null>(null);
+  const suggesting = matches.length > 0 && dismissed !== message;
+  useEffect(() => setActive(0), [query]);
+  const insert = (shortcut: Shortcut) => {
+    setMessage(shortcut.texto.slice(0, maxLength));
+    inputRef.current?.focus();
+  };
 
   const endTyping = useCallback(() => {
     if (typingTimer.current) clearTimeout(typingTimer.current);
@@ -97,6 +118,24 @@ export function MessageInput({
   };
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (suggesting) {
+      const move = { ArrowDown: 1, ArrowUp: -1 }[e.key as 'ArrowDown' | 'ArrowUp'];
+      if (move) {
+        e.preventDefault();
+        setActive((i) => (i + move + matches.length) % matches.length);
+        return;
+      }
+      if ((e.key === 'Enter' && !e.shiftKey) || e.key === 'Tab') {
+        e.preventDefault();
+        insert(matches[Math.min(active, matches.length - 1)]);
+        return;
+      }
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        setDismissed(message);
+        return;
+      }
+    }
     if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
       submit();
@@ -121,6 +160,25 @@ export function MessageInput({
 
   return (
     <div className="sp-message-input">
+      {suggesting && (
+        <ul id={listId} role="listbox" aria-label={t('input.shortcuts')} className="sp-shortcuts">
+          {matches.map((s, i) => (
+            <li
+              key={s.atajo}
+              id={`${listId}-${i}`}
+              role="option"
+              aria-selected={i === active}
+              className="sp-shortcut"
+              onMouseDown={(e) => {
+                e.preventDefault();
+                insert(s);
+              }}
+            >
+              <strong>/{s.atajo}</strong> <span>{s.texto}</span>
+            </li>
+          ))}
+        </ul>
+      )}
       {showEmoji && (
         <div className="sp-emoji-container">
           <EmojiPicker
@@ -164,6 +222,9 @@ export function MessageInput({
           onChange={onInput}
           onKeyDown={onKeyDown}
           onBlur={endTyping}
+          aria-autocomplete={shortcuts.length ? 'list' : undefined}
+          aria-controls={suggesting ? listId : undefined}
+          aria-activedescendant={suggesting ? `${listId}-${active}` : undefined}
           placeholder={placeholder ?? t('input.placeholder')}
           rows={1}
           maxLength={maxLength}
