@@ -65,6 +65,16 @@ async fn run(state: AppState, settings: EmailSettings, transport: Transport) {
         for email in owed {
             let outcome = deliver(&state, &settings, &transport, &email).await;
             let at = state.config.clock.now();
+            // Kinds come from the database: only known ones become labels.
+            let kind = crate::store::email::reader_of(&email.kind)
+                .map_or("other", crate::store::email::kind_for);
+            let result = match &outcome {
+                EmailOutcome::Sent => "enviado",
+                EmailOutcome::Cancelled => "cancelado",
+                EmailOutcome::Retry { .. } => "reintento",
+                EmailOutcome::Failed { .. } => "fallido",
+            };
+            crate::metrics::EMAILS.add(&[kind, result]);
             match &outcome {
                 EmailOutcome::Sent => {
                     tracing::info!(email = email.id, ticket = email.ticket, "email sent")

@@ -31,6 +31,13 @@ pub static FRAMES_REFUSED: Labelled = Labelled::new(
     &["codigo"],
 );
 
+/// Emails this node attempted, by kind and how the attempt ended.
+pub static EMAILS: Labelled = Labelled::new(
+    "soporte_emails_total",
+    "Emails this node attempted, by kind and outcome (enviado, cancelado, reintento, fallido)",
+    &["tipo", "resultado"],
+);
+
 /// Upper bounds (seconds) of the commit latency histogram.
 const COMMIT_BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0];
 
@@ -263,6 +270,7 @@ impl Metrics {
         );
         HTTP_REQUESTS.render(&mut out);
         FRAMES_REFUSED.render(&mut out);
+        EMAILS.render(&mut out);
         process::render(&mut out);
         if let Some(free) = free_space {
             let name = "soporte_storage_free_bytes";

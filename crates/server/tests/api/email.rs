@@ -191,6 +191,13 @@ async fn an_unread_reply_is_emailed_after_the_delay_with_every_unread_reply_esca
         "{html}"
     );
 
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(
+            "soporte_emails_total{tipo=\"respuestas_no_leidas\",resultado=\"enviado\"} 1"
+        ),
+        "{metrics}"
+    );
     // Sent once: more time changes nothing.
     clock.advance(DELAY * 2);
     still(&sink, 1).await;
@@ -222,6 +229,12 @@ async fn reading_before_the_delay_cancels_the_email() {
     assert_eq!(status, StatusCode::OK, "{body}");
     clock.advance(DELAY + Duration::from_secs(1));
     still(&sink, 0).await;
+    assert!(
+        app.metrics().await.contains(
+            "soporte_emails_total{tipo=\"respuestas_no_leidas\",resultado=\"cancelado\"} 1"
+        ),
+        "the cancelled email is counted"
+    );
     // A customer without an address is never emailed either.
     let other = app.ticket_for(&customer(8)).await;
     say(&app, other, &supervisor(90), "b1", "Hola").await;
