@@ -107,7 +107,7 @@ describe('ChatStore messages', () => {
     const { s, socket } = await connected();
     const id = s.sendMessage('hola')!;
     socket.receive('error', { codigo: 'sin_permiso', detalle: 'No puedes', tipo: 'mensaje', client_id: id });
-    expect(s.getState().messages[0]).toMatchObject({ estado: 'ERROR', error: 'No puedes' });
+    expect(s.getState().messages[0]).toMatchObject({ estado: 'ERROR', error: 'No puedes', errorCode: 'sin_permiso' });
     expect(s.getState().outbox).toEqual([]);
     s.retryMessage(id);
     expect(s.getState().messages[0].estado).toBe('ENVIANDO');

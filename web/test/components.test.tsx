@@ -11,7 +11,7 @@ import { CsatPrompt } from '../src/react/components/CsatPrompt';
 import { CustomerTicketActions } from '../src/react/components/CustomerTicketActions';
 import { returnTime, TeamAvailability, waitText } from '../src/react/components/TeamAvailability';
 import { Linkify, splitLinks } from '../src/react/components/Linkify';
-import { Message } from '../src/react/components/Message';
+import { Message, refusalText } from '../src/react/components/Message';
 import { MessageInput } from '../src/react/components/MessageInput';
 import { MessageList, startsGroup } from '../src/react/components/MessageList';
 import { ana, carlos, FakeSocket, MemoryStorage, msg } from './fakes';
@@ -41,6 +41,21 @@ describe('Message', () => {
     const link = screen.getByRole('link', { name: 'Descargar captura.png' }) as HTMLAnchorElement;
     expect(link.getAttribute('href')).toBe('/api/soporte/archivos/3/?token=t');
     expect(link.getAttribute('download')).toBe('captura.png');
+  });
+
+  it('tells why a message was refused in the reader’s language, by its codigo', () => {
+    const refused = msg(1, { autor: ana, estado: 'ERROR', id: undefined, seq: undefined, error: 'El ticket está cerrado y no admite mensajes nuevos.', errorCode: 'ticket_cerrado' });
+    const { unmount } = render(
+      <I18nProvider locale="en">
+        <Message message={refused} isOwn />
+      </I18nProvider>,
+    );
+    expect(screen.getByRole('alert').textContent).toContain('The ticket is closed and takes no new messages.');
+    unmount();
+    // Spanish keeps the server's own words; an unknown codigo too.
+    render(<Message message={{ ...refused, error: 'Ya tienes 3 tickets abiertos.', errorCode: 'algo_nuevo' }} isOwn />);
+    expect(screen.getByRole('alert').textContent).toContain('Ya tienes 3 tickets abiertos.');
+    expect(refusalText({ error: 'Texto del servidor', errorCode: 'algo_nuevo' }, 'en', translator('en'))).toBe('Texto del servidor');
   });
 
   it('speaks English when asked', () => {

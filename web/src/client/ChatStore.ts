@@ -159,7 +159,7 @@ export class ChatStore {
       this.refreshOutbox();
     });
     chat.on('messageFailed', (error) => {
-      if (error.client_id) this.setMessages((messages) => list.markFailed(messages, error.client_id!, error.detalle));
+      if (error.client_id) this.setMessages((messages) => list.markFailed(messages, error.client_id!, error.detalle, error.codigo));
       this.refreshOutbox();
     });
     chat.on('messagesRead', (data) => {

@@ -106,12 +106,12 @@ export function applyConfirmation(list: readonly Message[], confirmation: Messag
   return dedupe(out).sort(compare);
 }
 
-export function markFailed(list: readonly Message[], clientId: string, reason: string): readonly Message[] {
-  return list.map((m) => (m.client_id === clientId && m.id === undefined ? { ...m, estado: 'ERROR', error: reason } : m));
+export function markFailed(list: readonly Message[], clientId: string, reason: string, code?: string): readonly Message[] {
+  return list.map((m) => (m.client_id === clientId && m.id === undefined ? { ...m, estado: 'ERROR', error: reason, errorCode: code } : m));
 }
 
 export function markSending(list: readonly Message[], clientId: string): readonly Message[] {
-  return list.map((m) => (m.client_id === clientId && m.id === undefined ? { ...m, estado: 'ENVIANDO', error: undefined } : m));
+  return list.map((m) => (m.client_id === clientId && m.id === undefined ? { ...m, estado: 'ENVIANDO', error: undefined, errorCode: undefined } : m));
 }
 
 /** `mensajes_leidos`: those ids are now read. */

@@ -54,8 +54,10 @@ export interface Message {
   eliminado?: boolean;
   metadata?: Record<string, unknown>;
   interno?: boolean;
-  /** Client only: why an optimistic message failed. */
+  /** Client only: why an optimistic message failed (the server's Spanish text). */
   error?: string;
+  /** Client only: the `codigo` of that refusal, for other languages. */
+  errorCode?: string;
 }
 
 export interface Ticket {

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import type { Message as ChatMessage } from '../../client/types';
-import { dateLocale, useI18n } from '../../i18n';
+import { dateLocale, useI18n, type Locale, type MessageKey, type Translate } from '../../i18n';
 import { FileAttachment } from './FileAttachment';
 import { Linkify } from './Linkify';
 
@@ -88,7 +88,7 @@ export function Message({ message, showAuthor = true, showTimestamp = true, isOw
         </div>
         {message.estado === 'ERROR' && (
           <div className="sp-message-error" role="alert">
-            {message.error && <span>{message.error}</span>}
+            {message.error && <span>{refusalText(message, locale, t)}</span>}
             {onRetry && (
               <button type="button" className="sp-retry" onClick={onRetry} title={t('message.retryTitle')}>
                 🔄 {t('message.retry')}
@@ -107,3 +107,15 @@ export function Message({ message, showAuthor = true, showTimestamp = true, isOw
 }
 
 export default Message;
+
+/**
+ * Why a message was refused, in the reader's language: the server's own
+ * (Spanish, and the most specific) text in Spanish; elsewhere the text for
+ * its `codigo` when the language has one, else the server's.
+ */
+export function refusalText(message: Pick<ChatMessage, 'error' | 'errorCode'>, locale: Locale, t: Translate): string {
+  const key = `refusal.${message.errorCode}` as MessageKey;
+  if (locale === 'es' || locale.startsWith('es-') || !message.errorCode) return message.error ?? '';
+  const text = t(key);
+  return text === key ? (message.error ?? '') : text;
+}
