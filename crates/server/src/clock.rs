@@ -64,6 +64,29 @@ impl Clock {
     pub fn moves(&self) -> Moves {
         Moves(self.0.as_ref().map(|offset| offset.subscribe()))
     }
+
+    /// Wakes every `period` (the first at once) and whenever this clock moves.
+    pub fn every(&self, period: Duration) -> Wakeups {
+        Wakeups {
+            tick: tokio::time::interval(period),
+            moves: self.moves(),
+        }
+    }
+}
+
+/// A sweep's wake-ups: every `period`, and whenever the clock moves.
+pub struct Wakeups {
+    tick: tokio::time::Interval,
+    moves: Moves,
+}
+
+impl Wakeups {
+    pub async fn next(&mut self) {
+        tokio::select! {
+            _ = self.tick.tick() => {}
+            _ = self.moves.next() => {}
+        }
+    }
 }
 
 impl fmt::Debug for Clock {

@@ -45,13 +45,11 @@ pub fn start(state: AppState) {
 }
 
 async fn run(state: AppState, settings: EmailSettings, transport: Transport) {
-    let mut tick = tokio::time::interval(EVERY);
-    let mut moves = state.config.clock.moves();
+    let mut wakeups = state.config.clock.every(EVERY);
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-            _ = moves.next() => {}
+            _ = wakeups.next() => {}
         }
         let now = state.config.clock.now();
         let until = Timestamp::from_millis(now.millis() + LEASE.as_millis() as i64);

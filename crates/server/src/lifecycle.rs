@@ -15,13 +15,11 @@ pub async fn close_idle_periodically(state: AppState) {
     let Some(after) = state.config.auto_close_after else {
         return;
     };
-    let mut tick = tokio::time::interval(EVERY);
-    let mut moves = state.config.clock.moves();
+    let mut wakeups = state.config.clock.every(EVERY);
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-            _ = moves.next() => {}
+            _ = wakeups.next() => {}
         }
         for _ in 0..PAGES {
             match state

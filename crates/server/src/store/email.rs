@@ -83,17 +83,16 @@ pub(super) async fn owe_unread_reply(
     let Some(reader) = Reader::of_message_by(message.author.kind, message.internal) else {
         return Ok(());
     };
-    let recipient = match reader {
-        Reader::Customer => tx.customer_email(message.ticket).await?,
-        Reader::Agent => {
-            let ticket = missing(tx.ticket(message.ticket).await?)?;
-            match ticket.agent.and_then(|agent| agent.id) {
-                Some(agent) => tx.user(agent).await?.map(|user| (user.id, user.email)),
-                None => None,
-            }
-        }
+    let ticket = missing(tx.ticket(message.ticket).await?)?;
+    let person = match reader {
+        Reader::Customer => ticket.customer.id,
+        Reader::Agent => ticket.agent.and_then(|agent| agent.id),
     };
-    let Some((user, Some(to))) = recipient else {
+    let recipient = match person {
+        Some(id) => tx.user(id).await?,
+        None => None,
+    };
+    let Some((user, Some(to))) = recipient.map(|user| (user.id, user.email)) else {
         return Ok(());
     };
     let due = Timestamp::from_millis(message.timestamp.millis() + policy.after.as_millis() as i64);

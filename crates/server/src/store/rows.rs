@@ -318,6 +318,21 @@ pub fn message_facts<R: SqlRow>(row: &R) -> Result<MessageFacts, R::Error> {
     })
 }
 
+/// A claimed email, in the columns both stores return.
+pub const OWED_EMAIL_COLUMNS: &str = "id, ticket_id, usuario_id, para, desde_seq, intentos, tipo";
+
+pub fn owed_email<R: SqlRow>(row: &R) -> Result<crate::store::email::OwedEmail, R::Error> {
+    Ok(crate::store::email::OwedEmail {
+        id: row.col(0)?,
+        ticket: row.col(1)?,
+        user: row.col(2)?,
+        to: row.col(3)?,
+        from_seq: row.col(4)?,
+        attempts: row.col::<i32>(5)?.max(0) as u32,
+        kind: row.col(6)?,
+    })
+}
+
 /// An email attempt's outcome as its row: the state, when to try again (a
 /// retry's lease is its next attempt), the error.
 pub fn email_outcome(

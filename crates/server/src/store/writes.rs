@@ -193,11 +193,6 @@ pub trait WriteTx {
         at: Timestamp,
     ) -> StoreResult<()>;
 
-    /// The ticket's customer and their address, if they have one.
-    async fn customer_email(
-        &mut self,
-        ticket: TicketId,
-    ) -> StoreResult<Option<(UserId, Option<String>)>>;
     /// Queues `row` unless one of its ticket, person and kind is pending.
     async fn queue_email(&mut self, row: &EmailRow<'_>) -> StoreResult<()>;
     /// Leases up to `limit` pending emails due at `now` until `until`.

@@ -52,7 +52,10 @@ pub async fn execute<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> 
 }
 
 /// Every row as a value.
-fn all<T>(found: &[Row], read: impl Fn(&Row) -> Result<T, Error>) -> Result<Vec<T>, Error> {
+pub(super) fn all<T>(
+    found: &[Row],
+    read: impl Fn(&Row) -> Result<T, Error>,
+) -> Result<Vec<T>, Error> {
     found.iter().map(read).collect()
 }
 

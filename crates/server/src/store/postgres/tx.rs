@@ -3,7 +3,7 @@
 //! tickets it touches (see `writer`): every read here is the latest
 //! committed data of those tickets, whichever node wrote last.
 
-use super::reads::{self, execute, query, query_one, query_opt, BY_AUTHOR};
+use super::reads::{self, all, execute, query, query_one, query_opt, BY_AUTHOR};
 use super::writer::{is_conflict, unavailable};
 use crate::domain::csat::CsatFacts;
 use crate::domain::uploads::UploadUsage;
@@ -14,7 +14,7 @@ use crate::store::email::{EmailOutcome, EmailRow, OwedEmail};
 use crate::store::erasure::{ErasureRow, Replacement};
 use crate::store::rows::{
     self, customer_ticket_counts, message_columns_of, API_KEY_COLUMNS, CANDIDATE_COLUMNS,
-    MESSAGE_COLUMNS, PREVIOUS_IN_QUEUE,
+    MESSAGE_COLUMNS, OWED_EMAIL_COLUMNS, PREVIOUS_IN_QUEUE,
 };
 use crate::store::webhooks::{AttemptRow, Candidate, DeliveryRow, DueClaim, EventBody, WebhookRow};
 use crate::store::writes::*;
@@ -884,16 +884,6 @@ impl WriteTx for PgTx<'_> {
         self.db(written).map(drop)
     }
 
-    async fn customer_email(&mut self, ticket: TicketId) -> R<Option<(UserId, Option<String>)>> {
-        let sql = "SELECT u.id, u.email FROM tickets t JOIN users u ON u.id = t.cliente_id
-                   WHERE t.id = $1";
-        let found = query_opt(self.tx, sql, &[&ticket]).await.and_then(|row| {
-            row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-                .transpose()
-        });
-        self.db(found)
-    }
-
     async fn queue_email(&mut self, row: &EmailRow<'_>) -> R<()> {
         let sql = "INSERT INTO email_outbox (ticket_id, usuario_id, para, tipo, desde_seq, debido, creado)
                    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
@@ -917,33 +907,21 @@ impl WriteTx for PgTx<'_> {
         limit: usize,
     ) -> R<Vec<OwedEmail>> {
         // Another node's claim holds its rows locked: skipped, never waited on.
-        let sql = "UPDATE email_outbox SET reclamado_hasta = $2 WHERE id IN (
-                       SELECT id FROM email_outbox
-                       WHERE estado = 'pendiente' AND debido <= $1
-                         AND (reclamado_hasta IS NULL OR reclamado_hasta <= $1)
-                       ORDER BY debido LIMIT $3 FOR UPDATE SKIP LOCKED)
-                   RETURNING id, ticket_id, usuario_id, para, desde_seq, intentos, tipo";
+        let sql = format!(
+            "UPDATE email_outbox SET reclamado_hasta = $2 WHERE id IN (
+                 SELECT id FROM email_outbox
+                 WHERE estado = 'pendiente' AND debido <= $1
+                   AND (reclamado_hasta IS NULL OR reclamado_hasta <= $1)
+                 ORDER BY debido LIMIT $3 FOR UPDATE SKIP LOCKED)
+             RETURNING {OWED_EMAIL_COLUMNS}"
+        );
         let found = query(
             self.tx,
-            sql,
+            &sql,
             &[&now.millis(), &until.millis(), &(limit as i64)],
         )
         .await
-        .and_then(|rows| {
-            rows.iter()
-                .map(|row| {
-                    Ok(OwedEmail {
-                        id: row.try_get(0)?,
-                        ticket: row.try_get(1)?,
-                        user: row.try_get(2)?,
-                        to: row.try_get(3)?,
-                        from_seq: row.try_get(4)?,
-                        attempts: row.try_get::<_, i32>(5)?.max(0) as u32,
-                        kind: row.try_get(6)?,
-                    })
-                })
-                .collect()
-        });
+        .and_then(|rows| all(&rows, rows::owed_email));
         self.db(found)
     }
 

@@ -12,6 +12,7 @@ use crate::store::email::{EmailOutcome, EmailRow, OwedEmail};
 use crate::store::erasure::{ErasureRow, Replacement};
 use crate::store::rows::{
     self, customer_ticket_counts, API_KEY_COLUMNS, CANDIDATE_COLUMNS, MESSAGE_COLUMNS,
+    OWED_EMAIL_COLUMNS,
 };
 use crate::store::webhooks::{AttemptRow, Candidate, DeliveryRow, DueClaim, EventBody, WebhookRow};
 use crate::store::writes::*;
@@ -981,15 +982,6 @@ impl WriteTx for SqliteTx<'_> {
         one(written).map(drop)
     }
 
-    async fn customer_email(&mut self, ticket: TicketId) -> R<Option<(UserId, Option<String>)>> {
-        let sql = "SELECT u.id, u.email FROM tickets t JOIN users u ON u.id = t.cliente_id
-                   WHERE t.id = ?1";
-        one(self.conn.prepare_cached(sql).and_then(|mut s| {
-            s.query_row([ticket], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()
-        }))
-    }
-
     async fn queue_email(&mut self, row: &EmailRow<'_>) -> R<()> {
         let sql = "INSERT INTO email_outbox (ticket_id, usuario_id, para, tipo, desde_seq, debido, creado)
                    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
@@ -1016,22 +1008,15 @@ impl WriteTx for SqliteTx<'_> {
         limit: usize,
     ) -> R<Vec<OwedEmail>> {
         // One writer: the select and the lease cannot interleave with another claim.
-        let sql =
-            "SELECT id, ticket_id, usuario_id, para, desde_seq, intentos, tipo FROM email_outbox
-                   WHERE estado = 'pendiente' AND debido <= ?1
-                     AND (reclamado_hasta IS NULL OR reclamado_hasta <= ?1)
-                   ORDER BY debido LIMIT ?2";
-        let owed = one(self.conn.prepare_cached(sql).and_then(|mut s| {
+        let sql = format!(
+            "SELECT {OWED_EMAIL_COLUMNS} FROM email_outbox
+             WHERE estado = 'pendiente' AND debido <= ?1
+               AND (reclamado_hasta IS NULL OR reclamado_hasta <= ?1)
+             ORDER BY debido LIMIT ?2"
+        );
+        let owed = one(self.conn.prepare_cached(&sql).and_then(|mut s| {
             s.query_map(params![now.millis(), limit as i64], |row| {
-                Ok(OwedEmail {
-                    id: row.get(0)?,
-                    ticket: row.get(1)?,
-                    user: row.get(2)?,
-                    to: row.get(3)?,
-                    from_seq: row.get(4)?,
-                    attempts: row.get(5)?,
-                    kind: row.get(6)?,
-                })
+                rows::owed_email(row)
             })?
             .collect::<rusqlite::Result<Vec<_>>>()
         }))?;
