@@ -327,6 +327,48 @@ pub struct CsatRequest {
     pub comment: Option<String>,
 }
 
+/// `POST /api/soporte/tickets/{id}/transcripcion/`: email the ticket's
+/// conversation to its customer (`email`: an address the customer gives,
+/// which becomes theirs; staff send to the customer's own).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct TranscriptRequest {
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// The answer to a transcript request (202): where it goes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct TranscriptQueued {
+    #[serde(rename = "para")]
+    pub to: String,
+}
+
+/// `GET /api/soporte/yo/`: who the token names, as Soporte knows them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct Me {
+    pub id: UserId,
+    #[serde(rename = "nombre")]
+    pub name: String,
+    #[serde(rename = "rol")]
+    pub role: Role,
+    pub avatar: Option<String>,
+    /// Where they are emailed when nobody is watching (`null`: nowhere).
+    pub email: Option<String>,
+    /// Whether this server sends email at all (`--smtp-url`): the widget
+    /// asks for an address and offers transcripts only then.
+    #[serde(rename = "avisos_por_correo")]
+    pub email_enabled: bool,
+}
+
+/// `PATCH /api/soporte/yo/`: the caller gives the address they want to be
+/// emailed at (an address the host sets in the token wins at sign-in).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct MeUpdate {
+    pub email: String,
+}
+
 /// `GET /api/soporte/stats/?desde=&hasta=` (supervisors).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct TeamStats {

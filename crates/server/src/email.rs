@@ -7,10 +7,11 @@
 //! it falls due: the replies still unread then are what it says, and none
 //! (the customer read them first) means nothing is sent. The same holds for
 //! the ticket's agent about the customer's messages, unless the agent is
-//! connected when it falls due.
+//! connected when it falls due. A transcript carries the ticket's public
+//! conversation as it is when sent.
 
 use crate::config::EmailSettings;
-use crate::domain::email::{self, Reader};
+use crate::domain::email::{self, EmailKind, Reader};
 use crate::mail::{self, SendError, Transport};
 use crate::state::AppState;
 use crate::store::email::{EmailOutcome, OwedEmail};
@@ -27,6 +28,8 @@ const BATCH: usize = 20;
 const MAX_ATTEMPTS: u32 = 8;
 /// Replies one email carries at most.
 const MAX_REPLIES: usize = 50;
+/// Messages a transcript carries at most (the rest stay in the chat).
+const MAX_TRANSCRIPT: usize = 2_000;
 
 /// Starts the worker when email is configured.
 pub fn start(state: AppState) {
@@ -64,8 +67,8 @@ async fn run(state: AppState, settings: EmailSettings, transport: Transport) {
             let outcome = deliver(&state, &settings, &transport, &email).await;
             let at = state.config.clock.now();
             // Kinds come from the database: only known ones become labels.
-            let kind = crate::store::email::reader_of(&email.kind)
-                .map_or("other", crate::store::email::kind_for);
+            let kind = crate::store::email::kind_of(&email.kind)
+                .map_or("other", crate::store::email::kind_name);
             let result = match &outcome {
                 EmailOutcome::Sent => "enviado",
                 EmailOutcome::Cancelled => "cancelado",
@@ -96,11 +99,12 @@ async fn deliver(
     transport: &Transport,
     owed: &OwedEmail,
 ) -> EmailOutcome {
-    let Some(reader) = crate::store::email::reader_of(&owed.kind) else {
+    let Some(kind) = crate::store::email::kind_of(&owed.kind) else {
         return EmailOutcome::Failed {
             error: format!("unknown kind of email {:?}", owed.kind),
         };
     };
+    let reader = kind.reader();
     let ticket = match state.store.ticket(owed.ticket).await {
         Ok(Some(ticket)) => ticket,
         Ok(None) => return EmailOutcome::Cancelled,
@@ -113,39 +117,72 @@ async fn deliver(
             return EmailOutcome::Cancelled;
         }
     }
-    let span = Span::new(
-        owed.ticket,
-        owed.from_seq - 1,
-        i64::MAX,
-        MAX_REPLIES * 4,
-        false,
-    );
-    let messages = match state.store.messages_between(span).await {
-        Ok(messages) => messages,
-        Err(error) => return retry(state, owed, error.to_string()),
+    let customer_link = match &settings.link {
+        Some(template) => template.replace("{ticket}", &ticket.id.to_string()),
+        None => format!("{}/?ticket={}", state.public_url, ticket.id),
     };
-    let mut unread = email::still_unread(&messages, reader);
-    unread.truncate(MAX_REPLIES);
-    if unread.is_empty() {
-        return EmailOutcome::Cancelled;
-    }
-    let email = match reader {
-        Reader::Customer => {
-            let link = match &settings.link {
-                Some(template) => template.replace("{ticket}", &ticket.id.to_string()),
-                None => format!("{}/?ticket={}", state.public_url, ticket.id),
-            };
-            email::unread_replies(&ticket, &unread, &link)
+    let email = if kind == EmailKind::Transcript {
+        let messages = match conversation(state, owed.ticket).await {
+            Ok(messages) => messages,
+            Err(error) => return retry(state, owed, error.to_string()),
+        };
+        let shown: Vec<_> = messages
+            .iter()
+            .filter(|m| !m.deleted)
+            .take(MAX_TRANSCRIPT)
+            .collect();
+        let cut = messages.iter().filter(|m| !m.deleted).count() > shown.len();
+        email::transcript(&ticket, &shown, cut, &customer_link)
+    } else {
+        let span = Span::new(
+            owed.ticket,
+            owed.from_seq - 1,
+            i64::MAX,
+            MAX_REPLIES * 4,
+            false,
+        );
+        let messages = match state.store.messages_between(span).await {
+            Ok(messages) => messages,
+            Err(error) => return retry(state, owed, error.to_string()),
+        };
+        let mut unread = email::still_unread(&messages, reader);
+        unread.truncate(MAX_REPLIES);
+        if unread.is_empty() {
+            return EmailOutcome::Cancelled;
         }
-        Reader::Agent => {
-            let link = format!("{}/agente/?ticket={}", state.public_url, ticket.id);
-            email::unread_by_agent(&ticket, &unread, &link)
+        match reader {
+            Reader::Customer => email::unread_replies(&ticket, &unread, &customer_link),
+            Reader::Agent => {
+                let link = format!("{}/agente/?ticket={}", state.public_url, ticket.id);
+                email::unread_by_agent(&ticket, &unread, &link)
+            }
         }
     };
     match mail::send(transport, &settings.from, &owed.to, &email).await {
         Ok(()) => EmailOutcome::Sent,
         Err(SendError::Permanent(error)) => EmailOutcome::Failed { error },
         Err(SendError::Transient(error)) => retry(state, owed, error),
+    }
+}
+
+/// The ticket's public messages, oldest first (notes left out), up to a
+/// page past what a transcript shows (so it knows when some did not fit).
+async fn conversation(
+    state: &AppState,
+    ticket: soporte_protocol::TicketId,
+) -> crate::store::StoreResult<Vec<soporte_protocol::Message>> {
+    const PAGE: usize = 500;
+    let mut messages = Vec::new();
+    let mut after = 0;
+    loop {
+        let span = Span::new(ticket, after, i64::MAX, PAGE, false);
+        let page = state.store.messages_between(span).await?;
+        let full = page.len() == PAGE;
+        after = page.last().map_or(after, |m| m.seq);
+        messages.extend(page);
+        if !full || messages.len() > MAX_TRANSCRIPT + PAGE {
+            return Ok(messages);
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Email when nobody is watching: which of the team's replies a customer
-//! is emailed about, and the email itself (text and HTML, every piece of
-//! a message escaped).
+//! is emailed about, who may ask for a transcript and where it goes, and
+//! the emails themselves (text and HTML, every piece of a message escaped).
 //!
 //! The promise is written with the reply (`store::writes`): one pending
 //! email per ticket and customer, due `--email-unread-after` after the
@@ -8,8 +8,122 @@
 //! [`still_unread`] which replies since then are still unread: none means
 //! the customer read them first and nothing is sent.
 
-use soporte_protocol::{AuthorKind, Message, MessageKind, MessageState, Ticket, Timestamp};
+use super::{Refusal, User};
+use soporte_protocol::{AuthorKind, Message, MessageKind, MessageState, Role, Ticket, Timestamp};
 use std::time::Duration;
+
+/// What a server without `--smtp-url` answers to what needs email.
+pub const EMAIL_OFF: &str = "Este servidor no envía correos.";
+
+/// How soon the same person may ask again for a ticket's transcript.
+pub const TRANSCRIPT_EVERY: Duration = Duration::from_secs(600);
+
+/// What an owed email is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailKind {
+    /// The team's replies the customer has not read.
+    UnreadReplies,
+    /// The customer's messages the ticket's agent has not read.
+    UnreadByTeam,
+    /// The whole public conversation, asked for by the customer (or sent
+    /// to them by staff).
+    Transcript,
+}
+
+impl EmailKind {
+    pub const ALL: [EmailKind; 3] = [
+        EmailKind::UnreadReplies,
+        EmailKind::UnreadByTeam,
+        EmailKind::Transcript,
+    ];
+
+    /// Who reads it.
+    pub fn reader(self) -> Reader {
+        match self {
+            EmailKind::UnreadReplies | EmailKind::Transcript => Reader::Customer,
+            EmailKind::UnreadByTeam => Reader::Agent,
+        }
+    }
+
+    /// The unread-messages email `reader` gets.
+    pub fn unread_for(reader: Reader) -> EmailKind {
+        match reader {
+            Reader::Customer => EmailKind::UnreadReplies,
+            Reader::Agent => EmailKind::UnreadByTeam,
+        }
+    }
+}
+
+/// Where a transcript asked for now goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptTo {
+    /// The customer.
+    pub user: soporte_protocol::UserId,
+    pub address: String,
+    /// The customer gave a new address: it becomes theirs.
+    pub remember: bool,
+}
+
+/// Who may have `ticket`'s transcript sent, and where: its customer, to
+/// `given` or their address; staff, to the customer's address (never one
+/// of their choosing). `last` is when the same person last asked; asking
+/// again within [`TRANSCRIPT_EVERY`] is refused, so the endpoint cannot
+/// flood a mailbox.
+pub fn transcript_to(
+    ticket: &Ticket,
+    actor: &User,
+    customer: Option<&User>,
+    given: Option<&str>,
+    last: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<TranscriptTo, Refusal> {
+    let is_customer = ticket.customer.id == Some(actor.id);
+    if !is_customer && actor.role == Role::Customer {
+        return Err(Refusal::NotFound);
+    }
+    let given = match given.map(str::trim) {
+        None | Some("") => None,
+        Some(_) if !is_customer => {
+            return Err(Refusal::invalid(
+                "La transcripción va al correo del cliente; solo él puede indicar otro.",
+            ))
+        }
+        Some(raw) => Some(super::integration::email_address(raw)?),
+    };
+    let known = customer.and_then(|user| user.email.clone());
+    let (address, remember) = match (given, known) {
+        (Some(given), known) => {
+            let changed = known.as_deref() != Some(given.as_str());
+            (given, changed)
+        }
+        (None, Some(known)) => (known, false),
+        (None, None) if is_customer => {
+            return Err(Refusal::invalid(
+                "Indica el correo al que enviamos la transcripción.",
+            ))
+        }
+        (None, None) => {
+            return Err(Refusal::conflict(
+                "El cliente no tiene correo: no se le puede enviar la transcripción.",
+            ))
+        }
+    };
+    if let Some(last) = last {
+        let wait = TRANSCRIPT_EVERY.as_millis() as i64 - (now.millis() - last.millis());
+        if wait > 0 {
+            let minutes = (wait + 59_999) / 60_000;
+            return Err(Refusal::TooMany(format!(
+                "La transcripción ya va de camino; puedes pedirla otra vez en {minutes} min."
+            )));
+        }
+    }
+    let user = ticket.customer.id.ok_or(Refusal::NotFound)?;
+    Ok(TranscriptTo {
+        user,
+        address,
+        remember,
+    })
+}
 
 /// When to email customers about replies they have not read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +187,33 @@ pub fn unread_by_agent(ticket: &Ticket, messages: &[&Message], link: &str) -> Em
         link,
         "Abre la conversación",
         "Recibes este correo porque el ticket es tuyo y no estabas conectado.",
+    )
+}
+
+/// The transcript of `ticket`: its public `messages` in order (`cut`: later
+/// ones did not fit), linking to `link`.
+pub fn transcript(ticket: &Ticket, messages: &[&Message], cut: bool, link: &str) -> Email {
+    let subject = format!(
+        "Transcripción de tu ticket #{}: {}",
+        ticket.id, ticket.subject
+    );
+    let mut intro = format!(
+        "Hola, {}:\n\nEsta es la conversación de tu ticket #{} «{}».",
+        ticket.customer.name, ticket.id, ticket.subject
+    );
+    if cut {
+        intro.push_str(&format!(
+            "\n\nIncluye los primeros {} mensajes; el resto está en el chat.",
+            messages.len()
+        ));
+    }
+    render(
+        subject,
+        &intro,
+        messages,
+        link,
+        "Abre el chat",
+        "Recibes este correo porque se pidió la transcripción de tu ticket.",
     )
 }
 

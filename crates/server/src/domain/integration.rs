@@ -34,8 +34,7 @@ pub fn provisioned_user(id: UserId, input: &UserInput) -> Result<User, Refusal> 
     let avatar = avatar(input.avatar.as_deref())?;
     let email = match input.email.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(email) if plausible_email(email) => Some(email.to_string()),
-        Some(_) => return Err(Refusal::invalid("email no es una dirección de correo.")),
+        Some(email) => Some(email_address(email)?),
     };
     Ok(User {
         id,
@@ -65,6 +64,16 @@ pub fn web_url(url: &str) -> bool {
     url.len() <= MAX_URL_BYTES
         && (lower.starts_with("https://") || lower.starts_with("http://"))
         && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// An address someone gave as theirs, trimmed, or why it is not one.
+pub fn email_address(raw: &str) -> Result<String, Refusal> {
+    let email = raw.trim();
+    if plausible_email(email) {
+        Ok(email.to_string())
+    } else {
+        Err(Refusal::invalid("email no es una dirección de correo."))
+    }
 }
 
 /// One `@`, something on each side, a dot in the domain, nothing a mail

@@ -6,9 +6,11 @@ pub mod chat;
 pub mod csat;
 pub mod files;
 pub mod hours;
+pub mod me;
 pub mod ops;
 pub mod team;
 pub mod tickets;
+pub mod transcripts;
 pub mod users;
 pub mod webhooks;
 
@@ -21,6 +23,8 @@ pub fn router(max_file_size: u64, with_metrics: bool) -> Router<AppState> {
         .merge(tickets::router())
         .merge(chat::router())
         .merge(csat::router())
+        .merge(transcripts::router())
+        .merge(me::router())
         .merge(team::router())
         .merge(hours::router())
         .merge(files::router(max_file_size))

@@ -1,30 +1,28 @@
 //! The email outbox: what a change owes by email is written in its own
-//! transaction (`owe_unread_reply`, from `writes::insert`), then claimed,
-//! sent and finished by the email worker (a service above the store).
+//! transaction (`owe_unread_reply`, from `writes::insert`; a transcript
+//! asked for, `request_transcript`), then claimed, sent and finished by the
+//! email worker (a service above the store).
 
-use super::writes::{missing, write, Locks, WriteTx};
+use super::writes::{missing, on_ticket, write, Locks, WriteTx};
 use super::{Store, StoreResult};
-use crate::domain::email::{Reader, UnreadPolicy};
+use crate::domain::email::{self, EmailKind, Reader, UnreadPolicy};
+use crate::domain::User;
 use futures_util::FutureExt;
 use soporte_protocol::{Message, Seq, TicketId, Timestamp, UserId};
 
-/// Replies the customer has not read.
-pub const UNREAD_REPLIES: &str = "respuestas_no_leidas";
-/// The customer's messages nobody of the team has read (to the ticket's agent).
-pub const UNREAD_BY_TEAM: &str = "mensajes_sin_leer_equipo";
-
-/// The kind of email for `reader`, and back.
-pub fn kind_for(reader: Reader) -> &'static str {
-    match reader {
-        Reader::Customer => UNREAD_REPLIES,
-        Reader::Agent => UNREAD_BY_TEAM,
+/// A kind of email as its rows (and the metric's `tipo`) name it, and back.
+pub fn kind_name(kind: EmailKind) -> &'static str {
+    match kind {
+        EmailKind::UnreadReplies => "respuestas_no_leidas",
+        EmailKind::UnreadByTeam => "mensajes_sin_leer_equipo",
+        EmailKind::Transcript => "transcripcion",
     }
 }
 
-pub fn reader_of(kind: &str) -> Option<Reader> {
-    [Reader::Customer, Reader::Agent]
+pub fn kind_of(name: &str) -> Option<EmailKind> {
+    EmailKind::ALL
         .into_iter()
-        .find(|reader| kind_for(*reader) == kind)
+        .find(|kind| kind_name(*kind) == name)
 }
 
 /// A pending email to write.
@@ -100,12 +98,65 @@ pub(super) async fn owe_unread_reply(
         ticket: message.ticket,
         user,
         to: &to,
-        kind: kind_for(reader),
+        kind: kind_name(EmailKind::unread_for(reader)),
         from_seq: message.seq,
         due,
         at: message.timestamp,
     };
     tx.queue_email(&row).await
+}
+
+/// Queues the transcript of ticket `id` that `actor` asks for (to `given`,
+/// or the customer's address; see `domain::email::transcript_to`), and
+/// remembers an address the customer gave, in one transaction. Returns
+/// where it goes.
+pub(super) async fn request_transcript<S: Store + ?Sized>(
+    store: &S,
+    id: TicketId,
+    actor: User,
+    given: Option<String>,
+    now: Timestamp,
+) -> StoreResult<String> {
+    write(store, on_ticket(id), move |tx| {
+        let (actor, given) = (actor.clone(), given.clone());
+        async move {
+            let ticket = missing(tx.ticket(id).await?)?;
+            let customer = match ticket.customer.id {
+                Some(customer) => tx.user(customer).await?,
+                None => None,
+            };
+            let kind = kind_name(EmailKind::Transcript);
+            let last = match ticket.customer.id {
+                Some(customer) => tx.last_email(id, customer, kind).await?,
+                None => None,
+            };
+            let to = email::transcript_to(
+                &ticket,
+                &actor,
+                customer.as_ref(),
+                given.as_deref(),
+                last,
+                now,
+            )?;
+            if let (true, Some(mut customer)) = (to.remember, customer) {
+                customer.email = Some(to.address.clone());
+                tx.save_user(&customer).await?;
+            }
+            let row = EmailRow {
+                ticket: id,
+                user: to.user,
+                to: &to.address,
+                kind,
+                from_seq: 1,
+                due: now,
+                at: now,
+            };
+            tx.queue_email(&row).await?;
+            Ok(to.address)
+        }
+        .boxed_local()
+    })
+    .await
 }
 
 /// Claims up to `limit` emails due at `now` for this worker until `until`.

@@ -596,6 +596,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Ticket> {
         csat::rate_ticket(self, id, actor, request, policy, now).await
     }
+    /// Queues the transcript of ticket `id` that `actor` asks for; returns
+    /// the address it goes to.
+    async fn request_transcript(
+        &self,
+        id: TicketId,
+        actor: User,
+        address: Option<String>,
+        now: Timestamp,
+    ) -> StoreResult<String> {
+        email::request_transcript(self, id, actor, address, now).await
+    }
     /// Leases the emails due at `now` to this worker until `until`.
     async fn claim_emails(
         &self,

@@ -195,6 +195,13 @@ pub trait WriteTx {
 
     /// Queues `row` unless one of its ticket, person and kind is pending.
     async fn queue_email(&mut self, row: &EmailRow<'_>) -> StoreResult<()>;
+    /// When the last email of `kind` about `ticket` to `user` was queued.
+    async fn last_email(
+        &mut self,
+        ticket: TicketId,
+        user: UserId,
+        kind: &str,
+    ) -> StoreResult<Option<Timestamp>>;
     /// Leases up to `limit` pending emails due at `now` until `until`.
     async fn claim_emails(
         &mut self,

@@ -89,7 +89,7 @@ impl Drop for SmtpSink {
 
 const DELAY: Duration = Duration::from_secs(180);
 
-fn settings(sink: &SmtpSink) -> EmailSettings {
+pub fn settings(sink: &SmtpSink) -> EmailSettings {
     EmailSettings {
         smtp_url: sink.url(),
         from: "Soporte <soporte@example.com>".into(),
@@ -113,7 +113,7 @@ async fn customer_with_email(app: &TestApp) -> i64 {
 }
 
 /// Sends `text` as `token` and returns the stored message's id.
-async fn say(app: &TestApp, ticket: i64, token: &str, id: &str, text: &str) -> i64 {
+pub async fn say(app: &TestApp, ticket: i64, token: &str, id: &str, text: &str) -> i64 {
     let path = format!("/api/soporte/tickets/{ticket}/chat/sync/");
     let body = json!({"messages": [{"client_id": id, "contenido": text}]});
     let (status, answer) = app.post(&path, token, body).await;
@@ -121,7 +121,7 @@ async fn say(app: &TestApp, ticket: i64, token: &str, id: &str, text: &str) -> i
     answer["results"][0]["mensaje_id"].as_i64().unwrap()
 }
 
-async fn spawn_emailing(sink: &SmtpSink, clock: &Clock) -> TestApp {
+pub async fn spawn_emailing(sink: &SmtpSink, clock: &Clock) -> TestApp {
     let (settings, clock) = (settings(sink), clock.clone());
     spawn_with(move |c| {
         c.email = Some(settings);
@@ -131,7 +131,7 @@ async fn spawn_emailing(sink: &SmtpSink, clock: &Clock) -> TestApp {
 }
 
 /// Nothing more arrives for a while (what "never twice" can be shown by).
-async fn still(sink: &SmtpSink, n: usize) {
+pub async fn still(sink: &SmtpSink, n: usize) {
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(sink.received().len(), n, "{:?}", sink.received());
 }

@@ -20,5 +20,6 @@ mod quotas;
 mod rest_chat;
 mod security;
 mod tickets;
+mod transcripts;
 mod webhooks;
 mod websocket;

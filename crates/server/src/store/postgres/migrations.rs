@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("migrations/0010_resolved_index.sql")),
     (11, include_str!("migrations/0011_settings.sql")),
     (12, include_str!("migrations/0012_email_outbox.sql")),
+    (13, include_str!("migrations/0013_transcripts.sql")),
 ];
 
 /// How many migrations this build knows.

@@ -900,6 +900,20 @@ impl WriteTx for PgTx<'_> {
         self.db(written).map(drop)
     }
 
+    async fn last_email(
+        &mut self,
+        ticket: TicketId,
+        user: UserId,
+        kind: &str,
+    ) -> R<Option<Timestamp>> {
+        let sql = "SELECT MAX(creado) FROM email_outbox
+                   WHERE ticket_id = $1 AND usuario_id = $2 AND tipo = $3";
+        let at = query_one(self.tx, sql, &[&ticket, &user, &kind])
+            .await
+            .and_then(|row| row.try_get::<_, Option<i64>>(0));
+        Ok(self.db(at)?.map(Timestamp::from_millis))
+    }
+
     async fn claim_emails(
         &mut self,
         now: Timestamp,

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("migrations/0012_resolved_index.sql")),
     (13, include_str!("migrations/0013_settings.sql")),
     (14, include_str!("migrations/0014_email_outbox.sql")),
+    (15, include_str!("migrations/0015_transcripts.sql")),
 ];
 
 /// Applies what is missing; returns how many were applied.
