@@ -8,12 +8,13 @@ import { chromium } from 'playwright-core';
 import { accessibilityProblems } from './axe.mjs';
 import { pdf, png } from './files.mjs';
 import { mintToken, startServer, stopServer, tempDir } from './server.mjs';
+import { startSmtpSink } from './smtp.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = resolve(import.meta.dirname, '../../docs/screenshots');
 const T = 15000;
 
-let tmp, server, browser, customer, agent, maria;
+let tmp, server, smtp, browser, customer, agent, maria;
 const tokens = {};
 
 /** A page that fails the test on any uncaught error or CSP violation. */
@@ -30,7 +31,8 @@ const errors = [];
 
 before(async () => {
   tmp = tempDir();
-  server = await startServer(tmp.dir);
+  smtp = await startSmtpSink();
+  server = await startServer(tmp.dir, undefined, ['--smtp-url', smtp.url, '--email-from', 'Soporte <soporte@example.com>']);
   tokens.customer = mintToken(1001, 'Ana Cliente', 'CLIENTE');
   tokens.agent = mintToken(2001, 'Carlos Agente', 'AGENTE');
   tokens.maria = mintToken(2002, 'María Agente', 'AGENTE');
@@ -48,6 +50,7 @@ after(async () => {
   for (const [name, p] of Object.entries({ customer, agent, maria })) await p?.screenshot({ path: resolve(dir, `${name}.png`) }).catch(() => {});
   await browser?.close();
   if (server) await stopServer(server);
+  smtp?.stop();
   tmp?.cleanup();
 });
 
@@ -208,7 +211,7 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     const pending = messageText(customer, 'Escrito con el servidor caído');
     await pending.and(customer.locator('[data-estado=ENVIANDO]')).waitFor({ timeout: T });
 
-    server = await startServer(tmp.dir, server.bind);
+    server = await startServer(tmp.dir, server.bind, server.extra);
     await pending.and(customer.locator('[data-estado=ENTREGADO], [data-estado=LEIDO]')).waitFor({ timeout: 45000 });
     await messageText(agent, 'Escrito con el servidor caído').waitFor({ timeout: 45000 });
     // Nothing lost, nothing twice, on either side; the server agrees.
@@ -278,6 +281,18 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     await customer.getByText('Este ticket está cerrado: ya no admite mensajes.').waitFor({ timeout: T });
     assert.deepEqual(await accessibilityProblems(customer), []);
     await messageText(maria, 'Ana Cliente cerró el ticket.').waitFor({ timeout: T });
+
+    // The customer asks for the conversation by email, at an address they give.
+    await customer.getByRole('button', { name: 'Enviarme la conversación por correo' }).click();
+    await customer.getByLabel('Tu correo para recibir la conversación').fill('ana@example.com');
+    assert.deepEqual(await accessibilityProblems(customer, '[data-testid=email-transcript]'), []);
+    await customer.getByRole('button', { name: 'Enviar', exact: true }).click();
+    await customer.getByText('Te enviamos la conversación a ana@example.com.').waitFor({ timeout: T });
+    const [transcript] = await smtp.waitFor(1);
+    assert.deepEqual(transcript.to, ['ana@example.com']);
+    assert.match(transcript.subject, /^Transcripción de tu ticket #\d+: No puedo acceder a mi cuenta$/);
+    assert.match(transcript.text, /Hola Ana, soy María, de facturación/);
+    assert.doesNotMatch(transcript.text, /El cliente valoró/, 'notes stay the team’s');
   });
 
   test('outside business hours the widget says when the team is back and still takes messages', async () => {
@@ -297,6 +312,23 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     await box.press('Enter');
     await messageText(customer, '¿Me respondéis mañana?').and(customer.locator('[data-estado=ENTREGADO]')).waitFor({ timeout: T });
     assert.deepEqual(await accessibilityProblems(customer), []);
+    // Ana gave an address already: nobody asks her again.
+    assert.equal(await customer.getByTestId('email-away').count(), 0);
+
+    // A customer without an address is asked where to be told of the answer.
+    const luis = await page(await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'es-ES' }), errors);
+    await luis.goto(`${server.url}/#token=${mintToken(1002, 'Luis Cliente', 'CLIENTE')}`);
+    await luis.getByLabel('Abrir un ticket nuevo').fill('Otra pregunta de noche');
+    await luis.getByRole('button', { name: 'Abrir ticket' }).click();
+    const away = luis.getByTestId('email-away');
+    await away.waitFor({ timeout: T });
+    await away.getByLabel('Déjanos tu correo y te avisaremos cuando respondamos').fill('luis@example.com');
+    assert.deepEqual(await accessibilityProblems(luis), []);
+    await away.getByRole('button', { name: 'Avisarme' }).click();
+    await luis.getByText('Te avisaremos en luis@example.com si no estás aquí cuando respondamos.').waitFor({ timeout: T });
+    const me = await (await fetch(`${server.url}/api/soporte/yo/`, { headers: { Authorization: `Bearer ${mintToken(1002, 'Luis Cliente', 'CLIENTE')}` } })).json();
+    assert.equal(me.email, 'luis@example.com');
+    await luis.close();
 
     // The agent closes it from the console, asked to confirm first.
     const queued = maria.getByTestId('queue').getByRole('button', { name: /Pregunta fuera de horario/ });

@@ -18,14 +18,14 @@ export function mintToken(sub, name, role) {
 }
 
 /**
- * Runs the server on `bind` (default a free port) with its data in `dir`;
- * resolves once it prints `listening on http://HOST:PORT`.
+ * Runs the server on `bind` (default a free port) with its data in `dir`
+ * and `extra` flags; resolves once it prints `listening on http://HOST:PORT`.
  */
-export function startServer(dir, bind = '127.0.0.1:0') {
+export function startServer(dir, bind = '127.0.0.1:0', extra = []) {
   return new Promise((resolvePromise, reject) => {
     const proc = spawn(
       BIN,
-      ['serve', '--bind', bind, '--database-url', `sqlite://${join(dir, 'x.db')}`, '--storage', join(dir, 'files'), '--jwt-secret', SECRET],
+      ['serve', '--bind', bind, '--database-url', `sqlite://${join(dir, 'x.db')}`, '--storage', join(dir, 'files'), '--jwt-secret', SECRET, ...extra],
       { env: { ...process.env, SOPORTE_WEB_DIR: join(webDir, 'dist-demo'), SOPORTE_LOG: process.env.SOPORTE_LOG ?? 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
@@ -35,7 +35,7 @@ export function startServer(dir, bind = '127.0.0.1:0') {
       const match = out.match(/listening on (http:\/\/[^\s]+)/);
       if (match) {
         clearTimeout(timer);
-        resolvePromise({ url: match[1], proc, bind: match[1].replace('http://', '') });
+        resolvePromise({ url: match[1], proc, bind: match[1].replace('http://', ''), extra });
       }
     });
     proc.stderr.on('data', (chunk) => {

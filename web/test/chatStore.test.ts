@@ -24,6 +24,7 @@ function store(extra: Partial<ChatStoreConfig> = {}) {
     fetchImpl: fetchImpl as unknown as typeof fetch,
     client: { WebSocketImpl: FakeSocket.impl, network: null, random: () => 0, heartbeatInterval: 60000 },
     hours: false,
+    profile: false,
     ...extra,
   });
 }
@@ -454,5 +455,31 @@ describe('ChatStore team hours', () => {
     socket.establish();
     await flush();
     expect(s.getState().hours).toEqual(hours);
+  });
+});
+
+describe('ChatStore profile and transcripts', () => {
+  it('reads the profile once, saves an address and asks for the transcript at it', async () => {
+    const me = { id: 1, nombre: 'Ana', rol: 'CLIENTE', avatar: null, email: null, avisos_por_correo: true };
+    fetchImpl.mockImplementation(async () => new Response(JSON.stringify(me)));
+    const { s, socket } = await connected({ profile: true });
+    await vi.waitFor(() => expect(s.getState().profile).toEqual(me));
+    expect(fetchImpl.mock.calls[0][0]).toBe('http://chat.test/api/soporte/yo/');
+    // A second greeting (a reconnection) does not read it again.
+    socket.establish();
+    await flush();
+    expect(fetchImpl).toHaveBeenCalledTimes(1);
+
+    fetchImpl.mockImplementationOnce(async () => new Response(JSON.stringify({ ...me, email: 'ana@example.com' })));
+    await s.saveEmail(' ana@example.com ');
+    expect(fetchImpl.mock.calls[1][0]).toBe('http://chat.test/api/soporte/yo/');
+    expect((fetchImpl.mock.calls[1][1] as RequestInit).method).toBe('PATCH');
+    expect(JSON.parse(String((fetchImpl.mock.calls[1][1] as RequestInit).body))).toEqual({ email: 'ana@example.com' });
+    expect(s.getState().profile?.email).toBe('ana@example.com');
+
+    fetchImpl.mockImplementationOnce(async () => new Response(JSON.stringify({ para: 'otra@example.com' }), { status: 202 }));
+    await expect(s.requestTranscript('otra@example.com')).resolves.toBe('otra@example.com');
+    expect(fetchImpl.mock.calls[2][0]).toBe('http://chat.test/api/soporte/tickets/7/transcripcion/');
+    expect(s.getState().profile?.email).toBe('otra@example.com');
   });
 });

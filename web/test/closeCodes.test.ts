@@ -106,6 +106,7 @@ describe('ChatStore after each close code', () => {
       fetchImpl: vi.fn(async () => new Response('{}')) as unknown as typeof fetch,
       client: { WebSocketImpl: FakeSocket.impl, network: null, random: () => 0, heartbeatInterval: 600000 },
       hours: false,
+      profile: false,
     });
     store.connect();
     await flush();

@@ -9,6 +9,7 @@ import { ChatSoporte } from '../src/react/components/ChatSoporte';
 import { ConnectionStatus } from '../src/react/components/ConnectionStatus';
 import { CsatPrompt } from '../src/react/components/CsatPrompt';
 import { CustomerTicketActions } from '../src/react/components/CustomerTicketActions';
+import { EmailRequest } from '../src/react/components/EmailRequest';
 import { returnTime, TeamAvailability, waitText } from '../src/react/components/TeamAvailability';
 import { Linkify, splitLinks } from '../src/react/components/Linkify';
 import { Message, refusalText } from '../src/react/components/Message';
@@ -354,6 +355,33 @@ describe('CsatPrompt', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Enviar valoración' }));
     expect((await screen.findByRole('alert')).textContent).toContain('El plazo para valorar');
     expect(screen.getByRole('radio', { name: '2: Insatisfecho' })).toBeTruthy();
+  });
+});
+
+describe('EmailRequest', () => {
+  it('offers the transcript behind a button, pre-filled with the known address, and says where it went', async () => {
+    const submit = vi.fn().mockResolvedValue('ana@example.com');
+    render(<EmailRequest purpose="transcript" known="ana@example.com" onSubmit={submit} />);
+    fireEvent.click(screen.getByRole('button', { name: 'Enviarme la conversación por correo' }));
+    const input = screen.getByLabelText('Tu correo para recibir la conversación') as HTMLInputElement;
+    expect(input.value).toBe('ana@example.com');
+    fireEvent.click(screen.getByRole('button', { name: 'Enviar' }));
+    await waitFor(() => expect(submit).toHaveBeenCalledWith('ana@example.com'));
+    expect((await screen.findByRole('status')).textContent).toBe('Te enviamos la conversación a ana@example.com.');
+  });
+
+  it('asks an absent team’s customer for an address at once and keeps the form on a refusal', async () => {
+    const submit = vi.fn().mockRejectedValue(new Error('email no es una dirección de correo.'));
+    render(
+      <I18nProvider locale="en">
+        <EmailRequest purpose="away" known={null} onSubmit={submit} />
+      </I18nProvider>,
+    );
+    const input = screen.getByLabelText('Leave your email and we will let you know when we reply');
+    fireEvent.change(input, { target: { value: 'ana@example' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Notify me' }));
+    expect((await screen.findByRole('alert')).textContent).toContain('email no es una dirección');
+    expect(screen.getByRole('button', { name: 'Notify me' })).toBeTruthy();
   });
 });
 

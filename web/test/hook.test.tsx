@@ -19,6 +19,7 @@ function config(extra: Partial<UseChatConfig> = {}): UseChatConfig {
     fetchImpl: fetchImpl as unknown as typeof fetch,
     client: { WebSocketImpl: FakeSocket as unknown as typeof WebSocket, reconnectDelay: 10 },
     hours: false,
+    profile: false,
     ...extra,
   };
 }

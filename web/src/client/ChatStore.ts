@@ -34,6 +34,8 @@ export interface ChatStoreConfig {
   fetchImpl?: typeof fetch;
   /** Read the team's business hours at each greeting (default true; `state.hours`). */
   hours?: boolean;
+  /** Read the user's profile at the first greeting (default true; `state.profile`). */
+  profile?: boolean;
 }
 
 /** How long a finished upload's full bar stays, so a fast upload still shows it finished. */
@@ -152,6 +154,7 @@ export class ChatStore {
         return { ...patch, messages, outbox: this.chat.pendingMessages() };
       });
       if (this.config.hours !== false) this.refreshHours();
+      if (this.config.profile !== false && !this.store.getState().profile) this.refreshProfile();
     });
     chat.on('messageReceived', (message) => this.setMessages((messages) => list.mergeMessages(messages, [message])));
     chat.on('messageConfirmed', (confirmation) => {
@@ -406,6 +409,30 @@ export class ChatStore {
       (hours) => this.set({ hours }),
       () => {},
     );
+  }
+
+  /** Reads who the user is to the server; on failure it stays unknown. */
+  private refreshProfile(): void {
+    this.sync.getMe().then(
+      (profile) => this.set({ profile }),
+      () => {},
+    );
+  }
+
+  /** Saves the address the user wants to be emailed at. */
+  async saveEmail(email: string): Promise<void> {
+    this.set({ profile: await this.sync.setMyEmail(email.trim()) });
+  }
+
+  /**
+   * Emails the conversation to the customer, at `email` when given (then
+   * it becomes theirs); resolves to the address it goes to.
+   */
+  async requestTranscript(email?: string): Promise<string> {
+    const given = email?.trim() || undefined;
+    const { para } = await this.sync.requestTranscript(this.config.ticketId, given);
+    this.set((state) => ({ profile: state.profile ? { ...state.profile, email: para } : state.profile }));
+    return para;
   }
 
   /** Moves the ticket to `estado` (a customer may resolve or close it). */

@@ -3,12 +3,14 @@ import type {
   CannedResponse,
   HistoryPage,
   HoursStatus,
+  Me,
   Person,
   Rating,
   Ticket,
   TicketState,
   TicketView,
   TokenSource,
+  TranscriptQueued,
 } from './types';
 import { storedAuthToken } from './token';
 import { pageOrigin, resolveToken } from './util';
@@ -149,6 +151,21 @@ export class ChatSync {
   /** The team's business hours, whether it is in now and its typical reply time. */
   getHours(): Promise<HoursStatus> {
     return this.request('GET', 'horario/');
+  }
+
+  /** Who the token names, their email and whether the server sends email. */
+  getMe(): Promise<Me> {
+    return this.request('GET', 'yo/');
+  }
+
+  /** The address the caller wants to be emailed at. */
+  setMyEmail(email: string): Promise<Me> {
+    return this.request('PATCH', 'yo/', { email });
+  }
+
+  /** Emails the ticket's conversation to its customer (`email`: one the customer gives). */
+  requestTranscript(ticketId: number, email?: string): Promise<TranscriptQueued> {
+    return this.request('POST', `tickets/${ticketId}/transcripcion/`, email ? { email } : {});
   }
 
   /** The ticket's customer rates it, 1 to 5 (once; 409 after). */

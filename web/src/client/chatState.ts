@@ -5,7 +5,7 @@ import type { FinalReason } from './closeCodes';
 import * as list from './messages';
 import type { OutgoingMessage } from './outbox';
 import type { ChatRefusal } from './SoporteChatWebSocket';
-import type { ChatTransferred, ConnectionEstablished, ConnectionStatus, FileUploaded, HoursStatus, Limits, Message, Participant, Person, Ticket } from './types';
+import type { ChatTransferred, ConnectionEstablished, ConnectionStatus, FileUploaded, HoursStatus, Limits, Me, Message, Participant, Person, Ticket } from './types';
 
 /** One upload in progress (or just finished: the full bar stays a moment). */
 export interface UploadState {
@@ -50,6 +50,8 @@ export interface ChatState {
   draft: string;
   /** The team's hours as of the last greeting (`null` until read, or unreadable). */
   hours: HoursStatus | null;
+  /** The user as the server knows them (their email, whether it sends email); `null` until read. */
+  profile: Me | null;
 }
 
 export function initialChatState(ticketId: number, seed: Partial<ChatState> = {}): ChatState {
@@ -69,6 +71,7 @@ export function initialChatState(ticketId: number, seed: Partial<ChatState> = {}
     loadingOlder: false,
     draft: '',
     hours: null,
+    profile: null,
     ...seed,
   };
 }

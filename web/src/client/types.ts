@@ -75,6 +75,8 @@ export interface Ticket {
 
 /** The team's hours and whether it is in now (`GET /api/soporte/horario/`). */
 export type { HoursStatus } from '../generated/HoursStatus';
+export type { Me } from '../generated/Me';
+export type { TranscriptQueued } from '../generated/TranscriptQueued';
 export type { BusinessHours } from '../generated/BusinessHours';
 
 /** A customer's rating of how their ticket was handled (CSAT). */

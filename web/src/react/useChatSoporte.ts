@@ -28,6 +28,8 @@ export interface UseChatConfig {
   fetchImpl?: typeof fetch;
   /** Read the team's business hours (default true). Taken once. */
   hours?: boolean;
+  /** Read the user's profile: their email, whether the server emails (default true). Taken once. */
+  profile?: boolean;
 }
 
 const noTicket = initialChatState(0, { hasMore: false });
@@ -58,6 +60,7 @@ export function useChatSoporte(ticketId: number | null | undefined, config: UseC
       storage: c.storage,
       client: c.client,
       hours: c.hours,
+      profile: c.profile,
       currentUser: personFromToken(c.token ?? storedAuthToken()),
       token: () => configRef.current.token ?? storedAuthToken() ?? '',
       getToken: hasGetToken ? async () => (await configRef.current.getToken?.()) ?? '' : undefined,
@@ -119,6 +122,8 @@ function bindActions(store: ChatStore | null) {
     fileUrl: (url: string) => store?.fileUrl(url) ?? url,
     rate: (puntuacion: number, comentario?: string) => store?.rate(puntuacion, comentario) ?? Promise.resolve(),
     setTicketState: (estado: TicketState) => store?.setTicketState(estado) ?? Promise.resolve(),
+    saveEmail: (email: string) => store?.saveEmail(email) ?? Promise.resolve(),
+    requestTranscript: (email?: string) => store?.requestTranscript(email) ?? Promise.reject(new Error('Sin ticket')),
   };
 }
 

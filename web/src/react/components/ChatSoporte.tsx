@@ -10,6 +10,7 @@ import { unseenCount } from '../../client/messages';
 import { ConnectionStatus } from './ConnectionStatus';
 import { CsatPrompt } from './CsatPrompt';
 import { CustomerTicketActions } from './CustomerTicketActions';
+import { EmailRequest } from './EmailRequest';
 import { TeamAvailability } from './TeamAvailability';
 import { formatSize } from './FileAttachment';
 import { MessageInput, type Shortcut } from './MessageInput';
@@ -84,6 +85,7 @@ export function ChatView({
   const [notice, setNotice] = useState<string | null>(null);
   const [dragging, setDragging] = useState(false);
   const [internal, setInternal] = useState(false);
+  const [savedAway, setSavedAway] = useState(false);
   const closed = chat.ticket?.estado === 'CERRADO';
   const customer = chat.currentUser?.tipo === 'CLIENTE';
   const rating = ratingRequested(chat);
@@ -195,6 +197,18 @@ export function ChatView({
             </p>
           )}
           {customer && chat.ticket && <CustomerTicketActions estado={chat.ticket.estado} onChange={chat.setTicketState} />}
+          {customer && chat.hours?.abierto === false && chat.profile?.avisos_por_correo && (!chat.profile.email || savedAway) && !closed && (
+            <EmailRequest
+              purpose="away"
+              known={null}
+              onSubmit={async (email) => {
+                // Kept on screen once the address is saved, to say where the answer will go.
+                setSavedAway(true);
+                await chat.saveEmail(email);
+                return email;
+              }}
+            />
+          )}
           {(errorText || notice) && (
             <div className="sp-error-banner" role="alert">
               <span>{notice ?? errorText}</span>
@@ -249,6 +263,9 @@ export function ChatView({
           )}
           {rating && <CsatPrompt onRate={chat.rate} />}
           {customer && chat.ticket?.csat && <p className="sp-csat-thanks">{t('csat.thanks', { n: chat.ticket.csat.puntuacion })}</p>}
+          {customer && chat.profile?.avisos_por_correo && (chat.ticket?.estado === 'RESUELTO' || closed) && (
+            <EmailRequest purpose="transcript" known={chat.profile.email} onSubmit={chat.requestTranscript} />
+          )}
           {closed ? (
             <p className="sp-closed">{t('chat.closedTicket')}</p>
           ) : (
