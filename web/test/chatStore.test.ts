@@ -25,6 +25,7 @@ function store(extra: Partial<ChatStoreConfig> = {}) {
     client: { WebSocketImpl: FakeSocket.impl, network: null, random: () => 0, heartbeatInterval: 60000 },
     hours: false,
     profile: false,
+    queue: false,
     ...extra,
   });
 }
@@ -481,5 +482,25 @@ describe('ChatStore profile and transcripts', () => {
     await expect(s.requestTranscript('otra@example.com')).resolves.toBe('otra@example.com');
     expect(fetchImpl.mock.calls[2][0]).toBe('http://chat.test/api/soporte/tickets/7/transcripcion/');
     expect(s.getState().profile?.email).toBe('otra@example.com');
+  });
+});
+
+describe('ChatStore queue place', () => {
+  it('reads a waiting customer’s place now and every 15 s, and forgets it once an agent has the ticket', async () => {
+    const queued = { id: 7, asunto: 'Prueba', estado: 'ABIERTO' as const, cliente: ana, agente: null, creado: '2026-11-27T10:00:00.000Z', actualizado: '2026-11-27T10:00:00.000Z', last_seq: 0 };
+    let place = 3;
+    fetchImpl.mockImplementation(async () => new Response(JSON.stringify({ posicion: place, espera_tipica_segundos: 120 })));
+    const { s, socket } = await connected({ queue: true }, { ticket: queued });
+    await vi.waitFor(() => expect(s.getState().queue).toEqual({ posicion: 3, espera_tipica_segundos: 120 }));
+    expect(fetchImpl.mock.calls[0][0]).toBe('http://chat.test/api/soporte/tickets/7/cola/');
+    place = 2;
+    await vi.advanceTimersByTimeAsync(15_000);
+    expect(s.getState().queue?.posicion).toBe(2);
+    // An agent takes it: no more place, no more reads.
+    socket.receive('ticket_actualizado', { ticket: { ...queued, agente: carlos } });
+    expect(s.getState().queue).toBeNull();
+    const calls = fetchImpl.mock.calls.length;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(fetchImpl.mock.calls.length).toBe(calls);
   });
 });

@@ -107,6 +107,7 @@ describe('ChatStore after each close code', () => {
       client: { WebSocketImpl: FakeSocket.impl, network: null, random: () => 0, heartbeatInterval: 600000 },
       hours: false,
       profile: false,
+      queue: false,
     });
     store.connect();
     await flush();

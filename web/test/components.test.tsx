@@ -5,7 +5,7 @@ import { ChatCache } from '../src/client/ChatCache';
 import { ratingRequested } from '../src/client/chatState';
 import type { HoursStatus } from '../src/client/types';
 import { I18nProvider, translator } from '../src/i18n';
-import { ChatSoporte } from '../src/react/components/ChatSoporte';
+import { ChatSoporte, queueText } from '../src/react/components/ChatSoporte';
 import { ConnectionStatus } from '../src/react/components/ConnectionStatus';
 import { CsatPrompt } from '../src/react/components/CsatPrompt';
 import { CustomerTicketActions } from '../src/react/components/CustomerTicketActions';
@@ -355,6 +355,16 @@ describe('CsatPrompt', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Enviar valoración' }));
     expect((await screen.findByRole('alert')).textContent).toContain('El plazo para valorar');
     expect(screen.getByRole('radio', { name: '2: Insatisfecho' })).toBeTruthy();
+  });
+});
+
+describe('queueText', () => {
+  it('says the place and the usual wait when the server knows them', () => {
+    const t = translator('es');
+    expect(queueText(null, t)).toBe('Te atenderá la próxima persona disponible del equipo: puedes ir contándonos.');
+    expect(queueText({ posicion: 1, espera_tipica_segundos: null }, t)).toMatch(/Eres el siguiente\.$/);
+    expect(queueText({ posicion: 2, espera_tipica_segundos: null }, t)).toMatch(/Hay 1 persona por delante de ti\.$/);
+    expect(queueText({ posicion: 4, espera_tipica_segundos: 300 }, translator('en'))).toMatch(/There are 3 people ahead of you\. The usual wait is 5 minutes\.$/);
   });
 });
 

@@ -20,6 +20,7 @@ function config(extra: Partial<UseChatConfig> = {}): UseChatConfig {
     client: { WebSocketImpl: FakeSocket as unknown as typeof WebSocket, reconnectDelay: 10 },
     hours: false,
     profile: false,
+    queue: false,
     ...extra,
   };
 }

@@ -369,6 +369,20 @@ pub struct MeUpdate {
     pub email: String,
 }
 
+/// `GET /api/soporte/tickets/{id}/cola/`: where a ticket waiting for an
+/// agent stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct QueueStatus {
+    /// 1: next to be taken; `null`: not waiting (an agent has it, or it is
+    /// not open).
+    #[serde(rename = "posicion")]
+    pub position: Option<u32>,
+    /// The median wait for an agent over the last 7 days, in seconds;
+    /// `null` with fewer than 5 tickets taken.
+    #[serde(rename = "espera_tipica_segundos")]
+    pub typical_wait_seconds: Option<u64>,
+}
+
 /// `GET /api/soporte/stats/?desde=&hasta=` (supervisors).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct TeamStats {

@@ -45,6 +45,7 @@ fn export_all(dir: &Path) {
         rest::TranscriptRequest,
         rest::TranscriptQueued,
         rest::Me,
+        rest::QueueStatus,
         rest::MeUpdate,
         soporte_protocol::hours::BusinessHours,
         soporte_protocol::hours::HoursStatus,

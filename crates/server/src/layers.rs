@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 /// Modules above the lower layers: what those may never use.
-const UPPER: [&str; 14] = [
+const UPPER: [&str; 15] = [
     "state",
     "chat",
     "team",
@@ -20,6 +20,7 @@ const UPPER: [&str; 14] = [
     "data_rights",
     "lifecycle",
     "hours",
+    "queue",
     "email",
     "edge",
     "http",

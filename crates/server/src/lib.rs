@@ -55,6 +55,7 @@ pub mod mail;
 pub mod memory;
 pub mod metrics;
 pub mod presence;
+pub mod queue;
 pub mod rate;
 pub mod slots;
 pub mod state;

@@ -36,8 +36,12 @@ export interface ChatStoreConfig {
   hours?: boolean;
   /** Read the user's profile at the first greeting (default true; `state.profile`). */
   profile?: boolean;
+  /** A customer's ticket waiting for an agent: read its place in the queue while it waits (default true; `state.queue`). */
+  queue?: boolean;
 }
 
+/** How often a waiting customer's place in the queue is read again. */
+const QUEUE_POLL_MS = 15_000;
 /** How long a finished upload's full bar stays, so a fast upload still shows it finished. */
 const UPLOAD_DONE_MS = 800;
 /** Mark-read ids are sent together after this pause. */
@@ -69,6 +73,7 @@ export class ChatStore {
   private readonly marked = new Set<number>();
   private markQueue = new Set<number>();
   private markTimer: ReturnType<typeof setTimeout> | null = null;
+  private queueTimer: ReturnType<typeof setTimeout> | null = null;
   private draftTimer: ReturnType<typeof setTimeout> | null = null;
   private cacheTimer: ReturnType<typeof setTimeout> | null = null;
   /** The list the cache holds, so only a changed list is written. */
@@ -155,6 +160,7 @@ export class ChatStore {
       });
       if (this.config.hours !== false) this.refreshHours();
       if (this.config.profile !== false && !this.store.getState().profile) this.refreshProfile();
+      this.refreshQueue();
     });
     chat.on('messageReceived', (message) => this.setMessages((messages) => list.mergeMessages(messages, [message])));
     chat.on('messageConfirmed', (confirmation) => {
@@ -177,7 +183,10 @@ export class ChatStore {
       this.setMessages((messages) => messages);
     });
     chat.on('chatTransferred', (data) => this.set((state) => applyTransfer(state, data)));
-    chat.on('ticketUpdated', ({ ticket }) => this.set({ ticket }));
+    chat.on('ticketUpdated', ({ ticket }) => {
+      this.set({ ticket });
+      this.refreshQueue();
+    });
     chat.on('agentJoined', ({ usuario }) => this.set((state) => ({ participants: applyPresence(state.participants, usuario, true) })));
     chat.on('agentLeft', ({ usuario }) => this.set((state) => ({ participants: applyPresence(state.participants, usuario, false) })));
     chat.on('customerJoined', ({ usuario }) => this.set((state) => ({ participants: applyPresence(state.participants, usuario, true) })));
@@ -228,6 +237,8 @@ export class ChatStore {
   /** Closes the socket and stops every timer; pending writes to the cache are done now. `connect` starts again. */
   disconnect(): void {
     this.chat.disconnect();
+    if (this.queueTimer) clearTimeout(this.queueTimer);
+    this.queueTimer = null;
     this.clearTyping();
     if (this.markTimer) clearTimeout(this.markTimer);
     this.markTimer = null;
@@ -409,6 +420,30 @@ export class ChatStore {
       (hours) => this.set({ hours }),
       () => {},
     );
+  }
+
+  /**
+   * While the customer's ticket waits for an agent, reads its place in the
+   * queue now and every QUEUE_POLL_MS (the place moves as others are taken);
+   * once an agent has it, the place is gone.
+   */
+  private refreshQueue(): void {
+    if (this.queueTimer) clearTimeout(this.queueTimer);
+    this.queueTimer = null;
+    const { ticket, currentUser } = this.state;
+    const waiting = ticket?.estado === 'ABIERTO' && !ticket.agente && currentUser?.tipo === 'CLIENTE';
+    if (this.config.queue === false || !waiting) {
+      if (this.state.queue) this.set({ queue: null });
+      return;
+    }
+    this.sync.getQueue(this.config.ticketId).then(
+      (queue) => {
+        const still = this.state.ticket?.estado === 'ABIERTO' && !this.state.ticket.agente;
+        this.set({ queue: still ? queue : null });
+      },
+      () => {},
+    );
+    this.queueTimer = setTimeout(() => this.refreshQueue(), QUEUE_POLL_MS);
   }
 
   /** Reads who the user is to the server; on failure it stays unknown. */

@@ -4,6 +4,7 @@ import type {
   HistoryPage,
   HoursStatus,
   Me,
+  QueueStatus,
   Person,
   Rating,
   Ticket,
@@ -151,6 +152,11 @@ export class ChatSync {
   /** The team's business hours, whether it is in now and its typical reply time. */
   getHours(): Promise<HoursStatus> {
     return this.request('GET', 'horario/');
+  }
+
+  /** Where a ticket waiting for an agent stands: its place and the typical wait. */
+  getQueue(ticketId: number): Promise<QueueStatus> {
+    return this.request('GET', `tickets/${ticketId}/cola/`);
   }
 
   /** Who the token names, their email and whether the server sends email. */

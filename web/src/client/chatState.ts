@@ -5,7 +5,7 @@ import type { FinalReason } from './closeCodes';
 import * as list from './messages';
 import type { OutgoingMessage } from './outbox';
 import type { ChatRefusal } from './SoporteChatWebSocket';
-import type { ChatTransferred, ConnectionEstablished, ConnectionStatus, FileUploaded, HoursStatus, Limits, Me, Message, Participant, Person, Ticket } from './types';
+import type { ChatTransferred, ConnectionEstablished, ConnectionStatus, FileUploaded, HoursStatus, Limits, Me, Message, QueueStatus, Participant, Person, Ticket } from './types';
 
 /** One upload in progress (or just finished: the full bar stays a moment). */
 export interface UploadState {
@@ -52,6 +52,8 @@ export interface ChatState {
   hours: HoursStatus | null;
   /** The user as the server knows them (their email, whether it sends email); `null` until read. */
   profile: Me | null;
+  /** A customer's ticket waiting for an agent: its place in the queue (`null`: not waiting, or unknown). */
+  queue: QueueStatus | null;
 }
 
 export function initialChatState(ticketId: number, seed: Partial<ChatState> = {}): ChatState {
@@ -72,6 +74,7 @@ export function initialChatState(ticketId: number, seed: Partial<ChatState> = {}
     draft: '',
     hours: null,
     profile: null,
+    queue: null,
     ...seed,
   };
 }

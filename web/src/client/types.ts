@@ -76,6 +76,7 @@ export interface Ticket {
 /** The team's hours and whether it is in now (`GET /api/soporte/horario/`). */
 export type { HoursStatus } from '../generated/HoursStatus';
 export type { Me } from '../generated/Me';
+export type { QueueStatus } from '../generated/QueueStatus';
 export type { TranscriptQueued } from '../generated/TranscriptQueued';
 export type { BusinessHours } from '../generated/BusinessHours';
 

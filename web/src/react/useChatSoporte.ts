@@ -30,6 +30,8 @@ export interface UseChatConfig {
   hours?: boolean;
   /** Read the user's profile: their email, whether the server emails (default true). Taken once. */
   profile?: boolean;
+  /** Read a waiting customer's place in the queue (default true). Taken once. */
+  queue?: boolean;
 }
 
 const noTicket = initialChatState(0, { hasMore: false });
@@ -61,6 +63,7 @@ export function useChatSoporte(ticketId: number | null | undefined, config: UseC
       client: c.client,
       hours: c.hours,
       profile: c.profile,
+      queue: c.queue,
       currentUser: personFromToken(c.token ?? storedAuthToken()),
       token: () => configRef.current.token ?? storedAuthToken() ?? '',
       getToken: hasGetToken ? async () => (await configRef.current.getToken?.()) ?? '' : undefined,

@@ -337,6 +337,9 @@ impl Store for CachedStore {
     async fn team_stats(&self, period: Period) -> StoreResult<soporte_protocol::rest::TeamStats> {
         self.inner.team_stats(period).await
     }
+    async fn tickets_ahead(&self, ticket: TicketId) -> StoreResult<i64> {
+        self.inner.tickets_ahead(ticket).await
+    }
     async fn first_replies(&self, since: Timestamp) -> StoreResult<Vec<(Timestamp, Timestamp)>> {
         self.inner.first_replies(since).await
     }

@@ -19,6 +19,7 @@ pub mod erasure;
 pub mod hours;
 pub mod integration;
 pub mod messages;
+pub mod queue;
 pub mod refusal;
 pub mod stats;
 pub mod tickets;

@@ -8,6 +8,7 @@ pub mod files;
 pub mod hours;
 pub mod me;
 pub mod ops;
+pub mod queue;
 pub mod team;
 pub mod tickets;
 pub mod transcripts;
@@ -25,6 +26,7 @@ pub fn router(max_file_size: u64, with_metrics: bool) -> Router<AppState> {
         .merge(csat::router())
         .merge(transcripts::router())
         .merge(me::router())
+        .merge(queue::router())
         .merge(team::router())
         .merge(hours::router())
         .merge(files::router(max_file_size))

@@ -549,6 +549,8 @@ pub trait Store: Send + Sync + 'static {
     async fn team_stats(&self, period: Period) -> StoreResult<soporte_protocol::rest::TeamStats>;
     /// (created, first reply) of the answered tickets created since `since`.
     async fn first_replies(&self, since: Timestamp) -> StoreResult<Vec<(Timestamp, Timestamp)>>;
+    /// Queued tickets (open, unassigned) ahead of `ticket` in the queue.
+    async fn tickets_ahead(&self, ticket: TicketId) -> StoreResult<i64>;
     /// A team-wide setting's JSON (`horario`), if set.
     async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
     async fn upload_grant(&self, upload_id: &str) -> StoreResult<Option<GrantState>>;

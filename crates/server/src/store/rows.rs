@@ -352,6 +352,12 @@ pub fn email_outcome(
 pub const FIRST_REPLIES_SQL: &str = "SELECT creado, primera_respuesta_at FROM tickets
      WHERE creado >= ?1 AND primera_respuesta_at IS NOT NULL";
 
+/// How many queued tickets (open, nobody's) are ahead of ticket `?1`:
+/// created before it, or at the same moment with a smaller id.
+pub const TICKETS_AHEAD_SQL: &str = "SELECT COUNT(*) FROM tickets q JOIN tickets t ON t.id = ?1
+     WHERE q.estado = 'ABIERTO' AND q.agente_id IS NULL
+       AND (q.creado < t.creado OR (q.creado = t.creado AND q.id < t.id))";
+
 pub fn first_reply<R: SqlRow>(row: &R) -> Result<(Timestamp, Timestamp), R::Error> {
     Ok((row.at(0)?, row.at(1)?))
 }

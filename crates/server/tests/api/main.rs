@@ -16,6 +16,7 @@ mod integration;
 mod ops;
 mod postgres;
 mod properties;
+mod queue;
 mod quotas;
 mod rest_chat;
 mod security;

@@ -1,7 +1,7 @@
 import { ChevronDown, ChevronUp, X } from 'lucide-react';
 import { useCallback, useEffect, useState, type DragEvent, type ReactNode } from 'react';
 import { ratingRequested, type ChatError } from '../../client/chatState';
-import type { Ticket } from '../../client/types';
+import type { QueueStatus, Ticket } from '../../client/types';
 import { checkFile, DEFAULT_ALLOWED_TYPES, DEFAULT_MAX_FILE_SIZE, OfflineError } from '../../client/uploadChecks';
 import { I18nProvider, useI18n, type Locale, type MessageOverrides, type Translate } from '../../i18n';
 import { useChatSoporte, type ChatSoporteState, type UseChatConfig } from '../useChatSoporte';
@@ -11,7 +11,7 @@ import { ConnectionStatus } from './ConnectionStatus';
 import { CsatPrompt } from './CsatPrompt';
 import { CustomerTicketActions } from './CustomerTicketActions';
 import { EmailRequest } from './EmailRequest';
-import { TeamAvailability } from './TeamAvailability';
+import { TeamAvailability, waitText } from './TeamAvailability';
 import { formatSize } from './FileAttachment';
 import { MessageInput, type Shortcut } from './MessageInput';
 import { MessageList } from './MessageList';
@@ -59,6 +59,17 @@ export function describeError(error: ChatError, t: Translate): string {
     case 'history':
       return t('error.history', { detalle: error.detalle });
   }
+}
+
+/** What a waiting customer reads: their place and the typical wait, when known. */
+export function queueText(queue: QueueStatus | null, t: Translate): string {
+  const parts = [t('queue.waiting')];
+  const place = queue?.posicion;
+  if (place === 1) parts.push(t('queue.next'));
+  else if (place === 2) parts.push(t('queue.oneAhead'));
+  else if (place) parts.push(t('queue.ahead', { n: place - 1 }));
+  if (queue?.espera_tipica_segundos != null) parts.push(t('queue.typical', { tiempo: waitText(queue.espera_tipica_segundos, t) }));
+  return parts.join(' ');
 }
 
 /** The chat window for a hook state you hold (see `ChatSoporte` for the all-in-one). */
@@ -192,8 +203,8 @@ export function ChatView({
           {toolbar}
           {customer && <TeamAvailability hours={chat.hours} />}
           {customer && chat.ticket?.estado === 'ABIERTO' && !chat.ticket.agente && chat.hours?.abierto !== false && (
-            <p className="sp-availability" data-testid="queue">
-              {t('queue.waiting')}
+            <p className="sp-availability" data-testid="queue" aria-live="polite">
+              {queueText(chat.queue, t)}
             </p>
           )}
           {customer && chat.ticket && <CustomerTicketActions estado={chat.ticket.estado} onChange={chat.setTicketState} />}

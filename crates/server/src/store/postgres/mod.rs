@@ -362,6 +362,9 @@ impl Store for PostgresStore {
         read!(self, |c| reads::team_stats(&c, period).await)
     }
 
+    async fn tickets_ahead(&self, ticket: TicketId) -> StoreResult<i64> {
+        read!(self, |c| reads::tickets_ahead(&c, ticket).await)
+    }
     async fn first_replies(&self, since: Timestamp) -> StoreResult<Vec<(Timestamp, Timestamp)>> {
         read!(self, |c| reads::first_replies(&c, since).await)
     }

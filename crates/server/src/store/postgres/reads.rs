@@ -292,6 +292,11 @@ pub async fn team_stats<C: GenericClient>(c: &C, period: Period) -> Result<TeamS
     Ok(stats::team(from, to, states, tickets))
 }
 
+pub async fn tickets_ahead<C: GenericClient>(c: &C, ticket: TicketId) -> Result<i64, Error> {
+    let sql = rows::TICKETS_AHEAD_SQL.replace("?1", "$1");
+    query_one(c, &sql, &[&ticket]).await?.try_get(0)
+}
+
 pub async fn first_replies<C: GenericClient>(
     c: &C,
     since: Timestamp,

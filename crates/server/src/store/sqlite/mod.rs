@@ -314,6 +314,10 @@ impl Store for SqliteStore {
         self.read(move |conn| reads::team_stats(conn, period)).await
     }
 
+    async fn tickets_ahead(&self, ticket: TicketId) -> StoreResult<i64> {
+        self.read(move |conn| reads::tickets_ahead(conn, ticket))
+            .await
+    }
     async fn first_replies(&self, since: Timestamp) -> StoreResult<Vec<(Timestamp, Timestamp)>> {
         self.read(move |conn| reads::first_replies(conn, since))
             .await

@@ -203,6 +203,11 @@ pub fn first_replies(
     found.collect()
 }
 
+pub fn tickets_ahead(conn: &Connection, ticket: TicketId) -> rusqlite::Result<i64> {
+    conn.prepare_cached(rows::TICKETS_AHEAD_SQL)?
+        .query_row([ticket], |row| row.get(0))
+}
+
 pub fn setting(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
     conn.prepare_cached("SELECT valor FROM ajustes WHERE clave = ?1")?
         .query_row([key], |row| row.get(0))
