@@ -363,6 +363,10 @@ describe('ChatStore connection and errors', () => {
     FakeSocket.last().drop(1006);
     await flush(10);
     expect(s.getState()).toMatchObject({ connection: 'error', error: { kind: 'refused', status: 403, detalle: 'No tienes acceso a este ticket.' } });
+    // Nothing is queued on a chat refused for good.
+    expect(s.sendMessage('¿hola?')).toBeNull();
+    expect(s.getState().outbox).toEqual([]);
+    expect(s.getState().messages).toEqual([]);
     s.reconnect();
     expect(s.getState().error).toBeNull();
   });

@@ -169,6 +169,29 @@ describe('SoporteChatWebSocket', () => {
     expect(s.frames('mensaje').filter((f) => f.data.client_id === b)).toHaveLength(2);
   });
 
+  it('fails a message refused for rate more times than maxRetries, with the reason', async () => {
+    const c = client({ retryDelay: 100, maxRetries: 2 });
+    c.connect(7, 'tok').catch(() => {});
+    await flush();
+    const s = FakeSocket.last();
+    s.establish();
+    const failed = vi.fn();
+    c.on('messageFailed', failed);
+    const id = c.sendMessage('otra vez');
+    const refuse = () => s.receive('error', { codigo: 'limite_de_frecuencia', detalle: 'Espera un momento.', tipo: 'mensaje', client_id: id });
+    for (let i = 0; i < 2; i++) {
+      refuse();
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    expect(s.frames('mensaje').filter((f) => f.data.client_id === id)).toHaveLength(3);
+    expect(failed).not.toHaveBeenCalled();
+    refuse();
+    expect(failed).toHaveBeenCalledWith(expect.objectContaining({ client_id: id, codigo: 'limite_de_frecuencia', detalle: 'Espera un momento.' }));
+    expect(c.pendingMessages()).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(s.frames('mensaje').filter((f) => f.data.client_id === id)).toHaveLength(3);
+  });
+
   it('answers heartbeats without failing (D2) and ignores unknown frames', async () => {
     const c = client();
     c.connect(7, 'tok').catch(() => {});

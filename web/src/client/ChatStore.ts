@@ -1,6 +1,6 @@
 import { ChatCache } from './ChatCache';
 import { ApiError, ChatSync } from './ChatSync';
-import { applyGreeting, applyPresence, applyTransfer, attachWaiting, initialChatState, optimisticMessage, refusalError, type ChatState } from './chatState';
+import { applyGreeting, applyPresence, applyTransfer, attachWaiting, initialChatState, isFinalError, optimisticMessage, refusalError, type ChatState } from './chatState';
 import * as list from './messages';
 import type { OutgoingMessage } from './outbox';
 import { SoporteChatWebSocket, type SoporteChatConfig } from './SoporteChatWebSocket';
@@ -259,7 +259,8 @@ export class ChatStore {
   /** Sends now, or queues while offline: the message shows at once as ENVIANDO. Returns its `client_id`. */
   sendMessage(text: string, metadata: Record<string, unknown> = {}): string | null {
     const mensaje = text.trim();
-    if (!mensaje) return null;
+    // After a final refusal nothing would ever send it: not queued at all.
+    if (!mensaje || isFinalError(this.state.error)) return null;
     const outgoing: OutgoingMessage = { client_id: generateClientId(), mensaje, timestamp: new Date().toISOString(), metadata };
     this.set((state) => ({ messages: list.addPending(state.messages, optimisticMessage(outgoing, state.currentUser)) }));
     this.chat.sendMessage(mensaje, metadata, outgoing.client_id);

@@ -55,6 +55,8 @@ export interface SoporteChatConfig {
   getToken?: () => string | Promise<string>;
   /** Wait before resending messages the server refused for rate (`limite_de_frecuencia`). */
   retryDelay?: number;
+  /** Times a message refused for a passing reason (rate, storage) is sent again before it fails (default 5). */
+  maxRetries?: number;
   /** For tests: the WebSocket constructor. */
   WebSocketImpl?: typeof WebSocket;
   /** For tests: `fetch` used to probe why a connection was refused. */
@@ -135,6 +137,7 @@ export class SoporteChatWebSocket {
     apiBase: string;
     typingTimeout: number;
     retryDelay: number;
+    maxRetries: number;
     getToken?: () => string | Promise<string>;
   };
 
@@ -151,6 +154,8 @@ export class SoporteChatWebSocket {
   private epoch: string | null = null;
   private typingTimer: ReturnType<typeof setTimeout> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  /** How often each queued message was refused for a passing reason. */
+  private readonly refusals = new Map<string, number>();
   private typing = false;
   private uploadChain: Promise<unknown> = Promise.resolve();
 
@@ -162,6 +167,7 @@ export class SoporteChatWebSocket {
       apiBase,
       typingTimeout: config.typingTimeout ?? 3000,
       retryDelay: config.retryDelay ?? 2000,
+      maxRetries: config.maxRetries ?? 5,
       getToken: config.getToken,
     };
     this.storage = config.storage === undefined ? defaultStorage() : config.storage;
@@ -284,6 +290,7 @@ export class SoporteChatWebSocket {
         return this.emit('messageReceived', frame.data);
       case 'mensaje_confirmado':
         this.outbox?.remove(frame.data.client_id);
+        this.refusals.delete(frame.data.client_id);
         return this.emit('messageConfirmed', frame.data);
       case 'usuario_escribiendo':
         return this.emit('userTyping', frame.data);
@@ -349,10 +356,14 @@ export class SoporteChatWebSocket {
   private handleServerError(error: ServerError): void {
     this.emit('serverError', error);
     if (error.tipo === 'mensaje' && error.client_id && this.outbox?.has(error.client_id)) {
-      if (FINAL_ERRORS.has(error.codigo)) {
+      const refused = (this.refusals.get(error.client_id) ?? 0) + 1;
+      if (FINAL_ERRORS.has(error.codigo) || refused > this.config.maxRetries) {
+        // Final, or passing refusals that did not pass: the person decides (retry or discard).
+        this.refusals.delete(error.client_id);
         this.outbox.remove(error.client_id);
         this.emit('messageFailed', error);
       } else {
+        this.refusals.set(error.client_id, refused);
         // Rate limit or storage trouble: keep it queued and try again shortly.
         this.emit('messageDelayed', error);
         this.retryTimer ??= setTimeout(() => {

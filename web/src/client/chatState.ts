@@ -156,6 +156,11 @@ export function attachWaiting(messages: readonly Message[], waiting: readonly Fi
   return [out, still];
 }
 
+/** Whether `error` ends the chat for good: nothing more can be sent on it. */
+export function isFinalError(error: ChatError | null): boolean {
+  return error !== null && (error.kind === 'transferred' || error.kind === 'ticketGone' || error.kind === 'closed' || error.kind === 'refused');
+}
+
 /** The error shown for a final close or a refused connection. */
 export function refusalError(refusal: ChatRefusal): ChatError {
   if (refusal.kind === 'refused') return { kind: 'refused', status: refusal.status, detalle: refusal.detalle };

@@ -1,6 +1,6 @@
 import { ChevronDown, ChevronUp, X } from 'lucide-react';
 import { useCallback, useEffect, useState, type DragEvent, type ReactNode } from 'react';
-import { ratingRequested, type ChatError } from '../../client/chatState';
+import { isFinalError, ratingRequested, type ChatError } from '../../client/chatState';
 import type { QueueStatus, Ticket } from '../../client/types';
 import { checkFile, DEFAULT_ALLOWED_TYPES, DEFAULT_MAX_FILE_SIZE, OfflineError } from '../../client/uploadChecks';
 import { I18nProvider, useI18n, type Locale, type MessageOverrides, type Translate } from '../../i18n';
@@ -279,6 +279,11 @@ export function ChatView({
           )}
           {closed ? (
             <p className="sp-closed">{t('chat.closedTicket')}</p>
+          ) : isFinalError(chat.error) && errorText ? (
+            // Nothing typed here could be sent: say why instead of queueing it.
+            <p className="sp-closed" data-testid="composer-stopped">
+              {errorText}
+            </p>
           ) : (
             <div className={internal ? 'sp-composer sp-composer-note' : 'sp-composer'}>
               {allowInternalNotes && (
