@@ -149,10 +149,14 @@ impl Application {
             }
         }
 
-        let allowed_origins = config
-            .allowed_origins
-            .clone()
-            .unwrap_or_else(|| own_origins(&public_url, local));
+        // The server's own pages (the demo, the widget's panel frame) are
+        // always allowed; `--allowed-origins` adds the hosts that embed it.
+        let mut allowed_origins = own_origins(&public_url, local);
+        for origin in config.allowed_origins.iter().flatten() {
+            if !allowed_origins.contains(origin) {
+                allowed_origins.push(origin.clone());
+            }
+        }
         // `--msg-rate 0` turns every message limit off (load tests).
         let user_msg_rate = if config.msg_rate == 0 {
             0

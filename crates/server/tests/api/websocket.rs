@@ -501,9 +501,13 @@ async fn only_allowed_browser_origins_may_open_a_socket() {
         .try_connect_with(&url, Some("https://helpdesk.example"))
         .await
         .is_ok());
+    // The server's own pages (the widget's panel frame) stay allowed; any
+    // other origin does not.
+    let own = format!("http://{}", configured.addr);
+    assert!(configured.try_connect_with(&url, Some(&own)).await.is_ok());
     assert_eq!(
         configured
-            .try_connect_with(&url, Some(&own))
+            .try_connect_with(&url, Some("https://evil.example"))
             .await
             .err()
             .unwrap()
