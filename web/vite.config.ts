@@ -3,8 +3,9 @@ import react from '@vitejs/plugin-react';
 import { resolve } from "node:path";
 
 // Builds the demo app (customer page + agent console) into dist-demo/, which
-// `soporte serve` serves at `/` and `/agente/`. The library itself is built by
-// `tsc -p tsconfig.build.json` (see package.json).
+// `soporte serve` serves at `/` and `/agente/` (the widget's panel and loader
+// are vite.panel.config.ts and vite.widget.config.ts). The library itself is
+// built by `tsc -p tsconfig.build.json` (see package.json).
 export default defineConfig({
   root: 'demo',
   base: '/',

@@ -162,7 +162,14 @@ export class ChatStore {
       if (this.config.profile !== false && !this.store.getState().profile) this.refreshProfile();
       this.refreshQueue();
     });
-    chat.on('messageReceived', (message) => this.setMessages((messages) => list.mergeMessages(messages, [message])));
+    chat.on('messageReceived', (message) => {
+      const known = this.state.messages.some((m) => m.id !== undefined && m.id === message.id);
+      this.setMessages((messages) => list.mergeMessages(messages, [message]));
+      const own = message.autor.id !== null && message.autor.id === this.me()?.id;
+      if (!known && !own && message.autor.tipo !== 'SISTEMA') {
+        this.set((state) => ({ arrivals: { count: state.arrivals.count + 1, last: message } }));
+      }
+    });
     chat.on('messageConfirmed', (confirmation) => {
       this.setMessages((messages) => list.applyConfirmation(messages, confirmation));
       this.refreshOutbox();

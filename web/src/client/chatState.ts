@@ -54,6 +54,8 @@ export interface ChatState {
   profile: Me | null;
   /** A customer's ticket waiting for an agent: its place in the queue (`null`: not waiting, or unknown). */
   queue: QueueStatus | null;
+  /** Messages from others that arrived live (not history), counted, and the last one: what attention signals are about. */
+  arrivals: { count: number; last: Message | null };
 }
 
 export function initialChatState(ticketId: number, seed: Partial<ChatState> = {}): ChatState {
@@ -75,6 +77,7 @@ export function initialChatState(ticketId: number, seed: Partial<ChatState> = {}
     hours: null,
     profile: null,
     queue: null,
+    arrivals: { count: 0, last: null },
     ...seed,
   };
 }

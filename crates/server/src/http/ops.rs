@@ -1,5 +1,6 @@
 //! Operations: liveness, readiness, metrics, the OpenAPI document and the web
-//! demo (the customer page at `/` and the agent console at `/agente/`).
+//! demo (the customer page at `/`, the agent console at `/agente/`), and the
+//! embeddable widget (`/widget.js`, its launcher's CSS, its panel `/widget/`).
 //!
 //! The demo is the Vite build of `web/` (`web/dist-demo`), read from disk at
 //! request time so that `cargo build` never depends on Node: the folder is
@@ -42,6 +43,10 @@ pub fn router(with_metrics: bool) -> Router<AppState> {
         .route("/agente/", get(demo_console))
         .route("/assets/{*file}", get(demo_asset))
         .route("/favicon.svg", get(favicon))
+        .route("/widget.js", get(widget_loader))
+        .route("/widget-launcher.css", get(widget_launcher_css))
+        .route("/widget", get(widget_panel))
+        .route("/widget/", get(widget_panel))
         .layer(CompressionLayer::new());
     let router = Router::new()
         .route("/healthz", get(healthz))
@@ -147,8 +152,9 @@ fn web_dir() -> Option<&'static Path> {
 }
 
 /// The page's policy: scripts and styles only from this origin (the Vite build
-/// has no inline script), WebSockets back to the host the page came from.
-fn csp(headers: &HeaderMap) -> HeaderValue {
+/// has no inline script), WebSockets back to the host the page came from,
+/// framed by `ancestors` only (`'none'` but for the widget's panel).
+fn csp(headers: &HeaderMap, ancestors: &str) -> HeaderValue {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -163,12 +169,16 @@ fn csp(headers: &HeaderMap) -> HeaderValue {
     let policy = format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; \
          img-src 'self' data: blob:; connect-src 'self'{sockets}; \
-         object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+         object-src 'none'; base-uri 'none'; frame-ancestors {ancestors}; form-action 'self'"
     );
     HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static("default-src 'self'"))
 }
 
 async fn page(headers: HeaderMap, relative: &str) -> Response {
+    framed_page(headers, relative, "'none'").await
+}
+
+async fn framed_page(headers: HeaderMap, relative: &str, ancestors: &str) -> Response {
     let Some(dir) = web_dir() else {
         return (
             [(
@@ -187,7 +197,7 @@ async fn page(headers: HeaderMap, relative: &str) -> Response {
                     HeaderValue::from_static("text/html; charset=utf-8"),
                 ),
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-                (header::CONTENT_SECURITY_POLICY, csp(&headers)),
+                (header::CONTENT_SECURITY_POLICY, csp(&headers, ancestors)),
                 (
                     header::X_CONTENT_TYPE_OPTIONS,
                     HeaderValue::from_static("nosniff"),
@@ -215,6 +225,29 @@ async fn demo_index(headers: HeaderMap) -> Response {
 /// The agent console.
 async fn demo_console(headers: HeaderMap) -> Response {
     page(headers, "agente/index.html").await
+}
+
+/// The widget's chat panel, framed by the host pages of `--allowed-origins`
+/// (and this server's own) and by nothing else.
+async fn widget_panel(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let ancestors = state.allowed_origins.join(" ");
+    framed_page(headers, "widget/index.html", &ancestors).await
+}
+
+/// The loader host pages link to: a stable URL, so cached briefly (a new
+/// release reaches every host within minutes).
+async fn widget_loader() -> Response {
+    match web_dir() {
+        Some(dir) => static_file(dir, "widget.js", "public, max-age=300").await,
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn widget_launcher_css() -> Response {
+    match web_dir() {
+        Some(dir) => static_file(dir, "widget-launcher.css", "public, max-age=300").await,
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn favicon() -> Response {
@@ -320,9 +353,10 @@ mod tests {
     fn the_page_policy_allows_scripts_from_self_and_sockets_to_the_page_host() {
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8000"));
-        let policy = csp(&headers);
+        let policy = csp(&headers, "'none'");
         let policy = policy.to_str().unwrap();
         assert!(policy.contains("script-src 'self';"));
+        assert!(policy.contains("frame-ancestors 'none';"));
         assert!(!policy.contains("unsafe-inline"));
         assert!(policy.contains("connect-src 'self' ws://127.0.0.1:8000 wss://127.0.0.1:8000;"));
 
@@ -330,7 +364,7 @@ mod tests {
             header::HOST,
             HeaderValue::from_static("evil.com; script-src *"),
         );
-        let policy = csp(&headers);
+        let policy = csp(&headers, "'none'");
         assert!(policy.to_str().unwrap().contains("connect-src 'self';"));
     }
 }

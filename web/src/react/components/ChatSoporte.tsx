@@ -41,6 +41,8 @@ export interface ChatViewProps {
   theme?: 'auto' | 'light' | 'dark';
   /** Canned responses the composer offers after `/` (staff). */
   shortcuts?: readonly Shortcut[];
+  /** Extra controls in the header (e.g. the sound switch). */
+  headerExtra?: ReactNode;
 }
 
 /** The sentence shown for each kind of error. */
@@ -90,6 +92,7 @@ export function ChatView({
   titleCount = false,
   theme = 'auto',
   shortcuts,
+  headerExtra,
 }: ChatViewProps) {
   const { t } = useI18n();
   const [minimized, setMinimized] = useState(initialMinimized);
@@ -171,6 +174,7 @@ export function ChatView({
         </div>
         <div className="sp-chat-controls">
           <ConnectionStatus status={chat.connectionStatus} onReconnect={chat.reconnect} pending={chat.pendingCount} />
+          {headerExtra}
           {minimized && unseen > 0 && (
             <span className="sp-unseen-badge" data-testid="unseen" aria-hidden="true">
               {unseen}
