@@ -3,8 +3,10 @@ import { createRoot } from 'react-dom/client';
 import { ChatSync } from '../src/client/ChatSync';
 import type { AgentView, CannedResponse, TicketState, TicketView } from '../src/client/types';
 import { ChatView } from '../src/react/components/ChatSoporte';
+import { AttentionControls } from '../src/react/components/AttentionControls';
 import { ConnectionStatus } from '../src/react/components/ConnectionStatus';
 import { useAgentInbox } from '../src/react/useAgentInbox';
+import { useInboxAttention } from '../src/react/useInboxAttention';
 import { useChatSoporte } from '../src/react/useChatSoporte';
 import '../src/react/styles.css';
 import './demo.css';
@@ -28,6 +30,7 @@ function Console() {
   const [showClosed, setShowClosed] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
   const supervisor = user?.tipo === 'SUPERVISOR';
+  const attention = useInboxAttention(inbox.client, selected, setSelected, locale);
 
   useEffect(() => {
     inbox.setOpenTicket(selected);
@@ -100,6 +103,7 @@ function Console() {
               {es ? 'Conversaciones' : 'Conversations'}
               {totalUnread > 0 && <span className="demo-unread">{totalUnread}</span>}
             </h2>
+            <AttentionControls {...attention} />
             <ConnectionStatus status={inbox.status} onReconnect={inbox.reconnect} />
           </div>
           {!supervisor && <Availability api={api} me={inbox.agentes.find((a) => a.id === user?.id)} es={es} />}
