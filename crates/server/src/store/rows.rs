@@ -352,6 +352,10 @@ pub fn email_outcome(
 pub const FIRST_REPLIES_SQL: &str = "SELECT creado, primera_respuesta_at FROM tickets
      WHERE creado >= ?1 AND primera_respuesta_at IS NOT NULL";
 
+/// When the last email of a kind (`?3`) about ticket `?1` to user `?2` was queued.
+pub const LAST_EMAIL_SQL: &str = "SELECT MAX(creado) FROM email_outbox
+     WHERE ticket_id = ?1 AND usuario_id = ?2 AND tipo = ?3";
+
 /// How many queued tickets (open, nobody's) are ahead of ticket `?1`:
 /// created before it, or at the same moment with a smaller id.
 pub const TICKETS_AHEAD_SQL: &str = "SELECT COUNT(*) FROM tickets q JOIN tickets t ON t.id = ?1

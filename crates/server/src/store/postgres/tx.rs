@@ -906,9 +906,11 @@ impl WriteTx for PgTx<'_> {
         user: UserId,
         kind: &str,
     ) -> R<Option<Timestamp>> {
-        let sql = "SELECT MAX(creado) FROM email_outbox
-                   WHERE ticket_id = $1 AND usuario_id = $2 AND tipo = $3";
-        let at = query_one(self.tx, sql, &[&ticket, &user, &kind])
+        let sql = rows::LAST_EMAIL_SQL
+            .replace("?1", "$1")
+            .replace("?2", "$2")
+            .replace("?3", "$3");
+        let at = query_one(self.tx, &sql, &[&ticket, &user, &kind])
             .await
             .and_then(|row| row.try_get::<_, Option<i64>>(0));
         Ok(self.db(at)?.map(Timestamp::from_millis))

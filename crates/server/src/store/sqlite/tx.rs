@@ -1007,13 +1007,14 @@ impl WriteTx for SqliteTx<'_> {
         user: UserId,
         kind: &str,
     ) -> R<Option<Timestamp>> {
-        let sql = "SELECT MAX(creado) FROM email_outbox
-                   WHERE ticket_id = ?1 AND usuario_id = ?2 AND tipo = ?3";
-        let at = one(self.conn.prepare_cached(sql).and_then(|mut s| {
-            s.query_row(params![ticket, user, kind], |row| {
-                row.get::<_, Option<i64>>(0)
-            })
-        }))?;
+        let at = one(self
+            .conn
+            .prepare_cached(rows::LAST_EMAIL_SQL)
+            .and_then(|mut s| {
+                s.query_row(params![ticket, user, kind], |row| {
+                    row.get::<_, Option<i64>>(0)
+                })
+            }))?;
         Ok(at.map(Timestamp::from_millis))
     }
 
