@@ -1,6 +1,6 @@
 // Test doubles: a WebSocket the test drives by hand, and an in-memory Storage.
 import type { ClientFrame } from '../src/client/frames';
-import type { ConnectionEstablished, Message } from '../src/client/types';
+import type { ConnectionEstablished, Message, TicketView } from '../src/client/types';
 
 type CloseLike = { code: number; reason: string };
 
@@ -104,6 +104,21 @@ export function established(overrides: Partial<ConnectionEstablished> = {}): Con
 }
 
 let nextId = 1;
+/** A ticket as inbox lists show it: Ana's, Carlos's, open. */
+export const ticketView = (id: number, extra: Partial<TicketView> = {}): TicketView => ({
+  id,
+  asunto: `T${id}`,
+  estado: 'ABIERTO',
+  cliente: ana,
+  agente: carlos,
+  creado: '2026-11-27T10:00:00.000Z',
+  actualizado: `2026-11-27T10:00:0${id}.000Z`,
+  last_seq: 0,
+  no_leidos: 0,
+  ultimo_mensaje: null,
+  ...extra,
+});
+
 export function msg(seq: number, overrides: Partial<Message> = {}): Message {
   return {
     id: overrides.id ?? 100 + seq,

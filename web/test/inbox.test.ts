@@ -2,21 +2,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { InboxFrame } from '../src/client/frames';
 import { InboxClient, type InboxConfig } from '../src/client/InboxClient';
 import type { InboxMessage, Person, TicketView } from '../src/client/types';
-import { ana, carlos, FakeSocket, flush } from './fakes';
+import { ana, carlos, FakeSocket, flush, ticketView } from './fakes';
 
-const ticket = (id: number, extra: Partial<TicketView> = {}): TicketView => ({
-  id,
-  asunto: `T${id}`,
-  estado: 'ABIERTO',
-  cliente: ana,
-  agente: carlos,
-  creado: '2026-11-27T10:00:00.000Z',
-  actualizado: `2026-11-27T10:00:0${id}.000Z`,
-  last_seq: 0,
-  no_leidos: 0,
-  ultimo_mensaje: null,
-  ...extra,
-});
+const ticket = ticketView;
 
 const snapshot: InboxFrame = { tipo: 'inbox', data: { usuario: carlos, tickets: [ticket(1), ticket(2, { agente: null })], agentes: [] } };
 

@@ -5,21 +5,9 @@ import type { InboxFrame } from '../src/client/frames';
 import { InboxClient } from '../src/client/InboxClient';
 import type { Person, TicketView } from '../src/client/types';
 import { useInboxAttention } from '../src/react/useInboxAttention';
-import { ana, carlos, MemoryStorage } from './fakes';
+import { ana, carlos, MemoryStorage, ticketView } from './fakes';
 
-const ticket = (id: number, extra: Partial<TicketView> = {}): TicketView => ({
-  id,
-  asunto: `T${id}`,
-  estado: 'ABIERTO',
-  cliente: ana,
-  agente: carlos,
-  creado: '2026-11-27T10:00:00.000Z',
-  actualizado: '2026-11-27T10:00:00.000Z',
-  last_seq: 0,
-  no_leidos: 0,
-  ultimo_mensaje: null,
-  ...extra,
-});
+const ticket = ticketView;
 
 const updated = (t: TicketView): InboxFrame => ({ tipo: 'ticket_actualizado', data: { evento: 'nuevo', ticket: t } });
 
