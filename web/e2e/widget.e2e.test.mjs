@@ -170,6 +170,20 @@ describe('widget.js on a host page of another origin', { concurrency: false }, (
     await phone.context().close();
   });
 
+  test('the theme option wins over the system scheme', async () => {
+    // A host that asks for dark on a light system (init's `theme`).
+    const shop = await hostPage({ viewport: { width: 1200, height: 760 }, colorScheme: 'light', locale: 'es-ES' }, mintToken(1103, 'Noa Cliente', 'CLIENTE'));
+    await shop.evaluate(() => window.Soporte.init({ token: new URLSearchParams(location.search).get('token'), theme: 'dark' }));
+    await launcher(shop).click();
+    const chat = panel(shop).locator('.sp-chat');
+    await chat.waitFor({ timeout: T });
+    const [r, g, b] = (await chat.evaluate((el) => getComputedStyle(el).backgroundColor)).match(/\d+/g).map(Number);
+    assert.ok(r + g + b < 150, `background rgb(${r}, ${g}, ${b})`);
+    assert.deepEqual(await accessibilityProblems(shop.frame({ url: /\/widget\// })), []);
+    await shop.screenshot({ path: resolve(SHOTS, 'widget-dark.png') });
+    await shop.context().close();
+  });
+
   test('the panel may be framed by the allowed host only', async () => {
     const response = await fetch(`${server.url}/widget/`);
     const policy = response.headers.get('content-security-policy');
