@@ -132,7 +132,9 @@ describe('widget.js on a host page of another origin', { concurrency: false }, (
     assert.deepEqual(await shop.evaluate(() => window.shownNotifications), [{ title: 'Rosa Agente', body: 'Te la reenvío ahora mismo' }]);
     // Opening reads it: the count goes from both.
     await launcher(shop, /Abrir chat de soporte/).click();
-    await panel(shop).getByText('Te la reenvío ahora mismo').waitFor({ timeout: T });
+    await panel(shop).locator('[data-testid=message]', { hasText: 'Te la reenvío ahora mismo' }).waitFor({ timeout: T });
+    // Read for the server too (the agent sees it read) before the panel closes.
+    await agent.locator('[data-testid=message][data-estado=LEIDO]', { hasText: 'Te la reenvío ahora mismo' }).waitFor({ timeout: T });
     await launcher(shop, 'Cerrar chat de soporte').click();
     await launcher(shop, 'Abrir chat de soporte').waitFor({ timeout: T });
     assert.equal(await shop.title(), 'Tienda');
@@ -140,7 +142,7 @@ describe('widget.js on a host page of another origin', { concurrency: false }, (
     // Coming back, the same customer finds the same conversation.
     await shop.reload();
     await launcher(shop).click();
-    await panel(shop).getByText('Te la reenvío ahora mismo').waitFor({ timeout: T });
+    await panel(shop).locator('[data-testid=message]', { hasText: 'Te la reenvío ahora mismo' }).waitFor({ timeout: T });
     assert.deepEqual(await shop.evaluate(() => window.violations ?? []), []);
     await shop.screenshot({ path: resolve(SHOTS, 'widget-light.png') });
 
