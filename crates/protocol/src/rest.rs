@@ -383,6 +383,53 @@ pub struct QueueStatus {
     pub typical_wait_seconds: Option<u64>,
 }
 
+/// Where a search hit was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub enum SearchField {
+    /// The ticket's subject, or its id or `external_id`.
+    #[serde(rename = "asunto")]
+    Subject,
+    /// The customer's name.
+    #[serde(rename = "cliente")]
+    Customer,
+    #[serde(rename = "mensaje")]
+    Message,
+}
+
+/// One hit of `GET /api/soporte/buscar/`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct SearchHit {
+    pub ticket: Ticket,
+    #[serde(rename = "campo")]
+    pub field: SearchField,
+    /// The message, for a hit in one (open the ticket at its `seq`).
+    #[serde(rename = "mensaje_id")]
+    pub message_id: Option<MessageId>,
+    pub seq: Option<Seq>,
+    /// The text that matched: whole, or a window of it around the first
+    /// match (marked with `…`).
+    #[serde(rename = "texto")]
+    pub text: String,
+    /// Where the terms matched in `texto`: `[start, end)` in UTF-16 code
+    /// units (JavaScript string indices), for highlighting. Never HTML.
+    #[serde(rename = "coincidencias")]
+    pub matches: Vec<[u32; 2]>,
+    #[serde(rename = "fecha")]
+    pub at: Timestamp,
+}
+
+/// `GET /api/soporte/buscar/?q=…`: ranked hits, a page at a time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct SearchResults {
+    #[serde(rename = "resultados")]
+    pub results: Vec<SearchHit>,
+    /// 1-based.
+    #[serde(rename = "pagina")]
+    pub page: u32,
+    #[serde(rename = "hay_mas")]
+    pub more: bool,
+}
+
 /// `GET /api/soporte/stats/?desde=&hasta=` (supervisors).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct TeamStats {

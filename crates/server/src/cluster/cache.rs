@@ -337,6 +337,14 @@ impl Store for CachedStore {
     async fn team_stats(&self, period: Period) -> StoreResult<soporte_protocol::rest::TeamStats> {
         self.inner.team_stats(period).await
     }
+    async fn search(
+        &self,
+        query: crate::domain::search::Query,
+        raw: String,
+        scope: crate::store::search::SearchScope,
+    ) -> StoreResult<Vec<crate::domain::search::Candidate>> {
+        self.inner.search(query, raw, scope).await
+    }
     async fn tickets_ahead(&self, ticket: TicketId) -> StoreResult<i64> {
         self.inner.tickets_ahead(ticket).await
     }

@@ -21,6 +21,7 @@ pub mod integration;
 pub mod messages;
 pub mod queue;
 pub mod refusal;
+pub mod search;
 pub mod stats;
 pub mod tickets;
 pub mod uploads;

@@ -9,6 +9,7 @@ pub mod hours;
 pub mod me;
 pub mod ops;
 pub mod queue;
+pub mod search;
 pub mod team;
 pub mod tickets;
 pub mod transcripts;
@@ -27,6 +28,7 @@ pub fn router(max_file_size: u64, with_metrics: bool) -> Router<AppState> {
         .merge(transcripts::router())
         .merge(me::router())
         .merge(queue::router())
+        .merge(search::router())
         .merge(team::router())
         .merge(hours::router())
         .merge(files::router(max_file_size))

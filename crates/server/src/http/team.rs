@@ -92,7 +92,7 @@ struct RangeParams {
     hasta: Option<String>,
 }
 
-fn instant(name: &str, value: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
+pub(crate) fn instant(name: &str, value: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     value
         .map(|v| {
             Timestamp::parse(v)

@@ -173,7 +173,20 @@ struct ListParams {
 }
 
 /// Who reads: a service key reads as staff, with no unread of its own.
-fn viewer_of(actor: &Actor) -> Viewer {
+/// The tickets `actor` may list and search: a customer's own, an agent's
+/// and the queue, everything for supervisors and services.
+pub(crate) fn scope_of(actor: &Actor) -> TicketScope {
+    match actor {
+        Actor::Service(_) => TicketScope::All,
+        Actor::User(caller) => match caller.user.role {
+            Role::Customer => TicketScope::OwnedBy(caller.user.id),
+            Role::Agent => TicketScope::AgentQueue(caller.user.id),
+            Role::Supervisor => TicketScope::All,
+        },
+    }
+}
+
+pub(crate) fn viewer_of(actor: &Actor) -> Viewer {
     match actor {
         Actor::User(caller) => Viewer::new(caller.user.id, caller.user.role),
         Actor::Service(_) => Viewer {
@@ -191,14 +204,7 @@ async fn list(
     if let Some(external_id) = params.external_id.as_deref() {
         return by_external_id(&state, &actor, external_id).await;
     }
-    let scope = match &actor {
-        Actor::Service(_) => TicketScope::All,
-        Actor::User(caller) => match caller.user.role {
-            Role::Customer => TicketScope::OwnedBy(caller.user.id),
-            Role::Agent => TicketScope::AgentQueue(caller.user.id),
-            Role::Supervisor => TicketScope::All,
-        },
-    };
+    let scope = scope_of(&actor);
     let limit = params.limit.unwrap_or(DEFAULT_LIST).clamp(1, MAX_LIST);
     let mut query = TicketQuery::new(scope, viewer_of(&actor), limit);
     query.after = params.cursor.as_deref().map(parse_cursor).transpose()?;

@@ -19,6 +19,7 @@ pub mod erasure;
 pub mod postgres;
 pub mod queue;
 pub mod rows;
+pub mod search;
 pub mod sqlite;
 pub mod webhooks;
 pub mod writes;
@@ -549,6 +550,14 @@ pub trait Store: Send + Sync + 'static {
     async fn team_stats(&self, period: Period) -> StoreResult<soporte_protocol::rest::TeamStats>;
     /// (created, first reply) of the answered tickets created since `since`.
     async fn first_replies(&self, since: Timestamp) -> StoreResult<Vec<(Timestamp, Timestamp)>>;
+    /// Candidate hits of `query` (`raw`: as typed, for `external_id`) in what
+    /// `scope` sees; `domain::search::rank` decides what they are worth.
+    async fn search(
+        &self,
+        query: crate::domain::search::Query,
+        raw: String,
+        scope: search::SearchScope,
+    ) -> StoreResult<Vec<crate::domain::search::Candidate>>;
     /// Queued tickets (open, unassigned) ahead of `ticket` in the queue.
     async fn tickets_ahead(&self, ticket: TicketId) -> StoreResult<i64>;
     /// A team-wide setting's JSON (`horario`), if set.

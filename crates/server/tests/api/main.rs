@@ -19,6 +19,7 @@ mod properties;
 mod queue;
 mod quotas;
 mod rest_chat;
+mod search;
 mod security;
 mod tickets;
 mod transcripts;

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("migrations/0011_settings.sql")),
     (12, include_str!("migrations/0012_email_outbox.sql")),
     (13, include_str!("migrations/0013_transcripts.sql")),
+    (14, include_str!("migrations/0014_search.sql")),
 ];
 
 /// How many migrations this build knows.

@@ -362,6 +362,14 @@ impl Store for PostgresStore {
         read!(self, |c| reads::team_stats(&c, period).await)
     }
 
+    async fn search(
+        &self,
+        query: crate::domain::search::Query,
+        raw: String,
+        scope: search::SearchScope,
+    ) -> StoreResult<Vec<crate::domain::search::Candidate>> {
+        read!(self, |c| reads::search(&c, &query, &raw, &scope).await)
+    }
     async fn tickets_ahead(&self, ticket: TicketId) -> StoreResult<i64> {
         read!(self, |c| reads::tickets_ahead(&c, ticket).await)
     }

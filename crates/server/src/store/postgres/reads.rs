@@ -292,6 +292,56 @@ pub async fn team_stats<C: GenericClient>(c: &C, period: Period) -> Result<TeamS
     Ok(stats::team(from, to, states, tickets))
 }
 
+/// The candidate hits of `query` in what `scope` sees (`tsvector` indexes).
+pub async fn search<C: GenericClient>(
+    c: &C,
+    wanted: &crate::domain::search::Query,
+    raw: &str,
+    scope: &crate::store::search::SearchScope,
+) -> Result<Vec<crate::domain::search::Candidate>, Error> {
+    use crate::store::search::{self, Match, Param};
+    const TSVECTOR: Match = Match {
+        messages: "m.busqueda @@ to_tsquery('simple', ?1)",
+        tickets: "t.busqueda @@ to_tsquery('simple', ?1)",
+        users: "u.busqueda @@ to_tsquery('simple', ?1)",
+    };
+    let expression = search::tsquery_expression(&wanted.terms, wanted.last_is_prefix);
+    let id = wanted.ticket_id.unwrap_or(0);
+    let mut found = Vec::new();
+    for candidates in search::queries(&TSVECTOR, scope, &expression, id, raw.trim()) {
+        let values: Vec<Box<dyn ToSql + Sync + Send>> = candidates
+            .params
+            .into_iter()
+            .map(|param| -> Box<dyn ToSql + Sync + Send> {
+                match param {
+                    Param::Int(n) => Box::new(n),
+                    Param::Text(t) => Box::new(t),
+                    Param::Bool(b) => Box::new(b),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref() as _).collect();
+        let rows = query(c, &dollars(&candidates.sql), &refs).await?;
+        for row in &rows {
+            found.push(search::candidate(row, candidates.field)?);
+        }
+    }
+    Ok(found)
+}
+
+/// `?N` placeholders as PostgreSQL's `$N` (the shared SQL has no other `?`).
+fn dollars(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('?', Some(d)) if d.is_ascii_digit() => out.push('$'),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 pub async fn tickets_ahead<C: GenericClient>(c: &C, ticket: TicketId) -> Result<i64, Error> {
     let sql = rows::TICKETS_AHEAD_SQL.replace("?1", "$1");
     query_one(c, &sql, &[&ticket]).await?.try_get(0)

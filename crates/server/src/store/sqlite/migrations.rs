@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("migrations/0013_settings.sql")),
     (14, include_str!("migrations/0014_email_outbox.sql")),
     (15, include_str!("migrations/0015_transcripts.sql")),
+    (16, include_str!("migrations/0016_search.sql")),
 ];
 
 /// Applies what is missing; returns how many were applied.

@@ -314,6 +314,15 @@ impl Store for SqliteStore {
         self.read(move |conn| reads::team_stats(conn, period)).await
     }
 
+    async fn search(
+        &self,
+        query: crate::domain::search::Query,
+        raw: String,
+        scope: search::SearchScope,
+    ) -> StoreResult<Vec<crate::domain::search::Candidate>> {
+        self.read(move |conn| reads::search(conn, &query, &raw, &scope))
+            .await
+    }
     async fn tickets_ahead(&self, ticket: TicketId) -> StoreResult<i64> {
         self.read(move |conn| reads::tickets_ahead(conn, ticket))
             .await

@@ -203,6 +203,44 @@ pub fn first_replies(
     found.collect()
 }
 
+/// The candidate hits of `query` in what `scope` sees (FTS5 indexes).
+pub fn search(
+    conn: &Connection,
+    query: &crate::domain::search::Query,
+    raw: &str,
+    scope: &crate::store::search::SearchScope,
+) -> rusqlite::Result<Vec<crate::domain::search::Candidate>> {
+    use crate::store::search::{self, Match, Param};
+    use rusqlite::types::Value;
+    const FTS: Match = Match {
+        messages: "m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1)",
+        tickets: "t.id IN (SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH ?1)",
+        users: "u.id IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?1)",
+    };
+    let expression = search::fts5_expression(&query.terms, query.last_is_prefix);
+    let id = query.ticket_id.unwrap_or(0);
+    let mut found = Vec::new();
+    for candidates in search::queries(&FTS, scope, &expression, id, raw.trim()) {
+        let values: Vec<Value> = candidates
+            .params
+            .into_iter()
+            .map(|param| match param {
+                Param::Int(n) => Value::Integer(n),
+                Param::Text(t) => Value::Text(t),
+                Param::Bool(b) => Value::Integer(b.into()),
+            })
+            .collect();
+        let mut stmt = conn.prepare_cached(&candidates.sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), |row| {
+            search::candidate(row, candidates.field)
+        })?;
+        for row in rows {
+            found.push(row?);
+        }
+    }
+    Ok(found)
+}
+
 pub fn tickets_ahead(conn: &Connection, ticket: TicketId) -> rusqlite::Result<i64> {
     conn.prepare_cached(rows::TICKETS_AHEAD_SQL)?
         .query_row([ticket], |row| row.get(0))

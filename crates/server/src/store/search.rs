@@ -1,0 +1,204 @@
+//! Search as SQL: the candidate queries both stores run, built once here
+//! with `?N` placeholders (PostgreSQL rewrites them to `$N`). Only the
+//! full-text match differs by store ([`Match`]); what matches and how hits
+//! rank is `domain::search`.
+
+use super::rows::SqlRow;
+use super::TicketScope;
+use crate::domain::search::{Candidate, Field, CANDIDATES};
+use soporte_protocol::{TicketState, Timestamp, UserId};
+
+/// What a search may see and is narrowed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchScope {
+    pub scope: TicketScope,
+    /// Staff see internal notes; customers never.
+    pub sees_internal: bool,
+    pub state: Option<TicketState>,
+    pub agent: Option<UserId>,
+    pub customer: Option<UserId>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+/// How a store says "this column matches the query in `?1`".
+pub struct Match {
+    pub messages: &'static str,
+    pub tickets: &'static str,
+    pub users: &'static str,
+}
+
+/// A value bound to a placeholder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Int(i64),
+    Text(String),
+    Bool(bool),
+}
+
+/// One candidate query and the values of its `?N` placeholders.
+pub struct CandidateQuery {
+    pub field: Field,
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+fn bind(params: &mut Vec<Param>, value: Param) -> String {
+    params.push(value);
+    format!("?{}", params.len())
+}
+
+/// ` AND …` for the tickets `scope` may see and is narrowed to, and for
+/// hits between its dates on `column`.
+fn filters(scope: &SearchScope, column: &str, params: &mut Vec<Param>) -> String {
+    let mut sql = String::new();
+    match scope.scope {
+        TicketScope::OwnedBy(id) => {
+            sql += &format!(" AND t.cliente_id = {}", bind(params, Param::Int(id)))
+        }
+        TicketScope::AgentQueue(id) => {
+            let me = bind(params, Param::Int(id));
+            sql += &format!(" AND (t.agente_id = {me} OR t.agente_id IS NULL)")
+        }
+        TicketScope::All => {}
+    }
+    if let Some(state) = scope.state {
+        sql += &format!(
+            " AND t.estado = {}",
+            bind(params, Param::Text(state.as_str().into()))
+        );
+    }
+    if let Some(agent) = scope.agent {
+        sql += &format!(" AND t.agente_id = {}", bind(params, Param::Int(agent)));
+    }
+    if let Some(customer) = scope.customer {
+        sql += &format!(" AND t.cliente_id = {}", bind(params, Param::Int(customer)));
+    }
+    if let Some(from) = scope.from {
+        sql += &format!(
+            " AND {column} >= {}",
+            bind(params, Param::Int(from.millis()))
+        );
+    }
+    if let Some(to) = scope.to {
+        sql += &format!(" AND {column} <= {}", bind(params, Param::Int(to.millis())));
+    }
+    sql
+}
+
+/// The candidate queries: messages, subjects and customers matching
+/// `expression` (the store's full-text syntax), and the ticket whose id is
+/// `id` or whose `external_id` is `external`; newest first, each at most
+/// [`CANDIDATES`].
+pub fn queries(
+    m: &Match,
+    scope: &SearchScope,
+    expression: &str,
+    id: i64,
+    external: &str,
+) -> Vec<CandidateQuery> {
+    let limit = CANDIDATES;
+    let text_param = |params: &mut Vec<Param>| bind(params, Param::Text(expression.to_string()));
+
+    let mut params = Vec::new();
+    let matched = m.messages.replace("?1", &text_param(&mut params));
+    let mut where_ = filters(scope, "m.creado", &mut params);
+    where_ += &format!(
+        " AND m.eliminado = {}",
+        bind(&mut params, Param::Bool(false))
+    );
+    if !scope.sees_internal {
+        where_ += &format!(" AND m.interno = {}", bind(&mut params, Param::Bool(false)));
+    }
+    let messages = CandidateQuery {
+        field: Field::Message,
+        sql: format!(
+            "SELECT m.ticket_id, m.id, m.seq, m.contenido, m.creado
+             FROM messages m JOIN tickets t ON t.id = m.ticket_id
+             WHERE {matched}{where_} ORDER BY m.creado DESC, m.id DESC LIMIT {limit}"
+        ),
+        params,
+    };
+
+    // Subjects and customers' names: a ticket per hit, newest first.
+    let by_ticket = |field: Field, text: &str, from: &str, matched: &str| {
+        let mut params = Vec::new();
+        let matched = matched.replace("?1", &text_param(&mut params));
+        let where_ = filters(scope, "t.creado", &mut params);
+        CandidateQuery {
+            field,
+            sql: format!(
+                "SELECT t.id, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), {text}, t.creado
+                 FROM {from} WHERE {matched}{where_}
+                 ORDER BY t.creado DESC, t.id DESC LIMIT {limit}"
+            ),
+            params,
+        }
+    };
+    let subjects = by_ticket(Field::Subject, "t.asunto", "tickets t", m.tickets);
+    let customers = by_ticket(
+        Field::Customer,
+        "u.nombre",
+        "users u JOIN tickets t ON t.cliente_id = u.id",
+        m.users,
+    );
+
+    let mut params = Vec::new();
+    let by_id = bind(&mut params, Param::Int(id));
+    let by_external = bind(&mut params, Param::Text(external.to_string()));
+    let where_ = filters(scope, "t.creado", &mut params);
+    let ticket = CandidateQuery {
+        field: Field::Subject,
+        sql: format!(
+            "SELECT t.id, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), t.asunto, t.creado FROM tickets t
+             WHERE (t.id = {by_id} OR t.external_id = {by_external}){where_} LIMIT 2"
+        ),
+        params,
+    };
+    vec![messages, subjects, customers, ticket]
+}
+
+/// A candidate row of the queries above.
+pub fn candidate<R: SqlRow>(row: &R, field: Field) -> Result<Candidate, R::Error> {
+    let message = match (row.col::<Option<i64>>(1)?, row.col::<Option<i64>>(2)?) {
+        (Some(id), Some(seq)) => Some((id, seq)),
+        _ => None,
+    };
+    Ok(Candidate {
+        ticket: row.col(0)?,
+        field,
+        message,
+        text: row.col(3)?,
+        at: row.at(4)?,
+    })
+}
+
+/// The FTS5 expression for the query's terms: each a quoted string (terms
+/// are letters and digits only), the last one a prefix when typed so.
+pub fn fts5_expression(terms: &[String], last_is_prefix: bool) -> String {
+    let n = terms.len();
+    terms
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match last_is_prefix && i + 1 == n {
+            true => format!("\"{t}\"*"),
+            false => format!("\"{t}\""),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The `tsquery` for the query's terms (letters and digits only, so no
+/// operator can be smuggled in), the last one a prefix when typed so.
+pub fn tsquery_expression(terms: &[String], last_is_prefix: bool) -> String {
+    let n = terms.len();
+    terms
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match last_is_prefix && i + 1 == n {
+            true => format!("{t}:*"),
+            false => t.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(" & ")
+}
