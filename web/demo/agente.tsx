@@ -1,10 +1,11 @@
-import { StrictMode, useEffect, useMemo, useState, type FormEvent } from 'react';
+import { StrictMode, useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { createRoot } from 'react-dom/client';
 import { ChatSync } from '../src/client/ChatSync';
 import type { AgentView, CannedResponse, TicketState, TicketView } from '../src/client/types';
 import { ChatView } from '../src/react/components/ChatSoporte';
 import { AttentionControls } from '../src/react/components/AttentionControls';
 import { ConnectionStatus } from '../src/react/components/ConnectionStatus';
+import { SearchBox } from '../src/react/components/SearchBox';
 import { useAgentInbox } from '../src/react/useAgentInbox';
 import { useInboxAttention } from '../src/react/useInboxAttention';
 import { useChatSoporte } from '../src/react/useChatSoporte';
@@ -31,6 +32,21 @@ function Console() {
   const [notice, setNotice] = useState<string | null>(null);
   const supervisor = user?.tipo === 'SUPERVISOR';
   const attention = useInboxAttention(inbox.client, selected, setSelected, locale);
+  const searchBox = useRef<HTMLInputElement>(null);
+  const [foundSeq, setFoundSeq] = useState<number | null>(null);
+  const search = useCallback((q: string) => api.search(q).then((found) => found.resultados), [api]);
+
+  // Ctrl+K (Cmd+K) searches, from anywhere in the console.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 'k') {
+        e.preventDefault();
+        searchBox.current?.focus();
+      }
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, []);
 
   useEffect(() => {
     inbox.setOpenTicket(selected);
@@ -106,6 +122,14 @@ function Console() {
             <AttentionControls {...attention} />
             <ConnectionStatus status={inbox.status} onReconnect={inbox.reconnect} />
           </div>
+          <SearchBox
+            ref={searchBox}
+            search={search}
+            onOpen={(hit) => {
+              setSelected(hit.ticket.id);
+              setFoundSeq(hit.seq);
+            }}
+          />
           {!supervisor && <Availability api={api} me={inbox.agentes.find((a) => a.id === user?.id)} es={es} />}
           <label className="demo-check">
             <input type="checkbox" checked={showClosed} onChange={(e) => setShowClosed(e.target.checked)} /> {es ? 'Mostrar cerrados' : 'Show closed'}
@@ -139,7 +163,18 @@ function Console() {
             </p>
           )}
           {current ? (
-            <Conversation key={current.id} ticket={current} token={token} api={api} agentes={inbox.agentes} es={es} supervisor={supervisor} myId={user?.id ?? null} />
+            <Conversation
+              key={current.id}
+              ticket={current}
+              token={token}
+              api={api}
+              agentes={inbox.agentes}
+              es={es}
+              supervisor={supervisor}
+              myId={user?.id ?? null}
+              foundSeq={foundSeq}
+              onFound={() => setFoundSeq(null)}
+            />
           ) : (
             <p className="demo-muted">{es ? 'Elige una conversación de la bandeja. Abrir un ticket de la cola te lo asigna.' : 'Pick a conversation. Opening a queued ticket assigns it to you.'}</p>
           )}
@@ -166,10 +201,21 @@ interface ConversationProps {
   es: boolean;
   supervisor: boolean;
   myId: number | null;
+  /** A search hit's message: scrolled to and marked once it is on screen. */
+  foundSeq?: number | null;
+  onFound?: () => void;
 }
 
-function Conversation({ ticket, token, api, agentes, es }: ConversationProps) {
+function Conversation({ ticket, token, api, agentes, es, foundSeq, onFound }: ConversationProps) {
   const chat = useChatSoporte(ticket.id, { token });
+  useEffect(() => {
+    if (foundSeq == null) return;
+    const el = document.querySelector<HTMLElement>(`.demo-agent-chat [data-seq="${foundSeq}"]`);
+    if (!el) return;
+    el.scrollIntoView({ block: 'center' });
+    el.classList.add('sp-found');
+    onFound?.();
+  }, [foundSeq, chat.messages, onFound]);
   const [target, setTarget] = useState<string>('');
   const [motivo, setMotivo] = useState('');
   const [confirmClose, setConfirmClose] = useState(false);

@@ -342,6 +342,20 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     await customer.getByText('Este ticket está cerrado: ya no admite mensajes.').waitFor({ timeout: T });
   });
 
+  test('Ctrl+K finds a message by words without accents and opens its ticket there', async () => {
+    await maria.keyboard.press('Control+k');
+    const box = maria.getByRole('combobox', { name: 'Buscar en las conversaciones (Ctrl+K)' });
+    assert.equal(await box.evaluate((el) => el === document.activeElement), true);
+    await box.fill('facturacion');
+    const results = maria.getByTestId('search-results');
+    await results.getByRole('option', { name: /Hola Ana, soy María, de facturación/ }).waitFor({ timeout: T });
+    // The matching word is marked, as text.
+    assert.equal(await results.locator('mark').first().textContent(), 'facturación');
+    assert.deepEqual(await accessibilityProblems(maria, '[role=search]'), []);
+    await box.press('Enter');
+    await maria.locator('.sp-found', { hasText: 'Hola Ana, soy María, de facturación' }).waitFor({ timeout: T });
+  });
+
   test('no page error and no CSP violation happened', () => {
     assert.deepEqual(errors, []);
   });

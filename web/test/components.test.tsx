@@ -10,6 +10,7 @@ import { ConnectionStatus } from '../src/react/components/ConnectionStatus';
 import { CsatPrompt } from '../src/react/components/CsatPrompt';
 import { CustomerTicketActions } from '../src/react/components/CustomerTicketActions';
 import { EmailRequest } from '../src/react/components/EmailRequest';
+import { highlight, SearchBox } from '../src/react/components/SearchBox';
 import { returnTime, TeamAvailability, waitText } from '../src/react/components/TeamAvailability';
 import { Linkify, splitLinks } from '../src/react/components/Linkify';
 import { Message, refusalText } from '../src/react/components/Message';
@@ -365,6 +366,37 @@ describe('queueText', () => {
     expect(queueText({ posicion: 1, espera_tipica_segundos: null }, t)).toMatch(/Eres el siguiente\.$/);
     expect(queueText({ posicion: 2, espera_tipica_segundos: null }, t)).toMatch(/Hay 1 persona por delante de ti\.$/);
     expect(queueText({ posicion: 4, espera_tipica_segundos: 300 }, translator('en'))).toMatch(/There are 3 people ahead of you\. The usual wait is 5 minutes\.$/);
+  });
+});
+
+describe('SearchBox', () => {
+  it('marks matches by UTF-16 indices as text, never HTML', () => {
+    const { container } = render(<p>{highlight('😀 <b>Café</b> y café', [[6, 10], [17, 21]])}</p>);
+    expect(Array.from(container.querySelectorAll('mark')).map((m) => m.textContent)).toEqual(['Café', 'café']);
+    expect(container.querySelector('b')).toBeNull();
+    expect(container.textContent).toBe('😀 <b>Café</b> y café');
+  });
+
+  it('searches as you type, moves with the arrows and opens with Enter', async () => {
+    const hit = (id: number, texto: string) => ({
+      ticket: { id, asunto: `T${id}`, estado: 'ABIERTO' as const, cliente: ana, agente: null, creado: 'x', actualizado: 'x', last_seq: 1 },
+      campo: 'mensaje' as const,
+      mensaje_id: id * 10,
+      seq: 1,
+      texto,
+      coincidencias: [[0, 7]] as [number, number][],
+      fecha: 'x',
+    });
+    const search = vi.fn(async () => [hit(1, 'factura uno'), hit(2, 'factura dos')]);
+    const open = vi.fn();
+    render(<SearchBox search={search} onOpen={open} />);
+    const box = screen.getByRole('combobox', { name: 'Buscar en las conversaciones (Ctrl+K)' });
+    fireEvent.change(box, { target: { value: 'factu' } });
+    await screen.findByText('dos');
+    expect(search).toHaveBeenCalledWith('factu');
+    fireEvent.keyDown(box, { key: 'ArrowDown' });
+    fireEvent.keyDown(box, { key: 'Enter' });
+    expect(open).toHaveBeenCalledWith(expect.objectContaining({ mensaje_id: 20 }));
   });
 });
 

@@ -5,6 +5,7 @@ import type {
   HoursStatus,
   Me,
   QueueStatus,
+  SearchResults,
   Person,
   Rating,
   Ticket,
@@ -152,6 +153,13 @@ export class ChatSync {
   /** The team's business hours, whether it is in now and its typical reply time. */
   getHours(): Promise<HoursStatus> {
     return this.request('GET', 'horario/');
+  }
+
+  /** Searches what the caller may read (`GET /buscar/`): ranked hits with their matches. */
+  search(q: string, filters: { estado?: TicketState; agente?: number; cliente?: number; page?: number } = {}): Promise<SearchResults> {
+    const params = new URLSearchParams({ q });
+    for (const [key, value] of Object.entries(filters)) if (value !== undefined) params.set(key, String(value));
+    return this.request('GET', `buscar/?${params}`);
   }
 
   /** Where a ticket waiting for an agent stands: its place and the typical wait. */

@@ -77,6 +77,8 @@ export interface Ticket {
 export type { HoursStatus } from '../generated/HoursStatus';
 export type { Me } from '../generated/Me';
 export type { QueueStatus } from '../generated/QueueStatus';
+export type { SearchHit } from '../generated/SearchHit';
+export type { SearchResults } from '../generated/SearchResults';
 export type { TranscriptQueued } from '../generated/TranscriptQueued';
 export type { BusinessHours } from '../generated/BusinessHours';
 
