@@ -12,6 +12,7 @@ import { useChatSoporte } from '../src/react/useChatSoporte';
 import '../src/react/styles.css';
 import './demo.css';
 import { me, NoToken, setTicketInLocation, Shell, ticketFromLocation, tokenFromLocation, useLocale } from './common';
+import { QueuePeek } from './QueuePeek';
 
 const ESTADOS: Record<TicketState, [string, string]> = {
   ABIERTO: ['Abierto', 'Open'],
@@ -162,7 +163,9 @@ function Console() {
               {notice} <button onClick={() => setNotice(null)}>{es ? 'Cerrar' : 'Dismiss'}</button>
             </p>
           )}
-          {current ? (
+          {current && !current.agente && current.estado !== 'CERRADO' ? (
+            <QueuePeek key={current.id} ticket={current} api={api} agentes={inbox.agentes} es={es} supervisor={supervisor} />
+          ) : current ? (
             <Conversation
               key={current.id}
               ticket={current}
@@ -176,7 +179,7 @@ function Console() {
               onFound={() => setFoundSeq(null)}
             />
           ) : (
-            <p className="demo-muted">{es ? 'Elige una conversación de la bandeja. Abrir un ticket de la cola te lo asigna.' : 'Pick a conversation. Opening a queued ticket assigns it to you.'}</p>
+            <p className="demo-muted">{es ? 'Elige una conversación de la bandeja. Un ticket de la cola se lee antes de asignártelo.' : 'Pick a conversation. A queued ticket can be read before you take it.'}</p>
           )}
         </section>
       </div>

@@ -75,8 +75,14 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     // The inbox counts it as unread before the agent opens the conversation.
     await conversation.getByTestId('unread').filter({ hasText: '1' }).waitFor({ timeout: T });
     await conversation.click();
-    await messageText(agent, 'Hola, no puedo entrar desde ayer').waitFor({ timeout: T });
-    // Opening it from the queue assigned it to Carlos.
+    // Read before taking it: nothing is claimed until "Asignarme".
+    const peek = agent.getByTestId('peek');
+    await messageText(peek, 'Hola, no puedo entrar desde ayer').waitFor({ timeout: T });
+    assert.equal(await agent.getByRole('textbox', { name: 'Mensaje', exact: true }).count(), 0);
+    assert.deepEqual(await accessibilityProblems(agent, '[data-testid=peek]'), []);
+    await peek.getByRole('button', { name: 'Asignarme' }).click();
+    await messageText(agent.getByTestId('chat'), 'Hola, no puedo entrar desde ayer').waitFor({ timeout: T });
+    // "Asignarme" gave it to Carlos.
     await agent.getByTestId('mine').getByRole('button', { name: /No puedo acceder/ }).waitFor({ timeout: T });
 
     // Typing, seen by the customer.
@@ -334,7 +340,8 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     const queued = maria.getByTestId('queue').getByRole('button', { name: /Pregunta fuera de horario/ });
     await queued.waitFor({ timeout: T });
     await queued.click();
-    await messageText(maria, '¿Me respondéis mañana?').waitFor({ timeout: T });
+    await maria.getByTestId('peek').getByRole('button', { name: 'Asignarme' }).click();
+    await messageText(maria.getByTestId('chat'), '¿Me respondéis mañana?').waitFor({ timeout: T });
     await maria.getByRole('button', { name: 'Cerrar…' }).click();
     await maria.getByRole('button', { name: 'Cancelar' }).click();
     await maria.getByRole('button', { name: 'Cerrar…' }).click();

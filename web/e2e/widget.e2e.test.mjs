@@ -121,6 +121,8 @@ describe('widget.js on a host page of another origin', { concurrency: false }, (
     const queued = agent.getByTestId('queue').getByRole('button', { name: /No me llega la factura/ });
     await queued.waitFor({ timeout: T });
     await queued.click();
+    await agent.getByTestId('peek').getByRole('button', { name: 'Asignarme' }).click();
+    await agent.getByTestId('chat').waitFor({ timeout: T });
 
     // The customer closes the panel; the reply arrives unseen.
     await launcher(shop, 'Cerrar chat de soporte').click();
