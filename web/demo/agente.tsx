@@ -13,6 +13,7 @@ import '../src/react/styles.css';
 import './demo.css';
 import { me, NoToken, setTicketInLocation, Shell, ticketFromLocation, tokenFromLocation, useLocale } from './common';
 import { QueuePeek } from './QueuePeek';
+import { ShortcutsHelp, useConsoleShortcuts } from './shortcuts';
 
 const ESTADOS: Record<TicketState, [string, string]> = {
   ABIERTO: ['Abierto', 'Open'],
@@ -36,6 +37,22 @@ function Console() {
   const searchBox = useRef<HTMLInputElement>(null);
   const [foundSeq, setFoundSeq] = useState<number | null>(null);
   const search = useCallback((q: string) => api.search(q).then((found) => found.resultados), [api]);
+  const [noteMode, setNoteMode] = useState(false);
+  const [showHelp, setShowHelp] = useState(false);
+  const closeHelp = useCallback(() => setShowHelp(false), []);
+  useConsoleShortcuts({
+    move: (step) => {
+      const shown = inbox.tickets.filter((t) => (showClosed || t.estado !== 'CERRADO') && (supervisor || !t.agente || t.agente.id === user?.id));
+      // The inbox's order on screen: mine first, then the queue.
+      const ids = [...shown.filter((t) => t.agente), ...shown.filter((t) => !t.agente)].map((t) => t.id);
+      if (!ids.length) return;
+      const at = selected === null ? -1 : ids.indexOf(selected);
+      setSelected(ids[Math.min(Math.max(at + step, 0), ids.length - 1)]);
+    },
+    compose: () => document.querySelector<HTMLTextAreaElement>('.demo-agent-chat textarea')?.focus(),
+    toggleNote: () => setNoteMode((on) => !on),
+    help: () => setShowHelp(true),
+  });
 
   // Ctrl+K (Cmd+K) searches, from anywhere in the console.
   useEffect(() => {
@@ -121,6 +138,9 @@ function Console() {
               {totalUnread > 0 && <span className="demo-unread">{totalUnread}</span>}
             </h2>
             <AttentionControls {...attention} />
+            <button type="button" className="sp-icon-button demo-help" aria-label={es ? 'Atajos de teclado' : 'Keyboard shortcuts'} title="?" onClick={() => setShowHelp(true)}>
+              ?
+            </button>
             <ConnectionStatus status={inbox.status} onReconnect={inbox.reconnect} />
           </div>
           <SearchBox
@@ -177,12 +197,15 @@ function Console() {
               myId={user?.id ?? null}
               foundSeq={foundSeq}
               onFound={() => setFoundSeq(null)}
+              noteMode={noteMode}
+              onNoteModeChange={setNoteMode}
             />
           ) : (
             <p className="demo-muted">{es ? 'Elige una conversación de la bandeja. Un ticket de la cola se lee antes de asignártelo.' : 'Pick a conversation. A queued ticket can be read before you take it.'}</p>
           )}
         </section>
       </div>
+      {showHelp && <ShortcutsHelp es={es} onClose={closeHelp} />}
     </Shell>
   );
 }
@@ -207,9 +230,11 @@ interface ConversationProps {
   /** A search hit's message: scrolled to and marked once it is on screen. */
   foundSeq?: number | null;
   onFound?: () => void;
+  noteMode: boolean;
+  onNoteModeChange: (on: boolean) => void;
 }
 
-function Conversation({ ticket, token, api, agentes, es, foundSeq, onFound }: ConversationProps) {
+function Conversation({ ticket, token, api, agentes, es, foundSeq, onFound, noteMode, onNoteModeChange }: ConversationProps) {
   const chat = useChatSoporte(ticket.id, { token });
   useEffect(() => {
     if (foundSeq == null) return;
@@ -334,6 +359,8 @@ function Conversation({ ticket, token, api, agentes, es, foundSeq, onFound }: Co
       composerExtra={canned}
       shortcuts={respuestas}
       className="demo-agent-chat"
+      noteMode={noteMode}
+      onNoteModeChange={onNoteModeChange}
     />
   );
 }

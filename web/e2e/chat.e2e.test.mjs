@@ -185,7 +185,7 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     await agent.getByRole('button', { name: 'Responder al cliente' }).click();
 
     await agent.getByRole('button', { name: 'Nueva respuesta predefinida' }).click();
-    await agent.getByLabel('Atajo').fill('revisar');
+    await agent.getByLabel('Atajo', { exact: true }).fill('revisar');
     await agent.getByLabel('Texto', { exact: true }).fill('Estoy revisando tu factura, dame un momento.');
     await agent.getByRole('button', { name: 'Guardar' }).click();
     const canned = agent.getByLabel('Respuestas predefinidas');
@@ -361,6 +361,48 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     assert.deepEqual(await accessibilityProblems(maria, '[role=search]'), []);
     await box.press('Enter');
     await maria.locator('.sp-found', { hasText: 'Hola Ana, soy María, de facturación' }).waitFor({ timeout: T });
+  });
+
+  test('keyboard shortcuts move between conversations, focus the composer, switch to notes and are listed behind ?', async () => {
+    await maria.evaluate(() => document.activeElement?.blur());
+    await maria.keyboard.press('?');
+    const help = maria.getByRole('dialog', { name: 'Atajos de teclado' });
+    await help.waitFor({ timeout: T });
+    assert.deepEqual(await accessibilityProblems(maria, '[data-testid=shortcuts]'), []);
+    await maria.keyboard.press('Escape');
+    await help.waitFor({ state: 'detached', timeout: T });
+
+    // Closed conversations listed too, so there is somewhere to move.
+    await maria.getByLabel('Mostrar cerrados').check();
+    await maria.evaluate(() => document.activeElement?.blur());
+    const current = () => maria.locator('[data-testid^=conversation-][aria-current=true]').getAttribute('data-testid');
+    const before = await current();
+    await maria.keyboard.press('Alt+ArrowDown');
+    await maria.waitForFunction((was) => document.querySelector('[data-testid^=conversation-][aria-current=true]')?.getAttribute('data-testid') !== was, before, { timeout: T });
+    await maria.keyboard.press('Alt+ArrowUp');
+    await maria.waitForFunction((was) => document.querySelector('[data-testid^=conversation-][aria-current=true]')?.getAttribute('data-testid') === was, before, { timeout: T });
+    assert.equal(await current(), before);
+
+    // An open conversation: Alt+R writes in it, Alt+N switches to a note and back.
+    const opened = await fetch(`${server.url}/api/soporte/tickets/`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${tokens.customer}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ asunto: 'Atajos de teclado' }),
+    });
+    assert.equal(opened.status, 201);
+    await maria.getByTestId('queue').getByRole('button', { name: /Atajos de teclado/ }).click();
+    await maria.getByTestId('peek').getByRole('button', { name: 'Asignarme' }).click();
+    const composer = maria.getByTestId('chat').getByRole('textbox', { name: 'Mensaje', exact: true });
+    await composer.waitFor({ timeout: T });
+    await maria.evaluate(() => document.activeElement?.blur());
+    await maria.keyboard.press('Alt+r');
+    assert.equal(await composer.evaluate((el) => el === document.activeElement), true);
+    const note = maria.getByRole('button', { name: 'Nota interna (solo equipo)' });
+    assert.equal(await note.getAttribute('aria-pressed'), 'false');
+    await maria.keyboard.press('Alt+n');
+    assert.equal(await note.getAttribute('aria-pressed'), 'true');
+    await maria.keyboard.press('Alt+n');
+    assert.equal(await note.getAttribute('aria-pressed'), 'false');
   });
 
   test('no page error and no CSP violation happened', () => {

@@ -43,6 +43,9 @@ export interface ChatViewProps {
   shortcuts?: readonly Shortcut[];
   /** Extra controls in the header (e.g. the sound switch). */
   headerExtra?: ReactNode;
+  /** Staff: whether the composer writes internal notes, when the host controls it (a shortcut). */
+  noteMode?: boolean;
+  onNoteModeChange?: (on: boolean) => void;
 }
 
 /** The sentence shown for each kind of error. */
@@ -93,12 +96,16 @@ export function ChatView({
   theme = 'auto',
   shortcuts,
   headerExtra,
+  noteMode,
+  onNoteModeChange,
 }: ChatViewProps) {
   const { t } = useI18n();
   const [minimized, setMinimized] = useState(initialMinimized);
   const [notice, setNotice] = useState<string | null>(null);
   const [dragging, setDragging] = useState(false);
-  const [internal, setInternal] = useState(false);
+  const [ownNoteMode, setOwnNoteMode] = useState(false);
+  const internal = noteMode ?? ownNoteMode;
+  const setInternal = (on: boolean) => (onNoteModeChange ? onNoteModeChange(on) : setOwnNoteMode(on));
   const [savedAway, setSavedAway] = useState(false);
   const closed = chat.ticket?.estado === 'CERRADO';
   const customer = chat.currentUser?.tipo === 'CLIENTE';
