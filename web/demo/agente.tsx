@@ -12,6 +12,7 @@ import { useChatSoporte } from '../src/react/useChatSoporte';
 import '../src/react/styles.css';
 import './demo.css';
 import { me, NoToken, setTicketInLocation, Shell, ticketFromLocation, tokenFromLocation, useLocale } from './common';
+import { Dashboard } from './Dashboard';
 import { QueuePeek } from './QueuePeek';
 import { ShortcutsHelp, useConsoleShortcuts } from './shortcuts';
 
@@ -39,6 +40,7 @@ function Console() {
   const search = useCallback((q: string) => api.search(q).then((found) => found.resultados), [api]);
   const [noteMode, setNoteMode] = useState(false);
   const [showHelp, setShowHelp] = useState(false);
+  const [dashboard, setDashboard] = useState(false);
   const closeHelp = useCallback(() => setShowHelp(false), []);
   useConsoleShortcuts({
     move: (step) => {
@@ -99,7 +101,16 @@ function Console() {
     const typing = inbox.typing[t.id] ?? [];
     return (
       <li key={t.id}>
-        <button type="button" className="demo-conversation" aria-current={t.id === selected ? 'true' : undefined} onClick={() => setSelected(t.id)} data-testid={`conversation-${t.id}`}>
+        <button
+          type="button"
+          className="demo-conversation"
+          aria-current={t.id === selected ? 'true' : undefined}
+          onClick={() => {
+            setSelected(t.id);
+            setDashboard(false);
+          }}
+          data-testid={`conversation-${t.id}`}
+        >
           <span className="demo-conv-top">
             <span className="demo-ticket-subject">
               #{t.id} {t.asunto}
@@ -152,6 +163,11 @@ function Console() {
             }}
           />
           {!supervisor && <Availability api={api} me={inbox.agentes.find((a) => a.id === user?.id)} es={es} />}
+          {supervisor && (
+            <button type="button" className="sp-button sp-secondary demo-dashboard-toggle" aria-pressed={dashboard} onClick={() => setDashboard(!dashboard)}>
+              {es ? 'Panel de supervisión' : 'Supervisor dashboard'}
+            </button>
+          )}
           <label className="demo-check">
             <input type="checkbox" checked={showClosed} onChange={(e) => setShowClosed(e.target.checked)} /> {es ? 'Mostrar cerrados' : 'Show closed'}
           </label>
@@ -183,7 +199,9 @@ function Console() {
               {notice} <button onClick={() => setNotice(null)}>{es ? 'Cerrar' : 'Dismiss'}</button>
             </p>
           )}
-          {current && !current.agente && current.estado !== 'CERRADO' ? (
+          {dashboard && supervisor ? (
+            <Dashboard api={api} tickets={inbox.tickets} agentes={inbox.agentes} es={es} />
+          ) : current && !current.agente && current.estado !== 'CERRADO' ? (
             <QueuePeek key={current.id} ticket={current} api={api} agentes={inbox.agentes} es={es} supervisor={supervisor} />
           ) : current ? (
             <Conversation

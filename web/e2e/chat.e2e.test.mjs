@@ -405,6 +405,38 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     assert.equal(await note.getAttribute('aria-pressed'), 'false');
   });
 
+  test('the supervisor dashboard renders its charts with data', async () => {
+    const sofia = await page(await browser.newContext({ viewport: { width: 1200, height: 900 }, locale: 'es-ES' }), errors);
+    await sofia.goto(`${server.url}/agente/#token=${mintToken(3001, 'Sofía Supervisora', 'SUPERVISOR')}`);
+    await sofia.getByRole('button', { name: 'Panel de supervisión' }).click();
+    const dashboard = sofia.getByTestId('dashboard');
+    // Ana's 4 from the rating test.
+    await dashboard.getByTestId('kpi-csat').filter({ hasText: '4.0' }).waitFor({ timeout: T });
+    const firstResponses = dashboard.getByRole('row', { name: /Primera respuesta/ });
+    assert.match(await firstResponses.textContent(), /^Primera respuesta[1-9]/);
+    for (const chart of ['chart-times', 'chart-agents', 'chart-csat']) {
+      // Painted: the canvas has pixels that are not transparent.
+      await dashboard.getByTestId(chart).evaluate(
+        (canvas) =>
+          new Promise((done, fail) => {
+            const started = Date.now();
+            const check = () => {
+              const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+              let painted = 0;
+              for (let i = 3; i < data.length; i += 4) if (data[i]) painted++;
+              if (painted > 200) done(painted);
+              else if (Date.now() - started > 10000) fail(new Error(`only ${painted} pixels painted`));
+              else requestAnimationFrame(check);
+            };
+            check();
+          }),
+      );
+    }
+    assert.deepEqual(await accessibilityProblems(sofia, '[data-testid=dashboard]'), []);
+    await sofia.screenshot({ path: resolve(SHOTS, 'dashboard.png') });
+    await sofia.close();
+  });
+
   test('no page error and no CSP violation happened', () => {
     assert.deepEqual(errors, []);
   });

@@ -6,6 +6,7 @@ import type {
   Me,
   QueueStatus,
   SearchResults,
+  TeamStats,
   Person,
   Rating,
   Ticket,
@@ -153,6 +154,14 @@ export class ChatSync {
   /** The team's business hours, whether it is in now and its typical reply time. */
   getHours(): Promise<HoursStatus> {
     return this.request('GET', 'horario/');
+  }
+
+  /** The team's statistics over a period (supervisors): waits, first replies, resolutions, CSAT, per agent. */
+  teamStats(range: { desde?: string; hasta?: string } = {}): Promise<TeamStats> {
+    const params = new URLSearchParams();
+    if (range.desde) params.set('desde', range.desde);
+    if (range.hasta) params.set('hasta', range.hasta);
+    return this.request('GET', `stats/?${params}`);
   }
 
   /** Searches what the caller may read (`GET /buscar/`): ranked hits with their matches. */

@@ -79,6 +79,8 @@ export type { Me } from '../generated/Me';
 export type { QueueStatus } from '../generated/QueueStatus';
 export type { SearchHit } from '../generated/SearchHit';
 export type { SearchResults } from '../generated/SearchResults';
+export type { TeamStats } from '../generated/TeamStats';
+export type { DurationStats } from '../generated/DurationStats';
 export type { TranscriptQueued } from '../generated/TranscriptQueued';
 export type { BusinessHours } from '../generated/BusinessHours';
 
