@@ -95,7 +95,8 @@ function Console() {
   const queue = visible.filter((t) => !t.agente);
   const mine = visible.filter((t) => t.agente && (supervisor || t.agente.id === user?.id));
   const current = inbox.tickets.find((t) => t.id === selected) ?? null;
-  const totalUnread = inbox.tickets.reduce((n, t) => n + t.no_leidos, 0);
+  // What the lists show, not hidden closed tickets.
+  const totalUnread = [...mine, ...queue].reduce((n, t) => n + t.no_leidos, 0);
 
   const row = (t: TicketView) => {
     const typing = inbox.typing[t.id] ?? [];
@@ -146,7 +147,11 @@ function Console() {
           <div className="demo-inbox-head">
             <h2>
               {es ? 'Conversaciones' : 'Conversations'}
-              {totalUnread > 0 && <span className="demo-unread">{totalUnread}</span>}
+              {totalUnread > 0 && (
+                <span className="demo-unread" data-testid="total-unread" aria-label={es ? `${totalUnread} sin leer` : `${totalUnread} unread`}>
+                  {totalUnread}
+                </span>
+              )}
             </h2>
             <AttentionControls {...attention} />
             <button type="button" className="sp-icon-button demo-help" aria-label={es ? 'Atajos de teclado' : 'Keyboard shortcuts'} title="?" onClick={() => setShowHelp(true)}>

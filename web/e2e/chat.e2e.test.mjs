@@ -408,6 +408,11 @@ describe('Soporte in the browser', { concurrency: false }, () => {
   test('the supervisor dashboard renders its charts with data', async () => {
     const sofia = await page(await browser.newContext({ viewport: { width: 1200, height: 900 }, locale: 'es-ES' }), errors);
     await sofia.goto(`${server.url}/agente/#token=${mintToken(3001, 'Sofía Supervisora', 'SUPERVISOR')}`);
+    // The inbox's total counts what its lists show, not hidden closed tickets.
+    await sofia.getByTestId('mine').getByRole('button').first().waitFor({ timeout: T });
+    const shownUnread = (await sofia.locator('[data-testid=mine] [data-testid=unread], [data-testid=queue] [data-testid=unread]').allTextContents()).reduce((n, t) => n + Number(t), 0);
+    const total = sofia.getByTestId('total-unread');
+    assert.equal((await total.count()) ? Number(await total.textContent()) : 0, shownUnread);
     await sofia.getByRole('button', { name: 'Panel de supervisión' }).click();
     const dashboard = sofia.getByTestId('dashboard');
     // Ana's 4 from the rating test.
