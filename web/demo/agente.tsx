@@ -12,6 +12,7 @@ import { useChatSoporte } from '../src/react/useChatSoporte';
 import '../src/react/styles.css';
 import './demo.css';
 import { me, NoToken, setTicketInLocation, Shell, ticketFromLocation, tokenFromLocation, useLocale } from './common';
+import { ContextPanel } from './ContextPanel';
 import { Dashboard } from './Dashboard';
 import { QueuePeek } from './QueuePeek';
 import { ShortcutsHelp, useConsoleShortcuts } from './shortcuts';
@@ -222,6 +223,8 @@ function Console() {
               onFound={() => setFoundSeq(null)}
               noteMode={noteMode}
               onNoteModeChange={setNoteMode}
+              tickets={inbox.tickets}
+              onOpen={setSelected}
             />
           ) : (
             <p className="demo-muted">{es ? 'Elige una conversación de la bandeja. Un ticket de la cola se lee antes de asignártelo.' : 'Pick a conversation. A queued ticket can be read before you take it.'}</p>
@@ -255,9 +258,12 @@ interface ConversationProps {
   onFound?: () => void;
   noteMode: boolean;
   onNoteModeChange: (on: boolean) => void;
+  /** The inbox, for the customer's other tickets. */
+  tickets: TicketView[];
+  onOpen: (ticket: number) => void;
 }
 
-function Conversation({ ticket, token, api, agentes, es, foundSeq, onFound, noteMode, onNoteModeChange }: ConversationProps) {
+function Conversation({ ticket, token, api, agentes, es, foundSeq, onFound, noteMode, onNoteModeChange, tickets, onOpen }: ConversationProps) {
   const chat = useChatSoporte(ticket.id, { token });
   useEffect(() => {
     if (foundSeq == null) return;
@@ -372,19 +378,22 @@ function Conversation({ ticket, token, api, agentes, es, foundSeq, onFound, note
   );
 
   return (
-    <ChatView
-      chat={chat}
-      ticketId={ticket.id}
-      title={`${ticket.cliente.nombre}`}
-      minimizable={false}
-      allowInternalNotes
-      toolbar={toolbar}
-      composerExtra={canned}
-      shortcuts={respuestas}
-      className="demo-agent-chat"
-      noteMode={noteMode}
-      onNoteModeChange={onNoteModeChange}
-    />
+    <div className="demo-conversation-with-context">
+      <ChatView
+        chat={chat}
+        ticketId={ticket.id}
+        title={`${ticket.cliente.nombre}`}
+        minimizable={false}
+        allowInternalNotes
+        toolbar={toolbar}
+        composerExtra={canned}
+        shortcuts={respuestas}
+        className="demo-agent-chat"
+        noteMode={noteMode}
+        onNoteModeChange={onNoteModeChange}
+      />
+      <ContextPanel ticket={ticket} chat={chat} tickets={tickets} onOpen={onOpen} es={es} />
+    </div>
   );
 }
 

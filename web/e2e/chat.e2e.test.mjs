@@ -403,6 +403,14 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     assert.equal(await note.getAttribute('aria-pressed'), 'true');
     await maria.keyboard.press('Alt+n');
     assert.equal(await note.getAttribute('aria-pressed'), 'false');
+
+    // Beside it, the context: Ana's other tickets, and from one of them its files and people.
+    const context = maria.getByTestId('context');
+    await context.getByRole('button', { name: /No puedo acceder a mi cuenta/ }).click();
+    await context.getByRole('link', { name: 'factura.pdf' }).waitFor({ timeout: T });
+    await context.getByRole('link', { name: 'captura.png' }).waitFor({ timeout: T });
+    await context.getByText('Ana Cliente (cliente)').waitFor({ timeout: T });
+    assert.deepEqual(await accessibilityProblems(maria, '[data-testid=context]'), []);
   });
 
   test('the supervisor dashboard renders its charts with data', async () => {
