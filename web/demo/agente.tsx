@@ -33,6 +33,13 @@ function Console() {
   const api = useMemo(() => new ChatSync({ token: token ?? undefined }), [token]);
   const [selected, setSelected] = useState<number | null>(ticketFromLocation);
   const [showClosed, setShowClosed] = useState(false);
+  const [stateFilter, setStateFilter] = useState<TicketState | ''>('');
+  const [agentFilter, setAgentFilter] = useState('');
+  // What the lists show: closed ones only when asked; then the filters.
+  const listed = (t: TicketView) =>
+    (showClosed || stateFilter === 'CERRADO' || t.estado !== 'CERRADO') &&
+    (!stateFilter || t.estado === stateFilter) &&
+    (!agentFilter || String(t.agente?.id ?? '') === agentFilter);
   const [notice, setNotice] = useState<string | null>(null);
   const supervisor = user?.tipo === 'SUPERVISOR';
   const attention = useInboxAttention(inbox.client, selected, setSelected, locale);
@@ -45,7 +52,7 @@ function Console() {
   const closeHelp = useCallback(() => setShowHelp(false), []);
   useConsoleShortcuts({
     move: (step) => {
-      const shown = inbox.tickets.filter((t) => (showClosed || t.estado !== 'CERRADO') && (supervisor || !t.agente || t.agente.id === user?.id));
+      const shown = inbox.tickets.filter((t) => listed(t) && (supervisor || !t.agente || t.agente.id === user?.id));
       // The inbox's order on screen: mine first, then the queue.
       const ids = [...shown.filter((t) => t.agente), ...shown.filter((t) => !t.agente)].map((t) => t.id);
       if (!ids.length) return;
@@ -92,7 +99,7 @@ function Console() {
     );
   }
 
-  const visible = inbox.tickets.filter((t) => showClosed || t.estado !== 'CERRADO');
+  const visible = inbox.tickets.filter(listed);
   const queue = visible.filter((t) => !t.agente);
   const mine = visible.filter((t) => t.agente && (supervisor || t.agente.id === user?.id));
   const current = inbox.tickets.find((t) => t.id === selected) ?? null;
@@ -177,6 +184,32 @@ function Console() {
           <label className="demo-check">
             <input type="checkbox" checked={showClosed} onChange={(e) => setShowClosed(e.target.checked)} /> {es ? 'Mostrar cerrados' : 'Show closed'}
           </label>
+          <div className="demo-filters">
+            <label>
+              {es ? 'Estado' : 'State'}{' '}
+              <select value={stateFilter} onChange={(e) => setStateFilter(e.target.value as TicketState | '')} data-testid="filter-state">
+                <option value="">{es ? 'Todos' : 'All'}</option>
+                {(Object.keys(ESTADOS) as TicketState[]).map((estado) => (
+                  <option key={estado} value={estado}>
+                    {ESTADOS[estado][es ? 0 : 1]}
+                  </option>
+                ))}
+              </select>
+            </label>
+            {supervisor && (
+              <label>
+                {es ? 'Agente' : 'Agent'}{' '}
+                <select value={agentFilter} onChange={(e) => setAgentFilter(e.target.value)} data-testid="filter-agent">
+                  <option value="">{es ? 'Todos' : 'All'}</option>
+                  {inbox.agentes.map((a) => (
+                    <option key={a.id} value={a.id}>
+                      {a.nombre}
+                    </option>
+                  ))}
+                </select>
+              </label>
+            )}
+          </div>
           <h3>{supervisor ? (es ? 'Asignadas' : 'Assigned') : es ? 'Mis conversaciones' : 'My conversations'}</h3>
           <ul className="demo-conv-list" data-testid="mine">
             {mine.map(row)}

@@ -421,6 +421,15 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     const shownUnread = (await sofia.locator('[data-testid=mine] [data-testid=unread], [data-testid=queue] [data-testid=unread]').allTextContents()).reduce((n, t) => n + Number(t), 0);
     const total = sofia.getByTestId('total-unread');
     assert.equal((await total.count()) ? Number(await total.textContent()) : 0, shownUnread);
+    // Filters: only closed tickets, only María's.
+    await sofia.getByTestId('filter-state').selectOption('CERRADO');
+    await sofia.getByTestId('filter-agent').selectOption({ label: 'María Agente' });
+    const rows = sofia.getByTestId('mine').getByRole('button');
+    await rows.first().waitFor({ timeout: T });
+    for (const text of await rows.allTextContents()) assert.match(text, /María Agente.*Cerrado/s, text);
+    assert.equal(await sofia.getByTestId('queue').getByRole('button').count(), 0);
+    await sofia.getByTestId('filter-state').selectOption('');
+    await sofia.getByTestId('filter-agent').selectOption('');
     await sofia.getByRole('button', { name: 'Panel de supervisión' }).click();
     const dashboard = sofia.getByTestId('dashboard');
     // Ana's 4 from the rating test.
