@@ -1,13 +1,7 @@
 import type { TicketView } from '../src/client/types';
 import { formatSize } from '../src/react/components/FileAttachment';
 import type { ChatSoporteState } from '../src/react/useChatSoporte';
-
-const ESTADO: Record<string, [string, string]> = {
-  ABIERTO: ['Abierto', 'Open'],
-  EN_ESPERA: ['En espera', 'Waiting'],
-  RESUELTO: ['Resuelto', 'Resolved'],
-  CERRADO: ['Cerrado', 'Closed'],
-};
+import { ESTADOS } from './common';
 
 const ROL: Record<string, [string, string]> = {
   CLIENTE: ['cliente', 'customer'],
@@ -43,7 +37,7 @@ export function ContextPanel({ ticket, chat, tickets, onOpen, es }: ContextPanel
           <dt>{es ? 'Cliente' : 'Customer'}</dt>
           <dd>{ticket.cliente.nombre}</dd>
           <dt>{es ? 'Estado' : 'State'}</dt>
-          <dd>{ESTADO[chat.ticket?.estado ?? ticket.estado]?.[es ? 0 : 1]}</dd>
+          <dd>{ESTADOS[chat.ticket?.estado ?? ticket.estado]?.[es ? 0 : 1]}</dd>
           <dt>{es ? 'Creado' : 'Created'}</dt>
           <dd>{date(ticket.creado)}</dd>
           {metadata.map(([key, value]) => (
@@ -66,7 +60,7 @@ export function ContextPanel({ ticket, chat, tickets, onOpen, es }: ContextPanel
                   #{t.id} {t.asunto}
                 </button>{' '}
                 <span className="demo-muted">
-                  {ESTADO[t.estado]?.[es ? 0 : 1]} · {date(t.actualizado)}
+                  {ESTADOS[t.estado]?.[es ? 0 : 1]} · {date(t.actualizado)}
                 </span>
               </li>
             ))}

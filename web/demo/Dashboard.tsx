@@ -12,12 +12,10 @@ const PERIODS = [
 const minutes = (seconds: number | null | undefined) => (seconds == null ? null : Math.round((seconds / 60) * 10) / 10);
 const shown = (value: number | null) => (value == null ? '—' : String(value));
 
-/** How long ago, as people say it. */
-function ago(iso: string, es: boolean): string {
+/** How long ago, in minutes or hours (the same words in Spanish and English). */
+function ago(iso: string): string {
   const m = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 60000));
-  if (m < 60) return es ? `${m} min` : `${m} min`;
-  const h = Math.round(m / 60);
-  return es ? `${h} h` : `${h} h`;
+  return m < 60 ? `${m} min` : `${Math.round(m / 60)} h`;
 }
 
 export interface DashboardProps {
@@ -116,7 +114,7 @@ export function Dashboard({ api, tickets, agentes, es }: DashboardProps) {
           {es ? 'en cola ahora' : 'queued now'}
         </li>
         <li>
-          <span className="demo-kpi-value">{oldest ? ago(oldest, es) : '—'}</span> {es ? 'la espera más larga' : 'longest wait'}
+          <span className="demo-kpi-value">{oldest ? ago(oldest) : '—'}</span> {es ? 'la espera más larga' : 'longest wait'}
         </li>
         <li>
           <span className="demo-kpi-value">{stats?.tickets_creados ?? '—'}</span> {es ? 'tickets creados' : 'tickets created'}

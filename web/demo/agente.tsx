@@ -11,18 +11,11 @@ import { useInboxAttention } from '../src/react/useInboxAttention';
 import { useChatSoporte } from '../src/react/useChatSoporte';
 import '../src/react/styles.css';
 import './demo.css';
-import { me, NoToken, setTicketInLocation, Shell, ticketFromLocation, tokenFromLocation, useLocale } from './common';
+import { ESTADOS, me, NoToken, setTicketInLocation, Shell, ticketFromLocation, tokenFromLocation, useLocale } from './common';
 import { ContextPanel } from './ContextPanel';
 import { Dashboard } from './Dashboard';
 import { QueuePeek } from './QueuePeek';
 import { ShortcutsHelp, useConsoleShortcuts } from './shortcuts';
-
-const ESTADOS: Record<TicketState, [string, string]> = {
-  ABIERTO: ['Abierto', 'Open'],
-  EN_ESPERA: ['En espera', 'Waiting'],
-  RESUELTO: ['Resuelto', 'Resolved'],
-  CERRADO: ['Cerrado', 'Closed'],
-};
 
 function Console() {
   const [locale, setLocale] = useLocale();

@@ -5,14 +5,7 @@ import type { TicketView } from '../src/client/types';
 import { ChatSoporte } from '../src/react/components/ChatSoporte';
 import '../src/react/styles.css';
 import './demo.css';
-import { me, NoToken, setTicketInLocation, Shell, ticketFromLocation, tokenFromLocation, useLocale } from './common';
-
-const ESTADOS: Record<string, [string, string]> = {
-  ABIERTO: ['Abierto', 'Open'],
-  EN_ESPERA: ['En espera', 'Waiting'],
-  RESUELTO: ['Resuelto', 'Resolved'],
-  CERRADO: ['Cerrado', 'Closed'],
-};
+import { ESTADOS, me, NoToken, setTicketInLocation, Shell, ticketFromLocation, tokenFromLocation, useLocale } from './common';
 
 /** The customer page: my tickets, a form to open one, and the chat widget. */
 function CustomerPage() {

@@ -1,6 +1,15 @@
 import { useState, type ReactNode } from 'react';
 import { I18nProvider, type Locale } from '../src/i18n';
 import { personFromToken } from '../src/client/token';
+import type { TicketState } from '../src/client/types';
+
+/** A ticket's state as the demo pages name it, in Spanish and English. */
+export const ESTADOS: Record<TicketState, [string, string]> = {
+  ABIERTO: ['Abierto', 'Open'],
+  EN_ESPERA: ['En espera', 'Waiting'],
+  RESUELTO: ['Resuelto', 'Resolved'],
+  CERRADO: ['Cerrado', 'Closed'],
+};
 
 /** The token from the link: `#token=…` (kept out of server logs) or `?token=…`. */
 export function tokenFromLocation(): string | null {

@@ -18,6 +18,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use soporte_protocol::rest::{SearchField, SearchHit, SearchResults};
 use soporte_protocol::{TicketState, UserId};
+use std::collections::hash_map::{Entry, HashMap};
 
 pub fn router() -> Router<AppState> {
     routes(Router::new(), "/api/soporte/buscar/", get(find))
@@ -73,9 +74,14 @@ async fn find(
     let skip = (page as usize - 1) * search::PAGE;
     let more = ranked.len() > skip + search::PAGE;
     let mut results = Vec::new();
+    // Several hits may share a ticket: each is read once.
+    let mut tickets = HashMap::new();
     for (hit, _) in ranked.into_iter().skip(skip).take(search::PAGE) {
+        if let Entry::Vacant(slot) = tickets.entry(hit.ticket) {
+            slot.insert(state.store.ticket(hit.ticket).await?);
+        }
         // Found moments ago in what the caller sees: gone now means erased.
-        let Some(ticket) = state.store.ticket(hit.ticket).await? else {
+        let Some(ticket) = tickets[&hit.ticket].clone() else {
             continue;
         };
         let (text, matches) = search::snippet(&query, &hit.text);

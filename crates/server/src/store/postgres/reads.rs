@@ -330,7 +330,7 @@ pub async fn search<C: GenericClient>(
 }
 
 /// `?N` placeholders as PostgreSQL's `$N` (the shared SQL has no other `?`).
-fn dollars(sql: &str) -> String {
+pub(super) fn dollars(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
@@ -343,7 +343,7 @@ fn dollars(sql: &str) -> String {
 }
 
 pub async fn tickets_ahead<C: GenericClient>(c: &C, ticket: TicketId) -> Result<i64, Error> {
-    let sql = rows::TICKETS_AHEAD_SQL.replace("?1", "$1");
+    let sql = dollars(rows::TICKETS_AHEAD_SQL);
     query_one(c, &sql, &[&ticket]).await?.try_get(0)
 }
 
@@ -351,7 +351,7 @@ pub async fn first_replies<C: GenericClient>(
     c: &C,
     since: Timestamp,
 ) -> Result<Vec<(Timestamp, Timestamp)>, Error> {
-    let sql = rows::FIRST_REPLIES_SQL.replace("?1", "$1");
+    let sql = dollars(rows::FIRST_REPLIES_SQL);
     all(
         &query(c, &sql, &[&since.millis()]).await?,
         rows::first_reply,

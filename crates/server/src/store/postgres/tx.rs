@@ -906,10 +906,7 @@ impl WriteTx for PgTx<'_> {
         user: UserId,
         kind: &str,
     ) -> R<Option<Timestamp>> {
-        let sql = rows::LAST_EMAIL_SQL
-            .replace("?1", "$1")
-            .replace("?2", "$2")
-            .replace("?3", "$3");
+        let sql = reads::dollars(rows::LAST_EMAIL_SQL);
         let at = query_one(self.tx, &sql, &[&ticket, &user, &kind])
             .await
             .and_then(|row| row.try_get::<_, Option<i64>>(0));
