@@ -90,6 +90,7 @@ pub async fn fill(path: &Path, messages: usize) -> Result<(i64, f64), String> {
                         internal: false,
                         origin: None,
                         unread_email: None,
+                        reply_to: None,
                     })
                     .await
             }

@@ -33,6 +33,12 @@ pub enum ClientFrame {
     /// `file_upload_request`: permission to upload an attachment.
     #[ts(rename = "file_upload_request")]
     FileUploadRequest(FileUploadRequest),
+    /// `editar_mensaje`: a new text for one of the sender's messages.
+    #[ts(rename = "editar_mensaje")]
+    EditMessage(EditMessage),
+    /// `eliminar_mensaje`: a message taken out of the conversation.
+    #[ts(rename = "eliminar_mensaje")]
+    DeleteMessage(DeleteMessage),
 }
 
 /// `data` of a `mensaje` frame, as the seed's `sendMessage` builds it.
@@ -48,6 +54,29 @@ pub struct SendMessage {
     pub client_id: String,
     #[serde(default)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The message of the same ticket this one answers (shown quoted).
+    #[serde(default, alias = "replyTo", skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub reply_to: Option<crate::MessageId>,
+}
+
+/// `data` of an `editar_mensaje` frame (and the body of REST `PATCH`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct EditMessage {
+    #[serde(rename = "mensaje_id")]
+    pub message_id: crate::MessageId,
+    /// The new text, under the same rules as a new message's.
+    #[serde(rename = "mensaje")]
+    pub text: String,
+}
+
+/// `data` of an `eliminar_mensaje` frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteMessage {
+    #[serde(rename = "mensaje_id")]
+    pub message_id: crate::MessageId,
 }
 
 /// `data` of a `file_upload_request` frame.
@@ -85,6 +114,8 @@ impl ClientFrame {
             "typing_stop" => Ok(ClientFrame::TypingStop),
             "heartbeat" => Ok(ClientFrame::Heartbeat),
             "file_upload_request" => Ok(ClientFrame::FileUploadRequest(data(envelope.data)?)),
+            "editar_mensaje" => Ok(ClientFrame::EditMessage(data(envelope.data)?)),
+            "eliminar_mensaje" => Ok(ClientFrame::DeleteMessage(data(envelope.data)?)),
             other => Err(FrameError::new(
                 ErrorCode::UnknownType,
                 format!("Tipo de mensaje desconocido: {}", truncate(other, 40)),
@@ -100,6 +131,8 @@ impl ClientFrame {
             ClientFrame::TypingStop => "typing_stop",
             ClientFrame::Heartbeat => "heartbeat",
             ClientFrame::FileUploadRequest(_) => "file_upload_request",
+            ClientFrame::EditMessage(_) => "editar_mensaje",
+            ClientFrame::DeleteMessage(_) => "eliminar_mensaje",
         }
     }
 }
@@ -439,6 +472,7 @@ mod tests {
             timestamp: None,
             client_id: "c1".into(),
             metadata: Some(metadata),
+            reply_to: None,
         };
         assert_eq!(m.validate(100).unwrap_err().code, ErrorCode::InvalidData);
     }

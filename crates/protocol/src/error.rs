@@ -34,6 +34,21 @@ pub enum ErrorCode {
     /// The ticket is closed and takes no new messages.
     #[serde(rename = "ticket_cerrado")]
     TicketClosed,
+    /// The message named does not exist in this ticket (or is not visible).
+    #[serde(rename = "mensaje_no_encontrado")]
+    MessageNotFound,
+    /// Only the author may edit a message (or delete it, for customers).
+    #[serde(rename = "no_es_autor")]
+    NotAuthor,
+    /// The time to edit the message is over.
+    #[serde(rename = "fuera_de_plazo")]
+    EditWindowPassed,
+    /// The message was deleted already.
+    #[serde(rename = "ya_eliminado")]
+    AlreadyDeleted,
+    /// This kind of message cannot be edited (files, system messages).
+    #[serde(rename = "no_editable")]
+    NotEditable,
     /// The file is larger than the server accepts.
     #[serde(rename = "archivo_demasiado_grande")]
     FileTooLarge,

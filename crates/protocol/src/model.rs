@@ -268,6 +268,36 @@ pub struct Attachment {
     pub thumbnail_url: Option<String>,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What happened to a message after it was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+pub enum MessageChange {
+    #[serde(rename = "editado")]
+    Edited,
+    #[serde(rename = "eliminado")]
+    Deleted,
+}
+
+impl MessageChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageChange::Edited => "editado",
+            MessageChange::Deleted => "eliminado",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<MessageChange> {
+        match text {
+            "editado" => Some(MessageChange::Edited),
+            "eliminado" => Some(MessageChange::Deleted),
+            _ => None,
+        }
+    }
+}
+
 /// A stored message, in the seed's shape plus `seq`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct Message {
@@ -293,6 +323,19 @@ pub struct Message {
     pub edited: bool,
     #[serde(rename = "eliminado")]
     pub deleted: bool,
+    /// When it was last edited or deleted.
+    #[serde(
+        default,
+        rename = "editado_en",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[ts(optional)]
+    pub edited_at: Option<Timestamp>,
+    /// The ticket's revision of its last edit or deletion (0: never
+    /// changed). Of two copies of a message, the higher `rev` is the newer.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[ts(as = "Option<u64>", optional)]
+    pub rev: u64,
     /// What the client sent as `metadata` (a JSON object), returned as given.
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
@@ -494,6 +537,10 @@ pub struct Ticket {
     /// closes idle tickets judges by it). Never in a frame.
     #[serde(skip)]
     pub resolved_at: Option<Timestamp>,
+    /// How many edits and deletions its messages have had: the revision a
+    /// resuming client names with `rev=` (see `ConnectionEstablished::rev`).
+    #[serde(skip)]
+    pub rev: u64,
     /// The customer's rating, once given (the customer and staff see it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csat: Option<Rating>,

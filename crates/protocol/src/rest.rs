@@ -140,6 +140,10 @@ pub struct SyncMessage {
     pub timestamp: Option<String>,
     #[serde(default)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The message of the same ticket this one answers.
+    #[serde(default, alias = "replyTo", skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub reply_to: Option<MessageId>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
@@ -466,6 +470,47 @@ pub struct ErrorBody {
     /// The ticket a conflict is about (an `external_id` already used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket: Option<TicketId>,
+    /// Why, as a code, where a client may act on it (an edit too late, a
+    /// message deleted already, …).
+    #[serde(default, rename = "codigo", skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub code: Option<crate::ErrorCode>,
+}
+
+/// `PATCH /api/soporte/tickets/{id}/chat/mensajes/{mensaje_id}/`.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct EditInput {
+    /// The new text.
+    #[serde(rename = "mensaje")]
+    pub text: String,
+}
+
+/// One earlier text of a message, as supervisors audit it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct MessageVersion {
+    /// The ticket's revision the change took.
+    pub rev: u64,
+    /// What the message said before the change.
+    #[serde(rename = "contenido")]
+    pub content: String,
+    #[serde(rename = "cambio")]
+    pub change: crate::MessageChange,
+    /// Who changed it.
+    #[serde(rename = "por")]
+    pub by: Person,
+    #[serde(rename = "en")]
+    pub at: Timestamp,
+}
+
+/// `GET …/chat/mensajes/{mensaje_id}/versiones/`: every earlier text of a
+/// message, oldest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct MessageHistory {
+    #[serde(rename = "mensaje_id")]
+    pub message_id: MessageId,
+    #[serde(rename = "versiones")]
+    pub versions: Vec<MessageVersion>,
 }
 
 /// `PUT /api/soporte/usuarios/{id}/`: a user as the host provisions them.

@@ -40,6 +40,10 @@ pub enum ServerFrame {
     /// The ticket's state or assignment changed (to its room and to inboxes).
     #[serde(rename = "ticket_actualizado")]
     TicketUpdated(TicketUpdated),
+    /// A message was edited or deleted (live, and in the catch-up of a
+    /// client resuming with `rev`).
+    #[serde(rename = "mensaje_actualizado")]
+    MessageUpdated(MessageUpdated),
     /// Agents' inbox: what the agent works on, sent when the inbox opens.
     #[serde(rename = "inbox")]
     Inbox(InboxSnapshot),
@@ -77,6 +81,9 @@ pub struct Limits {
     /// Messages per second this connection may send (0: unlimited).
     #[serde(rename = "mensajes_por_segundo")]
     pub messages_per_second: u32,
+    /// How long after sending it an author may edit a message, in ms (0: no editing).
+    #[serde(default, rename = "edicion_ms")]
+    pub edit_window_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
@@ -105,6 +112,19 @@ pub struct ConnectionEstablished {
     pub resync: bool,
     /// `seq` of the ticket's newest message when the connection opened.
     pub last_seq: Seq,
+    /// The ticket's revision of edits and deletions when the connection
+    /// opened. Clients resume with `rev=` this value.
+    #[serde(default)]
+    pub rev: u64,
+    /// Resuming with `since` and `rev`: the messages at or below `since`
+    /// edited or deleted after `rev`, as they now are, in revision order.
+    #[serde(
+        default,
+        rename = "actualizados",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[ts(as = "Option<Vec<Message>>", optional)]
+    pub updated: Vec<Message>,
     #[serde(rename = "limites")]
     pub limits: Limits,
 }
@@ -275,6 +295,15 @@ pub struct Heartbeat {
     pub timestamp: Timestamp,
 }
 
+/// `mensaje_actualizado`: the message as it now is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct MessageUpdated {
+    #[serde(rename = "evento")]
+    pub change: MessageChange,
+    #[serde(rename = "mensaje")]
+    pub message: Message,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct ErrorFrame {
     #[serde(rename = "codigo")]
@@ -288,6 +317,14 @@ pub struct ErrorFrame {
     /// The `client_id` of a refused `mensaje`, so the client can mark it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The message a refused `editar_mensaje` or `eliminar_mensaje` named.
+    #[serde(
+        default,
+        rename = "mensaje_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[ts(optional)]
+    pub message_id: Option<MessageId>,
 }
 
 impl ServerFrame {
@@ -347,6 +384,8 @@ mod tests {
             reply_to: None,
             edited: false,
             deleted: false,
+            edited_at: None,
+            rev: 0,
             metadata: Default::default(),
             internal: false,
         };
@@ -364,6 +403,7 @@ mod tests {
             detail: "x".into(),
             frame_type: Some("mensaje".into()),
             client_id: None,
+            message_id: None,
         });
         let json: serde_json::Value = serde_json::from_str(&frame.encode()).unwrap();
         assert_eq!(json["data"]["codigo"], "mensaje_demasiado_largo");
@@ -391,6 +431,8 @@ mod tests {
             reply_to: None,
             edited: false,
             deleted: false,
+            edited_at: None,
+            rev: 0,
             metadata: Default::default(),
             internal: false,
         };

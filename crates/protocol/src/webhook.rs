@@ -196,6 +196,17 @@ pub struct MessageEventData {
     pub ticket: TicketRef,
 }
 
+/// `data` of `mensaje.editado` and `mensaje.eliminado`: the message as it
+/// now is, and who changed it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct MessageChangedData {
+    #[serde(rename = "mensaje")]
+    pub message: Message,
+    pub ticket: TicketRef,
+    #[serde(rename = "por")]
+    pub by: Person,
+}
+
 /// `data` of `archivo.subido`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct FileEventData {

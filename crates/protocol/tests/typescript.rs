@@ -50,6 +50,8 @@ fn export_all(dir: &Path) {
         rest::SearchHit,
         rest::SearchResults,
         rest::MeUpdate,
+        rest::EditInput,
+        rest::MessageHistory,
         soporte_protocol::hours::BusinessHours,
         soporte_protocol::hours::HoursStatus,
         rest::ErrorBody,
@@ -64,6 +66,7 @@ fn export_all(dir: &Path) {
         webhook::TicketEventData,
         webhook::CsatEventData,
         webhook::MessageEventData,
+        webhook::MessageChangedData,
         webhook::FileEventData,
         webhook::UserErasedData,
     );

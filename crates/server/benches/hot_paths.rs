@@ -34,6 +34,8 @@ fn message() -> Message {
         reply_to: None,
         edited: false,
         deleted: false,
+        edited_at: None,
+        rev: 0,
         metadata: Default::default(),
         internal: false,
     }
@@ -112,6 +114,7 @@ fn storage(c: &mut Criterion) {
                                 internal: false,
                                 origin: None,
                                 unread_email: None,
+                                reply_to: None,
                             }
                         })
                         .collect();

@@ -61,6 +61,7 @@ pub async fn post_text(
         unread_email: state.config.email.as_ref().map(|email| UnreadPolicy {
             after: email.unread_after,
         }),
+        reply_to: message.reply_to,
     };
     state.store.append(new).await.map_err(storage_error)
 }

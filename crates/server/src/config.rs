@@ -513,6 +513,10 @@ pub struct LifecycleArgs {
     /// still be rated by its customer (CSAT); `off`: no ratings.
     #[arg(long, env = "SOPORTE_CSAT_WINDOW", default_value = "7d")]
     pub csat_window: String,
+    /// How long after sending it its author may edit a text message (`15m`,
+    /// `1h`); `off`: messages cannot be edited (deleting stays possible).
+    #[arg(long, env = "SOPORTE_EDIT_WINDOW", default_value = "15m")]
+    pub edit_window: String,
 }
 
 impl LifecycleArgs {
@@ -521,6 +525,10 @@ impl LifecycleArgs {
             "SOPORTE_AUTO_CLOSE_AFTER (--auto-close-after)",
             &self.auto_close_after,
         )
+    }
+
+    pub fn edit_window(&self) -> Result<Option<Duration>, ConfigError> {
+        duration_or_off("SOPORTE_EDIT_WINDOW (--edit-window)", &self.edit_window)
     }
 
     pub fn csat(&self) -> Result<CsatPolicy, ConfigError> {
@@ -793,6 +801,8 @@ pub struct Config {
     /// Resolved tickets close this long after; `None`: never.
     pub auto_close_after: Option<Duration>,
     pub csat: CsatPolicy,
+    /// How long its author may edit a message (`None`: no editing).
+    pub edit_window: Option<Duration>,
     /// `None`: no email.
     pub email: Option<EmailSettings>,
     /// What time-dependent rules judge by (tests move it).
@@ -922,6 +932,7 @@ impl Config {
             webhooks,
             auto_close_after: args.lifecycle.auto_close_after()?,
             csat: args.lifecycle.csat()?,
+            edit_window: args.lifecycle.edit_window()?,
             email: args.email.settings()?,
             clock: crate::clock::Clock::system(),
             demo: args.demo,
@@ -977,6 +988,7 @@ impl Config {
             webhooks: WebhookSettings::default(),
             auto_close_after: Some(Duration::from_secs(7 * 86_400)),
             csat: CsatPolicy::default(),
+            edit_window: Some(crate::domain::edits::DEFAULT_EDIT_WINDOW),
             email: None,
             clock: crate::clock::Clock::system(),
             demo: false,
@@ -1071,7 +1083,12 @@ mod tests {
         let args = |auto_close: &str, csat: &str| LifecycleArgs {
             auto_close_after: auto_close.into(),
             csat_window: csat.into(),
+            edit_window: "15m".into(),
         };
+        assert_eq!(
+            args("7d", "7d").edit_window().unwrap(),
+            Some(Duration::from_secs(900))
+        );
         let week = Some(Duration::from_secs(7 * 86_400));
         assert_eq!(args("7d", "7d").auto_close_after().unwrap(), week);
         assert_eq!(args(" off ", "7d").auto_close_after().unwrap(), None);

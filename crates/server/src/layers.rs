@@ -4,16 +4,17 @@
 //!
 //! From the bottom: `domain` (rules, no I/O) → `store`, `auth`, `api_keys`, `clock`, `config`,
 //! `hub`, `bus`, `presence`, `cluster`, `rate`, `slots`, `files`,
-//! `metrics`, `memory` → `state` → the services `chat`, `team`, `uploads` →
+//! `metrics`, `memory` → `state` → the services `chat`, `edits`, `team`, `uploads` →
 //! `edge` (what REST and WebSocket endpoints share) → `http` and `ws`, side
 //! by side → `app`, `demo`.
 
 use std::path::{Path, PathBuf};
 
 /// Modules above the lower layers: what those may never use.
-const UPPER: [&str; 15] = [
+const UPPER: [&str; 16] = [
     "state",
     "chat",
+    "edits",
     "team",
     "uploads",
     "webhooks",

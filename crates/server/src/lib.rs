@@ -45,6 +45,7 @@ pub mod data_rights;
 pub mod demo;
 pub mod domain;
 pub mod edge;
+pub mod edits;
 pub mod email;
 pub mod files;
 pub mod hours;

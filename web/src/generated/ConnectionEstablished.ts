@@ -32,4 +32,14 @@ resync: boolean,
 /**
  * `seq` of the ticket's newest message when the connection opened.
  */
-last_seq: number, limites: Limits, };
+last_seq: number, 
+/**
+ * The ticket's revision of edits and deletions when the connection
+ * opened. Clients resume with `rev=` this value.
+ */
+rev: number, 
+/**
+ * Resuming with `since` and `rev`: the messages at or below `since`
+ * edited or deleted after `rev`, as they now are, in revision order.
+ */
+actualizados?: Array<Message>, limites: Limits, };

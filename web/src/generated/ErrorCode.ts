@@ -3,4 +3,4 @@
 /**
  * Machine-readable reason of an `error` frame (`codigo`).
  */
-export type ErrorCode = "json_invalido" | "tipo_desconocido" | "datos_invalidos" | "mensaje_vacio" | "mensaje_demasiado_largo" | "frame_demasiado_grande" | "limite_de_frecuencia" | "sin_permiso" | "ticket_cerrado" | "archivo_demasiado_grande" | "tipo_no_permitido" | "cuota_excedida" | "espacio_insuficiente" | "no_disponible" | "error_almacenamiento" | "error_interno";
+export type ErrorCode = "json_invalido" | "tipo_desconocido" | "datos_invalidos" | "mensaje_vacio" | "mensaje_demasiado_largo" | "frame_demasiado_grande" | "limite_de_frecuencia" | "sin_permiso" | "ticket_cerrado" | "mensaje_no_encontrado" | "no_es_autor" | "fuera_de_plazo" | "ya_eliminado" | "no_editable" | "archivo_demasiado_grande" | "tipo_no_permitido" | "cuota_excedida" | "espacio_insuficiente" | "no_disponible" | "error_almacenamiento" | "error_interno";

@@ -9,4 +9,8 @@ tipo?: string | null,
 /**
  * The `client_id` of a refused `mensaje`, so the client can mark it failed.
  */
-client_id?: string | null, };
+client_id?: string | null, 
+/**
+ * The message a refused `editar_mensaje` or `eliminar_mensaje` named.
+ */
+mensaje_id?: number, };

@@ -19,4 +19,8 @@ typing_timeout_ms: number,
 /**
  * Messages per second this connection may send (0: unlimited).
  */
-mensajes_por_segundo: number, };
+mensajes_por_segundo: number, 
+/**
+ * How long after sending it an author may edit a message, in ms (0: no editing).
+ */
+edicion_ms: number, };

@@ -15,6 +15,15 @@ export type Message = { id: number,
  */
 client_id: string | null, ticket: number, seq: number, timestamp: Timestamp, autor: Person, contenido: string, tipo: MessageKind, estado: MessageState, archivos: Array<Attachment>, replyTo: number | null, editado: boolean, eliminado: boolean, 
 /**
+ * When it was last edited or deleted.
+ */
+editado_en?: Timestamp, 
+/**
+ * The ticket's revision of its last edit or deletion (0: never
+ * changed). Of two copies of a message, the higher `rev` is the newer.
+ */
+rev?: number, 
+/**
  * What the client sent as `metadata` (a JSON object), returned as given.
  */
 metadata: { [key in string]: JsonValue }, 

@@ -13,4 +13,8 @@ timestamp: string | null,
 /**
  * The client's id for this message: a retry with the same id is stored once.
  */
-client_id: string, metadata: { [key in string]: JsonValue } | null, };
+client_id: string, metadata: { [key in string]: JsonValue } | null, 
+/**
+ * The message of the same ticket this one answers (shown quoted).
+ */
+reply_to?: number, };

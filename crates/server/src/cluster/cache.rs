@@ -203,6 +203,27 @@ impl Store for CachedStore {
         Ok(marked)
     }
 
+    async fn change_message(&self, edit: edits::MessageEdit) -> StoreResult<edits::Edited> {
+        let ticket = edit.ticket;
+        let edited = self.inner.change_message(edit).await?;
+        if edited.changed {
+            self.forget(ticket).await;
+        }
+        Ok(edited)
+    }
+
+    async fn changed_messages(&self, span: Span) -> StoreResult<Vec<Message>> {
+        self.inner.changed_messages(span).await
+    }
+
+    async fn message_versions(
+        &self,
+        ticket: TicketId,
+        message: MessageId,
+    ) -> StoreResult<Option<Vec<soporte_protocol::rest::MessageVersion>>> {
+        self.inner.message_versions(ticket, message).await
+    }
+
     async fn complete_upload(&self, upload: CompleteUpload) -> StoreResult<Uploaded> {
         let uploaded = self.inner.complete_upload(upload).await?;
         self.forget(uploaded.message.ticket).await;

@@ -107,6 +107,7 @@ mod tests {
             metadata: None,
             public_activity: None,
             resolved_at: None,
+            rev: 0,
             csat: None,
         }
     }

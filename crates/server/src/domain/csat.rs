@@ -190,6 +190,7 @@ mod tests {
             metadata: None,
             public_activity: None,
             resolved_at: None,
+            rev: 0,
             csat: None,
         }
     }

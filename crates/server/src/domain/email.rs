@@ -359,6 +359,8 @@ mod tests {
             reply_to: None,
             edited: false,
             deleted: false,
+            edited_at: None,
+            rev: 0,
             metadata: Default::default(),
             internal: false,
         }
@@ -378,6 +380,7 @@ mod tests {
             metadata: None,
             public_activity: None,
             resolved_at: None,
+            rev: 0,
             csat: None,
         }
     }

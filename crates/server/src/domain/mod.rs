@@ -14,6 +14,7 @@
 pub mod access;
 pub mod canned;
 pub mod csat;
+pub mod edits;
 pub mod email;
 pub mod erasure;
 pub mod hours;

@@ -33,6 +33,9 @@ pub enum Refusal {
     /// The disk is below its free-space floor.
     #[error("storage full")]
     StorageFull,
+    /// A change to a message, or a reply to one, that its rules refuse.
+    #[error("message refused: {0:?}")]
+    Message(super::edits::MessageRefusal),
 }
 
 /// What a person reads when the server takes no files for lack of disk.
@@ -70,6 +73,7 @@ impl Refusal {
             Refusal::TooMany(text) => FrameError::new(ErrorCode::RateLimited, text.clone()),
             Refusal::QuotaExceeded(text) => FrameError::new(ErrorCode::QuotaExceeded, text.clone()),
             Refusal::StorageFull => FrameError::new(ErrorCode::InsufficientStorage, STORAGE_FULL),
+            Refusal::Message(refusal) => FrameError::new(refusal.code(), refusal.text()),
         }
     }
 
@@ -84,6 +88,7 @@ impl Refusal {
             | Refusal::TooMany(text)
             | Refusal::QuotaExceeded(text) => text.clone(),
             Refusal::StorageFull => STORAGE_FULL.into(),
+            Refusal::Message(refusal) => refusal.text().into(),
             Refusal::ExternalIdTaken(ticket) => {
                 format!("Ese external_id ya es del ticket {ticket}.")
             }

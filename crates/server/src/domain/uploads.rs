@@ -329,6 +329,8 @@ mod tests {
             reply_to: None,
             edited: false,
             deleted: false,
+            edited_at: None,
+            rev: 0,
             metadata: Default::default(),
             internal,
         };

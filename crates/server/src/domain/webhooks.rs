@@ -14,18 +14,22 @@ pub enum EventType {
     TicketTransferred,
     TicketStateChanged,
     MessageCreated,
+    MessageEdited,
+    MessageDeleted,
     FileUploaded,
     UserErased,
     CsatReceived,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 10] = [
         EventType::TicketCreated,
         EventType::TicketAssigned,
         EventType::TicketTransferred,
         EventType::TicketStateChanged,
         EventType::MessageCreated,
+        EventType::MessageEdited,
+        EventType::MessageDeleted,
         EventType::FileUploaded,
         EventType::UserErased,
         EventType::CsatReceived,
@@ -38,6 +42,8 @@ impl EventType {
             EventType::TicketTransferred => "ticket.transferido",
             EventType::TicketStateChanged => "ticket.estado_cambiado",
             EventType::MessageCreated => "mensaje.creado",
+            EventType::MessageEdited => "mensaje.editado",
+            EventType::MessageDeleted => "mensaje.eliminado",
             EventType::FileUploaded => "archivo.subido",
             EventType::UserErased => "usuario.eliminado",
             EventType::CsatReceived => "csat.recibido",

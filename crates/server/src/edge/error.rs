@@ -2,6 +2,7 @@
 //! the person; internal causes are logged, never sent.
 
 use crate::auth::AuthError;
+use crate::domain::edits::MessageRefusal;
 use crate::domain::Refusal;
 use crate::store::StoreError;
 use axum::http::StatusCode;
@@ -27,6 +28,8 @@ pub enum ApiError {
     TicketExists(TicketId, String),
     /// The store or a dependency cannot serve now; worth retrying.
     Unavailable(String),
+    /// A change to a message refused, with its code.
+    Message(MessageRefusal),
 }
 
 impl ApiError {
@@ -42,6 +45,9 @@ impl ApiError {
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::TicketExists(..) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Message(MessageRefusal::NotFound) => StatusCode::NOT_FOUND,
+            ApiError::Message(MessageRefusal::NotAuthor) => StatusCode::FORBIDDEN,
+            ApiError::Message(_) => StatusCode::CONFLICT,
         }
     }
 
@@ -57,6 +63,7 @@ impl ApiError {
             | ApiError::Gone(d)
             | ApiError::TicketExists(_, d)
             | ApiError::Unavailable(d) => d.clone(),
+            ApiError::Message(refusal) => refusal.text().into(),
         }
     }
 }
@@ -88,6 +95,7 @@ impl From<Refusal> for ApiError {
             Refusal::QuotaExceeded(detail) => {
                 ApiError::BadBody(StatusCode::PAYLOAD_TOO_LARGE, detail)
             }
+            Refusal::Message(refusal) => ApiError::Message(refusal),
             Refusal::StorageFull => ApiError::BadBody(
                 StatusCode::INSUFFICIENT_STORAGE,
                 crate::domain::refusal::STORAGE_FULL.into(),
@@ -105,6 +113,10 @@ impl IntoResponse for ApiError {
                 detail: self.detail(),
                 ticket: match &self {
                     ApiError::TicketExists(ticket, _) => Some(*ticket),
+                    _ => None,
+                },
+                code: match &self {
+                    ApiError::Message(refusal) => Some(refusal.code()),
                     _ => None,
                 },
             }),

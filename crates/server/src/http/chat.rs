@@ -192,6 +192,7 @@ async fn sync(
                 timestamp: m.timestamp,
                 client_id: m.client_id,
                 metadata: m.metadata,
+                reply_to: m.reply_to,
             };
             (
                 client_id,

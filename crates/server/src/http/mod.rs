@@ -7,6 +7,7 @@ pub mod csat;
 pub mod files;
 pub mod hours;
 pub mod me;
+pub mod messages;
 pub mod ops;
 pub mod queue;
 pub mod search;
@@ -24,6 +25,7 @@ pub fn router(max_file_size: u64, with_metrics: bool) -> Router<AppState> {
     Router::new()
         .merge(tickets::router())
         .merge(chat::router())
+        .merge(messages::router())
         .merge(csat::router())
         .merge(transcripts::router())
         .merge(me::router())

@@ -334,6 +334,7 @@ mod tests {
             metadata: None,
             public_activity: None,
             resolved_at: None,
+            rev: 0,
             csat: None,
         }
     }

@@ -43,6 +43,7 @@ pub(super) async fn rate_ticket<S: Store + ?Sized>(
                 internal: true,
                 origin: None,
                 unread_email: None,
+                reply_to: None,
             };
             insert(tx, &note, false, None).await?;
             let ticket = missing(tx.ticket(id).await?)?;

@@ -14,6 +14,7 @@
 
 pub mod columns;
 pub mod csat;
+pub mod edits;
 pub mod email;
 pub mod erasure;
 pub mod postgres;
@@ -80,6 +81,8 @@ pub struct NewMessage {
     pub origin: Option<OriginTag>,
     /// A reply to email the customer about if they have not read it by then.
     pub unread_email: Option<crate::domain::email::UnreadPolicy>,
+    /// The earlier message of the ticket this one answers.
+    pub reply_to: Option<MessageId>,
 }
 
 #[derive(Debug, Clone)]
@@ -522,6 +525,16 @@ pub trait Store: Send + Sync + 'static {
     async fn find_sent(&self, sent: Sent<'_>) -> StoreResult<Option<Message>>;
     async fn recent_messages(&self, newest: Newest) -> StoreResult<Vec<Message>>;
     async fn messages_between(&self, span: Span) -> StoreResult<Vec<Message>>;
+    /// Messages with `seq <= span.up_to` changed after revision `span.after`
+    /// (edited or deleted), in revision order, at most `span.limit`.
+    async fn changed_messages(&self, span: Span) -> StoreResult<Vec<Message>>;
+    /// A message's earlier texts, oldest first; `None` when the ticket has
+    /// no such message.
+    async fn message_versions(
+        &self,
+        ticket: TicketId,
+        message: MessageId,
+    ) -> StoreResult<Option<Vec<rest::MessageVersion>>>;
     /// Internal notes of `ticket` with `seq <= top`.
     async fn notes_up_to(&self, ticket: TicketId, top: Seq) -> StoreResult<i64>;
     /// The page counted in messages customers see, walking back from `top`
@@ -669,6 +682,10 @@ pub trait Store: Send + Sync + 'static {
     /// (a new `ARCHIVO` message, or the uploader's recent one).
     async fn complete_upload(&self, upload: CompleteUpload) -> StoreResult<Uploaded> {
         writes::complete_upload(self, upload).await
+    }
+    /// Edits or deletes a message, if `domain::edits` allows it.
+    async fn change_message(&self, edit: edits::MessageEdit) -> StoreResult<edits::Edited> {
+        edits::change_message(self, edit).await
     }
     /// Forgets upload grants that expired before `before`; returns how many.
     async fn purge_upload_grants(&self, before: Timestamp) -> StoreResult<usize> {

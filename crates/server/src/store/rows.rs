@@ -50,7 +50,7 @@ impl SqlRow for tokio_postgres::Row {
 
 pub const MESSAGE_COLUMNS: &str =
     "id, client_id, ticket_id, seq, creado, autor_id, autor_nombre, autor_tipo, \
-     autor_avatar, contenido, tipo, estado, reply_to, metadata, interno, eliminado";
+     autor_avatar, contenido, tipo, estado, reply_to, metadata, interno, eliminado, rev, editado_en";
 
 /// [`MESSAGE_COLUMNS`] of the table named `alias` in a join.
 pub fn message_columns_of(alias: &str) -> String {
@@ -68,6 +68,8 @@ pub fn message<R: SqlRow>(row: &R) -> Result<Message, R::Error> {
 /// The message whose [`MESSAGE_COLUMNS`] start at column `at`.
 pub fn message_at<R: SqlRow>(row: &R, at: usize) -> Result<Message, R::Error> {
     let metadata: Option<JsonObject> = row.col(at + 13)?;
+    let deleted: bool = row.col(at + 15)?;
+    let rev = row.col::<i64>(at + 16)? as u64;
     Ok(Message {
         id: row.col(at)?,
         client_id: row.col(at + 1)?,
@@ -85,8 +87,11 @@ pub fn message_at<R: SqlRow>(row: &R, at: usize) -> Result<Message, R::Error> {
         state: row.col::<Stored<MessageState>>(at + 11)?.0,
         attachments: Vec::new(),
         reply_to: row.col(at + 12)?,
-        edited: false,
-        deleted: row.col(at + 15)?,
+        // Deleted after an edit, it reads as deleted only.
+        edited: rev > 0 && !deleted,
+        deleted,
+        edited_at: row.at_opt(at + 17)?,
+        rev,
         metadata: metadata.unwrap_or_default().0,
         internal: row.col(at + 14)?,
     })
@@ -95,7 +100,7 @@ pub fn message_at<R: SqlRow>(row: &R, at: usize) -> Result<Message, R::Error> {
 pub const TICKET_COLUMNS: &str = "t.id, t.asunto, t.estado, t.creado, t.actualizado, t.last_seq, \
      c.id, c.nombre, c.avatar, a.id, a.nombre, a.rol, a.avatar, t.external_id, t.metadata, \
      t.publico_actualizado, t.publico_seq, t.resuelto_at, t.csat_puntuacion, t.csat_comentario, \
-     t.csat_creado";
+     t.csat_creado, t.rev";
 
 /// The activity a viewer's ticket lists are ordered by: customers do not
 /// see when internal notes were written (see `Ticket::seen_by_customer`).
@@ -147,6 +152,7 @@ pub fn ticket<R: SqlRow>(row: &R) -> Result<Ticket, R::Error> {
         public_activity: Some((row.at(15)?, row.col(16)?)),
         resolved_at: row.at_opt(17)?,
         csat: rating(row, 18)?,
+        rev: row.col::<i64>(21)? as u64,
     })
 }
 
@@ -576,5 +582,25 @@ pub fn erasure<R: SqlRow>(row: &R) -> Result<soporte_protocol::rest::ErasureReco
         at: row.at(1)?,
         messages: row.col::<i64>(2)?.max(0) as u64,
         files: row.col::<i64>(3)?.max(0) as u64,
+    })
+}
+
+/// A row of `edits::VERSIONS_SQL`.
+pub fn message_version<R: SqlRow>(
+    row: &R,
+) -> Result<soporte_protocol::rest::MessageVersion, R::Error> {
+    let change: String = row.col(2)?;
+    Ok(soporte_protocol::rest::MessageVersion {
+        rev: row.col::<i64>(0)? as u64,
+        content: row.col(1)?,
+        // The column's CHECK holds one of the two.
+        change: MessageChange::parse(&change).unwrap_or(MessageChange::Edited),
+        at: row.at(3)?,
+        by: Person {
+            id: row.col(4)?,
+            name: row.col(5)?,
+            kind: AuthorKind::from(row.col::<Stored<Role>>(6)?.0),
+            avatar: row.col(7)?,
+        },
     })
 }

@@ -83,6 +83,13 @@ pub trait WriteTx {
     /// Gives the message its ticket's next `seq` and stores it; `None`: no such ticket.
     async fn insert_message(&mut self, row: &MessageRow<'_>) -> StoreResult<Option<Inserted>>;
     async fn message(&mut self, ticket: TicketId, id: MessageId) -> StoreResult<Option<Message>>;
+    /// Puts each message's files in its `attachments`.
+    async fn fill_attachments(&mut self, messages: &mut [Message]) -> StoreResult<()>;
+    /// Takes the ticket's next revision and writes the change with it (the
+    /// message's new text, its earlier one as a version); returns the revision.
+    async fn change_message(&mut self, row: &super::edits::ChangeRow<'_>) -> StoreResult<u64>;
+    /// Deletes a message's files, their storage queued for removal; how many.
+    async fn remove_attachments(&mut self, message: MessageId, at: Timestamp) -> StoreResult<u64>;
     /// The `seq` of each of the receipt's ids that is a message of its
     /// ticket the reader may see.
     async fn visible_seqs(&mut self, receipt: &Receipt<'_>)
@@ -289,6 +296,7 @@ pub struct MessageRow<'a> {
     pub at: Timestamp,
     /// Staff's first answer the customer sees: the ticket records when.
     pub first_answer: bool,
+    pub reply_to: Option<MessageId>,
 }
 
 /// What inserting a message gave it.
@@ -660,6 +668,7 @@ pub(super) async fn apply(tx: &mut dyn WriteTx, ticket: TicketId, plan: Plan) ->
             internal: false,
             origin: None,
             unread_email: None,
+            reply_to: None,
         };
         let change = ChangeNote {
             change: record.change,
@@ -699,6 +708,7 @@ pub(super) async fn insert(
         internal: new.internal,
         at,
         first_answer,
+        reply_to: new.reply_to,
     };
     let inserted = missing(tx.insert_message(&row).await?)?;
     let message = Message {
@@ -712,9 +722,11 @@ pub(super) async fn insert(
         kind: new.kind,
         state: MessageState::Delivered,
         attachments: Vec::new(),
-        reply_to: None,
+        reply_to: new.reply_to,
         edited: false,
         deleted: false,
+        edited_at: None,
+        rev: 0,
         metadata: new.metadata.clone(),
         internal: new.internal,
     };
@@ -776,6 +788,11 @@ async fn append_in(tx: &mut dyn WriteTx, new: NewMessage) -> StoreResult<Appende
         });
     }
     let plan = messages::append(context.state, new.author.kind, new.internal)?;
+    if let Some(target) = new.reply_to {
+        let target = tx.message(new.ticket, target).await?;
+        let staff = matches!(new.author.kind, AuthorKind::Agent | AuthorKind::Supervisor);
+        crate::domain::edits::check_reply(target.as_ref(), staff, new.internal)?;
+    }
     if let Some(reopen) = plan.reopen {
         apply(tx, new.ticket, reopen).await?;
     }
@@ -925,6 +942,7 @@ async fn complete_upload_in(tx: &mut dyn WriteTx, upload: CompleteUpload) -> Sto
                 internal: false,
                 origin: None,
                 unread_email: None,
+                reply_to: None,
             };
             insert(tx, &new, false, None).await?
         }

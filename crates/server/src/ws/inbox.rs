@@ -235,12 +235,14 @@ fn reply(text: &str) -> WsMessage {
             detail: "La bandeja solo acepta heartbeat; escribe en el socket del ticket.".into(),
             frame_type: Some(other.tipo().into()),
             client_id: None,
+            message_id: None,
         }),
         Err(error) => ServerFrame::Error(ErrorFrame {
             code: error.code,
             detail: error.detail,
             frame_type: None,
             client_id: None,
+            message_id: None,
         }),
     };
     WsMessage::Text(frame.encode().into())

@@ -68,6 +68,9 @@ pub struct ConnectParams {
     /// The id of the message at `since`, as the client has it.
     #[serde(default)]
     since_id: Option<String>,
+    /// The ticket's revision of edits the client's copy reflects.
+    #[serde(default)]
+    rev: Option<String>,
 }
 
 /// Where a client asks to resume from.
@@ -76,6 +79,8 @@ pub struct Resume {
     pub since: Option<soporte_protocol::Seq>,
     pub epoch: Option<String>,
     pub since_id: Option<soporte_protocol::MessageId>,
+    /// Messages at or below `since` changed after this revision are sent.
+    pub rev: Option<u64>,
 }
 
 /// The ticket socket and the agents' inbox socket.
@@ -315,10 +320,17 @@ async fn admit(
                 .map_err(|_| ApiError::BadRequest("since_id debe ser un número entero.".into()))?,
         ),
     };
+    let rev = match params.rev.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(text.parse::<u64>().map_err(|_| {
+            ApiError::BadRequest("rev debe ser un número entero no negativo.".into())
+        })?),
+    };
     let resume = Resume {
         since,
         epoch: params.epoch.clone().filter(|e| !e.is_empty()),
         since_id,
+        rev,
     };
     let ticket_id: i64 = ticket.parse().map_err(|_| ApiError::NotFound)?;
     let mut ticket = state

@@ -54,6 +54,8 @@ const CATCH_UP_PAGE_BYTES: usize = 64 * 1024;
 /// Messages in a catch-up page, at most; the first page is small until the
 /// messages' sizes are known.
 const CATCH_UP_PAGE: usize = 500;
+/// Changed messages a resuming greeting holds at most; past it, a resync.
+const CHANGES_IN_HELLO: usize = 500;
 const FIRST_CATCH_UP_PAGE: usize = 4;
 /// Consecutive refusals by the rate limit before the connection is closed.
 const MAX_RATE_STRIKES: u32 = 20;
@@ -228,10 +230,17 @@ impl Session {
             .await
             .map_err(internal)?
             .ok_or(End::Close(CloseReason::TICKET_GONE))?;
-        let resync = match resume.since {
+        let mut resync = match resume.since {
             None => false,
             Some(since) => !cursor_matches(&store, &resume, since, &ticket).await?,
         };
+        let mut updated = Vec::new();
+        if !resync {
+            match changes_since(&store, ticket.id, &resume, staff).await? {
+                Some(changed) => updated = changed,
+                None => resync = true,
+            }
+        }
         let since = if resync { None } else { resume.since };
         // Nor the activity of notes in the ticket they are shown.
         let ticket = if staff {
@@ -275,11 +284,18 @@ impl Session {
             epoch: store.epoch().to_string(),
             resync,
             last_seq: ticket.last_seq.max(self.sent_seq),
+            rev: ticket.rev,
+            updated,
             limits: Limits {
                 max_message: self.state.config.max_message_length,
                 heartbeat_ms: self.state.config.heartbeat_interval.as_millis() as u64,
                 typing_timeout_ms: self.state.config.typing_timeout.as_millis() as u64,
                 messages_per_second: self.state.config.msg_rate,
+                edit_window_ms: self
+                    .state
+                    .config
+                    .edit_window
+                    .map_or(0, |w| w.as_millis() as u64),
             },
             recent_history: history,
             ticket,
@@ -312,6 +328,29 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// Resuming with `since` and `rev`: the messages the client holds (`seq <=
+/// since`) edited or deleted after `rev`. They go in the greeting itself, so
+/// a client that has the greeting has them and may resume from its `rev`;
+/// `None` when there are more than fit (the client then starts over, as on
+/// `resync`).
+async fn changes_since(
+    store: &crate::store::DynStore,
+    ticket: TicketId,
+    resume: &super::Resume,
+    staff: bool,
+) -> Result<Option<Vec<Message>>, End> {
+    let (Some(since), Some(rev)) = (resume.since, resume.rev) else {
+        return Ok(Some(Vec::new()));
+    };
+    let span = Span::new(ticket, rev as Seq, since, CHANGES_IN_HELLO + 1, staff);
+    let changed = store.changed_messages(span).await.map_err(internal)?;
+    let bytes: usize = changed.iter().map(|m| m.content.len()).sum();
+    if changed.len() > CHANGES_IN_HELLO || bytes > HISTORY_IN_HELLO_BYTES {
+        return Ok(None);
+    }
+    Ok(Some(changed))
 }
 
 /// How many messages the next catch-up page may hold, given the largest
@@ -629,6 +668,15 @@ impl Session {
                 )
                 .await
             }
+            ClientFrame::EditMessage(edit) => {
+                let (id, text) = (edit.message_id, edit.text);
+                self.change_message(id, MessageChange::Edited, text).await
+            }
+            ClientFrame::DeleteMessage(delete) => {
+                let id = delete.message_id;
+                self.change_message(id, MessageChange::Deleted, String::new())
+                    .await
+            }
             ClientFrame::FileUploadRequest(request) => {
                 if !self.messages.try_take()
                     || !self
@@ -700,6 +748,38 @@ impl Session {
             (client_id, result)
         }));
         Ok(())
+    }
+
+    /// An edit or a deletion: the room (this connection too) is told of it
+    /// as `mensaje_actualizado`; a refusal comes back as `error`.
+    async fn change_message(
+        &mut self,
+        id: MessageId,
+        change: MessageChange,
+        text: String,
+    ) -> Result<(), End> {
+        let Some(ticket) = self.state.hub.ticket(self.ticket) else {
+            return Err(not_in_room());
+        };
+        let user = self.identity.user.clone();
+        let outcome = crate::edits::change(&self.state, &user, ticket, id, change, text).await;
+        let error = match outcome {
+            Ok(_) => return Ok(()),
+            Err(crate::edits::ChangeError::Frame(error)) => error,
+            Err(crate::edits::ChangeError::Store(error)) => chat::storage_error(error),
+        };
+        let tipo = match change {
+            MessageChange::Edited => "editar_mensaje",
+            MessageChange::Deleted => "eliminar_mensaje",
+        };
+        self.refuse_frame(ErrorFrame {
+            code: error.code,
+            detail: error.detail,
+            frame_type: Some(tipo.into()),
+            client_id: None,
+            message_id: Some(id),
+        })
+        .await
     }
 
     /// Answers a committed (or failed) message of this connection, in the
@@ -810,16 +890,21 @@ impl Session {
         client_id: Option<String>,
         error: FrameError,
     ) -> Result<(), End> {
-        // The wire name, as the frame carries it.
-        let codigo = serde_json::to_value(error.code).unwrap_or_default();
-        crate::metrics::FRAMES_REFUSED.add(&[codigo.as_str().unwrap_or("other")]);
-        let frame = ServerFrame::Error(ErrorFrame {
+        self.refuse_frame(ErrorFrame {
             code: error.code,
             detail: error.detail,
             frame_type: tipo.map(str::to_string),
             client_id,
-        });
-        self.send_text(frame.encode()).await
+            message_id: None,
+        })
+        .await
+    }
+
+    async fn refuse_frame(&mut self, frame: ErrorFrame) -> Result<(), End> {
+        // The wire name, as the frame carries it.
+        let codigo = serde_json::to_value(frame.code).unwrap_or_default();
+        crate::metrics::FRAMES_REFUSED.add(&[codigo.as_str().unwrap_or("other")]);
+        self.send_text(ServerFrame::Error(frame).encode()).await
     }
 
     async fn send_text(&mut self, text: String) -> Result<(), End> {

@@ -7,6 +7,7 @@ mod cluster;
 mod csat;
 mod data_rights;
 mod durability;
+mod edits;
 mod email;
 mod faults;
 mod files;

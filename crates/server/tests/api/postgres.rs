@@ -70,6 +70,7 @@ fn message(ticket: TicketId, author: UserId, client_id: &str) -> NewMessage {
         internal: false,
         origin: None,
         unread_email: None,
+        reply_to: None,
     }
 }
 
@@ -846,6 +847,7 @@ fn said(
         internal,
         origin: Some(7),
         unread_email: None,
+        reply_to: None,
     }
 }
 

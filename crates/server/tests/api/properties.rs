@@ -75,6 +75,7 @@ proptest! {
                                 internal: false,
                                 origin: None,
                                 unread_email: None,
+                                reply_to: None,
                             })
                             .await
                             .unwrap();

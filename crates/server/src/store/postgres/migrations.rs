@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("migrations/0012_email_outbox.sql")),
     (13, include_str!("migrations/0013_transcripts.sql")),
     (14, include_str!("migrations/0014_search.sql")),
+    (15, include_str!("migrations/0015_message_changes.sql")),
 ];
 
 /// How many migrations this build knows.

@@ -338,6 +338,22 @@ impl Store for PostgresStore {
         })
     }
 
+    async fn changed_messages(&self, span: Span) -> StoreResult<Vec<Message>> {
+        read!(self, |c| {
+            let mut messages = reads::changed_messages(&c, span).await?;
+            reads::fill_attachments(&c, &mut messages, &self.url_base).await?;
+            Ok(messages)
+        })
+    }
+
+    async fn message_versions(
+        &self,
+        ticket: TicketId,
+        message: MessageId,
+    ) -> StoreResult<Option<Vec<rest::MessageVersion>>> {
+        read!(self, |c| reads::message_versions(&c, ticket, message).await)
+    }
+
     async fn notes_up_to(&self, ticket: TicketId, top: Seq) -> StoreResult<i64> {
         read!(self, |c| reads::notes_up_to(&c, ticket, top).await)
     }

@@ -5,6 +5,7 @@
 
 use crate::domain::webhooks::Subscription;
 use crate::domain::{stats, User};
+use crate::store::edits;
 use crate::store::rows::{self, *};
 use crate::store::*;
 use deadpool_postgres::GenericClient;
@@ -107,6 +108,31 @@ pub async fn messages_between<C: GenericClient>(c: &C, span: Span) -> Result<Vec
     let limit = span.limit as i64;
     let found = query(c, &sql, &[&span.ticket, &span.after, &span.up_to, &limit]).await?;
     all(&found, rows::message)
+}
+
+/// See `Store::changed_messages`.
+pub async fn changed_messages<C: GenericClient>(c: &C, span: Span) -> Result<Vec<Message>, Error> {
+    let sql = dollars(&edits::changed_sql(
+        MESSAGE_COLUMNS,
+        notes_filter(span.sees_internal),
+    ));
+    let limit = span.limit as i64;
+    let found = query(c, &sql, &[&span.ticket, &span.up_to, &(span.after), &limit]).await?;
+    all(&found, rows::message)
+}
+
+/// See `Store::message_versions`.
+pub async fn message_versions<C: GenericClient>(
+    c: &C,
+    ticket: TicketId,
+    message: MessageId,
+) -> Result<Option<Vec<rest::MessageVersion>>, Error> {
+    let sql = "SELECT 1 FROM messages WHERE id = $1 AND ticket_id = $2";
+    if query_opt(c, sql, &[&message, &ticket]).await?.is_none() {
+        return Ok(None);
+    }
+    let found = query(c, &dollars(edits::VERSIONS_SQL), &[&message, &ticket]).await?;
+    all(&found, rows::message_version).map(Some)
 }
 
 /// The newest `limit` visible messages, oldest first.

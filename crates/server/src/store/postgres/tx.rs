@@ -63,6 +63,24 @@ impl PgTx<'_> {
     }
 }
 
+/// Deletes the attachments of the messages `messages` names (ids, or a
+/// subquery, on `$1`), their files and thumbnails queued for removal at
+/// `$2`; answers how many files.
+fn remove_files_sql(messages: &str) -> String {
+    format!(
+        "WITH gone AS (
+             DELETE FROM attachments WHERE mensaje_id IN ({messages})
+             RETURNING storage_key, thumbnail_key
+         ), queued AS (
+             INSERT INTO file_deletions (storage_key, creado)
+             SELECT storage_key, $2::bigint FROM gone
+             UNION ALL SELECT thumbnail_key, $2::bigint FROM gone WHERE thumbnail_key IS NOT NULL
+             ON CONFLICT DO NOTHING
+         )
+         SELECT COUNT(*) FROM gone"
+    )
+}
+
 #[async_trait(?Send)]
 impl WriteTx for PgTx<'_> {
     fn url_base(&self) -> &str {
@@ -266,9 +284,9 @@ impl WriteTx for PgTx<'_> {
                  ON CONFLICT DO NOTHING
              )
              INSERT INTO messages (ticket_id, seq, client_id, autor_id, autor_nombre, autor_tipo, autor_avatar,
-                                   contenido, tipo, metadata, interno, creado)
+                                   contenido, tipo, metadata, interno, creado, reply_to)
              SELECT $1::bigint, t.last_seq, $2::text, $3::bigint, $4::text, $5::text, $6::text,
-                    $7::text, $8::text, $9::text, $10::boolean, $11::bigint FROM t
+                    $7::text, $8::text, $9::text, $10::boolean, $11::bigint, $13::bigint FROM t
              RETURNING id, seq, (SELECT agente_id FROM t), (SELECT external_id FROM t)",
             &[
                 &row.ticket,
@@ -283,6 +301,7 @@ impl WriteTx for PgTx<'_> {
                 &row.internal,
                 &row.at.millis(),
                 &row.first_answer,
+                &row.reply_to,
             ],
         )
         .await
@@ -308,6 +327,50 @@ impl WriteTx for PgTx<'_> {
             .await
             .and_then(|row| row.map(|row| rows::message(&row)).transpose());
         self.db(found)
+    }
+
+    async fn fill_attachments(&mut self, messages: &mut [Message]) -> R<()> {
+        let filled = reads::fill_attachments(self.tx, messages, self.url_base).await;
+        self.db(filled)
+    }
+
+    async fn change_message(&mut self, row: &edits::ChangeRow<'_>) -> R<u64> {
+        let sql = format!("{} RETURNING rev", reads::dollars(edits::NEXT_REV_SQL));
+        let rev = query_one(self.tx, &sql, &[&row.ticket])
+            .await
+            .and_then(|r| r.try_get::<_, i64>(0));
+        let rev = self.db(rev)?;
+        let deleted = row.change == MessageChange::Deleted;
+        let at = row.at.millis();
+        let changed = execute(
+            self.tx,
+            &reads::dollars(edits::CHANGE_SQL),
+            &[&row.message, &row.content, &deleted, &rev, &at],
+        )
+        .await;
+        self.db(changed)?;
+        let kept = execute(
+            self.tx,
+            &reads::dollars(edits::VERSION_SQL),
+            &[
+                &row.message,
+                &rev,
+                &row.previous,
+                &row.change.as_str(),
+                &row.by,
+                &at,
+            ],
+        )
+        .await;
+        self.db(kept)?;
+        Ok(rev as u64)
+    }
+
+    async fn remove_attachments(&mut self, message: MessageId, at: Timestamp) -> R<u64> {
+        let count = query_one(self.tx, &remove_files_sql("$1"), &[&message, &at.millis()])
+            .await
+            .and_then(|r| r.try_get::<_, i64>(0));
+        Ok(self.db(count)?.max(0) as u64)
     }
 
     async fn visible_seqs(&mut self, receipt: &Receipt<'_>) -> R<HashMap<MessageId, Seq>> {
@@ -719,21 +782,14 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn erase_files(&mut self, user: UserId, at: Timestamp) -> R<u64> {
-        let sql = format!(
-            "WITH gone AS (
-                 DELETE FROM attachments WHERE mensaje_id IN (SELECT id FROM messages WHERE {BY_AUTHOR})
-                 RETURNING storage_key, thumbnail_key
-             ), queued AS (
-                 INSERT INTO file_deletions (storage_key, creado)
-                 SELECT storage_key, $2::bigint FROM gone
-                 UNION ALL SELECT thumbnail_key, $2::bigint FROM gone WHERE thumbnail_key IS NOT NULL
-                 ON CONFLICT DO NOTHING
-             )
-             SELECT COUNT(*) FROM gone"
-        );
-        let count = query_one(self.tx, &sql, &[&user, &at.millis()])
-            .await
-            .and_then(|r| r.try_get::<_, i64>(0));
+        let messages = format!("SELECT id FROM messages WHERE {BY_AUTHOR}");
+        let count = query_one(
+            self.tx,
+            &remove_files_sql(&messages),
+            &[&user, &at.millis()],
+        )
+        .await
+        .and_then(|r| r.try_get::<_, i64>(0));
         Ok(self.db(count)?.max(0) as u64)
     }
 
@@ -742,6 +798,12 @@ impl WriteTx for PgTx<'_> {
         user: UserId,
         replacement: &Replacement<'_>,
     ) -> R<Vec<TicketId>> {
+        // Their earlier texts, kept for audit, go with them.
+        let sql = format!(
+            "DELETE FROM message_versions WHERE mensaje_id IN (SELECT id FROM messages WHERE {BY_AUTHOR})"
+        );
+        let versions = execute(self.tx, &sql, &[&user]).await;
+        self.db(versions)?;
         let sql = format!(
             "UPDATE messages SET contenido = $2, metadata = NULL, autor_nombre = $3,
                  autor_avatar = NULL, eliminado = TRUE

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("migrations/0014_email_outbox.sql")),
     (15, include_str!("migrations/0015_transcripts.sql")),
     (16, include_str!("migrations/0016_search.sql")),
+    (17, include_str!("migrations/0017_message_changes.sql")),
 ];
 
 /// Applies what is missing; returns how many were applied.

@@ -290,6 +290,20 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn changed_messages(&self, span: Span) -> StoreResult<Vec<Message>> {
+        self.read_messages(move |conn| reads::changed_messages(conn, span))
+            .await
+    }
+
+    async fn message_versions(
+        &self,
+        ticket: TicketId,
+        message: MessageId,
+    ) -> StoreResult<Option<Vec<rest::MessageVersion>>> {
+        self.read(move |conn| reads::message_versions(conn, ticket, message))
+            .await
+    }
+
     async fn notes_up_to(&self, ticket: TicketId, top: Seq) -> StoreResult<i64> {
         self.read(move |conn| reads::notes_up_to(conn, ticket, top))
             .await
@@ -648,6 +662,7 @@ mod tests {
                         internal: false,
                         origin: None,
                         unread_email: None,
+                        reply_to: None,
                     })
                 })
                 .collect();

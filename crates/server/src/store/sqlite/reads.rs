@@ -4,6 +4,7 @@
 
 use crate::domain::webhooks::Subscription;
 use crate::domain::{stats, User};
+use crate::store::edits;
 use crate::store::rows::{self, *};
 use crate::store::*;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -48,6 +49,33 @@ pub fn messages_between(conn: &Connection, span: Span) -> rusqlite::Result<Vec<M
     let values = params![span.ticket, span.after, span.up_to, span.limit as i64];
     let found = stmt.query_map(values, |row| rows::message(row))?;
     found.collect()
+}
+
+/// See `Store::changed_messages`.
+pub fn changed_messages(conn: &Connection, span: Span) -> rusqlite::Result<Vec<Message>> {
+    let sql = edits::changed_sql(MESSAGE_COLUMNS, notes_filter(span.sees_internal));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let values = params![span.ticket, span.up_to, span.after, span.limit as i64];
+    let found = stmt.query_map(values, |row| rows::message(row))?;
+    found.collect()
+}
+
+/// See `Store::message_versions`.
+pub fn message_versions(
+    conn: &Connection,
+    ticket: TicketId,
+    message: MessageId,
+) -> rusqlite::Result<Option<Vec<rest::MessageVersion>>> {
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM messages WHERE id = ?1 AND ticket_id = ?2")?
+        .query_row(params![message, ticket], |_| Ok(()))
+        .optional()?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let mut stmt = conn.prepare_cached(edits::VERSIONS_SQL)?;
+    let found = stmt.query_map(params![message, ticket], |row| rows::message_version(row))?;
+    found.collect::<rusqlite::Result<Vec<_>>>().map(Some)
 }
 
 /// The newest `limit` visible messages, oldest first.

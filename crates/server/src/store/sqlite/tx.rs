@@ -133,6 +133,35 @@ fn one<T>(result: rusqlite::Result<T>) -> R<T> {
     result.map_err(unavailable)
 }
 
+/// Deletes the attachments of the messages `messages` names (ids, or a
+/// subquery, on `?1` = `value`), their files and thumbnails queued for
+/// removal after the commit; how many files.
+fn remove_files_of(conn: &Connection, messages: &str, value: i64, at: Timestamp) -> R<u64> {
+    let sql = format!(
+        "SELECT storage_key, thumbnail_key FROM attachments WHERE mensaje_id IN ({messages})"
+    );
+    let files = one(conn.prepare_cached(&sql).and_then(|mut s| {
+        s.query_map([value], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()
+    }))?;
+    let sql = "INSERT OR IGNORE INTO file_deletions (storage_key, creado) VALUES (?1, ?2)";
+    for key in files
+        .iter()
+        .flat_map(|(file, thumb)| std::iter::once(file).chain(thumb))
+    {
+        one(conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params![key, at.millis()])))?;
+    }
+    let sql = format!("DELETE FROM attachments WHERE mensaje_id IN ({messages})");
+    one(conn
+        .prepare_cached(&sql)
+        .and_then(|mut s| s.execute([value])))?;
+    Ok(files.len() as u64)
+}
+
 #[async_trait(?Send)]
 impl WriteTx for SqliteTx<'_> {
     fn url_base(&self) -> &str {
@@ -341,8 +370,8 @@ impl WriteTx for SqliteTx<'_> {
             s.query_row([row.ticket], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         }))?;
         let sql = "INSERT INTO messages (ticket_id, seq, client_id, autor_id, autor_nombre, autor_tipo, autor_avatar,
-                                   contenido, tipo, metadata, interno, creado)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+                                   contenido, tipo, metadata, interno, creado, reply_to)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
         let values = params![
             row.ticket,
             seq,
@@ -356,6 +385,7 @@ impl WriteTx for SqliteTx<'_> {
             row.metadata,
             row.internal,
             at,
+            row.reply_to,
         ];
         one(conn.prepare_cached(sql).and_then(|mut s| s.execute(values)))?;
         let id = conn.last_insert_rowid();
@@ -388,6 +418,42 @@ impl WriteTx for SqliteTx<'_> {
             s.query_row(params![id, ticket], |row| rows::message(row))
                 .optional()
         }))
+    }
+
+    async fn fill_attachments(&mut self, messages: &mut [Message]) -> R<()> {
+        one(reads::fill_attachments(self.conn, messages, self.url_base))
+    }
+
+    async fn change_message(&mut self, row: &edits::ChangeRow<'_>) -> R<u64> {
+        let conn = self.conn;
+        one(conn
+            .prepare_cached(edits::NEXT_REV_SQL)
+            .and_then(|mut s| s.execute([row.ticket])))?;
+        let rev: i64 = one(conn
+            .prepare_cached(edits::REV_SQL)
+            .and_then(|mut s| s.query_row([row.ticket], |r| r.get(0))))?;
+        let deleted = row.change == MessageChange::Deleted;
+        let at = row.at.millis();
+        let values = params![row.message, row.content, deleted, rev, at];
+        one(conn
+            .prepare_cached(edits::CHANGE_SQL)
+            .and_then(|mut s| s.execute(values)))?;
+        let values = params![
+            row.message,
+            rev,
+            row.previous,
+            row.change.as_str(),
+            row.by,
+            at
+        ];
+        one(conn
+            .prepare_cached(edits::VERSION_SQL)
+            .and_then(|mut s| s.execute(values)))?;
+        Ok(rev as u64)
+    }
+
+    async fn remove_attachments(&mut self, message: MessageId, at: Timestamp) -> R<u64> {
+        remove_files_of(self.conn, "?1", message, at)
     }
 
     async fn visible_seqs(&mut self, receipt: &Receipt<'_>) -> R<HashMap<MessageId, Seq>> {
@@ -806,33 +872,8 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     async fn erase_files(&mut self, user: UserId, at: Timestamp) -> R<u64> {
-        let sql = format!(
-            "SELECT a.storage_key, a.thumbnail_key FROM attachments a
-             WHERE a.mensaje_id IN (SELECT id FROM messages WHERE {BY_AUTHOR})"
-        );
-        let files = one(self.conn.prepare_cached(&sql).and_then(|mut s| {
-            s.query_map([user], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()
-        }))?;
-        let sql = "INSERT OR IGNORE INTO file_deletions (storage_key, creado) VALUES (?1, ?2)";
-        for key in files
-            .iter()
-            .flat_map(|(file, thumb)| std::iter::once(file).chain(thumb))
-        {
-            one(self
-                .conn
-                .prepare_cached(sql)
-                .and_then(|mut s| s.execute(params![key, at.millis()])))?;
-        }
-        let sql =
-            format!("DELETE FROM attachments WHERE mensaje_id IN (SELECT id FROM messages WHERE {BY_AUTHOR})");
-        one(self
-            .conn
-            .prepare_cached(&sql)
-            .and_then(|mut s| s.execute([user])))?;
-        Ok(files.len() as u64)
+        let messages = format!("SELECT id FROM messages WHERE {BY_AUTHOR}");
+        remove_files_of(self.conn, &messages, user, at)
     }
 
     async fn erase_messages(
@@ -840,6 +881,14 @@ impl WriteTx for SqliteTx<'_> {
         user: UserId,
         replacement: &Replacement<'_>,
     ) -> R<Vec<TicketId>> {
+        // Their earlier texts, kept for audit, go with them.
+        let sql = format!(
+            "DELETE FROM message_versions WHERE mensaje_id IN (SELECT id FROM messages WHERE {BY_AUTHOR})"
+        );
+        one(self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.execute([user])))?;
         let sql = format!(
             "UPDATE messages SET contenido = ?2, metadata = NULL, autor_nombre = ?3,
                  autor_avatar = NULL, eliminado = 1

@@ -1,0 +1,19 @@
+-- Edits and deletions (domain::edits). A change never moves a message: the
+-- ticket counts changes in `rev`, each message keeps the revision of its
+-- last change, and the text it had before stays in message_versions, where
+-- supervisors audit it.
+ALTER TABLE tickets ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN editado_en INTEGER;
+-- A resuming client asks for the messages changed after its revision.
+CREATE INDEX messages_changed ON messages (ticket_id, rev) WHERE rev > 0;
+CREATE TABLE message_versions (
+    id         INTEGER PRIMARY KEY,
+    mensaje_id INTEGER NOT NULL REFERENCES messages(id),
+    rev        INTEGER NOT NULL,
+    contenido  TEXT NOT NULL,
+    cambio     TEXT NOT NULL CHECK (cambio IN ('editado', 'eliminado')),
+    por_id     INTEGER NOT NULL REFERENCES users(id),
+    creado     INTEGER NOT NULL
+);
+CREATE INDEX message_versions_of ON message_versions (mensaje_id, rev);
