@@ -208,6 +208,66 @@ describe('Soporte in the browser', { concurrency: false }, () => {
     await agent.screenshot({ path: resolve(SHOTS, 'agente.png') });
   });
 
+  test('an edit, a deletion and a reply show on the customer page live and after a reload', async () => {
+    const box = customer.getByRole('textbox', { name: 'Mensaje', exact: true });
+    await box.fill('Mi número de pedido es 4411');
+    await box.press('Enter');
+    await messageText(agent, 'Mi número de pedido es 4411').waitFor({ timeout: T });
+
+    // The customer corrects it in place; the agent sees the new text, marked edited.
+    const mine = messageText(customer, 'Mi número de pedido es 4411');
+    await mine.hover();
+    await mine.getByRole('button', { name: 'Editar' }).click();
+    const editor = customer.getByRole('textbox', { name: 'Editar mensaje' });
+    await editor.fill('Mi número de pedido es 4412');
+    await editor.press('Enter');
+    const corrected = messageText(agent, 'Mi número de pedido es 4412');
+    await corrected.getByText('(editado)').waitFor({ timeout: T });
+    assert.equal(await messageText(agent, '4411').count(), 0);
+
+    // The agent answers it, quoted, and deletes a message sent by mistake.
+    await corrected.hover();
+    await corrected.getByRole('button', { name: 'Responder', exact: true }).click();
+    await agent.getByTestId('replying').getByText('Mi número de pedido es 4412').waitFor({ timeout: T });
+    const agentBox = agent.getByRole('textbox', { name: 'Mensaje', exact: true });
+    await agentBox.fill('Gracias, lo reviso');
+    await agentBox.press('Enter');
+    await agentBox.fill('Enlace equivocado: http://ejemplo.invalid');
+    await agentBox.press('Enter');
+    const wrong = messageText(agent, 'Enlace equivocado');
+    await wrong.and(agent.locator('[data-estado=ENTREGADO], [data-estado=LEIDO]')).waitFor({ timeout: T });
+    await messageText(customer, 'Enlace equivocado').waitFor({ timeout: T });
+    await wrong.hover();
+    await wrong.getByRole('button', { name: 'Eliminar' }).click();
+    await agent.getByRole('button', { name: 'Sí, eliminar' }).click();
+
+    const check = async () => {
+      await customer.getByTestId('message-deleted').first().waitFor({ timeout: T });
+      assert.equal(await messageText(customer, 'Enlace equivocado').count(), 0);
+      await messageText(customer, 'Mi número de pedido es 4412').getByText('(editado)').waitFor({ timeout: T });
+      const reply = messageText(customer, 'Gracias, lo reviso');
+      await reply.locator('.sp-quote', { hasText: 'Mi número de pedido es 4412' }).waitFor({ timeout: T });
+    };
+    await check();
+    assert.deepEqual(await accessibilityProblems(customer), []);
+    await customer.reload();
+    await customer.locator('.sp-chat [data-status=connected]').waitFor({ timeout: T });
+    await check();
+
+    // Away while the agent corrects himself: the customer learns it on return.
+    const ticketUrl = customer.url();
+    await customer.goto('about:blank');
+    const said = messageText(agent, 'Gracias, lo reviso');
+    await said.hover();
+    await said.getByRole('button', { name: 'Editar' }).click();
+    await agent.getByRole('textbox', { name: 'Editar mensaje' }).fill('Gracias, lo reviso ahora mismo');
+    await agent.getByRole('textbox', { name: 'Editar mensaje' }).press('Enter');
+    await messageText(agent, 'lo reviso ahora mismo').waitFor({ timeout: T });
+    await customer.goto(ticketUrl);
+    await messageText(customer, 'Gracias, lo reviso ahora mismo').getByText('(editado)').waitFor({ timeout: T });
+    assert.deepEqual(await accessibilityProblems(agent), []);
+  });
+
   test('a message typed while the server is down is delivered exactly once after it restarts', async () => {
     await stopServer(server);
     await customer.locator('.sp-chat [data-status=reconnecting], .sp-chat [data-status=disconnected]').first().waitFor({ timeout: T });

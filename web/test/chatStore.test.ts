@@ -135,7 +135,7 @@ describe('ChatStore messages', () => {
     expect(s.getState().messages.map((m) => m.seq)).toEqual([1, 2]);
     s.connect();
     await flush();
-    expect(FakeSocket.last().url).toBe(`ws://chat.test/ws/soporte/ticket/7/?token=${encodeURIComponent(token)}&since=2&since_id=102`);
+    expect(FakeSocket.last().url).toBe(`ws://chat.test/ws/soporte/ticket/7/?token=${encodeURIComponent(token)}&since=2&since_id=102&rev=0`);
     FakeSocket.last().establish({ since: 2, last_seq: 3, historial_reciente: [msg(3)] });
     expect(s.getState().messages.map((m) => m.seq)).toEqual([1, 2, 3]);
   });
@@ -506,5 +506,69 @@ describe('ChatStore queue place', () => {
     const calls = fetchImpl.mock.calls.length;
     await vi.advanceTimersByTimeAsync(60_000);
     expect(fetchImpl.mock.calls.length).toBe(calls);
+  });
+});
+
+describe('ChatStore edits, deletions and replies', () => {
+  const edited = (seq: number, rev: number, contenido: string) => msg(seq, { contenido, editado: true, rev, editado_en: '2026-11-27T10:09:00.000Z' });
+
+  it('applies a live edit and a deletion to the message held, and nothing older undoes them', async () => {
+    const { s, socket } = await connected({}, { historial_reciente: [msg(1), msg(2, { archivos: [{ id: 9, nombre: 'a.png', tamaño: 1, tipo_mime: 'image/png', url: '/f/9' }] })] });
+    socket.receive('mensaje_actualizado', { evento: 'editado', mensaje: edited(1, 1, 'corregido') });
+    socket.receive('mensaje_actualizado', { evento: 'eliminado', mensaje: msg(2, { contenido: 'Mensaje eliminado.', eliminado: true, rev: 2, archivos: [] }) });
+    // A message never loaded here is not added by its change.
+    socket.receive('mensaje_actualizado', { evento: 'editado', mensaje: edited(40, 3, 'viejo') });
+    let messages = s.getState().messages;
+    expect(messages.map((m) => [m.seq, m.contenido, m.editado ?? false, m.eliminado ?? false])).toEqual([
+      [1, 'corregido', true, false],
+      [2, 'Mensaje eliminado.', false, true],
+    ]);
+    expect(messages[1].archivos).toEqual([]);
+    // A history page read before the edit arrives late: the edit stays.
+    socket.receive('mensaje_recibido', msg(1));
+    messages = s.getState().messages;
+    expect(messages[0].contenido).toBe('corregido');
+  });
+
+  it('resumes with the revision of its last greeting, from the cache after a reload, and applies what changed', async () => {
+    const first = await connected({}, { historial_reciente: [msg(1), msg(2)], rev: 4 });
+    first.s.disconnect();
+    // A reload: the cache has the messages and the revision.
+    const { s } = { s: store() };
+    expect(s.getState().rev).toBe(4);
+    s.connect();
+    await flush();
+    expect(FakeSocket.last().url).toContain('&since=2&since_id=102&rev=4');
+    FakeSocket.last().establish({ since: 2, last_seq: 2, rev: 6, actualizados: [edited(2, 6, 'dos, corregido')] });
+    expect(s.getState().messages[1]).toMatchObject({ contenido: 'dos, corregido', editado: true, rev: 6 });
+    expect(s.getState().rev).toBe(6);
+  });
+
+  it('edits and deletes over REST and takes the answer at once', async () => {
+    const { s } = await connected({}, { historial_reciente: [msg(1)] });
+    fetchImpl.mockImplementation(async () => new Response(JSON.stringify(edited(1, 1, 'nuevo'))));
+    await s.editMessage(101, '  nuevo ');
+    const [url, init] = fetchImpl.mock.calls.at(-1)!;
+    expect(url).toBe('http://chat.test/api/soporte/tickets/7/chat/mensajes/101/');
+    expect(init?.method).toBe('PATCH');
+    expect(JSON.parse(String(init?.body))).toEqual({ mensaje: 'nuevo' });
+    expect(s.getState().messages[0].contenido).toBe('nuevo');
+    fetchImpl.mockImplementation(async () => new Response(JSON.stringify({ detalle: 'Ya no se puede editar este mensaje.', codigo: 'fuera_de_plazo' }), { status: 409 }));
+    await expect(s.editMessage(101, 'tarde')).rejects.toMatchObject({ status: 409, codigo: 'fuera_de_plazo' });
+    expect(s.getState().messages[0].contenido).toBe('nuevo');
+    fetchImpl.mockImplementation(async () => new Response(JSON.stringify(msg(1, { eliminado: true, rev: 2, contenido: 'Mensaje eliminado.' }))));
+    await s.deleteMessage(101);
+    expect(fetchImpl.mock.calls.at(-1)![1]?.method).toBe('DELETE');
+    expect(s.getState().messages[0].eliminado).toBe(true);
+  });
+
+  it('sends a reply with reply_to, shows it quoted at once and clears the reply', async () => {
+    const { s, socket } = await connected({}, { historial_reciente: [msg(1)] });
+    s.setReplyTo(101);
+    expect(s.getState().replyTo).toBe(101);
+    s.sendMessage('respuesta');
+    expect(socket.frames('mensaje')[0].data).toMatchObject({ mensaje: 'respuesta', reply_to: 101 });
+    expect(s.getState().messages.at(-1)).toMatchObject({ contenido: 'respuesta', replyTo: 101 });
+    expect(s.getState().replyTo).toBeNull();
   });
 });

@@ -70,7 +70,7 @@ describe('SoporteChatWebSocket', () => {
     expect(c.status).toBe('reconnecting');
     await vi.advanceTimersByTimeAsync(1000);
     expect(FakeSocket.instances).toHaveLength(2);
-    expect(FakeSocket.last().url).toBe('ws://chat.test/ws/soporte/ticket/7/?token=tok&since=3&since_id=103');
+    expect(FakeSocket.last().url).toBe('ws://chat.test/ws/soporte/ticket/7/?token=tok&since=3&since_id=103&rev=0');
   });
 
   it('resumes with the epoch and the id at since, and starts over when told to resync', async () => {
@@ -80,13 +80,13 @@ describe('SoporteChatWebSocket', () => {
     FakeSocket.last().establish({ epoch: 'e1', historial_reciente: [msg(1), msg(2)] });
     FakeSocket.last().drop(1006);
     await vi.advanceTimersByTimeAsync(1000);
-    expect(FakeSocket.last().url).toBe('ws://chat.test/ws/soporte/ticket/7/?token=tok&since=2&epoch=e1&since_id=102');
+    expect(FakeSocket.last().url).toBe('ws://chat.test/ws/soporte/ticket/7/?token=tok&since=2&epoch=e1&since_id=102&rev=0');
     // A restored database: the server has another history (epoch e2) of one message.
     FakeSocket.last().establish({ epoch: 'e2', resync: true, since: null, last_seq: 1, historial_reciente: [msg(1, { id: 900 })] });
     expect(c.lastSequence).toBe(1);
     FakeSocket.last().drop(1006);
     await vi.advanceTimersByTimeAsync(5000);
-    expect(FakeSocket.last().url).toBe('ws://chat.test/ws/soporte/ticket/7/?token=tok&since=1&epoch=e2&since_id=900');
+    expect(FakeSocket.last().url).toBe('ws://chat.test/ws/soporte/ticket/7/?token=tok&since=1&epoch=e2&since_id=900&rev=0');
   });
 
   it('asks getToken for a fresh token before every connection', async () => {
@@ -372,5 +372,36 @@ describe('uploadFile', () => {
     await flush();
     s.receive('error', { codigo: 'tipo_no_permitido', detalle: 'Tipo de archivo no permitido.', tipo: 'file_upload_request' });
     await expect(done).rejects.toThrow('Tipo de archivo no permitido.');
+  });
+});
+
+describe('SoporteChatWebSocket edits', () => {
+  beforeEach(() => {
+    FakeSocket.reset();
+    vi.useFakeTimers();
+  });
+  afterEach(() => vi.useRealTimers());
+
+  it('resumes with the revision of its last greeting and tells of changes and their refusals', async () => {
+    const c = client({ reconnectDelay: 1000 });
+    const updated = vi.fn();
+    const refused = vi.fn();
+    c.on('messageUpdated', updated);
+    c.on('messageChangeRefused', refused);
+    c.connect(7, 'tok').catch(() => {});
+    await flush();
+    FakeSocket.last().establish({ historial_reciente: [msg(1)], rev: 3 });
+    // A live change does not move the revision it resumes from.
+    FakeSocket.last().receive('mensaje_actualizado', { evento: 'editado', mensaje: msg(1, { rev: 4 }) });
+    expect(updated).toHaveBeenCalledWith(expect.objectContaining({ evento: 'editado' }));
+    expect(c.editMessage(101, 'otro')).toBe(true);
+    expect(c.deleteMessage(101)).toBe(true);
+    expect(FakeSocket.last().frames('editar_mensaje')[0].data).toEqual({ mensaje_id: 101, mensaje: 'otro' });
+    expect(FakeSocket.last().frames('eliminar_mensaje')[0].data).toEqual({ mensaje_id: 101 });
+    FakeSocket.last().receive('error', { codigo: 'no_es_autor', detalle: 'x', tipo: 'editar_mensaje', mensaje_id: 101 });
+    expect(refused).toHaveBeenCalledWith(expect.objectContaining({ codigo: 'no_es_autor', mensaje_id: 101 }));
+    FakeSocket.last().drop(1006);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(FakeSocket.last().url).toBe('ws://chat.test/ws/soporte/ticket/7/?token=tok&since=1&since_id=101&rev=3');
   });
 });

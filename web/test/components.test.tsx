@@ -520,3 +520,56 @@ describe('texts in any language', () => {
     expect(screen.getByRole('button', { name: 'Envoyer le message' })).toBeTruthy();
   });
 });
+
+describe('Message changes', () => {
+  const own = (extra = {}) => msg(1, { autor: ana, ...extra });
+
+  it('edits in place: Enter saves, Escape cancels, a refusal is read out in the reader language', async () => {
+    const edit = vi.fn(async () => {});
+    render(<Message message={own()} isOwn actions={{ edit, canEdit: () => true }} />);
+    fireEvent.click(screen.getByRole('button', { name: 'Editar' }));
+    const box = screen.getByRole('textbox', { name: 'Editar mensaje' });
+    fireEvent.change(box, { target: { value: 'nuevo texto' } });
+    fireEvent.keyDown(box, { key: 'Enter' });
+    await waitFor(() => expect(edit).toHaveBeenCalledWith(expect.objectContaining({ id: 101 }), 'nuevo texto'));
+    await waitFor(() => expect(screen.queryByRole('textbox', { name: 'Editar mensaje' })).toBeNull());
+    cleanup();
+    const { ApiError } = await import('../src/client/ChatSync');
+    const late = vi.fn(async () => {
+      throw new ApiError('Ya no se puede editar este mensaje: pasó el tiempo para hacerlo.', 409, 'fuera_de_plazo');
+    });
+    render(
+      <I18nProvider locale="en">
+        <Message message={own()} isOwn actions={{ edit: late, canEdit: () => true }} />
+      </I18nProvider>,
+    );
+    fireEvent.click(screen.getByRole('button', { name: 'Edit' }));
+    fireEvent.submit(screen.getByRole('textbox', { name: 'Edit message' }).closest('form')!);
+    expect((await screen.findByRole('alert')).textContent).toBe('This message can no longer be edited.');
+  });
+
+  it('asks before deleting, and shows a deleted message as deleted with no actions but its versions', async () => {
+    const remove = vi.fn(async () => {});
+    render(<Message message={own()} isOwn actions={{ remove, canDelete: () => true, reply: () => {} }} />);
+    fireEvent.click(screen.getByRole('button', { name: 'Eliminar' }));
+    expect(remove).not.toHaveBeenCalled();
+    fireEvent.click(screen.getByRole('button', { name: 'Sí, eliminar' }));
+    await waitFor(() => expect(remove).toHaveBeenCalledOnce());
+    cleanup();
+    const versions = vi.fn(async () => [{ rev: 1, contenido: 'mi tarjeta 4111', cambio: 'eliminado' as const, por: ana, en: '2026-11-27T10:09:00.000Z' }]);
+    render(<Message message={own({ eliminado: true, contenido: 'Mensaje eliminado.', rev: 1 })} actions={{ remove, reply: () => {}, canDelete: () => true, versions }} />);
+    expect(screen.getByTestId('message-deleted').textContent).toBe('Mensaje eliminado');
+    expect(screen.queryByRole('button', { name: 'Eliminar' })).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Responder' })).toBeNull();
+    fireEvent.click(screen.getByRole('button', { name: 'Versiones anteriores' }));
+    expect(await screen.findByText('mi tarjeta 4111')).toBeTruthy();
+  });
+
+  it('quotes the message it answers, or says it answers one not loaded', () => {
+    const quoted = msg(1, { contenido: '¿Cuándo llega mi pedido?', autor: ana });
+    render(<MessageList messages={[quoted, msg(2, { replyTo: 101, contenido: 'Mañana' }), msg(3, { replyTo: 5, contenido: 'Sí' })]} />);
+    const quotes = screen.getAllByRole('button', { name: /Ana|anterior/ });
+    expect(quotes[0].textContent).toContain('¿Cuándo llega mi pedido?');
+    expect(quotes[1].textContent).toBe('Respuesta a un mensaje anterior');
+  });
+});

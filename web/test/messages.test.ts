@@ -152,3 +152,19 @@ describe('ChatSync', () => {
     await expect(sync.getTicket(9)).rejects.toMatchObject({ message: 'No encontrado.', status: 404 });
   });
 });
+
+describe('message changes', () => {
+  it('takes the newer copy of a changed message, never adds one not held, and empties a deleted one', () => {
+    const file = { id: 9, nombre: 'a.png', tamaño: 1, tipo_mime: 'image/png', url: '/f/9' };
+    const held = list.mergeMessages([], [msg(1), msg(2, { archivos: [file] })]);
+    let l = list.applyUpdates(held, [msg(1, { contenido: 'v2', editado: true, rev: 2 }), msg(9, { rev: 3 })]);
+    expect(l.map((m) => m.contenido)).toEqual(['v2', held[1].contenido]);
+    // An older copy (rev 1) arriving later does not undo it.
+    l = list.applyUpdates(l, [msg(1, { contenido: 'v1', editado: true, rev: 1 })]);
+    l = list.mergeMessages(l, [msg(1)]);
+    expect(l[0]).toMatchObject({ contenido: 'v2', rev: 2, editado: true });
+    l = list.applyUpdates(l, [msg(2, { eliminado: true, contenido: 'Mensaje eliminado.', rev: 4, archivos: [] })]);
+    expect(l[1]).toMatchObject({ eliminado: true, archivos: [] });
+    expect(list.applyUpdates(l, [])).toBe(l);
+  });
+});

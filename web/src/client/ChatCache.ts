@@ -6,6 +6,8 @@ interface StoredMessages {
   messages: Message[];
   timestamp: number;
   ticketId: number | string;
+  /** The ticket's revision of edits these messages reflect (added to the seed's shape). */
+  rev?: number;
 }
 
 /** A draft as stored: the seed's shape. */
@@ -77,9 +79,17 @@ export class ChatCache {
   }
 
   /** Keeps the newest confirmed messages (those with an `id` and a `seq`). */
-  saveMessages(ticketId: number | string, messages: readonly Message[]): void {
+  saveMessages(ticketId: number | string, messages: readonly Message[], rev?: number | null): void {
     const confirmed = messages.filter((m) => typeof m.seq === 'number' && m.id !== undefined);
-    this.write(`messages_${ticketId}`, { messages: confirmed.slice(-this.maxMessages), timestamp: Date.now(), ticketId });
+    const entry: StoredMessages = { messages: confirmed.slice(-this.maxMessages), timestamp: Date.now(), ticketId };
+    if (typeof rev === 'number') entry.rev = rev;
+    this.write(`messages_${ticketId}`, entry);
+  }
+
+  /** The revision stored with the messages, or null (none, or a cache from before revisions). */
+  getRev(ticketId: number | string): number | null {
+    const rev = this.read(`messages_${ticketId}`, this.maxAge)?.rev;
+    return typeof rev === 'number' ? rev : null;
   }
 
   getMessages(ticketId: number | string): Message[] | null {

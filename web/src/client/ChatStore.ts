@@ -89,6 +89,7 @@ export class ChatStore {
       initialChatState(ticketId, {
         messages: this.cache?.getMessages(ticketId) ?? [],
         draft: this.cache?.getDraft(ticketId) ?? '',
+        rev: this.cache?.getRev(ticketId) ?? null,
         currentUser: config.currentUser ?? (typeof tokenSource === 'string' ? personFromToken(tokenSource) : null),
       }),
     );
@@ -170,6 +171,7 @@ export class ChatStore {
         this.set((state) => ({ arrivals: { count: state.arrivals.count + 1, last: message } }));
       }
     });
+    chat.on('messageUpdated', ({ mensaje }) => this.setMessages((messages) => list.applyUpdates(messages, [mensaje])));
     chat.on('messageConfirmed', (confirmation) => {
       this.setMessages((messages) => list.applyConfirmation(messages, confirmation));
       this.refreshOutbox();
@@ -233,7 +235,8 @@ export class ChatStore {
     const { ticketId } = this.config;
     const since = list.newestSeq(this.state.messages);
     const sinceId = this.state.messages.find((m) => m.seq === since)?.id;
-    this.chat.connect(ticketId, () => this.currentToken(), since > 0 ? { since, sinceId } : {}).catch(() => {
+    const rev = this.state.rev ?? undefined;
+    this.chat.connect(ticketId, () => this.currentToken(), since > 0 ? { since, sinceId, rev } : {}).catch(() => {
       /* status and error come through events */
     });
     const restored = this.chat.pendingMessages();
@@ -269,8 +272,10 @@ export class ChatStore {
     // After a final refusal nothing would ever send it: not queued at all.
     if (!mensaje || isFinalError(this.state.error)) return null;
     const outgoing: OutgoingMessage = { client_id: generateClientId(), mensaje, timestamp: new Date().toISOString(), metadata };
-    this.set((state) => ({ messages: list.addPending(state.messages, optimisticMessage(outgoing, state.currentUser)) }));
-    this.chat.sendMessage(mensaje, metadata, outgoing.client_id);
+    const replyTo = this.state.replyTo ?? undefined;
+    if (replyTo !== undefined) outgoing.reply_to = replyTo;
+    this.set((state) => ({ messages: list.addPending(state.messages, optimisticMessage(outgoing, state.currentUser)), replyTo: null }));
+    this.chat.sendMessage(mensaje, metadata, outgoing.client_id, replyTo);
     this.refreshOutbox();
     return outgoing.client_id;
   }
@@ -280,8 +285,29 @@ export class ChatStore {
     const message = this.state.messages.find((m) => m.client_id === clientId && m.id === undefined);
     if (!message) return;
     this.set((state) => ({ messages: list.markSending(state.messages, clientId) }));
-    this.chat.sendMessage(message.contenido, message.metadata ?? {}, clientId);
+    this.chat.sendMessage(message.contenido, message.metadata ?? {}, clientId, message.replyTo ?? undefined);
     this.refreshOutbox();
+  }
+
+  /** The next message answers `messageId` (null: none); shown quoted above the composer. */
+  setReplyTo(messageId: number | null): void {
+    this.set({ replyTo: messageId });
+  }
+
+  /**
+   * A new text for one of the user's messages. Rejects with an `ApiError`
+   * whose `codigo` says why (`fuera_de_plazo`, `no_es_autor`, …); every
+   * connection, this one included, also gets the change live.
+   */
+  async editMessage(messageId: number, text: string): Promise<void> {
+    const updated = await this.sync.editMessage(this.config.ticketId, messageId, text.trim());
+    this.setMessages((messages) => list.applyUpdates(messages, [updated]));
+  }
+
+  /** Deletes a message (the user's own; staff: anyone's). */
+  async deleteMessage(messageId: number): Promise<void> {
+    const updated = await this.sync.deleteMessage(this.config.ticketId, messageId);
+    this.setMessages((messages) => list.applyUpdates(messages, [updated]));
   }
 
   /** Gives up on an unconfirmed message: it leaves the list and the outbox. */
@@ -394,7 +420,7 @@ export class ChatStore {
     clearTimeout(this.cacheTimer);
     this.cacheTimer = null;
     this.cachedMessages = this.state.messages;
-    this.cache?.saveMessages(this.config.ticketId, this.state.messages);
+    this.cache?.saveMessages(this.config.ticketId, this.state.messages, this.state.rev);
   }
 
   /** Reconnect now, from attempt zero (the "reconnect" button). */

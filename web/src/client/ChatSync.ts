@@ -1,6 +1,9 @@
 import type {
   AgentView,
   CannedResponse,
+  ErrorCode,
+  Message,
+  MessageHistory,
   HistoryPage,
   HoursStatus,
   Me,
@@ -22,6 +25,8 @@ export class ApiError extends Error {
   constructor(
     message: string,
     readonly status: number,
+    /** The server's `codigo`, where it gives one (edits and deletions). */
+    readonly codigo?: ErrorCode,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -44,6 +49,7 @@ export interface OfflineMessage {
   mensaje?: string;
   timestamp?: string;
   metadata?: Record<string, unknown>;
+  reply_to?: number;
 }
 
 export interface SyncResult {
@@ -96,8 +102,10 @@ export class ChatSync {
     if (response.status === 204) return undefined as T;
     const data: unknown = await response.json().catch(() => null);
     if (!response.ok) {
-      const detalle = typeof data === 'object' && data !== null && 'detalle' in data && typeof data.detalle === 'string' ? data.detalle : null;
-      throw new ApiError(detalle ?? `HTTP ${response.status}`, response.status);
+      const body = typeof data === 'object' && data !== null ? (data as { detalle?: unknown; codigo?: unknown }) : {};
+      const detalle = typeof body.detalle === 'string' ? body.detalle : null;
+      const codigo = typeof body.codigo === 'string' ? (body.codigo as ErrorCode) : undefined;
+      throw new ApiError(detalle ?? `HTTP ${response.status}`, response.status, codigo);
     }
     return data as T;
   }
@@ -119,8 +127,24 @@ export class ChatSync {
         contenido: m.contenido ?? m.mensaje ?? '',
         timestamp: m.timestamp,
         metadata: m.metadata ?? {},
+        ...(m.reply_to !== undefined ? { reply_to: m.reply_to } : {}),
       })),
     });
+  }
+
+  /** A new text for one of the caller's messages (within the server's edit window). */
+  editMessage(ticketId: number, messageId: number, mensaje: string): Promise<Message> {
+    return this.request('PATCH', `tickets/${ticketId}/chat/mensajes/${messageId}/`, { mensaje });
+  }
+
+  /** Deletes a message: the author's own, or (staff) anyone's. */
+  deleteMessage(ticketId: number, messageId: number): Promise<Message> {
+    return this.request('DELETE', `tickets/${ticketId}/chat/mensajes/${messageId}/`);
+  }
+
+  /** What a message said before each change (supervisors). */
+  messageVersions(ticketId: number, messageId: number): Promise<MessageHistory> {
+    return this.request('GET', `tickets/${ticketId}/chat/mensajes/${messageId}/versiones/`);
   }
 
   markAsRead(ticketId: number, messageIds: number[]): Promise<{ marcados: number[]; no_leidos: number }> {

@@ -17,6 +17,7 @@ import type {
   Message,
   MessageConfirmed,
   MessagesRead,
+  MessageUpdated,
   PresenceEvent,
   ServerError,
   TicketUpdated,
@@ -83,6 +84,10 @@ export interface ChatEvents {
   statusChange: ConnectionStatus;
   connectionEstablished: ConnectionEstablished;
   messageReceived: Message;
+  /** A message was edited or deleted (live). */
+  messageUpdated: MessageUpdated;
+  /** The server refused an `editar_mensaje` or `eliminar_mensaje` frame. */
+  messageChangeRefused: ServerError;
   messageConfirmed: MessageConfirmed;
   /** The server refused a queued message for good: it left the outbox. */
   messageFailed: ServerError;
@@ -152,6 +157,8 @@ export class SoporteChatWebSocket {
    *  them the server can tell our cursor from one of another history. */
   private lastSeqId: number | null = null;
   private epoch: string | null = null;
+  /** The ticket's revision of edits our copy reflects, sent back on resume. */
+  private rev: number | null = null;
   private typingTimer: ReturnType<typeof setTimeout> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   /** How often each queued message was refused for a passing reason. */
@@ -235,12 +242,13 @@ export class SoporteChatWebSocket {
   connect(
     ticketId: number | string,
     token?: TokenSource,
-    options: { since?: number; sinceId?: number; epoch?: string } = {},
+    options: { since?: number; sinceId?: number; epoch?: string; rev?: number } = {},
   ): Promise<ConnectionEstablished> {
     if (this.ticketId !== ticketId) {
       this.outbox = new Outbox(this.storage, `soporte_outbox_${ticketId}`);
       this.lastSeq = 0;
       this.lastSeqId = null;
+      this.rev = null;
     }
     this.ticketId = ticketId;
     if (token !== undefined) this.token = token;
@@ -249,6 +257,7 @@ export class SoporteChatWebSocket {
       this.lastSeqId = options.sinceId ?? null;
     }
     if (options.epoch !== undefined) this.epoch = options.epoch;
+    if (options.rev !== undefined && options.rev > (this.rev ?? -1)) this.rev = options.rev;
     return this.greeting(this.socket.connect());
   }
 
@@ -276,6 +285,8 @@ export class SoporteChatWebSocket {
       since = `&since=${this.lastSeq}`;
       if (this.epoch) since += `&epoch=${encodeURIComponent(this.epoch)}`;
       if (this.lastSeqId !== null) since += `&since_id=${this.lastSeqId}`;
+      // Without a known revision, 0: every change to what is held comes back.
+      since += `&rev=${this.rev ?? 0}`;
     }
     return `${this.config.baseUrl}/ws/soporte/ticket/${encodeURIComponent(String(this.ticketId))}/?token=${encodeURIComponent(token ?? '')}${since}`;
   }
@@ -288,6 +299,8 @@ export class SoporteChatWebSocket {
       case 'mensaje_recibido':
         this.noteSeq(frame.data);
         return this.emit('messageReceived', frame.data);
+      case 'mensaje_actualizado':
+        return this.emit('messageUpdated', frame.data);
       case 'mensaje_confirmado':
         this.outbox?.remove(frame.data.client_id);
         this.refusals.delete(frame.data.client_id);
@@ -328,6 +341,10 @@ export class SoporteChatWebSocket {
       this.lastSeqId = null;
     }
     if (data.epoch) this.epoch = data.epoch;
+    // The greeting holds every change since our revision (`actualizados`): from
+    // here on we are at its revision. Live changes do not move it (they may
+    // arrive out of order); a resume sends them again, harmlessly.
+    if (typeof data.rev === 'number') this.rev = data.rev;
     for (const message of data.historial_reciente ?? []) this.noteSeq(message);
     if (data.limites?.heartbeat_ms) this.socket.setHeartbeatInterval(data.limites.heartbeat_ms);
     this.emit('connectionEstablished', data);
@@ -373,14 +390,31 @@ export class SoporteChatWebSocket {
       }
     }
     if (error.tipo === 'file_upload_request') this.emit('fileUploadRefused', error);
+    if (error.tipo === 'editar_mensaje' || error.tipo === 'eliminar_mensaje') this.emit('messageChangeRefused', error);
+  }
+
+  /** The ticket's revision of edits this client's copy reflects (`null`: unknown). */
+  currentRev(): number | null {
+    return this.rev;
+  }
+
+  /** Asks to edit one of our messages; the answer is `messageUpdated` (or `messageChangeRefused`). */
+  editMessage(messageId: number, mensaje: string): boolean {
+    return this.send({ tipo: 'editar_mensaje', data: { mensaje_id: messageId, mensaje } });
+  }
+
+  /** Asks to delete a message; the answer is `messageUpdated` (or `messageChangeRefused`). */
+  deleteMessage(messageId: number): boolean {
+    return this.send({ tipo: 'eliminar_mensaje', data: { mensaje_id: messageId } });
   }
 
   /**
    * Queues `mensaje` and sends it when connected. Returns its `client_id`,
    * chosen before anything is sent (pass one to resend the same message).
    */
-  sendMessage(mensaje: string, metadata: Record<string, unknown> = {}, clientId: string = generateClientId()): string {
+  sendMessage(mensaje: string, metadata: Record<string, unknown> = {}, clientId: string = generateClientId(), replyTo?: number): string {
     const message: OutgoingMessage = { mensaje, timestamp: now(), client_id: clientId, metadata };
+    if (replyTo !== undefined) message.reply_to = replyTo;
     this.outbox ??= new Outbox(this.storage, `soporte_outbox_${this.ticketId ?? 'sin_ticket'}`);
     this.outbox.add(message);
     if (this.socket.isReady()) this.send({ tipo: 'mensaje', data: message });

@@ -56,6 +56,10 @@ export interface ChatState {
   queue: QueueStatus | null;
   /** Messages from others that arrived live (not history), counted, and the last one: what attention signals are about. */
   arrivals: { count: number; last: Message | null };
+  /** The ticket's revision of edits the held messages reflect (from the last greeting); `null`: unknown. */
+  rev: number | null;
+  /** The message the next one answers (shown quoted above the composer), or null. */
+  replyTo: number | null;
 }
 
 export function initialChatState(ticketId: number, seed: Partial<ChatState> = {}): ChatState {
@@ -78,6 +82,8 @@ export function initialChatState(ticketId: number, seed: Partial<ChatState> = {}
     profile: null,
     queue: null,
     arrivals: { count: 0, last: null },
+    rev: null,
+    replyTo: null,
     ...seed,
   };
 }
@@ -90,6 +96,7 @@ export function optimisticMessage(outgoing: OutgoingMessage, author: Person | nu
   // An outbox restored from storage may predate `metadata`.
   const metadata = outgoing.metadata ?? {};
   return {
+    replyTo: outgoing.reply_to ?? null,
     client_id: outgoing.client_id,
     timestamp: outgoing.timestamp,
     autor: author ?? ANONYMOUS,
@@ -118,7 +125,8 @@ export function applyGreeting(state: ChatState, data: ConnectionEstablished): Pa
     participants: data.participants ?? [],
     ticket: data.ticket,
     limits: data.limites ?? state.limits,
-    messages: list.mergeMessages(base, history),
+    messages: list.applyUpdates(list.mergeMessages(base, history), data.actualizados ?? []),
+    rev: data.rev ?? state.rev,
   };
   // A fresh start (no `since`, or a resync) tells whether older messages exist;
   // a resume only adds what came after.

@@ -15,6 +15,7 @@ import type {
   Message,
   MessageConfirmed,
   MessagesRead,
+  MessageUpdated,
   PresenceEvent,
   SendMessage,
   ServerError,
@@ -34,6 +35,7 @@ export type ServerFrame =
   | Frame<'connection_established', ConnectionEstablished>
   | Frame<'mensaje_confirmado', MessageConfirmed>
   | Frame<'mensaje_recibido', Message>
+  | Frame<'mensaje_actualizado', MessageUpdated>
   | Frame<'usuario_escribiendo', TypingEvent>
   | Frame<'usuario_dejo_escribir', TypingEvent>
   | Frame<'mensajes_leidos', MessagesRead>
@@ -61,6 +63,7 @@ const SENT_ON = {
   connection_established: 'ticket',
   mensaje_confirmado: 'ticket',
   mensaje_recibido: 'ticket',
+  mensaje_actualizado: 'ticket',
   usuario_escribiendo: 'ticket',
   usuario_dejo_escribir: 'ticket',
   mensajes_leidos: 'ticket',
@@ -95,7 +98,9 @@ export type ClientFrame =
   | Frame<'typing_start', { timestamp: string }>
   | Frame<'typing_stop', { timestamp: string }>
   | Frame<'heartbeat', { timestamp: string }>
-  | Frame<'file_upload_request', FileUploadRequest>;
+  | Frame<'file_upload_request', FileUploadRequest>
+  | Frame<'editar_mensaje', { mensaje_id: number; mensaje: string }>
+  | Frame<'eliminar_mensaje', { mensaje_id: number }>;
 
 /** The inbox takes only heartbeats (docs/PROTOCOL.md §3.4). */
 export type InboxClientFrame = Extract<ClientFrame, { tipo: 'heartbeat' }>;

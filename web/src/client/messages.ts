@@ -20,13 +20,33 @@ function compare(a: Message, b: Message): number {
   return a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0;
 }
 
+/** What an edit or a deletion changes of a message. */
+function changedPart(message: Message): Partial<Message> {
+  const { contenido, editado, eliminado, editado_en, rev } = message;
+  return { contenido, editado, eliminado, editado_en, rev };
+}
+
 function mergeOne(existing: Message, incoming: Message): Message {
   const merged: Message = { ...existing, ...incoming };
   // A read receipt is never undone by an older copy.
   if (existing.estado === 'LEIDO' && incoming.estado !== 'LEIDO') merged.estado = 'LEIDO';
-  merged.archivos = mergeAttachments(existing.archivos ?? [], incoming.archivos ?? []);
+  // Nor an edit by a copy from before it (a history page read earlier).
+  const older = (incoming.rev ?? 0) < (existing.rev ?? 0);
+  if (older) Object.assign(merged, changedPart(existing));
+  // A deleted message has no files; otherwise files only ever arrive.
+  merged.archivos = merged.eliminado ? [] : mergeAttachments(existing.archivos ?? [], incoming.archivos ?? []);
   delete merged.error;
   return merged;
+}
+
+/**
+ * Messages edited or deleted (`mensaje_actualizado`, a greeting's
+ * `actualizados`): each replaces the copy held unless that one is newer. A
+ * message not held (an older page never loaded) is not added.
+ */
+export function applyUpdates(list: readonly Message[], updated: readonly Message[]): readonly Message[] {
+  const held = updated.filter((u) => u.id !== undefined && list.some((m) => m.id === u.id));
+  return held.length ? mergeMessages(list, held) : list;
 }
 
 function mergeAttachments(a: Attachment[], b: Attachment[]): Attachment[] {

@@ -6,6 +6,8 @@ export interface OutgoingMessage {
   mensaje: string;
   timestamp: string;
   metadata: Record<string, unknown>;
+  /** The earlier message it answers. */
+  reply_to?: number;
 }
 
 /**

@@ -52,6 +52,10 @@ export interface Message {
   replyTo?: number | null;
   editado?: boolean;
   eliminado?: boolean;
+  /** When it was last edited or deleted. */
+  editado_en?: string;
+  /** The ticket's revision of its last change: of two copies, the higher is newer. */
+  rev?: number;
   metadata?: Record<string, unknown>;
   interno?: boolean;
   /** Client only: why an optimistic message failed (the server's Spanish text). */
@@ -83,6 +87,8 @@ export type { TeamStats } from '../generated/TeamStats';
 export type { DurationStats } from '../generated/DurationStats';
 export type { TranscriptQueued } from '../generated/TranscriptQueued';
 export type { BusinessHours } from '../generated/BusinessHours';
+export type { MessageHistory } from '../generated/MessageHistory';
+export type { MessageVersion } from '../generated/MessageVersion';
 
 /** A customer's rating of how their ticket was handled (CSAT). */
 export interface Rating {
@@ -102,6 +108,8 @@ export interface Limits {
   heartbeat_ms: number;
   typing_timeout_ms: number;
   mensajes_por_segundo: number;
+  /** How long an author may edit a message, in ms (0: no editing; absent: unknown). */
+  edicion_ms?: number;
 }
 
 export interface ConnectionEstablished {
@@ -115,6 +123,10 @@ export interface ConnectionEstablished {
   /** The client's cursor belonged to another history: start over from `historial_reciente`. */
   resync?: boolean;
   last_seq: number;
+  /** The ticket's revision of edits and deletions: sent back as `rev` on resume. */
+  rev?: number;
+  /** Resuming with `rev`: messages held (`seq <= since`) changed since, as they now are. */
+  actualizados?: Message[];
   limites?: Limits;
 }
 
@@ -166,6 +178,11 @@ export type ErrorCode =
   | 'limite_de_frecuencia'
   | 'sin_permiso'
   | 'ticket_cerrado'
+  | 'mensaje_no_encontrado'
+  | 'no_es_autor'
+  | 'fuera_de_plazo'
+  | 'ya_eliminado'
+  | 'no_editable'
   | 'archivo_demasiado_grande'
   | 'tipo_no_permitido'
   | 'cuota_excedida'
@@ -180,6 +197,8 @@ export interface ServerError {
   detalle: string;
   tipo?: string;
   client_id?: string;
+  /** The message a refused `editar_mensaje` or `eliminar_mensaje` named. */
+  mensaje_id?: number;
 }
 
 /** `agente_joined` / `agente_left`, and (to staff) `cliente_joined` / `cliente_left`. */
@@ -199,6 +218,14 @@ export interface SendMessage {
   client_id: string;
   timestamp?: string;
   metadata?: Record<string, unknown>;
+  /** The earlier message of the ticket it answers. */
+  reply_to?: number;
+}
+
+/** `mensaje_actualizado`: a message edited or deleted, as it now is. */
+export interface MessageUpdated {
+  evento: 'editado' | 'eliminado';
+  mensaje: Message;
 }
 
 /** `data` of a client `file_upload_request` frame. */

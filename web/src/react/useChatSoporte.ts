@@ -4,7 +4,7 @@ import { initialChatState, type ChatState } from '../client/chatState';
 import { ChatStore, type ChatStoreConfig } from '../client/ChatStore';
 import type { SoporteChatConfig } from '../client/SoporteChatWebSocket';
 import { personFromToken, storedAuthToken } from '../client/token';
-import type { FileUploaded, KeyValueStorage, TicketState } from '../client/types';
+import type { FileUploaded, KeyValueStorage, MessageHistory, TicketState } from '../client/types';
 import { pageOrigin } from '../client/util';
 
 export interface UseChatConfig {
@@ -127,6 +127,11 @@ function bindActions(store: ChatStore | null) {
     setTicketState: (estado: TicketState) => store?.setTicketState(estado) ?? Promise.resolve(),
     saveEmail: (email: string) => store?.saveEmail(email) ?? Promise.resolve(),
     requestTranscript: (email?: string) => store?.requestTranscript(email) ?? Promise.reject(new Error('Sin ticket')),
+    setReplyTo: (messageId: number | null) => store?.setReplyTo(messageId),
+    editMessage: (messageId: number, text: string) => store?.editMessage(messageId, text) ?? Promise.reject(new Error('Sin ticket')),
+    deleteMessage: (messageId: number) => store?.deleteMessage(messageId) ?? Promise.reject(new Error('Sin ticket')),
+    messageVersions: (messageId: number): Promise<MessageHistory> =>
+      store ? store.sync.messageVersions(store.getState().ticketId, messageId) : Promise.reject(new Error('Sin ticket')),
   };
 }
 

@@ -1,5 +1,5 @@
 import { ChevronDown, ChevronUp, X } from 'lucide-react';
-import { useCallback, useEffect, useState, type DragEvent, type ReactNode } from 'react';
+import { useCallback, useEffect, useMemo, useState, type DragEvent, type ReactNode } from 'react';
 import { isFinalError, ratingRequested, type ChatError } from '../../client/chatState';
 import type { QueueStatus, Ticket } from '../../client/types';
 import { checkFile, DEFAULT_ALLOWED_TYPES, DEFAULT_MAX_FILE_SIZE, OfflineError } from '../../client/uploadChecks';
@@ -15,6 +15,8 @@ import { TeamAvailability, waitText } from './TeamAvailability';
 import { formatSize } from './FileAttachment';
 import { MessageInput, type Shortcut } from './MessageInput';
 import { MessageList } from './MessageList';
+import { excerpt } from './Message';
+import type { MessageActionHandlers } from './MessageActions';
 import { TypingIndicator } from './TypingIndicator';
 
 export interface ChatViewProps {
@@ -156,6 +158,24 @@ export function ChatView({
     chat.setDraft('');
   };
 
+  const me = chat.currentUser;
+  const editWindow = chat.limits?.edicion_ms;
+  const actions = useMemo<MessageActionHandlers>(() => {
+    const staff = me?.tipo === 'AGENTE' || me?.tipo === 'SUPERVISOR';
+    const own = (m: { autor: { id: number | null } }) => me?.id != null && m.autor.id === me.id;
+    return {
+      reply: closed ? undefined : (m) => m.id !== undefined && chat.setReplyTo(m.id),
+      edit: (m, text) => chat.editMessage(m.id!, text),
+      remove: (m) => chat.deleteMessage(m.id!),
+      versions: me?.tipo === 'SUPERVISOR' ? (m) => chat.messageVersions(m.id!).then((h) => h.versiones) : undefined,
+      // The server judges in the end; this only hides what it would refuse.
+      canEdit: (m) => own(m) && !closed && editWindow !== 0 && (editWindow === undefined || Date.now() - new Date(m.timestamp).getTime() < editWindow),
+      canDelete: (m) => (own(m) || staff) && !(closed && !staff),
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [me?.id, me?.tipo, closed, editWindow, chat.setReplyTo, chat.editMessage, chat.deleteMessage, chat.messageVersions]);
+  const replyingTo = chat.replyTo != null ? chat.messages.find((m) => m.id === chat.replyTo) : undefined;
+
   return (
     <section
       className={`sp-chat sp-theme-${theme} ${minimized ? 'sp-minimized' : ''} ${dragging ? 'sp-dragging' : ''} ${className}`}
@@ -269,6 +289,7 @@ export function ChatView({
             loadingOlder={chat.loadingOlder}
             fileUrl={chat.fileUrl}
             footer={<TypingIndicator people={chat.typingPeople} />}
+            actions={actions}
           />
           {chat.uploads.map((u) => (
             <div key={u.id} className="sp-upload-progress" data-testid="upload-progress">
@@ -304,6 +325,16 @@ export function ChatView({
                   </button>
                   <button type="button" className="sp-mode sp-mode-note" aria-pressed={internal} onClick={() => setInternal(true)}>
                     {t('input.note')}
+                  </button>
+                </div>
+              )}
+              {replyingTo && (
+                <div className="sp-replying" data-testid="replying">
+                  <span>
+                    {t('message.replyingTo', { autor: replyingTo.autor.nombre })} <q>{excerpt(replyingTo.contenido)}</q>
+                  </span>
+                  <button type="button" className="sp-icon-button" aria-label={t('message.cancelReply')} title={t('message.cancelReply')} onClick={() => chat.setReplyTo(null)}>
+                    <X aria-hidden="true" size={16} />
                   </button>
                 </div>
               )}

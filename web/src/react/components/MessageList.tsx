@@ -2,6 +2,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, type ReactNode } from 'rea
 import type { Message as ChatMessage } from '../../client/types';
 import { dateLocale, useI18n, type Locale, type Translate } from '../../i18n';
 import { Message } from './Message';
+import type { MessageActionHandlers } from './MessageActions';
 
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
 
@@ -19,6 +20,8 @@ export interface MessageListProps {
   fileUrl?: (url: string) => string;
   /** Rendered after the last message (typing indicator). */
   footer?: ReactNode;
+  /** Reply, edit, delete, versions of sent messages. */
+  actions?: MessageActionHandlers;
 }
 
 function dayKey(date: Date): string {
@@ -60,6 +63,7 @@ export function MessageList({
   showTimestamps = true,
   fileUrl,
   footer,
+  actions,
 }: MessageListProps) {
   const { t, locale } = useI18n();
   const scroller = useRef<HTMLDivElement>(null);
@@ -170,6 +174,14 @@ export function MessageList({
     lastAnnounced.current = announceKey ?? '';
   }, [announceKey]);
 
+  const byId = useMemo(() => new Map(messages.flatMap((m) => (m.id === undefined ? [] : [[m.id, m] as const]))), [messages]);
+  const showQuoted = (id: number) => {
+    const row = scroller.current?.querySelector<HTMLElement>(`[data-id="${id}"]`);
+    if (!row) return;
+    row.scrollIntoView?.({ block: 'center' });
+    row.focus();
+  };
+
   const rows: ReactNode[] = [];
   let previous: ChatMessage | undefined;
   let lastDay = '';
@@ -188,7 +200,7 @@ export function MessageList({
     const key = message.id !== undefined ? `m${message.id}` : `c${message.client_id}`;
     const clientId = message.client_id;
     rows.push(
-      <div key={key} data-id={message.id ?? ''} className="sp-message-row">
+      <div key={key} data-id={message.id ?? ''} className="sp-message-row" tabIndex={-1}>
         <Message
           message={message}
           showAuthor={startsGroup(message, previous)}
@@ -197,6 +209,9 @@ export function MessageList({
           onRetry={onRetryMessage && clientId ? () => onRetryMessage(clientId) : undefined}
           onDiscard={onDiscardMessage && clientId ? () => onDiscardMessage(clientId) : undefined}
           fileUrl={fileUrl}
+          actions={actions}
+          quoted={message.replyTo != null ? (byId.get(message.replyTo) ?? null) : undefined}
+          onShowQuoted={showQuoted}
         />
       </div>,
     );
