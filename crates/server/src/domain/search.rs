@@ -32,6 +32,27 @@ pub struct Query {
     pub ticket_id: Option<i64>,
 }
 
+impl Query {
+    /// The same query with its last word whole: what is searched first.
+    /// A prefix costs the full-text indexes a merge of every word it starts
+    /// (seconds for a common one on millions of messages), so it is only
+    /// searched when the whole words leave room (see [`Query::widen`]).
+    pub fn whole_words(&self) -> Query {
+        Query {
+            last_is_prefix: false,
+            ..self.clone()
+        }
+    }
+
+    /// Whether the prefix search must follow the whole-word one, which found
+    /// `messages` message candidates: only when the last word is a prefix
+    /// and the whole words did not fill the candidates by themselves (a
+    /// word that does is taken as meant; what it starts ranks lower anyway).
+    pub fn widen(&self, messages: usize) -> bool {
+        self.last_is_prefix && messages < CANDIDATES
+    }
+}
+
 /// Parses `raw`, or says why it cannot be searched.
 pub fn parse(raw: &str) -> Result<Query, Refusal> {
     if raw.chars().count() > MAX_QUERY_CHARS {
@@ -239,6 +260,17 @@ pub fn snippet(query: &Query, text: &str) -> (String, Vec<[usize; 2]>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefix_is_searched_only_when_whole_words_leave_room() {
+        let typing = parse("factur").unwrap();
+        assert!(!typing.whole_words().last_is_prefix);
+        assert!(typing.widen(0));
+        assert!(typing.widen(CANDIDATES - 1));
+        assert!(!typing.widen(CANDIDATES));
+        let done = parse("factura ").unwrap();
+        assert!(!done.widen(0));
+    }
 
     fn candidate(ticket: i64, field: Field, text: &str, at: i64) -> Candidate {
         Candidate {

@@ -66,10 +66,20 @@ async fn find(
         from: instant("desde", params.desde.as_deref())?,
         to: instant("hasta", params.hasta.as_deref())?,
     };
-    let candidates = state
+    let mut candidates = state
         .store
-        .search(query.clone(), params.q.clone(), scope)
+        .search(query.whole_words(), params.q.clone(), scope.clone())
         .await?;
+    let messages = candidates
+        .iter()
+        .filter(|c| c.field == Field::Message)
+        .count();
+    if query.widen(messages) {
+        candidates = state
+            .store
+            .search(query.clone(), params.q.clone(), scope)
+            .await?;
+    }
     let ranked = search::rank(&query, candidates);
     let skip = (page as usize - 1) * search::PAGE;
     let more = ranked.len() > skip + search::PAGE;

@@ -21,11 +21,28 @@ pub struct SearchScope {
     pub to: Option<Timestamp>,
 }
 
-/// How a store says "this column matches the query in `?1`".
+/// How a store finds what matches the query in `?1`, for one kind of hit:
+/// the tables (aliases `m` messages, `t` tickets, `u` users), the match
+/// condition, and the order that lists the newest first.
+///
+/// Newest first is by id: both stores give ids in the order rows are made,
+/// and ordering by the key lets a store walk its full-text matches (SQLite's
+/// FTS5 by rowid) or its table (PostgreSQL's primary key, when a word is
+/// common) from the newest and stop at [`CANDIDATES`], instead of sorting
+/// every match of a common word on a store of millions.
+pub struct Source {
+    pub from: &'static str,
+    pub matched: &'static str,
+    pub newest_first: &'static str,
+}
+
+/// A store's [`Source`] of each kind of hit; `own_messages` is for a
+/// customer, whose few tickets are better walked than every match.
 pub struct Match {
-    pub messages: &'static str,
-    pub tickets: &'static str,
-    pub users: &'static str,
+    pub messages: Source,
+    pub own_messages: Source,
+    pub tickets: Source,
+    pub users: Source,
 }
 
 /// A value bound to a placeholder.
@@ -101,7 +118,11 @@ pub fn queries(
     let text_param = |params: &mut Vec<Param>| bind(params, Param::Text(expression.to_string()));
 
     let mut params = Vec::new();
-    let matched = m.messages.replace("?1", &text_param(&mut params));
+    let source = match scope.scope {
+        TicketScope::OwnedBy(_) => &m.own_messages,
+        TicketScope::AgentQueue(_) | TicketScope::All => &m.messages,
+    };
+    let matched = source.matched.replace("?1", &text_param(&mut params));
     let mut where_ = filters(scope, "m.creado", &mut params);
     where_ += &format!(
         " AND m.eliminado = {}",
@@ -113,35 +134,30 @@ pub fn queries(
     let messages = CandidateQuery {
         field: Field::Message,
         sql: format!(
-            "SELECT m.ticket_id, m.id, m.seq, m.contenido, m.creado
-             FROM messages m JOIN tickets t ON t.id = m.ticket_id
-             WHERE {matched}{where_} ORDER BY m.creado DESC, m.id DESC LIMIT {limit}"
+            "SELECT m.ticket_id, m.id, m.seq, m.contenido, m.creado FROM {}
+             WHERE {matched}{where_} ORDER BY {} LIMIT {limit}",
+            source.from, source.newest_first
         ),
         params,
     };
 
     // Subjects and customers' names: a ticket per hit, newest first.
-    let by_ticket = |field: Field, text: &str, from: &str, matched: &str| {
+    let by_ticket = |field: Field, text: &str, source: &Source| {
         let mut params = Vec::new();
-        let matched = matched.replace("?1", &text_param(&mut params));
+        let matched = source.matched.replace("?1", &text_param(&mut params));
         let where_ = filters(scope, "t.creado", &mut params);
         CandidateQuery {
             field,
             sql: format!(
                 "SELECT t.id, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), {text}, t.creado
-                 FROM {from} WHERE {matched}{where_}
-                 ORDER BY t.creado DESC, t.id DESC LIMIT {limit}"
+                 FROM {} WHERE {matched}{where_} ORDER BY {} LIMIT {limit}",
+                source.from, source.newest_first
             ),
             params,
         }
     };
-    let subjects = by_ticket(Field::Subject, "t.asunto", "tickets t", m.tickets);
-    let customers = by_ticket(
-        Field::Customer,
-        "u.nombre",
-        "users u JOIN tickets t ON t.cliente_id = u.id",
-        m.users,
-    );
+    let subjects = by_ticket(Field::Subject, "t.asunto", &m.tickets);
+    let customers = by_ticket(Field::Customer, "u.nombre", &m.users);
 
     let mut params = Vec::new();
     let by_id = bind(&mut params, Param::Int(id));

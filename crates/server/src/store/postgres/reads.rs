@@ -325,11 +325,27 @@ pub async fn search<C: GenericClient>(
     raw: &str,
     scope: &crate::store::search::SearchScope,
 ) -> Result<Vec<crate::domain::search::Candidate>, Error> {
-    use crate::store::search::{self, Match, Param};
+    use crate::store::search::{self, Match, Param, Source};
+    // By id, the planner picks per query: the GIN index and a sort for a
+    // rare word, the primary key walked backwards for a common one.
+    const MESSAGES: Source = Source {
+        from: "messages m JOIN tickets t ON t.id = m.ticket_id",
+        matched: "m.busqueda @@ to_tsquery('simple', ?1)",
+        newest_first: "m.id DESC",
+    };
     const TSVECTOR: Match = Match {
-        messages: "m.busqueda @@ to_tsquery('simple', ?1)",
-        tickets: "t.busqueda @@ to_tsquery('simple', ?1)",
-        users: "u.busqueda @@ to_tsquery('simple', ?1)",
+        messages: MESSAGES,
+        own_messages: MESSAGES,
+        tickets: Source {
+            from: "tickets t",
+            matched: "t.busqueda @@ to_tsquery('simple', ?1)",
+            newest_first: "t.id DESC",
+        },
+        users: Source {
+            from: "users u JOIN tickets t ON t.cliente_id = u.id",
+            matched: "u.busqueda @@ to_tsquery('simple', ?1)",
+            newest_first: "t.id DESC",
+        },
     };
     let expression = search::tsquery_expression(&wanted.terms, wanted.last_is_prefix);
     let id = wanted.ticket_id.unwrap_or(0);

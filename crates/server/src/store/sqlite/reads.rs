@@ -238,12 +238,32 @@ pub fn search(
     raw: &str,
     scope: &crate::store::search::SearchScope,
 ) -> rusqlite::Result<Vec<crate::domain::search::Candidate>> {
-    use crate::store::search::{self, Match, Param};
+    use crate::store::search::{self, Match, Param, Source};
     use rusqlite::types::Value;
+    // The FTS5 tables drive, newest rowid first, so a common word stops at
+    // the first matches in scope; a customer's own tickets drive instead,
+    // each message checked by one seek in the index.
     const FTS: Match = Match {
-        messages: "m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1)",
-        tickets: "t.id IN (SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH ?1)",
-        users: "u.id IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?1)",
+        messages: Source {
+            from: "messages_fts f JOIN messages m ON m.id = f.rowid JOIN tickets t ON t.id = m.ticket_id",
+            matched: "messages_fts MATCH ?1",
+            newest_first: "f.rowid DESC",
+        },
+        own_messages: Source {
+            from: "messages m JOIN tickets t ON t.id = m.ticket_id",
+            matched: "EXISTS (SELECT 1 FROM messages_fts WHERE messages_fts MATCH ?1 AND rowid = m.id)",
+            newest_first: "m.id DESC",
+        },
+        tickets: Source {
+            from: "tickets_fts tf JOIN tickets t ON t.id = tf.rowid",
+            matched: "tickets_fts MATCH ?1",
+            newest_first: "tf.rowid DESC",
+        },
+        users: Source {
+            from: "users_fts uf JOIN users u ON u.id = uf.rowid JOIN tickets t ON t.cliente_id = u.id",
+            matched: "users_fts MATCH ?1",
+            newest_first: "t.id DESC",
+        },
     };
     let expression = search::fts5_expression(&query.terms, query.last_is_prefix);
     let id = query.ticket_id.unwrap_or(0);
