@@ -139,12 +139,26 @@ pub fn list_tickets(
     } = query;
     let (after_at, after_id) = after.map_or((i64::MAX, i64::MAX), |(at, id)| (at.millis(), id));
     let page = rows::after_page(viewer.sees_internal, "?3", "?4");
+    let activity = rows::activity_column(viewer.sees_internal);
+    // An agent's page is the newest of two index walks (theirs, the queue),
+    // each stopping at the page's size: SQLite's plan for the `OR` read
+    // every ticket of both and sorted them (100 ms at a million tickets).
+    let newest = |which: &str| {
+        format!(
+            "SELECT id FROM (SELECT t.id FROM tickets t WHERE {which} AND {page}
+             ORDER BY {activity} DESC, t.id DESC LIMIT ?2)"
+        )
+    };
+    let agent_queue = format!(
+        "t.id IN ({} UNION ALL {})",
+        newest("t.agente_id = ?1"),
+        newest("t.agente_id IS NULL")
+    );
     let (filter, owner) = match scope {
         TicketScope::OwnedBy(id) => ("t.cliente_id = ?1", id),
-        TicketScope::AgentQueue(id) => ("(t.agente_id = ?1 OR t.agente_id IS NULL)", id),
+        TicketScope::AgentQueue(id) => (agent_queue.as_str(), id),
         TicketScope::All => ("?1 = ?1", 0),
     };
-    let activity = rows::activity_column(viewer.sees_internal);
     let sql = format!(
         "SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE {filter} AND {page}
          ORDER BY {activity} DESC, t.id DESC LIMIT ?2"
