@@ -89,3 +89,29 @@ pub fn message_frame(text: &str, client_id: &str) -> tokio_tungstenite::tungsten
     let frame = json!({"tipo": "mensaje", "data": {"mensaje": text, "client_id": client_id, "metadata": {}}});
     tokio_tungstenite::tungstenite::Message::Text(frame.to_string().into())
 }
+
+/// A GET with the bearer `token`: how long it took (the body read) and the
+/// body's size; an error status is an error, with the body.
+pub async fn timed_get(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> Result<(std::time::Duration, usize), String> {
+    let started = std::time::Instant::now();
+    let response = http
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    let took = started.elapsed();
+    if !status.is_success() {
+        return Err(format!(
+            "{url}: {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    Ok((took, body.len()))
+}

@@ -149,19 +149,8 @@ async fn timed_get(
     url: &str,
     token: &str,
 ) -> Result<std::time::Duration, String> {
-    let started = Instant::now();
-    let response = http
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("{url}: {}", response.status()));
-    }
-    let body = response.bytes().await.map_err(|e| e.to_string())?;
-    let took = started.elapsed();
-    if body.len() < 100 {
+    let (took, size) = client::timed_get(http, url, token).await?;
+    if size < 100 {
         return Err(format!("{url}: suspiciously small page"));
     }
     Ok(took)

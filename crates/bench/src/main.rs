@@ -7,8 +7,12 @@ mod client;
 mod cluster;
 mod connections;
 mod fanout;
+mod helpdesk;
 mod history;
 mod relay;
+mod seed;
+mod seed_postgres;
+mod seed_sqlite;
 mod server;
 mod soak;
 mod stats;
@@ -56,6 +60,10 @@ enum Scenario {
     /// The throughput load with one webhook subscribed to every message,
     /// posted to a local receiver: throughput, and latency to the receiver.
     Webhooks(throughput::Options),
+    /// Loads a helpdesk-sized dataset into an empty database (bulk SQL).
+    Seed(seed::Options),
+    /// Inbox, search and history latency on a seeded database.
+    Helpdesk(helpdesk::Options),
     /// Runs the bare relay (started by the `relay` scenario).
     #[command(hide = true)]
     RelayServer,
@@ -154,6 +162,31 @@ async fn run(cli: Cli) -> Result<(), String> {
                 println!("  FAILED: {failure}");
             }
             failed = !report.failures.is_empty();
+            serde_json::to_value(&report)
+        }
+        Scenario::Seed(options) => {
+            let report = seed::run(&cli.server_bin, options).await?;
+            println!(
+                "seed: {} tickets, {} messages in {:.1} s ({:.0} messages/s)",
+                report.tickets,
+                report.messages,
+                report.seconds,
+                report.messages as f64 / report.seconds
+            );
+            serde_json::to_value(&report)
+        }
+        Scenario::Helpdesk(options) => {
+            let report = helpdesk::run(&cli.server_bin, options).await?;
+            println!(
+                "helpdesk: {}\n  agent inbox, first page   {}\n  history, newest page      {}\n  search, every kind       {}",
+                options.database_url.split('?').next().unwrap_or_default(),
+                report.agent_inbox_first_page,
+                report.history_newest_page,
+                report.search_all
+            );
+            for (kind, summary) in &report.search_by_kind {
+                println!("    {kind:<22} {summary}");
+            }
             serde_json::to_value(&report)
         }
         Scenario::RelayServer => {

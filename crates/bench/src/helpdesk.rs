@@ -1,0 +1,149 @@
+//! `helpdesk`: what agents and supervisors wait for on a store of a real
+//! helpdesk's size (made by `seed`): an agent's first inbox page, search
+//! by each kind of query people type, and a ticket's newest history page.
+//! Requests go one at a time, so each latency is the server's alone.
+
+use crate::client;
+use crate::seed::{self, Rng, LAST_NAMES, SUPERVISOR, WORDS};
+use crate::server::{self, Server};
+use crate::stats::{Samples, Summary};
+use serde::Serialize;
+use soporte_protocol::Role;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// The seeded database (`sqlite://PATH` or `postgres://…`).
+    #[arg(long)]
+    pub database_url: String,
+    /// Requests per measure.
+    #[arg(long, default_value_t = 300)]
+    pub requests: usize,
+    /// Tickets in the seeded store (for picking random ones).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub tickets: usize,
+    /// Agents in the seeded store.
+    #[arg(long, default_value_t = 50)]
+    pub agents: usize,
+    /// PostgreSQL: the schema `seed --schema` filled.
+    #[arg(long)]
+    pub schema: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub scenario: &'static str,
+    pub agent_inbox_first_page: Summary,
+    pub history_newest_page: Summary,
+    /// Every search, as a supervisor (who sees everything) and as an agent.
+    pub search_all: Summary,
+    pub search_by_kind: Vec<(String, Summary)>,
+}
+
+/// What people type in a search box, with how it is made.
+const KINDS: [&str; 5] = [
+    "una palabra",
+    "dos palabras",
+    "prefijo",
+    "nombre",
+    "número de pedido",
+];
+
+fn query(kind: &str, rng: &mut Rng) -> String {
+    let word = |rng: &mut Rng| WORDS[rng.below(WORDS.len())].to_string();
+    match kind {
+        "una palabra" => word(rng),
+        "dos palabras" => format!("{} {}", word(rng), word(rng)),
+        "prefijo" => {
+            let w = word(rng);
+            w.chars().take(3 + rng.below(3)).collect()
+        }
+        "nombre" => LAST_NAMES[rng.below(LAST_NAMES.len())].to_string(),
+        _ => seed::order_number(rng).to_string(),
+    }
+}
+
+pub async fn run(server_bin: &Path, options: &Options) -> Result<Report, String> {
+    let server = Server::spawn_with_url(
+        server_bin,
+        Some(seed::in_schema(
+            &options.database_url,
+            options.schema.as_deref(),
+        )),
+        &[],
+        server::Limits::Off,
+    )
+    .await?;
+    let report = measure(&server, options).await;
+    server.stop().await;
+    report
+}
+
+async fn measure(server: &Server, options: &Options) -> Result<Report, String> {
+    let http = reqwest::Client::new();
+    let supervisor = client::token(SUPERVISOR, Role::Supervisor);
+    let mut rng = Rng::new(0xbe4c);
+    let api = format!("{}/api/soporte", server.base);
+    // A first pass warms the caches a running server has warm.
+    for _ in 0..20 {
+        let agent = client::token(1 + rng.below(options.agents) as i64, Role::Agent);
+        get(&http, &format!("{api}/tickets/?limit=50"), &agent).await?;
+        get(
+            &http,
+            &format!("{api}/buscar/?q={}", query("una palabra", &mut rng)),
+            &supervisor,
+        )
+        .await?;
+    }
+    let (mut inbox, mut history, mut all) =
+        (Samples::default(), Samples::default(), Samples::default());
+    let mut by_kind: Vec<Samples> = KINDS.iter().map(|_| Samples::default()).collect();
+    for n in 0..options.requests {
+        let agent_id = 1 + rng.below(options.agents) as i64;
+        let agent = client::token(agent_id, Role::Agent);
+        inbox.push(get(&http, &format!("{api}/tickets/?limit=50"), &agent).await?);
+        let ticket = 1 + rng.below(options.tickets);
+        history.push(
+            get(
+                &http,
+                &format!("{api}/tickets/{ticket}/chat/historial/?size=50"),
+                &supervisor,
+            )
+            .await?,
+        );
+        let kind = n % KINDS.len();
+        let text = query(KINDS[kind], &mut rng);
+        let q: String = url_encode(&text);
+        let who = if n % 2 == 0 { &supervisor } else { &agent };
+        let took = get(&http, &format!("{api}/buscar/?q={q}"), who).await?;
+        by_kind[kind].push(took);
+        all.push(took);
+    }
+    Ok(Report {
+        scenario: "helpdesk",
+        agent_inbox_first_page: inbox.summary(),
+        history_newest_page: history.summary(),
+        search_all: all.summary(),
+        search_by_kind: KINDS
+            .iter()
+            .zip(by_kind.iter_mut())
+            .map(|(k, s)| (k.to_string(), s.summary()))
+            .collect(),
+    })
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn get(http: &reqwest::Client, url: &str, token: &str) -> Result<Duration, String> {
+    client::timed_get(http, url, token)
+        .await
+        .map(|(took, _)| took)
+}
