@@ -114,9 +114,10 @@ async fn measure(server: &Server, options: &Options) -> Result<Report, String> {
         );
         let kind = n % KINDS.len();
         let text = query(KINDS[kind], &mut rng);
-        let q: String = url_encode(&text);
+        let url = reqwest::Url::parse_with_params(&format!("{api}/buscar/"), [("q", &text)])
+            .map_err(|e| e.to_string())?;
         let who = if n % 2 == 0 { &supervisor } else { &agent };
-        let took = get(&http, &format!("{api}/buscar/?q={q}"), who).await?;
+        let took = get(&http, url.as_str(), who).await?;
         by_kind[kind].push(took);
         all.push(took);
     }
@@ -131,15 +132,6 @@ async fn measure(server: &Server, options: &Options) -> Result<Report, String> {
             .map(|(k, s)| (k.to_string(), s.summary()))
             .collect(),
     })
-}
-
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 async fn get(http: &reqwest::Client, url: &str, token: &str) -> Result<Duration, String> {

@@ -63,13 +63,12 @@ impl PgTx<'_> {
     }
 }
 
-/// Deletes the attachments of the messages `messages` names (ids, or a
-/// subquery, on `$1`), their files and thumbnails queued for removal at
-/// `$2`; answers how many files.
-fn remove_files_sql(messages: &str) -> String {
+/// Deletes the attachments `which` selects (a condition on `$1`), their
+/// files and thumbnails queued for removal at `$2`; answers how many files.
+fn remove_files_sql(which: &str) -> String {
     format!(
         "WITH gone AS (
-             DELETE FROM attachments WHERE mensaje_id IN ({messages})
+             DELETE FROM attachments WHERE {which}
              RETURNING storage_key, thumbnail_key
          ), queued AS (
              INSERT INTO file_deletions (storage_key, creado)
@@ -367,9 +366,13 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn remove_attachments(&mut self, message: MessageId, at: Timestamp) -> R<u64> {
-        let count = query_one(self.tx, &remove_files_sql("$1"), &[&message, &at.millis()])
-            .await
-            .and_then(|r| r.try_get::<_, i64>(0));
+        let count = query_one(
+            self.tx,
+            &remove_files_sql("mensaje_id = $1"),
+            &[&message, &at.millis()],
+        )
+        .await
+        .and_then(|r| r.try_get::<_, i64>(0));
         Ok(self.db(count)?.max(0) as u64)
     }
 
@@ -782,14 +785,10 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn erase_files(&mut self, user: UserId, at: Timestamp) -> R<u64> {
-        let messages = format!("SELECT id FROM messages WHERE {BY_AUTHOR}");
-        let count = query_one(
-            self.tx,
-            &remove_files_sql(&messages),
-            &[&user, &at.millis()],
-        )
-        .await
-        .and_then(|r| r.try_get::<_, i64>(0));
+        let which = format!("mensaje_id IN (SELECT id FROM messages WHERE {BY_AUTHOR})");
+        let count = query_one(self.tx, &remove_files_sql(&which), &[&user, &at.millis()])
+            .await
+            .and_then(|r| r.try_get::<_, i64>(0));
         Ok(self.db(count)?.max(0) as u64)
     }
 
@@ -879,17 +878,8 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn expire_files(&mut self, tickets: &[TicketId], at: Timestamp) -> R<u64> {
-        let sql = "WITH gone AS (
-                 DELETE FROM attachments WHERE ticket_id = ANY($1)
-                 RETURNING storage_key, thumbnail_key
-             ), queued AS (
-                 INSERT INTO file_deletions (storage_key, creado)
-                 SELECT storage_key, $2::bigint FROM gone
-                 UNION ALL SELECT thumbnail_key, $2::bigint FROM gone WHERE thumbnail_key IS NOT NULL
-                 ON CONFLICT DO NOTHING
-             )
-             SELECT COUNT(*) FROM gone";
-        let count = query_one(self.tx, sql, &[&tickets, &at.millis()])
+        let sql = remove_files_sql("ticket_id = ANY($1)");
+        let count = query_one(self.tx, &sql, &[&tickets, &at.millis()])
             .await
             .and_then(|r| r.try_get::<_, i64>(0));
         Ok(self.db(count)?.max(0) as u64)
