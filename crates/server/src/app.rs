@@ -287,6 +287,7 @@ fn router(state: AppState) -> axum::Router {
         .merge(crate::http::router(
             state.config.max_file_size,
             state.config.metrics_bind.is_none(),
+            state.allowed_origins.join(" "),
         ))
         .merge(crate::ws::router())
         // Largest REST body (`--max-request-body`, default 1 MiB: a sync of

@@ -301,7 +301,9 @@ fn migrate(database_url: &str, new_epoch: bool) -> Result<(), String> {
 
 fn init_logging(format: &str) -> Result<(), String> {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SOPORTE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("SOPORTE_LOG")
+        // memory-serve lists every embedded page at INFO.
+        .unwrap_or_else(|_| EnvFilter::new("info,memory_serve=warn"));
     use std::io::IsTerminal;
     // A log line that cannot be written is dropped: by default the library
     // reports it with eprintln!, which panics when stderr is a closed pipe

@@ -15,13 +15,19 @@ pub mod team;
 pub mod tickets;
 pub mod transcripts;
 pub mod users;
+pub mod web;
 pub mod webhooks;
 
 use crate::state::AppState;
 use axum::Router;
 
-/// The REST resources; `/metrics` among them unless it has its own listener.
-pub fn router(max_file_size: u64, with_metrics: bool) -> Router<AppState> {
+/// The REST resources and the web pages; `/metrics` among them unless it has
+/// its own listener. `widget_ancestors`: who may frame the widget's panel.
+pub fn router(
+    max_file_size: u64,
+    with_metrics: bool,
+    widget_ancestors: String,
+) -> Router<AppState> {
     Router::new()
         .merge(tickets::router())
         .merge(chat::router())
@@ -37,4 +43,5 @@ pub fn router(max_file_size: u64, with_metrics: bool) -> Router<AppState> {
         .merge(ops::router(with_metrics))
         .merge(users::router())
         .merge(webhooks::router())
+        .merge(web::router(widget_ancestors))
 }

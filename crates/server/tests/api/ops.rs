@@ -118,68 +118,126 @@ async fn the_openapi_document_describes_every_rest_route() {
     }
 }
 
-#[tokio::test]
-async fn the_demo_page_is_served_at_the_root() {
-    let app = spawn_app().await;
-    let response = app.http.get(app.url("/")).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/html"));
-    assert!(response.text().await.unwrap().contains("Soporte"));
-}
-
-/// The pages and assets go compressed to a browser that accepts it, and the
-/// bytes it unpacks are the page itself.
-#[tokio::test]
-async fn the_web_pages_are_compressed_for_browsers_that_accept_it() {
+/// The pages a binary serves: embedded at build time (see build.rs), so they
+/// are there whatever the working folder. Fails on a binary built before the
+/// web (`scripts/build-web`), which serves none.
+async fn embedded_pages_are_served(http: &reqwest::Client, base: &str) {
     use std::io::Read;
-    let app = spawn_app().await;
-    let fetch = |encoding: Option<&'static str>| {
-        let mut request = app.http.get(app.url("/"));
+    let get = |path: &str, encoding: Option<&'static str>| {
+        let mut request = http.get(format!("{base}{path}"));
         if let Some(encoding) = encoding {
             request = request.header("accept-encoding", encoding);
         }
-        async move {
-            let response = request.send().await.unwrap();
-            assert_eq!(response.status(), 200);
-            let used = response
-                .headers()
-                .get("content-encoding")
-                .map(|v| v.to_str().unwrap().to_string());
-            (used, response.bytes().await.unwrap().to_vec())
-        }
+        async move { request.send().await.unwrap() }
     };
-    let (identity, page) = fetch(None).await;
-    assert_eq!(identity, None);
-    assert!(String::from_utf8_lossy(&page).contains("Soporte"));
-
-    let (gzip, packed) = fetch(Some("gzip")).await;
-    assert_eq!(gzip.as_deref(), Some("gzip"));
+    let page = get("/", None).await;
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert_eq!(page.headers()["cache-control"], "no-cache");
+    let html = page.text().await.unwrap();
     assert!(
-        packed.len() < page.len(),
-        "{} >= {}",
+        html.contains("<div id=\"root\">"),
+        "not the built customer page (is web/dist-demo built?): {html}"
+    );
+    let console = get("/agente/", None).await;
+    assert_eq!(console.status(), 200);
+    assert!(console.text().await.unwrap().contains("/assets/"));
+
+    // A hashed script of the page: compressed, cached for good, revalidated
+    // with its ETag.
+    let script = html
+        .split('"')
+        .find(|piece| piece.starts_with("/assets/") && piece.ends_with(".js"))
+        .unwrap_or_else(|| panic!("no script in {html}"))
+        .to_string();
+    let plain = get(&script, None).await;
+    assert_eq!(plain.status(), 200);
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(
+        plain.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    let etag = plain.headers()["etag"].to_str().unwrap().to_string();
+    let plain = plain.bytes().await.unwrap();
+
+    let gzip = get(&script, Some("gzip")).await;
+    assert_eq!(gzip.headers()["content-encoding"], "gzip");
+    let packed = gzip.bytes().await.unwrap();
+    assert!(
+        packed.len() * 2 < plain.len(),
+        "{} vs {}",
         packed.len(),
-        page.len()
+        plain.len()
     );
     let mut unpacked = Vec::new();
     flate2::read::GzDecoder::new(&packed[..])
         .read_to_end(&mut unpacked)
         .unwrap();
-    assert_eq!(unpacked, page);
+    assert_eq!(unpacked, plain);
 
-    let (br, _) = fetch(Some("br;q=1.0, gzip;q=0.5")).await;
-    assert_eq!(br.as_deref(), Some("br"));
-    // The API is left as it is: JSON answers are small and often private.
-    let health = app
-        .http
-        .get(app.url("/healthz"))
-        .header("accept-encoding", "gzip")
+    let brotli = get(&script, Some("gzip;q=0.5, br")).await;
+    assert_eq!(brotli.headers()["content-encoding"], "br");
+    assert!(brotli.bytes().await.unwrap().len() < packed.len());
+
+    let again = http
+        .get(format!("{base}{script}"))
+        .header("if-none-match", &etag)
         .send()
         .await
         .unwrap();
+    assert_eq!(again.status(), 304);
+    assert!(again.bytes().await.unwrap().is_empty());
+
+    // The widget's stable URLs are cached briefly; its panel may be framed.
+    let loader = get("/widget.js", Some("br")).await;
+    assert_eq!(loader.status(), 200);
+    assert_eq!(loader.headers()["cache-control"], "public, max-age=300");
+    assert_eq!(get("/widget/", None).await.status(), 200);
+    assert_eq!(get("/assets/missing.js", None).await.status(), 404);
+
+    // The API is left as it is: JSON answers are small and often private.
+    let health = get("/healthz", Some("gzip")).await;
     assert!(health.headers().get("content-encoding").is_none());
+}
+
+#[tokio::test]
+async fn the_web_pages_are_served_compressed_with_etags() {
+    let app = spawn_app().await;
+    embedded_pages_are_served(&app.http, &app.url("")).await;
+}
+
+/// The binary alone, started in an empty folder, serves both pages: nothing
+/// beside it is needed (what the release tarball ships).
+#[tokio::test]
+async fn the_binary_serves_its_pages_from_an_empty_folder() {
+    let folder = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_soporte"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .current_dir(folder.path())
+        .env_remove("SOPORTE_WEB_DIR")
+        .env("SOPORTE_JWT_SECRET", SECRET)
+        .env("SOPORTE_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = listening_addr(&mut child);
+    let http = reqwest::Client::new();
+    embedded_pages_are_served(&http, &format!("http://{addr}")).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let entries: Vec<_> = std::fs::read_dir(folder.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries, ["data"], "only its data folder is written");
 }
 
 /// With `--metrics-bind`, `/metrics` (business volume, rate-limit counters)
