@@ -43,10 +43,23 @@ pub enum Command {
     /// (`Authorization: Api-Key <key>`).
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Ask a running server whether it is ready: exit 0 if it is, 1 if not.
+    /// A probe for container health checks, where there is no curl.
+    Healthcheck(HealthcheckArgs),
     /// A WebSocket echo on 127.0.0.1 with the server's socket settings, for
     /// protocol conformance runs (scripts/autobahn).
     #[command(hide = true)]
     WsEcho(WsEchoArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HealthcheckArgs {
+    /// The readiness URL to ask.
+    #[arg(long, default_value = "http://127.0.0.1:8000/readyz")]
+    pub url: String,
+    /// How long to wait for the answer (`3s`, `500ms`).
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Args, Debug, Clone)]

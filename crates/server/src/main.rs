@@ -3,7 +3,8 @@
 use clap::Parser;
 use soporte_server::auth::{Minter, TokenRequest, Verifier};
 use soporte_server::config::{
-    ApiKeyCommand, Cli, Command, Config, ConfigError, DatabaseUrl, ServeArgs, TokenArgs, WsEchoArgs,
+    ApiKeyCommand, Cli, Command, Config, ConfigError, DatabaseUrl, HealthcheckArgs, ServeArgs,
+    TokenArgs, WsEchoArgs,
 };
 use soporte_server::store::postgres::PostgresStore;
 use soporte_server::store::sqlite::SqliteStore;
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
         Command::Token(args) => token(*args),
         Command::Migrate(args) => migrate(&args.database.database_url, args.new_epoch),
         Command::WsEcho(args) => ws_echo(args),
+        Command::Healthcheck(args) => healthcheck(args),
         Command::ApiKey(command) => api_key(command),
     };
     match result {
@@ -131,6 +133,34 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 }
 
 /// The WebSocket echo of protocol conformance runs (`ws::echo`).
+/// One GET of the readiness URL; any answer but a 2xx is a failure, told in
+/// one line.
+fn healthcheck(args: HealthcheckArgs) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let client = reqwest13::Client::builder()
+            .timeout(args.timeout)
+            .build()
+            .map_err(|e| format!("healthcheck: {e}"))?;
+        let response = client
+            .get(&args.url)
+            .send()
+            .await
+            .map_err(|e| format!("healthcheck: {} did not answer: {e}", args.url))?;
+        match response.status().is_success() {
+            true => Ok(()),
+            false => Err(format!(
+                "healthcheck: {} answered {}",
+                args.url,
+                response.status()
+            )),
+        }
+    })
+}
+
 fn ws_echo(args: WsEchoArgs) -> Result<(), String> {
     let max_frame = args.frames.max_frame_size().map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

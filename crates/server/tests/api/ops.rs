@@ -381,3 +381,35 @@ fn the_help_is_grouped_and_a_typo_gets_a_suggestion() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("'--max-connections'"), "{err}");
 }
+
+/// `soporte healthcheck` (the container image's probe): 0 for a ready
+/// server, 1 with a one-line reason for anything else.
+#[tokio::test]
+async fn the_healthcheck_command_tells_ready_from_not() {
+    let app = spawn_app().await;
+    let run = |url: String| async move {
+        tokio::task::spawn_blocking(move || {
+            soporte(&["healthcheck", "--url", &url, "--timeout", "2s"], &[])
+        })
+        .await
+        .unwrap()
+    };
+    let ready = run(app.url("/readyz")).await;
+    assert!(
+        ready.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ready.stderr)
+    );
+    let missing = run(app.url("/nowhere")).await;
+    assert_eq!(missing.status.code(), Some(1));
+    let said = String::from_utf8(missing.stderr).unwrap();
+    assert!(said.contains("answered 404"), "{said}");
+    assert_eq!(said.lines().count(), 1, "{said}");
+    let down = run("http://127.0.0.1:9/readyz".into()).await;
+    assert_eq!(down.status.code(), Some(1));
+    let said = String::from_utf8(down.stderr).unwrap();
+    assert!(
+        said.starts_with("soporte: healthcheck: http://127.0.0.1:9/readyz did not answer"),
+        "{said}"
+    );
+}
