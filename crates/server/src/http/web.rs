@@ -32,7 +32,8 @@ const EMBEDDED: bool = matches!(env!("SOPORTE_WEB_EMBEDDED").as_bytes(), b"1");
 /// The pages and their assets. `widget_ancestors` are the origins allowed to
 /// frame the widget's panel (`--allowed-origins`, space-separated).
 pub fn router(widget_ancestors: String) -> Router<AppState> {
-    let pages = match std::env::var_os("SOPORTE_WEB_DIR") {
+    // Empty is unset (`SOPORTE_WEB_DIR=` in an env file).
+    let pages = match std::env::var_os("SOPORTE_WEB_DIR").filter(|dir| !dir.is_empty()) {
         Some(dir) => from_disk(PathBuf::from(dir)),
         None if EMBEDDED => embedded(),
         None => Router::new().route("/", get(not_built)),
