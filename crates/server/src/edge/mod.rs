@@ -17,6 +17,7 @@ use axum::routing::MethodRouter;
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::RequestId;
+use tracing::Instrument;
 
 /// Registers `path` (which ends in `/`, as the seed's client calls it) and the
 /// same path without the trailing slash.
@@ -101,9 +102,10 @@ fn percent_decoded(text: &str) -> String {
         .into_owned()
 }
 
-/// One line per request at INFO (its id, method, path with credentials
-/// redacted, status, time), the access log. Nothing else in the server logs
-/// a request's URI.
+/// One line per request at INFO (its id, method, route template, path with
+/// credentials redacted, status, time), the access log. Nothing else in the
+/// server logs a request's URI. Every line logged while answering (a
+/// warning, an error) carries the same id, from the `request` span.
 pub async fn log_request(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
@@ -111,19 +113,22 @@ pub async fn log_request(request: Request, next: Next) -> Response {
         .map_or("none", MatchedPath::as_str)
         .to_string();
     let method = request.method().clone();
+    let id = request_id(&request);
+    // At WARN, so that it is there whenever a warning or an error is written.
+    let span = tracing::warn_span!("request", id = %id);
     if !tracing::enabled!(tracing::Level::INFO) {
-        let response = next.run(request).await;
+        let response = next.run(request).instrument(span).await;
         count(&route, &method, &response);
         return response;
     }
     let uri = redacted_uri(request.uri());
-    let id = request_id(&request);
     let started = std::time::Instant::now();
-    let response = next.run(request).await;
+    let response = next.run(request).instrument(span).await;
     count(&route, &method, &response);
     tracing::info!(
         request_id = %id,
         %method,
+        route,
         uri,
         status = response.status().as_u16(),
         ms = started.elapsed().as_millis() as u64,

@@ -518,3 +518,54 @@ async fn the_healthcheck_command_tells_ready_from_not() {
         "{said}"
     );
 }
+
+/// The log, read as an operator's collector reads it (stderr to a pipe): one
+/// access line per request at INFO with its id and route, the same id on
+/// the warning written while answering it, and no colour codes.
+#[tokio::test]
+async fn the_access_log_ties_each_request_id_to_its_warnings_without_colour() {
+    let folder = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_soporte"))
+        // A Redis nobody listens on: /readyz answers 503 and warns why.
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--redis-url",
+            "redis://127.0.0.1:1",
+        ])
+        .current_dir(folder.path())
+        .env("SOPORTE_JWT_SECRET", SECRET)
+        .env("SOPORTE_LOG", "info")
+        .env_remove("SOPORTE_LOG_FORMAT")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = listening_addr(&mut child);
+    let answer = reqwest::Client::new()
+        .get(format!("http://{addr}/readyz"))
+        .header("x-request-id", "probe-7f3a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 503);
+    assert_eq!(answer.headers()["x-request-id"], "probe-7f3a");
+    // SIGTERM: the server stops and its log ends.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let output = child.wait_with_output().unwrap();
+    let log = String::from_utf8(output.stderr).unwrap();
+    assert!(!log.contains('\x1b'), "colour codes in a piped log:\n{log}");
+    let mine: Vec<&str> = log.lines().filter(|l| l.contains("probe-7f3a")).collect();
+    let warning = mine
+        .iter()
+        .find(|l| l.contains("WARN") && l.contains("not ready: Redis"));
+    assert!(warning.is_some(), "no warning with the request id:\n{log}");
+    let access = mine
+        .iter()
+        .find(|l| l.contains("INFO") && l.contains("http request"))
+        .unwrap_or_else(|| panic!("no access line:\n{log}"));
+    assert!(access.contains("route=\"/readyz\""), "{access}");
+    assert!(access.contains("status=503"), "{access}");
+    assert!(access.contains("method=GET"), "{access}");
+}
