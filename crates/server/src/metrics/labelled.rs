@@ -74,6 +74,7 @@ pub fn method_label(method: &axum::http::Method) -> &'static str {
         Method::GET => "GET",
         Method::POST => "POST",
         Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
         Method::DELETE => "DELETE",
         Method::OPTIONS => "OPTIONS",
         Method::HEAD => "HEAD",

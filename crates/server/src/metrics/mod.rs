@@ -31,6 +31,14 @@ pub static FRAMES_REFUSED: Labelled = Labelled::new(
     &["codigo"],
 );
 
+/// WebSocket connections ended, by the close code this server sent; `peer`
+/// when the client closed first or went away.
+pub static WS_CLOSES: Labelled = Labelled::new(
+    "soporte_ws_closes_total",
+    "WebSocket connections ended, by the close code the server sent (peer: the client closed or went away)",
+    &["code"],
+);
+
 /// Emails this node attempted, by kind and how the attempt ended.
 pub static EMAILS: Labelled = Labelled::new(
     "soporte_emails_total",
@@ -270,6 +278,7 @@ impl Metrics {
         );
         HTTP_REQUESTS.render(&mut out);
         FRAMES_REFUSED.render(&mut out);
+        WS_CLOSES.render(&mut out);
         EMAILS.render(&mut out);
         process::render(&mut out);
         if let Some(free) = free_space {

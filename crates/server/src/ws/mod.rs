@@ -215,6 +215,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// RFC 6455 asks. Without one (the peer closed, or is gone): sends the
 /// library's answer to the peer's close frame, if there is one to send.
 pub async fn finish(socket: &mut WebSocket, close: Option<CloseReason>) {
+    let code = close.as_ref().map(|close| close.code.to_string());
+    crate::metrics::WS_CLOSES.add(&[code.as_deref().unwrap_or("peer")]);
     let goodbye = async {
         match close {
             Some(close) => {

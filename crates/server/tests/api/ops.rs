@@ -25,12 +25,34 @@ async fn health_readiness_and_metrics_answer() {
     ws.expect("mensaje_confirmado").await;
     ws.send_raw("no es json").await;
     ws.expect("error").await;
-    let metrics = app.metrics().await;
+    // Closes, by who ended it: the client here, the server (1009) next.
+    ws.close().await;
+    let mut big = app.connect(ticket, &customer(1)).await;
+    big.expect("connection_established").await;
+    big.send_raw(&"x".repeat(300 * 1024)).await;
+    assert_eq!(
+        big.closed_within(std::time::Duration::from_secs(3))
+            .await
+            .code,
+        Some(1009)
+    );
+    let mut metrics = app.metrics().await;
+    for _ in 0..50 {
+        if metrics.contains("soporte_ws_closes_total{code=\"peer\"}")
+            && metrics.contains("soporte_ws_closes_total{code=\"1009\"}")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        metrics = app.metrics().await;
+    }
     // Labelled by route template, method and status; by refusal code.
     for series in [
         "soporte_http_requests_total{route=\"/api/soporte/tickets/\",method=\"POST\",status=\"201\"} 1",
         "soporte_http_requests_total{route=\"/readyz\",method=\"GET\",status=\"200\"} 1",
         "soporte_frames_refused_total{codigo=\"json_invalido\"} 1",
+        "soporte_ws_closes_total{code=\"peer\"} 1",
+        "soporte_ws_closes_total{code=\"1009\"} 1",
     ] {
         assert!(metrics.lines().any(|l| l == series), "{series} in {metrics}");
     }
