@@ -322,6 +322,21 @@ async fn embedded_pages_are_served(http: &reqwest::Client, base: &str) {
     assert_eq!(again.status(), 304);
     assert!(again.bytes().await.unwrap().is_empty());
 
+    // The page's styles likewise.
+    let styles = html
+        .split('"')
+        .find(|piece| piece.starts_with("/assets/") && piece.ends_with(".css"))
+        .unwrap_or_else(|| panic!("no stylesheet in {html}"))
+        .to_string();
+    let css = get(&styles, Some("gzip")).await;
+    assert_eq!(css.status(), 200);
+    assert_eq!(css.headers()["content-encoding"], "gzip");
+    assert!(css.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+    assert!(css.headers().contains_key("etag"));
+
     // The widget's stable URLs are cached briefly; its panel may be framed.
     let loader = get("/widget.js", Some("br")).await;
     assert_eq!(loader.status(), 200);
