@@ -10,8 +10,8 @@ use crate::edge::extract::{ticket_id, Actor, Caller, JsonBody, QueryParams};
 use crate::edge::routes;
 use crate::hub::inbox::{InboxEvent, InboxRoute};
 use crate::state::AppState;
+use crate::store::{AgentFilter, Newest, TicketFilter, TicketQuery};
 use crate::store::{NewCustomer, NewTicket, TicketCommand, TicketScope, Viewer};
-use crate::store::{Newest, TicketQuery};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -23,7 +23,7 @@ use soporte_protocol::rest::{
 };
 use soporte_protocol::server::{TicketChange, TicketUpdated};
 use soporte_protocol::ServerFrame;
-use soporte_protocol::{Role, Ticket, TicketId, Timestamp};
+use soporte_protocol::{Role, Ticket, TicketId, TicketState, Timestamp};
 
 const MAX_SUBJECT_CHARS: usize = 200;
 const DEFAULT_LIST: usize = 100;
@@ -170,6 +170,40 @@ struct ListParams {
     /// The ticket with the host's id (staff and service keys).
     #[serde(default)]
     external_id: Option<String>,
+    /// Only tickets in this state.
+    #[serde(default)]
+    estado: Option<String>,
+    /// Only this agent's tickets (an id), or the unassigned queue (`ninguno`).
+    #[serde(default)]
+    agente: Option<String>,
+}
+
+/// `?estado=` and `?agente=` as a [`TicketFilter`], and as the query text the
+/// next page's URL carries on.
+fn filter_of(params: &ListParams) -> Result<(TicketFilter, String), ApiError> {
+    let mut filter = TicketFilter::default();
+    let mut carried = String::new();
+    if let Some(text) = params.estado.as_deref().filter(|t| !t.is_empty()) {
+        let state = TicketState::parse(text).ok_or_else(|| {
+            ApiError::BadRequest(
+                "estado no es válido: ABIERTO, EN_ESPERA, RESUELTO o CERRADO.".into(),
+            )
+        })?;
+        filter.state = Some(state);
+        carried.push_str(&format!("&estado={}", state.as_str()));
+    }
+    if let Some(text) = params.agente.as_deref().filter(|t| !t.is_empty()) {
+        filter.agent = Some(match text {
+            "ninguno" => AgentFilter::Unassigned,
+            id => AgentFilter::Agent(id.parse().map_err(|_| {
+                ApiError::BadRequest(
+                    "agente no es válido: el id de un agente, o ninguno para la cola.".into(),
+                )
+            })?),
+        });
+        carried.push_str(&format!("&agente={text}"));
+    }
+    Ok((filter, carried))
 }
 
 /// Who reads: a service key reads as staff, with no unread of its own.
@@ -207,6 +241,8 @@ async fn list(
     let scope = scope_of(&actor);
     let limit = params.limit.unwrap_or(DEFAULT_LIST).clamp(1, MAX_LIST);
     let mut query = TicketQuery::new(scope, viewer_of(&actor), limit);
+    let (filter, carried) = filter_of(&params)?;
+    query.filter = filter;
     query.after = params.cursor.as_deref().map(parse_cursor).transpose()?;
     let results = state.store.list_tickets(query).await?;
     let results = results
@@ -216,7 +252,7 @@ async fn list(
     // The cursor is the last ticket's activity as this viewer sees it, the
     // order the store listed them in.
     let next = (results.len() == limit)
-        .then(|| next_tickets_url(&state.public_url, limit, &results[limit - 1].ticket));
+        .then(|| next_tickets_url(&state.public_url, limit, &results[limit - 1].ticket) + &carried);
     Ok(Json(TicketList {
         count: results.len(),
         results,

@@ -298,6 +298,8 @@ pub struct TicketQuery {
     pub scope: TicketScope,
     pub viewer: Viewer,
     pub limit: usize,
+    /// Narrows the scope (it never widens it).
+    pub filter: TicketFilter,
     /// Only tickets after this one in the list's order (newest activity
     /// first, as the viewer sees it; then the highest id): its activity time
     /// and id.
@@ -310,7 +312,51 @@ impl TicketQuery {
             scope,
             viewer,
             limit,
+            filter: TicketFilter::default(),
             after: None,
+        }
+    }
+}
+
+/// A list narrowed to one state, and to one agent's tickets or the
+/// unassigned queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TicketFilter {
+    pub state: Option<TicketState>,
+    pub agent: Option<AgentFilter>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentFilter {
+    Agent(UserId),
+    Unassigned,
+}
+
+impl TicketFilter {
+    /// The filter's conditions, each starting with `AND`, for a query on
+    /// `tickets t`; `agent` is the placeholder bound to [`Self::agent_id`]
+    /// (always referenced, so the statement's parameters are the same
+    /// whichever filters are on). The state is written as its constant.
+    pub fn conditions(&self, agent: &str) -> String {
+        let mut sql = String::new();
+        if let Some(state) = self.state {
+            sql.push_str(&format!(" AND t.estado = '{}'", state.as_str()));
+        }
+        sql.push_str(&match self.agent {
+            Some(AgentFilter::Agent(_)) => format!(" AND t.agente_id = {agent}"),
+            Some(AgentFilter::Unassigned) => {
+                format!(" AND t.agente_id IS NULL AND {agent} = {agent}")
+            }
+            None => format!(" AND {agent} = {agent}"),
+        });
+        sql
+    }
+
+    /// The value for the `agent` placeholder of [`Self::conditions`].
+    pub fn agent_id(&self) -> i64 {
+        match self.agent {
+            Some(AgentFilter::Agent(id)) => id,
+            _ => 0,
         }
     }
 }

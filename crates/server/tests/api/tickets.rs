@@ -300,3 +300,94 @@ async fn ticket_lists_page_through_every_ticket_once() {
         );
     }
 }
+
+/// `?estado=` and `?agente=` narrow a list (never widen it): by state, by
+/// agent, the unassigned queue, together, through every page; bad values
+/// are 400 with the reason.
+#[tokio::test]
+async fn ticket_lists_filter_by_state_and_agent_through_every_page() {
+    let app = spawn_app().await;
+    let mut tickets = Vec::new();
+    for customer_id in 1..=6 {
+        tickets.push(app.ticket_for(&customer(customer_id)).await);
+    }
+    // Agent 50 takes three, agent 60 one, two stay queued; one of 50's is resolved.
+    for (ticket, agent_id) in [(0, 50), (1, 50), (2, 50), (3, 60)] {
+        app.connect(tickets[ticket], &agent(agent_id))
+            .await
+            .expect("connection_established")
+            .await;
+    }
+    let (status, body) = app
+        .post(
+            &format!("/api/soporte/tickets/{}/estado/", tickets[1]),
+            &supervisor(9),
+            json!({"estado": "RESUELTO"}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    // Every page of a narrowed list, by following `next`, sorted.
+    async fn all_pages(app: &TestApp, query: &str, token: String) -> Vec<i64> {
+        let mut url = app.url(&format!("/api/soporte/tickets/?limit=1&{query}"));
+        let mut seen = Vec::new();
+        loop {
+            let page: Value = app.follow(&url, &token).await;
+            seen.extend(
+                page["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["id"].as_i64().unwrap()),
+            );
+            match page["next"].as_str() {
+                Some(next) => url = next.to_string(),
+                None => break,
+            }
+            assert!(seen.len() < 20, "paging does not end");
+        }
+        seen.sort_unstable();
+        seen
+    }
+    let of = |which: &[usize]| {
+        let mut ids: Vec<i64> = which.iter().map(|&i| tickets[i]).collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(
+        all_pages(&app, "agente=50", supervisor(9)).await,
+        of(&[0, 1, 2])
+    );
+    assert_eq!(
+        all_pages(&app, "agente=50&estado=ABIERTO", supervisor(9)).await,
+        of(&[0, 2])
+    );
+    assert_eq!(
+        all_pages(&app, "estado=RESUELTO", supervisor(9)).await,
+        of(&[1])
+    );
+    assert_eq!(
+        all_pages(&app, "agente=ninguno", supervisor(9)).await,
+        of(&[4, 5])
+    );
+    // An agent's filters stay inside what they see: their own and the queue.
+    assert_eq!(
+        all_pages(&app, "agente=ninguno", agent(50)).await,
+        of(&[4, 5])
+    );
+    assert!(all_pages(&app, "agente=60", agent(50)).await.is_empty());
+    assert_eq!(
+        all_pages(&app, "estado=ABIERTO", agent(50)).await,
+        of(&[0, 2, 4, 5])
+    );
+    for (query, word) in [
+        ("estado=abierto", "estado"),
+        ("estado=PERDIDO", "estado"),
+        ("agente=maria", "agente"),
+    ] {
+        let (status, body) = app
+            .get(&format!("/api/soporte/tickets/?{query}"), &supervisor(9))
+            .await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body["detalle"].as_str().unwrap().contains(word), "{body}");
+    }
+}

@@ -201,14 +201,20 @@ pub async fn list_tickets<C: GenericClient>(
         scope,
         viewer,
         limit,
+        filter: narrowed,
         after,
     } = query_of;
     let limit = limit as i64;
     let (after_at, after_id) = after.map_or((i64::MAX, i64::MAX), |(at, id)| (at.millis(), id));
     let activity = rows::activity_column(viewer.sees_internal);
     let order = format!("ORDER BY {activity} DESC, t.id DESC LIMIT");
-    // $1 the scope's user (unused for all), $2 the limit, $3 and $4 the page.
-    let page = rows::after_page(viewer.sees_internal, "$3", "$4");
+    // $1 the scope's user (unused for all), $2 the limit, $3 and $4 the
+    // page, $5 the agent filtered on.
+    let page = format!(
+        "{}{}",
+        rows::after_page(viewer.sees_internal, "$3", "$4"),
+        narrowed.conditions("$5::bigint")
+    );
     let (filter, owner) = match scope {
         TicketScope::OwnedBy(id) => ("t.cliente_id = $1", id),
         TicketScope::AgentQueue(id) => ("(t.agente_id = $1 OR t.agente_id IS NULL)", id),
@@ -216,7 +222,8 @@ pub async fn list_tickets<C: GenericClient>(
     };
     let sql =
         format!("SELECT {TICKET_COLUMNS} FROM {TICKET_FROM} WHERE {filter} AND {page} {order} $2");
-    let found = query(c, &sql, &[&owner, &limit, &after_at, &after_id]).await?;
+    let agent = narrowed.agent_id();
+    let found = query(c, &sql, &[&owner, &limit, &after_at, &after_id, &agent]).await?;
     let tickets = all(&found, rows::ticket)?;
     if tickets.is_empty() {
         return Ok(Vec::new());

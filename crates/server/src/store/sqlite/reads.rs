@@ -135,10 +135,16 @@ pub fn list_tickets(
         scope,
         viewer,
         limit,
+        filter: narrowed,
         after,
     } = query;
     let (after_at, after_id) = after.map_or((i64::MAX, i64::MAX), |(at, id)| (at.millis(), id));
-    let page = rows::after_page(viewer.sees_internal, "?3", "?4");
+    // In each index walk too, so that a walk's page is of matching tickets.
+    let page = format!(
+        "{}{}",
+        rows::after_page(viewer.sees_internal, "?3", "?4"),
+        narrowed.conditions("?5")
+    );
     let activity = rows::activity_column(viewer.sees_internal);
     // An agent's page is the newest of two index walks (theirs, the queue),
     // each stopping at the page's size: SQLite's plan for the `OR` read
@@ -165,9 +171,10 @@ pub fn list_tickets(
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let tickets = stmt
-        .query_map(params![owner, limit as i64, after_at, after_id], |row| {
-            rows::ticket(row)
-        })?
+        .query_map(
+            params![owner, limit as i64, after_at, after_id, narrowed.agent_id()],
+            |row| rows::ticket(row),
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     tickets
         .into_iter()
