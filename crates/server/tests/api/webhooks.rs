@@ -598,13 +598,20 @@ async fn an_endpoint_that_keeps_failing_is_paused_without_holding_up_the_others(
     // Received is not yet recorded: the backlog is read once the healthy
     // one's second delivery is marked delivered.
     eventually_delivered(&app, sound["id"].as_i64().unwrap()).await;
-    let metrics = app.metrics().await;
-    let metric = |name: &str| -> f64 {
+    let read = |metrics: &str, name: &str| -> f64 {
         metrics
             .lines()
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
             .unwrap_or_else(|| panic!("no {name} in {metrics}"))
     };
+    // The delivered counter moves just after the delivery is recorded.
+    let deadline = Instant::now() + WAIT;
+    let mut metrics = app.metrics().await;
+    while read(&metrics, "soporte_webhooks_delivered_total") < 2.0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        metrics = app.metrics().await;
+    }
+    let metric = |name: &str| read(&metrics, name);
     // The outbox is this test's database; counters are the process's.
     assert_eq!(
         metric("soporte_webhooks_pending"),
