@@ -1,6 +1,8 @@
 //! `helpdesk`: what agents and supervisors wait for on a store of a real
-//! helpdesk's size (made by `seed`): an agent's first inbox page, search
-//! by each kind of query people type, and a ticket's newest history page.
+//! helpdesk's size (made by `seed`): an agent's first inbox page, a
+//! supervisor's list filtered by state and agent, the team's stats for 30
+//! days, search by each kind of query people type, and a ticket's newest
+//! history page.
 //! Requests go one at a time, so each latency is the server's alone.
 
 use crate::client;
@@ -29,12 +31,19 @@ pub struct Options {
     /// PostgreSQL: the schema `seed --schema` filled.
     #[arg(long)]
     pub schema: Option<String>,
+    /// Leave search out (to time the rest where search is slow).
+    #[arg(long)]
+    pub no_search: bool,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub scenario: &'static str,
     pub agent_inbox_first_page: Summary,
+    /// A supervisor's first page narrowed by state, agent or the queue.
+    pub supervisor_filtered_list: Summary,
+    /// `GET /stats/` for the last 30 days (one request per ten of the rest).
+    pub team_stats_30_days: Summary,
     pub history_newest_page: Summary,
     /// Every search, as a supervisor (who sees everything) and as an agent.
     pub search_all: Summary,
@@ -98,6 +107,15 @@ async fn measure(server: &Server, options: &Options) -> Result<Report, String> {
     }
     let (mut inbox, mut history, mut all) =
         (Samples::default(), Samples::default(), Samples::default());
+    let (mut filtered, mut stats) = (Samples::default(), Samples::default());
+    let month_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_millis() as i64
+        - 30 * 86_400_000;
+    let since = serde_json::to_value(soporte_protocol::Timestamp::from_millis(month_ago))
+        .map_err(|e| e.to_string())?;
+    let since = since.as_str().unwrap_or_default().to_string();
     let mut by_kind: Vec<Samples> = KINDS.iter().map(|_| Samples::default()).collect();
     for n in 0..options.requests {
         let agent_id = 1 + rng.below(options.agents) as i64;
@@ -112,6 +130,28 @@ async fn measure(server: &Server, options: &Options) -> Result<Report, String> {
             )
             .await?,
         );
+        let narrowed = match n % 3 {
+            0 => format!("estado=ABIERTO&agente={agent_id}"),
+            1 => "estado=EN_ESPERA".to_string(),
+            _ => "agente=ninguno".to_string(),
+        };
+        filtered.push(
+            get(
+                &http,
+                &format!("{api}/tickets/?limit=50&{narrowed}"),
+                &supervisor,
+            )
+            .await?,
+        );
+        if n % 10 == 0 {
+            let url =
+                reqwest::Url::parse_with_params(&format!("{api}/stats/"), [("desde", &since)])
+                    .map_err(|e| e.to_string())?;
+            stats.push(get(&http, url.as_str(), &supervisor).await?);
+        }
+        if options.no_search {
+            continue;
+        }
         let kind = n % KINDS.len();
         let text = query(KINDS[kind], &mut rng);
         let url = reqwest::Url::parse_with_params(&format!("{api}/buscar/"), [("q", &text)])
@@ -124,6 +164,8 @@ async fn measure(server: &Server, options: &Options) -> Result<Report, String> {
     Ok(Report {
         scenario: "helpdesk",
         agent_inbox_first_page: inbox.summary(),
+        supervisor_filtered_list: filtered.summary(),
+        team_stats_30_days: stats.summary(),
         history_newest_page: history.summary(),
         search_all: all.summary(),
         search_by_kind: KINDS

@@ -178,9 +178,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         Scenario::Helpdesk(options) => {
             let report = helpdesk::run(&cli.server_bin, options).await?;
             println!(
-                "helpdesk: {}\n  agent inbox, first page   {}\n  history, newest page      {}\n  search, every kind       {}",
+                "helpdesk: {}\n  agent inbox, first page   {}\n  supervisor, filtered      {}\n  team stats, 30 days       {}\n  history, newest page      {}\n  search, every kind       {}",
                 options.database_url.split('?').next().unwrap_or_default(),
                 report.agent_inbox_first_page,
+                report.supervisor_filtered_list,
+                report.team_stats_30_days,
                 report.history_newest_page,
                 report.search_all
             );
