@@ -149,7 +149,7 @@ fn healthcheck(args: HealthcheckArgs) -> Result<(), String> {
             .get(&args.url)
             .send()
             .await
-            .map_err(|e| format!("healthcheck: {} did not answer: {e}", args.url))?;
+            .map_err(|e| format!("healthcheck: {} did not answer: {}", args.url, causes(&e)))?;
         match response.status().is_success() {
             true => Ok(()),
             false => Err(format!(
@@ -159,6 +159,19 @@ fn healthcheck(args: HealthcheckArgs) -> Result<(), String> {
             )),
         }
     })
+}
+
+/// An error and what caused it, on one line (reqwest's own text stops at
+/// "error sending request", the cause being a refusal or a timeout).
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn ws_echo(args: WsEchoArgs) -> Result<(), String> {
