@@ -1,7 +1,8 @@
 # Soporte in a container: one self-contained binary (the web pages are
 # embedded) on a minimal, shell-less base, running as a non-root user with
 # its data in a volume. The root filesystem can be read-only: everything
-# Soporte writes goes to /data (SQLite, attachments) or to PostgreSQL.
+# Soporte writes goes to /data (SQLite, attachments) or to PostgreSQL; with
+# attachments on an object store, uploads are staged in /tmp (mount a tmpfs).
 #
 #   podman build -t soporte .        # or docker build
 #   docker run -p 8000:8000 -v soporte-data:/data \
