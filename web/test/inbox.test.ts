@@ -43,6 +43,22 @@ describe('InboxClient state', () => {
     expect(c.getState().tickets.map((t) => t.id)).toEqual([2]);
   });
 
+  it('shows an edited or deleted last message as it now is, without moving the ticket', () => {
+    const c = inbox();
+    c.handle(preview(1, ana, '2026-11-27T12:00:00.000Z'));
+    const before = c.getState().tickets.find((t) => t.id === 1)!;
+    const shown = before.ultimo_mensaje!;
+    c.handle({ tipo: 'mensaje_actualizado', data: { evento: 'eliminado', mensaje: { ...shown, contenido: 'Mensaje eliminado.', eliminado: true } } });
+    const after = c.getState().tickets.find((t) => t.id === 1)!;
+    expect(after.ultimo_mensaje!.contenido).toBe('Mensaje eliminado.');
+    expect(after.ultimo_mensaje!.eliminado).toBe(true);
+    expect(after.no_leidos).toBe(before.no_leidos);
+    expect(after.actualizado).toBe(before.actualizado);
+    // An older message's change leaves the preview alone.
+    c.handle({ tipo: 'mensaje_actualizado', data: { evento: 'editado', mensaje: { ...shown, id: 1, contenido: 'otro' } } });
+    expect(c.getState().tickets.find((t) => t.id === 1)!.ultimo_mensaje!.contenido).toBe('Mensaje eliminado.');
+  });
+
   it('tracks who is typing per ticket', () => {
     const c = inbox();
     c.handle({ tipo: 'inbox_escribiendo', data: { ticket: 1, usuario: ana, escribiendo: true } });

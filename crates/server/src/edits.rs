@@ -1,11 +1,12 @@
 //! Editing and deleting a message: the one path WebSocket frames and REST
 //! requests take. Check the text and the budget, let the store judge and
 //! write the change (`store::edits`), remove a deleted message's files,
-//! then tell the ticket's room.
+//! then tell the ticket's room and the staff inboxes that see it.
 
 use crate::bus::Event;
 use crate::domain::access::TicketAccess;
 use crate::domain::edits;
+use crate::hub::inbox::{InboxEvent, InboxRoute};
 use crate::hub::{Audience, Except, TicketEvent};
 use crate::state::AppState;
 use crate::store::edits::MessageEdit;
@@ -81,6 +82,14 @@ pub async fn change(
                 Audience::Everyone
             },
             except: Except::Nobody,
+            text: frame.encode().into(),
+        }));
+        // The staff inboxes that see the ticket: a preview showing this
+        // message must not keep an edited or deleted text.
+        state.bus.publish(Event::Inbox(InboxEvent {
+            route: InboxRoute::Ticket {
+                agent: ticket.agent,
+            },
             text: frame.encode().into(),
         }));
     }

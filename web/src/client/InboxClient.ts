@@ -247,6 +247,16 @@ export class InboxClient {
         }));
         return this.emitter.emit('inboxMessage', preview);
       }
+      case 'mensaje_actualizado': {
+        // Edited or deleted: the preview shows it as it now is, when it is
+        // the one shown; order and unread counts stay as they were.
+        const { mensaje } = frame.data;
+        if (mensaje.ticket === undefined) return;
+        this.patchTicket(mensaje.ticket, (t) =>
+          t.ultimo_mensaje?.id === mensaje.id ? { ...t, ultimo_mensaje: { ...t.ultimo_mensaje, ...mensaje } } : t,
+        );
+        return;
+      }
       case 'inbox_escribiendo': {
         const typing: InboxTyping = frame.data;
         const current = (state.typing[typing.ticket] ?? []).filter((p) => p.id !== typing.usuario.id);

@@ -63,7 +63,7 @@ const SENT_ON = {
   connection_established: 'ticket',
   mensaje_confirmado: 'ticket',
   mensaje_recibido: 'ticket',
-  mensaje_actualizado: 'ticket',
+  mensaje_actualizado: 'both',
   usuario_escribiendo: 'ticket',
   usuario_dejo_escribir: 'ticket',
   mensajes_leidos: 'ticket',

@@ -565,3 +565,36 @@ async fn search_finds_the_current_text_only() {
         }
     }
 }
+
+/// The inboxes that see a ticket get the change too, so a preview showing
+/// the message is not left with a text that was edited or deleted; an agent
+/// whose inbox does not see the ticket gets nothing.
+#[tokio::test]
+async fn inboxes_that_see_the_ticket_learn_of_edits_and_deletions() {
+    let app = spawn_app().await;
+    let ticket = assigned_ticket(&app).await;
+    let (mut mine, _) = app.inbox(&agent(5)).await;
+    let (mut other, _) = app.inbox(&agent(6)).await;
+    let (mut boss, _) = app.inbox(&supervisor(9)).await;
+    let mut ana = app.connect(ticket, &customer(1)).await;
+    ana.expect("connection_established").await;
+    ana.send_message("Mi dirección es Calle Falsa 123", "m1")
+        .await;
+    let id = ana.wait_for("mensaje_confirmado").await["mensaje_id"]
+        .as_i64()
+        .unwrap();
+    mine.wait_for("inbox_mensaje").await;
+
+    let (status, body) = delete(&app, &customer(1), ticket, id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for inbox in [&mut mine, &mut boss] {
+        let update = inbox.wait_for("mensaje_actualizado").await.clone();
+        assert_eq!(update["evento"], "eliminado");
+        assert_eq!(update["mensaje"]["id"], id);
+        assert_eq!(update["mensaje"]["ticket"], ticket);
+        assert_eq!(update["mensaje"]["contenido"], "Mensaje eliminado.");
+    }
+    other
+        .assert_no("mensaje_actualizado", Duration::from_millis(300))
+        .await;
+}
