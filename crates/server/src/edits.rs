@@ -69,10 +69,12 @@ pub async fn change(
         crate::data_rights::remove_erased_files(state).await;
     }
     if edited.changed {
-        let frame = ServerFrame::MessageUpdated(MessageUpdated {
+        let frame: axum::extract::ws::Utf8Bytes = ServerFrame::MessageUpdated(MessageUpdated {
             change,
             message: edited.message.clone(),
-        });
+        })
+        .encode()
+        .into();
         state.bus.publish(Event::Room(TicketEvent {
             ticket: ticket.id,
             seq: None,
@@ -82,7 +84,7 @@ pub async fn change(
                 Audience::Everyone
             },
             except: Except::Nobody,
-            text: frame.encode().into(),
+            text: frame.clone(),
         }));
         // The staff inboxes that see the ticket: a preview showing this
         // message must not keep an edited or deleted text.
@@ -90,7 +92,7 @@ pub async fn change(
             route: InboxRoute::Ticket {
                 agent: ticket.agent,
             },
-            text: frame.encode().into(),
+            text: frame,
         }));
     }
     Ok(edited.message)

@@ -265,25 +265,7 @@ async fn ticket_lists_page_through_every_ticket_once() {
     let mut expected: Vec<i64> = created[1..].iter().rev().copied().collect();
     expected.insert(0, created[0]);
 
-    let mut seen = Vec::new();
-    let mut url = app.url("/api/soporte/tickets/?limit=3");
-    let mut pages = 0;
-    loop {
-        let page: Value = app.follow(&url, &supervisor(9)).await;
-        pages += 1;
-        seen.extend(
-            page["results"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["id"].as_i64().unwrap()),
-        );
-        match page["next"].as_str() {
-            Some(next) => url = next.to_string(),
-            None => break,
-        }
-        assert!(pages < 10, "paging does not end");
-    }
+    let (seen, pages) = follow_pages(&app, "/api/soporte/tickets/?limit=3", &supervisor(9)).await;
     assert_eq!(seen, expected);
     assert_eq!(pages, 3);
     for bad in ["x", "12", "1.x", "9223372036854775808.1"] {
@@ -328,23 +310,8 @@ async fn ticket_lists_filter_by_state_and_agent_through_every_page() {
     assert!(status.is_success(), "{body}");
     // Every page of a narrowed list, by following `next`, sorted.
     async fn all_pages(app: &TestApp, query: &str, token: String) -> Vec<i64> {
-        let mut url = app.url(&format!("/api/soporte/tickets/?limit=1&{query}"));
-        let mut seen = Vec::new();
-        loop {
-            let page: Value = app.follow(&url, &token).await;
-            seen.extend(
-                page["results"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|t| t["id"].as_i64().unwrap()),
-            );
-            match page["next"].as_str() {
-                Some(next) => url = next.to_string(),
-                None => break,
-            }
-            assert!(seen.len() < 20, "paging does not end");
-        }
+        let path = format!("/api/soporte/tickets/?limit=1&{query}");
+        let (mut seen, _) = follow_pages(app, &path, &token).await;
         seen.sort_unstable();
         seen
     }
@@ -389,5 +356,28 @@ async fn ticket_lists_filter_by_state_and_agent_through_every_page() {
             .await;
         assert_eq!(status, 400, "{query}: {body}");
         assert!(body["detalle"].as_str().unwrap().contains(word), "{body}");
+    }
+}
+
+/// The ticket ids of a list from `path` on, following `next` to the end, in
+/// the order given, and how many pages that took.
+async fn follow_pages(app: &TestApp, path: &str, token: &str) -> (Vec<i64>, usize) {
+    let mut url = app.url(path);
+    let (mut seen, mut pages) = (Vec::new(), 0);
+    loop {
+        let page: Value = app.follow(&url, token).await;
+        pages += 1;
+        seen.extend(
+            page["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_i64().unwrap()),
+        );
+        match page["next"].as_str() {
+            Some(next) => url = next.to_string(),
+            None => return (seen, pages),
+        }
+        assert!(pages < 20, "paging does not end");
     }
 }
