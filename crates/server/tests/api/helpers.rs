@@ -411,6 +411,20 @@ impl TestApp {
         response.text().await.unwrap()
     }
 
+    /// The metrics text once `ready` holds for it (or after 10 s, for the
+    /// caller's assertion to show): counters move just after the work they
+    /// count is seen from outside (an email received, a socket closed).
+    pub async fn metrics_when(&self, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let text = self.metrics().await;
+            if ready(&text) || std::time::Instant::now() > deadline {
+                return text;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Where this app keeps attachment bytes.
     pub fn storage_dir(&self) -> std::path::PathBuf {
         self._dir.path().join("files")

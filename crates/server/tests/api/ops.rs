@@ -36,16 +36,12 @@ async fn health_readiness_and_metrics_answer() {
             .code,
         Some(1009)
     );
-    let mut metrics = app.metrics().await;
-    for _ in 0..50 {
-        if metrics.contains("soporte_ws_closes_total{code=\"peer\"}")
-            && metrics.contains("soporte_ws_closes_total{code=\"1009\"}")
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        metrics = app.metrics().await;
-    }
+    let metrics = app
+        .metrics_when(|m| {
+            m.contains("soporte_ws_closes_total{code=\"peer\"}")
+                && m.contains("soporte_ws_closes_total{code=\"1009\"}")
+        })
+        .await;
     // Labelled by route template, method and status; by refusal code.
     for series in [
         "soporte_http_requests_total{route=\"/api/soporte/tickets/\",method=\"POST\",status=\"201\"} 1",

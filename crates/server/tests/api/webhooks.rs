@@ -605,12 +605,9 @@ async fn an_endpoint_that_keeps_failing_is_paused_without_holding_up_the_others(
             .unwrap_or_else(|| panic!("no {name} in {metrics}"))
     };
     // The delivered counter moves just after the delivery is recorded.
-    let deadline = Instant::now() + WAIT;
-    let mut metrics = app.metrics().await;
-    while read(&metrics, "soporte_webhooks_delivered_total") < 2.0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        metrics = app.metrics().await;
-    }
+    let metrics = app
+        .metrics_when(|m| read(m, "soporte_webhooks_delivered_total") >= 2.0)
+        .await;
     let metric = |name: &str| read(&metrics, name);
     // The outbox is this test's database; counters are the process's.
     assert_eq!(
