@@ -57,6 +57,9 @@ pub struct Metrics {
     pub messages_committed: AtomicU64,
     pub commit_batches: AtomicU64,
     pub commit_failures: AtomicU64,
+    /// PostgreSQL: batches run again statement by statement (see
+    /// `store::postgres::writer`).
+    pub commit_stepwise: AtomicU64,
     pub writer_queue_depth: AtomicI64,
     pub events_delivered: AtomicU64,
     /// Connections closed because their outgoing queue was full.
@@ -98,6 +101,7 @@ impl Metrics {
             messages_committed: AtomicU64::new(0),
             commit_batches: AtomicU64::new(0),
             commit_failures: AtomicU64::new(0),
+            commit_stepwise: AtomicU64::new(0),
             writer_queue_depth: AtomicI64::new(0),
             events_delivered: AtomicU64::new(0),
             slow_consumers_closed: AtomicU64::new(0),
@@ -147,7 +151,7 @@ impl Metrics {
         free_space: Option<u64>,
     ) -> String {
         let mut out = String::with_capacity(4096);
-        let counters: [(&str, &str, u64); 18] = [
+        let counters: [(&str, &str, u64); 19] = [
             (
                 "soporte_webhooks_delivered_total",
                 "Webhook deliveries a receiver answered with 2xx (this node)",
@@ -192,6 +196,11 @@ impl Metrics {
                 "soporte_commit_failures_total",
                 "Write transactions that failed to commit",
                 self.commit_failures.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_commit_stepwise_total",
+                "Write batches run again statement by statement (PostgreSQL: a job that skipped its savepoint failed after writing)",
+                self.commit_stepwise.load(Ordering::Relaxed),
             ),
             (
                 "soporte_wal_restarts_total",

@@ -336,6 +336,17 @@ pub struct Locks {
     pub ticket: Option<TicketId>,
     /// The ticket of this upload grant.
     pub grant: Option<String>,
+    /// The job appends a message to `ticket`: PostgreSQL reads what that
+    /// needs with the locks, so the append costs no round trip of its own.
+    pub append: Option<AppendKey>,
+}
+
+/// Who sends the message a job appends, and the `client_id` they gave it
+/// (its earlier copy is looked for).
+#[derive(Debug, Clone)]
+pub struct AppendKey {
+    pub author: Option<UserId>,
+    pub client_id: Option<String>,
 }
 
 /// One caller's write, queued for a store's writer.
@@ -406,7 +417,7 @@ where
 pub(super) fn on_ticket(ticket: TicketId) -> Locks {
     Locks {
         ticket: Some(ticket),
-        grant: None,
+        ..Locks::default()
     }
 }
 
@@ -770,7 +781,14 @@ pub(super) async fn append<S: Store + ?Sized>(
     store: &S,
     message: NewMessage,
 ) -> StoreResult<Appended> {
-    write(store, on_ticket(message.ticket), move |tx| {
+    let locks = Locks {
+        append: Some(AppendKey {
+            author: message.author.id,
+            client_id: message.client_id.clone(),
+        }),
+        ..on_ticket(message.ticket)
+    };
+    write(store, locks, move |tx| {
         append_in(tx, message.clone()).boxed_local()
     })
     .await
@@ -864,10 +882,7 @@ pub(super) async fn create_upload_grant<S: Store + ?Sized>(
     grant: UploadGrant,
     limits: GrantLimits,
 ) -> StoreResult<()> {
-    let locks = Locks {
-        ticket: Some(grant.ticket),
-        grant: None,
-    };
+    let locks = on_ticket(grant.ticket);
     write(store, locks, move |tx| {
         let grant = grant.clone();
         async move {
@@ -896,8 +911,8 @@ pub(super) async fn complete_upload<S: Store + ?Sized>(
     upload: CompleteUpload,
 ) -> StoreResult<Uploaded> {
     let locks = Locks {
-        ticket: None,
         grant: Some(upload.upload_id.clone()),
+        ..Locks::default()
     };
     write(store, locks, move |tx| {
         complete_upload_in(tx, upload.clone()).boxed_local()

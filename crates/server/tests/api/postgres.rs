@@ -11,11 +11,13 @@ use soporte_server::auth::Verifier;
 use soporte_server::config::DatabaseUrl;
 use soporte_server::domain::uploads::{Quota, UploadQuotas};
 use soporte_server::domain::User;
+use soporte_server::metrics::METRICS;
 use soporte_server::store::postgres::PostgresStore;
 use soporte_server::store::*;
 use soporte_server::{Application, Config};
 use std::collections::{BTreeMap, HashMap};
 use std::process::Command;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -235,6 +237,146 @@ async fn a_client_id_sent_through_two_stores_at_once_is_stored_once() {
             .map(|m| m.id),
         Some(by_client[&3][0].message.id)
     );
+}
+
+/// One batch mixes appends answered from the batch's copy with refusals,
+/// second copies of a `client_id`, replies, a staff answer and a change of
+/// state that makes the rest of the batch run statement by statement: each
+/// job is answered as it would be alone, and the `seq`s stay gapless.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_batch_keeps_every_rule_of_appending() {
+    let Some(schema) = schema_or_skip("mixed batch").await else {
+        return;
+    };
+    let seen = Arc::new(Recorder::default());
+    let store = open(&schema.url, seen.clone()).await;
+    let ticket = new_ticket(&store, 7).await;
+    let first = store.append(message(ticket, 7, "first")).await.unwrap();
+    let stepwise = || METRICS.commit_stepwise.load(Ordering::Relaxed);
+    let stepwise_before = stepwise();
+    // The writer's next batch waits on the held row, and everything sent
+    // meanwhile queues up behind it.
+    let admin = hold_ticket(&schema, ticket).await;
+    let blocked = tokio::spawn({
+        let store = store.clone();
+        async move { store.append(message(ticket, 7, "blocked")).await }
+    });
+    until_a_writer_waits(&admin, &schema).await;
+    let supervisor = user(90, Role::Supervisor);
+    let mut sends = tokio::task::JoinSet::new();
+    let mut send = |label: String, new: NewMessage| {
+        let store = store.clone();
+        sends.spawn(async move { (label, store.append(new).await) });
+    };
+    for n in 0..20 {
+        send(format!("c{n}"), message(ticket, 7, &format!("c{n}")));
+    }
+    for n in 0..5 {
+        send(format!("c{n}"), message(ticket, 7, &format!("c{n}")));
+    }
+    for n in 0..3 {
+        let reply = NewMessage {
+            reply_to: Some(first.message.id + 1_000_000),
+            ..message(ticket, 7, &format!("missing{n}"))
+        };
+        send(format!("missing{n}"), reply);
+    }
+    let reply = NewMessage {
+        reply_to: Some(first.message.id),
+        ..message(ticket, 7, "reply")
+    };
+    send("reply".into(), reply);
+    let answer = NewMessage {
+        author: Person::user(90, "Usuario 90", Role::Supervisor, None),
+        ..message(ticket, 90, "answer")
+    };
+    send("answer".into(), answer);
+    let resolved = tokio::spawn({
+        let store = store.clone();
+        let command = TicketCommand::SetState {
+            state: TicketState::Resolved,
+        };
+        async move {
+            store
+                .change_ticket(ticket, supervisor, command, Default::default())
+                .await
+        }
+    });
+    for n in 0..10 {
+        send(format!("d{n}"), message(ticket, 7, &format!("d{n}")));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    admin.batch_execute("COMMIT").await.unwrap();
+    blocked.await.unwrap().unwrap();
+    resolved.await.unwrap().unwrap();
+
+    let mut answers: BTreeMap<String, Vec<Appended>> = BTreeMap::new();
+    while let Some(done) = sends.join_next().await {
+        let (label, outcome) = done.unwrap();
+        match outcome {
+            Ok(appended) => answers.entry(label).or_default().push(appended),
+            Err(error) => {
+                assert!(label.starts_with("missing"), "{label}: {error:?}");
+                assert!(matches!(error, StoreError::Refused(_)), "{error:?}");
+            }
+        }
+    }
+    assert!(!answers.keys().any(|label| label.starts_with("missing")));
+    let history = store
+        .recent_messages(Newest::new(ticket, 1000, true))
+        .await
+        .unwrap();
+    let last_seq = store.ticket(ticket).await.unwrap().unwrap().last_seq;
+    assert_eq!(
+        history.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=last_seq).collect::<Vec<_>>(),
+        "every seq once, no gap"
+    );
+    for (label, copies) in &answers {
+        let stored: Vec<&Message> = history
+            .iter()
+            .filter(|m| m.client_id.as_deref() == Some(label.as_str()))
+            .collect();
+        assert_eq!(stored.len(), 1, "{label} stored once");
+        assert_eq!(copies.iter().filter(|c| !c.duplicate).count(), 1, "{label}");
+        for copy in copies {
+            assert_eq!(
+                (copy.message.id, copy.message.seq),
+                (stored[0].id, stored[0].seq)
+            );
+            assert_eq!(copy.message.content, stored[0].content);
+        }
+    }
+    assert_eq!(answers["c3"].len(), 2);
+    let reply = history
+        .iter()
+        .find(|m| m.client_id.as_deref() == Some("reply"));
+    assert_eq!(reply.unwrap().reply_to, Some(first.message.id));
+    // The ticket's row says what its last messages say.
+    let stored = store.ticket(ticket).await.unwrap().unwrap();
+    assert_eq!(stored.last_seq, history.last().unwrap().seq);
+    // Each commit told once, as stored.
+    let mut reported = seen.seen();
+    reported.sort_unstable();
+    let mut expected: Vec<_> = history.iter().map(|m| (ticket, m.seq, m.id)).collect();
+    expected.sort_unstable();
+    assert_eq!(reported, expected);
+    // Refusals and second copies need no second run of the batch (nextest
+    // runs each test in a process of its own).
+    assert_eq!(stepwise(), stepwise_before);
+}
+
+/// Another session that holds `ticket`'s row until it commits.
+async fn hold_ticket(schema: &PgSchema, ticket: TicketId) -> tokio_postgres::Client {
+    let admin = pg_admin(&schema.admin_url).await;
+    admin
+        .batch_execute(&format!(
+            "BEGIN; SELECT id FROM {}.tickets WHERE id = {ticket} FOR UPDATE",
+            schema.name
+        ))
+        .await
+        .unwrap();
+    admin
 }
 
 /// Waits until a backend of the schema's stores waits for a lock.
@@ -484,16 +626,9 @@ async fn a_batch_whose_connection_dies_before_commit_runs_again_on_a_new_one() {
     let store = open(&schema.url, seen.clone()).await;
     let ticket = new_ticket(&store, 5).await;
     store.append(message(ticket, 5, "l-1")).await.unwrap();
-    // Another session holds the ticket's row: the writer's next batch waits
-    // for it, inside its transaction, and its backend is ended there.
-    let admin = pg_admin(&schema.admin_url).await;
-    admin
-        .batch_execute(&format!(
-            "BEGIN; SELECT id FROM {}.tickets WHERE id = {ticket} FOR UPDATE",
-            schema.name
-        ))
-        .await
-        .unwrap();
+    // The writer's next batch waits for the held row, inside its
+    // transaction, and its backend is ended there.
+    let admin = hold_ticket(&schema, ticket).await;
     let pending = tokio::spawn({
         let store = store.clone();
         async move { store.append(message(ticket, 5, "l-2")).await }

@@ -2,9 +2,9 @@
 //! (cluster mode). It keeps every promise of [`Store`] exactly as the SQLite
 //! store does, with the same answers, texts and orderings:
 //! - writes go through one writer task per node doing group commit
-//!   (`writer`); each ticket's `seq` is taken from its row
-//!   (`UPDATE tickets SET last_seq = last_seq + 1 … RETURNING`) under the row
-//!   lock, in the transaction that inserts the message, so nodes writing to
+//!   (`writer`); each ticket's `seq` follows its row's `last_seq`, read under
+//!   the row lock the batch holds until it commits, in the transaction that
+//!   inserts the messages and moves `last_seq` (`batch`), so nodes writing to
 //!   one ticket at once still get 1, 2, 3, … with no gap and no repeat;
 //! - reads go through a small pool of connections and never wait for the
 //!   writer;
@@ -16,6 +16,7 @@
 //! private network. TLS would go where `NoTls` is passed here (`connect` and
 //! `pool`).
 
+mod batch;
 mod migrations;
 mod reads;
 mod tx;

@@ -3,6 +3,7 @@
 //! tickets it touches (see `writer`): every read here is the latest
 //! committed data of those tickets, whichever node wrote last.
 
+use super::batch::{Deferred, MessageIds};
 use super::reads::{self, all, execute, query, query_one, query_opt, BY_AUTHOR};
 use super::writer::{is_conflict, unavailable};
 use crate::domain::csat::CsatFacts;
@@ -33,7 +34,20 @@ const AUTO_ASSIGN_LOCK: i64 = 0x0073_6f70_6f72_7461;
 
 /// The writer's open transaction, and what its commit will make visible.
 pub struct PgTx<'a> {
-    pub tx: &'a Transaction<'a>,
+    /// Statements go through [`PgTx::tx`] (or [`PgTx::read_tx`]), which
+    /// write the rows `deferred` keeps first.
+    open: &'a Transaction<'a>,
+    /// Appends answered from the batch's copy, their rows kept until the
+    /// end; `None` once the batch runs statement by statement.
+    pub deferred: Option<Deferred>,
+    /// Where new messages' ids come from (before the table's default).
+    pub ids: &'a mut MessageIds,
+    /// The running job sent statements that change data (or wrote the
+    /// kept rows): a job without a savepoint cannot be undone alone.
+    pub touched: bool,
+    /// A statement failed: the transaction is aborted until a savepoint
+    /// is rolled back to.
+    pub failed: bool,
     pub committed: Vec<Committed>,
     pub url_base: &'a str,
     /// A database error that ends the whole batch (a conflict with another
@@ -51,9 +65,53 @@ type R<T> = StoreResult<T>;
 /// Finished webhook deliveries looked at per prune, oldest first.
 const PRUNE_SLICE: i64 = 5_000;
 
-impl PgTx<'_> {
+impl<'a> PgTx<'a> {
+    pub fn new(
+        open: &'a Transaction<'a>,
+        url_base: &'a str,
+        deferred: Option<Deferred>,
+        ids: &'a mut MessageIds,
+    ) -> Self {
+        PgTx {
+            open,
+            deferred,
+            ids,
+            touched: false,
+            failed: false,
+            committed: Vec::new(),
+            url_base,
+            fatal: None,
+            subscriptions: None,
+            outbox_written: false,
+        }
+    }
+
+    /// The transaction, for any statement: the kept rows are written first
+    /// and the batch's copy is dropped, since the statement may change what
+    /// it says (a ticket's state, its agent).
+    async fn tx(&mut self) -> R<&'a Transaction<'a>> {
+        self.touched = true;
+        if let Some(mut deferred) = self.deferred.take() {
+            let written = deferred.write(self.open).await;
+            self.db(written)?;
+        }
+        Ok(self.open)
+    }
+
+    /// The transaction, for a read that must see the kept rows: they are
+    /// written first; the copy stays true.
+    async fn read_tx(&mut self) -> R<&'a Transaction<'a>> {
+        if let Some(deferred) = self.deferred.as_mut().filter(|d| d.kept() > 0) {
+            let written = deferred.write(self.open).await;
+            self.touched = true;
+            self.db(written)?;
+        }
+        Ok(self.open)
+    }
+
     fn db<T>(&mut self, result: Result<T, tokio_postgres::Error>) -> R<T> {
         result.map_err(|error| {
+            self.failed = true;
             let store_error = unavailable(&error);
             if is_conflict(&error) || super::writer::connection_lost(&error) {
                 self.fatal.get_or_insert(error);
@@ -91,7 +149,8 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn user(&mut self, id: UserId) -> R<Option<User>> {
-        let found = reads::user(self.tx, id).await;
+        // The kept rows do not change users.
+        let found = reads::user(self.open, id).await;
         self.db(found)
     }
 
@@ -104,7 +163,7 @@ impl WriteTx for PgTx<'_> {
             }
         }
         let written = execute(
-            self.tx,
+            self.tx().await?,
             "INSERT INTO users (id, nombre, rol, avatar, email) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (id) DO UPDATE SET nombre = excluded.nombre, rol = excluded.rol,
                  avatar = COALESCE(excluded.avatar, users.avatar), email = COALESCE(excluded.email, users.email)",
@@ -116,24 +175,24 @@ impl WriteTx for PgTx<'_> {
 
     async fn touch_last_seen(&mut self, user: UserId, at: Timestamp) -> R<()> {
         let sql = "UPDATE users SET last_seen = $2 WHERE id = $1";
-        let written = execute(self.tx, sql, &[&user, &at.millis()]).await;
+        let written = execute(self.tx().await?, sql, &[&user, &at.millis()]).await;
         self.db(written).map(drop)
     }
 
     async fn set_availability(&mut self, user: UserId, availability: Availability) -> R<bool> {
         let sql = "UPDATE users SET disponibilidad = $2 WHERE id = $1";
-        let changed = execute(self.tx, sql, &[&user, &availability.as_str()]).await;
+        let changed = execute(self.tx().await?, sql, &[&user, &availability.as_str()]).await;
         Ok(self.db(changed)? > 0)
     }
 
     async fn ticket(&mut self, id: TicketId) -> R<Option<Ticket>> {
-        let found = reads::load_ticket(self.tx, id).await;
+        let found = reads::load_ticket(self.read_tx().await?, id).await;
         self.db(found)
     }
 
     async fn ticket_state(&mut self, id: TicketId) -> R<Option<TicketState>> {
         let sql = "SELECT estado FROM tickets WHERE id = $1";
-        let row = query_opt(self.tx, sql, &[&id]).await;
+        let row = query_opt(self.read_tx().await?, sql, &[&id]).await;
         let state = row.and_then(|row| {
             row.map(|r| r.try_get::<_, Stored<TicketState>>(0))
                 .transpose()
@@ -144,6 +203,9 @@ impl WriteTx for PgTx<'_> {
     /// The earlier copy and the ticket's state in one round trip: only the
     /// state is needed on this hot path.
     async fn append_context(&mut self, new: &NewMessage) -> R<Option<AppendContext>> {
+        if let Some(context) = self.deferred.as_ref().and_then(|d| d.context(new)) {
+            return Ok(Some(context));
+        }
         let ticket = new.ticket;
         let sent = new.author.id.zip(new.client_id.as_deref());
         let Some((author, client_id)) = sent else {
@@ -158,7 +220,7 @@ impl WriteTx for PgTx<'_> {
              WHERE t.id = $1",
             message_columns_of("m")
         );
-        let row = query_opt(self.tx, &sql, &[&ticket, &author, &client_id]).await;
+        let row = query_opt(self.read_tx().await?, &sql, &[&ticket, &author, &client_id]).await;
         let context = row.and_then(|row| {
             row.map(|row| {
                 let state = row.try_get::<_, Stored<TicketState>>(0)?.0;
@@ -185,7 +247,7 @@ impl WriteTx for PgTx<'_> {
             &row.metadata,
             &row.at.millis(),
         ];
-        let id = query_opt(self.tx, sql, values)
+        let id = query_opt(self.tx().await?, sql, values)
             .await
             .and_then(|found| found.map(|r| r.try_get(0)).transpose());
         self.db(id)
@@ -193,7 +255,7 @@ impl WriteTx for PgTx<'_> {
 
     async fn ticket_by_external_id(&mut self, external_id: &str) -> R<Option<TicketId>> {
         let sql = "SELECT id FROM tickets WHERE external_id = $1";
-        let found = query_opt(self.tx, sql, &[&external_id])
+        let found = query_opt(self.tx().await?, sql, &[&external_id])
             .await
             .and_then(|found| found.map(|r| r.try_get(0)).transpose());
         self.db(found)
@@ -201,7 +263,7 @@ impl WriteTx for PgTx<'_> {
 
     async fn is_active(&mut self, user: UserId) -> R<bool> {
         let sql = "SELECT activo FROM users WHERE id = $1";
-        let found = query_opt(self.tx, sql, &[&user])
+        let found = query_opt(self.tx().await?, sql, &[&user])
             .await
             .and_then(|found| found.map(|r| r.try_get(0)).transpose());
         Ok(self.db(found)?.unwrap_or(false))
@@ -210,7 +272,7 @@ impl WriteTx for PgTx<'_> {
     async fn provision_user(&mut self, user: &User, active: bool) -> R<bool> {
         let existed = self.user(user.id).await?.is_some();
         let written = execute(
-            self.tx,
+            self.tx().await?,
             "INSERT INTO users (id, nombre, rol, avatar, email, activo) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (id) DO UPDATE SET nombre = excluded.nombre, rol = excluded.rol,
                  avatar = excluded.avatar, email = excluded.email, activo = excluded.activo",
@@ -224,7 +286,7 @@ impl WriteTx for PgTx<'_> {
     /// One node at a time counts and assigns (held until commit).
     async fn lock_auto_assign(&mut self) -> R<()> {
         let locked = execute(
-            self.tx,
+            self.tx().await?,
             "SELECT pg_advisory_xact_lock($1)",
             &[&AUTO_ASSIGN_LOCK],
         )
@@ -233,7 +295,7 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn open_tickets_of(&mut self, agent: UserId) -> R<i64> {
-        let open = reads::open_tickets_of(self.tx, agent).await;
+        let open = reads::open_tickets_of(self.tx().await?, agent).await;
         self.db(open)
     }
 
@@ -241,7 +303,7 @@ impl WriteTx for PgTx<'_> {
         let sql = customer_ticket_counts("$1", "$2");
         let values: reads::Params = &[&customer, &since.millis()];
         // An aggregate: always one row.
-        let counts = query_one(self.tx, &sql, values)
+        let counts = query_one(self.tx().await?, &sql, values)
             .await
             .and_then(|row| Ok((row.try_get(0)?, row.try_get(1)?)));
         self.db(counts)
@@ -250,7 +312,7 @@ impl WriteTx for PgTx<'_> {
     async fn set_agent(&mut self, ticket: TicketId, agent: UserId, at: Timestamp) -> R<()> {
         let sql = "UPDATE tickets SET agente_id = $2, actualizado = $3, publico_actualizado = $3,
                  asignado_at = COALESCE(asignado_at, $3) WHERE id = $1";
-        let written = execute(self.tx, sql, &[&ticket, &agent, &at.millis()]).await;
+        let written = execute(self.tx().await?, sql, &[&ticket, &agent, &at.millis()]).await;
         self.db(written).map(drop)
     }
 
@@ -261,15 +323,27 @@ impl WriteTx for PgTx<'_> {
             "UPDATE tickets SET estado = $2, actualizado = $3, publico_actualizado = $3,
                  resuelto_at = {resolved_at} WHERE id = $1"
         );
-        let written = execute(self.tx, &sql, &[&ticket, &state.as_str(), &at.millis()]).await;
+        let written = execute(
+            self.tx().await?,
+            &sql,
+            &[&ticket, &state.as_str(), &at.millis()],
+        )
+        .await;
         self.db(written).map(drop)
     }
 
     /// The ticket's next `seq` (under the ticket row's lock) and the row, in
     /// one statement.
     async fn insert_message(&mut self, row: &MessageRow<'_>) -> R<Option<Inserted>> {
+        if let Some(deferred) = self.deferred.as_mut().filter(|d| d.holds(row.ticket)) {
+            if let Some(id) = self.ids.take() {
+                return Ok(deferred.insert(row, id));
+            }
+        }
+        let tx = self.tx().await?;
+        let id = self.ids.take();
         let inserted = query_opt(
-            self.tx,
+            tx,
             "WITH t AS (
                  UPDATE tickets SET last_seq = last_seq + 1, actualizado = $11,
                      publico_seq = CASE WHEN $10 THEN publico_seq ELSE last_seq + 1 END,
@@ -282,9 +356,10 @@ impl WriteTx for PgTx<'_> {
                  SELECT $3::bigint, $1::bigint FROM t WHERE $3::bigint IS NOT NULL
                  ON CONFLICT DO NOTHING
              )
-             INSERT INTO messages (ticket_id, seq, client_id, autor_id, autor_nombre, autor_tipo, autor_avatar,
+             INSERT INTO messages (id, ticket_id, seq, client_id, autor_id, autor_nombre, autor_tipo, autor_avatar,
                                    contenido, tipo, metadata, interno, creado, reply_to)
-             SELECT $1::bigint, t.last_seq, $2::text, $3::bigint, $4::text, $5::text, $6::text,
+             SELECT COALESCE($14::bigint, nextval(pg_get_serial_sequence('messages', 'id'))),
+                    $1::bigint, t.last_seq, $2::text, $3::bigint, $4::text, $5::text, $6::text,
                     $7::text, $8::text, $9::text, $10::boolean, $11::bigint, $13::bigint FROM t
              RETURNING id, seq, (SELECT agente_id FROM t), (SELECT external_id FROM t)",
             &[
@@ -301,6 +376,7 @@ impl WriteTx for PgTx<'_> {
                 &row.at.millis(),
                 &row.first_answer,
                 &row.reply_to,
+                &id,
             ],
         )
         .await
@@ -322,34 +398,41 @@ impl WriteTx for PgTx<'_> {
     async fn message(&mut self, ticket: TicketId, id: MessageId) -> R<Option<Message>> {
         let sql =
             format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND ticket_id = $2");
-        let found = query_opt(self.tx, &sql, &[&id, &ticket])
+        // An earlier message (a reply's) is in the table unless kept.
+        let kept = self.deferred.as_ref().is_some_and(|d| d.keeps(id));
+        let tx = if kept {
+            self.read_tx().await?
+        } else {
+            self.open
+        };
+        let found = query_opt(tx, &sql, &[&id, &ticket])
             .await
             .and_then(|row| row.map(|row| rows::message(&row)).transpose());
         self.db(found)
     }
 
     async fn fill_attachments(&mut self, messages: &mut [Message]) -> R<()> {
-        let filled = reads::fill_attachments(self.tx, messages, self.url_base).await;
+        let filled = reads::fill_attachments(self.tx().await?, messages, self.url_base).await;
         self.db(filled)
     }
 
     async fn change_message(&mut self, row: &edits::ChangeRow<'_>) -> R<u64> {
         let sql = format!("{} RETURNING rev", reads::dollars(edits::NEXT_REV_SQL));
-        let rev = query_one(self.tx, &sql, &[&row.ticket])
+        let rev = query_one(self.tx().await?, &sql, &[&row.ticket])
             .await
             .and_then(|r| r.try_get::<_, i64>(0));
         let rev = self.db(rev)?;
         let deleted = row.change == MessageChange::Deleted;
         let at = row.at.millis();
         let changed = execute(
-            self.tx,
+            self.tx().await?,
             &reads::dollars(edits::CHANGE_SQL),
             &[&row.message, &row.content, &deleted, &rev, &at],
         )
         .await;
         self.db(changed)?;
         let kept = execute(
-            self.tx,
+            self.tx().await?,
             &reads::dollars(edits::VERSION_SQL),
             &[
                 &row.message,
@@ -367,7 +450,7 @@ impl WriteTx for PgTx<'_> {
 
     async fn remove_attachments(&mut self, message: MessageId, at: Timestamp) -> R<u64> {
         let count = query_one(
-            self.tx,
+            self.tx().await?,
             &remove_files_sql("mensaje_id = $1"),
             &[&message, &at.millis()],
         )
@@ -385,7 +468,7 @@ impl WriteTx for PgTx<'_> {
         };
         let sql =
             format!("SELECT id, seq FROM messages WHERE id = ANY($1) AND ticket_id = $2{notes}");
-        let found = query(self.tx, &sql, &[&ids, &ticket])
+        let found = query(self.tx().await?, &sql, &[&ids, &ticket])
             .await
             .and_then(|rows| {
                 rows.iter()
@@ -403,7 +486,7 @@ impl WriteTx for PgTx<'_> {
              RETURNING id",
             rows::author_kinds(receipt.authors)
         );
-        let marked = query(self.tx, &sql, &[&ids, &ticket, &at.millis()])
+        let marked = query(self.tx().await?, &sql, &[&ids, &ticket, &at.millis()])
             .await
             .and_then(|rows| rows.iter().map(|row| row.try_get(0)).collect());
         self.db(marked)
@@ -411,7 +494,7 @@ impl WriteTx for PgTx<'_> {
 
     async fn advance_read_cursor(&mut self, ticket: TicketId, user: UserId, seq: Seq) -> R<()> {
         let written = execute(
-            self.tx,
+            self.tx().await?,
             "INSERT INTO ticket_reads (ticket_id, user_id, last_read_seq) VALUES ($1, $2, $3)
              ON CONFLICT (ticket_id, user_id) DO UPDATE
              SET last_read_seq = GREATEST(ticket_reads.last_read_seq, excluded.last_read_seq)",
@@ -423,7 +506,7 @@ impl WriteTx for PgTx<'_> {
 
     async fn insert_grant(&mut self, grant: &UploadGrant) -> R<()> {
         let written = execute(
-            self.tx,
+            self.tx().await?,
             "INSERT INTO upload_grants (id, credential_hash, user_id, ticket_id, nombre, tamano, extension, expires_at, creado)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
@@ -443,19 +526,19 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn upload_grant(&mut self, upload_id: &str) -> R<Option<GrantState>> {
-        let found = reads::upload_grant(self.tx, upload_id).await;
+        let found = reads::upload_grant(self.tx().await?, upload_id).await;
         self.db(found)
     }
 
     async fn use_grant(&mut self, upload_id: &str, at: Timestamp) -> R<bool> {
         let sql = "UPDATE upload_grants SET used_at = $2 WHERE id = $1 AND used_at IS NULL";
-        let taken = execute(self.tx, sql, &[&upload_id, &at.millis()]).await;
+        let taken = execute(self.tx().await?, sql, &[&upload_id, &at.millis()]).await;
         Ok(self.db(taken)? > 0)
     }
 
     async fn purge_grants(&mut self, expired_before: Timestamp) -> R<usize> {
         let sql = "DELETE FROM upload_grants WHERE expires_at < $1";
-        let purged = execute(self.tx, sql, &[&expired_before.millis()]).await;
+        let purged = execute(self.tx().await?, sql, &[&expired_before.millis()]).await;
         Ok(self.db(purged)? as usize)
     }
 
@@ -482,7 +565,7 @@ impl WriteTx for PgTx<'_> {
              (SELECT COALESCE(SUM(tamano), 0)::bigint FROM upload_grants
                  WHERE user_id = $1 AND creado >= $4)";
         let found = query_one(
-            self.tx,
+            self.tx().await?,
             sql,
             &[&user, &ticket, &now.millis(), &since.millis()],
         )
@@ -499,7 +582,7 @@ impl WriteTx for PgTx<'_> {
 
     async fn insert_attachment(&mut self, row: &AttachmentRow<'_>) -> R<i64> {
         let id = query_one(
-            self.tx,
+            self.tx().await?,
             "INSERT INTO attachments (ticket_id, mensaje_id, storage_key, nombre, tamano, tipo_mime, sha256, thumbnail_key, creado, usuario_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
             &[
@@ -522,7 +605,7 @@ impl WriteTx for PgTx<'_> {
 
     async fn canned_with_shortcut(&mut self, shortcut: &str) -> R<Option<i64>> {
         let sql = "SELECT id FROM respuestas WHERE atajo = $1";
-        let found = query_opt(self.tx, sql, &[&shortcut])
+        let found = query_opt(self.tx().await?, sql, &[&shortcut])
             .await
             .and_then(|row| row.map(|r| r.try_get(0)).transpose());
         self.db(found)
@@ -535,14 +618,14 @@ impl WriteTx for PgTx<'_> {
         let at = row.at.millis();
         let saved = match id {
             Some(id) => execute(
-                self.tx,
+                self.tx().await?,
                 "UPDATE respuestas SET atajo = $2, texto = $3, actualizado = $4 WHERE id = $1",
                 &[&id, &input.shortcut, &input.text, &at],
             )
             .await
             .map(|changed| if changed == 0 { CannedSave::NotFound } else { CannedSave::Saved(id) }),
             None => query_one(
-                self.tx,
+                self.tx().await?,
                 "INSERT INTO respuestas (atajo, texto, creado_por, creado, actualizado) VALUES ($1, $2, $3, $4, $4) RETURNING id",
                 &[&input.shortcut, &input.text, &by, &at],
             )
@@ -559,12 +642,17 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn canned_response(&mut self, id: i64) -> R<Option<CannedResponse>> {
-        let found = reads::canned_response(self.tx, id).await;
+        let found = reads::canned_response(self.tx().await?, id).await;
         self.db(found)
     }
 
     async fn delete_canned(&mut self, id: i64) -> R<bool> {
-        let deleted = execute(self.tx, "DELETE FROM respuestas WHERE id = $1", &[&id]).await;
+        let deleted = execute(
+            self.tx().await?,
+            "DELETE FROM respuestas WHERE id = $1",
+            &[&id],
+        )
+        .await;
         Ok(self.db(deleted)? > 0)
     }
 
@@ -574,7 +662,7 @@ impl WriteTx for PgTx<'_> {
              ON CONFLICT DO NOTHING RETURNING {API_KEY_COLUMNS}"
         );
         let values: reads::Params = &[&row.name, &row.prefix, &row.hash, &row.at.millis()];
-        let inserted = query_opt(self.tx, &sql, values)
+        let inserted = query_opt(self.tx().await?, &sql, values)
             .await
             .and_then(|found| found.map(|r| rows::api_key(&r)).transpose());
         Ok(self.db(inserted)?.map(|stored| stored.key))
@@ -582,13 +670,13 @@ impl WriteTx for PgTx<'_> {
 
     async fn revoke_api_key(&mut self, name: &str, at: Timestamp) -> R<bool> {
         let sql = "UPDATE api_keys SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL";
-        let changed = execute(self.tx, sql, &[&name, &at.millis()]).await;
+        let changed = execute(self.tx().await?, sql, &[&name, &at.millis()]).await;
         Ok(self.db(changed)? > 0)
     }
 
     async fn touch_api_key(&mut self, id: i64, at: Timestamp) -> R<()> {
         let sql = "UPDATE api_keys SET last_used = $2 WHERE id = $1";
-        let written = execute(self.tx, sql, &[&id, &at.millis()]).await;
+        let written = execute(self.tx().await?, sql, &[&id, &at.millis()]).await;
         self.db(written).map(drop)
     }
 
@@ -596,7 +684,8 @@ impl WriteTx for PgTx<'_> {
         if let Some(cached) = &self.subscriptions {
             return Ok(cached.clone());
         }
-        let read = reads::subscriptions(self.tx).await;
+        // The kept rows do not change subscriptions.
+        let read = reads::subscriptions(self.open).await;
         let read: Arc<[Subscription]> = self.db(read)?.into();
         self.subscriptions = Some(read.clone());
         Ok(read)
@@ -618,7 +707,7 @@ impl WriteTx for PgTx<'_> {
             &message,
             &row.at.millis(),
         ];
-        let written = execute(self.tx, sql, values).await;
+        let written = execute(self.tx().await?, sql, values).await;
         self.db(written)?;
         self.outbox_written = true;
         Ok(())
@@ -636,7 +725,7 @@ impl WriteTx for PgTx<'_> {
             &row.secret,
             &row.at.millis(),
         ];
-        let id = query_one(self.tx, sql, values)
+        let id = query_one(self.tx().await?, sql, values)
             .await
             .and_then(|r| r.try_get(0));
         self.subscriptions = None;
@@ -645,12 +734,12 @@ impl WriteTx for PgTx<'_> {
 
     async fn delete_webhook(&mut self, id: i64, at: Timestamp) -> R<bool> {
         let sql = "UPDATE webhooks SET borrado = $2 WHERE id = $1 AND borrado IS NULL";
-        let deleted = execute(self.tx, sql, &[&id, &at.millis()]).await;
+        let deleted = execute(self.tx().await?, sql, &[&id, &at.millis()]).await;
         let deleted = self.db(deleted)?;
         // What it was still owed is given up with it.
         let sql = "UPDATE webhook_deliveries SET estado = 'fallido', terminado = $2, reclamado_hasta = NULL
              WHERE webhook_id = $1 AND estado = 'pendiente'";
-        let given_up = execute(self.tx, sql, &[&id, &at.millis()]).await;
+        let given_up = execute(self.tx().await?, sql, &[&id, &at.millis()]).await;
         self.db(given_up)?;
         self.subscriptions = None;
         Ok(deleted > 0)
@@ -661,13 +750,13 @@ impl WriteTx for PgTx<'_> {
              SET estado = 'pendiente', proximo_intento = $3, reclamado_hasta = NULL, terminado = NULL
              WHERE id = $2 AND webhook_id = $1
                AND webhook_id IN (SELECT id FROM webhooks WHERE borrado IS NULL)";
-        let queued = execute(self.tx, sql, &[&webhook, &delivery, &at.millis()]).await;
+        let queued = execute(self.tx().await?, sql, &[&webhook, &delivery, &at.millis()]).await;
         if self.db(queued)? == 0 {
             return Ok(false);
         }
         // Asked by a person who fixed the endpoint: try it at once.
         let sql = "UPDATE webhooks SET pausado_hasta = NULL WHERE id = $1";
-        let resumed = execute(self.tx, sql, &[&webhook]).await;
+        let resumed = execute(self.tx().await?, sql, &[&webhook]).await;
         self.db(resumed)?;
         self.outbox_written = true;
         Ok(true)
@@ -690,12 +779,14 @@ impl WriteTx for PgTx<'_> {
              FOR UPDATE OF d SKIP LOCKED"
         );
         let values: reads::Params = &[&claim.now.millis(), &(claim.limit as i64)];
-        let found = query(self.tx, &sql, values).await.and_then(|found| {
-            found
-                .iter()
-                .map(rows::candidate)
-                .collect::<Result<Vec<_>, _>>()
-        });
+        let found = query(self.tx().await?, &sql, values)
+            .await
+            .and_then(|found| {
+                found
+                    .iter()
+                    .map(rows::candidate)
+                    .collect::<Result<Vec<_>, _>>()
+            });
         self.db(found)
     }
 
@@ -704,13 +795,13 @@ impl WriteTx for PgTx<'_> {
             return Ok(());
         }
         let sql = "UPDATE webhook_deliveries SET reclamado_hasta = $2 WHERE id = ANY($1)";
-        let written = execute(self.tx, sql, &[&ids, &until.millis()]).await;
+        let written = execute(self.tx().await?, sql, &[&ids, &until.millis()]).await;
         self.db(written).map(drop)
     }
 
     async fn release_deliveries(&mut self, ids: &[i64]) -> R<()> {
         let sql = "UPDATE webhook_deliveries SET reclamado_hasta = NULL WHERE id = ANY($1) AND estado = 'pendiente'";
-        let written = execute(self.tx, sql, &[&ids]).await;
+        let written = execute(self.tx().await?, sql, &[&ids]).await;
         self.db(written).map(drop)
     }
 
@@ -728,7 +819,7 @@ impl WriteTx for PgTx<'_> {
                 &row.status.map(i64::from),
                 &(row.latency_ms as i64),
             ];
-            let written = execute(self.tx, sql, values).await;
+            let written = execute(self.tx().await?, sql, values).await;
             return self.db(written).map(drop);
         }
         let sql = "INSERT INTO webhook_attempts (delivery_id, intento, en, estado_http, error, latencia_ms)
@@ -741,7 +832,7 @@ impl WriteTx for PgTx<'_> {
             &row.error,
             &(row.latency_ms as i64),
         ];
-        let written = execute(self.tx, sql, values).await;
+        let written = execute(self.tx().await?, sql, values).await;
         self.db(written)?;
         let sql = "UPDATE webhook_deliveries
              SET estado = $2, intentos = GREATEST(intentos, $3), proximo_intento = $4, reclamado_hasta = NULL,
@@ -754,7 +845,7 @@ impl WriteTx for PgTx<'_> {
             &row.next_attempt.millis(),
             &row.at.millis(),
         ];
-        let moved = execute(self.tx, sql, values).await;
+        let moved = execute(self.tx().await?, sql, values).await;
         self.db(moved).map(drop)
     }
 
@@ -762,7 +853,7 @@ impl WriteTx for PgTx<'_> {
         let sql = "UPDATE webhooks SET fallos_seguidos = CASE WHEN $2 THEN fallos_seguidos + 1 ELSE 0 END,
                  pausado_hasta = CASE WHEN $2 THEN pausado_hasta ELSE NULL END
              WHERE id = $1 RETURNING fallos_seguidos";
-        let failures = query_opt(self.tx, sql, &[&webhook, &failed])
+        let failures = query_opt(self.tx().await?, sql, &[&webhook, &failed])
             .await
             .and_then(|found| found.map(|r| r.try_get::<_, i64>(0)).transpose());
         Ok(self.db(failures)?.unwrap_or(0).clamp(0, u32::MAX as i64) as u32)
@@ -770,7 +861,7 @@ impl WriteTx for PgTx<'_> {
 
     async fn pause_webhook(&mut self, webhook: i64, until: Timestamp) -> R<()> {
         let sql = "UPDATE webhooks SET pausado_hasta = $2 WHERE id = $1";
-        let written = execute(self.tx, sql, &[&webhook, &until.millis()]).await;
+        let written = execute(self.tx().await?, sql, &[&webhook, &until.millis()]).await;
         self.db(written).map(drop)
     }
 
@@ -780,15 +871,24 @@ impl WriteTx for PgTx<'_> {
         let sql = "DELETE FROM webhook_deliveries WHERE id IN (
                  SELECT id FROM webhook_deliveries ORDER BY id LIMIT $2)
                AND estado <> 'pendiente' AND terminado < $1";
-        let deleted = execute(self.tx, sql, &[&finished_before.millis(), &PRUNE_SLICE]).await;
+        let deleted = execute(
+            self.tx().await?,
+            sql,
+            &[&finished_before.millis(), &PRUNE_SLICE],
+        )
+        .await;
         Ok(self.db(deleted)? as usize)
     }
 
     async fn erase_files(&mut self, user: UserId, at: Timestamp) -> R<u64> {
         let which = format!("mensaje_id IN (SELECT id FROM messages WHERE {BY_AUTHOR})");
-        let count = query_one(self.tx, &remove_files_sql(&which), &[&user, &at.millis()])
-            .await
-            .and_then(|r| r.try_get::<_, i64>(0));
+        let count = query_one(
+            self.tx().await?,
+            &remove_files_sql(&which),
+            &[&user, &at.millis()],
+        )
+        .await
+        .and_then(|r| r.try_get::<_, i64>(0));
         Ok(self.db(count)?.max(0) as u64)
     }
 
@@ -801,7 +901,7 @@ impl WriteTx for PgTx<'_> {
         let sql = format!(
             "DELETE FROM message_versions WHERE mensaje_id IN (SELECT id FROM messages WHERE {BY_AUTHOR})"
         );
-        let versions = execute(self.tx, &sql, &[&user]).await;
+        let versions = execute(self.tx().await?, &sql, &[&user]).await;
         self.db(versions)?;
         let sql = format!(
             "UPDATE messages SET contenido = $2, metadata = NULL, autor_nombre = $3,
@@ -809,7 +909,7 @@ impl WriteTx for PgTx<'_> {
              WHERE {BY_AUTHOR} RETURNING ticket_id"
         );
         let touched = query(
-            self.tx,
+            self.tx().await?,
             &sql,
             &[&user, &replacement.content, &replacement.name],
         )
@@ -826,11 +926,11 @@ impl WriteTx for PgTx<'_> {
     async fn erase_person(&mut self, user: UserId, name: &str) -> R<()> {
         let sql =
             "UPDATE users SET nombre = $2, avatar = NULL, email = NULL, activo = FALSE WHERE id = $1";
-        let written = execute(self.tx, sql, &[&user, &name]).await;
+        let written = execute(self.tx().await?, sql, &[&user, &name]).await;
         self.db(written)?;
         // Their address goes with them, and nothing more is sent to it.
         let owed = "DELETE FROM email_outbox WHERE usuario_id = $1";
-        let written = execute(self.tx, owed, &[&user]).await;
+        let written = execute(self.tx().await?, owed, &[&user]).await;
         self.db(written).map(drop)
     }
 
@@ -843,7 +943,7 @@ impl WriteTx for PgTx<'_> {
             &(row.messages as i64),
             &(row.files as i64),
         ];
-        let written = execute(self.tx, sql, values).await;
+        let written = execute(self.tx().await?, sql, values).await;
         self.db(written).map(drop)
     }
 
@@ -858,7 +958,7 @@ impl WriteTx for PgTx<'_> {
              WHERE (actualizado, id) > ($1, $2) AND actualizado < $3 AND estado = $4
              ORDER BY actualizado, id LIMIT $5";
         let found = query(
-            self.tx,
+            self.tx().await?,
             sql,
             &[
                 &after.0.millis(),
@@ -879,7 +979,7 @@ impl WriteTx for PgTx<'_> {
 
     async fn expire_files(&mut self, tickets: &[TicketId], at: Timestamp) -> R<u64> {
         let sql = remove_files_sql("ticket_id = ANY($1)");
-        let count = query_one(self.tx, &sql, &[&tickets, &at.millis()])
+        let count = query_one(self.tx().await?, &sql, &[&tickets, &at.millis()])
             .await
             .and_then(|r| r.try_get::<_, i64>(0));
         Ok(self.db(count)?.max(0) as u64)
@@ -892,7 +992,7 @@ impl WriteTx for PgTx<'_> {
         let sql = "SELECT id FROM tickets
              WHERE estado = 'RESUELTO' AND resuelto_at <= $1 ORDER BY resuelto_at, id LIMIT $2
              FOR UPDATE SKIP LOCKED";
-        let found = query(self.tx, sql, &[&before.millis(), &(limit as i64)])
+        let found = query(self.tx().await?, sql, &[&before.millis(), &(limit as i64)])
             .await
             .and_then(|rows| rows.iter().map(|row| row.try_get(0)).collect());
         self.db(found)
@@ -903,14 +1003,16 @@ impl WriteTx for PgTx<'_> {
                                             AND NOT interno),
                           COALESCE(BOOL_OR(autor_tipo = 'CLIENTE'), false)
                    FROM messages WHERE ticket_id = $1";
-        let facts = query_one(self.tx, sql, &[&ticket]).await.and_then(|row| {
-            Ok(CsatFacts {
-                last_staff_reply: row
-                    .try_get::<_, Option<i64>>(0)?
-                    .map(Timestamp::from_millis),
-                customer_wrote: row.try_get(1)?,
-            })
-        });
+        let facts = query_one(self.tx().await?, sql, &[&ticket])
+            .await
+            .and_then(|row| {
+                Ok(CsatFacts {
+                    last_staff_reply: row
+                        .try_get::<_, Option<i64>>(0)?
+                        .map(Timestamp::from_millis),
+                    customer_wrote: row.try_get(1)?,
+                })
+            });
         self.db(facts)
     }
 
@@ -920,7 +1022,7 @@ impl WriteTx for PgTx<'_> {
         let score = i16::from(rating.score);
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
             [&ticket, &score, &rating.comment, &rating.created.millis()];
-        let written = execute(self.tx, sql, &params).await;
+        let written = execute(self.tx().await?, sql, &params).await;
         self.db(written).map(drop)
     }
 
@@ -929,9 +1031,16 @@ impl WriteTx for PgTx<'_> {
             Some(value) => {
                 let sql = "INSERT INTO ajustes (clave, valor, actualizado) VALUES ($1, $2, $3)
                      ON CONFLICT (clave) DO UPDATE SET valor = $2, actualizado = $3";
-                execute(self.tx, sql, &[&key, &value, &at.millis()]).await
+                execute(self.tx().await?, sql, &[&key, &value, &at.millis()]).await
             }
-            None => execute(self.tx, "DELETE FROM ajustes WHERE clave = $1", &[&key]).await,
+            None => {
+                execute(
+                    self.tx().await?,
+                    "DELETE FROM ajustes WHERE clave = $1",
+                    &[&key],
+                )
+                .await
+            }
         };
         self.db(written).map(drop)
     }
@@ -948,7 +1057,7 @@ impl WriteTx for PgTx<'_> {
             &row.due.millis(),
             &row.at.millis(),
         ];
-        let written = execute(self.tx, sql, values).await;
+        let written = execute(self.tx().await?, sql, values).await;
         self.db(written).map(drop)
     }
 
@@ -959,7 +1068,7 @@ impl WriteTx for PgTx<'_> {
         kind: &str,
     ) -> R<Option<Timestamp>> {
         let sql = reads::dollars(rows::LAST_EMAIL_SQL);
-        let at = query_one(self.tx, &sql, &[&ticket, &user, &kind])
+        let at = query_one(self.tx().await?, &sql, &[&ticket, &user, &kind])
             .await
             .and_then(|row| row.try_get::<_, Option<i64>>(0));
         Ok(self.db(at)?.map(Timestamp::from_millis))
@@ -981,7 +1090,7 @@ impl WriteTx for PgTx<'_> {
              RETURNING {OWED_EMAIL_COLUMNS}"
         );
         let found = query(
-            self.tx,
+            self.tx().await?,
             &sql,
             &[&now.millis(), &until.millis(), &(limit as i64)],
         )
@@ -998,13 +1107,13 @@ impl WriteTx for PgTx<'_> {
                    WHERE id = $1 AND estado = 'pendiente'";
         let next = next.map(|t| t.millis());
         let values: reads::Params = &[&id, &state, &next, &error, &at.millis()];
-        let written = execute(self.tx, sql, values).await;
+        let written = execute(self.tx().await?, sql, values).await;
         Ok(self.db(written)? > 0)
     }
 
     async fn files_removed(&mut self, keys: &[String]) -> R<()> {
         let sql = "DELETE FROM file_deletions WHERE storage_key = ANY($1)";
-        let written = execute(self.tx, sql, &[&keys]).await;
+        let written = execute(self.tx().await?, sql, &[&keys]).await;
         self.db(written).map(drop)
     }
 }

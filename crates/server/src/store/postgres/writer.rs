@@ -17,13 +17,20 @@
 //! batches wait for each other instead of deadlocking, and every check a job
 //! makes (the ticket's state, its agent, an earlier copy of a `client_id`) is
 //! made under that lock, against the latest committed data.
+//!
+//! Appends cost no round trip of their own: the lock's round trip reads
+//! what they need and their rows are written together before COMMIT (see
+//! `batch`). Jobs answered that way run without a savepoint; one that fails
+//! after changing data (rare: a refusal comes before any write) sends the
+//! batch round again statement by statement, each job in its savepoint.
 
+use super::batch::{self, MessageIds};
 use super::tx::PgTx;
 use crate::metrics::METRICS;
 use crate::store::columns::corrupt_value;
 use crate::store::queue::{self, Jobs, WriteQueue, MAX_BATCH};
 use crate::store::*;
-use deadpool_postgres::{Object, Pool, Transaction};
+use deadpool_postgres::{Object, Pool};
 use futures_util::future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -113,8 +120,10 @@ async fn run(
     outbox: Arc<Notify>,
 ) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
+    let mut ids = MessageIds::default();
     while jobs.next(&mut waiting).await {
-        let queued_events = commit_batch(&pool, &mut waiting, listener.as_ref(), &url_base).await;
+        let queued_events =
+            commit_batch(&pool, &mut waiting, listener.as_ref(), &url_base, &mut ids).await;
         if queued_events {
             outbox.notify_one();
         }
@@ -124,6 +133,10 @@ async fn run(
 
 /// How one run of a batch ended.
 enum Attempt {
+    /// A job that ran without a savepoint failed after changing data, or a
+    /// statement failed outside one: run the batch again, statement by
+    /// statement, each job in its savepoint.
+    Stepwise,
     /// Committed (or, for a batch of one failed job, rolled back): each job
     /// holds its answer.
     Committed {
@@ -146,11 +159,18 @@ async fn commit_batch(
     jobs: &mut Vec<Box<dyn Job>>,
     listener: &dyn CommitListener,
     url_base: &str,
+    ids: &mut MessageIds,
 ) -> bool {
     let started = std::time::Instant::now();
-    let (mut conflicts, mut reconnected) = (0, false);
+    let (mut conflicts, mut reconnected, mut defer) = (0, false, true);
     let error = loop {
-        match attempt(pool, jobs, url_base).await {
+        let attempted = attempt(pool, jobs, url_base, defer, ids).await;
+        // Ids given to messages of a batch rolled back are given again.
+        ids.settle(matches!(
+            attempted,
+            Attempt::Committed { .. } | Attempt::Failed(_)
+        ));
+        match attempted {
             Attempt::Committed {
                 committed,
                 outbox_written,
@@ -180,6 +200,11 @@ async fn commit_batch(
                     pause + started.elapsed().subsec_micros() as u64 % 5,
                 ))
                 .await;
+            }
+            Attempt::Stepwise => {
+                METRICS.commit_stepwise.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("write batch rolled back; running it again statement by statement");
+                defer = false;
             }
             Attempt::Lost(error) if !reconnected => {
                 reconnected = true;
@@ -211,14 +236,20 @@ fn before_commit(client: Option<Object>, error: tokio_postgres::Error) -> Attemp
     Attempt::Failed(unavailable(&error))
 }
 
-async fn attempt(pool: &Pool, jobs: &mut [Box<dyn Job>], url_base: &str) -> Attempt {
+async fn attempt(
+    pool: &Pool,
+    jobs: &mut [Box<dyn Job>],
+    url_base: &str,
+    defer: bool,
+    ids: &mut MessageIds,
+) -> Attempt {
     let mut client = match pool.get().await {
         Ok(client) => client,
         Err(error) => return Attempt::Failed(unreachable(error)),
     };
     // The statements of the transaction, and how it ended; `client` is free
     // again once `tx` is gone.
-    let outcome = run_in_transaction(&mut client, jobs, url_base).await;
+    let outcome = run_in_transaction(&mut client, jobs, url_base, defer, ids).await;
     match outcome {
         Ok(done) => done,
         Err(error) => before_commit(Some(client), error),
@@ -229,19 +260,15 @@ async fn run_in_transaction(
     client: &mut Object,
     jobs: &mut [Box<dyn Job>],
     url_base: &str,
+    defer: bool,
+    ids: &mut MessageIds,
 ) -> Result<Attempt, tokio_postgres::Error> {
     let tx = client.transaction().await?;
-    lock_tickets(&tx, jobs).await?;
-    let mut batch = PgTx {
-        tx: &tx,
-        committed: Vec::new(),
-        url_base,
-        fatal: None,
-        subscriptions: None,
-        outbox_written: false,
-    };
+    let deferred = batch::lock(&tx, jobs, defer, ids).await?;
+    let mut batch = PgTx::new(&tx, url_base, deferred, ids);
     // A batch of one needs no savepoint: if its job fails, the transaction
-    // is rolled back whole, which is the same.
+    // is rolled back whole, which is the same. Nor do jobs answered from
+    // the batch's copy: a failed one's kept rows are forgotten instead.
     let isolate = jobs.len() > 1;
     // The savepoint of the last job, kept until the next one begins (or
     // COMMIT), so each job costs no round trip of its own for it.
@@ -249,7 +276,12 @@ async fn run_in_transaction(
     let mut all_failed = true;
     for job in jobs.iter_mut() {
         let visible_before = batch.committed.len();
-        let succeeded = if isolate {
+        let deferring = batch.deferred.is_some();
+        let kept_before = batch.deferred.as_ref().map_or(0, |d| d.kept());
+        let given_before = batch.ids.given();
+        let savepoint = isolate && !deferring;
+        (batch.touched, batch.failed) = (false, false);
+        let succeeded = if savepoint {
             let begin = if unreleased {
                 "RELEASE SAVEPOINT job; SAVEPOINT job"
             } else {
@@ -257,9 +289,8 @@ async fn run_in_transaction(
             };
             // Sent ahead of the job's first statement on the same
             // connection (pipelined): the server runs them in that order.
-            let statements = batch.tx;
             let (begun, succeeded) =
-                future::join(statements.batch_execute(begin), job.run(&mut batch)).await;
+                future::join(tx.batch_execute(begin), job.run(&mut batch)).await;
             begun?;
             succeeded
         } else {
@@ -269,21 +300,28 @@ async fn run_in_transaction(
         if let Some(error) = batch.fatal.take() {
             return Err(error);
         }
+        if deferring && (batch.failed || (!succeeded && batch.touched)) {
+            return Ok(Attempt::Stepwise);
+        }
         if succeeded {
-            unreleased = isolate;
+            unreleased = savepoint;
             all_failed = false;
         } else {
             batch.committed.truncate(visible_before);
             batch.subscriptions = None;
-            if isolate {
+            batch.ids.take_back(given_before);
+            if savepoint {
                 tx.batch_execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
                     .await?;
+            } else if let Some(deferred) = batch.deferred.as_mut() {
+                deferred.truncate(kept_before);
             }
             unreleased = false;
         }
     }
     let committed = std::mem::take(&mut batch.committed);
     let outbox_written = batch.outbox_written;
+    let deferred = batch.deferred.take();
     drop(batch);
     if !isolate && all_failed {
         // The only job failed: keep nothing of it.
@@ -292,6 +330,14 @@ async fn run_in_transaction(
             committed: Vec::new(),
             outbox_written: false,
         });
+    }
+    if let Some(mut deferred) = deferred {
+        if let Err(error) = deferred.write(&tx).await {
+            if is_conflict(&error) || connection_lost(&error) {
+                return Err(error);
+            }
+            return Ok(Attempt::Stepwise);
+        }
     }
     match tx.commit().await {
         Ok(()) => Ok(Attempt::Committed {
@@ -304,33 +350,4 @@ async fn run_in_transaction(
             "PostgreSQL: commit not confirmed: {error}"
         )))),
     }
-}
-
-/// Locks the rows of the tickets the batch writes to, in id order, so that
-/// batches on different nodes touching the same tickets queue up instead of
-/// deadlocking. `FOR NO KEY UPDATE`: new messages and grants may still
-/// reference the tickets (foreign keys) meanwhile.
-async fn lock_tickets(
-    tx: &Transaction<'_>,
-    jobs: &[Box<dyn Job>],
-) -> Result<(), tokio_postgres::Error> {
-    let mut tickets: Vec<i64> = jobs.iter().filter_map(|job| job.locks().ticket).collect();
-    let grants: Vec<&str> = jobs
-        .iter()
-        .filter_map(|job| job.locks().grant.as_deref())
-        .collect();
-    if tickets.is_empty() && grants.is_empty() {
-        return Ok(());
-    }
-    tickets.sort_unstable();
-    tickets.dedup();
-    let statement = tx
-        .prepare_cached(
-            "SELECT id FROM tickets
-             WHERE id = ANY($1) OR id IN (SELECT ticket_id FROM upload_grants WHERE id = ANY($2))
-             ORDER BY id FOR NO KEY UPDATE",
-        )
-        .await?;
-    tx.execute(&statement, &[&tickets, &grants]).await?;
-    Ok(())
 }
