@@ -153,7 +153,7 @@ pub async fn load(url: &str, options: &Options, now: i64) -> Result<(), String> 
         .map_err(e)?;
     }
     db.batch_execute(
-        "CREATE INDEX messages_busqueda ON messages USING gin (busqueda);
+        "CREATE INDEX messages_busqueda ON messages USING gin (busqueda) WITH (gin_pending_list_limit = 256);
          SELECT setval(pg_get_serial_sequence('tickets', 'id'), (SELECT MAX(id) FROM tickets));",
     )
     .await

@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("migrations/0013_transcripts.sql")),
     (14, include_str!("migrations/0014_search.sql")),
     (15, include_str!("migrations/0015_message_changes.sql")),
+    (16, include_str!("migrations/0016_gin_pending_list.sql")),
 ];
 
 /// How many migrations this build knows.
