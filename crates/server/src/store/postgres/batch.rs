@@ -17,9 +17,10 @@ use crate::store::columns::Stored;
 use crate::store::rows::{self, message_columns_of};
 use crate::store::writes::{AppendContext, Inserted, Job, MessageRow};
 use crate::store::*;
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Object};
 use futures_util::future;
 use std::collections::{HashMap, VecDeque};
+use tokio_postgres::types::ToSql;
 
 /// What the batch read of a ticket it locked.
 #[derive(Debug)]
@@ -135,7 +136,7 @@ const RESERVE_IDS: &str =
 /// reference the tickets (foreign keys) meanwhile. With `defer`, the same
 /// round trip reads the batch's [`Deferred`] copy.
 pub async fn lock(
-    tx: &Transaction<'_>,
+    tx: &Object,
     jobs: &[Box<dyn Job>],
     defer: bool,
     ids: &mut MessageIds,
@@ -299,10 +300,48 @@ impl Deferred {
 
     /// Writes the kept rows, and what each ticket's row records of them, in
     /// one statement. The copy stays true: the table now holds what it says.
-    pub async fn write(&mut self, tx: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    pub async fn write(&mut self, tx: &Object) -> Result<(), tokio_postgres::Error> {
         if self.rows.is_empty() {
             return Ok(());
         }
+        let statement = tx.prepare_cached(WRITE).await?;
+        let rows = self.take_rows();
+        let columns = MessageColumns::of(&rows);
+        let tickets = TicketColumns::of(&rows);
+        tx.execute(&statement, &columns.values(&tickets))
+            .await
+            .map(drop)
+    }
+
+    /// [`Deferred::write`], with COMMIT sent behind it on the same round
+    /// trip: the answers to both. Should the write fail, PostgreSQL answers
+    /// that COMMIT with a rollback.
+    pub async fn write_then_commit(
+        &mut self,
+        tx: &Object,
+    ) -> (
+        Result<(), tokio_postgres::Error>,
+        Result<(), tokio_postgres::Error>,
+    ) {
+        if self.rows.is_empty() {
+            return (Ok(()), tx.batch_execute("COMMIT").await);
+        }
+        // Prepared first, so that the statement is sent on its first poll,
+        // ahead of COMMIT.
+        let statement = match tx.prepare_cached(WRITE).await {
+            Ok(statement) => statement,
+            Err(error) => return (Err(error), Ok(())),
+        };
+        let rows = self.take_rows();
+        let columns = MessageColumns::of(&rows);
+        let tickets = TicketColumns::of(&rows);
+        let values = columns.values(&tickets);
+        let (written, committed) =
+            future::join(tx.execute(&statement, &values), tx.batch_execute("COMMIT")).await;
+        (written.map(drop), committed)
+    }
+
+    fn take_rows(&mut self) -> Vec<KeptRow> {
         let rows = std::mem::take(&mut self.rows);
         // A second copy of these is now found in the table, not here.
         for row in &rows {
@@ -311,31 +350,7 @@ impl Deferred {
                     .remove(&(row.ticket, author, client_id.clone()));
             }
         }
-        let columns = MessageColumns::of(&rows);
-        let tickets = TicketColumns::of(&rows);
-        let values: Params = &[
-            &columns.id,
-            &columns.ticket,
-            &columns.seq,
-            &columns.client_id,
-            &columns.author_id,
-            &columns.author_name,
-            &columns.author_kind,
-            &columns.author_avatar,
-            &columns.content,
-            &columns.kind,
-            &columns.metadata,
-            &columns.internal,
-            &columns.at,
-            &columns.reply_to,
-            &tickets.id,
-            &tickets.last_seq,
-            &tickets.at,
-            &tickets.public_seq,
-            &tickets.public_at,
-            &tickets.first_answer_at,
-        ];
-        query(tx, WRITE, values).await.map(drop)
+        rows
     }
 }
 
@@ -382,6 +397,32 @@ struct MessageColumns<'a> {
 }
 
 impl<'a> MessageColumns<'a> {
+    /// The parameters of [`WRITE`].
+    fn values<'v>(&'v self, tickets: &'v TicketColumns) -> Vec<&'v (dyn ToSql + Sync)> {
+        vec![
+            &self.id,
+            &self.ticket,
+            &self.seq,
+            &self.client_id,
+            &self.author_id,
+            &self.author_name,
+            &self.author_kind,
+            &self.author_avatar,
+            &self.content,
+            &self.kind,
+            &self.metadata,
+            &self.internal,
+            &self.at,
+            &self.reply_to,
+            &tickets.id,
+            &tickets.last_seq,
+            &tickets.at,
+            &tickets.public_seq,
+            &tickets.public_at,
+            &tickets.first_answer_at,
+        ]
+    }
+
     fn of(rows: &'a [KeptRow]) -> Self {
         let mut columns = Self::default();
         for row in rows {

@@ -21,7 +21,7 @@ use crate::store::webhooks::{AttemptRow, Candidate, DeliveryRow, DueClaim, Event
 use crate::store::writes::*;
 use crate::store::*;
 use async_trait::async_trait;
-use deadpool_postgres::Transaction;
+use deadpool_postgres::Object;
 use soporte_protocol::rest::CannedResponse;
 use soporte_protocol::webhook::DeliveryState;
 use std::collections::HashSet;
@@ -36,7 +36,7 @@ const AUTO_ASSIGN_LOCK: i64 = 0x0073_6f70_6f72_7461;
 pub struct PgTx<'a> {
     /// Statements go through [`PgTx::tx`] (or [`PgTx::read_tx`]), which
     /// write the rows `deferred` keeps first.
-    open: &'a Transaction<'a>,
+    open: &'a Object,
     /// Appends answered from the batch's copy, their rows kept until the
     /// end; `None` once the batch runs statement by statement.
     pub deferred: Option<Deferred>,
@@ -67,7 +67,7 @@ const PRUNE_SLICE: i64 = 5_000;
 
 impl<'a> PgTx<'a> {
     pub fn new(
-        open: &'a Transaction<'a>,
+        open: &'a Object,
         url_base: &'a str,
         deferred: Option<Deferred>,
         ids: &'a mut MessageIds,
@@ -89,7 +89,7 @@ impl<'a> PgTx<'a> {
     /// The transaction, for any statement: the kept rows are written first
     /// and the batch's copy is dropped, since the statement may change what
     /// it says (a ticket's state, its agent).
-    async fn tx(&mut self) -> R<&'a Transaction<'a>> {
+    async fn tx(&mut self) -> R<&'a Object> {
         self.touched = true;
         if let Some(mut deferred) = self.deferred.take() {
             let written = deferred.write(self.open).await;
@@ -100,7 +100,7 @@ impl<'a> PgTx<'a> {
 
     /// The transaction, for a read that must see the kept rows: they are
     /// written first; the copy stays true.
-    async fn read_tx(&mut self) -> R<&'a Transaction<'a>> {
+    async fn read_tx(&mut self) -> R<&'a Object> {
         if let Some(deferred) = self.deferred.as_mut().filter(|d| d.kept() > 0) {
             let written = deferred.write(self.open).await;
             self.touched = true;

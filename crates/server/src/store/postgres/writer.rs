@@ -221,17 +221,19 @@ async fn commit_batch(
     false
 }
 
-/// A database error met before COMMIT: which way the batch goes.
-fn before_commit(client: Option<Object>, error: tokio_postgres::Error) -> Attempt {
+/// A database error met before COMMIT: which way the batch goes. The
+/// transaction is rolled back first, or the connection dropped when it is
+/// lost, so the pool never hands out one left inside a transaction.
+async fn before_commit(client: Object, error: tokio_postgres::Error) -> Attempt {
+    if connection_lost(&error) || client.batch_execute("ROLLBACK").await.is_err() {
+        // Never hand this connection out again.
+        drop(Object::take(client));
+        if !is_conflict(&error) {
+            return Attempt::Lost(unavailable(&error));
+        }
+    }
     if is_conflict(&error) {
         return Attempt::Conflict(error);
-    }
-    if connection_lost(&error) {
-        // Never hand this connection out again.
-        if let Some(client) = client {
-            drop(Object::take(client));
-        }
-        return Attempt::Lost(unavailable(&error));
     }
     Attempt::Failed(unavailable(&error))
 }
@@ -243,29 +245,40 @@ async fn attempt(
     defer: bool,
     ids: &mut MessageIds,
 ) -> Attempt {
-    let mut client = match pool.get().await {
+    let client = match pool.get().await {
         Ok(client) => client,
         Err(error) => return Attempt::Failed(unreachable(error)),
     };
-    // The statements of the transaction, and how it ended; `client` is free
-    // again once `tx` is gone.
-    let outcome = run_in_transaction(&mut client, jobs, url_base, defer, ids).await;
-    match outcome {
+    match run_in_transaction(&client, jobs, url_base, defer, ids).await {
+        Ok(Attempt::Failed(error)) => {
+            // A COMMIT whose answer was lost: the connection's state is
+            // unknown.
+            drop(Object::take(client));
+            Attempt::Failed(error)
+        }
         Ok(done) => done,
-        Err(error) => before_commit(Some(client), error),
+        Err(error) => before_commit(client, error).await,
     }
 }
 
+/// Runs the batch between BEGIN and COMMIT, sent by hand rather than with
+/// a `Transaction` so that each shares a round trip: BEGIN goes ahead of
+/// the locks, COMMIT behind the kept rows. On `Err` the transaction may be
+/// open: the caller rolls it back ([`before_commit`]).
 async fn run_in_transaction(
-    client: &mut Object,
+    client: &Object,
     jobs: &mut [Box<dyn Job>],
     url_base: &str,
     defer: bool,
     ids: &mut MessageIds,
 ) -> Result<Attempt, tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    let deferred = batch::lock(&tx, jobs, defer, ids).await?;
-    let mut batch = PgTx::new(&tx, url_base, deferred, ids);
+    let tx = client;
+    // Polled in this order, BEGIN is sent first.
+    let (begun, locked) =
+        future::join(tx.batch_execute("BEGIN"), batch::lock(tx, jobs, defer, ids)).await;
+    begun?;
+    let deferred = locked?;
+    let mut batch = PgTx::new(tx, url_base, deferred, ids);
     // A batch of one needs no savepoint: if its job fails, the transaction
     // is rolled back whole, which is the same. Nor do jobs answered from
     // the batch's copy: a failed one's kept rows are forgotten instead.
@@ -301,6 +314,7 @@ async fn run_in_transaction(
             return Err(error);
         }
         if deferring && (batch.failed || (!succeeded && batch.touched)) {
+            tx.batch_execute("ROLLBACK").await?;
             return Ok(Attempt::Stepwise);
         }
         if succeeded {
@@ -325,21 +339,24 @@ async fn run_in_transaction(
     drop(batch);
     if !isolate && all_failed {
         // The only job failed: keep nothing of it.
-        tx.rollback().await?;
+        tx.batch_execute("ROLLBACK").await?;
         return Ok(Attempt::Committed {
             committed: Vec::new(),
             outbox_written: false,
         });
     }
-    if let Some(mut deferred) = deferred {
-        if let Err(error) = deferred.write(&tx).await {
-            if is_conflict(&error) || connection_lost(&error) {
-                return Err(error);
-            }
-            return Ok(Attempt::Stepwise);
+    let (written, commit) = match deferred {
+        Some(mut deferred) => deferred.write_then_commit(tx).await,
+        None => (Ok(()), tx.batch_execute("COMMIT").await),
+    };
+    if let Err(error) = written {
+        // The COMMIT behind it was answered as a ROLLBACK: nothing stored.
+        if is_conflict(&error) || connection_lost(&error) {
+            return Err(error);
         }
+        return Ok(Attempt::Stepwise);
     }
-    match tx.commit().await {
+    match commit {
         Ok(()) => Ok(Attempt::Committed {
             committed,
             outbox_written,
