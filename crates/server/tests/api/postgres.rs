@@ -291,6 +291,25 @@ async fn a_mixed_batch_keeps_every_rule_of_appending() {
         ..message(ticket, 90, "answer")
     };
     send("answer".into(), answer);
+    // Queued after those, a customer's transfer: refused after reading the
+    // ticket, which writes the rows kept so far first.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = tokio::spawn({
+        let store = store.clone();
+        let command = TicketCommand::Transfer {
+            agent: 90,
+            reason: "otro".into(),
+        };
+        let customer = user(7, Role::Customer);
+        async move {
+            store
+                .change_ticket(ticket, customer, command, Default::default())
+                .await
+        }
+    });
+    // Then a change of state: the rest of the batch runs statement by
+    // statement.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let resolved = tokio::spawn({
         let store = store.clone();
         let command = TicketCommand::SetState {
@@ -309,6 +328,8 @@ async fn a_mixed_batch_keeps_every_rule_of_appending() {
     admin.batch_execute("COMMIT").await.unwrap();
     blocked.await.unwrap().unwrap();
     resolved.await.unwrap().unwrap();
+    let refusal = refused.await.unwrap().unwrap_err();
+    assert!(matches!(refusal, StoreError::Refused(_)), "{refusal:?}");
 
     let mut answers: BTreeMap<String, Vec<Appended>> = BTreeMap::new();
     while let Some(done) = sends.join_next().await {
@@ -362,7 +383,8 @@ async fn a_mixed_batch_keeps_every_rule_of_appending() {
     expected.sort_unstable();
     assert_eq!(reported, expected);
     // Refusals and second copies need no second run of the batch (nextest
-    // runs each test in a process of its own).
+    // runs each test in a process of its own), not even a refusal that came
+    // after earlier jobs' rows were written for it.
     assert_eq!(stepwise(), stepwise_before);
 }
 

@@ -21,6 +21,7 @@ use deadpool_postgres::{GenericClient, Object};
 use futures_util::future;
 use std::collections::{HashMap, VecDeque};
 use tokio_postgres::types::ToSql;
+use tokio_postgres::Statement;
 
 /// What the batch read of a ticket it locked.
 #[derive(Debug)]
@@ -61,6 +62,8 @@ pub struct Deferred {
     /// Every key the jobs announced, with its earlier copy if there is one.
     earlier: HashMap<SentKey, Option<Message>>,
     rows: Vec<KeptRow>,
+    /// Where the running job's rows begin in `rows`.
+    job_start: usize,
 }
 
 /// Message ids the writer took from the table's sequence ahead of need.
@@ -286,11 +289,15 @@ impl Deferred {
         self.rows.len()
     }
 
-    /// Forgets the rows kept after the first `kept` (a job that failed),
-    /// and the `seq`s they took (their ids go back with
-    /// [`MessageIds::take_back`]).
-    pub fn truncate(&mut self, kept: usize) {
-        while self.rows.len() > kept {
+    /// A job begins: the rows kept from here on are its own.
+    pub fn begin_job(&mut self) {
+        self.job_start = self.rows.len();
+    }
+
+    /// The running job failed: forgets the rows it kept and the `seq`s they
+    /// took (their ids go back with [`MessageIds::take_back`]).
+    pub fn forget_job(&mut self) {
+        while self.rows.len() > self.job_start {
             let Some(row) = self.rows.pop() else { break };
             if let Some(ticket) = self.tickets.get_mut(&row.ticket) {
                 ticket.last_seq -= 1;
@@ -300,49 +307,51 @@ impl Deferred {
 
     /// Writes the kept rows, and what each ticket's row records of them, in
     /// one statement. The copy stays true: the table now holds what it says.
-    pub async fn write(&mut self, tx: &Object) -> Result<(), tokio_postgres::Error> {
+    /// True when rows of the running job were among them (it cannot be
+    /// undone alone any more).
+    pub async fn write(&mut self, tx: &Object) -> Result<bool, tokio_postgres::Error> {
         if self.rows.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let statement = tx.prepare_cached(WRITE).await?;
+        let running_job = self.rows.len() > self.job_start;
         let rows = self.take_rows();
         let columns = MessageColumns::of(&rows);
         let tickets = TicketColumns::of(&rows);
-        tx.execute(&statement, &columns.values(&tickets))
-            .await
-            .map(drop)
+        tx.execute(&statement, &columns.values(&tickets)).await?;
+        Ok(running_job)
+    }
+
+    /// The statement that writes kept rows, prepared on this connection:
+    /// [`Deferred::write_then_commit`] needs it ready, so that it is sent
+    /// on its first poll, ahead of COMMIT.
+    pub async fn prepare(tx: &Object) -> Result<Statement, tokio_postgres::Error> {
+        tx.prepare_cached(WRITE).await
     }
 
     /// [`Deferred::write`], with COMMIT sent behind it on the same round
-    /// trip: the answers to both. Should the write fail, PostgreSQL answers
-    /// that COMMIT with a rollback.
+    /// trip: the answers to both. Should the server refuse the write, it
+    /// answers that COMMIT with a rollback.
     pub async fn write_then_commit(
         &mut self,
         tx: &Object,
+        statement: &Statement,
     ) -> (
         Result<(), tokio_postgres::Error>,
         Result<(), tokio_postgres::Error>,
     ) {
-        if self.rows.is_empty() {
-            return (Ok(()), tx.batch_execute("COMMIT").await);
-        }
-        // Prepared first, so that the statement is sent on its first poll,
-        // ahead of COMMIT.
-        let statement = match tx.prepare_cached(WRITE).await {
-            Ok(statement) => statement,
-            Err(error) => return (Err(error), Ok(())),
-        };
         let rows = self.take_rows();
         let columns = MessageColumns::of(&rows);
         let tickets = TicketColumns::of(&rows);
         let values = columns.values(&tickets);
         let (written, committed) =
-            future::join(tx.execute(&statement, &values), tx.batch_execute("COMMIT")).await;
+            future::join(tx.execute(statement, &values), tx.batch_execute("COMMIT")).await;
         (written.map(drop), committed)
     }
 
     fn take_rows(&mut self) -> Vec<KeptRow> {
         let rows = std::mem::take(&mut self.rows);
+        self.job_start = 0;
         // A second copy of these is now found in the table, not here.
         for row in &rows {
             if let (Some(author), Some(client_id)) = (row.author_id, &row.client_id) {

@@ -102,9 +102,9 @@ impl<'a> PgTx<'a> {
     /// written first; the copy stays true.
     async fn read_tx(&mut self) -> R<&'a Object> {
         if let Some(deferred) = self.deferred.as_mut().filter(|d| d.kept() > 0) {
+            // Earlier jobs' rows written now change nothing of this job's.
             let written = deferred.write(self.open).await;
-            self.touched = true;
-            self.db(written)?;
+            self.touched |= self.db(written)?;
         }
         Ok(self.open)
     }
@@ -707,7 +707,11 @@ impl WriteTx for PgTx<'_> {
             &message,
             &row.at.millis(),
         ];
-        let written = execute(self.tx().await?, sql, values).await;
+        // Neither kept rows nor tickets are read or changed here: the copy
+        // stays (webhook deliveries would otherwise end it at every
+        // append). It is a write all the same.
+        self.touched = true;
+        let written = execute(self.open, sql, values).await;
         self.db(written)?;
         self.outbox_written = true;
         Ok(())

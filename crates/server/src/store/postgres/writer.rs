@@ -24,7 +24,7 @@
 //! after changing data (rare: a refusal comes before any write) sends the
 //! batch round again statement by statement, each job in its savepoint.
 
-use super::batch::{self, MessageIds};
+use super::batch::{self, Deferred, MessageIds};
 use super::tx::PgTx;
 use crate::metrics::METRICS;
 use crate::store::columns::corrupt_value;
@@ -290,7 +290,9 @@ async fn run_in_transaction(
     for job in jobs.iter_mut() {
         let visible_before = batch.committed.len();
         let deferring = batch.deferred.is_some();
-        let kept_before = batch.deferred.as_ref().map_or(0, |d| d.kept());
+        if let Some(deferred) = batch.deferred.as_mut() {
+            deferred.begin_job();
+        }
         let given_before = batch.ids.given();
         let savepoint = isolate && !deferring;
         (batch.touched, batch.failed) = (false, false);
@@ -328,7 +330,7 @@ async fn run_in_transaction(
                 tx.batch_execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
                     .await?;
             } else if let Some(deferred) = batch.deferred.as_mut() {
-                deferred.truncate(kept_before);
+                deferred.forget_job();
             }
             unreleased = false;
         }
@@ -345,14 +347,27 @@ async fn run_in_transaction(
             outbox_written: false,
         });
     }
-    let (written, commit) = match deferred {
-        Some(mut deferred) => deferred.write_then_commit(tx).await,
+    let kept = deferred.filter(|deferred| deferred.kept() > 0);
+    let (written, commit) = match kept {
+        Some(mut deferred) => {
+            let statement = Deferred::prepare(tx).await?;
+            deferred.write_then_commit(tx, &statement).await
+        }
         None => (Ok(()), tx.batch_execute("COMMIT").await),
     };
     if let Err(error) = written {
-        // The COMMIT behind it was answered as a ROLLBACK: nothing stored.
-        if is_conflict(&error) || connection_lost(&error) {
-            return Err(error);
+        if error.as_db_error().is_none() {
+            // No answer from the server (the connection went, or the
+            // client never sent it): the COMMIT behind it may have
+            // happened.
+            return Ok(Attempt::Failed(StoreError::Unavailable(format!(
+                "PostgreSQL: commit not confirmed: {error}"
+            ))));
+        }
+        // The server refused it and answered the COMMIT behind it as a
+        // rollback: nothing stored, and no transaction left open.
+        if is_conflict(&error) {
+            return Ok(Attempt::Conflict(error));
         }
         return Ok(Attempt::Stepwise);
     }
