@@ -266,7 +266,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 fn print_throughput(title: &str, report: &throughput::Report) {
     println!(
-        "{title}: {} tickets, {}, {:.1} s\n  confirmed {} of {} sent: {:.0} msg/s\n  confirm   {}\n  delivery  {}\n  lost {}  duplicated {}  out of order {}  errors {}\n  server: {} commits, {:.1} messages per commit, {:.3} ms per commit, {} over 5 ms; {} WAL restarts, {:.1} ms in all",
+        "{title}: {} tickets, {}, {:.1} s\n  confirmed {} of {} sent: {:.0} msg/s\n  confirm   {}\n  delivery  {}\n  lost {}  duplicated {}  out of order {}  errors {}\n  server: {} commits, {:.1} messages per commit, {:.3} ms per commit, {} over 5 ms; {} WAL restarts, {:.1} ms in all; {:.2} WAL frames per message",
         report.tickets,
         report.rate.map(|r| format!("{r} msg/s offered")).unwrap_or_else(|| format!("window {}", report.window.unwrap_or(0))),
         report.duration_s,
@@ -284,6 +284,7 @@ fn print_throughput(title: &str, report: &throughput::Report) {
         report.mean_commit_ms,
         report.commits_over_5ms,
         report.wal_restarts,
-        report.wal_restart_ms
+        report.wal_restart_ms,
+        report.wal_frames_per_message
     );
 }

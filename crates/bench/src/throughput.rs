@@ -66,6 +66,8 @@ pub struct Report {
     /// the time it spent in them, committing nothing.
     pub wal_restarts: f64,
     pub wal_restart_ms: f64,
+    /// Pages appended to the WAL per message committed (SQLite only).
+    pub wal_frames_per_message: f64,
 }
 
 #[derive(Deserialize)]
@@ -190,6 +192,8 @@ pub async fn run_on(servers: &[Server], options: &Options) -> Result<Report, Str
             - delta("soporte_commit_seconds_bucket{le=\"0.005\"}"),
         wal_restarts: delta("soporte_wal_restarts_total"),
         wal_restart_ms: delta("soporte_wal_restart_seconds_total") * 1000.0,
+        wal_frames_per_message: delta("soporte_wal_frames_total")
+            / delta("soporte_messages_committed_total").max(1.0),
         scenario: "throughput",
         tickets: options.tickets,
         window: options.rate.is_none().then_some(options.window),

@@ -82,6 +82,8 @@ pub struct Metrics {
     /// Checkpoints the SQLite writer ran between two batches so that the WAL
     /// starts over, and the time it spent in them: no batch commits meanwhile.
     pub wal_restarts: AtomicU64,
+    /// Pages the SQLite writer's commits appended to the WAL.
+    pub wal_frames: AtomicU64,
     wal_restart_micros: AtomicU64,
     /// Webhook deliveries this node's worker got a 2xx for.
     pub webhooks_delivered: AtomicU64,
@@ -116,6 +118,7 @@ impl Metrics {
             commit_seconds_count: AtomicU64::new(0),
             commit_micros_sum: AtomicU64::new(0),
             wal_restarts: AtomicU64::new(0),
+            wal_frames: AtomicU64::new(0),
             wal_restart_micros: AtomicU64::new(0),
             webhooks_delivered: AtomicU64::new(0),
             webhooks_retries: AtomicU64::new(0),
@@ -151,7 +154,7 @@ impl Metrics {
         free_space: Option<u64>,
     ) -> String {
         let mut out = String::with_capacity(4096);
-        let counters: [(&str, &str, u64); 19] = [
+        let counters: [(&str, &str, u64); 20] = [
             (
                 "soporte_webhooks_delivered_total",
                 "Webhook deliveries a receiver answered with 2xx (this node)",
@@ -201,6 +204,11 @@ impl Metrics {
                 "soporte_commit_stepwise_total",
                 "Write batches run again statement by statement (PostgreSQL: a job that skipped its savepoint failed after writing)",
                 self.commit_stepwise.load(Ordering::Relaxed),
+            ),
+            (
+                "soporte_wal_frames_total",
+                "Pages the SQLite writer's commits appended to the WAL (each is written and synced)",
+                self.wal_frames.load(Ordering::Relaxed),
             ),
             (
                 "soporte_wal_restarts_total",

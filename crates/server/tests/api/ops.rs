@@ -93,9 +93,11 @@ async fn health_readiness_and_metrics_answer() {
     );
     // At least the socket's session and the server's accept loop.
     assert!(value("soporte_tasks_alive") >= 2.0);
-    // On SQLite, its page caches and statements are in the heap.
+    // On SQLite, its page caches and statements are in the heap, and the
+    // commits appended pages to the WAL.
     if on_sqlite {
         assert!(value("soporte_sqlite_memory_bytes") > 0.0);
+        assert!(value("soporte_wal_frames_total") > 0.0);
     }
 }
 

@@ -22,7 +22,7 @@
 use rusqlite::Connection;
 use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,6 +62,35 @@ impl RestartRequest {
             Err(error) => tracing::warn!(%error, "writer checkpoint failed; will retry"),
         }
     }
+}
+
+/// Counts the pages the writer's commits append to the WAL
+/// (`soporte_wal_frames_total`: how many a message costs is what the disk
+/// pays). Installed after `wal_autocheckpoint`, which would replace it.
+pub fn count_frames(writer: &Connection) {
+    writer.wal_hook(Some(wal_grew));
+}
+
+/// The WAL's length in pages after the last commit, as SQLite reported it.
+/// A static because the hook is a plain `fn`: one writer per process, as
+/// the server has (tests that run several stores in one process see a mix).
+static WAL_PAGES: AtomicI64 = AtomicI64::new(0);
+
+/// SQLite passes the WAL's length after each commit; it starts over from
+/// the beginning once a checkpoint copied all of it, so a shorter length
+/// is this commit's pages alone.
+fn wal_grew(_wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    let pages = i64::from(pages);
+    let before = WAL_PAGES.swap(pages, Ordering::Relaxed);
+    let written = if pages >= before {
+        pages - before
+    } else {
+        pages
+    };
+    METRICS
+        .wal_frames
+        .fetch_add(written as u64, Ordering::Relaxed);
+    Ok(())
 }
 
 /// Dropping it stops the thread after a last checkpoint.

@@ -68,6 +68,7 @@ impl SqliteStore {
                 writer_conn.pragma_update(None, "journal_size_limit", checkpointer::WAL_SIZE_LIMIT)
             })
             .map_err(|e| format!("configuring {}: {e}", path.display()))?;
+        checkpointer::count_frames(&writer_conn);
         let restart = checkpointer::RestartRequest::default();
         let checkpoints = checkpointer::spawn(path, restart.clone())
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
