@@ -839,22 +839,11 @@ async fn the_inbox_snapshot_leads_to_every_older_ticket() {
         created.push(app.ticket_for(&customer(id)).await);
     }
     let (_inbox, snapshot) = app.inbox(&supervisor(9)).await;
-    let mut seen: Vec<i64> = snapshot["tickets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_i64().unwrap())
-        .collect();
+    let mut seen = ids_in(&snapshot["tickets"]);
     assert_eq!(seen.len(), 200);
     let next = snapshot["next"].as_str().expect("a next page").to_string();
     let page: Value = app.follow(&next, &supervisor(9)).await;
-    seen.extend(
-        page["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["id"].as_i64().unwrap()),
-    );
+    seen.extend(ids_in(&page["results"]));
     assert!(page["next"].is_null(), "{}", page["next"]);
     created.reverse();
     assert_eq!(seen, created, "every ticket once, newest first");

@@ -244,6 +244,15 @@ pub fn token(id: i64, name: &str, role: Role) -> String {
     token_with_ttl(id, name, role, 3600)
 }
 
+/// The `id` of each object in the JSON array `list` (a page's `results`).
+pub fn ids_in(list: &Value) -> Vec<i64> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_i64().unwrap())
+        .collect()
+}
+
 pub fn token_with_ttl(id: i64, name: &str, role: Role, ttl_seconds: u64) -> String {
     Minter::hs256(SECRET).unwrap().mint(&TokenRequest {
         id,

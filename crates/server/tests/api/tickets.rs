@@ -367,13 +367,7 @@ async fn follow_pages(app: &TestApp, path: &str, token: &str) -> (Vec<i64>, usiz
     loop {
         let page: Value = app.follow(&url, token).await;
         pages += 1;
-        seen.extend(
-            page["results"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["id"].as_i64().unwrap()),
-        );
+        seen.extend(ids_in(&page["results"]));
         match page["next"].as_str() {
             Some(next) => url = next.to_string(),
             None => return (seen, pages),

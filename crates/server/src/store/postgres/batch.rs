@@ -20,6 +20,7 @@ use crate::store::*;
 use deadpool_postgres::{GenericClient, Object};
 use futures_util::future;
 use std::collections::{HashMap, VecDeque};
+use std::sync::LazyLock;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
 
@@ -120,7 +121,7 @@ const LOCK: &str = "SELECT id, estado, last_seq, agente_id, external_id FROM tic
      ORDER BY id FOR NO KEY UPDATE";
 
 /// Sent after the lock on the same connection, so it reads under it.
-fn earlier_sql() -> String {
+static EARLIER: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {} FROM messages m
          JOIN unnest($1::bigint[], $2::bigint[], $3::text[]) AS k (ticket_id, autor_id, client_id)
@@ -128,7 +129,7 @@ fn earlier_sql() -> String {
          WHERE m.client_id IS NOT NULL",
         message_columns_of("m")
     )
-}
+});
 
 const RESERVE_IDS: &str =
     "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1::int)";
@@ -176,10 +177,9 @@ pub async fn lock(
     }
     // Prepared first (once per connection), so that each statement below
     // is sent on its first poll, in this order: the lock is taken first.
-    let earlier_sql = earlier_sql();
     let (lock, earlier, reserve) = future::try_join3(
         tx.prepare_cached(LOCK),
-        tx.prepare_cached(&earlier_sql),
+        tx.prepare_cached(&EARLIER),
         tx.prepare_cached(RESERVE_IDS),
     )
     .await?;
@@ -220,22 +220,14 @@ pub async fn lock(
 
 impl Deferred {
     /// What appending `new` needs, when the copy can tell: `None` for a
-    /// ticket the batch did not lock, a key no job announced, or a
-    /// `client_id` an earlier job of this batch sent already (the caller
-    /// writes the kept rows and reads it).
+    /// ticket the batch did not lock, or a key no job announced or an
+    /// earlier job of this batch sent already ([`Deferred::insert`] forgets
+    /// it; the caller writes the kept rows and reads it).
     pub fn context(&self, new: &NewMessage) -> Option<AppendContext> {
         let ticket = self.tickets.get(&new.ticket)?;
         let earlier = match new.author.id.zip(new.client_id.clone()) {
             None => None,
             Some((author, client_id)) => {
-                let sent_here = self.rows.iter().any(|row| {
-                    row.ticket == new.ticket
-                        && row.author_id == Some(author)
-                        && row.client_id.as_deref() == Some(client_id.as_str())
-                });
-                if sent_here {
-                    return None;
-                }
                 self.earlier.get(&(new.ticket, author, client_id))?.clone()
             }
         };
@@ -255,6 +247,11 @@ impl Deferred {
     pub fn insert(&mut self, row: &MessageRow<'_>, id: MessageId) -> Option<Inserted> {
         let ticket = self.tickets.get_mut(&row.ticket)?;
         ticket.last_seq += 1;
+        // A second copy of it is found by reading the table, not here.
+        if let Some((author, client_id)) = row.author.id.zip(row.client_id) {
+            self.earlier
+                .remove(&(row.ticket, author, client_id.to_owned()));
+        }
         self.rows.push(KeptRow {
             id,
             ticket: row.ticket,
@@ -313,12 +310,9 @@ impl Deferred {
         if self.rows.is_empty() {
             return Ok(false);
         }
-        let statement = tx.prepare_cached(WRITE).await?;
+        let statement = Self::prepare(tx).await?;
         let running_job = self.rows.len() > self.job_start;
-        let rows = self.take_rows();
-        let columns = MessageColumns::of(&rows);
-        let tickets = TicketColumns::of(&rows);
-        tx.execute(&statement, &columns.values(&tickets)).await?;
+        self.execute(tx, &statement).await?;
         Ok(running_job)
     }
 
@@ -340,26 +334,22 @@ impl Deferred {
         Result<(), tokio_postgres::Error>,
         Result<(), tokio_postgres::Error>,
     ) {
-        let rows = self.take_rows();
-        let columns = MessageColumns::of(&rows);
-        let tickets = TicketColumns::of(&rows);
-        let values = columns.values(&tickets);
-        let (written, committed) =
-            future::join(tx.execute(statement, &values), tx.batch_execute("COMMIT")).await;
-        (written.map(drop), committed)
+        future::join(self.execute(tx, statement), tx.batch_execute("COMMIT")).await
     }
 
-    fn take_rows(&mut self) -> Vec<KeptRow> {
+    /// Sends the kept rows on its first poll.
+    async fn execute(
+        &mut self,
+        tx: &Object,
+        statement: &Statement,
+    ) -> Result<(), tokio_postgres::Error> {
         let rows = std::mem::take(&mut self.rows);
         self.job_start = 0;
-        // A second copy of these is now found in the table, not here.
-        for row in &rows {
-            if let (Some(author), Some(client_id)) = (row.author_id, &row.client_id) {
-                self.earlier
-                    .remove(&(row.ticket, author, client_id.clone()));
-            }
-        }
-        rows
+        let columns = MessageColumns::of(&rows);
+        let tickets = TicketColumns::of(&rows);
+        tx.execute(statement, &columns.values(&tickets))
+            .await
+            .map(drop)
     }
 }
 
