@@ -3,7 +3,7 @@
 //! growth divided by N, measured by the server's own /proc entry).
 
 use crate::client;
-use crate::server::Server;
+use crate::server::{process_cpu_ms, Server};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use soporte_protocol::Role;
@@ -24,6 +24,10 @@ pub struct Options {
     /// Handshakes in flight at once.
     #[arg(long, default_value_t = 200)]
     pub concurrency: usize,
+    /// Connect to the bare relay instead (the same sockets with nothing
+    /// checked, read or stored: the floor for this machine).
+    #[arg(long)]
+    pub relay: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -34,6 +38,12 @@ pub struct Report {
     pub held: usize,
     pub failed: usize,
     pub connects_per_s: f64,
+    /// From the first handshake until every socket was open.
+    pub connect_seconds: f64,
+    /// CPU the server used while they connected, per connection.
+    pub server_cpu_us_per_connection: Option<f64>,
+    /// CPU this generator used meanwhile, per connection.
+    pub generator_cpu_us_per_connection: Option<f64>,
     pub rss_before_kib: Option<u64>,
     pub rss_after_kib: Option<u64>,
     pub bytes_per_connection: Option<f64>,
@@ -51,6 +61,8 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
     let alive = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(Semaphore::new(options.concurrency));
     let hold_until = Arc::new(tokio::sync::Notify::new());
+    let server_cpu_before = server.cpu_ms();
+    let generator_cpu_before = process_cpu_ms("self");
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(options.count);
     for (i, ticket) in tickets.into_iter().enumerate() {
@@ -112,6 +124,12 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
     }
     let connect_time = started.elapsed().as_secs_f64();
     let opened_count = opened.load(Ordering::SeqCst);
+    let per_connection_us = |before: Option<f64>, after: Option<f64>| match (before, after) {
+        (Some(b), Some(a)) if opened_count > 0 => Some((a - b) * 1000.0 / opened_count as f64),
+        _ => None,
+    };
+    let server_cpu = per_connection_us(server_cpu_before, server.cpu_ms());
+    let generator_cpu = per_connection_us(generator_cpu_before, process_cpu_ms("self"));
     tokio::time::sleep(Duration::from_secs_f64(options.hold)).await;
     let rss_after = server.rss_kib();
     let held = alive.load(Ordering::SeqCst);
@@ -130,6 +148,9 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
         held,
         failed: options.count - opened_count,
         connects_per_s: opened_count as f64 / connect_time.max(1e-9),
+        connect_seconds: connect_time,
+        server_cpu_us_per_connection: server_cpu,
+        generator_cpu_us_per_connection: generator_cpu,
         rss_before_kib: rss_before,
         rss_after_kib: rss_after,
         bytes_per_connection: per_connection,

@@ -205,16 +205,24 @@ async fn run(cli: Cli) -> Result<(), String> {
             serde_json::to_value(&report)
         }
         Scenario::Connections(options) => {
-            let server = Server::spawn(&cli.server_bin, None, &[]).await?;
+            let server = match options.relay {
+                true => Server::spawn_relay().await?,
+                false => Server::spawn(&cli.server_bin, None, &[]).await?,
+            };
             let report = connections::run(&server, options).await;
             server.stop().await;
             let report = report?;
+            let micros = |us: Option<f64>| us.map(|us| format!("{us:.0} µs")).unwrap_or_else(|| "unknown".into());
             println!(
-                "connections: {} requested, {} opened, {} held, {:.0} connects/s\n  server RSS {:?} KiB -> {:?} KiB: {} per connection",
+                "connections{}: {} requested, {} opened, {} held, {:.0} connects/s ({:.2} s)\n  CPU per connection while connecting: server {}, generator {}\n  server RSS {:?} KiB -> {:?} KiB: {} per connection",
+                if options.relay { " (bare relay)" } else { "" },
                 report.requested,
                 report.opened,
                 report.held,
                 report.connects_per_s,
+                report.connect_seconds,
+                micros(report.server_cpu_us_per_connection),
+                micros(report.generator_cpu_us_per_connection),
                 report.rss_before_kib,
                 report.rss_after_kib,
                 report.bytes_per_connection.map(|b| format!("{:.0} bytes ({:.2} KiB)", b, b / 1024.0)).unwrap_or_else(|| "unknown".into())

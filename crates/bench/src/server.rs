@@ -189,6 +189,12 @@ impl Server {
         self.status_field("Threads:")
     }
 
+    /// CPU time the server process has used so far (user and system, every
+    /// thread), in milliseconds.
+    pub fn cpu_ms(&self) -> Option<f64> {
+        process_cpu_ms(&self.pid?.to_string())
+    }
+
     /// A number from the server's `/proc/<pid>/status`.
     fn status_field(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
@@ -228,4 +234,18 @@ impl Server {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(15), child.wait()).await;
         }
     }
+}
+
+/// CPU time a process (`"self"` or a pid) has used so far, user and system
+/// of every thread, in milliseconds, from `/proc/<pid>/stat`.
+pub fn process_cpu_ms(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, in parentheses, may hold spaces: utime and stime are
+    // the 12th and 13th fields after it.
+    let after_name = stat.rsplit_once(')')?.1;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    // Clock ticks of USER_HZ, 100 per second in Linux's ABI.
+    Some((utime + stime) as f64 * 10.0)
 }
