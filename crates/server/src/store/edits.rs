@@ -65,9 +65,12 @@ pub const VERSION_SQL: &str = "INSERT INTO message_versions (mensaje_id, rev, co
 
 /// Messages of ?1 at or below `seq` ?2 changed after revision ?3, in
 /// revision order, at most ?4 (`{notes}`: the viewer's filter of notes).
+/// `rev > 0` is written out (?3 is never negative) so that the planner,
+/// which does not look at bound values, sees the partial index
+/// `messages_changed` applies.
 pub fn changed_sql(columns: &str, notes: &str) -> String {
     format!(
-        "SELECT {columns} FROM messages WHERE ticket_id = ?1 AND seq <= ?2 AND rev > ?3{notes}
+        "SELECT {columns} FROM messages WHERE ticket_id = ?1 AND seq <= ?2 AND rev > 0 AND rev > ?3{notes}
          ORDER BY rev LIMIT ?4"
     )
 }
