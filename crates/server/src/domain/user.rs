@@ -49,6 +49,13 @@ impl User {
         }
     }
 
+    /// Whether saving `self` would change what is stored (`None`: nothing
+    /// is): a caller that already holds the stored row skips a write that
+    /// would leave it as it is.
+    pub fn changes(&self, stored: Option<&User>) -> bool {
+        stored.is_none_or(|stored| self.merged_into(stored) != *stored)
+    }
+
     /// The user a person names, when it names one (not the system).
     pub fn from_person(person: &Person) -> Option<User> {
         let role = match person.kind {
@@ -87,5 +94,40 @@ mod tests {
             (7, Role::Supervisor, true)
         );
         assert_eq!(User::from_person(&Person::system()), None);
+    }
+
+    #[test]
+    fn saving_changes_only_what_the_token_says_differently() {
+        let stored = User {
+            id: 7,
+            name: "Ana".into(),
+            role: Role::Agent,
+            avatar: Some("https://x/a.png".into()),
+            email: Some("ana@x.es".into()),
+        };
+        let token = User {
+            avatar: None,
+            email: None,
+            ..stored.clone()
+        };
+        // A token without avatar or email keeps the stored ones.
+        assert!(!token.changes(Some(&stored)));
+        assert!(!stored.changes(Some(&stored)));
+        assert!(token.changes(None));
+        let renamed = User {
+            name: "Ana María".into(),
+            ..token.clone()
+        };
+        assert!(renamed.changes(Some(&stored)));
+        let promoted = User {
+            role: Role::Supervisor,
+            ..token.clone()
+        };
+        assert!(promoted.changes(Some(&stored)));
+        let new_email = User {
+            email: Some("ana@y.es".into()),
+            ..token
+        };
+        assert!(new_email.changes(Some(&stored)));
     }
 }

@@ -555,6 +555,15 @@ pub trait Store: Send + Sync + 'static {
     /// The tickets with this `external_id` (one at most).
     async fn ticket_by_external_id(&self, external_id: &str) -> StoreResult<Option<Ticket>>;
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>>;
+    /// A ticket and a user as stored, read in one trip to the store (a
+    /// connection's admission).
+    async fn ticket_and_user(
+        &self,
+        ticket: TicketId,
+        user: UserId,
+    ) -> StoreResult<(Option<Ticket>, Option<User>)> {
+        Ok((self.ticket(ticket).await?, self.user(user).await?))
+    }
     /// The newest `seq` of each of these tickets (unknown ones are left out).
     /// Cluster nodes compare it with what their rooms have, to catch up on
     /// what Redis did not bring.
@@ -570,6 +579,17 @@ pub trait Store: Send + Sync + 'static {
     async fn list_tickets(&self, query: TicketQuery) -> StoreResult<Vec<TicketView>>;
     async fn find_sent(&self, sent: Sent<'_>) -> StoreResult<Option<Message>>;
     async fn recent_messages(&self, newest: Newest) -> StoreResult<Vec<Message>>;
+    /// A ticket and its newest messages, read in one trip to the store (a
+    /// connection's greeting); `None` when there is no such ticket.
+    async fn ticket_with_recent(
+        &self,
+        newest: Newest,
+    ) -> StoreResult<Option<(Ticket, Vec<Message>)>> {
+        let Some(ticket) = self.ticket(newest.ticket).await? else {
+            return Ok(None);
+        };
+        Ok(Some((ticket, self.recent_messages(newest).await?)))
+    }
     async fn messages_between(&self, span: Span) -> StoreResult<Vec<Message>>;
     /// Messages with `seq <= span.up_to` changed after revision `span.after`
     /// (edited or deleted), in revision order, at most `span.limit`.

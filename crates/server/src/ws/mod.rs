@@ -335,11 +335,11 @@ async fn admit(
         rev,
     };
     let ticket_id: i64 = ticket.parse().map_err(|_| ApiError::NotFound)?;
-    let mut ticket = state
+    let (ticket, stored_user) = state
         .store
-        .ticket(ticket_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+        .ticket_and_user(ticket_id, identity.user.id)
+        .await?;
+    let mut ticket = ticket.ok_or(ApiError::NotFound)?;
     // Take a slot before anything changes state (a claim), so a refused
     // connection leaves the ticket as it was.
     let slot = take_slot(state, identity.user.id)?;
@@ -374,7 +374,11 @@ async fn admit(
         }
     }
 
-    state.store.upsert_user(identity.user.clone()).await?;
+    // A reconnecting user is usually stored as their token describes them:
+    // no write (a storm of reconnections would queue one each).
+    if identity.user.changes(stored_user.as_ref()) {
+        state.store.upsert_user(identity.user.clone()).await?;
+    }
     Ok(Admitted {
         identity,
         ticket,

@@ -225,11 +225,22 @@ impl Session {
         let store = self.state.store.clone();
         // Customers never see internal notes.
         let staff = self.identity.user.role.is_staff();
-        let ticket = store
-            .ticket(self.ticket)
-            .await
-            .map_err(internal)?
-            .ok_or(End::Close(CloseReason::TICKET_GONE))?;
+        let newest = Newest::new(self.ticket, HISTORY_IN_HELLO, staff);
+        // A fresh connection reads the ticket and its newest messages in one
+        // trip; a resuming one needs the ticket first to judge its cursor.
+        let (ticket, mut newest_messages) = match resume.since {
+            None => store
+                .ticket_with_recent(newest)
+                .await
+                .map_err(internal)?
+                .map(|(ticket, messages)| (ticket, Some(messages))),
+            Some(_) => store
+                .ticket(self.ticket)
+                .await
+                .map_err(internal)?
+                .map(|ticket| (ticket, None)),
+        }
+        .ok_or(End::Close(CloseReason::TICKET_GONE))?;
         let mut resync = match resume.since {
             None => false,
             Some(since) => !cursor_matches(&store, &resume, since, &ticket).await?,
@@ -249,11 +260,10 @@ impl Session {
             ticket.seen_by_customer()
         };
         let history = match since {
-            None => {
-                store
-                    .recent_messages(Newest::new(ticket.id, HISTORY_IN_HELLO, staff))
-                    .await
-            }
+            None => match newest_messages.take() {
+                Some(messages) => Ok(messages),
+                None => store.recent_messages(newest).await,
+            },
             Some(since) => {
                 store
                     .messages_between(Span::new(

@@ -379,3 +379,29 @@ async fn a_default_simplejwt_token_works_for_a_provisioned_user_and_names_what_i
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body["detalle"].as_str().unwrap().contains("role"), "{body}");
 }
+
+/// A socket's token is how the user is stored: a connection that names the
+/// user differently renames them, one that says nothing new leaves them
+/// (the admission reads the stored user and writes only a change).
+#[tokio::test]
+async fn each_socket_s_token_names_the_stored_user_and_a_token_without_a_name_reads_it() {
+    let app = spawn_app().await;
+    let ticket = app
+        .ticket_for(&token(42, "Ana", soporte_protocol::Role::Customer))
+        .await;
+    assert_eq!(stored_name(&app, ticket).await, "Ana");
+    for name in ["Ana Pérez", "Ana Pérez", "Ana"] {
+        let mut socket = app
+            .connect(ticket, &token(42, name, soporte_protocol::Role::Customer))
+            .await;
+        socket.expect("connection_established").await;
+        assert_eq!(stored_name(&app, ticket).await, name);
+    }
+}
+
+/// The name a token without name or role gets: the stored user's.
+async fn stored_name(app: &TestApp, ticket: i64) -> String {
+    let mut socket = app.connect(ticket, &simplejwt_access_token("42")).await;
+    let hello = socket.expect("connection_established").await;
+    hello["usuario"]["nombre"].as_str().unwrap().to_string()
+}

@@ -157,10 +157,8 @@ impl WriteTx for PgTx<'_> {
     /// Most calls describe the user as stored already: those only read, and
     /// take no row lock another node's batch could queue behind.
     async fn save_user(&mut self, user: &User) -> R<()> {
-        if let Some(stored) = self.user(user.id).await? {
-            if stored == user.merged_into(&stored) {
-                return Ok(());
-            }
+        if !user.changes(self.user(user.id).await?.as_ref()) {
+            return Ok(());
         }
         let written = execute(
             self.tx().await?,

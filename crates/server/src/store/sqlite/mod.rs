@@ -293,6 +293,31 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn ticket_and_user(
+        &self,
+        ticket: TicketId,
+        user: UserId,
+    ) -> StoreResult<(Option<Ticket>, Option<User>)> {
+        self.read(move |conn| Ok((reads::load_ticket(conn, ticket)?, reads::user(conn, user)?)))
+            .await
+    }
+
+    async fn ticket_with_recent(
+        &self,
+        newest: Newest,
+    ) -> StoreResult<Option<(Ticket, Vec<Message>)>> {
+        let base = self.url_base.clone();
+        self.read(move |conn| {
+            let Some(ticket) = reads::load_ticket(conn, newest.ticket)? else {
+                return Ok(None);
+            };
+            let mut messages = reads::recent_messages(conn, newest)?;
+            reads::fill_attachments(conn, &mut messages, &base)?;
+            Ok(Some((ticket, messages)))
+        })
+        .await
+    }
+
     async fn messages_between(&self, span: Span) -> StoreResult<Vec<Message>> {
         self.read_messages(move |conn| reads::messages_between(conn, span))
             .await
