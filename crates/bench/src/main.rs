@@ -42,7 +42,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Scenario {
     /// Confirmed messages per second and latencies over many tickets.
-    Throughput(throughput::Options),
+    Throughput {
+        #[command(flatten)]
+        load: throughput::Options,
+        /// Run on this SQLite database (a seeded one, say) instead of a
+        /// fresh one; its new tickets and messages stay in it.
+        #[arg(long)]
+        database: Option<std::path::PathBuf>,
+    },
     /// Many idle connections: how many held, and memory per connection.
     Connections(connections::Options),
     /// One ticket watched by many: delivery latency to all.
@@ -88,9 +95,9 @@ async fn run(cli: Cli) -> Result<(), String> {
     // A run that lost, repeated or reordered a message fails, whatever its speed.
     let mut failed = false;
     let report = match &cli.scenario {
-        Scenario::Throughput(options) => {
-            let server = Server::spawn(&cli.server_bin, None, &[]).await?;
-            let report = throughput::run(&server, options).await;
+        Scenario::Throughput { load, database } => {
+            let server = Server::spawn(&cli.server_bin, database.clone(), &[]).await?;
+            let report = throughput::run(&server, load).await;
             server.stop().await;
             let report = report?;
             print_throughput("throughput", &report);
