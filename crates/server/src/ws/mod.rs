@@ -340,6 +340,7 @@ async fn admit(
         .ticket_and_user(ticket_id, identity.user.id)
         .await?;
     let mut ticket = ticket.ok_or(ApiError::NotFound)?;
+    let mut saved = false;
     // Take a slot before anything changes state (a claim), so a refused
     // connection leaves the ticket as it was.
     let slot = take_slot(state, identity.user.id)?;
@@ -361,6 +362,8 @@ async fn admit(
                 Claimed::Assigned(claimed) => {
                     crate::bus::announce_assignment(state.bus.as_ref(), &claimed);
                     ticket = claimed;
+                    // The claim saved the agent as their token names them.
+                    saved = true;
                 }
                 Claimed::Closed(_) => {
                     return Err(ApiError::Forbidden("El ticket está cerrado.".into()))
@@ -376,7 +379,7 @@ async fn admit(
 
     // A reconnecting user is usually stored as their token describes them:
     // no write (a storm of reconnections would queue one each).
-    if identity.user.changes(stored_user.as_ref()) {
+    if !saved && identity.user.changes(stored_user.as_ref()) {
         state.store.upsert_user(identity.user.clone()).await?;
     }
     Ok(Admitted {

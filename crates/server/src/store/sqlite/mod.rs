@@ -497,7 +497,7 @@ mod tests {
                 && inactive.iter().all(|s| !s.contains("TEMP B-TREE")),
             "{inactive:?}"
         );
-        // The idle-close sweep reads the partial index of resolved tickets.
+        // The idle-close sweep reads the index of resolved tickets.
         let resolved = plan(tx::RESOLVED_BEFORE_SQL, &[&0, &10]);
         assert!(
             resolved
