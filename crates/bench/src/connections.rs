@@ -33,6 +33,8 @@ pub struct Options {
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub scenario: &'static str,
+    /// Against the bare relay, not the server.
+    pub relay: bool,
     pub requested: usize,
     pub opened: usize,
     pub held: usize,
@@ -58,6 +60,8 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
     let rss_before = server.rss_kib();
 
     let opened = Arc::new(AtomicUsize::new(0));
+    // When the last socket opened (the wait below only polls).
+    let last_open = Arc::new(std::sync::Mutex::new(None::<Instant>));
     let alive = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(Semaphore::new(options.concurrency));
     let hold_until = Arc::new(tokio::sync::Notify::new());
@@ -66,11 +70,12 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(options.count);
     for (i, ticket) in tickets.into_iter().enumerate() {
-        let (gate, opened, alive, release) = (
+        let (gate, opened, alive, release, last_open) = (
             gate.clone(),
             opened.clone(),
             alive.clone(),
             hold_until.clone(),
+            last_open.clone(),
         );
         let base = server.ws_base();
         tasks.push(tokio::spawn(async move {
@@ -88,6 +93,7 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
             .ok()?;
             drop(permit);
             opened.fetch_add(1, Ordering::SeqCst);
+            *last_open.lock().unwrap() = Some(Instant::now());
             alive.fetch_add(1, Ordering::SeqCst);
             let (mut sink, mut stream) = socket.split();
             let released = release.notified();
@@ -122,7 +128,11 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
             break;
         }
     }
-    let connect_time = started.elapsed().as_secs_f64();
+    let connect_time = last_open
+        .lock()
+        .unwrap()
+        .map_or(started.elapsed(), |at| at - started)
+        .as_secs_f64();
     let opened_count = opened.load(Ordering::SeqCst);
     let per_connection_us = |before: Option<f64>, after: Option<f64>| match (before, after) {
         (Some(b), Some(a)) if opened_count > 0 => Some((a - b) * 1000.0 / opened_count as f64),
@@ -143,6 +153,7 @@ pub async fn run(server: &Server, options: &Options) -> Result<Report, String> {
     };
     Ok(Report {
         scenario: "connections",
+        relay: options.relay,
         requested: options.count,
         opened: opened_count,
         held,

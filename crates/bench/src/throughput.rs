@@ -114,8 +114,10 @@ pub async fn run_on(servers: &[Server], options: &Options) -> Result<Report, Str
     let mut pairs = Vec::new();
     let n = servers.len();
     for i in 0..options.tickets {
-        let customer = 100_000 + i as i64;
-        let agent = 200_000 + i as i64;
+        // Above any id `seed` gives (customers from 1,000 up), so a run on a
+        // seeded store (`--database`) adds its own people, renaming nobody.
+        let customer = 1_000_000_000 + i as i64;
+        let agent = 2_000_000_000 + i as i64;
         let (near, far) = (&servers[i % n], &servers[(i + 1) % n]);
         let ticket = client::create_ticket(&http, near, customer).await?;
         let customer_socket = client::connect(near, ticket, customer, Role::Customer).await?;
