@@ -102,6 +102,12 @@ pub fn load(path: &Path, options: &Options, now: i64) -> Result<(), String> {
         }
         tx.commit().map_err(|e| e.to_string())?;
     }
+    // The server's writer keeps the search word list; rows written here
+    // bypass it, so the list is filled from the indexes.
+    let tx = conn.transaction().map_err(|e| e.to_string())?;
+    tx.execute_batch(soporte_server::store::sqlite::words::FROM_INDEXES)
+        .map_err(|e| e.to_string())?;
+    tx.commit().map_err(|e| e.to_string())?;
     // What a long-lived database's planner knows.
     conn.execute_batch("ANALYZE; PRAGMA wal_checkpoint(TRUNCATE);")
         .map_err(|e| e.to_string())

@@ -21,6 +21,9 @@ pub const MAX_TERMS: usize = 8;
 pub const CANDIDATES: usize = 300;
 /// Results per page.
 pub const PAGE: usize = 20;
+/// Words a prefix is searched as, at most (see `store::search`): past it,
+/// the store's own prefix matching.
+pub const MAX_EXPANSION: usize = 128;
 
 /// A parsed query: folded terms; the last one also matches as a prefix
 /// (what is being typed), unless the query ended in a space.
@@ -91,6 +94,11 @@ pub fn fold(text: &str) -> String {
         .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
         .flat_map(char::to_lowercase)
         .collect()
+}
+
+/// The folded words of `text`, as a search index holds them.
+pub fn terms_of(text: &str) -> impl Iterator<Item = String> {
+    words(text).into_iter().map(|(_, _, word)| word)
 }
 
 /// The words of `text`: (start, end) in UTF-16 code units of the original

@@ -7,6 +7,7 @@ use crate::email::say;
 use crate::helpers::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use soporte_protocol::Role;
 
 async fn find(app: &TestApp, token: &str, query: &str) -> Value {
     let path = format!(
@@ -82,6 +83,56 @@ async fn accents_case_and_prefixes_are_folded_and_matches_are_located() {
     // JavaScript indices of "Facturación" (the emoji is two UTF-16 units).
     assert_eq!(hit["coincidencias"], json!([[6, 17]]));
     assert_eq!(hit["texto"], "😀 La Facturación de diciembre llegó mal");
+}
+
+/// A prefix finds every word it starts, whichever way the word was
+/// written: a message, a ticket's subject, a customer's name, an edit.
+/// (SQLite searches a prefix as the whole words it knows it starts; a word
+/// any write failed to record would be missed here.)
+#[tokio::test]
+async fn a_prefix_finds_the_words_it_starts_in_every_kind_of_text() {
+    let app = spawn_app().await;
+    let first = app.ticket_for(&customer(1)).await;
+    say(&app, first, &customer(1), "a", "la factura no llegó").await;
+    let (status, body) = app
+        .post(
+            "/api/soporte/tickets/",
+            &customer(1),
+            json!({"asunto": "Facturación anual"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let by_subject = body["id"].as_i64().unwrap();
+    let facundo = token(2, "Facundo Pérez", Role::Customer);
+    let by_name = app.ticket_for(&facundo).await;
+    let edited_ticket = app.ticket_for(&customer(3)).await;
+    let edited = say(&app, edited_ticket, &customer(3), "b", "hola").await;
+    let (status, body) = app
+        .send(
+            Method::PATCH,
+            &format!("/api/soporte/tickets/{edited_ticket}/chat/mensajes/{edited}/"),
+            &customer(3),
+            Some(json!({"mensaje": "mis facturitas"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let mut found = tickets(&find(&app, &supervisor(90), "factu").await);
+    found.sort();
+    assert_eq!(found, vec![first, by_subject, edited_ticket]);
+    assert_eq!(
+        tickets(&find(&app, &supervisor(90), "facu").await),
+        vec![by_name]
+    );
+    // More words than a prefix is searched as: every one still found.
+    let many = app.ticket_for(&customer(4)).await;
+    let words: Vec<String> = (0..140).map(|i| format!("zeta{i:03}")).collect();
+    say(&app, many, &customer(4), "c", &words.join(" ")).await;
+    let lone = app.ticket_for(&customer(5)).await;
+    say(&app, lone, &customer(5), "d", "zeta999").await;
+    let mut found = tickets(&find(&app, &supervisor(90), "zeta").await);
+    found.sort();
+    assert_eq!(found, vec![many, lone]);
 }
 
 #[tokio::test]

@@ -22,6 +22,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("migrations/0015_transcripts.sql")),
     (16, include_str!("migrations/0016_search.sql")),
     (17, include_str!("migrations/0017_message_changes.sql")),
+    (
+        18,
+        concat!(
+            include_str!("migrations/0018_search_words.sql"),
+            include_str!("migrations/search_words_from_indexes.sql")
+        ),
+    ),
 ];
 
 /// Applies what is missing; returns how many were applied.

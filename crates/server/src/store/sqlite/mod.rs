@@ -7,6 +7,7 @@ mod migrations;
 mod readers;
 mod reads;
 mod tx;
+pub mod words;
 mod writer;
 
 use super::queue::WriteQueue;

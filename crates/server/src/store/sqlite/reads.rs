@@ -286,7 +286,17 @@ pub fn search(
             newest_first: "t.id DESC",
         },
     };
-    let expression = search::fts5_expression(&query.terms, query.last_is_prefix);
+    // A prefix, as the whole words it starts (when there are few enough).
+    let starts = match (query.last_is_prefix, query.terms.last()) {
+        (true, Some(prefix)) => super::words::starting_with(conn, prefix)?,
+        _ => None,
+    };
+    let last = match (&starts, query.last_is_prefix) {
+        (Some(words), _) => search::LastWord::AnyOf(words),
+        (None, true) => search::LastWord::Prefix,
+        (None, false) => search::LastWord::Whole,
+    };
+    let expression = search::fts5_expression(&query.terms, last);
     let id = query.ticket_id.unwrap_or(0);
     let mut found = Vec::new();
     for candidates in search::queries(&FTS, scope, &expression, id, raw.trim()) {

@@ -37,6 +37,9 @@ pub struct SqliteTx<'c> {
     /// Delivery rows not written yet: the batch writes them in a few
     /// multi-row INSERTs (see [`SqliteTx::flush_deliveries`]).
     pub deliveries: Vec<QueuedDelivery>,
+    /// Texts written in the batch, whose words the search word list needs
+    /// (see `words.rs`; written before the batch commits).
+    pub texts: Vec<String>,
 }
 
 /// A delivery row as [`SqliteTx::flush_deliveries`] binds it.
@@ -59,6 +62,7 @@ impl<'c> SqliteTx<'c> {
             subscriptions: None,
             outbox_written: false,
             deliveries: Vec::new(),
+            texts: Vec::new(),
         }
     }
 
@@ -189,11 +193,15 @@ impl WriteTx for SqliteTx<'_> {
             user.avatar,
             user.email
         ];
-        one(self
+        if one(self
             .conn
             .prepare_cached(sql)
-            .and_then(|mut s| s.execute(values)))
-        .map(drop)
+            .and_then(|mut s| s.execute(values)))?
+            > 0
+        {
+            self.texts.push(user.name.clone());
+        }
+        Ok(())
     }
 
     async fn touch_last_seen(&mut self, user: UserId, at: Timestamp) -> R<()> {
@@ -261,6 +269,7 @@ impl WriteTx for SqliteTx<'_> {
             row.metadata,
             row.at.millis()
         ];
+        self.texts.push(row.subject.to_string());
         one(self
             .conn
             .prepare_cached(sql)
@@ -301,6 +310,7 @@ impl WriteTx for SqliteTx<'_> {
             .conn
             .prepare_cached(sql)
             .and_then(|mut s| s.execute(values)))?;
+        self.texts.push(user.name.clone());
         Ok(!existed)
     }
 
@@ -389,6 +399,7 @@ impl WriteTx for SqliteTx<'_> {
         ];
         one(conn.prepare_cached(sql).and_then(|mut s| s.execute(values)))?;
         let id = conn.last_insert_rowid();
+        self.texts.push(row.content.to_string());
         if let Some(author) = row.author.id {
             // Once per person and ticket; afterwards a lookup that writes nothing.
             let sql =
@@ -438,6 +449,7 @@ impl WriteTx for SqliteTx<'_> {
         one(conn
             .prepare_cached(edits::CHANGE_SQL)
             .and_then(|mut s| s.execute(values)))?;
+        self.texts.push(row.content.to_string());
         let values = params![
             row.message,
             rev,

@@ -20,6 +20,7 @@
 
 use super::checkpointer::RestartRequest;
 use super::tx::SqliteTx;
+use super::words::KnownWords;
 use crate::metrics::METRICS;
 use crate::store::columns::corrupt_value;
 use crate::store::queue::{self, Jobs, WriteQueue, MAX_BATCH};
@@ -124,8 +125,9 @@ fn run(
     url_base: &str,
 ) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
+    let mut words = KnownWords::default();
     while jobs.next_blocking(&mut waiting) {
-        commit_batch(&conn, &mut waiting, listeners, url_base);
+        commit_batch(&conn, &mut waiting, listeners, url_base, &mut words);
         restart.answer(&conn);
     }
     tracing::debug!("sqlite writer stopped");
@@ -139,6 +141,7 @@ fn commit_batch(
     jobs: &mut Vec<Box<dyn Job>>,
     listeners: &Listeners,
     url_base: &str,
+    words: &mut KnownWords,
 ) {
     let started = std::time::Instant::now();
     let mut batch = SqliteTx::new(conn, url_base);
@@ -156,11 +159,17 @@ fn commit_batch(
         batch = SqliteTx::new(conn, url_base);
         run_jobs(&mut batch, jobs, true).map(|_| ())
     });
+    let mut new_words = Vec::new();
     let outcome = outcome
         .and_then(|()| batch.flush_deliveries())
+        .and_then(|()| {
+            new_words = words.write_new(conn, &batch.texts).map_err(unavailable)?;
+            Ok(())
+        })
         .and_then(|()| conn.execute_batch("COMMIT").map_err(unavailable));
     let error = match outcome {
         Ok(()) => {
+            words.remember(new_words);
             METRICS.commit_batches.fetch_add(1, Ordering::Relaxed);
             METRICS
                 .messages_committed
