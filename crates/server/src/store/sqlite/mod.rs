@@ -456,6 +456,61 @@ mod tests {
         }
     }
 
+    /// A customer's name finds the newest tickets of everyone so named:
+    /// when many share it, by walking the tickets newest first (never a
+    /// sort of all their tickets), when few, through each one's tickets.
+    #[test]
+    fn a_name_finds_the_newest_tickets_of_everyone_so_named() {
+        use crate::domain::search::{parse, Field};
+        use crate::store::search::SearchScope;
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_connection(&dir.path().join("n.db"), false).unwrap();
+        migrations::apply(&mut conn).unwrap();
+        // 1,200 Pérez and 3 Ortiz, two tickets each, ids interleaved.
+        let tx = conn.transaction().unwrap();
+        for id in 1..=1203i64 {
+            let name = if id <= 1200 {
+                "Luis Pérez"
+            } else {
+                "Ana Ortiz"
+            };
+            tx.execute(
+                "INSERT INTO users (id, nombre, rol) VALUES (?1, ?2, 'CLIENTE')",
+                rusqlite::params![id, name],
+            )
+            .unwrap();
+            for ticket in [id, id + 2000] {
+                tx.execute(
+                    "INSERT INTO tickets (id, asunto, estado, cliente_id, creado, actualizado)
+                     VALUES (?1, 'x', 'ABIERTO', ?2, 0, 0)",
+                    rusqlite::params![ticket, id],
+                )
+                .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        let scope = SearchScope {
+            scope: TicketScope::All,
+            sees_internal: true,
+            state: None,
+            agent: None,
+            customer: None,
+            from: None,
+            to: None,
+        };
+        let names = |q: &str| -> Vec<i64> {
+            reads::search(&conn, &parse(q).unwrap(), q, &scope)
+                .unwrap()
+                .into_iter()
+                .filter(|c| c.field == Field::Customer)
+                .map(|c| c.ticket)
+                .collect()
+        };
+        let newest_perez: Vec<i64> = (2000..=3200).rev().take(300).collect();
+        assert_eq!(names("perez "), newest_perez);
+        assert_eq!(names("ortiz "), vec![3203, 3202, 3201, 1203, 1202, 1201]);
+    }
+
     /// Quota checks and the retention sweep run on the writer: each reads
     /// through an index, never a table of every file or ticket.
     #[test]

@@ -252,6 +252,10 @@ pub fn first_replies(
     found.collect()
 }
 
+/// Customers sharing a name from which their tickets are walked rather
+/// than listed (see `NAMES_WALKED` in [`search`]).
+const MANY_NAMED: i64 = 1_000;
+
 /// The candidate hits of `query` in what `scope` sees (FTS5 indexes).
 pub fn search(
     conn: &Connection,
@@ -280,11 +284,26 @@ pub fn search(
             matched: "tickets_fts MATCH ?1",
             newest_first: "tf.rowid DESC",
         },
-        users: Source {
-            from: "users_fts uf JOIN users u ON u.id = uf.rowid JOIN tickets t ON t.cliente_id = u.id",
-            matched: "users_fts MATCH ?1",
-            newest_first: "t.id DESC",
-        },
+        users: NAMES_BY_CUSTOMER,
+    };
+    // A name few customers have: their tickets, by the customer index, sorted.
+    const NAMES_BY_CUSTOMER: Source = Source {
+        from: "users_fts uf JOIN users u ON u.id = uf.rowid JOIN tickets t ON t.cliente_id = u.id",
+        matched: "users_fts MATCH ?1",
+        newest_first: "t.id DESC",
+    };
+    // A name many have (a common surname: 5,000 customers, 25,000 tickets
+    // on the seeded store, 16-70 ms sorted): tickets walked newest first,
+    // each customer looked up in the list of matches (`+` keeps the customer
+    // index out), 4 ms.
+    const NAMES_WALKED: Source = Source {
+        from: "tickets t JOIN users u ON u.id = t.cliente_id",
+        matched: "+t.cliente_id IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?1)",
+        newest_first: "t.id DESC",
+    };
+    const FTS_NAMES_WALKED: Match = Match {
+        users: NAMES_WALKED,
+        ..FTS
     };
     // A prefix, as the whole words it starts (when there are few enough).
     let starts = match (query.last_is_prefix, query.terms.last()) {
@@ -298,8 +317,17 @@ pub fn search(
     };
     let expression = search::fts5_expression(&query.terms, last);
     let id = query.ticket_id.unwrap_or(0);
+    let many_named: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM users_fts WHERE users_fts MATCH ?1 LIMIT ?2)",
+        )?
+        .query_row(rusqlite::params![expression, MANY_NAMED], |row| row.get(0))?;
+    let sources = match many_named >= MANY_NAMED {
+        true => &FTS_NAMES_WALKED,
+        false => &FTS,
+    };
     let mut found = Vec::new();
-    for candidates in search::queries(&FTS, scope, &expression, id, raw.trim()) {
+    for candidates in search::queries(sources, scope, &expression, id, raw.trim()) {
         let values: Vec<Value> = candidates
             .params
             .into_iter()
