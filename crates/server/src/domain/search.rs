@@ -96,9 +96,25 @@ pub fn fold(text: &str) -> String {
         .collect()
 }
 
-/// The folded words of `text`, as a search index holds them.
-pub fn terms_of(text: &str) -> impl Iterator<Item = String> {
-    words(text).into_iter().map(|(_, _, word)| word)
+/// Calls `each` with every folded word of `text`, as a search index holds
+/// them. The SQLite writer runs it on every message it stores, so an ASCII
+/// word (most of them) is lower-cased in a reused buffer: no allocation
+/// and no Unicode decomposition.
+pub fn each_term(text: &str, mut each: impl FnMut(&str)) {
+    let mut word = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_alphanumeric() {
+            word.push(c);
+        } else if !word.is_empty() {
+            if word.is_ascii() {
+                word.make_ascii_lowercase();
+                each(&word);
+            } else {
+                each(&fold(&word));
+            }
+            word.clear();
+        }
+    }
 }
 
 /// The words of `text`: (start, end) in UTF-16 code units of the original

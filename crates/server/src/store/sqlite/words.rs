@@ -6,7 +6,7 @@
 //! edited away, a job rolled back in its savepoint): a word without rows
 //! costs its search one seek and finds nothing.
 
-use crate::domain::search::{terms_of, MAX_EXPANSION};
+use crate::domain::search::{each_term, MAX_EXPANSION};
 use rusqlite::Connection;
 use std::collections::HashSet;
 
@@ -26,17 +26,21 @@ impl KnownWords {
     /// Adds the words of `texts` the list may lack, inside the open
     /// transaction; returns them, for [`KnownWords::remember`] once it commits.
     pub fn write_new(&self, conn: &Connection, texts: &[String]) -> rusqlite::Result<Vec<String>> {
-        let mut new = Vec::new();
-        let mut seen = HashSet::new();
-        for word in texts.iter().flat_map(|text| terms_of(text)) {
-            if self.0.contains(&word) || !seen.insert(word.clone()) {
-                continue;
-            }
-            conn.prepare_cached("INSERT OR IGNORE INTO search_words (word) VALUES (?1)")?
-                .execute([&word])?;
-            new.push(word);
+        // Only a word not known yet is copied.
+        let mut new = HashSet::new();
+        for text in texts {
+            each_term(text, |word| {
+                if listed(word) && !self.0.contains(word) && !new.contains(word) {
+                    new.insert(word.to_string());
+                }
+            });
         }
-        Ok(new)
+        let mut insert =
+            conn.prepare_cached("INSERT OR IGNORE INTO search_words (word) VALUES (?1)")?;
+        for word in &new {
+            insert.execute([word])?;
+        }
+        Ok(new.into_iter().collect())
     }
 
     /// Words now committed.
@@ -48,9 +52,20 @@ impl KnownWords {
     }
 }
 
+/// Whether `word` belongs in the list. Numbers do not: most are new
+/// (order numbers, phone numbers, amounts), so keeping them cost the writer
+/// an insert for nearly every message, and a number's rows are few, so
+/// FTS5's own prefix matching merges little for them.
+fn listed(word: &str) -> bool {
+    !word.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The words starting with `prefix`, when there are at most
-/// [`MAX_EXPANSION`]; `None` when there are more.
+/// [`MAX_EXPANSION`]; `None` when there are more, or `prefix` is a number.
 pub fn starting_with(conn: &Connection, prefix: &str) -> rusqlite::Result<Option<Vec<String>>> {
+    if !listed(prefix) {
+        return Ok(None);
+    }
     // Every word starting with `prefix` sorts before `prefix` followed by
     // the last code point (no word holds it: it is not a letter or digit).
     let end = format!("{prefix}\u{10FFFF}");
