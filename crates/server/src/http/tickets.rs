@@ -337,11 +337,13 @@ pub async fn visible_ticket(
     caller: &Identity,
     raw_id: &str,
 ) -> Result<Ticket, ApiError> {
-    let ticket = state
-        .store
-        .ticket(ticket_id(raw_id)?)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let ticket = state.store.ticket(ticket_id(raw_id)?).await?;
+    readable(caller, ticket)
+}
+
+/// `ticket` if it exists and `caller` may read it, or the refusal.
+pub fn readable(caller: &Identity, ticket: Option<Ticket>) -> Result<Ticket, ApiError> {
+    let ticket = ticket.ok_or(ApiError::NotFound)?;
     if !access::may_read(&caller.user, &ticket) {
         return Err(ApiError::Forbidden(
             "No tienes acceso a este ticket.".into(),

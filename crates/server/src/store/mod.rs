@@ -250,6 +250,14 @@ impl Span {
             sees_internal,
         }
     }
+
+    /// The newest `limit` messages of a ticket whose last is `last_seq`,
+    /// notes included: a staff member's first page of history (`seq` has no
+    /// gaps).
+    pub fn newest(ticket: TicketId, last_seq: Seq, limit: usize) -> Span {
+        let after = last_seq.saturating_sub(limit as Seq).max(0);
+        Span::new(ticket, after, last_seq, limit, true)
+    }
 }
 
 /// The newest `limit` messages of a ticket the viewer may see.
@@ -589,6 +597,22 @@ pub trait Store: Send + Sync + 'static {
             return Ok(None);
         };
         Ok(Some((ticket, self.recent_messages(newest).await?)))
+    }
+    /// A ticket and the messages of its [`Span::newest`], read in one trip
+    /// where the store can (a staff member's first page of history); `None`
+    /// when there is no such ticket.
+    async fn ticket_with_newest_page(
+        &self,
+        ticket: TicketId,
+        limit: usize,
+    ) -> StoreResult<Option<(Ticket, Vec<Message>)>> {
+        let Some(ticket) = self.ticket(ticket).await? else {
+            return Ok(None);
+        };
+        let page = self
+            .messages_between(Span::newest(ticket.id, ticket.last_seq, limit))
+            .await?;
+        Ok(Some((ticket, page)))
     }
     async fn messages_between(&self, span: Span) -> StoreResult<Vec<Message>>;
     /// Messages with `seq <= span.up_to` changed after revision `span.after`

@@ -64,6 +64,52 @@ async fn history_pages_hold_the_newest_first_each_listed_oldest_first() {
     assert_eq!(contents(&pinned), contents(&page2));
 }
 
+/// Staff's first page comes with its ticket in one trip to the store: it
+/// holds the notes, matches the same page read by cursor, and is refused to
+/// whoever may not read the ticket.
+#[tokio::test]
+async fn a_staff_first_page_holds_the_notes_and_is_refused_to_strangers() {
+    let app = spawn_app().await;
+    let ticket = app.ticket_for(&customer(1)).await;
+    send_many(&app, ticket, &customer(1), 60).await;
+    // Agent 5 takes the ticket by opening it and writes a note.
+    let mut ws = app.connect(ticket, &agent(5)).await;
+    ws.expect("connection_established").await;
+    ws.send_json(json!({"tipo": "mensaje", "data": {"mensaje": "VIP", "client_id": "n1", "metadata": {"interno": true}}}))
+        .await;
+    ws.wait_for("mensaje_confirmado").await;
+    let path = format!("/api/soporte/tickets/{ticket}/chat/historial/");
+
+    let (status, first) = app.get(&format!("{path}?size=50"), &agent(5)).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["count"], 61);
+    let seen = contents(&first);
+    assert_eq!(seen.len(), 50);
+    assert_eq!((seen[0].as_str(), seen[49].as_str()), ("m12", "VIP"));
+    assert!(first["next"].as_str().unwrap().contains("page=2"));
+    let (_, by_cursor) = app
+        .get(&format!("{path}?before=62&size=50"), &agent(5))
+        .await;
+    assert_eq!(contents(&by_cursor), seen);
+    let (_, theirs) = app.get(&format!("{path}?size=50"), &customer(1)).await;
+    assert_eq!(theirs["count"], 60);
+    assert_eq!(contents(&theirs).last().unwrap(), "m60");
+
+    // Another agent may not read a ticket agent 5 holds; nobody reads one
+    // that does not exist.
+    let (status, body) = app.get(&format!("{path}?size=50"), &agent(6)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.get("results").is_none(), "{body}");
+    let (status, _) = app
+        .get(
+            "/api/soporte/tickets/987654/chat/historial/",
+            &supervisor(9),
+        )
+        .await;
+    assert_eq!(status, 404);
+    ws.close().await;
+}
+
 #[tokio::test]
 async fn history_refuses_bad_paging_parameters() {
     let app = spawn_app().await;

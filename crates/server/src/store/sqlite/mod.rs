@@ -319,6 +319,26 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn ticket_with_newest_page(
+        &self,
+        ticket: TicketId,
+        limit: usize,
+    ) -> StoreResult<Option<(Ticket, Vec<Message>)>> {
+        let base = self.url_base.clone();
+        self.read(move |conn| {
+            let Some(ticket) = reads::load_ticket(conn, ticket)? else {
+                return Ok(None);
+            };
+            // Bounded by the ticket as read: a message committed meanwhile
+            // is not on this page.
+            let mut messages =
+                reads::messages_between(conn, Span::newest(ticket.id, ticket.last_seq, limit))?;
+            reads::fill_attachments(conn, &mut messages, &base)?;
+            Ok(Some((ticket, messages)))
+        })
+        .await
+    }
+
     async fn messages_between(&self, span: Span) -> StoreResult<Vec<Message>> {
         self.read_messages(move |conn| reads::messages_between(conn, span))
             .await
