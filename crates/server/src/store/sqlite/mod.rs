@@ -140,6 +140,16 @@ impl SqliteStore {
     {
         self.readers.run(query).await
     }
+
+    /// Runs a short `query` (rows by key, a bounded page) on a read
+    /// connection, on this thread if one is idle (see `Readers::run_short`).
+    async fn read_short<T, F>(&self, query: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.readers.run_short(query).await
+    }
 }
 
 fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
@@ -208,7 +218,7 @@ impl Store for SqliteStore {
     }
 
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
-        self.read(move |conn| reads::user(conn, id)).await
+        self.read_short(move |conn| reads::user(conn, id)).await
     }
 
     async fn user_view(&self, id: UserId) -> StoreResult<Option<soporte_protocol::rest::UserView>> {
@@ -270,11 +280,13 @@ impl Store for SqliteStore {
 
     async fn api_key(&self, prefix: &str) -> StoreResult<Option<StoredApiKey>> {
         let prefix = prefix.to_string();
-        self.read(move |conn| reads::api_key(conn, &prefix)).await
+        self.read_short(move |conn| reads::api_key(conn, &prefix))
+            .await
     }
 
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
-        self.read(move |conn| reads::load_ticket(conn, id)).await
+        self.read_short(move |conn| reads::load_ticket(conn, id))
+            .await
     }
 
     async fn list_tickets(&self, query: TicketQuery) -> StoreResult<Vec<TicketView>> {
@@ -299,8 +311,10 @@ impl Store for SqliteStore {
         ticket: TicketId,
         user: UserId,
     ) -> StoreResult<(Option<Ticket>, Option<User>)> {
-        self.read(move |conn| Ok((reads::load_ticket(conn, ticket)?, reads::user(conn, user)?)))
-            .await
+        self.read_short(move |conn| {
+            Ok((reads::load_ticket(conn, ticket)?, reads::user(conn, user)?))
+        })
+        .await
     }
 
     async fn ticket_with_recent(
@@ -308,7 +322,7 @@ impl Store for SqliteStore {
         newest: Newest,
     ) -> StoreResult<Option<(Ticket, Vec<Message>)>> {
         let base = self.url_base.clone();
-        self.read(move |conn| {
+        self.read_short(move |conn| {
             let Some(ticket) = reads::load_ticket(conn, newest.ticket)? else {
                 return Ok(None);
             };
@@ -325,7 +339,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Option<(Ticket, Vec<Message>)>> {
         let base = self.url_base.clone();
-        self.read(move |conn| {
+        self.read_short(move |conn| {
             let Some(ticket) = reads::load_ticket(conn, ticket)? else {
                 return Ok(None);
             };
