@@ -15,7 +15,7 @@ use crate::metrics::METRICS;
 use axum::extract::ws::Utf8Bytes;
 use soporte_protocol::{CloseReason, Participant, Role, Seq, Ticket, TicketId, Timestamp, UserId};
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A connection's id, unique in this process.
@@ -27,6 +27,9 @@ pub mod outbox;
 pub use outbox::{outbox, Next, Outbox, OutboxReader};
 
 const SHARDS: usize = 16;
+/// Counters of offered events (see [`Mark`]): many, so that traffic on other
+/// tickets (every arrival announces itself) seldom moves a ticket's count.
+const MARKS: usize = 4096;
 
 /// What a connection's outgoing queue carries, shared by every recipient.
 #[derive(Debug)]
@@ -106,21 +109,83 @@ pub enum InOrder {
 
 pub struct Hub {
     shards: Vec<Mutex<HashMap<TicketId, Room>>>,
+    /// Events offered so far to the tickets of each slot, watched or not
+    /// (see [`Mark`]).
+    offered: Vec<AtomicU64>,
+}
+
+/// How many events a ticket's slot (a ticket and those that share its
+/// counter) had been offered at some instant.
+///
+/// A connection may read its greeting before it joins its room if nothing
+/// reached the slot in between ([`Hub::read_is_whole`]): an event goes out
+/// after its commit, so for a change committed after the read, either the
+/// count moved (read again) or its event comes after the join, to the
+/// connection's queue. Changes no event announces (a rating, say) are no
+/// staler than they were in a greeting read after the join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    slot: usize,
+    offered: u64,
 }
 
 impl Default for Hub {
     fn default() -> Self {
         Hub {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            offered: (0..MARKS).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 }
 
 impl Hub {
+    fn shard_of(ticket: TicketId) -> usize {
+        ticket.unsigned_abs() as usize % SHARDS
+    }
+
     fn shard(&self, ticket: TicketId) -> std::sync::MutexGuard<'_, HashMap<TicketId, Room>> {
-        self.shards[ticket.unsigned_abs() as usize % SHARDS]
+        self.shards[Self::shard_of(ticket)]
             .lock()
             .expect("hub shard lock")
+    }
+
+    fn slot_of(ticket: TicketId) -> usize {
+        ticket.unsigned_abs() as usize % MARKS
+    }
+
+    /// `ticket`'s room is offered an event: counted before the room is looked
+    /// up, so an event for a room not joined yet counts too.
+    fn offer(&self, ticket: TicketId) -> std::sync::MutexGuard<'_, HashMap<TicketId, Room>> {
+        self.offered[Self::slot_of(ticket)].fetch_add(1, Ordering::SeqCst);
+        self.shard(ticket)
+    }
+
+    /// What `ticket`'s slot has been offered so far; take it before a read
+    /// that [`quiet_since`](Self::quiet_since) is to vouch for.
+    pub fn mark(&self, ticket: TicketId) -> Mark {
+        let slot = Self::slot_of(ticket);
+        Mark {
+            slot,
+            offered: self.offered[slot].load(Ordering::SeqCst),
+        }
+    }
+
+    /// True when no event reached the slot since `mark`.
+    pub fn quiet_since(&self, mark: Mark) -> bool {
+        self.offered[mark.slot].load(Ordering::SeqCst) == mark.offered
+    }
+
+    /// Called after joining `ticket`'s room: true when a read of `ticket`
+    /// made after `mark` still holds all the room will not deliver. No event
+    /// reached the ticket since the mark, and the room does not count itself
+    /// past the read: a room another connection created from a newer read
+    /// drops events at or below its `delivered` as stale (cluster mode).
+    pub fn read_is_whole(&self, mark: Mark, ticket: &Ticket) -> bool {
+        self.quiet_since(mark)
+            && self
+                .shard(ticket.id)
+                .get(&ticket.id)
+                .is_some_and(|room| room.delivered <= ticket.last_seq)
     }
 
     /// Adds a member; true when it is the user's first connection to the ticket.
@@ -158,7 +223,7 @@ impl Hub {
 
     /// Queues `event` for every member it is meant for. Never blocks.
     pub fn deliver(&self, event: &TicketEvent) {
-        let shard = self.shard(event.ticket);
+        let shard = self.offer(event.ticket);
         if let Some(room) = shard.get(&event.ticket) {
             room.deliver(event);
         }
@@ -173,7 +238,7 @@ impl Hub {
             self.deliver(event);
             return InOrder::Done;
         };
-        let mut shard = self.shard(event.ticket);
+        let mut shard = self.offer(event.ticket);
         let Some(room) = shard.get_mut(&event.ticket) else {
             return InOrder::Done;
         };
@@ -226,7 +291,7 @@ impl Hub {
     /// Closes the sockets of agents the ticket now belongs to no longer (a
     /// transfer this node learnt of late, from the database).
     pub fn revoke_reassigned(&self, ticket: TicketId, close: CloseReason) {
-        let shard = self.shard(ticket);
+        let shard = self.offer(ticket);
         let Some(room) = shard.get(&ticket) else {
             return;
         };
@@ -275,7 +340,7 @@ impl Hub {
     /// Closes every connection of `user` on `ticket` once it has sent what
     /// was queued before.
     pub fn revoke(&self, ticket: TicketId, user: UserId, close: CloseReason) {
-        let shard = self.shard(ticket);
+        let shard = self.offer(ticket);
         let Some(room) = shard.get(&ticket) else {
             return;
         };
@@ -292,7 +357,7 @@ impl Hub {
 
     /// Records a change of the ticket (assignment, state) for later checks.
     pub fn update_ticket(&self, ticket: &Ticket) {
-        if let Some(room) = self.shard(ticket.id).get_mut(&ticket.id) {
+        if let Some(room) = self.offer(ticket.id).get_mut(&ticket.id) {
             room.ticket = TicketAccess::from(ticket);
         }
     }
@@ -339,6 +404,65 @@ mod tests {
         }
     }
 
+    /// A mark stays quiet until an event reaches its ticket, whether or not
+    /// anyone watches the ticket yet.
+    #[test]
+    fn a_mark_is_quiet_until_its_ticket_is_offered_an_event() {
+        let hub = Hub::default();
+        let mark = hub.mark(1);
+        assert!(hub.quiet_since(mark));
+        // Another ticket's traffic does not count, even in the same shard.
+        hub.deliver(&TicketEvent {
+            ticket: 1 + SHARDS as TicketId,
+            ..event(1)
+        });
+        assert!(hub.quiet_since(mark));
+        // Nobody watches ticket 1: the event is dropped, and still counted.
+        hub.deliver(&event(1));
+        assert!(!hub.quiet_since(mark));
+        let mark = hub.mark(1);
+        hub.revoke(1, 5, CloseReason::TICKET_GONE);
+        assert!(!hub.quiet_since(mark));
+        let mark = hub.mark(1);
+        hub.update_ticket(&ticket(3));
+        assert!(!hub.quiet_since(mark));
+        let mark = hub.mark(1);
+        assert_eq!(hub.deliver_in_order(&event(4)), InOrder::Done);
+        assert!(!hub.quiet_since(mark));
+    }
+
+    /// A read older than the room it joins is not whole: in cluster mode
+    /// the room would drop as stale the events between the two.
+    #[test]
+    fn a_read_older_than_its_room_is_not_whole() {
+        let hub = Hub::default();
+        let (outbox, _events) = outbox(4);
+        let mark = hub.mark(1);
+        // Another connection read message 11 and created the room.
+        hub.join(&ticket(11), member(outbox));
+        assert!(hub.quiet_since(mark));
+        assert!(!hub.read_is_whole(mark, &ticket(10)));
+        assert!(hub.read_is_whole(mark, &ticket(11)));
+        // Nobody in the room yet: nothing to vouch for.
+        assert!(!hub.read_is_whole(hub.mark(2), &Ticket { id: 2, ..ticket(0) }));
+    }
+
+    /// Connection 1 of customer 5.
+    fn member(outbox: Outbox) -> Member {
+        Member {
+            conn: 1,
+            user: Participant {
+                id: 5,
+                name: "Ana".into(),
+                role: Role::Customer,
+                avatar: None,
+                online: true,
+                last_seen: None,
+            },
+            outbox,
+        }
+    }
+
     fn event(seq: Seq) -> TicketEvent {
         TicketEvent {
             ticket: 1,
@@ -353,21 +477,7 @@ mod tests {
     fn in_order_delivery_takes_the_next_seq_drops_the_old_and_reports_gaps() {
         let hub = Hub::default();
         let (outbox, mut rx) = outbox(16);
-        hub.join(
-            &ticket(3),
-            Member {
-                conn: 1,
-                user: Participant {
-                    id: 5,
-                    name: "Ana".into(),
-                    role: Role::Customer,
-                    avatar: None,
-                    online: true,
-                    last_seen: None,
-                },
-                outbox,
-            },
-        );
+        hub.join(&ticket(3), member(outbox));
         assert_eq!(hub.deliver_in_order(&event(3)), InOrder::Stale);
         assert_eq!(hub.deliver_in_order(&event(5)), InOrder::Gap { after: 3 });
         assert_eq!(hub.deliver_in_order(&event(4)), InOrder::Done);

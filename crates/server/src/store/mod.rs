@@ -260,6 +260,15 @@ impl Span {
     }
 }
 
+/// See [`Store::admission`].
+#[derive(Debug, Clone)]
+pub struct Admission {
+    pub ticket: Option<Ticket>,
+    pub user: Option<User>,
+    /// The newest messages, when asked for and the ticket exists.
+    pub recent: Option<Vec<Message>>,
+}
+
 /// The newest `limit` messages of a ticket the viewer may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Newest {
@@ -563,14 +572,25 @@ pub trait Store: Send + Sync + 'static {
     /// The tickets with this `external_id` (one at most).
     async fn ticket_by_external_id(&self, external_id: &str) -> StoreResult<Option<Ticket>>;
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>>;
-    /// A ticket and a user as stored, read in one trip to the store (a
-    /// connection's admission).
-    async fn ticket_and_user(
+    /// What a connection's admission reads, in one trip to the store where
+    /// it can: the ticket, the user as stored, and with `newest` (a fresh
+    /// connection) the messages its greeting will hold.
+    async fn admission(
         &self,
         ticket: TicketId,
         user: UserId,
-    ) -> StoreResult<(Option<Ticket>, Option<User>)> {
-        Ok((self.ticket(ticket).await?, self.user(user).await?))
+        newest: Option<Newest>,
+    ) -> StoreResult<Admission> {
+        let found = self.ticket(ticket).await?;
+        let recent = match (&found, newest) {
+            (Some(_), Some(newest)) => Some(self.recent_messages(newest).await?),
+            _ => None,
+        };
+        Ok(Admission {
+            ticket: found,
+            user: self.user(user).await?,
+            recent,
+        })
     }
     /// The newest `seq` of each of these tickets (unknown ones are left out).
     /// Cluster nodes compare it with what their rooms have, to catch up on

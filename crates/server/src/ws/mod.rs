@@ -18,7 +18,7 @@ use crate::edge::routes;
 use crate::metrics::METRICS;
 use crate::slots::{self, SlotRefused};
 use crate::state::AppState;
-use crate::store::Claimed;
+use crate::store::{Claimed, Newest};
 use axum::extract::ws::{
     rejection::WebSocketUpgradeRejection, CloseFrame, Message as WsMessage, WebSocket,
     WebSocketUpgrade,
@@ -295,6 +295,15 @@ pub struct Admitted {
     pub ticket: soporte_protocol::Ticket,
     pub resume: Resume,
     pub slot: slots::Slot,
+    /// A fresh connection's newest messages, read with the ticket.
+    pub greeting: Option<Greeting>,
+}
+
+/// Messages read for a greeting before joining the room, and the hub's mark
+/// taken before the read (they serve only if the room stayed quiet).
+pub struct Greeting {
+    pub mark: crate::hub::Mark,
+    pub messages: Vec<soporte_protocol::Message>,
 }
 
 async fn admit(
@@ -335,11 +344,21 @@ async fn admit(
         rev,
     };
     let ticket_id: i64 = ticket.parse().map_err(|_| ApiError::NotFound)?;
-    let (ticket, stored_user) = state
+    // A fresh connection reads what it will be greeted with now, in the same
+    // trip; the mark comes first, so that the session can tell whether the
+    // read is still whole once it has joined the room.
+    let newest = resume.since.is_none().then(|| {
+        let staff = identity.user.role.is_staff();
+        Newest::new(ticket_id, session::HISTORY_IN_HELLO, staff)
+    });
+    let mark = state.hub.mark(ticket_id);
+    let admission = state
         .store
-        .ticket_and_user(ticket_id, identity.user.id)
+        .admission(ticket_id, identity.user.id, newest)
         .await?;
-    let mut ticket = ticket.ok_or(ApiError::NotFound)?;
+    let stored_user = admission.user;
+    let mut greeting = admission.recent.map(|messages| Greeting { mark, messages });
+    let mut ticket = admission.ticket.ok_or(ApiError::NotFound)?;
     let mut saved = false;
     // Take a slot before anything changes state (a claim), so a refused
     // connection leaves the ticket as it was.
@@ -362,6 +381,8 @@ async fn admit(
                 Claimed::Assigned(claimed) => {
                     crate::bus::announce_assignment(state.bus.as_ref(), &claimed);
                     ticket = claimed;
+                    // The claim changed the ticket after the read.
+                    greeting = None;
                     // The claim saved the agent as their token names them.
                     saved = true;
                 }
@@ -381,12 +402,15 @@ async fn admit(
     // no write (a storm of reconnections would queue one each).
     if !saved && identity.user.changes(stored_user.as_ref()) {
         state.store.upsert_user(identity.user.clone()).await?;
+        // The ticket read names them as they were.
+        greeting = None;
     }
     Ok(Admitted {
         identity,
         ticket,
         resume,
         slot,
+        greeting,
     })
 }
 

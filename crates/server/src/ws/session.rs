@@ -39,7 +39,7 @@ const OUTGOING_QUEUE: usize = 256;
 /// Messages of one connection committing at once; past it, reading pauses.
 const MAX_IN_FLIGHT: usize = 64;
 /// Messages in `connection_established`; a longer catch-up follows as frames.
-const HISTORY_IN_HELLO: usize = 50;
+pub const HISTORY_IN_HELLO: usize = 50;
 /// Bytes of messages in `connection_established`: the greeting is one frame
 /// and must stay well under the socket's write buffer limit (1 MiB), however
 /// long the messages are. What does not fit follows as frames (resuming) or
@@ -126,6 +126,7 @@ pub fn run(
         ticket,
         resume,
         slot,
+        greeting,
     } = admitted;
     let conn = state.next_conn_id();
     METRICS.connections_total.fetch_add(1, Ordering::Relaxed);
@@ -143,10 +144,15 @@ pub fn run(
             outbox,
         },
     );
+    // Read before joining: kept only if still whole (see `Mark`).
+    let ticket_id = ticket.id;
+    let greeting = greeting
+        .filter(|read| state.hub.read_is_whole(read.mark, &ticket))
+        .map(|read| Box::new((ticket, read.messages)));
     let msg_rate = state.config.msg_rate;
     let session = Session {
         identity,
-        ticket: ticket.id,
+        ticket: ticket_id,
         conn,
         socket,
         sent_seq: 0,
@@ -164,6 +170,7 @@ pub fn run(
         session,
         events,
         resume,
+        greeting,
     };
     async move {
         tracing::debug!("connected");
@@ -172,7 +179,8 @@ pub fn run(
         }
         // The greeting and the goodbye run once; boxed, their state does not
         // weigh on every idle connection's task for its whole life.
-        let end = match Box::pin(live.session.greet(std::mem::take(&mut live.resume))).await {
+        let (resume, greeting) = (std::mem::take(&mut live.resume), live.greeting.take());
+        let end = match Box::pin(live.session.greet(resume, greeting)).await {
             Ok(()) => live.session.serve(&mut live.events).await,
             Err(end) => end,
         };
@@ -190,6 +198,9 @@ struct Live {
     session: Session,
     events: OutboxReader,
     resume: super::Resume,
+    /// The ticket and its newest messages, read at admission (boxed: an
+    /// idle connection keeps only the empty pointer).
+    greeting: Option<Box<(Ticket, Vec<Message>)>>,
 }
 
 fn participant(identity: &Identity, online: bool) -> Participant {
@@ -221,20 +232,29 @@ impl Session {
     /// Sends `connection_established`, then whatever else the client missed
     /// since `since`, or tells it to resync when its cursor belongs to
     /// another history.
-    async fn greet(&mut self, resume: super::Resume) -> Result<(), End> {
+    async fn greet(
+        &mut self,
+        resume: super::Resume,
+        greeting: Option<Box<(Ticket, Vec<Message>)>>,
+    ) -> Result<(), End> {
         let store = self.state.store.clone();
         // Customers never see internal notes.
         let staff = self.identity.user.role.is_staff();
         let newest = Newest::new(self.ticket, HISTORY_IN_HELLO, staff);
-        // A fresh connection reads the ticket and its newest messages in one
-        // trip; a resuming one needs the ticket first to judge its cursor.
-        let (ticket, mut newest_messages) = match resume.since {
-            None => store
+        // A fresh connection has the ticket and its newest messages from its
+        // admission, or reads them in one trip; a resuming one needs the
+        // ticket first to judge its cursor.
+        let (ticket, mut newest_messages) = match (resume.since, greeting) {
+            (None, Some(read)) => {
+                let (ticket, messages) = *read;
+                Some((ticket, Some(messages)))
+            }
+            (None, None) => store
                 .ticket_with_recent(newest)
                 .await
                 .map_err(internal)?
                 .map(|(ticket, messages)| (ticket, Some(messages))),
-            Some(_) => store
+            (Some(_), _) => store
                 .ticket(self.ticket)
                 .await
                 .map_err(internal)?

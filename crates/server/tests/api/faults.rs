@@ -532,12 +532,22 @@ async fn a_database_failing_while_a_connection_is_greeted_closes_it_with_1011_an
     }
     c.close().await;
 
-    // Another process takes the messages table away: the greeting cannot
-    // read the history. The socket was upgraded, so the refusal is a close.
+    // Another process takes the messages table away. A fresh connection
+    // reads its history with its admission: refused before the upgrade.
     let side = rusqlite::Connection::open(&db).unwrap();
     side.execute_batch("ALTER TABLE messages RENAME TO messages_aparte")
         .unwrap();
-    let mut c = app.connect(ticket, &customer(1)).await;
+    let (status, body) = app
+        .try_connect_with(&app.ws_url(ticket, &customer(1)), None)
+        .await
+        .err()
+        .expect("no history, no socket");
+    assert_eq!(status, 503, "{body}");
+    assert!(body["detalle"].is_string(), "{body}");
+    // A resuming one reads what it missed once upgraded, so the refusal is
+    // a close.
+    let url = format!("{}&since=3", app.ws_url(ticket, &customer(1)));
+    let mut c = app.connect_url(&url).await;
     let closed = c.closed_within(Duration::from_secs(10)).await;
     assert_eq!(closed.code, Some(1011), "{closed:?}");
     assert_eq!(closed.reason, "error interno");

@@ -306,13 +306,28 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn ticket_and_user(
+    async fn admission(
         &self,
         ticket: TicketId,
         user: UserId,
-    ) -> StoreResult<(Option<Ticket>, Option<User>)> {
+        newest: Option<Newest>,
+    ) -> StoreResult<Admission> {
+        let base = self.url_base.clone();
         self.read_short(move |conn| {
-            Ok((reads::load_ticket(conn, ticket)?, reads::user(conn, user)?))
+            let found = reads::load_ticket(conn, ticket)?;
+            let recent = match (&found, newest) {
+                (Some(_), Some(newest)) => {
+                    let mut messages = reads::recent_messages(conn, newest)?;
+                    reads::fill_attachments(conn, &mut messages, &base)?;
+                    Some(messages)
+                }
+                _ => None,
+            };
+            Ok(Admission {
+                ticket: found,
+                user: reads::user(conn, user)?,
+                recent,
+            })
         })
         .await
     }
