@@ -40,8 +40,8 @@ pub async fn serve() -> Result<(), String> {
         .route("/ws/soporte/ticket/{ticket}/", get(upgrade))
         .route("/metrics", get(|| async { "" }))
         .with_state(relay);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
+    // The server's own listening socket (its backlog).
+    let listener = soporte_server::edge::serve::listen(([127, 0, 0, 1], 0).into())
         .map_err(|e| e.to_string())?;
     println!(
         "listening on http://{}",

@@ -54,9 +54,8 @@ impl Application {
     /// Binds the listener and opens the store; serving starts with
     /// [`Application::run_until_stopped`].
     pub async fn build(config: Config, verifier: Verifier) -> Result<Application, StartError> {
-        let listener = TcpListener::bind(config.bind)
-            .await
-            .map_err(|source| StartError::Bind {
+        let listener =
+            crate::edge::serve::listen(config.bind).map_err(|source| StartError::Bind {
                 addr: config.bind,
                 source,
             })?;
@@ -67,8 +66,7 @@ impl Application {
         let metrics_listener = match config.metrics_bind {
             None => None,
             Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
+                crate::edge::serve::listen(addr)
                     .map_err(|source| StartError::Bind { addr, source })?,
             ),
         };

@@ -22,6 +22,27 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// Handshakes the kernel queues for us while the accept loop catches up.
+/// `TcpListener::bind` asks for 128: a burst of clients (10,000 reconnecting
+/// after a restart) overflowed that, and every handshake dropped cost its
+/// client a one-second SYN retransmission. The kernel caps the figure at
+/// `net.core.somaxconn` (4096 by default since Linux 5.4).
+const BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` with room for bursts of handshakes
+/// ([`BACKLOG`]); otherwise as `TcpListener::bind` makes it.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As `TcpListener::bind` does on Unix: a restarted server binds at once,
+    // while its old connections linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// How long shutdown waits for requests in flight (an upload on a slow link,
 /// say) before leaving them to be dropped with the runtime.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -152,4 +173,37 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A burst of handshakes larger than the default backlog (128) all
+    /// complete while nothing accepts them yet: none waits for a SYN
+    /// retransmission.
+    #[tokio::test]
+    async fn a_burst_of_handshakes_waits_in_the_backlog() {
+        let listener = listen(([127, 0, 0, 1], 0).into()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(4096);
+        let burst = 300;
+        let mut open = Vec::new();
+        for _ in 0..burst {
+            // A full queue drops the SYN: the connect would hang for a second.
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+                Ok(stream) => open.push(stream),
+                Err(_) => break,
+            }
+        }
+        assert!(
+            open.len() >= burst.min(somaxconn),
+            "{} of {burst} handshakes completed",
+            open.len()
+        );
+        drop(listener);
+    }
 }
