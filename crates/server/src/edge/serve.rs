@@ -30,7 +30,7 @@ use tokio_util::task::TaskTracker;
 const BACKLOG: u32 = 4096;
 
 /// A listening socket on `addr` with room for bursts of handshakes
-/// ([`BACKLOG`]); otherwise as `TcpListener::bind` makes it.
+/// (`BACKLOG`); otherwise as `TcpListener::bind` makes it.
 pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     let socket = match addr {
         std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
